@@ -1,0 +1,52 @@
+# retailiq: retail analytics inside PostgreSQL (PGXS build).
+# `make test` and `make demo` are the two commands of README.md; both set up what they need.
+
+EXTENSION  = retailiq
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" retailiq.control)
+
+# Parts in dependency order: each one's SQL (src/<part>/*.sql) lands in the install script
+# in this order, and every C file under src/ is compiled.
+PARTS = core sample segment basket forecast churn alerts scheduler privacy behaviour reports
+
+MODULE_big = retailiq
+OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
+SQL_PARTS  = $(foreach p,$(PARTS),$(sort $(wildcard src/$(p)/*.sql)))
+DATA_built = retailiq--$(EXTVERSION).sql
+DATA       = $(wildcard src/upgrade/retailiq--*--*.sql)
+DOCS       = README.md
+
+# pg_regress: every sql/*.sql, in name order.
+REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --load-extension=retailiq
+ISOLATION      = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output --load-extension=retailiq
+
+# OpenBLAS, serial build: it starts no threads, so the postmaster stays single-threaded
+# and each backend does its matrix work on one core (parallelism is PostgreSQL's).
+BLAS_DIR   ?= /usr/lib/x86_64-linux-gnu/openblas-serial
+BLAS_INC   ?= /usr/include/x86_64-linux-gnu/openblas-serial
+# PostgreSQL's and OpenBLAS's headers as system headers: -Wextra judges only our code.
+PG_CPPFLAGS = -Isrc -isystem $(shell $(PG_CONFIG) --includedir-server) -isystem $(BLAS_INC)
+SHLIB_LINK  = -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lm
+# The test build sets WERROR=1: -Wall -Wextra, every warning an error. No fast-math:
+# exact answers and same-seed reproducibility depend on IEEE semantics.
+PG_CFLAGS   = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers $(if $(WERROR),-Werror)
+
+EXTRA_CLEAN = $(DATA_built) test/isolation/output build
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(DATA_built): $(SQL_PARTS) retailiq.control
+	cat $(SQL_PARTS) > $@
+
+.PHONY: test demo bench fuzz
+test:
+	tools/test.sh
+demo:
+	tools/demo.sh
+bench:
+	tools/bench.sh
+fuzz:
+	test/fuzz/run.sh $(FUZZ_SECONDS)

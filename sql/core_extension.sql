@@ -1,0 +1,28 @@
+-- CREATE and DROP EXTENSION work cleanly and repeatedly beside other objects,
+-- and leave nothing behind (the schema belongs to the extension).
+CREATE TABLE bystander (id int PRIMARY KEY, note text);
+INSERT INTO bystander VALUES (1, 'stays');
+DROP EXTENSION retailiq;
+SELECT count(*) AS leftover_schemas FROM pg_namespace WHERE nspname = 'retailiq';
+CREATE EXTENSION retailiq;
+DROP EXTENSION retailiq;
+CREATE EXTENSION retailiq;
+SELECT extversion FROM pg_extension WHERE extname = 'retailiq';
+SELECT * FROM bystander;
+-- every function lives in schema retailiq
+SELECT count(*) > 0 AS has_functions,
+       bool_and(n.nspname = 'retailiq') AS all_in_schema
+FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE d.refclassid = 'pg_extension'::regclass
+  AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'retailiq');
+-- a table using the type blocks a plain DROP
+CREATE TABLE uses_model (m retailiq.model);
+DROP EXTENSION retailiq;
+DROP TABLE uses_model;
+-- GUCs
+SHOW retailiq.max_memory;
+SET retailiq.max_memory = '512MB';
+SHOW retailiq.max_memory;
+RESET retailiq.max_memory;
+SET retailiq.no_such_setting = 1;

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# make test: installs what is missing (as root), builds with -Werror, starts a throwaway
+# cluster with shared_preload_libraries = 'retailiq', and runs every suite:
+#   pg_regress (sql/, expected/), then the same again with parallel query forced,
+#   isolation specs (test/isolation), pgTAP (test/pgtap, via pg_prove),
+#   Perl TAP (test/t, PostgreSQL::Test::Cluster, each with its own server).
+# Ends with "N passed, N failed" over all of them; exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. tools/lib.sh
+
+ensure_packages
+build
+setup_pgroot
+start_cluster
+
+PASSED=0
+FAILED=0
+FAILURES=()
+LOGDIR=$WORK/logs
+mkdir -p "$LOGDIR" test/isolation/output
+[ "$(id -u)" -eq 0 ] && chmod -R a+rwX test/isolation/output
+
+# count_results <suite> <log>: pg_regress style "name ... ok|FAILED" lines.
+count_results() {
+  local suite=$1 log=$2 line name
+  while IFS= read -r line; do
+    name=$(sed -E 's/^(test |     |ok [0-9]+ +- +|not ok [0-9]+ +- +)?[[:space:]]*([^ ]+).*/\2/' <<<"$line")
+    if grep -qE '\.\.\. ok|\.\.\. failed \(ignored\)' <<<"$line"; then
+      PASSED=$((PASSED + 1))
+    else
+      FAILED=$((FAILED + 1)); FAILURES+=("$suite: $name")
+    fi
+  done < <(grep -E '\.\.\. (ok|FAILED|failed)' "$log" || true)
+}
+
+run_regress() {
+  local label=$1; shift
+  local log=$LOGDIR/$label.log
+  echo "== pg_regress ($label)"
+  env "$@" make -s installcheck PG_CONFIG=$SYS_BINDIR/pg_config > "$log" 2>&1 || true
+  grep -E '\.\.\. |tests (passed|failed)' "$log" || true
+  count_results "$label" "$log"
+  if [ -f regression.diffs ]; then
+    cp regression.diffs "$LOGDIR/$label.diffs"
+    echo "   (differences: $LOGDIR/$label.diffs)"
+    KEEP_WORK=1
+  fi
+  if [ -f test/isolation/output/regression.diffs ]; then
+    cp test/isolation/output/regression.diffs "$LOGDIR/$label-isolation.diffs"
+    KEEP_WORK=1
+  fi
+}
+
+# 1. pg_regress + isolation (PGXS installcheck runs both), plain.
+run_regress regress
+# 2. The same with every query planned in parallel: partial aggregates, serial/deserial
+#    and combine functions, and workers loading the library, all get exercised.
+run_regress parallel PGOPTIONS="-c force_parallel_mode=regress -c parallel_setup_cost=0 -c parallel_tuple_cost=0 -c min_parallel_table_scan_size=0 -c max_parallel_workers_per_gather=2"
+
+# 3. pgTAP.
+if ls test/pgtap/*.sql >/dev/null 2>&1; then
+  echo "== pgTAP"
+  createdb retailiq_tap
+  psql -X -q -d retailiq_tap -c 'CREATE EXTENSION pgtap' >/dev/null
+  for f in test/pgtap/*.sql; do
+    log=$LOGDIR/pgtap-$(basename "$f" .sql).log
+    if pg_prove -d retailiq_tap "$f" > "$log" 2>&1; then
+      PASSED=$((PASSED + 1)); echo "   $f ... ok"
+    else
+      FAILED=$((FAILED + 1)); FAILURES+=("pgtap: $f"); echo "   $f ... FAILED"
+      sed 's/^/      /' "$log" | tail -30
+    fi
+  done
+fi
+
+# 4. Perl TAP: each test starts its own servers from the private installation.
+if ls test/t/*.pl >/dev/null 2>&1; then
+  echo "== Perl TAP"
+  tapdir=$WORK/tap
+  mkdir -p "$tapdir"
+  cp -r test/t "$tapdir/"
+  [ "$(id -u)" -eq 0 ] && chown -R postgres "$tapdir"
+  for f in "$tapdir"/t/*.pl; do
+    log=$LOGDIR/tap-$(basename "$f" .pl).log
+    if (cd "$tapdir" && as_cluster_user env TESTDIR="$tapdir" PG_REGRESS=$SYS_BINDIR/../lib/pgxs/src/test/regress/pg_regress \
+          prove -I /usr/lib/postgresql/$PG_VERSION/lib/pgxs/src/test/perl "t/$(basename "$f")") > "$log" 2>&1; then
+      PASSED=$((PASSED + 1)); echo "   t/$(basename "$f") ... ok"
+    else
+      FAILED=$((FAILED + 1)); FAILURES+=("tap: $(basename "$f")"); echo "   t/$(basename "$f") ... FAILED"
+      tail -30 "$log" | sed 's/^/      /'
+      KEEP_WORK=1
+    fi
+  done
+fi
+
+if [ ${#FAILURES[@]} -gt 0 ]; then
+  echo "failures:"; printf '   %s\n' "${FAILURES[@]}"
+  echo "logs kept in $LOGDIR"
+fi
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
