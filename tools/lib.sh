@@ -9,7 +9,7 @@ PG_VERSION=15
 SYS_BINDIR=/usr/lib/postgresql/$PG_VERSION/bin
 PACKAGES="postgresql-$PG_VERSION postgresql-server-dev-$PG_VERSION postgresql-$PG_VERSION-pgtap
  libtap-parser-sourcehandler-pgtap-perl libipc-run-perl libopenblas-serial-dev libopenblas-dev
- make gcc"
+ make gcc bc"
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -32,7 +32,7 @@ ensure_packages() {
 
 # build [make args...]: the test build, every warning an error.
 build() {
-  make -s -j2 WERROR=1 PG_CONFIG=/usr/lib/postgresql/$PG_VERSION/bin/pg_config "$@" >&2
+  make -s -j2 WERROR=1 PG_CONFIG=$SYS_BINDIR/pg_config "$@" >&2
 }
 
 # The user the cluster runs as: initdb refuses root.
@@ -81,8 +81,29 @@ start_cluster() {
     echo "log_min_messages = warning"
     for line in "$@"; do echo "$line"; done
   } >> "$DATA/postgresql.conf"
-  as_cluster_user pg_ctl -D "$DATA" -l "$WORK/server.log" -w -t 60 start >/dev/null
+  if [ -n "${VALGRIND:-}" ]; then
+    # every backend under memcheck; reports land in $WORK/valgrind.<pid>.log
+    chmod 777 "$WORK"
+    as_cluster_user valgrind --quiet --trace-children=yes --leak-check=no --num-callers=30 \
+      --suppressions="$PWD/tools/valgrind.supp" --log-file="$WORK/valgrind.%p.log" \
+      postgres -D "$DATA" > "$WORK/server.log" 2>&1 &
+    for _ in $(seq 1 120); do
+      pg_isready -q -h "$SOCK" -p "$PGPORT" && break; sleep 1
+    done
+  else
+    as_cluster_user pg_ctl -D "$DATA" -l "$WORK/server.log" -w -t 60 start >/dev/null
+  fi
   export PGHOST=$SOCK PGPORT PGUSER=$(cluster_user) PGDATABASE=postgres
+}
+
+# valgrind_report: memcheck errors found in the server's processes (VALGRIND=1 only).
+valgrind_report() {
+  local bad
+  bad=$(grep -l 'ERROR SUMMARY: [1-9]\|^==[0-9]*== [A-Z]' "$WORK"/valgrind.*.log 2>/dev/null || true)
+  if [ -n "$bad" ]; then
+    echo "valgrind reports:"; cat $bad; return 1
+  fi
+  echo "valgrind: no memcheck errors in $(ls "$WORK"/valgrind.*.log 2>/dev/null | wc -l) server processes"
 }
 
 cleanup() {

@@ -62,7 +62,7 @@ run_regress parallel PGOPTIONS="-c force_parallel_mode=regress -c parallel_setup
 if ls test/pgtap/*.sql >/dev/null 2>&1; then
   echo "== pgTAP"
   createdb retailiq_tap
-  psql -X -q -d retailiq_tap -c 'CREATE EXTENSION pgtap' >/dev/null
+  psql -X -q -d retailiq_tap -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION retailiq' >/dev/null
   for f in test/pgtap/*.sql; do
     log=$LOGDIR/pgtap-$(basename "$f" .sql).log
     if pg_prove -d retailiq_tap "$f" > "$log" 2>&1; then
@@ -94,6 +94,9 @@ if ls test/t/*.pl >/dev/null 2>&1; then
   done
 fi
 
+if [ -n "${VALGRIND:-}" ] && ! valgrind_report; then
+  FAILED=$((FAILED + 1)); FAILURES+=("valgrind memcheck")
+fi
 if [ ${#FAILURES[@]} -gt 0 ]; then
   echo "failures:"; printf '   %s\n' "${FAILURES[@]}"
   echo "logs kept in $LOGDIR"
