@@ -15,6 +15,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/numeric.h"
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -24,6 +25,37 @@
 
 #define INVENTORY_DAYS 90
 
+#define TEXT(s) CStringGetTextDatum(s)
+
+/* An amount as numeric with `scale` decimals, built from an integer (no text round trip). */
+static Datum
+decimal(double v, int scale)
+{
+	double		f = scale == 2 ? 100.0 : 10.0;
+
+	return NumericGetDatum(int64_div_fast_to_numeric((int64) llround(v * f), scale));
+}
+
+/* The few labels repeated on millions of rows, built once per call. */
+typedef struct Labels
+{
+	Datum		online,
+				store,
+				view,
+				cart_add,
+				dwell;
+} Labels;
+
+static void
+labels_init(Labels *l)
+{
+	l->online = TEXT("online");
+	l->store = TEXT("store");
+	l->view = TEXT("view");
+	l->cart_add = TEXT("cart_add");
+	l->dwell = TEXT("dwell");
+}
+
 typedef struct Emit
 {
 	Tuplestorestate *store;
@@ -31,6 +63,7 @@ typedef struct Emit
 	int64		next_id;
 	int			window_start;	/* inventory: first day accumulated */
 	int32	   *sold;			/* inventory: [day - start][store][product] */
+	Labels		labels;
 } Emit;
 
 static World *
@@ -61,6 +94,7 @@ emit_begin(FunctionCallInfo fcinfo, Emit *e)
 	e->store = rsinfo->setResult;
 	e->desc = rsinfo->setDesc;
 	e->next_id = 1;
+	labels_init(&e->labels);
 }
 
 static void
@@ -80,8 +114,6 @@ timestamp_of(const World *w, int day, int second)
 {
 	return TimestampTzGetDatum(((int64) (w->start_date + day) * SECS_PER_DAY + second) * USECS_PER_SEC);
 }
-
-#define TEXT(s) CStringGetTextDatum(s)
 
 PG_FUNCTION_INFO_V1(sample_customers);
 Datum
@@ -213,8 +245,8 @@ sample_products(PG_FUNCTION_ARGS)
 		v[2] = TEXT(buf);
 		v[3] = TEXT(sample_category_names[pr->category]);
 		v[4] = TEXT(sample_brand(pr->brand));
-		v[5] = Float8GetDatum(pr->price);
-		v[6] = Float8GetDatum(round(pr->price * (0.55 + 0.2 * ((riq_mix64(w->seed, p) % 100) / 100.0)) * 100) / 100);
+		v[5] = decimal(pr->price, 2);
+		v[6] = decimal(pr->price * (0.55 + 0.2 * ((riq_mix64(w->seed, p) % 100) / 100.0)), 2);
 		emit_row(&e, v, n);
 	}
 	PG_RETURN_NULL();
@@ -242,7 +274,7 @@ sample_promotions(PG_FUNCTION_ARGS)
 			n[2] = true;
 		v[3] = date_of(w, pm->start_day);
 		v[4] = date_of(w, pm->end_day);
-		v[5] = Float8GetDatum(pm->depth * 100.0);
+		v[5] = decimal(pm->depth * 100.0, 2);
 		v[6] = BoolGetDatum(pm->featured);
 		emit_row(&e, v, n);
 	}
@@ -271,7 +303,7 @@ sample_calendar(PG_FUNCTION_ARGS)
 			v[4] = TEXT(w->holiday_name[d]);
 		else
 			n[4] = true;
-		v[5] = Float8GetDatum(w->temperature[d]);
+		v[5] = decimal(w->temperature[d], 1);
 		emit_row(&e, v, n);
 	}
 	PG_RETURN_NULL();
@@ -317,11 +349,11 @@ order_row(void *arg, const World *w, const Order *o)
 	v[0] = Int64GetDatum(o->order_id);
 	v[1] = Int32GetDatum(o->customer->id);
 	v[2] = Int32GetDatum(o->store + 1);
-	v[3] = TEXT(o->online ? "online" : "store");
+	v[3] = o->online ? e->labels.online : e->labels.store;
 	v[4] = timestamp_of(w, o->day, o->second);
 	v[5] = Int32GetDatum(items);
-	v[6] = Float8GetDatum(round(total * 100.0) / 100.0);
-	v[7] = Float8GetDatum(round(discount * 100.0) / 100.0);
+	v[6] = decimal(total, 2);
+	v[7] = decimal(discount, 2);
 	emit_row(e, v, n);
 }
 
@@ -353,8 +385,8 @@ line_rows(void *arg, const World *w, const Order *o)
 		v[1] = Int32GetDatum(i + 1);
 		v[2] = Int32GetDatum(l->product + 1);
 		v[3] = Int32GetDatum(l->quantity);
-		v[4] = Float8GetDatum(l->unit_price);
-		v[5] = Float8GetDatum(l->discount);
+		v[4] = decimal(l->unit_price, 2);
+		v[5] = decimal(l->discount, 2);
 		if (l->promo >= 0)
 			v[6] = Int32GetDatum(l->promo + 1);
 		else
@@ -379,7 +411,7 @@ sample_order_lines(PG_FUNCTION_ARGS)
 
 /* event_id, customer_id, store_id, channel, event_type, product_id, zone_id, occurred_at, duration_s */
 static void
-event_row(Emit *e, const World *w, int customer, int store, bool online, const char *type,
+event_row(Emit *e, const World *w, int customer, int store, bool online, Datum type,
 		  int product, int zone, int day, int second, int duration)
 {
 	Datum		v[9];
@@ -394,8 +426,8 @@ event_row(Emit *e, const World *w, int customer, int store, bool online, const c
 		v[2] = Int32GetDatum(store + 1);
 	else
 		n[2] = true;
-	v[3] = TEXT(online ? "online" : "store");
-	v[4] = TEXT(type);
+	v[3] = online ? e->labels.online : e->labels.store;
+	v[4] = type;
 	if (product >= 0)
 		v[5] = Int32GetDatum(product + 1);
 	else
@@ -431,10 +463,10 @@ order_events(void *arg, const World *w, const Order *o)
 
 			for (int k = 0; k < views; k++)
 			{
-				event_row(e, w, cust, -1, true, "view", o->lines[i].product, -1, o->day, t, 0);
+				event_row(e, w, cust, -1, true, e->labels.view, o->lines[i].product, -1, o->day, t, 0);
 				t += 20 + (int) riq_rng_below(&rng, 60);
 			}
-			event_row(e, w, cust, -1, true, "cart_add", o->lines[i].product, -1, o->day, t, 0);
+			event_row(e, w, cust, -1, true, e->labels.cart_add, o->lines[i].product, -1, o->day, t, 0);
 			t += 10 + (int) riq_rng_below(&rng, 30);
 		}
 	}
@@ -470,7 +502,7 @@ order_events(void *arg, const World *w, const Order *o)
 		t = o->second - total;
 		for (int i = 0; i < nz; i++)
 		{
-			event_row(e, w, cust, o->store, false, "dwell", -1, zone[i], o->day, t, dur[i]);
+			event_row(e, w, cust, o->store, false, e->labels.dwell, -1, zone[i], o->day, t, dur[i]);
 			t += dur[i];
 		}
 	}
@@ -485,11 +517,11 @@ browse_events(void *arg, const World *w, const Customer *c, int day, int second,
 
 	for (int i = 0; i < nviewed; i++)
 	{
-		event_row(e, w, c->id, store, online, "view", viewed[i], -1, day, t, 0);
+		event_row(e, w, c->id, store, online, e->labels.view, viewed[i], -1, day, t, 0);
 		t += 30 + (i * 17) % 90;
 	}
 	if (ncart > 0)
-		event_row(e, w, c->id, store, online, "cart_add", viewed[nviewed - 1], -1, day, t, 0);
+		event_row(e, w, c->id, store, online, e->labels.cart_add, viewed[nviewed - 1], -1, day, t, 0);
 }
 
 PG_FUNCTION_INFO_V1(sample_events);
