@@ -158,20 +158,28 @@ lex_codes(const int32 *a, int la, const int32 *b, int lb)
 
 /* ---------- frequent_itemsets ---------- */
 
+typedef struct ItemsetKey
+{
+	int64		count;
+	int64		idx;
+	int32		len;
+	int32		first;			/* the first code: settles most ties without a lookup */
+} ItemsetKey;
+
 static int
 cmp_itemsets(const void *a, const void *b, void *arg)
 {
 	const FPItemsets *s = arg;
-	int64		x = *(const int64 *) a,
-				y = *(const int64 *) b;
-	int			lx = (int) (s->off[x + 1] - s->off[x]),
-				ly = (int) (s->off[y + 1] - s->off[y]);
+	const ItemsetKey *x = a,
+			   *y = b;
 
-	if (s->count[x] != s->count[y])
-		return s->count[x] > s->count[y] ? -1 : 1;
-	if (lx != ly)
-		return lx < ly ? -1 : 1;
-	return lex_codes(s->codes + s->off[x], lx, s->codes + s->off[y], ly);
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	return lex_codes(s->codes + s->off[x->idx], x->len, s->codes + s->off[y->idx], y->len);
 }
 
 Datum
@@ -181,28 +189,43 @@ basket_itemsets_final(PG_FUNCTION_ARGS)
 	Oid			elemtype;
 	TupleDesc	desc = result_row_type(fcinfo, &elemtype);
 	Mined		m;
-	int64	   *order;
+	ItemsetKey *order;
 	Datum	   *rows;
 	int64		i;
 	Size		bytes = 0;
 
+	MemoryContext outcxt = CurrentMemoryContext;
+	MemoryContext mcxt;
+	ArrayType  *result;
+
 	if (st == NULL)
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(elemtype));
+	mcxt = AllocSetContextCreate(CurrentMemoryContext, "basket mining", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(mcxt);
 	mine_state(st, &m);
 	if (m.sets.n == 0)
+	{
+		MemoryContextSwitchTo(outcxt);
+		MemoryContextDelete(mcxt);
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(elemtype));
+	}
 	if (m.sets.n > (int64) (MaxAllocSize / sizeof(Datum)))
 		output_limit(MaxAllocSize, m.sets.n, "itemsets");
 
-	order = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * m.sets.n);
-	for (i = 0; i < m.sets.n; i++)
-		order[i] = i;
-	qsort_arg(order, m.sets.n, sizeof(int64), cmp_itemsets, &m.sets);
-
-	rows = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(Datum) * m.sets.n);
+	order = MemoryContextAllocHuge(mcxt, sizeof(ItemsetKey) * m.sets.n);
 	for (i = 0; i < m.sets.n; i++)
 	{
-		int64		k = order[i];
+		order[i].count = m.sets.count[i];
+		order[i].idx = i;
+		order[i].len = (int32) (m.sets.off[i + 1] - m.sets.off[i]);
+		order[i].first = m.sets.codes[m.sets.off[i]];
+	}
+	qsort_arg(order, m.sets.n, sizeof(ItemsetKey), cmp_itemsets, &m.sets);
+
+	rows = MemoryContextAllocHuge(mcxt, sizeof(Datum) * m.sets.n);
+	for (i = 0; i < m.sets.n; i++)
+	{
+		int64		k = order[i].idx;
 		Datum		values[3];
 		bool		nulls[3] = {false, false, false};
 		HeapTuple	tup;
@@ -218,7 +241,10 @@ basket_itemsets_final(PG_FUNCTION_ARGS)
 		output_limit(bytes, i, "itemsets");
 		pfree(DatumGetPointer(values[0]));
 	}
-	PG_RETURN_ARRAYTYPE_P(construct_array(rows, (int) m.sets.n, elemtype, -1, false, TYPALIGN_DOUBLE));
+	MemoryContextSwitchTo(outcxt);
+	result = construct_array(rows, (int) m.sets.n, elemtype, -1, false, TYPALIGN_DOUBLE);
+	MemoryContextDelete(mcxt);
+	PG_RETURN_ARRAYTYPE_P(result);
 }
 
 /* ---------- assoc_rules ---------- */
@@ -228,6 +254,7 @@ typedef struct Rule
 	int64		z;				/* the itemset X u Y */
 	int64		x;				/* the antecedent, -1 = empty */
 	int64		y;				/* the consequent */
+	int64		count;			/* c(X u Y) */
 	double		confidence;
 	double		lift;
 } Rule;
@@ -244,8 +271,8 @@ cmp_rules(const void *a, const void *b, void *arg)
 		return p->confidence > q->confidence ? -1 : 1;
 	if (p->lift != q->lift)
 		return p->lift > q->lift ? -1 : 1;
-	if (s->count[p->z] != s->count[q->z])
-		return s->count[p->z] > s->count[q->z] ? -1 : 1;
+	if (p->count != q->count)
+		return p->count > q->count ? -1 : 1;
 	if (p->x != q->x)
 	{
 		if (p->x < 0 || q->x < 0)
@@ -364,6 +391,7 @@ rules_of_itemset(Mined *m, RuleList *l, int64 z, int maxc, const BasketParams *p
 				{
 					r.z = z;
 					r.x = x;
+					r.count = cz;
 					add_rule(l, m, &r);
 				}
 			}
@@ -405,8 +433,14 @@ basket_rules_final(PG_FUNCTION_ARGS)
 	Size		bytes = 0;
 	int			minlen;
 
+	MemoryContext outcxt = CurrentMemoryContext;
+	MemoryContext mcxt;
+	ArrayType  *result;
+
 	if (st == NULL)
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(elemtype));
+	mcxt = AllocSetContextCreate(CurrentMemoryContext, "basket mining", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(mcxt);
 	mine_state(st, &m);
 	memset(&l, 0, sizeof(l));
 	minlen = st->params.empty_antecedent ? 1 : 2;
@@ -417,12 +451,16 @@ basket_rules_final(PG_FUNCTION_ARGS)
 		rules_of_itemset(&m, &l, i, st->params.max_consequent, &st->params);
 	}
 	if (l.n == 0)
+	{
+		MemoryContextSwitchTo(outcxt);
+		MemoryContextDelete(mcxt);
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(elemtype));
+	}
 	if (l.n > (int64) (MaxAllocSize / sizeof(Datum)))
 		output_limit(MaxAllocSize, l.n, "rules");
 	qsort_arg(l.r, l.n, sizeof(Rule), cmp_rules, &m.sets);
 
-	rows = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(Datum) * l.n);
+	rows = MemoryContextAllocHuge(mcxt, sizeof(Datum) * l.n);
 	for (i = 0; i < l.n; i++)
 	{
 		const Rule *r = &l.r[i];
@@ -458,5 +496,8 @@ basket_rules_final(PG_FUNCTION_ARGS)
 		pfree(DatumGetPointer(values[0]));
 		pfree(DatumGetPointer(values[1]));
 	}
-	PG_RETURN_ARRAYTYPE_P(construct_array(rows, (int) l.n, elemtype, -1, false, TYPALIGN_DOUBLE));
+	MemoryContextSwitchTo(outcxt);
+	result = construct_array(rows, (int) l.n, elemtype, -1, false, TYPALIGN_DOUBLE);
+	MemoryContextDelete(mcxt);
+	PG_RETURN_ARRAYTYPE_P(result);
 }

@@ -50,6 +50,21 @@ typedef struct FPTree
 	int64		cap;
 } FPTree;
 
+/*
+ * Buffers for the conditional trees of one recursion depth: only one tree per depth is
+ * alive at a time, so each depth keeps its arrays and reuses them (no allocator churn).
+ */
+typedef struct FPPool
+{
+	int64		nodecap;
+	int32		itemcap;
+	FPNode	   *nodes;
+	int32	   *code;
+	int64	   *count;
+	int32	   *head;
+	int32	   *rootchild;
+} FPPool;
+
 typedef struct FPCtx
 {
 	const FPInput *in;
@@ -57,6 +72,8 @@ typedef struct FPCtx
 	MemoryContext cxt;
 	int32	   *prefix;
 	int32		max_len;
+	FPPool	   *pool;			/* one per depth, 0..max depth */
+	int32		npool;
 } FPCtx;
 
 /* ---------- limits ---------- */
@@ -123,6 +140,68 @@ tree_init(FPCtx *c, FPTree *t, int32 nitems, int64 cap)
 	memset(t->rootchild, 0xff, sizeof(int32) * Max(nitems, 1));
 	t->cap = Max(cap, 1);
 	t->nodes = MemoryContextAllocHuge(c->cxt, sizeof(FPNode) * t->cap);
+	t->nnodes = 1;
+	t->nodes[0].item = -1;
+	t->nodes[0].parent = -1;
+	t->nodes[0].child = -1;
+	t->nodes[0].sibling = -1;
+	t->nodes[0].link = -1;
+	t->nodes[0].count = 0;
+}
+
+/* a conditional tree at recursion depth `depth`, in that depth's reused buffers */
+static void
+tree_init_pooled(FPCtx *c, FPTree *t, int depth, int32 nitems, int64 cap)
+{
+	FPPool	   *p;
+
+	if (depth >= c->npool)
+		elog(ERROR, "FP-growth recursion deeper than its item count");
+	p = &c->pool[depth];
+	if (cap > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the FP-tree has more than %d nodes", PG_INT32_MAX),
+				 errhint("Raise min_support or mine fewer baskets at once.")));
+	if (cap > p->nodecap)
+	{
+		int64		newcap = Max(cap, p->nodecap * 2);
+		Size		bytes = riq_mul_size((Size) newcap, sizeof(FPNode), "an FP-tree");
+
+		if (p->nodes)
+			pfree(p->nodes);
+		p->nodes = NULL;
+		check_memory(c, bytes);
+		p->nodes = MemoryContextAllocHuge(c->cxt, bytes);
+		p->nodecap = newcap;
+	}
+	if (nitems > p->itemcap)
+	{
+		int32		newcap = Max(nitems, 64);
+
+		if (p->code)
+		{
+			pfree(p->code);
+			pfree(p->count);
+			pfree(p->head);
+			pfree(p->rootchild);
+		}
+		check_memory(c, (Size) newcap * (3 * sizeof(int32) + sizeof(int64)));
+		p->code = MemoryContextAlloc(c->cxt, sizeof(int32) * newcap);
+		p->count = MemoryContextAlloc(c->cxt, sizeof(int64) * newcap);
+		p->head = MemoryContextAlloc(c->cxt, sizeof(int32) * newcap);
+		p->rootchild = MemoryContextAlloc(c->cxt, sizeof(int32) * newcap);
+		p->itemcap = newcap;
+	}
+	t->nitems = nitems;
+	t->code = p->code;
+	t->count = p->count;
+	t->head = p->head;
+	t->rootchild = p->rootchild;
+	memset(t->head, 0xff, sizeof(int32) * nitems);
+	memset(t->rootchild, 0xff, sizeof(int32) * nitems);
+	t->nodes = p->nodes;
+	t->cap = cap;				/* an exact upper bound: the tree never grows */
 	t->nnodes = 1;
 	t->nodes[0].item = -1;
 	t->nodes[0].parent = -1;
@@ -347,7 +426,7 @@ mine(FPCtx *c, FPTree *t, int plen)
 		if (k == 0)
 			continue;
 
-		tree_init(c, &ct, k, pathnodes + 1);
+		tree_init_pooled(c, &ct, plen + 1, k, pathnodes + 1);
 		for (j = 0; j < i; j++)
 			if (rank[j] >= 0)
 			{
@@ -365,7 +444,6 @@ mine(FPCtx *c, FPTree *t, int plen)
 				tree_insert(c, &ct, path, m, true, t->nodes[n].count);
 		}
 		mine(c, &ct, plen + 1);
-		tree_free(&ct);
 	}
 	pfree(cnt);
 	pfree(rank);
@@ -490,19 +568,109 @@ sort_ranks(int32 *v, int n)
 	}
 }
 
+static int
+cmp_seq(const void *a, const void *b, void *arg)
+{
+	const int32 *r = arg;
+	int64		x = *(const int64 *) a,
+				y = *(const int64 *) b;
+	int32		lx = r[x],
+				ly = r[y],
+				i;
+
+	for (i = 0; i < lx && i < ly; i++)
+		if (r[x + 1 + i] != r[y + 1 + i])
+			return r[x + 1 + i] < r[y + 1 + i] ? -1 : 1;
+	return (lx > ly) - (lx < ly);
+}
+
+/*
+ * The root tree. Each basket becomes the sorted ranks of its frequent items; the baskets are
+ * sorted lexicographically, so a basket shares with the tree only the prefix it shares with
+ * the basket before it, and insertion needs no search among a node's children.
+ */
+static void
+build_root(FPCtx *c, FPTree *t, const int32 *rank, int32 maxbasket)
+{
+	const FPInput *in = c->in;
+	int32	   *ranks;
+	int64	   *starts;
+	int64		used = 0,
+				nseq = 0,
+				j,
+				b;
+	int32	   *path;
+	const int32 *prev = NULL;
+	int32		prevlen = 0;
+
+	check_memory(c, add_size(riq_mul_size((Size) in->buflen, sizeof(int32), "the baskets"),
+							 riq_mul_size((Size) in->ntrans, sizeof(int64), "the baskets")));
+	ranks = MemoryContextAllocHuge(c->cxt, sizeof(int32) * Max(in->buflen, 1));
+	starts = MemoryContextAllocHuge(c->cxt, sizeof(int64) * Max(in->ntrans, 1));
+	for (j = 0, b = 0; j < in->buflen; b++)
+	{
+		int32		n = in->buf[j++],
+					m = 0,
+					i;
+		int32	   *dst = ranks + used + 1;
+
+		if ((b & 0x3ff) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (i = 0; i < n; i++)
+		{
+			int32		r = rank[in->remap[in->buf[j + i]]];
+
+			if (r >= 0)
+				dst[m++] = r;
+		}
+		j += n;
+		if (m == 0)
+			continue;
+		sort_ranks(dst, m);
+		ranks[used] = m;
+		starts[nseq++] = used;
+		used += m + 1;
+	}
+	qsort_arg(starts, nseq, sizeof(int64), cmp_seq, ranks);
+
+	path = palloc(sizeof(int32) * (Max(maxbasket, 1) + 1));
+	for (b = 0; b < nseq; b++)
+	{
+		const int32 *seq = ranks + starts[b] + 1;
+		int32		len = ranks[starts[b]],
+					l = 0,
+					d;
+
+		if ((b & 0x3ff) == 0)
+			CHECK_FOR_INTERRUPTS();
+		while (prev && l < len && l < prevlen && seq[l] == prev[l])
+			l++;
+		for (d = 0; d < l; d++)
+			t->nodes[path[d]].count++;
+		for (d = l; d < len; d++)
+		{
+			path[d] = tree_new_node(c, t, seq[d], d == 0 ? 0 : path[d - 1]);
+			t->nodes[path[d]].count = 1;
+		}
+		prev = seq;
+		prevlen = len;
+	}
+	pfree(path);
+	pfree(ranks);
+	pfree(starts);
+}
+
 void
 fpgrowth_mine(const FPInput *in, FPItemsets *out)
 {
 	FPCtx		c;
 	int64	   *count;
 	int32	   *rank;
-	int32	   *items;
 	RankSort   *rs;
 	int32		nfreq = 0,
 				i,
 				maxbasket = 0;
-	int64		j,
-				b;
+	int64		j;
 	FPTree		t;
 
 	memset(out, 0, sizeof(*out));
@@ -540,6 +708,8 @@ fpgrowth_mine(const FPInput *in, FPItemsets *out)
 		rank[rs[i].code] = i;
 
 	c.prefix = palloc(sizeof(int32) * (Max(nfreq, 1) + 1));
+	c.npool = Min(nfreq, in->max_len) + 1;
+	c.pool = palloc0(sizeof(FPPool) * c.npool);
 	if (nfreq > 0 && in->max_len > 0)
 	{
 		tree_init(&c, &t, nfreq, 1024);
@@ -548,27 +718,7 @@ fpgrowth_mine(const FPInput *in, FPItemsets *out)
 			t.code[i] = rs[i].code;
 			t.count[i] = rs[i].count;
 		}
-		items = palloc(sizeof(int32) * Max(maxbasket, 1));
-		for (j = 0, b = 0; j < in->buflen; b++)
-		{
-			int32		n = in->buf[j++],
-						m = 0;
-
-			if ((b & 0x3ff) == 0)
-				CHECK_FOR_INTERRUPTS();
-			for (i = 0; i < n; i++)
-			{
-				int32		r = rank[in->remap[in->buf[j + i]]];
-
-				if (r >= 0)
-					items[m++] = r;
-			}
-			j += n;
-			sort_ranks(items, m);
-			if (m > 0)
-				tree_insert(&c, &t, items, m, false, 1);
-		}
-		pfree(items);
+		build_root(&c, &t, rank, maxbasket);
 		mine(&c, &t, 0);
 		tree_free(&t);
 	}
