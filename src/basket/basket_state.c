@@ -430,8 +430,19 @@ trans_arrays(FunctionCallInfo fcinfo, bool rules)
 		ids[i] = dict_datum(st, elems[i]);
 	}
 	/* set semantics: sort the ids and drop repeats */
-	if (n > 1)
+	if (n > 32)
 		qsort(ids, n, sizeof(int32), cmp_int32);
+	else
+	{
+		for (i = 1; i < n; i++)
+		{
+			int32		x = ids[i];
+
+			for (k = i; k > 0 && ids[k - 1] > x; k--)
+				ids[k] = ids[k - 1];
+			ids[k] = x;
+		}
+	}
 	k = 0;
 	for (i = 0; i < n; i++)
 		if (k == 0 || ids[k - 1] != ids[i])

@@ -29,14 +29,22 @@
 
 typedef struct FPNode
 {
-	int32		item;			/* local item (rank in this tree) */
-	int32		parent;			/* 0 = the root */
 	int32		child;			/* first child, -1 = none */
 	int32		sibling;		/* next child of the parent, -1 = none */
 	int32		link;			/* next node of the same item, -1 = none */
 	int32		pad;
 	int64		count;
 } FPNode;
+
+/*
+ * A node's parent and item, apart from the rest: mining walks from nodes up to the root
+ * over and over, and this dense array keeps those walks in cache.
+ */
+typedef struct FPUp
+{
+	int32		parent;			/* 0 = the root */
+	int32		item;			/* local item (rank in this tree) */
+} FPUp;
 
 typedef struct FPTree
 {
@@ -46,6 +54,7 @@ typedef struct FPTree
 	int32	   *head;			/* first node of each item */
 	int32	   *rootchild;		/* root's child for each item, -1 = none */
 	FPNode	   *nodes;
+	FPUp	   *up;
 	int64		nnodes;
 	int64		cap;
 } FPTree;
@@ -59,6 +68,7 @@ typedef struct FPPool
 	int64		nodecap;
 	int32		itemcap;
 	FPNode	   *nodes;
+	FPUp	   *up;
 	int32	   *code;
 	int64	   *count;
 	int32	   *head;
@@ -74,6 +84,11 @@ typedef struct FPCtx
 	int32		max_len;
 	FPPool	   *pool;			/* one per depth, 0..max depth */
 	int32		npool;
+	/* one item's conditional pattern base, read off the tree once: [n, item...] per path */
+	int32	   *pb;
+	int64		pbcap;
+	int64	   *pw;				/* the weight of each path */
+	int64		pwcap;
 } FPCtx;
 
 /* ---------- limits ---------- */
@@ -123,7 +138,7 @@ static void
 tree_init(FPCtx *c, FPTree *t, int32 nitems, int64 cap)
 {
 	Size		bytes = add_size(mul_size(nitems, 3 * sizeof(int32) + sizeof(int64)),
-								 riq_mul_size((Size) cap, sizeof(FPNode), "an FP-tree"));
+								 riq_mul_size((Size) cap, sizeof(FPNode) + sizeof(FPUp), "an FP-tree"));
 
 	check_memory(c, bytes);
 	if (cap > PG_INT32_MAX)
@@ -140,9 +155,10 @@ tree_init(FPCtx *c, FPTree *t, int32 nitems, int64 cap)
 	memset(t->rootchild, 0xff, sizeof(int32) * Max(nitems, 1));
 	t->cap = Max(cap, 1);
 	t->nodes = MemoryContextAllocHuge(c->cxt, sizeof(FPNode) * t->cap);
+	t->up = MemoryContextAllocHuge(c->cxt, sizeof(FPUp) * t->cap);
 	t->nnodes = 1;
-	t->nodes[0].item = -1;
-	t->nodes[0].parent = -1;
+	t->up[0].item = -1;
+	t->up[0].parent = -1;
 	t->nodes[0].child = -1;
 	t->nodes[0].sibling = -1;
 	t->nodes[0].link = -1;
@@ -166,13 +182,18 @@ tree_init_pooled(FPCtx *c, FPTree *t, int depth, int32 nitems, int64 cap)
 	if (cap > p->nodecap)
 	{
 		int64		newcap = Max(cap, p->nodecap * 2);
-		Size		bytes = riq_mul_size((Size) newcap, sizeof(FPNode), "an FP-tree");
+		Size		bytes = riq_mul_size((Size) newcap, sizeof(FPNode) + sizeof(FPUp), "an FP-tree");
 
 		if (p->nodes)
+		{
 			pfree(p->nodes);
+			pfree(p->up);
+		}
 		p->nodes = NULL;
+		p->up = NULL;
 		check_memory(c, bytes);
-		p->nodes = MemoryContextAllocHuge(c->cxt, bytes);
+		p->nodes = MemoryContextAllocHuge(c->cxt, sizeof(FPNode) * newcap);
+		p->up = MemoryContextAllocHuge(c->cxt, sizeof(FPUp) * newcap);
 		p->nodecap = newcap;
 	}
 	if (nitems > p->itemcap)
@@ -201,10 +222,11 @@ tree_init_pooled(FPCtx *c, FPTree *t, int depth, int32 nitems, int64 cap)
 	memset(t->head, 0xff, sizeof(int32) * nitems);
 	memset(t->rootchild, 0xff, sizeof(int32) * nitems);
 	t->nodes = p->nodes;
+	t->up = p->up;
 	t->cap = cap;				/* an exact upper bound: the tree never grows */
 	t->nnodes = 1;
-	t->nodes[0].item = -1;
-	t->nodes[0].parent = -1;
+	t->up[0].item = -1;
+	t->up[0].parent = -1;
 	t->nodes[0].child = -1;
 	t->nodes[0].sibling = -1;
 	t->nodes[0].link = -1;
@@ -219,6 +241,7 @@ tree_free(FPTree *t)
 	pfree(t->head);
 	pfree(t->rootchild);
 	pfree(t->nodes);
+	pfree(t->up);
 }
 
 static int32
@@ -237,12 +260,14 @@ tree_new_node(FPCtx *c, FPTree *t, int32 item, int32 parent)
 					 errmsg("the FP-tree has more than %d nodes", PG_INT32_MAX),
 					 errhint("Raise min_support or mine fewer baskets at once.")));
 		t->nodes = fp_grow(c, t->nodes, &cap, Min(t->cap * 2, (int64) PG_INT32_MAX), sizeof(FPNode));
+		cap = t->cap;
+		t->up = fp_grow(c, t->up, &cap, Min(t->cap * 2, (int64) PG_INT32_MAX), sizeof(FPUp));
 		t->cap = cap;
 	}
 	id = (int32) t->nnodes++;
 	n = &t->nodes[id];
-	n->item = item;
-	n->parent = parent;
+	t->up[id].item = item;
+	t->up[id].parent = parent;
 	n->child = -1;
 	n->link = t->head[item];
 	t->head[item] = id;
@@ -277,7 +302,7 @@ tree_insert(FPCtx *c, FPTree *t, const int32 *items, int n, bool reversed, int64
 		else
 		{
 			ch = t->nodes[cur].child;
-			while (ch >= 0 && t->nodes[ch].item != it)
+			while (ch >= 0 && t->up[ch].item != it)
 				ch = t->nodes[ch].sibling;
 		}
 		if (ch < 0)
@@ -408,40 +433,67 @@ mine(FPCtx *c, FPTree *t, int plen)
 		if (plen + 1 >= c->max_len || i == 0)
 			continue;
 
-		/* the conditional pattern base of item i: count the items above its nodes */
-		memset(cnt, 0, sizeof(int64) * i);
-		for (n = t->head[i]; n >= 0; n = t->nodes[n].link)
+		/*
+		 * The conditional pattern base of item i: walk up from each of its nodes once,
+		 * counting the items above it and recording the path.
+		 */
 		{
-			int64		w = t->nodes[n].count;
+			int64		used = 0,
+						npaths = 0,
+						q;
 
-			for (p = t->nodes[n].parent; p > 0; p = t->nodes[p].parent)
+			memset(cnt, 0, sizeof(int64) * i);
+			for (n = t->head[i]; n >= 0; n = t->nodes[n].link)
 			{
-				cnt[t->nodes[p].item] += w;
-				pathnodes++;
-			}
-		}
-		k = 0;
-		for (j = 0; j < i; j++)
-			rank[j] = cnt[j] >= min_count ? k++ : -1;
-		if (k == 0)
-			continue;
+				int64		w = t->nodes[n].count;
+				int64		lenpos;
 
-		tree_init_pooled(c, &ct, plen + 1, k, pathnodes + 1);
-		for (j = 0; j < i; j++)
-			if (rank[j] >= 0)
+				if (used + 1 + i > c->pbcap)
+					c->pb = fp_grow(c, c->pb, &c->pbcap, used + 1 + i, sizeof(int32));
+				if (npaths + 1 > c->pwcap)
+					c->pw = fp_grow(c, c->pw, &c->pwcap, npaths + 1, sizeof(int64));
+				lenpos = used++;
+				for (p = t->up[n].parent; p > 0; p = t->up[p].parent)
+				{
+					int32		it = t->up[p].item;
+
+					cnt[it] += w;
+					c->pb[used++] = it;
+				}
+				c->pb[lenpos] = (int32) (used - lenpos - 1);
+				c->pw[npaths++] = w;
+			}
+			pathnodes = used - npaths;
+			k = 0;
+			for (j = 0; j < i; j++)
+				rank[j] = cnt[j] >= min_count ? k++ : -1;
+			if (k == 0)
+				continue;
+
+			tree_init_pooled(c, &ct, plen + 1, k, pathnodes + 1);
+			for (j = 0; j < i; j++)
+				if (rank[j] >= 0)
+				{
+					ct.code[rank[j]] = t->code[j];
+					ct.count[rank[j]] = cnt[j];
+				}
+			for (q = 0, used = 0; q < npaths; q++)
 			{
-				ct.code[rank[j]] = t->code[j];
-				ct.count[rank[j]] = cnt[j];
-			}
-		for (n = t->head[i]; n >= 0; n = t->nodes[n].link)
-		{
-			int			m = 0;
+				int32		len = c->pb[used++];
+				int			m = 0,
+							e;
 
-			for (p = t->nodes[n].parent; p > 0; p = t->nodes[p].parent)
-				if (rank[t->nodes[p].item] >= 0)
-					path[m++] = rank[t->nodes[p].item];
-			if (m > 0)
-				tree_insert(c, &ct, path, m, true, t->nodes[n].count);
+				for (e = 0; e < len; e++)
+				{
+					int32		r = rank[c->pb[used + e]];
+
+					if (r >= 0)
+						path[m++] = r;
+				}
+				used += len;
+				if (m > 0)
+					tree_insert(c, &ct, path, m, true, c->pw[q]);
+			}
 		}
 		mine(c, &ct, plen + 1);
 	}
