@@ -182,6 +182,16 @@ cmp_itemsets(const void *a, const void *b, void *arg)
 	return lex_codes(s->codes + s->off[x->idx], x->len, s->codes + s->off[y->idx], y->len);
 }
 
+/* specialised, interruptible sorts (PostgreSQL's sort template) */
+#define ST_SORT sort_itemset_keys
+#define ST_ELEMENT_TYPE ItemsetKey
+#define ST_COMPARE(a, b, arg) cmp_itemsets(a, b, arg)
+#define ST_COMPARE_ARG_TYPE void
+#define ST_SCOPE static
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
 Datum
 basket_itemsets_final(PG_FUNCTION_ARGS)
 {
@@ -220,7 +230,7 @@ basket_itemsets_final(PG_FUNCTION_ARGS)
 		order[i].len = (int32) (m.sets.off[i + 1] - m.sets.off[i]);
 		order[i].first = m.sets.codes[m.sets.off[i]];
 	}
-	qsort_arg(order, m.sets.n, sizeof(ItemsetKey), cmp_itemsets, &m.sets);
+	sort_itemset_keys(order, m.sets.n, &m.sets);
 
 	rows = MemoryContextAllocHuge(mcxt, sizeof(Datum) * m.sets.n);
 	for (i = 0; i < m.sets.n; i++)
@@ -257,7 +267,28 @@ typedef struct Rule
 	int64		count;			/* c(X u Y) */
 	double		confidence;
 	double		lift;
+	uint64		xkey;			/* the first codes of X and Y packed, ordered as they are */
+	uint64		ykey;
 } Rule;
+
+/*
+ * Up to four codes + 1 in 16 bits each, most significant first, 0 for "no more items": two
+ * keys compare as the code sequences do whenever they differ, so most ties in the rule sort
+ * are settled without reading the itemsets. Equal keys fall back to the full comparison;
+ * with 65,535 or more distinct items every key is 0.
+ */
+static uint64
+sort_key(const int32 *codes, int len, int32 ncodes)
+{
+	uint64		k = 0;
+	int			i;
+
+	if (ncodes >= 65535)
+		return 0;
+	for (i = 0; i < 4; i++)
+		k = (k << 16) | (i < len ? (uint64) (codes[i] + 1) : 0);
+	return k;
+}
 
 static int
 cmp_rules(const void *a, const void *b, void *arg)
@@ -273,6 +304,8 @@ cmp_rules(const void *a, const void *b, void *arg)
 		return p->lift > q->lift ? -1 : 1;
 	if (p->count != q->count)
 		return p->count > q->count ? -1 : 1;
+	if (p->xkey != q->xkey)
+		return p->xkey < q->xkey ? -1 : 1;
 	if (p->x != q->x)
 	{
 		if (p->x < 0 || q->x < 0)
@@ -282,9 +315,20 @@ cmp_rules(const void *a, const void *b, void *arg)
 		if (c != 0)
 			return c;
 	}
+	if (p->ykey != q->ykey)
+		return p->ykey < q->ykey ? -1 : 1;
 	return lex_codes(s->codes + s->off[p->y], (int) (s->off[p->y + 1] - s->off[p->y]),
 					 s->codes + s->off[q->y], (int) (s->off[q->y + 1] - s->off[q->y]));
 }
+
+#define ST_SORT sort_rules
+#define ST_ELEMENT_TYPE Rule
+#define ST_COMPARE(a, b, arg) cmp_rules(a, b, arg)
+#define ST_COMPARE_ARG_TYPE void
+#define ST_SCOPE static
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 typedef struct RuleList
 {
@@ -392,6 +436,8 @@ rules_of_itemset(Mined *m, RuleList *l, int64 z, int maxc, const BasketParams *p
 					r.z = z;
 					r.x = x;
 					r.count = cz;
+					r.xkey = sort_key(xc, nx, m->in.ncodes);
+					r.ykey = sort_key(yc, ny, m->in.ncodes);
 					add_rule(l, m, &r);
 				}
 			}
@@ -458,7 +504,7 @@ basket_rules_final(PG_FUNCTION_ARGS)
 	}
 	if (l.n > (int64) (MaxAllocSize / sizeof(Datum)))
 		output_limit(MaxAllocSize, l.n, "rules");
-	qsort_arg(l.r, l.n, sizeof(Rule), cmp_rules, &m.sets);
+	sort_rules(l.r, l.n, &m.sets);
 
 	rows = MemoryContextAllocHuge(mcxt, sizeof(Datum) * l.n);
 	for (i = 0; i < l.n; i++)

@@ -636,6 +636,15 @@ cmp_seq(const void *a, const void *b, void *arg)
 	return (lx > ly) - (lx < ly);
 }
 
+#define ST_SORT sort_seqs
+#define ST_ELEMENT_TYPE int64
+#define ST_COMPARE(a, b, arg) cmp_seq(a, b, arg)
+#define ST_COMPARE_ARG_TYPE void
+#define ST_SCOPE static
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
 /*
  * The root tree. Each basket becomes the sorted ranks of its frequent items; the baskets are
  * sorted lexicographically, so a basket shares with the tree only the prefix it shares with
@@ -683,7 +692,7 @@ build_root(FPCtx *c, FPTree *t, const int32 *rank, int32 maxbasket)
 		starts[nseq++] = used;
 		used += m + 1;
 	}
-	qsort_arg(starts, nseq, sizeof(int64), cmp_seq, ranks);
+	sort_seqs(starts, nseq, ranks);
 
 	path = palloc(sizeof(int32) * (Max(maxbasket, 1) + 1));
 	for (b = 0; b < nseq; b++)
