@@ -448,7 +448,7 @@ trans_arrays(FunctionCallInfo fcinfo, bool rules)
 		if (k == 0 || ids[k - 1] != ids[i])
 			ids[k++] = ids[i];
 
-	st->buf = grow(st, st->buf, &st->bufcap, st->buflen + k + 1, sizeof(int32), "the baskets");
+	st->buf = grow(st, st->buf, &st->bufcap, st->buflen + k + 1, sizeof(int32), "the basket list");
 	st->buf[st->buflen++] = k;
 	memcpy(st->buf + st->buflen, ids, sizeof(int32) * k);
 	st->buflen += k;
@@ -485,7 +485,7 @@ trans_pairs(FunctionCallInfo fcinfo, bool rules)
 		st = state_new(aggcxt, item_type_of(get_fn_expr_argtype(fcinfo->flinfo, 2)),
 					   BASKET_PAIRS, &p);
 
-	st->pairs = grow(st, st->pairs, &st->paircap, st->npairs + 1, sizeof(BasketPair), "the order lines");
+	st->pairs = grow(st, st->pairs, &st->paircap, st->npairs + 1, sizeof(BasketPair), "the order line list");
 	pp = &st->pairs[st->npairs++];
 	pp->order_id = PG_GETARG_INT64(1);
 	pp->item = dict_datum(st, PG_GETARG_DATUM(2));
@@ -541,7 +541,7 @@ merge_into(BasketState *dst, const BasketState *src)
 
 	if (src->mode == BASKET_ARRAYS)
 	{
-		dst->buf = grow(dst, dst->buf, &dst->bufcap, dst->buflen + src->buflen, sizeof(int32), "the baskets");
+		dst->buf = grow(dst, dst->buf, &dst->bufcap, dst->buflen + src->buflen, sizeof(int32), "the basket list");
 		for (j = 0; j < src->buflen;)
 		{
 			int32		n = src->buf[j++];
@@ -556,7 +556,7 @@ merge_into(BasketState *dst, const BasketState *src)
 	else
 	{
 		dst->pairs = grow(dst, dst->pairs, &dst->paircap, dst->npairs + src->npairs,
-						  sizeof(BasketPair), "the order lines");
+						  sizeof(BasketPair), "the order line list");
 		for (j = 0; j < src->npairs; j++)
 		{
 			BasketPair *pp = &dst->pairs[dst->npairs++];
@@ -748,7 +748,7 @@ basket_deserialize(PG_FUNCTION_ARGS)
 	if (h.buflen > 0)
 	{
 		need_bytes(p, end, mul_size(h.buflen, sizeof(int32)));
-		st->buf = grow(st, NULL, &st->bufcap, h.buflen, sizeof(int32), "the baskets");
+		st->buf = grow(st, NULL, &st->bufcap, h.buflen, sizeof(int32), "the basket list");
 		memcpy(st->buf, p, sizeof(int32) * h.buflen);
 		p += sizeof(int32) * h.buflen;
 		st->buflen = h.buflen;
@@ -757,7 +757,7 @@ basket_deserialize(PG_FUNCTION_ARGS)
 	if (h.npairs > 0)
 	{
 		need_bytes(p, end, mul_size(h.npairs, sizeof(BasketPair)));
-		st->pairs = grow(st, NULL, &st->paircap, h.npairs, sizeof(BasketPair), "the order lines");
+		st->pairs = grow(st, NULL, &st->paircap, h.npairs, sizeof(BasketPair), "the order line list");
 		memcpy(st->pairs, p, sizeof(BasketPair) * h.npairs);
 		p += sizeof(BasketPair) * h.npairs;
 		st->npairs = h.npairs;
@@ -799,8 +799,8 @@ basket_pairs_to_baskets(BasketState *st, int64 *buflen, int64 *nbaskets)
 	if (st->npairs > 1)
 		qsort(st->pairs, st->npairs, sizeof(BasketPair), cmp_pair);
 	buf = riq_alloc(CurrentMemoryContext,
-					riq_mul_size((Size) (2 * st->npairs + 1), sizeof(int32), "the baskets"),
-					"the baskets");
+					riq_mul_size((Size) (2 * st->npairs + 1), sizeof(int32), "the basket list"),
+					"the basket list");
 	for (start = 0; start < st->npairs;)
 	{
 		int64		lenpos = len++;

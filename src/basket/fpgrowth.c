@@ -664,8 +664,8 @@ build_root(FPCtx *c, FPTree *t, const int32 *rank, int32 maxbasket)
 	const int32 *prev = NULL;
 	int32		prevlen = 0;
 
-	check_memory(c, add_size(riq_mul_size((Size) in->buflen, sizeof(int32), "the baskets"),
-							 riq_mul_size((Size) in->ntrans, sizeof(int64), "the baskets")));
+	check_memory(c, add_size(riq_mul_size((Size) in->buflen, sizeof(int32), "the basket list"),
+							 riq_mul_size((Size) in->ntrans, sizeof(int64), "the basket list")));
 	ranks = MemoryContextAllocHuge(c->cxt, sizeof(int32) * Max(in->buflen, 1));
 	starts = MemoryContextAllocHuge(c->cxt, sizeof(int64) * Max(in->ntrans, 1));
 	for (j = 0, b = 0; j < in->buflen; b++)
