@@ -71,6 +71,18 @@ CREATE TABLE shop_rules AS SELECT retailiq.assoc_rules(items, 0.4, 0.5) AS rules
 SELECT * FROM retailiq.recommend(ARRAY['beer', 'bread'], (SELECT rules FROM shop_rules), 3);
 SELECT * FROM retailiq.recommend(ARRAY['eggs'], (SELECT rules FROM shop_rules), 3);
 
+-- Or as a model value (kind assoc_rules): checksummed, saved by name and version, and read
+-- back exactly; recommend takes the model too.
+SELECT retailiq.model_rules(retailiq.rules_model(rules)) = rules AS exact_round_trip,
+       retailiq.model_kind(retailiq.rules_model(rules)) AS kind,
+       retailiq.model_info(retailiq.rules_model(rules)) -> 'metrics' AS metrics
+FROM shop_rules;
+SELECT retailiq.save_model('basket_test_rules', retailiq.rules_model(rules)) AS version FROM shop_rules;
+SELECT * FROM retailiq.recommend(ARRAY['beer', 'bread'],
+    (SELECT model FROM retailiq.models WHERE name = 'basket_test_rules' AND version = 1), 3);
+SELECT cardinality(retailiq.model_rules_bigint(retailiq.rules_model(
+    retailiq.assoc_rules(ARRAY[10, 20]::bigint[], 0.5, 0.5)))) AS bigint_rules;
+
 -- Errors: each names the argument, with a hint.
 \set VERBOSITY default
 SELECT retailiq.frequent_itemsets(items, 0) FROM baskets;
@@ -92,6 +104,14 @@ SELECT retailiq.assoc_rules_lines(1, NULL::text, 0.5, 0.5);
 SELECT * FROM retailiq.recommend(ARRAY['beer'], (SELECT rules FROM shop_rules), -1);
 SELECT * FROM retailiq.recommend(NULL, (SELECT rules FROM shop_rules), 3);
 
+-- a model of another kind, of the other item type, or with inconsistent rule data
+SELECT retailiq.model_rules(replace(retailiq.rules_model(rules)::text, '"assoc_rules"', '"kmeans"')::retailiq.model)
+FROM shop_rules;
+SELECT retailiq.model_rules_bigint(retailiq.rules_model(rules)) FROM shop_rules;
+SELECT retailiq.model_rules(replace(retailiq.rules_model(rules)::text, '"antecedent_len": [1,', '"antecedent_len": [9,')::retailiq.model)
+FROM shop_rules;
+SELECT retailiq.rules_model(ARRAY[ROW('{a}', NULL, 1, 1, 1, 1, 1, 1)::retailiq.rule]);
+
 -- An itemset explosion stops with an error before memory runs out: 20 items in every
 -- basket make 2^20 - 1 frequent itemsets.
 SET retailiq.max_memory = '8MB';
@@ -110,3 +130,4 @@ FROM generate_series(1, 10);
 RESET retailiq.max_memory;
 -- leave the database as it was: later suites drop and recreate the extension
 DROP TABLE baskets, order_lines, shop_rules;
+DELETE FROM retailiq.models WHERE name = 'basket_test_rules';

@@ -212,3 +212,21 @@ BEGIN
     LIMIT n;
 END
 $fn$;
+
+-- Rules as a model value (kind assoc_rules): checksummed, storable with retailiq.save_model.
+CREATE FUNCTION retailiq.rules_model(rules retailiq.rule[]) RETURNS retailiq.model
+    AS 'MODULE_PATHNAME', 'basket_rules_model' LANGUAGE C STRICT STABLE PARALLEL SAFE;
+CREATE FUNCTION retailiq.rules_model(rules retailiq.rule_bigint[]) RETURNS retailiq.model
+    AS 'MODULE_PATHNAME', 'basket_rules_model' LANGUAGE C STRICT STABLE PARALLEL SAFE;
+CREATE FUNCTION retailiq.model_rules(model retailiq.model) RETURNS retailiq.rule[]
+    AS 'MODULE_PATHNAME', 'basket_model_rules' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION retailiq.model_rules_bigint(model retailiq.model) RETURNS retailiq.rule_bigint[]
+    AS 'MODULE_PATHNAME', 'basket_model_rules' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION retailiq.recommend(cart text[], model retailiq.model, n int)
+RETURNS TABLE (item text, confidence float8, lift float8, support float8, antecedent text[])
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $fn$ SELECT * FROM retailiq.recommend(cart, retailiq.model_rules(model), n) $fn$;
+CREATE FUNCTION retailiq.recommend(cart bigint[], model retailiq.model, n int)
+RETURNS TABLE (item bigint, confidence float8, lift float8, support float8, antecedent bigint[])
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $fn$ SELECT * FROM retailiq.recommend(cart, retailiq.model_rules_bigint(model), n) $fn$;
