@@ -6,12 +6,12 @@
 # on Groceries and the FIMI sets (T10I4D100K, chess, mushroom) at several supports, in one run.
 # Prints per case the times, the ratios and the itemset / rule counts (which must agree).
 # Needs PGHOST/PGPORT/PGUSER/PGDATABASE of a cluster with the extension, BENCH_DATA, REPO, WORK.
-# BENCH_REPS (default 3): runs per timing, median reported. BENCH_SQL_TIMEOUT (default 120 s).
+# BENCH_REPS (default 3): runs per timing, median reported. BENCH_SQL_TIMEOUT (default 60 s).
 set -euo pipefail
 D=${BENCH_DATA:-$REPO/../shared/data}
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPS=${BENCH_REPS:-3}
-SQL_TIMEOUT=${BENCH_SQL_TIMEOUT:-120}
+SQL_TIMEOUT=${BENCH_SQL_TIMEOUT:-60}
 WORK=${WORK:-$(mktemp -d)}
 
 if [ ! -f "$D/groceries/groceries_baskets.tsv" ] || [ ! -f "$D/fimi/T10I4D100K.dat" ]; then
