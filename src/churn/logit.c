@@ -295,11 +295,14 @@ logit_fit_final(PG_FUNCTION_ARGS)
 		/* Newton direction: H delta = grad */
 		if (!riq_posv(p, 1, H, grad))
 		{
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("logit_fit cannot separate the effects of collinear features"),
-					 errdetail("The Hessian is singular at iteration %d.", iter + 1),
-					 errhint("Use l2 > 0, or drop features that are copies or sums of others.")));
+			if (iter == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("logit_fit cannot separate the effects of collinear features"),
+						 errdetail("The Hessian is singular at the starting point."),
+						 errhint("Use l2 > 0, or drop features that are copies or sums of others.")));
+			/* weights p(1-p) vanished: the coefficients are running off to infinity */
+			break;
 		}
 		for (int half = 0; half < 50; half++)
 		{
@@ -338,8 +341,8 @@ logit_fit_final(PG_FUNCTION_ARGS)
 	if (!converged)
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
-				 errmsg("logit_fit did not converge in %d iterations", max_iter),
-				 errdetail("The classes may be separable by the features."),
+				 errmsg("logit_fit did not converge"),
+				 errdetail("The features may separate the classes; stopped after %d of at most %d iterations.", iter, max_iter),
 				 errhint("Use l2 > 0 (e.g. the default 1); the model is flagged converged = false.")));
 
 	names = palloc(sizeof(char *) * d);
@@ -368,7 +371,7 @@ logit_fit_final(PG_FUNCTION_ARGS)
 	model_put_float(mb, MODEL_METRICS, "log_likelihood", ll);
 	model_put_int(mb, MODEL_METRICS, "n_rows", nrows);
 	model_put_int(mb, MODEL_METRICS, "n_positive", (int64) npos);
-	model_put_int(mb, MODEL_METRICS, "iterations", iter + (converged ? 0 : 0));
+	model_put_int(mb, MODEL_METRICS, "iterations", iter);
 	model_put_bool(mb, MODEL_METRICS, "converged", converged);
 	PG_RETURN_BYTEA_P(model_finish(mb));
 }
