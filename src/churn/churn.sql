@@ -252,3 +252,136 @@ END
 $$;
 COMMENT ON FUNCTION retailiq.retention_action(retailiq.model, float8[], float8[]) IS
     'churn probability, risk tier, main reason and the retention action the strategy table suggests';
+
+-- Behavioural features for the supervised model (doc/churn.md lists them). Names, in the
+-- order of churn_features' arrays:
+CREATE FUNCTION retailiq.churn_feature_names() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT ARRAY['days_since_last_order', 'tenure_days', 'orders_30d', 'orders_90d',
+    'orders_365d', 'spend_30d', 'spend_90d', 'spend_365d', 'order_trend', 'spend_trend',
+    'mean_gap_days', 'sd_gap_days', 'recency_over_gap', 'avg_basket_items', 'avg_order_value',
+    'category_breadth', 'discount_share', 'promo_line_share', 'return_rate', 'online_share',
+    'store_count', 'events_30d', 'views_30d', 'cart_adds_30d', 'dwell_minutes_30d',
+    'days_since_last_event', 'event_trend', 'cart_conversion']::text[] $$;
+
+-- One row per customer with an order before as_of: the features as of that moment, from
+-- <source_schema>.orders, order_lines, products and events (the sample schema's layout).
+CREATE FUNCTION retailiq.churn_features(as_of timestamptz, source_schema name DEFAULT 'retail')
+RETURNS TABLE (customer_id int, features float8[])
+LANGUAGE plpgsql STABLE STRICT PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    s text := quote_ident(source_schema);
+BEGIN
+    IF as_of = 'infinity' OR as_of = '-infinity' THEN
+        RAISE EXCEPTION 'as_of must be a finite timestamp'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass the cut-off date of the features, e.g. now() or ''2025-09-01''.';
+    END IF;
+    IF to_regclass(s || '.orders') IS NULL OR to_regclass(s || '.order_lines') IS NULL
+       OR to_regclass(s || '.products') IS NULL OR to_regclass(s || '.events') IS NULL THEN
+        RAISE EXCEPTION 'schema "%" lacks the orders, order_lines, products or events table', source_schema
+            USING ERRCODE = 'undefined_table',
+                  HINT = 'Point source_schema at a schema laid out like retailiq.generate_sample_data''s.';
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+    WITH o AS (
+        SELECT o.order_id, o.customer_id, o.store_id, o.channel, o.item_count,
+               o.total_amount::float8 AS amount, o.discount_amount::float8 AS discount,
+               extract(epoch FROM $1 - o.ordered_at)::float8 / 86400 AS age
+        FROM %1$s.orders o WHERE o.ordered_at < $1),
+    g AS (
+        SELECT customer_id, age - lead(age) OVER (PARTITION BY customer_id ORDER BY age DESC) AS gap
+        FROM o),
+    gs AS (
+        SELECT customer_id, avg(gap) AS mean_gap, coalesce(stddev_pop(gap), 0) AS sd_gap
+        FROM g WHERE gap IS NOT NULL GROUP BY customer_id),
+    oa AS (
+        SELECT customer_id, min(age) AS last_age, max(age) AS first_age,
+               count(*) FILTER (WHERE age < 30) AS n30,
+               count(*) FILTER (WHERE age < 90) AS n90,
+               count(*) FILTER (WHERE age >= 90 AND age < 180) AS n90_180,
+               count(*) FILTER (WHERE age < 365) AS n365,
+               coalesce(sum(amount) FILTER (WHERE age < 30), 0) AS s30,
+               coalesce(sum(amount) FILTER (WHERE age < 90), 0) AS s90,
+               coalesce(sum(amount) FILTER (WHERE age >= 90 AND age < 180), 0) AS s90_180,
+               coalesce(sum(amount) FILTER (WHERE age < 365), 0) AS s365,
+               avg(item_count) AS avg_items, avg(amount) AS avg_value,
+               sum(discount) / nullif(sum(amount) + sum(discount), 0) AS discount_share,
+               avg((channel = 'online')::int) AS online_share,
+               count(DISTINCT store_id) AS stores
+        FROM o GROUP BY customer_id),
+    l AS (
+        SELECT o.customer_id, count(DISTINCT p.category) AS categories,
+               avg((ol.promo_id IS NOT NULL)::int) AS promo_share,
+               avg(ol.returned::int) AS return_rate
+        FROM o JOIN %1$s.order_lines ol USING (order_id)
+               JOIN %1$s.products p ON p.product_id = ol.product_id
+        WHERE o.age < 365 GROUP BY o.customer_id),
+    e AS (
+        SELECT e.customer_id,
+               count(*) FILTER (WHERE a < 30) AS ev30,
+               count(*) FILTER (WHERE a >= 30 AND a < 90) AS ev30_90,
+               count(*) FILTER (WHERE a < 30 AND e.event_type = 'view') AS views30,
+               count(*) FILTER (WHERE a < 30 AND e.event_type = 'cart_add') AS carts30,
+               count(*) FILTER (WHERE a < 90 AND e.event_type = 'cart_add') AS carts90,
+               coalesce(sum(e.duration_s) FILTER (WHERE a < 30 AND e.event_type = 'dwell'), 0) / 60.0 AS dwell30,
+               min(a) AS last_event_age
+        FROM (SELECT ev.*, extract(epoch FROM $1 - ev.occurred_at)::float8 / 86400 AS a
+              FROM %1$s.events ev WHERE ev.occurred_at < $1 AND ev.occurred_at >= $1 - interval '365 days') e
+        GROUP BY e.customer_id)
+    SELECT oa.customer_id::int, ARRAY[
+        oa.last_age, oa.first_age,
+        ln(1 + oa.n30), ln(1 + oa.n90), ln(1 + oa.n365),
+        ln(1 + oa.s30), ln(1 + oa.s90), ln(1 + oa.s365),
+        ln(1 + oa.n90) - ln(1 + oa.n90_180), ln(1 + oa.s90) - ln(1 + oa.s90_180),
+        coalesce(gs.mean_gap, oa.first_age), coalesce(gs.sd_gap, 0),
+        oa.last_age / greatest(coalesce(gs.mean_gap, oa.first_age), 1),
+        oa.avg_items, ln(1 + greatest(oa.avg_value, 0)),
+        coalesce(l.categories, 0), coalesce(oa.discount_share, 0),
+        coalesce(l.promo_share, 0), coalesce(l.return_rate, 0), oa.online_share, oa.stores,
+        ln(1 + coalesce(e.ev30, 0)), ln(1 + coalesce(e.views30, 0)), ln(1 + coalesce(e.carts30, 0)),
+        ln(1 + coalesce(e.dwell30, 0)), least(coalesce(e.last_event_age, 365), 365),
+        ln(1 + coalesce(e.ev30, 0)) - ln(1 + coalesce(e.ev30_90, 0) / 2.0),
+        oa.n90 / (1.0 + coalesce(e.carts90, 0))
+      ]::float8[]
+    FROM oa LEFT JOIN gs USING (customer_id) LEFT JOIN l USING (customer_id)
+            LEFT JOIN e USING (customer_id)
+    $q$, s) USING as_of;
+END
+$fn$;
+COMMENT ON FUNCTION retailiq.churn_features(timestamptz, name) IS
+    'behavioural churn features per customer as of a date (names: retailiq.churn_feature_names())';
+
+-- churned = no order in [as_of, as_of + horizon_days) for every customer with an order before as_of.
+CREATE FUNCTION retailiq.churn_labels(as_of timestamptz, horizon_days int DEFAULT 90,
+                                      source_schema name DEFAULT 'retail')
+RETURNS TABLE (customer_id int, churned bool)
+LANGUAGE plpgsql STABLE STRICT PARALLEL RESTRICTED
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    s text := quote_ident(source_schema);
+BEGIN
+    IF horizon_days < 1 THEN
+        RAISE EXCEPTION 'horizon_days must be at least 1'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('horizon_days is %s.', horizon_days),
+                  HINT = 'Churn is usually "no purchase in the next 90 days".';
+    END IF;
+    IF to_regclass(s || '.orders') IS NULL THEN
+        RAISE EXCEPTION 'schema "%" has no orders table', source_schema
+            USING ERRCODE = 'undefined_table',
+                  HINT = 'Point source_schema at a schema laid out like retailiq.generate_sample_data''s.';
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        SELECT o.customer_id::int,
+               NOT bool_or(o.ordered_at >= $1 AND o.ordered_at < $1 + make_interval(days => $2))
+        FROM %1$s.orders o WHERE o.ordered_at < $1 + make_interval(days => $2)
+        GROUP BY o.customer_id HAVING bool_or(o.ordered_at < $1)
+    $q$, s) USING as_of, horizon_days;
+END
+$fn$;
+COMMENT ON FUNCTION retailiq.churn_labels(timestamptz, int, name) IS
+    'churned = no purchase in the horizon_days after as_of, for customers who bought before as_of';
