@@ -63,6 +63,34 @@ SELECT tier, count(*) FROM retailiq.retention_strategy GROUP BY tier ORDER BY ti
 SELECT (a).tier, (a).reason, count(*) FROM (SELECT retailiq.retention_action(m, features) AS a FROM cust, m) s
 WHERE (a).tier <> 'low' GROUP BY 1, 2 ORDER BY 1, 2;
 
+-- The distributed form: logit_start, then Newton steps whose states are plain partial sums
+-- (a bytea, combinable by adding), reach the same model as logit_fit.
+CREATE TABLE cust_dist AS SELECT * FROM cust;
+SELECT retailiq.logit_fit_iterative('cust_dist', 'features', 'churned', 1.0, 25,
+           ARRAY['days_since_last_order', 'orders_90d', 'discount_share', 'noise']) AS md \gset
+SELECT (j->'metrics'->>'converged')::bool AS converged, (j->'metrics'->>'iterations')::int <= 10 AS few_steps,
+       j->'data'->'feature_names' AS names
+FROM (SELECT :'md'::retailiq.model::text::jsonb AS j) s;
+SELECT max(abs(a.v::float8 - b.v::float8)) < 1e-9 AS same_coefficients_as_logit_fit
+FROM m, jsonb_array_elements_text(m::text::jsonb->'data'->'coef') WITH ORDINALITY a(v, i)
+     JOIN jsonb_array_elements_text(:'md'::retailiq.model::text::jsonb->'data'->'coef') WITH ORDINALITY b(v, i) USING (i);
+SELECT max(abs(retailiq.churn_probability(m, features) - retailiq.churn_probability(:'md', features))) < 1e-9
+       AS same_probabilities FROM cust, m;
+-- one step by hand: start, then a step; the log-likelihood rises step by step
+SELECT retailiq.logit_start(features, churned) AS m0 FROM cust_dist \gset
+SELECT retailiq.logit_step(features, churned, :'m0') AS m1 FROM cust_dist \gset
+SELECT retailiq.logit_step(features, churned, :'m1') AS m2 FROM cust_dist \gset
+SELECT round((:'m1'::retailiq.model::text::jsonb #>> '{metrics,log_likelihood}')::numeric, 3) AS ll_at_start,
+       round((:'m2'::retailiq.model::text::jsonb #>> '{metrics,log_likelihood}')::numeric, 3) AS ll_after_one_step,
+       (:'m2'::retailiq.model::text::jsonb #>> '{metrics,iterations}')::int AS iterations;
+SELECT retailiq.logit_step(features, churned, :'m1') FROM cust_dist WHERE false;
+SELECT retailiq.logit_step(ARRAY[1.0], churned, :'m1') FROM cust_dist;
+SELECT retailiq.logit_step(features, churned, NULL) FROM cust_dist;
+SELECT retailiq.logit_step(features, churned, '{"kind": "bgnbd"}') FROM cust_dist;
+SELECT retailiq.logit_start(features, true) FROM cust_dist;
+SELECT retailiq.logit_set_feature_names(:'m1', ARRAY['a']);
+DROP TABLE cust_dist;
+
 -- Errors
 SELECT retailiq.logit_fit(features, churned) FROM cust WHERE false;
 SELECT retailiq.logit_fit(features, true) FROM cust;

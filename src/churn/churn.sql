@@ -385,3 +385,80 @@ END
 $fn$;
 COMMENT ON FUNCTION retailiq.churn_labels(timestamptz, int, name) IS
     'churned = no purchase in the horizon_days after as_of, for customers who bought before as_of';
+
+-- Logistic regression in one-pass steps with partial-sum states that are plain arrays /
+-- bytea, not internal: a distributed engine (Citus) can run each step on its workers and add
+-- the partial sums. logit_start gives the intercept-only model with the standardisation;
+-- each logit_step is one Newton step over all rows.
+CREATE FUNCTION retailiq._logit_start_sfunc(float8[], float8[], bool) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'logit_start_sfunc' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION retailiq._logit_start_sfunc(float8[], float8[], bool, float8) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'logit_start_sfunc' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION retailiq._logit_start_combine(float8[], float8[]) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'logit_start_combine' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION retailiq._logit_start_final(float8[]) RETURNS retailiq.model
+    AS 'MODULE_PATHNAME', 'logit_start_final' LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE retailiq.logit_start(features float8[], label bool) (
+    SFUNC = retailiq._logit_start_sfunc, STYPE = float8[], FINALFUNC = retailiq._logit_start_final,
+    COMBINEFUNC = retailiq._logit_start_combine, PARALLEL = SAFE);
+CREATE AGGREGATE retailiq.logit_start(features float8[], label bool, l2 float8) (
+    SFUNC = retailiq._logit_start_sfunc, STYPE = float8[], FINALFUNC = retailiq._logit_start_final,
+    COMBINEFUNC = retailiq._logit_start_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE retailiq.logit_start(float8[], bool, float8) IS
+    'the intercept-only logistic model with feature means and scales: the start of logit_step';
+
+CREATE FUNCTION retailiq._logit_step_sfunc(bytea, float8[], bool, retailiq.model) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'logit_step_sfunc' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION retailiq._logit_step_combine(bytea, bytea) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'logit_step_combine' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION retailiq._logit_step_final(bytea) RETURNS retailiq.model
+    AS 'MODULE_PATHNAME', 'logit_step_final' LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE retailiq.logit_step(features float8[], label bool, model retailiq.model) (
+    SFUNC = retailiq._logit_step_sfunc, STYPE = bytea, FINALFUNC = retailiq._logit_step_final,
+    COMBINEFUNC = retailiq._logit_step_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE retailiq.logit_step(float8[], bool, retailiq.model) IS
+    'one Newton step of logistic regression from model, by summing gradients and Hessians over the rows';
+
+CREATE FUNCTION retailiq.logit_set_feature_names(model retailiq.model, feature_names text[])
+    RETURNS retailiq.model AS 'MODULE_PATHNAME', 'logit_set_feature_names'
+    LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+
+-- logit_start, then logit_step until the step is below 1e-8 (at most max_iter steps), over a
+-- table or view; each step is one aggregate query over it.
+CREATE FUNCTION retailiq.logit_fit_iterative(source regclass, features_column name, label_column name,
+                                             l2 float8 DEFAULT 1.0, max_iter int DEFAULT 25,
+                                             feature_names text[] DEFAULT NULL)
+RETURNS retailiq.model LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m retailiq.model;
+    q text;
+BEGIN
+    IF source IS NULL OR features_column IS NULL OR label_column IS NULL OR l2 IS NULL OR max_iter IS NULL THEN
+        RAISE EXCEPTION 'logit_fit_iterative arguments must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF max_iter NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'max_iter must be between 1 and 1000'
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = format('max_iter is %s.', max_iter);
+    END IF;
+    EXECUTE format('SELECT retailiq.logit_start(%I, %I, $1) FROM %s', features_column, label_column, source)
+        INTO m USING l2;
+    q := format('SELECT retailiq.logit_step(%I, %I, $1) FROM %s', features_column, label_column, source);
+    FOR i IN 1..max_iter LOOP
+        EXECUTE q INTO m USING m;
+        EXIT WHEN (m::text::jsonb #>> '{metrics,converged}')::bool;
+    END LOOP;
+    IF NOT (m::text::jsonb #>> '{metrics,converged}')::bool THEN
+        RAISE WARNING 'logit_fit_iterative did not converge in % steps', max_iter
+            USING HINT = 'Use l2 > 0 or more steps; the model is flagged converged = false.';
+    END IF;
+    IF feature_names IS NOT NULL THEN
+        m := retailiq.logit_set_feature_names(m, feature_names);
+    END IF;
+    RETURN m;
+END
+$$;
+COMMENT ON FUNCTION retailiq.logit_fit_iterative(regclass, name, name, float8, int, text[]) IS
+    'logistic regression by logit_start + logit_step passes over a table (partial sums, Citus-friendly)';

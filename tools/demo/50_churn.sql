@@ -16,7 +16,7 @@ SELECT round((j->'data'->>'r')::numeric, 3) AS r, round((j->'data'->>'alpha')::n
        j->'metrics'->'n_customers' AS customers, j->'metrics'->'converged' AS converged
 FROM (SELECT bgnbd::text::jsonb AS j FROM demo_models) s;
 
-\echo 'Logistic churn model: 28 features as of' :train_cutoff ', label = no purchase in the next 90 days'
+\echo 'Logistic churn model: 28 features as of' :train_cutoff 'labelled churned when no purchase follows within 90 days'
 CREATE TEMP TABLE demo_train AS
 SELECT f.customer_id, f.features, l.churned
 FROM retailiq.churn_features(:'train_cutoff') f JOIN retailiq.churn_labels(:'train_cutoff', 90) l USING (customer_id);
@@ -26,7 +26,7 @@ SELECT j->'metrics'->'n_rows' AS customers, j->'metrics'->'n_positive' AS churne
        j->'metrics'->'iterations' AS newton_iterations, j->'metrics'->'converged' AS converged
 FROM (SELECT m::text::jsonb AS j FROM demo_logit) s;
 
-\echo 'Scoring every customer as of' :data_end ': risk tiers, and how many planted churners each tier caught'
+\echo 'Every customer scored as of' :data_end 'into risk tiers, with the planted churners each tier caught'
 CREATE TEMP TABLE demo_scores AS
 SELECT f.customer_id, (retailiq.retention_action(l.m, f.features)).*,
        retailiq.churn_probability(m.bgnbd, r.frequency, r.recency, r.t) AS p_bgnbd,
