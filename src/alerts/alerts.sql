@@ -39,7 +39,7 @@ GRANT SELECT ON retailiq.alert TO PUBLIC;
 
 -- The role the caller acts as outside any SECURITY DEFINER function (who acknowledged).
 CREATE FUNCTION retailiq._alert_invoker() RETURNS name
-    AS 'MODULE_PATHNAME', 'alert_invoker' LANGUAGE C STABLE PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'alert_invoker' LANGUAGE C STABLE PARALLEL RESTRICTED;
 
 -- The standard normal quantile (Wichura's AS 241, about 16 significant digits).
 CREATE FUNCTION retailiq.normal_quantile(p float8) RETURNS float8
@@ -193,7 +193,6 @@ BEGIN
         END IF;
         RAISE EXCEPTION 'alert % is already resolved', alert_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = format('It was resolved at %s.', a.resolved_at),
                   HINT = 'A new occurrence raises a new alert.';
     END IF;
     IF new_status = 'acknowledged' THEN
