@@ -1,6 +1,10 @@
 -- alerts: the stock trigger retailiq.stock_alert() and the alert store it writes to.
 \set SHOW_CONTEXT never
+-- (a schema of its own: pg_regress runs every suite in one database)
+DELETE FROM retailiq.alert;
 SELECT setval('retailiq.alert_id_seq', 1, false);
+CREATE SCHEMA alerts_stock;
+SET search_path = alerts_stock, public;
 
 -- An inventory table keyed by store and SKU, with a reorder level per item.
 CREATE TABLE inventory (
@@ -77,7 +81,7 @@ CREATE TABLE bins (bin text PRIMARY KEY, qty numeric);
 CREATE TRIGGER low AFTER INSERT OR UPDATE ON bins FOR EACH ROW
     EXECUTE FUNCTION retailiq.stock_alert('bin', 'qty', '2.5');
 INSERT INTO bins VALUES ('x1', 2.4), ('x2', 'NaN'), ('x3', 2.5);
-SELECT subject, severity, measured, threshold, message FROM alerts WHERE subject ->> 'table' = 'public.bins';
+SELECT subject, severity, measured, threshold, message FROM alerts WHERE subject ->> 'table' = 'alerts_stock.bins';
 
 -- Statement-level with transition tables: one call per statement for bulk loads.
 CREATE TABLE stock (item int PRIMARY KEY, on_hand bigint, min_qty real);
@@ -86,12 +90,12 @@ CREATE TRIGGER low_ins AFTER INSERT ON stock REFERENCING NEW TABLE AS new
 CREATE TRIGGER low_upd AFTER UPDATE ON stock REFERENCING OLD TABLE AS old NEW TABLE AS new
     FOR EACH STATEMENT EXECUTE FUNCTION retailiq.stock_alert('item', 'on_hand', 'min_qty');
 INSERT INTO stock SELECT i, i, 5 FROM generate_series(1, 1000) i;
-SELECT count(*), min(measured), max(measured) FROM retailiq.alert WHERE subject ->> 'table' = 'public.stock';
+SELECT count(*), min(measured), max(measured) FROM retailiq.alert WHERE subject ->> 'table' = 'alerts_stock.stock';
 UPDATE stock SET on_hand = on_hand - 3;    -- 4..7 cross below 5; 1..3 go to zero or less
 SELECT severity, status, count(*), sum(count) AS occurrences
-  FROM retailiq.alert WHERE subject ->> 'table' = 'public.stock' GROUP BY 1, 2 ORDER BY 1, 2;
+  FROM retailiq.alert WHERE subject ->> 'table' = 'alerts_stock.stock' GROUP BY 1, 2 ORDER BY 1, 2;
 UPDATE stock SET on_hand = 100 WHERE item <= 3;
-SELECT status, count(*) FROM retailiq.alert WHERE subject ->> 'table' = 'public.stock' GROUP BY 1 ORDER BY 1;
+SELECT status, count(*) FROM retailiq.alert WHERE subject ->> 'table' = 'alerts_stock.stock' GROUP BY 1 ORDER BY 1;
 
 -- A partition's alerts name the partitioned table.
 CREATE TABLE pstock (region int, item int, on_hand int) PARTITION BY LIST (region);
@@ -101,7 +105,7 @@ ALTER TABLE pstock ATTACH PARTITION pstock_2 FOR VALUES IN (2);
 CREATE TRIGGER low AFTER INSERT OR UPDATE ON pstock FOR EACH ROW
     EXECUTE FUNCTION retailiq.stock_alert('region,item', 'on_hand', '3');
 INSERT INTO pstock VALUES (1, 1, 1), (2, 1, 2), (2, 2, 9);
-SELECT subject, measured FROM alerts WHERE subject ->> 'table' = 'public.pstock';
+SELECT subject, measured FROM alerts WHERE subject ->> 'table' = 'alerts_stock.pstock';
 
 -- Errors in the trigger's arguments show at the first row, naming the argument.
 CREATE TABLE t (id int, qty int, lvl text, at timestamptz);
@@ -152,7 +156,7 @@ SELECT retailiq.stock_alert();
 CREATE TABLE q ("Item" int, "On Hand" int);
 CREATE TRIGGER e AFTER INSERT ON q FOR EACH ROW EXECUTE FUNCTION retailiq.stock_alert('"Item"', '"On Hand"', '1');
 INSERT INTO q VALUES (7, 0);
-SELECT subject, message FROM alerts WHERE subject ->> 'table' = 'public.q';
+SELECT subject, message FROM alerts WHERE subject ->> 'table' = 'alerts_stock.q';
 
 -- The alert store's own functions.
 SELECT retailiq.raise_alert('custom', '{"shelf": "A1"}', 'info', 'shelf A1 needs a look', 1, 2, 'operator') > 0 AS raised;
@@ -181,7 +185,7 @@ SELECT retailiq.acknowledge_alert(1);
 UPDATE inventory SET on_hand = 50 WHERE (store_id, sku) = (1, 'B');
 UPDATE inventory SET on_hand = 2 WHERE (store_id, sku) = (1, 'B');
 RESET ROLE;
-SELECT subject, measured, status FROM alerts WHERE subject @> '{"table": "public.inventory", "sku": "B"}' ORDER BY id;
+SELECT subject, measured, status FROM alerts WHERE subject @> '{"table": "alerts_stock.inventory", "sku": "B"}' ORDER BY id;
 -- acknowledged_by names the role that acknowledged, not the functions' owner.
 GRANT EXECUTE ON FUNCTION retailiq.acknowledge_alert(bigint) TO alerts_clerk;
 SET ROLE alerts_clerk;
@@ -191,3 +195,7 @@ RESET ROLE;
 REVOKE ALL ON inventory FROM alerts_clerk;
 REVOKE ALL ON FUNCTION retailiq.acknowledge_alert(bigint) FROM alerts_clerk;
 DROP ROLE alerts_clerk;
+
+RESET search_path;
+DROP SCHEMA alerts_stock CASCADE;
+DELETE FROM retailiq.alert;

@@ -337,6 +337,16 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('since is %s, until is %s.', since, until);
     END IF;
+    FOR r IN SELECT * FROM (VALUES ('series_col', series_col), ('day_col', day_col),
+                                   ('value_col', value_col)) v(arg, col) LOOP
+        PERFORM FROM pg_attribute a
+          WHERE a.attrelid = actuals AND a.attname = r.col AND a.attnum > 0 AND NOT a.attisdropped;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION '% "%" is not a column of %', r.arg, r.col, actuals
+                USING ERRCODE = 'undefined_column',
+                      HINT = 'Name the columns of actuals holding the series, the day and the units sold.';
+        END IF;
+    END LOOP;
     q := format($q$
         WITH f AS (
             SELECT DISTINCT ON (r.series, r.grain, r.period_start)

@@ -11,14 +11,15 @@ CREATE TABLE retailiq.forecast_result (
     grain           text        NOT NULL DEFAULT 'day' CHECK (grain IN ('day', 'week', 'month')),
     horizon         int         NOT NULL CHECK (horizon >= 1),
     yhat            float8      NOT NULL CHECK (yhat > '-Infinity' AND yhat < 'Infinity'),
-    yhat_lower      float8      CHECK (yhat_lower <= yhat),
-    yhat_upper      float8      CHECK (yhat_upper >= yhat AND yhat_upper < 'Infinity'),
+    yhat_lower      float8      CONSTRAINT forecast_result_lower_check CHECK (yhat_lower <= yhat),
+    yhat_upper      float8      CONSTRAINT forecast_result_upper_check
+                                CHECK (yhat_upper >= yhat AND yhat_upper < 'Infinity'),
     interval_level  float8      NOT NULL DEFAULT 0.8 CHECK (interval_level > 0 AND interval_level < 1),
     model_name      text        NOT NULL,
     model_version   int,
     created_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (series, grain, period_start, model_name, created_at),
-    CHECK ((yhat_lower IS NULL) = (yhat_upper IS NULL))
+    CONSTRAINT forecast_result_interval_check CHECK ((yhat_lower IS NULL) = (yhat_upper IS NULL))
 );
 COMMENT ON TABLE retailiq.forecast_result IS
     'forecast values by series and period (filled by the forecasting part, read by alerts and reports)';
