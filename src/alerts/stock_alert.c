@@ -22,6 +22,7 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_type.h"
@@ -33,8 +34,11 @@
 #include "nodes/pg_list.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/numeric.h"
 #include "utils/syscache.h"
@@ -72,8 +76,31 @@ typedef struct StockAlertConfig
 	int			lead_time;
 	double		service_level;
 	char	   *tablename;		/* schema-qualified, quoted as needed */
+	Oid			alert_relid;
 	Oid			alert_owner;
 } StockAlertConfig;
+
+/*
+ * Configurations live for the backend, one per trigger (pg_trigger oid), each in its own
+ * memory context, so that a single-row UPDATE does not re-read its trigger's arguments.
+ * Any relcache invalidation of the table or of retailiq.alert (ALTER TABLE, CREATE OR
+ * REPLACE TRIGGER, a new owner) or any schema change marks them stale; a stale one is
+ * rebuilt at its next use. A context is freed only when no stock_alert call is running in
+ * the backend (a trigger can fire inside another one's SPI call), else at the end of the
+ * outermost call or of the transaction.
+ */
+typedef struct ConfigEntry
+{
+	Oid			tgoid;			/* hash key */
+	bool		valid;
+	MemoryContext cxt;
+	StockAlertConfig *cfg;
+} ConfigEntry;
+
+static HTAB *config_cache = NULL;
+static MemoryContext config_cache_cxt = NULL;
+static List *stale_contexts = NIL;	/* freed when active_calls drops to 0 */
+static int	active_calls = 0;
 
 /* An item's state on one side of the change. */
 typedef enum StockState
@@ -237,7 +264,7 @@ single_identifier(const char *arg)
 }
 
 static Oid
-alert_table_owner(void)
+alert_table_owner(Oid *alert_relid)
 {
 	Oid			nsp = get_namespace_oid("retailiq", false);
 	Oid			relid = get_relname_relid("alert", nsp);
@@ -254,6 +281,7 @@ alert_table_owner(void)
 		elog(ERROR, "cache lookup failed for relation %u", relid);
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
+	*alert_relid = relid;
 	return owner;
 }
 
@@ -393,7 +421,7 @@ build_config(TriggerData *td, MemoryContext mcxt)
 	}
 	cfg->tablename = quote_qualified_identifier(get_namespace_name(get_rel_namespace(tableid)),
 												get_rel_name(tableid));
-	cfg->alert_owner = alert_table_owner();
+	cfg->alert_owner = alert_table_owner(&cfg->alert_relid);
 
 	MemoryContextSwitchTo(old);
 	return cfg;
@@ -699,6 +727,112 @@ process_change(StockAlertConfig *cfg, TupleTableSlot *oldslot, TupleTableSlot *n
 	}
 }
 
+static void
+free_stale_contexts(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, stale_contexts)
+		MemoryContextDelete((MemoryContext) lfirst(lc));
+	list_free(stale_contexts);
+	stale_contexts = NIL;
+}
+
+static void
+invalidate_configs(Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	ConfigEntry *e;
+
+	hash_seq_init(&status, config_cache);
+	while ((e = (ConfigEntry *) hash_seq_search(&status)) != NULL)
+	{
+		if (e->cfg == NULL || !OidIsValid(relid) || e->cfg->relid == relid ||
+			e->cfg->alert_relid == relid)
+			e->valid = false;
+	}
+}
+
+static void
+config_relcache_callback(Datum arg, Oid relid)
+{
+	invalidate_configs(relid);
+}
+
+static void
+config_syscache_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	invalidate_configs(InvalidOid);
+}
+
+static void
+config_xact_callback(XactEvent event, void *arg)
+{
+	/* no trigger runs between transactions: whatever an error left counted is over */
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		active_calls = 0;
+		free_stale_contexts();
+	}
+}
+
+static StockAlertConfig *
+lookup_config(TriggerData *td)
+{
+	ConfigEntry *e;
+	bool		found;
+	MemoryContext cxt;
+	StockAlertConfig *cfg;
+
+	if (config_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		config_cache_cxt = AllocSetContextCreate(CacheMemoryContext, "retailiq stock_alert",
+												 ALLOCSET_SMALL_SIZES);
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(ConfigEntry);
+		ctl.hcxt = config_cache_cxt;
+		config_cache = hash_create("retailiq stock_alert configurations", 32, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(config_relcache_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, config_syscache_callback, (Datum) 0);
+		RegisterXactCallback(config_xact_callback, NULL);
+	}
+	e = (ConfigEntry *) hash_search(config_cache, &td->tg_trigger->tgoid, HASH_ENTER, &found);
+	if (!found)
+	{
+		e->valid = false;
+		e->cxt = NULL;
+		e->cfg = NULL;
+	}
+	if (e->valid && e->cfg->relid == RelationGetRelid(td->tg_relation))
+		return e->cfg;
+
+	/* build under the current (per-call) context: an error in the arguments frees it */
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "retailiq stock_alert trigger",
+								ALLOCSET_SMALL_SIZES);
+	cfg = build_config(td, cxt);
+	MemoryContextSetParent(cxt, config_cache_cxt);
+
+	/* the entry may have moved if building fired an invalidation: look it up again */
+	e = (ConfigEntry *) hash_search(config_cache, &td->tg_trigger->tgoid, HASH_ENTER, &found);
+	if (found && e->cxt != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(config_cache_cxt);
+
+		stale_contexts = lappend(stale_contexts, e->cxt);
+		MemoryContextSwitchTo(old);
+	}
+	e->cxt = cxt;
+	e->cfg = cfg;
+	e->valid = true;
+	return cfg;
+}
+
 PG_FUNCTION_INFO_V1(stock_alert);
 
 Datum
@@ -737,13 +871,8 @@ stock_alert(PG_FUNCTION_ARGS)
 						RelationGetRelationName(td->tg_relation)),
 				 errhint("Use FOR EACH ROW, or AFTER INSERT OR UPDATE ... REFERENCING OLD TABLE AS old NEW TABLE AS new FOR EACH STATEMENT (DELETE only FOR EACH ROW).")));
 
-	cfg = (StockAlertConfig *) fcinfo->flinfo->fn_extra;
-	if (cfg == NULL || cfg->tgoid != td->tg_trigger->tgoid ||
-		cfg->relid != RelationGetRelid(td->tg_relation))
-	{
-		cfg = build_config(td, fcinfo->flinfo->fn_mcxt);
-		fcinfo->flinfo->fn_extra = cfg;
-	}
+	active_calls++;
+	cfg = lookup_config(td);
 
 	if (TRIGGER_FIRED_FOR_ROW(ev))
 	{
@@ -794,5 +923,7 @@ stock_alert(PG_FUNCTION_ARGS)
 
 	if (connected)
 		SPI_finish();
+	if (--active_calls == 0 && stale_contexts != NIL)
+		free_stale_contexts();
 	return PointerGetDatum(NULL);
 }

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Stock trigger overhead on inventory updates that raise no alert, in one run:
+#   1. pgbench single-row UPDATE throughput (1 client, prepared), and
+#   2. a bulk UPDATE of the whole inventory (median of several runs),
+# each with no trigger, retailiq.stock_alert() per row (C), retailiq.stock_alert() per
+# statement with transition tables (C), and an equivalent PL/pgSQL row trigger (same
+# crossing rules, same calls into the alert store). Then the same bulk update when 5% of
+# the items run out and are refilled (alerts raised and resolved), C against PL/pgSQL.
+# The inventory is the sample retailer's (retailiq.generate_sample_data), at
+# BENCH_STORES x BENCH_PRODUCTS items (default 100 x 2000 = 200,000 rows).
+set -euo pipefail
+STORES=${BENCH_STORES:-100}
+PRODUCTS=${BENCH_PRODUCTS:-2000}
+SECS=${BENCH_SECONDS:-10}
+REPS=${BENCH_REPS:-5}
+Q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+
+Q -c "DROP SCHEMA IF EXISTS bench_alerts CASCADE" 2>/dev/null
+Q -c "SELECT sum(row_count) FROM retailiq.generate_sample_data('bench_alerts', 2000, $STORES, $PRODUCTS, 28, 42)" >/dev/null
+Q <<'SQL'
+-- every item well above its reorder level, so the timed updates cross nothing
+CREATE TABLE bench_alerts.inv (LIKE bench_alerts.inventory INCLUDING ALL) WITH (fillfactor = 40);
+INSERT INTO bench_alerts.inv SELECT store_id, product_id, on_hand + reorder_level + 1000, reorder_level,
+       reorder_qty, updated_at FROM bench_alerts.inventory;
+VACUUM ANALYZE bench_alerts.inv;
+
+-- The PL/pgSQL equivalent of retailiq.stock_alert('store_id,product_id', 'on_hand', 'reorder_level').
+CREATE FUNCTION bench_alerts.plpgsql_stock_alert() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    was int;
+    now int;
+    subject jsonb;
+BEGIN
+    IF NEW.on_hand IS NULL OR NEW.reorder_level IS NULL THEN
+        RETURN NULL;
+    END IF;
+    now := CASE WHEN NEW.on_hand >= NEW.reorder_level THEN 0 WHEN NEW.on_hand <= 0 THEN 2 ELSE 1 END;
+    IF TG_OP = 'UPDATE' AND OLD.on_hand IS NOT NULL AND OLD.reorder_level IS NOT NULL THEN
+        was := CASE WHEN OLD.on_hand >= OLD.reorder_level THEN 0 WHEN OLD.on_hand <= 0 THEN 2 ELSE 1 END;
+    END IF;
+    IF now = 0 THEN
+        IF was IS DISTINCT FROM 0 AND TG_OP = 'UPDATE' THEN
+            subject := jsonb_build_object('table', 'bench_alerts.inv', 'store_id', NEW.store_id,
+                                          'product_id', NEW.product_id);
+            PERFORM retailiq._alert_resolve_subject('low_stock', subject);
+        END IF;
+    ELSIF was IS DISTINCT FROM now AND NOT coalesce(was = 2 AND now = 1, false) THEN
+        subject := jsonb_build_object('table', 'bench_alerts.inv', 'store_id', NEW.store_id,
+                                      'product_id', NEW.product_id);
+        PERFORM retailiq.raise_alert('low_stock', subject,
+            CASE WHEN now = 2 THEN 'critical' ELSE 'warning' END::retailiq.alert_severity,
+            format('on_hand of bench_alerts.inv (store_id %s, product_id %s) is %s, below reorder_level %s',
+                   NEW.store_id, NEW.product_id, NEW.on_hand, NEW.reorder_level),
+            NEW.on_hand, NEW.reorder_level, 'purchaser');
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION bench_alerts.use(variant text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    DROP TRIGGER IF EXISTS t_row ON bench_alerts.inv;
+    DROP TRIGGER IF EXISTS t_stmt ON bench_alerts.inv;
+    IF variant = 'c_row' THEN
+        CREATE TRIGGER t_row AFTER INSERT OR UPDATE ON bench_alerts.inv FOR EACH ROW
+            EXECUTE FUNCTION retailiq.stock_alert('store_id,product_id', 'on_hand', 'reorder_level');
+    ELSIF variant = 'c_stmt' THEN
+        CREATE TRIGGER t_stmt AFTER UPDATE ON bench_alerts.inv
+            REFERENCING OLD TABLE AS o NEW TABLE AS n FOR EACH STATEMENT
+            EXECUTE FUNCTION retailiq.stock_alert('store_id,product_id', 'on_hand', 'reorder_level');
+    ELSIF variant = 'plpgsql' THEN
+        CREATE TRIGGER t_row AFTER INSERT OR UPDATE ON bench_alerts.inv FOR EACH ROW
+            EXECUTE FUNCTION bench_alerts.plpgsql_stock_alert();
+    END IF;
+END
+$$;
+
+-- milliseconds one statement takes
+CREATE FUNCTION bench_alerts.time_ms(stmt text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+    EXECUTE stmt;
+    RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
+END
+$$;
+SQL
+ROWS=$(Q -c "SELECT count(*) FROM bench_alerts.inv")
+VARIANTS="none c_row c_stmt plpgsql"
+echo "   inventory: $ROWS items ($STORES stores x $PRODUCTS products, sample retailer, seed 42)"
+
+# 1. pgbench: one item per transaction, +1 unit (no item crosses its level)
+SCRIPT=$WORK/alerts_update.sql
+cat > "$SCRIPT" <<PGB
+\set s random(1, $STORES)
+\set p random(1, $PRODUCTS)
+UPDATE bench_alerts.inv SET on_hand = on_hand + 1 WHERE store_id = :s AND product_id = :p;
+PGB
+declare -A TPS
+for v in $VARIANTS; do TPS[$v]=""; done
+for rep in 1 2; do
+  for v in $VARIANTS; do
+    Q -c "SELECT bench_alerts.use('$v')" >/dev/null
+    tps=$(pgbench -n -M prepared -c 1 -j 1 -T "$SECS" -f "$SCRIPT" 2>/dev/null |
+          sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+    TPS[$v]="${TPS[$v]} $tps"
+  done
+done
+best() { tr ' ' '\n' | grep -v '^$' | sort -g | tail -1; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo "   pgbench single-row UPDATE, 1 client, ${SECS}s x 2 per variant (best run), transactions/s:"
+base=$(echo "${TPS[none]}" | best)
+for v in $VARIANTS; do
+  t=$(echo "${TPS[$v]}" | best)
+  printf '     %-8s %9.0f tps   throughput %6.1f%% of no trigger (cost %5.1f%%)\n' "$v" "$t" \
+    "$(echo "100 * $t / $base" | bc -l)" "$(echo "100 - 100 * $t / $base" | bc -l)"
+done
+
+# 2. bulk UPDATE of every item, no crossings
+declare -A MS
+for v in $VARIANTS; do MS[$v]=""; done
+for rep in $(seq 1 "$REPS"); do
+  for v in $VARIANTS; do
+    Q -c "SELECT bench_alerts.use('$v')" >/dev/null
+    ms=$(Q -c "SELECT bench_alerts.time_ms('UPDATE bench_alerts.inv SET on_hand = on_hand + 1')")
+    Q -c "VACUUM bench_alerts.inv"
+    MS[$v]="${MS[$v]} $ms"
+  done
+done
+echo "   bulk UPDATE of all $ROWS items, no alert raised, median of $REPS runs:"
+base=$(echo "${MS[none]}" | median)
+for v in $VARIANTS; do
+  m=$(echo "${MS[$v]}" | median)
+  printf '     %-8s %9.1f ms   %5.2fx the time without a trigger\n' "$v" "$m" "$(echo "$m / $base" | bc -l)"
+done
+c=$(echo "${MS[c_row]}" | median); p=$(echo "${MS[plpgsql]}" | median)
+printf '     C row trigger vs PL/pgSQL: trigger overhead %.1f ms vs %.1f ms (%.1fx less)\n' \
+  "$(echo "$c - $base" | bc -l)" "$(echo "$p - $base" | bc -l)" "$(echo "($p - $base) / ($c - $base)" | bc -l)"
+
+# 3. the same bulk update when 5% of items run out, then refilled (alerts raised, resolved)
+for v in c_row c_stmt plpgsql; do MS[$v]=""; done
+for rep in 1 2 3; do
+  for v in c_row c_stmt plpgsql; do
+    Q -c "SELECT bench_alerts.use('$v')" >/dev/null
+    Q -c "DELETE FROM retailiq.alert WHERE subject ->> 'table' = 'bench_alerts.inv'"
+    ms=$(Q -c "SELECT bench_alerts.time_ms('UPDATE bench_alerts.inv SET on_hand = CASE WHEN product_id % 20 = 0 THEN 0 ELSE on_hand + 1 END')
+               + bench_alerts.time_ms('UPDATE bench_alerts.inv SET on_hand = CASE WHEN product_id % 20 = 0 THEN 1000 + reorder_level ELSE on_hand + 1 END')")
+    n=$(Q -c "SELECT count(*) FILTER (WHERE status = 'resolved') FROM retailiq.alert WHERE subject ->> 'table' = 'bench_alerts.inv'")
+    Q -c "VACUUM bench_alerts.inv"
+    MS[$v]="${MS[$v]} $ms"
+  done
+done
+echo "   bulk UPDATE x2 where 5% of items run out and are refilled ($n alerts raised and resolved), median of 3:"
+for v in c_row c_stmt plpgsql; do
+  printf '     %-8s %9.1f ms\n' "$v" "$(echo "${MS[$v]}" | median)"
+done
+Q -c "DELETE FROM retailiq.alert WHERE subject ->> 'table' = 'bench_alerts.inv'"
+Q -c "DROP SCHEMA bench_alerts CASCADE" 2>/dev/null
