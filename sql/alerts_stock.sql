@@ -158,6 +158,20 @@ CREATE TRIGGER e AFTER INSERT ON q FOR EACH ROW EXECUTE FUNCTION retailiq.stock_
 INSERT INTO q VALUES (7, 0);
 SELECT subject, message FROM alerts WHERE subject ->> 'table' = 'alerts_stock.q';
 
+-- The parsed arguments are kept for the session and follow changes to the trigger and table.
+CREATE TABLE c (id int, qty int, lvl int);
+CREATE TRIGGER e AFTER INSERT OR UPDATE ON c FOR EACH ROW EXECUTE FUNCTION retailiq.stock_alert('id', 'qty', 'lvl');
+INSERT INTO c VALUES (1, 4, 3);
+CREATE OR REPLACE TRIGGER e AFTER INSERT OR UPDATE ON c FOR EACH ROW EXECUTE FUNCTION retailiq.stock_alert('id', 'qty', '10');
+INSERT INTO c VALUES (2, 4, 3);
+SELECT subject, threshold FROM alerts WHERE subject ->> 'table' = 'alerts_stock.c';
+ALTER TABLE c RENAME COLUMN qty TO stock;
+INSERT INTO c VALUES (3, 4, 3);
+ALTER TABLE c RENAME COLUMN stock TO qty;
+ALTER TABLE c ALTER COLUMN qty TYPE numeric;
+INSERT INTO c VALUES (4, 4.5, 3);
+SELECT subject, measured, threshold FROM alerts WHERE subject ->> 'table' = 'alerts_stock.c';
+
 -- The alert store's own functions.
 SELECT retailiq.raise_alert('custom', '{"shelf": "A1"}', 'info', 'shelf A1 needs a look', 1, 2, 'operator') > 0 AS raised;
 SELECT retailiq.raise_alert('custom', '{"shelf": "A1"}', 'info', 'shelf A1 needs a look again') > 0 AS repeated;
