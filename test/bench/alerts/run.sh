@@ -14,8 +14,7 @@
 set -euo pipefail
 STORES=${BENCH_STORES:-100}
 PRODUCTS=${BENCH_PRODUCTS:-2000}
-SECS=${BENCH_SECONDS:-3}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 REPS=${BENCH_REPS:-5}
 Q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
@@ -149,34 +148,53 @@ cat > "$SCRIPT" <<PGB
 \set p random(1, $PRODUCTS)
 UPDATE bench_alerts.inv SET on_hand = on_hand + 1 WHERE store_id = :s AND product_id = :p;
 PGB
-declare -A TPS
-for v in $VARIANTS; do TPS[$v]=""; done
+# the pgbench backend's CPU ticks, sampled every 20 ms until pgbench ends (the last sample is
+# at most 20 ms short of the total); pgbench's own tps is wall clock and moves with the load
+pgbench_cpu() {
+  local out=$WORK/pgbench.out pid="" ticks=0 f
+  pgbench -n -M prepared -c 1 -j 1 -t "$TXNS" -f "$SCRIPT" > "$out" 2>/dev/null &
+  local bench=$!
+  while kill -0 "$bench" 2>/dev/null; do
+    [ -z "$pid" ] && pid=$(Q -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgbench' LIMIT 1")
+    if [ -n "$pid" ] && f=$(cat "/proc/$pid/stat" 2>/dev/null); then
+      f=${f##*) }; set -- $f; ticks=$(( ${12} + ${13} ))
+    fi
+    sleep 0.02
+  done
+  wait "$bench"
+  echo "$ticks $(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$out")"
+}
+TXNS=${BENCH_TXNS:-20000}
+declare -A TPS PCPU
+for v in $VARIANTS; do TPS[$v]=""; PCPU[$v]=""; done
+# each round starts with a different variant, so no variant always follows the same one
+rotate() { local n=$1; shift; local a=("$@"); local i; for i in "${!a[@]}"; do echo -n "${a[$(( (i + n) % ${#a[@]} ))]} "; done; }
 for rep in $(seq 1 "$ROUNDS"); do
-  for v in $VARIANTS; do
+  for v in $(rotate "$rep" $VARIANTS); do
     Q -c "SET client_min_messages = warning" -c "SELECT bench_alerts.use('$v')" >/dev/null
     Q -c "VACUUM bench_alerts.inv"
-    tps=$(pgbench -n -M prepared -c 1 -j 1 -T "$SECS" -f "$SCRIPT" 2>/dev/null |
-          sed -n 's/^tps = \([0-9.]*\).*/\1/p')
-    TPS[$v]="${TPS[$v]} $tps"
+    read -r ticks tps < <(pgbench_cpu)
+    TPS[$v]="${TPS[$v]} $tps"; PCPU[$v]="${PCPU[$v]} $ticks"
   done
 done
-best() { tr ' ' '\n' | grep -v '^$' | sort -g | tail -1; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-echo "   pgbench single-row UPDATE, 1 client, ${SECS}s x $ROUNDS rounds per variant (median), transactions/s"
-echo "   (wall clock: on a shared machine this moves with the others' load; the CPU figures below do not):"
-base=$(echo "${TPS[none]}" | median)
-noop=$(echo "${TPS[noop]}" | median)
+echo "   pgbench single-row UPDATE (one item, +1 unit), 1 client, $TXNS transactions x $ROUNDS rounds, median:"
+echo "   server CPU per transaction (the pgbench backend's, from /proc) and wall-clock tps"
+echo "   (tps moves with the other load on a shared machine; the CPU figure hardly does)"
+base=$(echo "${PCPU[none]}" | median); noop=$(echo "${PCPU[noop]}" | median)
+[ "${base:-0}" = 0 ] && base=1; [ "${noop:-0}" = 0 ] && noop=1   # runs too short to sample
 for v in $VARIANTS; do
-  t=$(echo "${TPS[$v]}" | median)
-  printf '     %-8s %9.0f tps   %6.1f%% of no trigger   %6.1f%% of a no-op row trigger\n' "$v" "$t" \
-    "$(echo "100 * $t / $base" | bc -l)" "$(echo "100 * $t / $noop" | bc -l)"
+  c=$(echo "${PCPU[$v]}" | median); t=$(echo "${TPS[$v]}" | median)
+  printf '     %-8s %6.1f us/txn CPU  cost over no trigger %+6.1f%%  over a no-op trigger %+6.1f%%   %7.0f tps\n' \
+    "$v" "$(echo "1000 * $c * $TICK_MS / $TXNS" | bc -l)" "$(echo "100 * ($c - $base) / $base" | bc -l)" \
+    "$(echo "100 * ($c - $noop) / $noop" | bc -l)" "$t"
 done
 
 # 2. the same single-row statements in one backend, measured in its CPU time
 declare -A CPU1
 for v in $VARIANTS; do CPU1[$v]=""; done
 for rep in $(seq 1 "$REPS"); do
-  for v in $VARIANTS; do
+  for v in $(rotate "$rep" $VARIANTS); do
     Q -c "SET client_min_messages = warning" -c "SELECT bench_alerts.use('$v')" >/dev/null
     Q -c "VACUUM bench_alerts.inv"
     t=$(Q -c "SELECT bench_alerts.single_rows_cpu($NSINGLE)")
@@ -197,8 +215,9 @@ done
 declare -A MS TR
 for v in $VARIANTS; do MS[$v]=""; TR[$v]=""; done
 for rep in $(seq 1 "$REPS"); do
-  for v in $VARIANTS; do
+  for v in $(rotate "$rep" $VARIANTS); do
     Q -c "SET client_min_messages = warning" -c "SELECT bench_alerts.use('$v')" >/dev/null
+    Q -c "VACUUM bench_alerts.inv"
     ms=$(Q -c "SELECT bench_alerts.cpu_of('UPDATE bench_alerts.inv SET on_hand = on_hand + 1') * $TICK_MS")
     Q -c "VACUUM bench_alerts.inv"
     tr=$(Q -c "SELECT bench_alerts.trigger_ms('UPDATE bench_alerts.inv SET on_hand = on_hand + 1')")
