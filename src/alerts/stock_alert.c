@@ -893,6 +893,15 @@ stock_alert(PG_FUNCTION_ARGS)
 		TupleTableSlot *ns = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 		TupleTableSlot *os = NULL;
 		bool		is_update = TRIGGER_FIRED_BY_UPDATE(ev);
+		MemoryContext rowcxt;
+
+		/*
+		 * Connected for the whole statement, and each row's work (detoasted numerics,
+		 * messages) in a context reset per row, which SPI_finish frees with the rest.
+		 */
+		ensure_connected(&connected);
+		rowcxt = AllocSetContextCreate(CurrentMemoryContext, "stock_alert row",
+									   ALLOCSET_SMALL_SIZES);
 
 		if (is_update)
 		{
@@ -913,7 +922,13 @@ stock_alert(PG_FUNCTION_ARGS)
 			}
 			if (!got_new)
 				break;
-			process_change(cfg, os, ns, &connected);
+			{
+				MemoryContext old = MemoryContextSwitchTo(rowcxt);
+
+				process_change(cfg, os, ns, &connected);
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(rowcxt);
+			}
 			CHECK_FOR_INTERRUPTS();
 		}
 		ExecDropSingleTupleTableSlot(ns);
