@@ -70,6 +70,7 @@ if ls test/pgtap/*.sql >/dev/null 2>&1; then
     else
       FAILED=$((FAILED + 1)); FAILURES+=("pgtap: $f"); echo "   $f ... FAILED"
       sed 's/^/      /' "$log" | tail -30
+      KEEP_WORK=1
     fi
   done
 fi
