@@ -438,14 +438,29 @@ typedef struct RowSortArg
 	int			d;
 } RowSortArg;
 
+/* a row's first feature inline (for cache-friendly comparisons) and its index */
+typedef struct RowKey
+{
+	double		key;
+	int64		idx;
+} RowKey;
+
 static int
 row_cmp(const void *a, const void *b, void *arg)
 {
+	const RowKey *ka = (const RowKey *) a;
+	const RowKey *kb = (const RowKey *) b;
 	const RowSortArg *s = (const RowSortArg *) arg;
-	const double *ra = s->x + (Size) (*(const int32 *) a) * s->d;
-	const double *rb = s->x + (Size) (*(const int32 *) b) * s->d;
+	const double *ra,
+			   *rb;
 
-	for (int t = 0; t < s->d; t++)
+	if (ka->key < kb->key)
+		return -1;
+	if (ka->key > kb->key)
+		return 1;
+	ra = s->x + (Size) ka->idx * s->d;
+	rb = s->x + (Size) kb->idx * s->d;
+	for (int t = 1; t < s->d; t++)
 	{
 		if (ra[t] < rb[t])
 			return -1;
@@ -458,7 +473,8 @@ row_cmp(const void *a, const void *b, void *arg)
 void
 kmeans_sort_rows(double *x, int64 n, int d)
 {
-	int32	   *perm;
+	RowKey	   *keys;
+	int64	   *perm;
 	double	   *tmp;
 	RowSortArg	arg;
 	bool		sorted = true;
@@ -480,12 +496,19 @@ kmeans_sort_rows(double *x, int64 n, int d)
 	if (sorted)
 		return;
 
-	perm = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int32) * (Size) n);
+	keys = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RowKey) * (Size) n);
 	for (int64 i = 0; i < n; i++)
-		perm[i] = (int32) i;
+	{
+		keys[i].key = x[i * d];
+		keys[i].idx = i;
+	}
 	arg.x = x;
 	arg.d = d;
-	qsort_arg(perm, (size_t) n, sizeof(int32), row_cmp, &arg);
+	qsort_arg(keys, (size_t) n, sizeof(RowKey), row_cmp, &arg);
+	/* reuse the keys' memory for the permutation */
+	perm = (int64 *) keys;
+	for (int64 i = 0; i < n; i++)
+		perm[i] = keys[i].idx;
 
 	/* apply the permutation in place, cycle by cycle: row i receives old row perm[i] */
 	tmp = palloc(sizeof(double) * d);
@@ -503,7 +526,7 @@ kmeans_sort_rows(double *x, int64 n, int d)
 		{
 			int64		next = perm[j];
 
-			perm[j] = (int32) j;
+			perm[j] = j;
 			if (next == i)
 			{
 				memcpy(x + j * d, tmp, sizeof(double) * d);
@@ -514,7 +537,7 @@ kmeans_sort_rows(double *x, int64 n, int d)
 		}
 	}
 	pfree(tmp);
-	pfree(perm);
+	pfree(keys);
 }
 
 int64

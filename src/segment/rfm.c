@@ -106,7 +106,7 @@ rfm_accum_common(FunctionCallInfo fcinfo, bool is_numeric, bool *skip)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("as_of must be a finite timestamp"),
-				 errhint("Pass a date such as now() or ''2024-01-01''.")));
+				 errhint("Pass a date such as now() or '2024-01-01'.")));
 	if (s == NULL)
 	{
 		s = MemoryContextAllocZero(cxt, sizeof(RfmState));
@@ -128,7 +128,7 @@ rfm_accum_common(FunctionCallInfo fcinfo, bool is_numeric, bool *skip)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ordered_at must be a finite timestamp"),
-				 errhint("Replace ''infinity'' order dates, or filter those rows out.")));
+				 errhint("Replace 'infinity' order dates, or filter those rows out.")));
 	/* orders after as_of have not happened yet as of that date */
 	if (at > as_of)
 		return s;
