@@ -356,7 +356,14 @@ kmeans_fit(const double *x, int64 n, int d, int k, uint64 seed, int n_init,
 	w.pots = palloc(sizeof(double) * trials);
 	w.cand_ids = palloc(sizeof(int64) * trials);
 	for (int64 i = 0; i < n; i++)
-		w.xnorm[i] = riq_dot(d, x + i * d, x + i * d);
+	{
+		const double *xi = x + i * d;
+		double		s = 0.0;
+
+		for (int t = 0; t < d; t++)
+			s += xi[t] * xi[t];
+		w.xnorm[i] = s;
+	}
 
 	centers = palloc(sizeof(double) * k * d);
 	new_centers = palloc(sizeof(double) * k * d);
