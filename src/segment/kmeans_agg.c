@@ -100,7 +100,8 @@ static void
 pointbuf_grow(PointBuf *s, MemoryContext cxt, int64 need, const char *what)
 {
 	int64		newcap;
-	Size		bytes;
+	Size		bytes,
+				oldbytes;
 
 	if (need <= s->cap)
 		return;
@@ -109,11 +110,16 @@ pointbuf_grow(PointBuf *s, MemoryContext cxt, int64 need, const char *what)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%s accepts at most %d rows in memory", what, PG_INT32_MAX),
 				 errhint("Use retailiq.kmeans_stream(), which passes over the rows without holding them.")));
-	newcap = Max(need, Max(s->cap * 2, 1024));
-	newcap = Min(newcap, (int64) PG_INT32_MAX);
+	/* double while small, then grow by a quarter so that the slack stays small */
+	newcap = s->cap < (1 << 20) ? Max(s->cap * 2, 1024) : s->cap + s->cap / 4;
+	newcap = Min(Max(newcap, need), (int64) PG_INT32_MAX);
 	bytes = riq_mul_size(riq_mul_size((Size) newcap, (Size) s->d, what), sizeof(double), what);
-	/* the old buffer is still held while the new one is filled */
-	riq_memory_check(cxt, bytes, what);
+	oldbytes = (Size) s->cap * s->d * sizeof(double);
+	/*
+	 * A huge chunk is grown with realloc() (AllocSetRealloc), which moves pages rather than
+	 * holding two copies, so the budget is asked for the increase only.
+	 */
+	riq_memory_check(cxt, bytes - oldbytes, what);
 	if (s->x == NULL)
 		s->x = MemoryContextAllocHuge(cxt, bytes);
 	else
@@ -469,6 +475,7 @@ kmeans_segment_final(PG_FUNCTION_ARGS)
 	n = s->n;
 
 	/* canonical order: the same model whatever order (or plan) delivered the rows */
+	riq_memory_check(cxt, riq_mul_size((Size) n, 16, "kmeans_segment"), "kmeans_segment");
 	kmeans_sort_rows(s->x, n, d);
 	distinct = kmeans_count_distinct(s->x, n, d, (int64) k);
 	if (distinct < k)
@@ -778,6 +785,7 @@ kmeans_silhouette_final(PG_FUNCTION_ARGS)
 	d = km.d;
 	k = km.k;
 	n = s->n;
+	riq_memory_check(cxt, riq_mul_size((Size) n, 16, "kmeans_silhouette"), "kmeans_silhouette");
 	kmeans_sort_rows(s->x, n, d);
 
 	/* a deterministic sample: the first sample_size of a seeded shuffle of the sorted rows */
