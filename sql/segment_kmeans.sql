@@ -53,7 +53,7 @@ SELECT round((retailiq.model_info(retailiq.kmeans_segment(f, 1, 42, 1, 300, 1e-4
              #>> '{metrics,inertia}')::numeric, 4) AS inertia_k1 FROM iris_f;
 
 -- Deterministic: same seed, same model; any row order (a parallel plan's) gives it too.
-SELECT regexp_replace(a.m::text, '"trained_at": "[^"]*"', '') = regexp_replace(b.m::text, '"trained_at": "[^"]*"', '')
+SELECT substr(a.m::text, strpos(a.m::text, '"trained_by"')) = substr(b.m::text, strpos(b.m::text, '"trained_by"'))
        AS same_model
 FROM (SELECT retailiq.kmeans_segment(f, 3, 7) AS m FROM iris_f) a,
      (SELECT retailiq.kmeans_segment(f, 3, 7) AS m

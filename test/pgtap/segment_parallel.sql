@@ -2,6 +2,7 @@
 -- checked in the plan), and every bad input is the right SQLSTATE.
 BEGIN;
 SELECT plan(22);
+SET LOCAL jit = off;   -- keeps llvmjit's dlopen out of valgrind runs
 
 CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE r text; t text := '';
@@ -9,8 +10,9 @@ BEGIN
     FOR r IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP t := t || r || E'\n'; END LOOP;
     RETURN t;
 END $$;
+-- a model's text form from "trained_by" on: everything but the training timestamp
 CREATE FUNCTION pg_temp.strip(m retailiq.model) RETURNS text LANGUAGE sql AS $$
-    SELECT regexp_replace(m::text, '"trained_at": "[^"]*"', '') $$;
+    SELECT substr(m::text, strpos(m::text, '"trained_by"')) $$;
 
 -- 30000 points in 3 features around 4 centres, from a fixed formula
 CREATE TABLE seg_pts AS
@@ -44,14 +46,14 @@ SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
 SET LOCAL parallel_leader_participation = off;
-SELECT matches(pg_temp.plan_of('SELECT retailiq.kmeans_segment(f, 5) FROM seg_pts'),
-               'Partial Aggregate', 'kmeans_segment gets a partial (parallel) aggregation plan');
+SELECT ok(strpos(pg_temp.plan_of('SELECT retailiq.kmeans_segment(f, 5) FROM seg_pts'), 'Partial Aggregate') > 0,
+          'kmeans_segment gets a partial (parallel) aggregation plan');
 SELECT is((SELECT pg_temp.strip(retailiq.kmeans_segment(f, 5)) FROM seg_pts),
           (SELECT std FROM serial_models), 'parallel kmeans_segment (standardized) = serial, bit for bit');
 SELECT is((SELECT pg_temp.strip(retailiq.kmeans_segment(f, 6, 9, 3, 300, 1e-4, false)) FROM seg_pts),
           (SELECT raw FROM serial_models), 'parallel kmeans_segment (raw) = serial, bit for bit');
-SELECT matches(pg_temp.plan_of('SELECT customer_id, retailiq.rfm_agg(ordered_at, total_amount, now()) FROM tap_rs.orders GROUP BY 1'),
-               'Partial', 'rfm_agg gets a partial aggregation plan');
+SELECT ok(strpos(pg_temp.plan_of('SELECT customer_id, retailiq.rfm_agg(ordered_at, total_amount, now()) FROM tap_rs.orders GROUP BY 1'),
+                 'Partial') > 0, 'rfm_agg gets a partial aggregation plan');
 SELECT is((SELECT count(*) FROM (
              SELECT customer_id, (retailiq.rfm_agg(ordered_at, total_amount, :'as_of')).*
              FROM tap_rs.orders GROUP BY customer_id
