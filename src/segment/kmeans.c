@@ -24,8 +24,13 @@
 #include "core/rng.h"
 #include "segment/kmeans.h"
 
-/* rows per GEMM block: the block's distances (BLOCK x k) stay in cache */
-#define KM_BLOCK 1024
+/*
+ * Rows per GEMM block: as many as keep the block's dot products (rows x k) within about
+ * 256 kB, so that they are still in cache when the argmin reads them.
+ */
+#define KM_BLOCK_MAX 4096
+#define KM_BLOCK_MIN 256
+#define KM_BLOCK_DOUBLES 32768
 
 typedef struct KmWork
 {
@@ -37,7 +42,8 @@ typedef struct KmWork
 	double	   *closest;		/* n: k-means++ distance to the nearest chosen center */
 	double	   *cumsum;			/* n */
 	double	   *xnorm;			/* n: squared norms of the rows */
-	double	   *gbuf;			/* KM_BLOCK x max(k, trials) */
+	int			block;			/* rows per GEMM block */
+	double	   *gbuf;			/* block x max(k, trials) */
 	double	   *cnorm;			/* max(k, trials) */
 	double	   *cand;			/* trials x d */
 	double	   *pots;			/* trials */
@@ -139,9 +145,9 @@ kmeans_plusplus(KmWork *w, RiqRng *rng, double *centers)
 			w->pots[t] = 0.0;
 		}
 		/* potential of each candidate: sum over points of min(D(x)^2, |x - cand|^2) */
-		for (int64 i0 = 0; i0 < n; i0 += KM_BLOCK)
+		for (int64 i0 = 0; i0 < n; i0 += w->block)
 		{
-			int			m = (int) Min((int64) KM_BLOCK, n - i0);
+			int			m = (int) Min((int64) w->block, n - i0);
 
 			CHECK_FOR_INTERRUPTS();
 			riq_gemm(false, true, m, trials, d, 1.0, x + i0 * d, d, w->cand, d, 0.0,
@@ -200,9 +206,9 @@ lloyd_step(KmWork *w, const double *centers, double *new_centers, int64 *counts)
 		memset(new_centers, 0, sizeof(double) * k * d);
 	memset(counts, 0, sizeof(int64) * k);
 
-	for (int64 i0 = 0; i0 < n; i0 += KM_BLOCK)
+	for (int64 i0 = 0; i0 < n; i0 += w->block)
 	{
-		int			m = (int) Min((int64) KM_BLOCK, n - i0);
+		int			m = (int) Min((int64) w->block, n - i0);
 
 		CHECK_FOR_INTERRUPTS();
 		riq_gemm(false, true, m, k, d, 1.0, x + i0 * d, d, centers, d, 0.0, w->gbuf, k);
@@ -336,7 +342,7 @@ kmeans_fit(const double *x, int64 n, int d, int k, uint64 seed, int n_init,
 
 	/* the per-row buffers: labels, closest, cumsum, xnorm */
 	need = add_size(riq_mul_size((Size) n, 3 * sizeof(double) + sizeof(int), "k-means work space"),
-					riq_mul_size((Size) KM_BLOCK * cols, sizeof(double), "k-means work space"));
+					riq_mul_size((Size) KM_BLOCK_MAX * cols, sizeof(double), "k-means work space"));
 	riq_memory_check(budget_cxt, need, "kmeans_segment");
 
 	work_cxt = AllocSetContextCreate(budget_cxt, "retailiq k-means", ALLOCSET_DEFAULT_SIZES);
@@ -350,7 +356,8 @@ kmeans_fit(const double *x, int64 n, int d, int k, uint64 seed, int n_init,
 	w.closest = MemoryContextAllocHuge(work_cxt, sizeof(double) * (Size) n);
 	w.cumsum = MemoryContextAllocHuge(work_cxt, sizeof(double) * (Size) n);
 	w.xnorm = MemoryContextAllocHuge(work_cxt, sizeof(double) * (Size) n);
-	w.gbuf = palloc(sizeof(double) * KM_BLOCK * cols);
+	w.block = Max(KM_BLOCK_MIN, Min(KM_BLOCK_MAX, KM_BLOCK_DOUBLES / cols));
+	w.gbuf = palloc(sizeof(double) * (Size) w.block * cols);
 	w.cnorm = palloc(sizeof(double) * cols);
 	w.cand = palloc(sizeof(double) * trials * d);
 	w.pots = palloc(sizeof(double) * trials);
