@@ -66,6 +66,24 @@ rfm_context(FunctionCallInfo fcinfo, const char *fname)
 	return cxt;
 }
 
+/* The blessed result descriptor, looked up once per query rather than once per row. */
+static TupleDesc
+result_desc(FunctionCallInfo fcinfo, const char *fname)
+{
+	TupleDesc	tupdesc;
+	MemoryContext old;
+
+	if (fcinfo->flinfo->fn_extra != NULL)
+		return (TupleDesc) fcinfo->flinfo->fn_extra;
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "%s must return a composite type", fname);
+	tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+	MemoryContextSwitchTo(old);
+	fcinfo->flinfo->fn_extra = tupdesc;
+	return tupdesc;
+}
+
 /* Call one of PostgreSQL's numeric aggregate support functions inside our aggregate. */
 static Datum
 call_numeric_agg(PGFunction fn, FunctionCallInfo outer, int nargs, Datum a0, bool n0,
@@ -309,9 +327,7 @@ rfm_final(PG_FUNCTION_ARGS)
 	/* a customer with no orders up to as_of has no RFM */
 	if (s == NULL || s->count == 0)
 		PG_RETURN_NULL();
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "rfm_final must return a composite type");
-	tupdesc = BlessTupleDesc(tupdesc);
+	tupdesc = result_desc(fcinfo, "rfm_final");
 
 	/* whole days from the last order to as_of, rounded down */
 	days = (s->as_of - s->last) / USECS_PER_DAY;
@@ -677,9 +693,7 @@ rfm_score(PG_FUNCTION_ARGS)
 	m = 1 + count_above(DatumGetFloat8(DirectFunctionCall1(numeric_float8, md)), b + 2 * nb, nb);
 	snprintf(code, sizeof(code), "%d%d%d", r, f, m);
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "rfm_score must return a composite type");
-	tupdesc = BlessTupleDesc(tupdesc);
+	tupdesc = result_desc(fcinfo, "rfm_score");
 	values[0] = Int32GetDatum(r);
 	values[1] = Int32GetDatum(f);
 	values[2] = Int32GetDatum(m);

@@ -32,11 +32,11 @@ CREATE FUNCTION retailiq.rfm_final(internal) RETURNS retailiq.rfm
     AS 'MODULE_PATHNAME', 'rfm_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE AGGREGATE retailiq.rfm_agg(ordered_at timestamptz, amount numeric, as_of timestamptz) (
-    SFUNC = retailiq.rfm_accum_numeric, STYPE = internal, FINALFUNC = retailiq.rfm_final,
+    SFUNC = retailiq.rfm_accum_numeric, STYPE = internal, SSPACE = 160, FINALFUNC = retailiq.rfm_final,
     COMBINEFUNC = retailiq.rfm_combine, SERIALFUNC = retailiq.rfm_serialize,
     DESERIALFUNC = retailiq.rfm_deserialize, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.rfm_agg(ordered_at timestamptz, amount float8, as_of timestamptz) (
-    SFUNC = retailiq.rfm_accum_float8, STYPE = internal, FINALFUNC = retailiq.rfm_final,
+    SFUNC = retailiq.rfm_accum_float8, STYPE = internal, SSPACE = 64, FINALFUNC = retailiq.rfm_final,
     COMBINEFUNC = retailiq.rfm_combine, SERIALFUNC = retailiq.rfm_serialize,
     DESERIALFUNC = retailiq.rfm_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE retailiq.rfm_agg(timestamptz, numeric, timestamptz) IS

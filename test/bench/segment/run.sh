@@ -47,6 +47,7 @@ q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 echo "-- k-means: $ROWS x 8 features, k = 8, n_init = 4 (data: $HERE/gen_points.py, seeded)"
 $PY "$HERE/gen_points.py" "$ROWS" 8 8 "$W/points.csv"
 q <<SQL
+SET client_min_messages = warning;
 DROP TABLE IF EXISTS seg_bench_raw, seg_bench_points;
 CREATE TABLE seg_bench_raw (f1 float8, f2 float8, f3 float8, f4 float8, f5 float8, f6 float8, f7 float8, f8 float8);
 \copy seg_bench_raw FROM '$W/points.csv' CSV
