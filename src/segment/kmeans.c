@@ -1,0 +1,566 @@
+/*
+ * kmeans.c: k-means++ seeding and Lloyd iterations over an in-memory matrix.
+ *
+ * The algorithm follows scikit-learn's KMeans (algorithm="lloyd") step for step, so that
+ * its inertia can be compared like for like: greedy k-means++ with 2 + floor(ln k) local
+ * trials per center, Lloyd iterations that stop when no label changes or when the summed
+ * squared center shift falls to tol, a last assignment step when stopped by tol, empty
+ * clusters refilled with the points farthest from their centers, and the best of n_init
+ * runs by inertia. Point-to-center distances come from one GEMM per block of rows
+ * (||x||^2 - 2 x.c + ||c||^2, of which the argmin needs only the last two terms).
+ *
+ * Everything is sequential over the rows in their given order and the RNG is seeded per
+ * restart, so the same matrix and seed always give the same centers bit for bit.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+#include "core/blas.h"
+#include "core/memory.h"
+#include "core/rng.h"
+#include "segment/kmeans.h"
+
+/*
+ * Rows per GEMM block: as many as keep the block's dot products (rows x k) within about
+ * 256 kB, so that they are still in cache when the argmin reads them.
+ */
+#define KM_BLOCK_MAX 4096
+#define KM_BLOCK_MIN 256
+#define KM_BLOCK_DOUBLES 32768
+
+typedef struct KmWork
+{
+	const double *x;
+	int64		n;
+	int			d;
+	int			k;
+	int		   *labels;			/* n */
+	double	   *closest;		/* n: k-means++ distance to the nearest chosen center */
+	double	   *cumsum;			/* n */
+	double	   *xnorm;			/* n: squared norms of the rows */
+	int			block;			/* rows per GEMM block */
+	double	   *gbuf;			/* block x max(k, trials) */
+	double	   *cnorm;			/* max(k, trials) */
+	double	   *cand;			/* trials x d */
+	double	   *pots;			/* trials */
+	int64	   *cand_ids;		/* trials */
+} KmWork;
+
+static inline double
+sqdist(const double *a, const double *b, int d)
+{
+	double		s = 0.0;
+
+	for (int t = 0; t < d; t++)
+	{
+		double		diff = a[t] - b[t];
+
+		s += diff * diff;
+	}
+	return s;
+}
+
+int
+kmeans_nearest(const double *x, const double *centers, int k, int d, double *dist2)
+{
+	int			best = 0;
+	double		bestd = sqdist(x, centers, d);
+
+	for (int j = 1; j < k; j++)
+	{
+		double		dj = sqdist(x, centers + (Size) j * d, d);
+
+		if (dj < bestd)
+		{
+			bestd = dj;
+			best = j;
+		}
+	}
+	if (dist2)
+		*dist2 = bestd;
+	return best;
+}
+
+/*
+ * Greedy k-means++ (Arthur & Vassilvitskii 2007, as in scikit-learn's _kmeans_plusplus):
+ * the first center uniformly at random; each next one the best, by resulting potential,
+ * of `trials` candidates drawn with probability proportional to D(x)^2.
+ */
+static void
+kmeans_plusplus(KmWork *w, RiqRng *rng, double *centers)
+{
+	const double *x = w->x;
+	int64		n = w->n;
+	int			d = w->d;
+	int			k = w->k;
+	int			trials = 2 + (int) floor(log((double) k));
+	int64		first = (int64) riq_rng_below(rng, (uint64) n);
+	double		pot = 0.0;
+
+	memcpy(centers, x + first * d, sizeof(double) * d);
+	for (int64 i = 0; i < n; i++)
+	{
+		w->closest[i] = sqdist(x + i * d, centers, d);
+		pot += w->closest[i];
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+
+	for (int c = 1; c < k; c++)
+	{
+		double		acc = 0.0;
+		int			best;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int64 i = 0; i < n; i++)
+		{
+			acc += w->closest[i];
+			w->cumsum[i] = acc;
+		}
+		for (int t = 0; t < trials; t++)
+		{
+			double		r = riq_rng_uniform(rng) * pot;
+			int64		lo = 0,
+						hi = n;
+
+			/* first index whose cumulative sum is >= r (numpy searchsorted, side left) */
+			while (lo < hi)
+			{
+				int64		mid = lo + (hi - lo) / 2;
+
+				if (w->cumsum[mid] < r)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (lo > n - 1)
+				lo = n - 1;
+			w->cand_ids[t] = lo;
+			memcpy(w->cand + (Size) t * d, x + lo * d, sizeof(double) * d);
+			w->cnorm[t] = riq_dot(d, w->cand + (Size) t * d, w->cand + (Size) t * d);
+			w->pots[t] = 0.0;
+		}
+		/* potential of each candidate: sum over points of min(D(x)^2, |x - cand|^2) */
+		for (int64 i0 = 0; i0 < n; i0 += w->block)
+		{
+			int			m = (int) Min((int64) w->block, n - i0);
+
+			CHECK_FOR_INTERRUPTS();
+			riq_gemm(false, true, m, trials, d, 1.0, x + i0 * d, d, w->cand, d, 0.0,
+					 w->gbuf, trials);
+			for (int r = 0; r < m; r++)
+			{
+				const double *g = w->gbuf + (Size) r * trials;
+				double		cl = w->closest[i0 + r];
+				double		xn = w->xnorm[i0 + r];
+
+				for (int t = 0; t < trials; t++)
+				{
+					double		dd = xn - 2.0 * g[t] + w->cnorm[t];
+
+					if (dd < 0.0)
+						dd = 0.0;
+					w->pots[t] += Min(cl, dd);
+				}
+			}
+		}
+		best = 0;
+		for (int t = 1; t < trials; t++)
+			if (w->pots[t] < w->pots[best])
+				best = t;
+		memcpy(centers + (Size) c * d, w->cand + (Size) best * d, sizeof(double) * d);
+		pot = 0.0;
+		for (int64 i = 0; i < n; i++)
+		{
+			double		dd = sqdist(x + i * d, centers + (Size) c * d, d);
+
+			if (dd < w->closest[i])
+				w->closest[i] = dd;
+			pot += w->closest[i];
+			if ((i & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+	}
+}
+
+/*
+ * One Lloyd step: label every point with its nearest center (GEMM per block) and, when
+ * new_centers is given, compute the means. Returns how many labels changed.
+ */
+static int64
+lloyd_step(KmWork *w, const double *centers, double *new_centers, int64 *counts)
+{
+	const double *x = w->x;
+	int64		n = w->n;
+	int			d = w->d;
+	int			k = w->k;
+	int64		changed = 0;
+
+	for (int j = 0; j < k; j++)
+		w->cnorm[j] = riq_dot(d, centers + (Size) j * d, centers + (Size) j * d);
+	if (new_centers)
+		memset(new_centers, 0, sizeof(double) * k * d);
+	memset(counts, 0, sizeof(int64) * k);
+
+	for (int64 i0 = 0; i0 < n; i0 += w->block)
+	{
+		int			m = (int) Min((int64) w->block, n - i0);
+
+		CHECK_FOR_INTERRUPTS();
+		riq_gemm(false, true, m, k, d, 1.0, x + i0 * d, d, centers, d, 0.0, w->gbuf, k);
+		for (int r = 0; r < m; r++)
+		{
+			const double *g = w->gbuf + (Size) r * k;
+			int64		i = i0 + r;
+			int			best = 0;
+			double		bestv = w->cnorm[0] - 2.0 * g[0];
+
+			for (int j = 1; j < k; j++)
+			{
+				double		v = w->cnorm[j] - 2.0 * g[j];
+
+				if (v < bestv)
+				{
+					bestv = v;
+					best = j;
+				}
+			}
+			if (w->labels[i] != best)
+			{
+				changed++;
+				w->labels[i] = best;
+			}
+			counts[best]++;
+			if (new_centers)
+			{
+				double	   *s = new_centers + (Size) best * d;
+				const double *xi = x + i * d;
+
+				for (int t = 0; t < d; t++)
+					s[t] += xi[t];
+			}
+		}
+	}
+	if (new_centers == NULL)
+		return changed;
+
+	/*
+	 * Empty clusters: as scikit-learn does, give each the point farthest from its own
+	 * (old) center, taking it out of that center's sum. Ties go to the lower row.
+	 */
+	{
+		int			n_empty = 0;
+
+		for (int j = 0; j < k; j++)
+			if (counts[j] == 0)
+				n_empty++;
+		if (n_empty > 0)
+		{
+			int64	   *taken = palloc(sizeof(int64) * n_empty);
+			int			e = 0;
+
+			for (int j = 0; j < k; j++)
+			{
+				int64		far = -1;
+				double		fard = -1.0;
+
+				if (counts[j] != 0)
+					continue;
+				for (int64 i = 0; i < n; i++)
+				{
+					double		dd;
+					bool		used = false;
+
+					if ((i & 0xFFFF) == 0)
+						CHECK_FOR_INTERRUPTS();
+					dd = sqdist(x + i * d, centers + (Size) w->labels[i] * d, d);
+					if (dd <= fard)
+						continue;
+					for (int q = 0; q < e; q++)
+						if (taken[q] == i)
+							used = true;
+					if (!used)
+					{
+						far = i;
+						fard = dd;
+					}
+				}
+				if (far < 0)
+					break;		/* fewer points than clusters: cannot happen after checks */
+				taken[e++] = far;
+				{
+					int			old = w->labels[far];
+					const double *xf = x + far * d;
+
+					for (int t = 0; t < d; t++)
+					{
+						new_centers[(Size) old * d + t] -= xf[t];
+						new_centers[(Size) j * d + t] = xf[t];
+					}
+					counts[old]--;
+					counts[j] = 1;
+				}
+			}
+			pfree(taken);
+		}
+	}
+	for (int j = 0; j < k; j++)
+	{
+		double	   *c = new_centers + (Size) j * d;
+
+		if (counts[j] > 0)
+		{
+			for (int t = 0; t < d; t++)
+				c[t] /= (double) counts[j];
+		}
+		else
+			memcpy(c, centers + (Size) j * d, sizeof(double) * d);
+	}
+	return changed;
+}
+
+void
+kmeans_fit(const double *x, int64 n, int d, int k, uint64 seed, int n_init,
+		   int max_iter, double tol_abs, MemoryContext budget_cxt, KmeansFit *out)
+{
+	KmWork		w;
+	int			trials = 2 + (int) floor(log((double) k));
+	int			cols = Max(k, trials);
+	Size		need;
+	MemoryContext work_cxt,
+				old;
+	double	   *centers,
+			   *new_centers,
+			   *best_centers;
+	int64	   *counts,
+			   *best_counts;
+	double		best_inertia = -1.0;
+
+	/* the per-row buffers: labels, closest, cumsum, xnorm */
+	need = add_size(riq_mul_size((Size) n, 3 * sizeof(double) + sizeof(int), "k-means work space"),
+					riq_mul_size((Size) KM_BLOCK_MAX * cols, sizeof(double), "k-means work space"));
+	riq_memory_check(budget_cxt, need, "kmeans_segment");
+
+	work_cxt = AllocSetContextCreate(budget_cxt, "retailiq k-means", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work_cxt);
+
+	w.x = x;
+	w.n = n;
+	w.d = d;
+	w.k = k;
+	w.labels = MemoryContextAllocHuge(work_cxt, sizeof(int) * (Size) n);
+	w.closest = MemoryContextAllocHuge(work_cxt, sizeof(double) * (Size) n);
+	w.cumsum = MemoryContextAllocHuge(work_cxt, sizeof(double) * (Size) n);
+	w.xnorm = MemoryContextAllocHuge(work_cxt, sizeof(double) * (Size) n);
+	w.block = Max(KM_BLOCK_MIN, Min(KM_BLOCK_MAX, KM_BLOCK_DOUBLES / cols));
+	w.gbuf = palloc(sizeof(double) * (Size) w.block * cols);
+	w.cnorm = palloc(sizeof(double) * cols);
+	w.cand = palloc(sizeof(double) * trials * d);
+	w.pots = palloc(sizeof(double) * trials);
+	w.cand_ids = palloc(sizeof(int64) * trials);
+	for (int64 i = 0; i < n; i++)
+	{
+		const double *xi = x + i * d;
+		double		s = 0.0;
+
+		for (int t = 0; t < d; t++)
+			s += xi[t] * xi[t];
+		w.xnorm[i] = s;
+	}
+
+	centers = palloc(sizeof(double) * k * d);
+	new_centers = palloc(sizeof(double) * k * d);
+	counts = palloc(sizeof(int64) * k);
+	MemoryContextSwitchTo(old);
+	best_centers = palloc(sizeof(double) * k * d);
+	best_counts = palloc(sizeof(int64) * k);
+
+	for (int init = 0; init < n_init; init++)
+	{
+		RiqRng		rng;
+		int			it;
+		bool		converged = false;
+		bool		strict = false;
+		double		inertia = 0.0;
+
+		riq_rng_seed(&rng, seed, (uint64) init);
+		kmeans_plusplus(&w, &rng, centers);
+		for (int64 i = 0; i < n; i++)
+			w.labels[i] = -1;
+
+		for (it = 0; it < max_iter; it++)
+		{
+			int64		changed = lloyd_step(&w, centers, new_centers, counts);
+			double		shift = 0.0;
+			double	   *tmp;
+
+			for (int q = 0; q < k * d; q++)
+			{
+				double		diff = new_centers[q] - centers[q];
+
+				shift += diff * diff;
+			}
+			tmp = centers;
+			centers = new_centers;
+			new_centers = tmp;
+			if (changed == 0)
+			{
+				strict = converged = true;
+				break;
+			}
+			if (shift <= tol_abs)
+			{
+				converged = true;
+				break;
+			}
+		}
+		/* labels that match the final centers (scikit-learn's last E-step) */
+		if (!strict)
+			(void) lloyd_step(&w, centers, NULL, counts);
+		for (int64 i = 0; i < n; i++)
+		{
+			inertia += sqdist(x + i * d, centers + (Size) w.labels[i] * d, d);
+			if ((i & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+		if (best_inertia < 0.0 || inertia < best_inertia)
+		{
+			best_inertia = inertia;
+			memcpy(best_centers, centers, sizeof(double) * k * d);
+			memcpy(best_counts, counts, sizeof(int64) * k);
+			out->n_iter = Min(it + 1, max_iter);
+			out->converged = converged;
+			out->best_init = init;
+		}
+	}
+	MemoryContextDelete(work_cxt);
+
+	out->k = k;
+	out->d = d;
+	out->centers = best_centers;
+	out->sizes = best_counts;
+	out->inertia = best_inertia;
+}
+
+typedef struct RowSortArg
+{
+	const double *x;
+	int			d;
+} RowSortArg;
+
+/* a row's first feature inline (for cache-friendly comparisons) and its index */
+typedef struct RowKey
+{
+	double		key;
+	int64		idx;
+} RowKey;
+
+static int
+row_cmp(const void *a, const void *b, void *arg)
+{
+	const RowKey *ka = (const RowKey *) a;
+	const RowKey *kb = (const RowKey *) b;
+	const RowSortArg *s = (const RowSortArg *) arg;
+	const double *ra,
+			   *rb;
+
+	if (ka->key < kb->key)
+		return -1;
+	if (ka->key > kb->key)
+		return 1;
+	ra = s->x + (Size) ka->idx * s->d;
+	rb = s->x + (Size) kb->idx * s->d;
+	for (int t = 1; t < s->d; t++)
+	{
+		if (ra[t] < rb[t])
+			return -1;
+		if (ra[t] > rb[t])
+			return 1;
+	}
+	return 0;
+}
+
+void
+kmeans_sort_rows(double *x, int64 n, int d)
+{
+	RowKey	   *keys;
+	int64	   *perm;
+	double	   *tmp;
+	RowSortArg	arg;
+	bool		sorted = true;
+
+	/* already in order (a second final call, or pre-sorted input): nothing to do */
+	for (int64 i = 1; i < n && sorted; i++)
+	{
+		for (int t = 0; t < d; t++)
+		{
+			if (x[(i - 1) * d + t] < x[i * d + t])
+				break;
+			if (x[(i - 1) * d + t] > x[i * d + t])
+			{
+				sorted = false;
+				break;
+			}
+		}
+	}
+	if (sorted)
+		return;
+
+	keys = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RowKey) * (Size) n);
+	for (int64 i = 0; i < n; i++)
+	{
+		keys[i].key = x[i * d];
+		keys[i].idx = i;
+	}
+	arg.x = x;
+	arg.d = d;
+	qsort_arg(keys, (size_t) n, sizeof(RowKey), row_cmp, &arg);
+	/* reuse the keys' memory for the permutation */
+	perm = (int64 *) keys;
+	for (int64 i = 0; i < n; i++)
+		perm[i] = keys[i].idx;
+
+	/* apply the permutation in place, cycle by cycle: row i receives old row perm[i] */
+	tmp = palloc(sizeof(double) * d);
+	for (int64 i = 0; i < n; i++)
+	{
+		int64		j;
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (perm[i] == i)
+			continue;
+		memcpy(tmp, x + i * d, sizeof(double) * d);
+		j = i;
+		for (;;)
+		{
+			int64		next = perm[j];
+
+			perm[j] = j;
+			if (next == i)
+			{
+				memcpy(x + j * d, tmp, sizeof(double) * d);
+				break;
+			}
+			memcpy(x + j * d, x + next * d, sizeof(double) * d);
+			j = next;
+		}
+	}
+	pfree(tmp);
+	pfree(keys);
+}
+
+int64
+kmeans_count_distinct(const double *x, int64 n, int d, int64 stop)
+{
+	int64		distinct = n > 0 ? 1 : 0;
+
+	for (int64 i = 1; i < n && distinct < stop; i++)
+		if (memcmp(x + (i - 1) * d, x + i * d, sizeof(double) * d) != 0)
+			distinct++;
+	return distinct;
+}

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Benchmark for the segment part (make bench; BENCH=segment make bench for this one only).
+#  1. k-means, 1,000,000 x 8 generated features, k = 8, n_init = 4, k-means++, tol 1e-4,
+#     raw features (standardize => false) on both sides: retailiq.kmeans_segment against
+#     scikit-learn's KMeans (Debian python3-sklearn) -- the fit alone (data already in
+#     numpy), and the user's real path (COPY the table out to CSV, pandas.read_csv, fit).
+#     Prints the times, their ratios and the inertia ratio.
+#  2. RFM segments of the 100,000-customer sample retailer (generate_sample_data): retailiq
+#     (rfm_agg + rfm_breaks + rfm_score) against the equivalent plain SQL with NTILE windows.
+# BENCH_ROWS, BENCH_CUSTOMERS change the sizes. Timings are the best of BENCH_REPEAT runs.
+set -euo pipefail
+PY=/usr/bin/python3
+ROWS=${BENCH_ROWS:-1000000}
+CUSTOMERS=${BENCH_CUSTOMERS:-100000}
+REPEAT=${BENCH_REPEAT:-2}
+HERE=$(cd "$(dirname "$0")" && pwd)
+W=$WORK/segment_bench
+mkdir -p "$W"
+chmod 777 "$W"
+
+need=()
+for p in python3-sklearn python3-pandas python3-numpy; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "   skipped: install ${need[*]} (Debian packages) to run the scikit-learn side"; exit 0
+  fi
+fi
+
+now() { date +%s.%N; }
+# best_of <n> <command...>: the best wall time of n runs, in seconds
+best_of() {
+  local n=$1 best='' s e t; shift
+  for _ in $(seq 1 "$n"); do
+    s=$(now); "$@" >/dev/null; e=$(now)
+    t=$(echo "$e - $s" | bc)
+    if [ -z "$best" ] || [ "$(echo "$t < $best" | bc)" -eq 1 ]; then best=$t; fi
+  done
+  echo "$best"
+}
+ratio() { echo "scale=3; $1 / $2" | bc; }
+q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+
+echo "-- k-means: $ROWS x 8 features, k = 8, n_init = 4 (data: $HERE/gen_points.py, seeded)"
+$PY "$HERE/gen_points.py" "$ROWS" 8 8 "$W/points.csv"
+q <<SQL
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS seg_bench_raw, seg_bench_points;
+CREATE TABLE seg_bench_raw (f1 float8, f2 float8, f3 float8, f4 float8, f5 float8, f6 float8, f7 float8, f8 float8);
+\copy seg_bench_raw FROM '$W/points.csv' CSV
+CREATE TABLE seg_bench_points AS
+SELECT row_number() OVER () AS id, ARRAY[f1, f2, f3, f4, f5, f6, f7, f8] AS features FROM seg_bench_raw;
+DROP TABLE seg_bench_raw;
+VACUUM ANALYZE seg_bench_points;
+SQL
+
+FIT="SELECT (retailiq.model_info(retailiq.kmeans_segment(features, 8, 42, 4, 300, 1e-4, false)) #>> '{metrics,inertia}') FROM seg_bench_points"
+riq_par=$(best_of "$REPEAT" q -c "$FIT")
+riq_ser=$(best_of "$REPEAT" q -c "SET max_parallel_workers_per_gather = 0" -c "$FIT")
+riq_inertia=$(q -c "$FIT")
+riq_iters=$(q -c "SELECT retailiq.model_info(retailiq.kmeans_segment(features, 8, 42, 4, 300, 1e-4, false)) #>> '{metrics,iterations}' FROM seg_bench_points")
+
+cat > "$W/sk.py" <<'PYEOF'
+import sys, time, subprocess, io
+import numpy as np, pandas as pd
+from sklearn.cluster import KMeans
+mode, path, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def fit(X):
+    return KMeans(n_clusters=8, n_init=4, init="k-means++", max_iter=300, tol=1e-4,
+                  algorithm="lloyd", random_state=42).fit(X)
+best = None
+for _ in range(repeat):
+    if mode == "fit":
+        X = pd.read_csv(path, header=None).to_numpy()
+        t = time.perf_counter(); km = fit(X); t = time.perf_counter() - t
+    else:
+        # the user's path: export the table with COPY, read it, fit
+        t = time.perf_counter()
+        subprocess.run(["psql", "-X", "-q", "-c",
+                        "\\copy (SELECT features[1], features[2], features[3], features[4], features[5], "
+                        "features[6], features[7], features[8] FROM seg_bench_points) TO '" + path + "' CSV"],
+                       check=True)
+        X = pd.read_csv(path, header=None).to_numpy()
+        km = fit(X)
+        t = time.perf_counter() - t
+    best = t if best is None else min(best, t)
+print(f"{best:.3f} {km.inertia_!r} {km.n_iter_}")
+PYEOF
+read -r sk_fit sk_inertia sk_iters < <($PY "$W/sk.py" fit "$W/points.csv" "$REPEAT")
+read -r sk_path _ _ < <($PY "$W/sk.py" path "$W/export.csv" "$REPEAT")
+
+printf '   %-46s %8.2f s  (inertia %.6e, %s iterations in the best run)\n' "retailiq kmeans_segment, parallel plan" "$riq_par" "$riq_inertia" "$riq_iters"
+printf '   %-46s %8.2f s\n' "retailiq kmeans_segment, serial plan" "$riq_ser"
+printf '   %-46s %8.2f s  (inertia %.6e, %s iterations)\n' "scikit-learn KMeans.fit (data in numpy)" "$sk_fit" "$sk_inertia" "$sk_iters"
+printf '   %-46s %8.2f s\n' "scikit-learn user path (COPY out + read + fit)" "$sk_path"
+echo "   fit alone:  retailiq (serial) / sklearn fit = $(ratio "$riq_ser" "$sk_fit")   (target <= 1.5)"
+echo "   whole path: retailiq (parallel) / sklearn export+fit = $(ratio "$riq_par" "$sk_path")   (target < 1)"
+echo "   inertia:    retailiq / sklearn = $(echo "scale=6; $riq_inertia / $sk_inertia" | bc)   (target <= 1.005)"
+q -c "DROP TABLE seg_bench_points"
+rm -f "$W/points.csv" "$W/export.csv"
+
+echo "-- RFM: $CUSTOMERS-customer sample retailer, quintile scores and segments"
+s=$(now)
+q -c "SELECT count(*) FROM retailiq.generate_sample_data('seg_bench', $CUSTOMERS)" >/dev/null
+echo "   (sample data generated in $(printf '%.0f' "$(echo "$(now) - $s" | bc)") s; $(q -c 'SELECT count(*) FROM seg_bench.orders') orders)"
+AS_OF=$(q -c "SELECT max(ordered_at) FROM seg_bench.orders")
+RIQ_RFM="WITH c AS (SELECT customer_id, retailiq.rfm_agg(ordered_at, total_amount, '$AS_OF') AS v
+                   FROM seg_bench.orders GROUP BY customer_id),
+     b AS (SELECT retailiq.rfm_breaks(v) AS br FROM c)
+SELECT (retailiq.rfm_score(c.v, b.br)).segment, count(*) FROM c, b GROUP BY 1"
+SQL_RFM="WITH c AS (SELECT customer_id, floor(extract(epoch FROM ('$AS_OF'::timestamptz - max(ordered_at))) / 86400) AS rec,
+                          count(*) AS f, sum(total_amount) AS m
+                   FROM seg_bench.orders WHERE ordered_at <= '$AS_OF' AND total_amount IS NOT NULL GROUP BY customer_id),
+     s AS (SELECT ntile(5) OVER (ORDER BY rec DESC) AS r, ntile(5) OVER (ORDER BY f) AS f,
+                  ntile(5) OVER (ORDER BY m) AS m FROM c)
+SELECT CASE WHEN r <= 2 AND (f + m + 1) / 2 = 5 THEN 'Can''t Lose Them'
+            WHEN r <= 2 AND (f + m + 1) / 2 >= 3 THEN 'At Risk'
+            WHEN r = 1 AND (f + m + 1) / 2 = 1 THEN 'Lost'
+            WHEN r <= 2 THEN 'Hibernating'
+            WHEN r = 3 AND (f + m + 1) / 2 <= 2 THEN 'About to Sleep'
+            WHEN r = 3 AND (f + m + 1) / 2 = 3 THEN 'Need Attention'
+            WHEN r IN (3, 4) AND (f + m + 1) / 2 >= 4 THEN 'Loyal'
+            WHEN r = 4 AND (f + m + 1) / 2 = 1 THEN 'Promising'
+            WHEN r = 5 AND (f + m + 1) / 2 = 1 THEN 'New'
+            WHEN (f + m + 1) / 2 <= 3 THEN 'Potential Loyalist'
+            ELSE 'Champions' END AS segment, count(*)
+FROM s GROUP BY 1"
+rfm_riq=$(best_of "$REPEAT" q -c "$RIQ_RFM")
+rfm_sql=$(best_of "$REPEAT" q -c "$SQL_RFM")
+printf '   %-46s %8.2f s\n' "retailiq rfm_agg + rfm_breaks + rfm_score" "$rfm_riq"
+printf '   %-46s %8.2f s\n' "plain SQL (GROUP BY + NTILE windows + CASE)" "$rfm_sql"
+echo "   RFM: retailiq / plain SQL = $(ratio "$rfm_riq" "$rfm_sql")"
+echo "   (NTILE splits tied values across tiles, retailiq scores ties alike, so segment counts differ a little:)"
+q -F ' | ' -c "SELECT coalesce(a.segment, b.segment) AS segment, a.count AS retailiq, b.count AS ntile
+               FROM ($RIQ_RFM) a FULL JOIN ($SQL_RFM) b USING (segment) ORDER BY 1" | sed 's/^/      /'
+q -c "DROP SCHEMA seg_bench CASCADE" 2>/dev/null
