@@ -42,8 +42,10 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
+#include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -83,6 +85,65 @@ typedef struct JobWorkerArgs
 	int64		run_id;
 	int32		timeout_ms;		/* 0 = none */
 } JobWorkerArgs;
+
+static ProcessUtility_hook_type prev_process_utility = NULL;
+
+/*
+ * DROP DATABASE and ALTER DATABASE ... RENAME need the database to themselves: stop the
+ * scheduler and the job workers connected to it first (they would otherwise block the
+ * command for five seconds and make it fail). The launcher starts a scheduler again only
+ * for a database that still exists and is still listed.
+ */
+static void
+stop_workers_in_database(const char *dbname)
+{
+	Oid			dboid;
+	int			n,
+				i;
+
+	if (dbname == NULL || !IsTransactionState())
+		return;
+	dboid = get_database_oid(dbname, true);
+	if (!OidIsValid(dboid))
+		return;
+	pgstat_clear_snapshot();
+	n = pgstat_fetch_stat_numbackends();
+	for (i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+		PgBackendStatus *be;
+		const char *type;
+
+		if (local == NULL)
+			continue;
+		be = &local->backendStatus;
+		if (be->st_databaseid != dboid || be->st_backendType != B_BG_WORKER || be->st_procpid == MyProcPid)
+			continue;
+		type = GetBackgroundWorkerTypeByPid(be->st_procpid);
+		if (type && strncmp(type, "retailiq ", 9) == 0)
+			(void) kill(be->st_procpid, SIGTERM);
+	}
+	pgstat_clear_snapshot();
+	/* give them a moment to exit before the command counts the other sessions */
+	pg_usleep(100 * 1000L);
+}
+
+static void
+scheduler_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+						  ProcessUtilityContext context, ParamListInfo params,
+						  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *stmt = pstmt->utilityStmt;
+
+	if (IsA(stmt, DropdbStmt))
+		stop_workers_in_database(((DropdbStmt *) stmt)->dbname);
+	else if (IsA(stmt, RenameStmt) && ((RenameStmt *) stmt)->renameType == OBJECT_DATABASE)
+		stop_workers_in_database(((RenameStmt *) stmt)->subname);
+	if (prev_process_utility)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+}
 
 static bool
 check_time_zone(char **newval, void **extra, GucSource source)
@@ -130,6 +191,9 @@ scheduler_init(void)
 							   "Time zone in which cron schedules are read.",
 							   NULL, &scheduler_time_zone, "UTC", PGC_SIGHUP, 0,
 							   check_time_zone, NULL, NULL);
+
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = scheduler_process_utility;
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
@@ -672,6 +736,9 @@ scheduler_db_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
+		/* a launcher that died has been replaced, and its successor starts our successor */
+		if (BackendPidGetProc(MyBgworkerEntry->bgw_notify_pid) == NULL)
+			proc_exit(0);
 
 		MemoryContextReset(round_cxt);
 		MemoryContextSwitchTo(round_cxt);

@@ -18,8 +18,12 @@ CREATE FUNCTION retailiq.next_runs(schedule text, after timestamptz, n int,
 COMMENT ON FUNCTION retailiq.next_runs(text, timestamptz, int, text) IS
     'the next n fire times of a schedule after a time';
 
+-- Built-in jobs take ids 1 to 100 explicitly, so that the install script never draws from
+-- the sequence: with wal_level = minimal, PostgreSQL 15 forgets after a crash the values a
+-- sequence handed out in the transaction that created it, and ids would be reused.
+CREATE SEQUENCE retailiq.job_job_id_seq START 101;
 CREATE TABLE retailiq.job (
-    job_id        bigserial   PRIMARY KEY,
+    job_id        bigint      PRIMARY KEY DEFAULT nextval('retailiq.job_job_id_seq'),
     job_name      text        NOT NULL UNIQUE CHECK (job_name <> '' AND length(job_name) <= 63),
     schedule      text        NOT NULL CHECK (retailiq.check_schedule(schedule)),
     command       text        NOT NULL CHECK (btrim(command) <> ''),
@@ -37,6 +41,7 @@ CREATE TABLE retailiq.job (
     description   text,
     created_at    timestamptz NOT NULL DEFAULT now()
 );
+ALTER SEQUENCE retailiq.job_job_id_seq OWNED BY retailiq.job.job_id;
 COMMENT ON TABLE retailiq.job IS 'scheduled jobs: each runs its command as its owner, on its schedule';
 
 CREATE TABLE retailiq.job_run (
@@ -296,18 +301,18 @@ GRANT SELECT ON retailiq.job_status TO PUBLIC;
 -- Built-in jobs, disabled until their source is configured. Their commands call functions of
 -- other parts; enable one with retailiq.alter_job('<name>', enabled => true) once it works
 -- (retailiq.run_job runs it once to check). See doc/scheduler.md.
-INSERT INTO retailiq.job (job_name, schedule, command, enabled, builtin, timeout, description) VALUES
- ('nightly_forecast', '0 0 * * *', 'SELECT retailiq.refresh_forecasts(ARRAY[1, 7, 28])', false, true, '2 hours',
+INSERT INTO retailiq.job (job_id, job_name, schedule, command, enabled, builtin, timeout, description) VALUES
+ (1, 'nightly_forecast', '0 0 * * *', 'SELECT retailiq.refresh_forecasts(ARRAY[1, 7, 28])', false, true, '2 hours',
   'next-day, 7-day and 28-day forecasts of every registered sales series, at midnight local time'),
- ('tag_refresh', '* * * * *', 'SELECT retailiq.refresh_customer_tags()', false, true, '50 seconds',
+ (2, 'tag_refresh', '* * * * *', 'SELECT retailiq.refresh_customer_tags()', false, true, '50 seconds',
   'customer behaviour tags from events since the last refresh, every minute'),
- ('report_daily', '15 0 * * *', 'SELECT retailiq.materialize_report(''daily'')', false, true, '1 hour',
+ (3, 'report_daily', '15 0 * * *', 'SELECT retailiq.materialize_report(''daily'')', false, true, '1 hour',
   'yesterday''s sales, behaviour and forecast-accuracy report'),
- ('report_weekly', '30 0 * * mon', 'SELECT retailiq.materialize_report(''weekly'')', false, true, '1 hour',
+ (4, 'report_weekly', '30 0 * * mon', 'SELECT retailiq.materialize_report(''weekly'')', false, true, '1 hour',
   'last week''s report, Mondays'),
- ('report_monthly', '45 0 1 * *', 'SELECT retailiq.materialize_report(''monthly'')', false, true, '2 hours',
+ (5, 'report_monthly', '45 0 1 * *', 'SELECT retailiq.materialize_report(''monthly'')', false, true, '2 hours',
   'last month''s report, on the first'),
- ('sales_alert_check', '*/15 * * * *', 'SELECT retailiq.check_sales_alerts()', false, true, '10 minutes',
+ (6, 'sales_alert_check', '*/15 * * * *', 'SELECT retailiq.check_sales_alerts()', false, true, '10 minutes',
   'sales below forecast by the alert threshold, every 15 minutes'),
- ('audit_maintenance', '0 3 * * *', 'SELECT retailiq.maintain_audit_log()', false, true, '1 hour',
+ (7, 'audit_maintenance', '0 3 * * *', 'SELECT retailiq.maintain_audit_log()', false, true, '1 hour',
   'audit-log retention and partition maintenance, nightly');
