@@ -735,6 +735,7 @@ scheduler_db_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			last_prune = 0;		/* a new retention applies at once */
 		}
 		/* a launcher that died has been replaced, and its successor starts our successor */
 		if (BackendPidGetProc(MyBgworkerEntry->bgw_notify_pid) == NULL)

@@ -12,6 +12,8 @@
 #include "datatype/timestamp.h"
 #include "pgtime.h"
 
+#include "scheduler/cron_spec.h"
+
 extern void scheduler_init(void);
 
 /* GUCs */
@@ -23,24 +25,17 @@ extern int	scheduler_default_timeout_ms;
 extern int	scheduler_history_retention_min;
 extern char *scheduler_time_zone;
 
-/* A parsed schedule: cron bit sets (bit n = value n) or a fixed interval. */
-typedef struct CronSpec
+/* A parsed schedule: cron fields (cron_spec.h) or, for "@every", the interval. */
+typedef struct Schedule
 {
-	bool		is_every;
+	CronSpec	spec;
 	Interval	every;
-	uint64		minutes;		/* 0..59 */
-	uint32		hours;			/* 0..23 */
-	uint32		mdays;			/* 1..31 */
-	uint16		months;			/* 1..12 */
-	uint8		wdays;			/* 0..6, Sunday = 0 */
-	bool		mday_star;		/* day-of-month field starts with '*' */
-	bool		wday_star;		/* day-of-week field starts with '*' */
-} CronSpec;
+} Schedule;
 
 /* ERROR (22023) naming the bad field if the schedule is not valid */
-extern void cron_parse(const char *schedule, CronSpec *spec);
+extern void cron_parse(const char *schedule, Schedule *sched);
 /* the first fire time strictly after `after`, cron fields read in time zone `tz` */
-extern TimestampTz cron_next(const CronSpec *spec, TimestampTz after, pg_tz *tz);
+extern TimestampTz cron_next(const Schedule *sched, TimestampTz after, pg_tz *tz);
 /* the named time zone, or retailiq.job_time_zone when name is NULL; ERROR if unknown */
 extern pg_tz *cron_time_zone(const char *name);
 

@@ -207,11 +207,24 @@ BEGIN
     IF schedule IS NOT NULL THEN
         PERFORM retailiq.check_schedule(schedule);
     END IF;
-    IF timeout <= interval '0' OR retries < 0 OR retries > 100 OR retry_delay < interval '0' OR btrim(command) = '' THEN
-        RAISE EXCEPTION 'invalid timeout, retries, retry_delay or command'
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('timeout is %s, retries is %s, retry_delay is %s.', timeout, retries, retry_delay),
-                  HINT = 'timeout must be positive, retries 0 to 100, retry_delay not negative, command not empty.';
+    IF btrim(command) = '' THEN
+        RAISE EXCEPTION 'command must not be empty'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give the SQL the job runs, e.g. ''SELECT 1''.';
+    END IF;
+    IF timeout <= interval '0' THEN
+        RAISE EXCEPTION 'timeout must be positive'
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = format('timeout is %s.', timeout),
+                  HINT = 'Leave timeout out to keep the current one.';
+    END IF;
+    IF retries < 0 OR retries > 100 THEN
+        RAISE EXCEPTION 'retries must be between 0 and 100'
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = format('retries is %s.', retries),
+                  HINT = 'A failed run is tried again retries times, retry_delay apart.';
+    END IF;
+    IF retry_delay < interval '0' THEN
+        RAISE EXCEPTION 'retry_delay must not be negative'
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = format('retry_delay is %s.', retry_delay),
+                  HINT = 'A failed run is tried again retries times, retry_delay apart.';
     END IF;
     UPDATE retailiq.job j SET
         schedule = coalesce(alter_job.schedule, j.schedule),
