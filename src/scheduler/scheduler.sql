@@ -167,9 +167,15 @@ BEGIN
         RAISE EXCEPTION 'job "%" already exists', job_name
             USING ERRCODE = 'duplicate_object', HINT = 'Change it with retailiq.alter_job or remove it with retailiq.unschedule.';
     END IF;
-    INSERT INTO retailiq.job (job_name, schedule, command, enabled, timeout, retries, retry_delay, description)
-    VALUES (job_name, schedule, command, enabled, timeout, retries, retry_delay, description)
-    RETURNING job_id INTO id;
+    BEGIN
+        INSERT INTO retailiq.job (job_name, schedule, command, enabled, timeout, retries, retry_delay, description)
+        VALUES (job_name, schedule, command, enabled, timeout, retries, retry_delay, description)
+        RETURNING job_id INTO id;
+    EXCEPTION WHEN unique_violation THEN
+        -- another session created the name between our check and our insert
+        RAISE EXCEPTION 'job "%" already exists', job_name
+            USING ERRCODE = 'duplicate_object', HINT = 'Change it with retailiq.alter_job or remove it with retailiq.unschedule.';
+    END;
     RETURN id;
 END
 $$;
