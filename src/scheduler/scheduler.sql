@@ -323,8 +323,8 @@ GRANT SELECT ON retailiq.job_status TO PUBLIC;
 INSERT INTO retailiq.job (job_id, job_name, schedule, command, enabled, builtin, timeout, description) VALUES
  (1, 'nightly_forecast', '0 0 * * *', 'SELECT retailiq.refresh_forecasts(ARRAY[1, 7, 28])', false, true, '2 hours',
   'next-day, 7-day and 28-day forecasts of every registered sales series, at midnight local time'),
- (2, 'tag_refresh', '* * * * *', 'SELECT retailiq.refresh_customer_tags()', false, true, '50 seconds',
-  'customer behaviour tags from events since the last refresh, every minute'),
+ (2, 'tag_refresh', '@every 30 seconds', 'SELECT retailiq.refresh_customer_tags()', false, true, '25 seconds',
+  'customer behaviour tags from events since the last refresh, every 30 seconds'),
  (3, 'report_daily', '15 0 * * *', 'SELECT retailiq.materialize_report(''daily'')', false, true, '1 hour',
   'yesterday''s sales, behaviour and forecast-accuracy report'),
  (4, 'report_weekly', '30 0 * * mon', 'SELECT retailiq.materialize_report(''weekly'')', false, true, '1 hour',

@@ -94,3 +94,13 @@ $P -d sched -F ' ' -c "SELECT count(*), round(count(*) / 200.0 * 100, 1),
   FROM retailiq.job_run WHERE job_name LIKE 's%' AND status = 'succeeded'
    AND started < (SELECT min(started) FROM retailiq.job_run WHERE job_name LIKE 's%') + interval '20 seconds'" |
   { read -r n pct run lat; printf '   retailiq: %s runs in 20 s of 200 due (%s%%); median run %s ms from worker start to recorded result; median start latency %s ms\n' "$n" "$pct" "$run" "$lat"; }
+
+echo "   3. fire times against python3-croniter (the reference for cron arithmetic)"
+if ! /usr/bin/python3 -c 'import croniter' 2>/dev/null && [ "$(id -u)" -eq 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-croniter >/dev/null
+fi
+if /usr/bin/python3 -c 'import croniter' 2>/dev/null; then
+  /usr/bin/python3 "$REPO/test/bench/scheduler/cron_reference.py"
+else
+  echo "   python3-croniter is not installed: run 'apt-get install python3-croniter' as root"
+fi
