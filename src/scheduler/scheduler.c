@@ -227,6 +227,8 @@ static void
 launcher_start_scheduler(DbSlot *slot)
 {
 	BackgroundWorker worker;
+	MemoryContext old;
+	bool		ok;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -238,7 +240,11 @@ launcher_start_scheduler(DbSlot *slot)
 	snprintf(worker.bgw_type, BGW_MAXLEN, "retailiq scheduler");
 	worker.bgw_main_arg = ObjectIdGetDatum(slot->dboid);
 	worker.bgw_notify_pid = MyProcPid;
-	if (!RegisterDynamicBackgroundWorker(&worker, &slot->handle))
+	/* the handle outlives this loop: keep it in TopMemoryContext */
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	ok = RegisterDynamicBackgroundWorker(&worker, &slot->handle);
+	MemoryContextSwitchTo(old);
+	if (!ok)
 	{
 		slot->handle = NULL;
 		slot->stopped_at = GetCurrentTimestamp();
@@ -357,6 +363,7 @@ void
 scheduler_launcher_main(Datum arg)
 {
 	bool		warn_missing = true;
+	MemoryContext loop_cxt;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -364,6 +371,7 @@ scheduler_launcher_main(Datum arg)
 	/* no database: only the shared catalogs (pg_database) are read */
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("retailiq launcher");
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, "retailiq launcher loop", ALLOCSET_DEFAULT_SIZES);
 
 	for (;;)
 	{
@@ -374,7 +382,10 @@ scheduler_launcher_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 			warn_missing = true;
 		}
+		MemoryContextReset(loop_cxt);
+		MemoryContextSwitchTo(loop_cxt);
 		launcher_reconcile(warn_missing);
+		MemoryContextSwitchTo(TopMemoryContext);
 		warn_missing = false;
 		/* a scheduler stopping sets our latch (bgw_notify_pid) */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -397,6 +408,7 @@ typedef struct JobSlot
 } JobSlot;
 
 static JobSlot job_slots[MAX_JOB_SLOTS];
+static MemoryContext sched_round_cxt = NULL;
 
 typedef struct Launch
 {
@@ -645,13 +657,19 @@ dispatch_round(long *sleep_ms, TimestampTz *last_prune)
 							"Jobs run in a session of their owner, which needs the LOGIN attribute.");
 			continue;
 		}
-		l = palloc0(sizeof(Launch));
+		/* in the round's context: SPI's memory goes away at SPI_finish */
+		l = MemoryContextAllocZero(sched_round_cxt, sizeof(Launch));
 		l->job_id = job_id;
 		l->run_id = run_id;
 		l->owner = DatumGetObjectId(owner_d);
 		l->timeout_ms = (int32) Min(Max(timeout_ms, 0), INT_MAX);
 		strlcpy(l->name, job_name, sizeof(l->name));
-		launches = lappend(launches, l);
+		{
+			MemoryContext old = MemoryContextSwitchTo(sched_round_cxt);
+
+			launches = lappend(launches, l);
+			MemoryContextSwitchTo(old);
+		}
 		free_slots--;
 	}
 
@@ -674,6 +692,7 @@ launch_job(Launch *l)
 	BackgroundWorker worker;
 	JobWorkerArgs args;
 	int			i;
+	bool		registered = false;
 
 	for (i = 0; i < MAX_JOB_SLOTS; i++)
 		if (!job_slots[i].used)
@@ -694,7 +713,15 @@ launch_job(Launch *l)
 	args.timeout_ms = l->timeout_ms;
 	memcpy(worker.bgw_extra, &args, sizeof(args));
 
-	if (i < MAX_JOB_SLOTS && RegisterDynamicBackgroundWorker(&worker, &job_slots[i].handle))
+	if (i < MAX_JOB_SLOTS)
+	{
+		/* the handle outlives this round: keep it in TopMemoryContext */
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		registered = RegisterDynamicBackgroundWorker(&worker, &job_slots[i].handle);
+		MemoryContextSwitchTo(old);
+	}
+	if (registered)
 	{
 		job_slots[i].used = true;
 		job_slots[i].job_id = l->job_id;
@@ -725,6 +752,7 @@ scheduler_db_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("retailiq scheduler");
 	round_cxt = AllocSetContextCreate(TopMemoryContext, "retailiq scheduler round", ALLOCSET_DEFAULT_SIZES);
+	sched_round_cxt = round_cxt;
 
 	for (;;)
 	{

@@ -93,7 +93,7 @@ $P -d sched -F ' ' -c "SELECT count(*), round(count(*) / 200.0 * 100, 1),
     round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started - scheduled_for) * 1000))::numeric, 1)
   FROM retailiq.job_run WHERE job_name LIKE 's%' AND status = 'succeeded'
    AND started < (SELECT min(started) FROM retailiq.job_run WHERE job_name LIKE 's%') + interval '20 seconds'" |
-  { read -r n pct run lat; printf '   retailiq: %s runs in 20 s of 200 due (%s%%); median run %s ms from worker start to recorded result; median start latency %s ms\n' "$n" "$pct" "$run" "$lat"; }
+  { read -r n pct run lat; printf '   retailiq: %s runs in 20 s of 200 due (%s%%); median %s ms from dispatch to recorded result (worker start-up included); median start latency %s ms\n' "$n" "$pct" "$run" "$lat"; }
 
 echo "   3. fire times against python3-croniter (the reference for cron arithmetic)"
 if ! /usr/bin/python3 -c 'import croniter' 2>/dev/null && [ "$(id -u)" -eq 0 ]; then
