@@ -20,6 +20,7 @@ export DEMO_PRODUCTS=${DEMO_PRODUCTS:-500} DEMO_DAYS=${DEMO_DAYS:-730} DEMO_SEED
 
 echo "retailiq demo: PostgreSQL $(psql -X -At -c 'SHOW server_version'), throwaway cluster in $WORK"
 total_start=$(date +%s.%N)
+SUMMARY=()
 for step in tools/demo/*.sql; do
   title=$(sed -n '1s/^-- *//p' "$step")
   echo
@@ -29,7 +30,12 @@ for step in tools/demo/*.sql; do
        -v customers="$DEMO_CUSTOMERS" -v stores="$DEMO_STORES" -v products="$DEMO_PRODUCTS" \
        -v days="$DEMO_DAYS" -v seed="$DEMO_SEED" -f "$step"
   end=$(date +%s.%N)
-  printf '   (%s took %.1f s)\n' "$(basename "$step" .sql)" "$(echo "$end - $start" | bc)"
+  secs=$(echo "$end - $start" | bc)
+  printf '   (%s took %.1f s)\n' "$(basename "$step" .sql)" "$secs"
+  SUMMARY+=("$(printf '%7.1f s  %s' "$secs" "$title")")
 done
+echo
+echo "== Summary"
+printf '%s\n' "${SUMMARY[@]}"
 printf '\ndemo finished in %.1f s; the cluster is stopped and removed.\n' \
   "$(echo "$(date +%s.%N) - $total_start" | bc)"

@@ -96,7 +96,7 @@ if ls test/t/*.pl >/dev/null 2>&1; then
 fi
 
 if [ -n "${VALGRIND:-}" ] && ! valgrind_report; then
-  FAILED=$((FAILED + 1)); FAILURES+=("valgrind memcheck")
+  FAILED=$((FAILED + 1)); FAILURES+=("valgrind memcheck"); KEEP_WORK=1
 fi
 if [ ${#FAILURES[@]} -gt 0 ]; then
   echo "failures:"; printf '   %s\n' "${FAILURES[@]}"
