@@ -98,6 +98,8 @@ sql(q{SELECT retailiq.unschedule(j) FROM unnest(ARRAY['as_alice', 'alice_snoops'
 
 # --- SIGHUP: a long naptime delays a requested run; a short one (after reload) picks it up
 sql(q{SELECT retailiq.alter_job('tick', enabled => false)});
+# no job may be running: a worker that stops wakes the scheduler
+wait_for(q{SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'retailiq job'}, 'no job is running');
 $node->append_conf('postgresql.conf', "retailiq.scheduler_naptime = '1h'\n");
 $node->reload;
 sleep 2;
