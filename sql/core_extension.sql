@@ -1,5 +1,10 @@
 -- CREATE and DROP EXTENSION work cleanly and repeatedly beside other objects,
--- and leave nothing behind (the schema belongs to the extension).
+-- and leave nothing behind (the schema belongs to the extension). In a database of its own,
+-- so that objects other suites leave in the shared test database cannot interfere.
+\set origdb :DBNAME
+CREATE DATABASE retailiq_extension_test;
+\c retailiq_extension_test
+CREATE EXTENSION retailiq;
 CREATE TABLE bystander (id int PRIMARY KEY, note text);
 INSERT INTO bystander VALUES (1, 'stays');
 DROP EXTENSION retailiq;
@@ -26,3 +31,5 @@ SET retailiq.max_memory = '512MB';
 SHOW retailiq.max_memory;
 RESET retailiq.max_memory;
 SET retailiq.no_such_setting = 1;
+\c :origdb
+DROP DATABASE retailiq_extension_test;

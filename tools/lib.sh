@@ -75,6 +75,7 @@ start_cluster() {
     echo "full_page_writes = off"
     echo "wal_level = minimal"
     echo "max_wal_senders = 0"
+    echo "jit = off"
     echo "max_worker_processes = 16"
     echo "max_parallel_workers = 8"
     echo "shared_buffers = 256MB"

@@ -1,0 +1,834 @@
+/*
+ * basket_state.c: the transition state of retailiq.frequent_itemsets, retailiq.assoc_rules
+ * and their (order id, item) forms: an item dictionary and the baskets as lists of item ids,
+ * with the transition, combine, serialize and deserialize functions that make the
+ * aggregates parallel safe.
+ *
+ * Semantics fixed here (documented in doc/basket.md): a NULL basket is skipped, as
+ * aggregates skip NULL inputs; an empty basket is a transaction with no items and counts in
+ * the support denominator, as an empty transaction does in arules; duplicate items in a
+ * basket count once (a basket is a set); a NULL item is an error.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "basket/basket.h"
+#include "core/memory.h"
+
+#define BASKET_SERIAL_VERSION 1
+
+PG_FUNCTION_INFO_V1(basket_itemsets_trans);
+PG_FUNCTION_INFO_V1(basket_rules_trans);
+PG_FUNCTION_INFO_V1(basket_itemsets_pairs_trans);
+PG_FUNCTION_INFO_V1(basket_rules_pairs_trans);
+PG_FUNCTION_INFO_V1(basket_combine);
+PG_FUNCTION_INFO_V1(basket_serialize);
+PG_FUNCTION_INFO_V1(basket_deserialize);
+
+/* ---------- growth with the memory budget ---------- */
+
+static void *
+grow(BasketState *st, void *p, int64 *cap, int64 need, Size elem, const char *what)
+{
+	int64		newcap;
+	Size		bytes;
+
+	if (need <= *cap)
+		return p;
+	newcap = Max(*cap, 64);
+	while (newcap < need)
+		newcap *= 2;
+	bytes = riq_mul_size((Size) newcap, elem, what);
+	riq_memory_check(st->cxt, bytes - (Size) (*cap) * elem, what);
+	if (p == NULL)
+		p = MemoryContextAllocHuge(st->cxt, bytes);
+	else
+		p = repalloc_huge(p, bytes);
+	*cap = newcap;
+	return p;
+}
+
+/* ---------- the item dictionary ---------- */
+
+static inline uint32
+hash_int8_item(int64 v)
+{
+	uint64		h = (uint64) v;
+
+	h ^= h >> 33;
+	h *= UINT64CONST(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	h *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	h ^= h >> 33;
+	return (uint32) h;
+}
+
+static inline uint32
+hash_text_item(const char *p, int len)
+{
+	return hash_bytes((const unsigned char *) p, len);
+}
+
+static uint32
+hash_of_id(const BasketState *st, int32 id)
+{
+	if (st->itemtype == BASKET_INT8)
+		return hash_int8_item(st->ival[id]);
+	return hash_text_item(st->tbuf + st->toff[id], st->tlen[id]);
+}
+
+static void
+dict_rehash(BasketState *st, int32 nslots)
+{
+	int32		i;
+
+	if (st->slots)
+		pfree(st->slots);
+	st->slots = MemoryContextAlloc(st->cxt, sizeof(int32) * nslots);
+	memset(st->slots, 0xff, sizeof(int32) * nslots);
+	st->nslots = nslots;
+	for (i = 0; i < st->nitems; i++)
+	{
+		uint32		h = hash_of_id(st, i) & (nslots - 1);
+
+		while (st->slots[h] >= 0)
+			h = (h + 1) & (nslots - 1);
+		st->slots[h] = i;
+	}
+}
+
+static int32
+dict_new_id(BasketState *st)
+{
+	if (st->nitems >= st->itemcap)
+	{
+		int64		cap = st->itemcap;
+
+		if (st->nitems >= PG_INT32_MAX / 4)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many distinct items"),
+					 errdetail("The baskets hold more than %d distinct items.", PG_INT32_MAX / 4)));
+		if (st->itemtype == BASKET_INT8)
+		{
+			int64		c2 = cap;
+
+			st->ival = grow(st, st->ival, &c2, st->nitems + 1, sizeof(int64), "the item dictionary");
+			cap = c2;
+		}
+		else
+		{
+			int64		c2 = cap;
+
+			st->toff = grow(st, st->toff, &c2, st->nitems + 1, sizeof(int64), "the item dictionary");
+			c2 = cap;
+			st->tlen = grow(st, st->tlen, &c2, st->nitems + 1, sizeof(int32), "the item dictionary");
+			cap = c2;
+		}
+		st->itemcap = (int32) cap;
+	}
+	if ((int64) (st->nitems + 1) * 2 > st->nslots)
+		dict_rehash(st, st->nslots ? st->nslots * 2 : 256);
+	return st->nitems++;
+}
+
+static void
+dict_place(BasketState *st, int32 id, uint32 h)
+{
+	h &= st->nslots - 1;
+	while (st->slots[h] >= 0)
+		h = (h + 1) & (st->nslots - 1);
+	st->slots[h] = id;
+}
+
+static int32
+dict_int8(BasketState *st, int64 v)
+{
+	uint32		h = hash_int8_item(v);
+	int32		id;
+
+	if (st->nslots > 0)
+	{
+		uint32		i = h & (st->nslots - 1);
+
+		while ((id = st->slots[i]) >= 0)
+		{
+			if (st->ival[id] == v)
+				return id;
+			i = (i + 1) & (st->nslots - 1);
+		}
+	}
+	id = dict_new_id(st);
+	st->ival[id] = v;
+	dict_place(st, id, h);
+	return id;
+}
+
+static int32
+dict_text(BasketState *st, const char *p, int len)
+{
+	uint32		h = hash_text_item(p, len);
+	int32		id;
+
+	if (st->nslots > 0)
+	{
+		uint32		i = h & (st->nslots - 1);
+
+		while ((id = st->slots[i]) >= 0)
+		{
+			if (st->tlen[id] == len && memcmp(st->tbuf + st->toff[id], p, len) == 0)
+				return id;
+			i = (i + 1) & (st->nslots - 1);
+		}
+	}
+	id = dict_new_id(st);
+	st->tbuf = grow(st, st->tbuf, &st->tbuf_cap, st->tbuf_used + len, 1, "the item dictionary");
+	memcpy(st->tbuf + st->tbuf_used, p, len);
+	st->toff[id] = st->tbuf_used;
+	st->tlen[id] = len;
+	st->tbuf_used += len;
+	dict_place(st, id, h);
+	return id;
+}
+
+static int32
+dict_datum(BasketState *st, Datum d)
+{
+	if (st->itemtype == BASKET_INT8)
+		return dict_int8(st, DatumGetInt64(d));
+	else
+	{
+		text	   *t = DatumGetTextPP(d);
+
+		return dict_text(st, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	}
+}
+
+/* ---------- item order: text bytewise (as COLLATE "C"), bigint numerically ---------- */
+
+int
+basket_item_cmp(const BasketState *st, int32 a, int32 b)
+{
+	if (st->itemtype == BASKET_INT8)
+		return (st->ival[a] > st->ival[b]) - (st->ival[a] < st->ival[b]);
+	else
+	{
+		int			la = st->tlen[a],
+					lb = st->tlen[b];
+		int			c = memcmp(st->tbuf + st->toff[a], st->tbuf + st->toff[b], Min(la, lb));
+
+		if (c != 0)
+			return c;
+		return (la > lb) - (la < lb);
+	}
+}
+
+/* ---------- parameters ---------- */
+
+static double
+param_float(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name),
+				 errhint("Pass a number.")));
+	return PG_GETARG_FLOAT8(argno);
+}
+
+static int32
+param_int(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name),
+				 errhint("Pass 0 for the default.")));
+	return PG_GETARG_INT32(argno);
+}
+
+static void
+check_fraction(double v, const char *name)
+{
+	if (isnan(v) || !(v > 0.0 && v <= 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be greater than 0 and at most 1", name),
+				 errdetail("%s is %g.", name, v),
+				 errhint("Give %s as a fraction, e.g. 0.01 for 1%%.", name)));
+}
+
+/*
+ * Reads the parameters from argument `first` on: min_support, [min_confidence,]
+ * [max_len, [min_lift, max_consequent, empty_antecedent]].
+ */
+static void
+read_params(FunctionCallInfo fcinfo, int first, bool rules, BasketParams *p)
+{
+	int			nargs = PG_NARGS();
+	int			a = first;
+
+	memset(p, 0, sizeof(*p));
+	p->rules = rules;
+	p->max_consequent = 1;
+	p->min_support = param_float(fcinfo, a++, "min_support");
+	check_fraction(p->min_support, "min_support");
+	if (rules)
+	{
+		p->min_confidence = param_float(fcinfo, a++, "min_confidence");
+		check_fraction(p->min_confidence, "min_confidence");
+	}
+	if (a < nargs)
+	{
+		p->max_len = param_int(fcinfo, a++, "max_len");
+		if (p->max_len < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_len must not be negative"),
+					 errdetail("max_len is %d.", p->max_len),
+					 errhint("Pass 0 for the default of %d items, or a positive length.",
+							 BASKET_DEFAULT_MAX_LEN)));
+	}
+	if (rules && a < nargs)
+	{
+		p->min_lift = param_float(fcinfo, a++, "min_lift");
+		if (isnan(p->min_lift) || isinf(p->min_lift) || p->min_lift < 0.0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("min_lift must be a finite number of at least 0"),
+					 errdetail("min_lift is %g.", p->min_lift),
+					 errhint("Pass 0 for no minimum lift.")));
+		p->max_consequent = param_int(fcinfo, a++, "max_consequent");
+		if (p->max_consequent < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_consequent must be at least 1"),
+					 errdetail("max_consequent is %d.", p->max_consequent),
+					 errhint("Pass 1 for one-item consequents, as arules does.")));
+		if (PG_ARGISNULL(a))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("empty_antecedent must not be NULL"),
+					 errhint("Pass true or false.")));
+		p->empty_antecedent = PG_GETARG_BOOL(a);
+		a++;
+	}
+}
+
+static void
+check_same_params(const BasketParams *a, const BasketParams *b)
+{
+	if (a->min_support != b->min_support || a->min_confidence != b->min_confidence ||
+		a->min_lift != b->min_lift || a->max_len != b->max_len ||
+		a->max_consequent != b->max_consequent ||
+		a->empty_antecedent != b->empty_antecedent || a->rules != b->rules)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the parameters must be the same for every row of the aggregate"),
+				 errdetail("min_support, min_confidence, max_len and the options changed between rows."),
+				 errhint("Pass constants, not columns, as the parameters.")));
+}
+
+static BasketState *
+state_new(MemoryContext cxt, BasketItemType t, BasketMode mode, const BasketParams *p)
+{
+	BasketState *st = MemoryContextAllocZero(cxt, sizeof(BasketState));
+
+	st->cxt = cxt;
+	st->itemtype = t;
+	st->mode = mode;
+	st->params = *p;
+	return st;
+}
+
+static BasketItemType
+item_type_of(Oid t)
+{
+	if (t == TEXTOID)
+		return BASKET_TEXT;
+	if (t == INT8OID)
+		return BASKET_INT8;
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("items must be text or bigint"),
+			 errdetail("The items are of type %s.", format_type_be(t)),
+			 errhint("Cast the items to text or bigint.")));
+	return BASKET_TEXT;			/* keep the compiler quiet */
+}
+
+/* ---------- transition ---------- */
+
+static int
+cmp_int32(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a,
+				y = *(const int32 *) b;
+
+	return (x > y) - (x < y);
+}
+
+static Datum
+trans_arrays(FunctionCallInfo fcinfo, bool rules)
+{
+	MemoryContext aggcxt;
+	BasketState *st = PG_ARGISNULL(0) ? NULL : (BasketState *) PG_GETARG_POINTER(0);
+	BasketParams p;
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i,
+				k;
+	int32	   *ids;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	BasketItemType t;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "basket transition function called in non-aggregate context");
+
+	read_params(fcinfo, 2, rules, &p);
+	if (st != NULL)
+		check_same_params(&st->params, &p);
+	if (PG_ARGISNULL(1))
+		PG_RETURN_POINTER(st);	/* a NULL basket is skipped */
+
+	arr = PG_GETARG_ARRAYTYPE_P(1);
+	t = item_type_of(ARR_ELEMTYPE(arr));
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("items must be a one-dimensional array"),
+				 errdetail("The array has %d dimensions.", ARR_NDIM(arr)),
+				 errhint("Pass one basket per row as a flat array.")));
+	if (st == NULL)
+		st = state_new(aggcxt, t, BASKET_ARRAYS, &p);
+
+	get_typlenbyvalalign(ARR_ELEMTYPE(arr), &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, ARR_ELEMTYPE(arr), typlen, typbyval, typalign, &elems, &nulls, &n);
+
+	ids = palloc(sizeof(int32) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("items must not contain NULL"),
+					 errdetail("Element %d of a basket is NULL.", i + 1),
+					 errhint("Remove NULL items, e.g. with array_remove(items, NULL).")));
+		ids[i] = dict_datum(st, elems[i]);
+	}
+	/* set semantics: sort the ids and drop repeats */
+	if (n > 32)
+		qsort(ids, n, sizeof(int32), cmp_int32);
+	else
+	{
+		for (i = 1; i < n; i++)
+		{
+			int32		x = ids[i];
+
+			for (k = i; k > 0 && ids[k - 1] > x; k--)
+				ids[k] = ids[k - 1];
+			ids[k] = x;
+		}
+	}
+	k = 0;
+	for (i = 0; i < n; i++)
+		if (k == 0 || ids[k - 1] != ids[i])
+			ids[k++] = ids[i];
+
+	st->buf = grow(st, st->buf, &st->bufcap, st->buflen + k + 1, sizeof(int32), "the basket list");
+	st->buf[st->buflen++] = k;
+	memcpy(st->buf + st->buflen, ids, sizeof(int32) * k);
+	st->buflen += k;
+	st->nbaskets++;
+	pfree(ids);
+	PG_RETURN_POINTER(st);
+}
+
+static Datum
+trans_pairs(FunctionCallInfo fcinfo, bool rules)
+{
+	MemoryContext aggcxt;
+	BasketState *st = PG_ARGISNULL(0) ? NULL : (BasketState *) PG_GETARG_POINTER(0);
+	BasketParams p;
+	BasketPair *pp;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "basket transition function called in non-aggregate context");
+
+	read_params(fcinfo, 3, rules, &p);
+	if (st != NULL)
+		check_same_params(&st->params, &p);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("order_id must not be NULL"),
+				 errhint("Filter out lines without an order, e.g. WHERE order_id IS NOT NULL.")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("item must not be NULL"),
+				 errhint("Filter out lines without an item, e.g. WHERE item IS NOT NULL.")));
+	if (st == NULL)
+		st = state_new(aggcxt, item_type_of(get_fn_expr_argtype(fcinfo->flinfo, 2)),
+					   BASKET_PAIRS, &p);
+
+	st->pairs = grow(st, st->pairs, &st->paircap, st->npairs + 1, sizeof(BasketPair), "the order line list");
+	pp = &st->pairs[st->npairs++];
+	pp->order_id = PG_GETARG_INT64(1);
+	pp->item = dict_datum(st, PG_GETARG_DATUM(2));
+	pp->pad = 0;
+	PG_RETURN_POINTER(st);
+}
+
+Datum
+basket_itemsets_trans(PG_FUNCTION_ARGS)
+{
+	return trans_arrays(fcinfo, false);
+}
+
+Datum
+basket_rules_trans(PG_FUNCTION_ARGS)
+{
+	return trans_arrays(fcinfo, true);
+}
+
+Datum
+basket_itemsets_pairs_trans(PG_FUNCTION_ARGS)
+{
+	return trans_pairs(fcinfo, false);
+}
+
+Datum
+basket_rules_pairs_trans(PG_FUNCTION_ARGS)
+{
+	return trans_pairs(fcinfo, true);
+}
+
+/* ---------- combine ---------- */
+
+static void
+merge_into(BasketState *dst, const BasketState *src)
+{
+	int32	   *remap;
+	int32		i;
+	int64		j;
+
+	if (dst->itemtype != src->itemtype || dst->mode != src->mode)
+		elog(ERROR, "basket states of different kinds cannot be combined");
+	check_same_params(&dst->params, &src->params);
+
+	remap = palloc(sizeof(int32) * Max(src->nitems, 1));
+	for (i = 0; i < src->nitems; i++)
+	{
+		if (src->itemtype == BASKET_INT8)
+			remap[i] = dict_int8(dst, src->ival[i]);
+		else
+			remap[i] = dict_text(dst, src->tbuf + src->toff[i], src->tlen[i]);
+	}
+
+	if (src->mode == BASKET_ARRAYS)
+	{
+		dst->buf = grow(dst, dst->buf, &dst->bufcap, dst->buflen + src->buflen, sizeof(int32), "the basket list");
+		for (j = 0; j < src->buflen;)
+		{
+			int32		n = src->buf[j++];
+			int32		k;
+
+			dst->buf[dst->buflen++] = n;
+			for (k = 0; k < n; k++)
+				dst->buf[dst->buflen++] = remap[src->buf[j++]];
+		}
+		dst->nbaskets += src->nbaskets;
+	}
+	else
+	{
+		dst->pairs = grow(dst, dst->pairs, &dst->paircap, dst->npairs + src->npairs,
+						  sizeof(BasketPair), "the order line list");
+		for (j = 0; j < src->npairs; j++)
+		{
+			BasketPair *pp = &dst->pairs[dst->npairs++];
+
+			pp->order_id = src->pairs[j].order_id;
+			pp->item = remap[src->pairs[j].item];
+			pp->pad = 0;
+		}
+	}
+	pfree(remap);
+}
+
+Datum
+basket_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	BasketState *a = PG_ARGISNULL(0) ? NULL : (BasketState *) PG_GETARG_POINTER(0);
+	BasketState *b = PG_ARGISNULL(1) ? NULL : (BasketState *) PG_GETARG_POINTER(1);
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "basket combine function called in non-aggregate context");
+	if (b == NULL)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(a);
+	}
+	if (a == NULL)
+		a = state_new(aggcxt, b->itemtype, b->mode, &b->params);
+	merge_into(a, b);
+	PG_RETURN_POINTER(a);
+}
+
+/* ---------- serialize / deserialize: a flat bytea between processes of one server ---------- */
+
+typedef struct SerialHeader
+{
+	int32		version;
+	int32		itemtype;
+	int32		mode;
+	int32		nitems;
+	BasketParams params;
+	int64		tbuf_used;
+	int64		buflen;
+	int64		nbaskets;
+	int64		npairs;
+} SerialHeader;
+
+Datum
+basket_serialize(PG_FUNCTION_ARGS)
+{
+	BasketState *st = (BasketState *) PG_GETARG_POINTER(0);
+	SerialHeader h;
+	Size		size;
+	bytea	   *out;
+	char	   *p;
+
+	memset(&h, 0, sizeof(h));
+	h.version = BASKET_SERIAL_VERSION;
+	h.itemtype = st->itemtype;
+	h.mode = st->mode;
+	h.nitems = st->nitems;
+	h.params = st->params;
+	h.tbuf_used = st->itemtype == BASKET_TEXT ? st->tbuf_used : 0;
+	h.buflen = st->mode == BASKET_ARRAYS ? st->buflen : 0;
+	h.nbaskets = st->nbaskets;
+	h.npairs = st->mode == BASKET_PAIRS ? st->npairs : 0;
+
+	size = VARHDRSZ + sizeof(h);
+	if (st->itemtype == BASKET_INT8)
+		size = add_size(size, mul_size(st->nitems, sizeof(int64)));
+	else
+		size = add_size(add_size(size, mul_size(st->nitems, sizeof(int32))), h.tbuf_used);
+	size = add_size(size, mul_size(h.buflen, sizeof(int32)));
+	size = add_size(size, mul_size(h.npairs, sizeof(BasketPair)));
+	if (size > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the baskets of one parallel worker exceed 1 GB"),
+				 errdetail("The partial state needs %zu MB.", size >> 20),
+				 errhint("Run the aggregate without parallel query (SET max_parallel_workers_per_gather = 0).")));
+
+	out = palloc(size);
+	SET_VARSIZE(out, size);
+	p = VARDATA(out);
+	memcpy(p, &h, sizeof(h));
+	p += sizeof(h);
+	if (st->itemtype == BASKET_INT8)
+	{
+		memcpy(p, st->ival, sizeof(int64) * st->nitems);
+		p += sizeof(int64) * st->nitems;
+	}
+	else
+	{
+		memcpy(p, st->tlen, sizeof(int32) * st->nitems);
+		p += sizeof(int32) * st->nitems;
+		memcpy(p, st->tbuf, h.tbuf_used);
+		p += h.tbuf_used;
+	}
+	if (h.buflen > 0)
+	{
+		memcpy(p, st->buf, sizeof(int32) * h.buflen);
+		p += sizeof(int32) * h.buflen;
+	}
+	if (h.npairs > 0)
+	{
+		memcpy(p, st->pairs, sizeof(BasketPair) * h.npairs);
+		p += sizeof(BasketPair) * h.npairs;
+	}
+	Assert(p == (char *) out + size);
+	PG_RETURN_BYTEA_P(out);
+}
+
+static void
+need_bytes(const char *p, const char *end, Size n)
+{
+	if (n > (Size) (end - p))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("malformed basket aggregate state")));
+}
+
+Datum
+basket_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	bytea	   *in = PG_GETARG_BYTEA_PP(0);
+	const char *p = VARDATA_ANY(in);
+	const char *end = p + VARSIZE_ANY_EXHDR(in);
+	SerialHeader h;
+	BasketState *st;
+	int32		i;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "basket deserialize function called in non-aggregate context");
+	need_bytes(p, end, sizeof(h));
+	memcpy(&h, p, sizeof(h));
+	p += sizeof(h);
+	if (h.version != BASKET_SERIAL_VERSION ||
+		(h.itemtype != BASKET_TEXT && h.itemtype != BASKET_INT8) ||
+		(h.mode != BASKET_ARRAYS && h.mode != BASKET_PAIRS) ||
+		h.nitems < 0 || h.tbuf_used < 0 || h.buflen < 0 || h.npairs < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("malformed basket aggregate state")));
+
+	st = state_new(aggcxt, h.itemtype, h.mode, &h.params);
+	if (h.itemtype == BASKET_INT8)
+	{
+		need_bytes(p, end, mul_size(h.nitems, sizeof(int64)));
+		for (i = 0; i < h.nitems; i++)
+		{
+			int64		v;
+
+			memcpy(&v, p, sizeof(int64));
+			p += sizeof(int64);
+			if (dict_int8(st, v) != i)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("malformed basket aggregate state")));
+		}
+	}
+	else
+	{
+		const char *lens = p;
+		const char *bytes;
+
+		need_bytes(p, end, mul_size(h.nitems, sizeof(int32)));
+		p += sizeof(int32) * h.nitems;
+		need_bytes(p, end, h.tbuf_used);
+		bytes = p;
+		p += h.tbuf_used;
+		for (i = 0; i < h.nitems; i++)
+		{
+			int32		len;
+
+			memcpy(&len, lens + sizeof(int32) * i, sizeof(int32));
+			if (len < 0 || len > end - bytes)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("malformed basket aggregate state")));
+			if (dict_text(st, bytes, len) != i)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("malformed basket aggregate state")));
+			bytes += len;
+		}
+	}
+	if (h.buflen > 0)
+	{
+		need_bytes(p, end, mul_size(h.buflen, sizeof(int32)));
+		st->buf = grow(st, NULL, &st->bufcap, h.buflen, sizeof(int32), "the basket list");
+		memcpy(st->buf, p, sizeof(int32) * h.buflen);
+		p += sizeof(int32) * h.buflen;
+		st->buflen = h.buflen;
+	}
+	st->nbaskets = h.nbaskets;
+	if (h.npairs > 0)
+	{
+		need_bytes(p, end, mul_size(h.npairs, sizeof(BasketPair)));
+		st->pairs = grow(st, NULL, &st->paircap, h.npairs, sizeof(BasketPair), "the order line list");
+		memcpy(st->pairs, p, sizeof(BasketPair) * h.npairs);
+		p += sizeof(BasketPair) * h.npairs;
+		st->npairs = h.npairs;
+	}
+	if (p != end)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("malformed basket aggregate state")));
+	PG_RETURN_POINTER(st);
+}
+
+/* ---------- pairs to baskets ---------- */
+
+static int
+cmp_pair(const void *a, const void *b)
+{
+	const BasketPair *x = a,
+			   *y = b;
+
+	if (x->order_id != y->order_id)
+		return x->order_id < y->order_id ? -1 : 1;
+	return (x->item > y->item) - (x->item < y->item);
+}
+
+/*
+ * Groups the order lines into baskets: a new buffer in the current memory context. The
+ * state's lines are sorted in place, which leaves the multiset they stand for unchanged.
+ */
+int32 *
+basket_pairs_to_baskets(BasketState *st, int64 *buflen, int64 *nbaskets)
+{
+	int64		i,
+				start,
+				len = 0,
+				nb = 0;
+	int32	   *buf;
+
+	Assert(st->mode == BASKET_PAIRS);
+	if (st->npairs > 1)
+		qsort(st->pairs, st->npairs, sizeof(BasketPair), cmp_pair);
+	buf = riq_alloc(CurrentMemoryContext,
+					riq_mul_size((Size) (2 * st->npairs + 1), sizeof(int32), "the basket list"),
+					"the basket list");
+	for (start = 0; start < st->npairs;)
+	{
+		int64		lenpos = len++;
+		int32		k = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (i = start; i < st->npairs && st->pairs[i].order_id == st->pairs[start].order_id; i++)
+		{
+			if (k > 0 && buf[len - 1] == st->pairs[i].item)
+				continue;
+			buf[len++] = st->pairs[i].item;
+			k++;
+		}
+		buf[lenpos] = k;
+		nb++;
+		start = i;
+	}
+	*buflen = len;
+	*nbaskets = nb;
+	return buf;
+}
+
+BasketState *
+basket_state_from_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "basket final function called in non-aggregate context");
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	return (BasketState *) PG_GETARG_POINTER(argno);
+}

@@ -1,0 +1,405 @@
+/*
+ * bgnbd.c: the BG/NBD model of Fader, Hardie & Lee (2005), "Counting Your Customers the
+ * Easy Way": purchases follow a Poisson process with a gamma(r, alpha) rate across
+ * customers; after each purchase a customer drops out with probability p, beta(a, b)
+ * across customers. bgnbd_fit finds r, alpha, a, b by maximum likelihood over one row per
+ * customer (x repeat purchases, t_x the time of the last one, T the customer's age);
+ * churn_probability and expected_purchases are the paper's conditional formulas.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+
+#include "core/model.h"
+#include "churn/churn.h"
+
+#define BGNBD_LOG_BOUND 30.0	/* |log parameter| beyond this is a degenerate fit */
+
+/*
+ * The same checks for training rows and for scoring: x >= 0 repeat purchases, the last one
+ * at 0 <= t_x <= T, and t_x = 0 when there is none.
+ */
+static void
+bgnbd_check_customer(int32 x, double tx, double T)
+{
+	if (x < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("frequency must not be negative"),
+				 errdetail("frequency is %d.", x),
+				 errhint("frequency is the number of repeat purchases (all purchases but the first).")));
+	if (!isfinite(tx) || !isfinite(T))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("recency and t must be finite"),
+				 errhint("Replace NaN and infinity before fitting or scoring.")));
+	if (tx < 0.0 || T < 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("recency and t must not be negative"),
+				 errdetail("recency is %g and t is %g.", tx, T),
+				 errhint("recency is the time from the first to the last purchase; t is the time from the first purchase to the end of observation.")));
+	if (tx > T)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("recency must not exceed t"),
+				 errdetail("recency is %g and t is %g.", tx, T),
+				 errhint("Measure both from the customer's first purchase, in the same time unit, up to the same end date.")));
+	if (x == 0 && tx != 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("recency must be 0 when frequency is 0"),
+				 errdetail("recency is %g.", tx),
+				 errhint("A customer without repeat purchases has recency 0 by definition.")));
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_fit_sfunc);
+Datum
+bgnbd_fit_sfunc(PG_FUNCTION_ARGS)
+{
+	ChurnRows  *s = churn_rows_state(fcinfo, 3, "bgnbd_fit");
+	double		row[3];
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("bgnbd_fit arguments must not be NULL"),
+				 errhint("Filter out customers with unknown frequency, recency or t.")));
+	row[0] = PG_GETARG_INT32(1);
+	row[1] = PG_GETARG_FLOAT8(2);
+	row[2] = PG_GETARG_FLOAT8(3);
+	bgnbd_check_customer(PG_GETARG_INT32(1), row[1], row[2]);
+	churn_rows_append(s, row);
+	PG_RETURN_POINTER(s);
+}
+
+typedef struct BgnbdData
+{
+	int64		n;				/* distinct (x, t_x, T) rows */
+	const double *rows;
+	const double *w;
+	double		wsum;
+} BgnbdData;
+
+/*
+ * Minus the mean log-likelihood and its gradient in theta = log(r, alpha, a, b).
+ *   LL_i = lnG(r+x) - lnG(r) + r ln(alpha) + lnB(a, b+x) - lnB(a, b)
+ *          + log( (alpha+T)^-(r+x) + [x>0] a/(b+x-1) (alpha+t_x)^-(r+x) )
+ * Rows arrive sorted by x, so the terms that depend only on x are computed once per x.
+ */
+static bool
+bgnbd_objective(const double *theta, double *f, double *grad, void *arg)
+{
+	BgnbdData  *d = (BgnbdData *) arg;
+	double		r,
+				alpha,
+				a,
+				b;
+	double		ll = 0.0,
+				gr = 0.0,
+				gal = 0.0,
+				ga = 0.0,
+				gb = 0.0;
+	double		lnalpha;
+	double		cur_x = -1.0;
+	double		A12 = 0.0,
+				dA1r = 0.0,
+				dA2a = 0.0,
+				dA2b = 0.0,
+				lnbx1 = 0.0;
+
+	for (int i = 0; i < 4; i++)
+		if (!(fabs(theta[i]) <= BGNBD_LOG_BOUND))
+			return false;
+	r = exp(theta[0]);
+	alpha = exp(theta[1]);
+	a = exp(theta[2]);
+	b = exp(theta[3]);
+	lnalpha = log(alpha);
+	{
+		double		lgr = lgamma(r),
+					lgab = lgamma(a + b),
+					lgb = lgamma(b),
+					psr = churn_digamma(r),
+					psab = churn_digamma(a + b),
+					psb = churn_digamma(b);
+
+		for (int64 i = 0; i < d->n; i++)
+		{
+			const double *row = d->rows + i * 3;
+			double		x = row[0],
+						tx = row[1],
+						T = row[2],
+						w = d->w[i];
+			double		A3,
+						A4,
+						lse,
+						w3,
+						w4;
+
+			if (x != cur_x)
+			{
+				cur_x = x;
+				A12 = lgamma(r + x) - lgr + lgab + lgamma(b + x) - lgb - lgamma(a + b + x);
+				dA1r = churn_digamma(r + x) - psr;
+				dA2a = psab - churn_digamma(a + b + x);
+				dA2b = psab + churn_digamma(b + x) - psb - churn_digamma(a + b + x);
+				lnbx1 = x > 0 ? log(b + x - 1.0) : 0.0;
+			}
+			A3 = -(r + x) * log(alpha + T);
+			if (x > 0)
+			{
+				double		m;
+
+				A4 = log(a) - lnbx1 - (r + x) * log(alpha + tx);
+				m = Max(A3, A4);
+				lse = m + log(exp(A3 - m) + exp(A4 - m));
+				w3 = exp(A3 - lse);
+				w4 = exp(A4 - lse);
+			}
+			else
+			{
+				lse = A3;
+				w3 = 1.0;
+				w4 = 0.0;
+			}
+			ll += w * (A12 + r * lnalpha + lse);
+			gr += w * (dA1r + lnalpha - w3 * log(alpha + T) - (x > 0 ? w4 * log(alpha + tx) : 0.0));
+			gal += w * (r / alpha - w3 * (r + x) / (alpha + T) - (x > 0 ? w4 * (r + x) / (alpha + tx) : 0.0));
+			ga += w * (dA2a + w4 / a);
+			gb += w * (dA2b - (x > 0 ? w4 / (b + x - 1.0) : 0.0));
+		}
+	}
+	*f = -ll / d->wsum;
+	grad[0] = -gr * r / d->wsum;
+	grad[1] = -gal * alpha / d->wsum;
+	grad[2] = -ga * a / d->wsum;
+	grad[3] = -gb * b / d->wsum;
+	if (!isfinite(*f))
+		return false;
+	for (int i = 0; i < 4; i++)
+		if (!isfinite(grad[i]))
+			return false;
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_fit_final);
+Datum
+bgnbd_fit_final(PG_FUNCTION_ARGS)
+{
+	ChurnRows  *s;
+	BgnbdData	d;
+	double	   *w;
+	double		theta[4];
+	double		meanT = 0.0;
+	int64		repeaters = 0;
+	int64		ncust;
+	ChurnOptimResult res;
+	ModelBuilder *mb;
+	bool		at_bound = false;
+
+	if (PG_ARGISNULL(0) || ((ChurnRows *) PG_GETARG_POINTER(0))->n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bgnbd_fit needs at least one customer"),
+				 errhint("The input to bgnbd_fit had no rows.")));
+	s = (ChurnRows *) PG_GETARG_POINTER(0);
+	ncust = s->n;
+	w = churn_rows_sort_merge(s, 3, true);
+	for (int64 i = 0; i < s->n; i++)
+	{
+		if (s->rows[i * 3] > 0)
+			repeaters += (int64) w[i];
+		meanT += w[i] * s->rows[i * 3 + 2];
+	}
+	meanT /= (double) ncust;
+	if (repeaters == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bgnbd_fit needs customers with repeat purchases"),
+				 errdetail("All %lld customers have frequency 0.", (long long) ncust),
+				 errhint("Use a longer observation period, or check that frequency counts repeat purchases.")));
+	if (meanT <= 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bgnbd_fit needs customers observed for some time"),
+				 errdetail("Every customer has t = 0."),
+				 errhint("t is the time from the first purchase to the end of observation.")));
+	d.n = s->n;
+	d.rows = s->rows;
+	d.w = w;
+	d.wsum = (double) ncust;
+	/* start: a rate of about one purchase per mean age, moderate dropout */
+	theta[0] = 0.0;
+	theta[1] = log(meanT);
+	theta[2] = 0.0;
+	theta[3] = 0.0;
+	res = churn_minimize(bgnbd_objective, &d, 4, theta, 1000, 1e-10);
+	for (int i = 0; i < 4; i++)
+		if (fabs(theta[i]) > BGNBD_LOG_BOUND - 5.0)
+			at_bound = true;
+	if (at_bound)
+		res.converged = false;
+	if (!res.converged)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("bgnbd_fit did not converge"),
+				 errdetail("After %d iterations the gradient norm is %g.", res.iterations, res.grad_norm),
+				 errhint("The data may be degenerate (e.g. every customer alike); the model is flagged converged = false.")));
+
+	mb = model_begin(MODEL_KIND_BGNBD);
+	model_put_float(mb, MODEL_DATA, "r", exp(theta[0]));
+	model_put_float(mb, MODEL_DATA, "alpha", exp(theta[1]));
+	model_put_float(mb, MODEL_DATA, "a", exp(theta[2]));
+	model_put_float(mb, MODEL_DATA, "b", exp(theta[3]));
+	model_put_float(mb, MODEL_METRICS, "log_likelihood", -res.f * (double) ncust);
+	model_put_int(mb, MODEL_METRICS, "n_customers", ncust);
+	model_put_int(mb, MODEL_METRICS, "n_repeat_customers", repeaters);
+	model_put_int(mb, MODEL_METRICS, "iterations", res.iterations);
+	model_put_bool(mb, MODEL_METRICS, "converged", res.converged);
+	PG_RETURN_BYTEA_P(model_finish(mb));
+}
+
+typedef struct BgnbdParams
+{
+	double		r,
+				alpha,
+				a,
+				b;
+} BgnbdParams;
+
+static BgnbdParams
+bgnbd_params(FunctionCallInfo fcinfo)
+{
+	ModelView  *m = model_open_cached(fcinfo, 0, MODEL_KIND_BGNBD);
+	BgnbdParams p;
+
+	p.r = model_get_float(m, MODEL_DATA, "r");
+	p.alpha = model_get_float(m, MODEL_DATA, "alpha");
+	p.a = model_get_float(m, MODEL_DATA, "a");
+	p.b = model_get_float(m, MODEL_DATA, "b");
+	if (!(p.r > 0 && p.alpha > 0 && p.a > 0 && p.b > 0) ||
+		!isfinite(p.r) || !isfinite(p.alpha) || !isfinite(p.a) || !isfinite(p.b))
+		model_corrupt(m, "r, alpha, a and b must be positive and finite.");
+	return p;
+}
+
+/* log of the odds that the customer has dropped out: P(dead) / P(alive) */
+static double
+bgnbd_log_dead_odds(const BgnbdParams *p, int32 x, double tx, double T)
+{
+	if (x == 0)
+		return -INFINITY;
+	return log(p->a) - log(p->b + x - 1.0) + (p->r + x) * (log(p->alpha + T) - log(p->alpha + tx));
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_churn_probability);
+Datum
+bgnbd_churn_probability(PG_FUNCTION_ARGS)
+{
+	BgnbdParams p = bgnbd_params(fcinfo);
+	int32		x = PG_GETARG_INT32(1);
+	double		tx = PG_GETARG_FLOAT8(2);
+	double		T = PG_GETARG_FLOAT8(3);
+	double		lo;
+
+	bgnbd_check_customer(x, tx, T);
+	lo = bgnbd_log_dead_odds(&p, x, tx, T);
+	PG_RETURN_FLOAT8(x == 0 ? 0.0 : churn_logistic(lo));
+}
+
+/*
+ * E[Y(t) | x, t_x, T] =
+ *   (a+b+x-1)/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z)]
+ *   / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x)),   z = t/(alpha+T+t).
+ * Euler's transformation turns (1-z)^(r+x) 2F1(r+x, b+x; c; z) into
+ * (1-z)^(a-1) 2F1(a+b-1-r, a-1; c; z), whose parameters do not grow with x, so the
+ * series neither overflows nor loses its digits to cancellation for heavy buyers.
+ */
+static double
+bgnbd_expected(double r, double alpha, double a, double b, int32 x, double T,
+			   double lo, double t)
+{
+	double		c = a + b + x - 1.0;
+	double		z = t / (alpha + T + t);
+	double		F;
+	double		bracket;
+	bool		ok;
+
+	F = churn_hyp2f1(a + b - 1.0 - r, a - 1.0, c, z, &ok);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("expected_purchases did not converge for this horizon"),
+				 errdetail("The hypergeometric series at z = %g did not converge.", z),
+				 errhint("Use a horizon of the same order as the observation period.")));
+	/* 1 - (1-z)^(a-1) F, with expm1/log1p to keep digits for small horizons */
+	if (F > 0)
+		bracket = -expm1((a - 1.0) * log1p(-z) + log(F));
+	else
+		bracket = 1.0 - pow(1.0 - z, a - 1.0) * F;
+	return c / (a - 1.0) * bracket * churn_logistic(-lo);
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_expected_purchases);
+Datum
+bgnbd_expected_purchases(PG_FUNCTION_ARGS)
+{
+	BgnbdParams p = bgnbd_params(fcinfo);
+	int32		x = PG_GETARG_INT32(1);
+	double		tx = PG_GETARG_FLOAT8(2);
+	double		T = PG_GETARG_FLOAT8(3);
+	double		t = PG_GETARG_FLOAT8(4);
+	double		lo;
+	double		e;
+
+	bgnbd_check_customer(x, tx, T);
+	if (!isfinite(t) || t < 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("horizon must be a finite number not below 0"),
+				 errdetail("horizon is %g.", t),
+				 errhint("horizon is the length of the future period, in the model's time unit.")));
+	if (t == 0.0)
+		PG_RETURN_FLOAT8(0.0);
+	lo = bgnbd_log_dead_odds(&p, x, tx, T);
+	if (fabs(p.a - 1.0) < 1e-7)
+	{
+		/* (a-1) cancels in the limit a -> 1: average the two sides */
+		e = 0.5 * (bgnbd_expected(p.r, p.alpha, 1.0 - 1e-6, p.b, x, T, lo, t) +
+				   bgnbd_expected(p.r, p.alpha, 1.0 + 1e-6, p.b, x, T, lo, t));
+	}
+	else
+		e = bgnbd_expected(p.r, p.alpha, p.a, p.b, x, T, lo, t);
+	if (!isfinite(e))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("expected_purchases is not finite for this customer"),
+				 errhint("Check the model's parameters with retailiq.model_info().")));
+	PG_RETURN_FLOAT8(e);
+}
+
+double
+churn_bgnbd_expected(FunctionCallInfo fcinfo, int argno, int32 x, double tx, double T, double t)
+{
+	ModelView  *m = model_open(PG_GETARG_MODEL_P(argno), MODEL_KIND_BGNBD);
+	BgnbdParams p;
+
+	p.r = model_get_float(m, MODEL_DATA, "r");
+	p.alpha = model_get_float(m, MODEL_DATA, "alpha");
+	p.a = model_get_float(m, MODEL_DATA, "a");
+	p.b = model_get_float(m, MODEL_DATA, "b");
+	if (!(p.r > 0 && p.alpha > 0 && p.a > 0 && p.b > 0) ||
+		!isfinite(p.r) || !isfinite(p.alpha) || !isfinite(p.a) || !isfinite(p.b))
+		model_corrupt(m, "r, alpha, a and b must be positive and finite.");
+	bgnbd_check_customer(x, tx, T);
+	if (t <= 0.0)
+		return 0.0;
+	if (fabs(p.a - 1.0) < 1e-7)
+		return 0.5 * (bgnbd_expected(p.r, p.alpha, 1.0 - 1e-6, p.b, x, T, bgnbd_log_dead_odds(&p, x, tx, T), t) +
+					  bgnbd_expected(p.r, p.alpha, 1.0 + 1e-6, p.b, x, T, bgnbd_log_dead_odds(&p, x, tx, T), t));
+	return bgnbd_expected(p.r, p.alpha, p.a, p.b, x, T, bgnbd_log_dead_odds(&p, x, tx, T), t);
+}
