@@ -13,6 +13,7 @@
 #include "utils/guc.h"
 
 #include "core/memory.h"
+#include "scheduler/scheduler.h"
 
 PG_MODULE_MAGIC;
 
@@ -28,5 +29,6 @@ _PG_init(void)
 							2 * 1024 * 1024, 1024, INT_MAX,
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
+	scheduler_init();
 	MarkGUCPrefixReserved("retailiq");
 }
