@@ -1,0 +1,107 @@
+/*
+ * series.h: the panel of sales series every forecasting method trains on.
+ *
+ * A forecasting aggregate (forecast_fit, forecast_lstm_fit, ...) feeds its rows
+ * (series key, date, value, optional factors) to a SeriesCollector; the final function turns
+ * the rows into a ForecastPanel: one regular series per key, sorted by key, dates checked and
+ * gaps handled, the frequency inferred from the dates. Predict functions use the same
+ * frequency helpers to lay out future dates. One implementation (series.c), shared by the
+ * statistical baselines and the LSTM, so every method sees the same data the same way.
+ *
+ * The collector is a parallel-safe aggregate state: the SQL objects
+ * retailiq.forecast_collect_combine / _serialize / _deserialize (series.c) serve every
+ * forecasting aggregate.
+ */
+#ifndef RETAILIQ_FORECAST_SERIES_H
+#define RETAILIQ_FORECAST_SERIES_H
+
+#include "postgres.h"
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/date.h"
+#include "utils/jsonb.h"
+
+/* Spacing of a series' dates; the value is the nominal length in days. */
+typedef enum ForecastFreq
+{
+	FREQ_DAY = 1,
+	FREQ_WEEK = 7,
+	FREQ_MONTH = 30				/* calendar months: every date on the same day of month */
+} ForecastFreq;
+
+/* What to do with a missing period inside a series (between its first and last date). */
+typedef enum SeriesGapPolicy
+{
+	GAPS_ZERO,					/* no row = no sales: value 0, factors 0 (the default) */
+	GAPS_ERROR					/* refuse, naming the series and the first missing date */
+} SeriesGapPolicy;
+
+typedef struct SeriesOptions
+{
+	SeriesGapPolicy gaps;
+	bool		allow_negative; /* returns may make sales negative; off by default */
+	int			min_length;		/* fewer observations than this is an error (>= 1) */
+} SeriesOptions;
+
+typedef struct ForecastSeries
+{
+	char	   *key;			/* the series name as given */
+	DateADT		start;			/* date of y[0] */
+	int			n;				/* observations after gap handling */
+	double	   *y;				/* n values */
+	double	   *exog;			/* n * n_exog factors, row-major (period t at exog + t * n_exog); NULL if none */
+	int			n_filled;		/* periods filled by the gap policy */
+} ForecastSeries;
+
+typedef struct ForecastPanel
+{
+	ForecastFreq freq;
+	int			season;			/* seasonal period: 7 daily, 52 weekly, 12 monthly */
+	int			n_exog;			/* factor width, 0 when no factors were given */
+	int			nseries;
+	ForecastSeries *series;		/* sorted by key (byte order), keys unique */
+} ForecastPanel;
+
+typedef struct SeriesCollector SeriesCollector;
+
+/*
+ * Add one row. state NULL starts a collector in the aggregate context. exog may be NULL
+ * (no factors); once a row had factors every row must have the same width (error naming
+ * the argument otherwise). NULL series/ts/y and non-finite values are refused with an
+ * ERROR that names the argument. Memory is charged to retailiq.max_memory.
+ */
+extern SeriesCollector *series_collect_add(FunctionCallInfo fcinfo, SeriesCollector *state,
+										   text *series, DateADT ts, double y, ArrayType *exog);
+
+/* An opaque per-aggregate options value (e.g. the jsonb text), kept with the rows and
+ * carried through combine/serialize; the first non-NULL one wins, later ones must match. */
+extern void series_collect_set_options(SeriesCollector *state, const char *options);
+extern const char *series_collect_options(const SeriesCollector *state);
+
+/* Number of rows collected so far (0 for NULL). */
+extern int64 series_collect_rows(const SeriesCollector *state);
+
+/*
+ * Sort, check and build the panel: duplicate (series, date) rows, dates that fit no single
+ * frequency, too-short series, negative values (unless allowed) are ERRORs with a hint.
+ * Returns NULL when no rows were collected.
+ */
+extern ForecastPanel *series_collect_finish(SeriesCollector *state, const SeriesOptions *opt);
+
+/* Parse the common options ("gaps": "zero"|"error", "allow_negative": bool,
+ * "min_length": int) from a jsonb options value (NULL = defaults). Unknown keys are left
+ * to the caller, which owns the rest of the options. */
+extern void series_options_from_jsonb(Jsonb *options, SeriesOptions *opt);
+
+/* The date k periods after start (k may be negative). */
+extern DateADT series_date_add(ForecastFreq freq, DateADT start, int k);
+
+/* "day", "week", "month" and back; parse errors name the argument. */
+extern const char *series_freq_name(ForecastFreq freq);
+extern ForecastFreq series_freq_parse(const char *name, const char *argname);
+extern int	series_default_season(ForecastFreq freq);
+
+/* Find a series by key (binary search); NULL if absent. */
+extern const ForecastSeries *series_find(const ForecastPanel *panel, const char *key);
+
+#endif							/* RETAILIQ_FORECAST_SERIES_H */
