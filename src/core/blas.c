@@ -50,6 +50,9 @@ riq_syrk_ata(int n, int k, double alpha, const double *a, int lda, double beta, 
 			c[i * n + j] = c[j * n + i];
 }
 
+/* relative pivot below which a matrix counts as singular */
+#define RIQ_POSV_RANK_TOL 1e-10
+
 bool
 riq_posv(int n, int nrhs, double *a, double *b)
 {
@@ -58,6 +61,7 @@ riq_posv(int n, int nrhs, double *a, double *b)
 	/* row-major b (n x nrhs) is column-major b^T: solve with b transposed in place */
 	double	   *bt = b;
 	bool		copy = nrhs > 1;
+	double	   *diag = palloc(sizeof(double) * n);
 
 	if (copy)
 	{
@@ -66,8 +70,20 @@ riq_posv(int n, int nrhs, double *a, double *b)
 			for (int j = 0; j < nrhs; j++)
 				bt[j * n + i] = b[i * nrhs + j];
 	}
+	for (int i = 0; i < n; i++)
+		diag[i] = a[i * n + i];
 	/* A is symmetric, so row-major and column-major are the same matrix */
 	dposv_("U", &n, &nrhs, a, &n, bt, &ld, &info);
+
+	/*
+	 * Numerically singular counts as not PD: u_jj^2 / a_jj is 1 - R^2 of column j on the
+	 * columns before it, which for exactly dependent columns is rounding noise whose sign
+	 * (and so whether dpotrf fails) depends on the BLAS kernel the CPU selects.
+	 */
+	for (int i = 0; info == 0 && i < n; i++)
+		if (a[i * n + i] * a[i * n + i] <= RIQ_POSV_RANK_TOL * diag[i])
+			info = i + 1;
+	pfree(diag);
 	if (copy)
 	{
 		for (int i = 0; i < n; i++)

@@ -22,7 +22,8 @@ extern void riq_axpy(int n, double alpha, const double *x, double *y);
 extern void riq_syrk_ata(int n, int k, double alpha, const double *a, int lda,
 						 double beta, double *c);
 /* Solve A x = b for symmetric positive definite A (n x n, overwritten by its Cholesky
- * factor); b (n x nrhs, row-major) is overwritten by x. Returns false if A is not PD. */
+ * factor); b (n x nrhs, row-major) is overwritten by x. Returns false if A is not PD,
+ * numerically singular included (a squared pivot below 1e-10 of its diagonal entry). */
 extern bool riq_posv(int n, int nrhs, double *a, double *b);
 
 #endif
