@@ -38,9 +38,13 @@ run_regress() {
   local label=$1; shift
   local log=$LOGDIR/$label.log
   echo "== pg_regress ($label)"
-  env "$@" make -s installcheck PG_CONFIG=$SYS_BINDIR/pg_config > "$log" 2>&1 || true
+  # -i: the isolation specs run even when a pg_regress test failed (same recipe in PGXS)
+  env "$@" make -s -i installcheck PG_CONFIG=$SYS_BINDIR/pg_config > "$log" 2>&1 || true
   grep -E '\.\.\. |tests (passed|failed)' "$log" || true
   count_results "$label" "$log"
+  if ! grep -qE '\.\.\. ' "$log"; then   # pg_regress did not even start: say so, count it
+    FAILED=$((FAILED + 1)); FAILURES+=("$label: no results (see $log)"); tail -20 "$log"
+  fi
   if [ -f regression.diffs ]; then
     cp regression.diffs "$LOGDIR/$label.diffs"
     echo "   (differences: $LOGDIR/$label.diffs)"
