@@ -19,6 +19,12 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/syscache.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/indexing.h"
@@ -36,6 +42,7 @@
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -58,6 +65,7 @@ static get_index_stats_hook_type prev_index_stats = NULL;
 static char *audit_retention = NULL;
 static bool audit_reads = false;
 static bool audit_purging = false;
+static bool in_audit = false;
 
 PG_FUNCTION_INFO_V1(privacy_is_masked);
 PG_FUNCTION_INFO_V1(privacy_is_labelled);
@@ -160,6 +168,86 @@ masking_owner(void)
 	return get_role_oid(MASKING_OWNER, true);
 }
 
+/*
+ * retailiq.audit_reads: one audit record per statement that reads labelled tables as an
+ * unmasked role. Written through SPI as the audit log's owner (audit_record is not granted
+ * to PUBLIC); skipped where nothing can be written (parallel workers, read-only
+ * transactions, recovery), which doc/privacy.md lists as a limit.
+ */
+static void
+audit_labelled_reads(List *rtable)
+{
+	ListCell   *lc;
+	List	   *names = NIL;
+	List	   *relids = NIL;
+	Oid			save_userid;
+	int			save_sec;
+	Oid			logrel;
+	ArrayType  *arr;
+
+	if (IsParallelWorker() || RecoveryInProgress() || XactReadOnly || !IsTransactionState())
+		return;
+	foreach(lc, rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+		if (rte->rtekind == RTE_RELATION && (rte->requiredPerms & ACL_SELECT) &&
+			!list_member_oid(relids, rte->relid) && privacy_relation_is_labelled(rte->relid))
+		{
+			relids = lappend_oid(relids, rte->relid);
+			names = lappend(names, quote_qualified_identifier(get_namespace_name(get_rel_namespace(rte->relid)),
+															  get_rel_name(rte->relid)));
+		}
+	}
+	if (names == NIL)
+		return;
+	logrel = get_relname_relid("audit_log", get_namespace_oid("retailiq", true));
+	if (!OidIsValid(logrel))
+		return;
+
+	{
+		Datum	   *elems = palloc(sizeof(Datum) * list_length(names));
+		int			i = 0;
+
+		foreach(lc, names)
+			elems[i++] = CStringGetTextDatum((char *) lfirst(lc));
+		arr = construct_array(elems, i, TEXTOID, -1, false, TYPALIGN_INT);
+	}
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	in_audit = true;
+	PG_TRY();
+	{
+		Datum		args[2];
+		Oid			types[2] = {TEXTARRAYOID, TEXTOID};
+		HeapTuple	ctup = SearchSysCache1(RELOID, ObjectIdGetDatum(logrel));
+		Oid			owner;
+
+		if (!HeapTupleIsValid(ctup))
+			elog(ERROR, "cache lookup failed for relation %u", logrel);
+		owner = ((Form_pg_class) GETSTRUCT(ctup))->relowner;
+		ReleaseSysCache(ctup);
+		args[0] = PointerGetDatum(arr);
+		args[1] = CStringGetTextDatum(GetUserNameFromId(save_userid, false));
+		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		SPI_execute_with_args("SELECT retailiq.audit_record('read', "
+							  "jsonb_build_object('tables', $1, 'role', $2))",
+							  2, types, args, NULL, false, 0);
+		SPI_finish();
+		SetUserIdAndSecContext(save_userid, save_sec);
+		in_audit = false;
+	}
+	PG_CATCH();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+		in_audit = false;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
 static bool
 privacy_check_perms(List *rtable, bool ereport_on_violation)
 {
@@ -170,7 +258,11 @@ privacy_check_perms(List *rtable, bool ereport_on_violation)
 	if (prev_check_perms && !prev_check_perms(rtable, ereport_on_violation))
 		return false;
 	if (!query_is_masked())
+	{
+		if (audit_reads && !in_audit)
+			audit_labelled_reads(rtable);
 		return true;
+	}
 
 	foreach(lc, rtable)
 	{

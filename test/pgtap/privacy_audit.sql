@@ -2,7 +2,7 @@
 -- record edited, removed or re-hashed by a superuser who went around the triggers; the
 -- retention cannot be set below 6 years and the approved purge keeps the chain verifiable.
 BEGIN;
-SELECT plan(26);
+SELECT plan(30);
 SET LOCAL client_min_messages = warning;
 
 SELECT ok(retailiq.audit_record('test_event', jsonb_build_object('n', n)) > 0, 'record ' || n)
@@ -94,6 +94,25 @@ SELECT is(retailiq.purge_audit_log(), 5::bigint, 'the approved purge removes the
 RESET SESSION AUTHORIZATION;
 SELECT is((SELECT count(*) FROM retailiq.audit_log WHERE logged_at < '2016-01-01'), 0::bigint, 'none of them is left');
 SELECT is((SELECT count(*) FROM retailiq.audit_verify()), 0::bigint, 'the chain still verifies from the purge record');
+
+-- retailiq.audit_reads: reads of labelled tables by unmasked roles, one record per statement
+CREATE TABLE public.tap_audit_t (id int, phone text);
+INSERT INTO public.tap_audit_t VALUES (1, '+86 139 0000 0001');
+SECURITY LABEL FOR retailiq ON COLUMN public.tap_audit_t.phone IS 'MASKED WITH VALUE NULL';
+CREATE ROLE tap_audit_clerk;
+GRANT SELECT ON public.tap_audit_t TO tap_audit_clerk;
+SET LOCAL ROLE tap_audit_clerk;
+SELECT count(*) FROM public.tap_audit_t a JOIN public.tap_audit_t b USING (id);
+RESET ROLE;
+SELECT is((SELECT count(*) FROM retailiq.audit_log WHERE action = 'read'), 0::bigint, 'no read records while audit_reads is off');
+SET LOCAL retailiq.audit_reads = on;
+SET LOCAL ROLE tap_audit_clerk;
+SELECT count(*) FROM public.tap_audit_t a JOIN public.tap_audit_t b USING (id);
+SELECT throws_ok('SET retailiq.audit_reads = off', '42501', NULL, 'an ordinary role cannot turn audit_reads off');
+RESET ROLE;
+SELECT is((SELECT details FROM retailiq.audit_log WHERE action = 'read'),
+          '{"role": "tap_audit_clerk", "tables": ["public.tap_audit_t"]}'::jsonb, 'a read is recorded with the role and the table');
+SELECT is((SELECT count(*) FROM retailiq.audit_verify()), 0::bigint, 'and the chain still verifies');
 
 SELECT * FROM finish();
 ROLLBACK;
