@@ -38,6 +38,19 @@ SELECT count(*) AS cases,
                decode(repeat(lpad(to_hex(len % 251), 2, '0'), 1 + len % 150), 'hex') AS k
           FROM generate_series(0, 300) len) t;
 
+-- On x86-64 with the SHA extensions the compression runs on them; the same checks again with
+-- the portable C compression (forced for the rest of this session).
+SELECT retailiq.sha256_implementation() IN ('sha-ni', 'c') AS known_implementation;
+SELECT retailiq.sha256_implementation(true) AS forced;
+SELECT count(*) AS cases,
+       count(*) FILTER (WHERE retailiq.hmac_sha256(m, k) =
+           sha256(pg_temp.key_pad(k, 92) || sha256(pg_temp.key_pad(k, 54) || m))) AS equal
+  FROM (SELECT substr(decode(repeat('0123456789abcdef', 40), 'hex'), 1, len) AS m,
+               decode(repeat(lpad(to_hex(len % 251), 2, '0'), 1 + len % 150), 'hex') AS k
+          FROM generate_series(0, 300) len) t;
+SELECT encode(retailiq.hmac_sha256('what do ya want for nothing?', 'Jefe'), 'hex') =
+       '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843' AS rfc4231_case_2;
+
 -- Keyed pseudonyms: stable, 63-bit positive for integers, 32 hex digits for text.
 UPDATE retailiq.pseudonym_key SET key = decode(repeat('5a', 32), 'hex');
 SELECT retailiq.pseudonym(42::bigint, key) AS p42, retailiq.pseudonym(42::bigint, key) AS again,

@@ -13,6 +13,8 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
 
 #include "privacy/sha256.h"
 
@@ -25,6 +27,8 @@ PG_FUNCTION_INFO_V1(privacy_pseudonym_text);
 PG_FUNCTION_INFO_V1(privacy_mask_partial);
 PG_FUNCTION_INFO_V1(privacy_mask_email);
 PG_FUNCTION_INFO_V1(privacy_add_noise);
+PG_FUNCTION_INFO_V1(privacy_generalize_date);
+PG_FUNCTION_INFO_V1(privacy_sha256_impl);
 
 /* The keyed HMAC state of the last key seen by one call site, kept in fn_extra. */
 typedef struct KeyCache
@@ -129,6 +133,17 @@ privacy_pseudonym_text(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(hex, 32));
 }
 
+static bool
+pg_is_ascii_bytes(const char *s, int len)
+{
+	int			i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char) s[i] & 0x80)
+			return false;
+	return true;
+}
+
 /*
  * mask_partial(value text, keep_start int, keep_end int, pad text) -> text: keeps the first
  * keep_start and last keep_end characters and replaces each character between them with
@@ -161,6 +176,21 @@ privacy_mask_partial(PG_FUNCTION_ARGS)
 				 errmsg("pad must be exactly one character"),
 				 errhint("Use '*' or 'X'.")));
 
+	/* ASCII value and one-byte pad (the usual phone number): no character walking */
+	if (padlen == 1 && pg_is_ascii_bytes(s, bytes))
+	{
+		text	   *r = (text *) palloc(VARHDRSZ + bytes);
+		char	   *d = VARDATA(r);
+
+		SET_VARSIZE(r, VARHDRSZ + bytes);
+		if ((int64) keep_start + keep_end >= bytes)
+			keep_start = keep_end = 0;
+		memcpy(d, s, keep_start);
+		memset(d + keep_start, *VARDATA_ANY(pad), bytes - keep_start - keep_end);
+		memcpy(d + bytes - keep_end, s + bytes - keep_end, keep_end);
+		PG_RETURN_TEXT_P(r);
+	}
+
 	nchars = pg_mbstrlen_with_len(s, bytes);
 	if ((int64) keep_start + keep_end >= nchars)
 		keep_start = keep_end = 0;
@@ -192,7 +222,6 @@ privacy_mask_email(PG_FUNCTION_ARGS)
 	const char *s = VARDATA_ANY(v);
 	int			len = VARSIZE_ANY_EXHDR(v);
 	const char *at = NULL;
-	StringInfoData out;
 	int			i;
 
 	for (i = len - 1; i >= 0; i--)
@@ -201,17 +230,19 @@ privacy_mask_email(PG_FUNCTION_ARGS)
 			at = s + i;
 			break;
 		}
-	initStringInfo(&out);
-	if (at == NULL)
-		appendStringInfoString(&out, "***");
-	else
 	{
-		if (at > s)
-			appendBinaryStringInfo(&out, s, pg_mblen(s));
-		appendStringInfoString(&out, "***");
-		appendBinaryStringInfo(&out, at, len - (at - s));
+		int			first = (at != NULL && at > s) ? pg_mblen(s) : 0;
+		int			domain = at != NULL ? len - (int) (at - s) : 0;
+		text	   *r = (text *) palloc(VARHDRSZ + first + 3 + domain);
+		char	   *d = VARDATA(r);
+
+		SET_VARSIZE(r, VARHDRSZ + first + 3 + domain);
+		memcpy(d, s, first);
+		memcpy(d + first, "***", 3);
+		if (domain > 0)
+			memcpy(d + first + 3, at, domain);
+		PG_RETURN_TEXT_P(r);
 	}
-	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
 }
 
 static uint64
@@ -250,4 +281,45 @@ privacy_add_noise(PG_FUNCTION_ARGS)
 	memcpy(&bits, &v, sizeof(bits));
 	u = (double) (mix64(mix64((uint64) seed) ^ bits) >> 11) * (1.0 / 9007199254740992.0);
 	PG_RETURN_FLOAT8(v * (1.0 + ratio * (2.0 * u - 1.0)));
+}
+
+/*
+ * generalize_date(value date, unit text) -> date: the first day of the value's month,
+ * quarter or year (infinite dates stay as they are).
+ */
+Datum
+privacy_generalize_date(PG_FUNCTION_ARGS)
+{
+	DateADT		d = PG_GETARG_DATEADT(0);
+	text	   *unit = PG_GETARG_TEXT_PP(1);
+	const char *u = VARDATA_ANY(unit);
+	int			ulen = VARSIZE_ANY_EXHDR(unit);
+	int			y, m, dd;
+
+	j2date(d + POSTGRES_EPOCH_JDATE, &y, &m, &dd);
+	if (ulen == 5 && pg_strncasecmp(u, "month", 5) == 0)
+		dd = 1;
+	else if (ulen == 7 && pg_strncasecmp(u, "quarter", 7) == 0)
+	{
+		m = 3 * ((m - 1) / 3) + 1;
+		dd = 1;
+	}
+	else if (ulen == 4 && pg_strncasecmp(u, "year", 4) == 0)
+		m = dd = 1;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unit must be month, quarter or year"),
+				 errdetail("unit is %s.", text_to_cstring(unit)),
+				 errhint("Dates are generalised to the first day of their month, quarter or year.")));
+	if (DATE_NOT_FINITE(d))
+		PG_RETURN_DATEADT(d);
+	PG_RETURN_DATEADT(date2j(y, m, dd) - POSTGRES_EPOCH_JDATE);
+}
+
+/* sha256_implementation(force_c bool) -> text: 'sha-ni' or 'c' (force_c switches to C). */
+Datum
+privacy_sha256_impl(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(riq_sha256_impl(PG_GETARG_BOOL(0))));
 }

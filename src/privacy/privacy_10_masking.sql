@@ -45,17 +45,9 @@ $$;
 
 -- Generalisation.
 CREATE FUNCTION retailiq.generalize_date(value date, unit text DEFAULT 'month') RETURNS date
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-BEGIN
-    IF value IS NULL THEN RETURN NULL; END IF;
-    IF unit IS NULL OR lower(unit) NOT IN ('month', 'quarter', 'year') THEN
-        RAISE EXCEPTION 'unit must be month, quarter or year'
-            USING ERRCODE = 'invalid_parameter_value', DETAIL = format('unit is %s.', coalesce(unit, 'NULL')),
-                  HINT = 'Dates are generalised to the first day of their month, quarter or year.';
-    END IF;
-    RETURN date_trunc(lower(unit), value::timestamp)::date;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'privacy_generalize_date' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION retailiq.sha256_implementation(force_c boolean DEFAULT false) RETURNS text
+    AS 'MODULE_PATHNAME', 'privacy_sha256_impl' LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
 
 -- The band of width `width` holding value: [k * width, (k + 1) * width).
 CREATE FUNCTION retailiq.band(value numeric, width numeric) RETURNS numrange

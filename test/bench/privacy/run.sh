@@ -14,6 +14,7 @@ REPS=${BENCH_REPS:-5}
 Q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
 Q <<SQL
+SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS bench_privacy CASCADE;
 DROP SCHEMA IF EXISTS retailiq_mask CASCADE;
 DO \$\$ BEGIN
@@ -26,10 +27,10 @@ CREATE TABLE bench_privacy.customers AS
 SELECT i AS customer_id,
        (ARRAY['Anna','Yuki','Sofia','Wei','Li','Omar','Maria','Jun'])[1 + i % 8] || ' ' ||
        (ARRAY['Liu','Li','Rossi','Wang','Zhang','Chen','Garcia','Kim'])[1 + (i / 8) % 8] AS full_name,
-       '+86 1' || lpad((i % 100)::text, 2, '0') || ' ' || lpad(((i * 7919) % 10000)::text, 4, '0') || ' ' ||
-       lpad(((i * 104729) % 10000)::text, 4, '0') AS phone,
+       '+86 1' || lpad((i % 100)::text, 2, '0') || ' ' || lpad(((i::bigint * 7919) % 10000)::text, 4, '0') || ' ' ||
+       lpad(((i::bigint * 104729) % 10000)::text, 4, '0') AS phone,
        'user' || i || '@example.com' AS email,
-       date '1940-01-01' + (i * 37) % 25000 AS birth_date,
+       date '1940-01-01' + (i::bigint * 37 % 25000)::int AS birth_date,
        (ARRAY['Suzhou','Nanjing','Ningbo','Hangzhou','Shanghai','Wuxi'])[1 + i % 6] AS city,
        1 + i % 20 AS home_store_id
   FROM generate_series(1, $N) i;
@@ -43,7 +44,7 @@ SECURITY LABEL FOR retailiq ON COLUMN bench_privacy.customers.birth_date IS 'MAS
 SECURITY LABEL FOR retailiq ON ROLE bench_masked IS 'MASKED';
 GRANT USAGE ON SCHEMA bench_privacy TO bench_plain, bench_masked;
 GRANT SELECT ON bench_privacy.customers TO bench_plain;
-SELECT retailiq.apply_masking();
+SELECT retailiq.apply_masking() \gset
 SQL
 
 FETCH="COPY (SELECT * FROM customers) TO '/dev/null'"
@@ -61,7 +62,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 
 # warm the cache and check that the masked role really gets masked rows
 run bench_plain bench_privacy "$FETCH" >/dev/null
-run bench_masked 'retailiq_mask, bench_privacy' "$FETCH" >/dev/null
+run bench_masked retailiq_mask,bench_privacy "$FETCH" >/dev/null
 masked_rows=$(PGOPTIONS="-c search_path=retailiq_mask,bench_privacy" Q -c "SET ROLE bench_masked" \
   -c "SELECT count(*) FROM customers WHERE full_name IS NULL AND phone LIKE '+86*%' AND email LIKE '%***@example.com'")
 echo "masked role sees $masked_rows of $N rows masked"
@@ -71,7 +72,7 @@ for name in fetch agg; do
   plain=(); masked=()
   for _ in $(seq 1 "$REPS"); do
     plain+=("$(run bench_plain bench_privacy "$sql")")
-    masked+=("$(run bench_masked 'retailiq_mask, bench_privacy' "$sql")")
+    masked+=("$(run bench_masked retailiq_mask,bench_privacy "$sql")")
   done
   p=$(printf '%s\n' "${plain[@]}" | median)
   m=$(printf '%s\n' "${masked[@]}" | median)
