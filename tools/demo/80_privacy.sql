@@ -1,4 +1,5 @@
 -- Privacy: masking rules, a masked analyst, store managers, two-person approval, the audit chain
+SET client_min_messages = warning;
 \echo 'Masking rules are security labels on the sample customers and orders:'
 SECURITY LABEL FOR retailiq ON COLUMN retail.customers.customer_id IS 'PSEUDONYMIZED';
 SECURITY LABEL FOR retailiq ON COLUMN retail.customers.full_name IS 'MASKED WITH VALUE NULL';
@@ -15,20 +16,23 @@ GRANT USAGE ON SCHEMA retail TO demo_analyst;
 GRANT SELECT ON ALL TABLES IN SCHEMA retail TO demo_analyst;
 SECURITY LABEL FOR retailiq ON ROLE demo_analyst IS 'MASKED';
 SELECT retailiq.apply_masking() AS masking_views;
+-- a DBA's later mistake: the table granted to the masked role again
+GRANT SELECT ON retail.customers TO demo_analyst;
 SET ROLE demo_analyst;
 SET search_path = retailiq_mask, retail, public;
 SELECT customer_id, full_name, phone, email, birth_date, city FROM customers ORDER BY phone LIMIT 5;
 \echo 'The analyst''s RFM still joins orders to customers, by pseudonym:'
 SELECT c.city, count(DISTINCT c.customer_id) AS customers, round(sum(o.total_amount), 2) AS revenue
   FROM customers c JOIN orders o USING (customer_id) GROUP BY c.city ORDER BY revenue DESC LIMIT 5;
-\echo 'and the raw table stays closed to it, even by its qualified name:'
+\echo 'and the raw table stays closed to it, by its qualified name, even after the grant:'
 \set ON_ERROR_STOP off
 SELECT phone FROM retail.customers LIMIT 1;
 \set ON_ERROR_STOP on
 RESET ROLE;
 RESET search_path;
 \echo 'k-anonymity of (city, generalised birth year, gender) in the masked view:'
-SELECT retailiq.k_anonymity('retailiq_mask.customers', ARRAY['city', 'birth_date', 'gender']) AS k;
+SELECT retailiq.k_anonymity('retailiq_mask.customers', ARRAY['city', 'birth_date', 'gender']) AS k_city_year_gender,
+       retailiq.k_anonymity('retailiq_mask.customers', ARRAY['city', 'gender']) AS k_city_gender;
 
 \echo 'Store managers see their own stores only:'
 SELECT retailiq.create_standard_roles();
@@ -47,6 +51,7 @@ DO $$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'demo_alice') THEN CREATE ROLE demo_alice IN ROLE retailiq_admin; END IF;
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'demo_bob') THEN CREATE ROLE demo_bob IN ROLE retailiq_admin; END IF;
 END $$;
+GRANT USAGE ON SCHEMA retail TO retailiq_admin;
 GRANT SELECT ON retail.stores TO retailiq_admin;
 SET SESSION AUTHORIZATION demo_alice;
 SELECT retailiq.request_approval('export_unmasked', '{"table": "retail.stores"}') AS approval \gset
