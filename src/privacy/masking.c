@@ -99,15 +99,14 @@ privacy_pseudonym_int8(PG_FUNCTION_ARGS)
 	bytea	   *key = PG_GETARG_BYTEA_PP(1);
 	const RiqHmacKey *k = cached_key(fcinfo, key, true);
 	uint8		msg[8];
-	uint8		mac[RIQ_SHA256_LEN];
-	uint64		r = 0;
+	uint32		mac[8];
+	uint64		r;
 	int			i;
 
 	for (i = 0; i < 8; i++)
 		msg[i] = (uint8) ((uint64) v >> (56 - 8 * i));
-	riq_hmac(k, msg, 8, mac);
-	for (i = 0; i < 8; i++)
-		r = (r << 8) | mac[i];
+	riq_hmac_short(k, msg, 8, mac);
+	r = ((uint64) mac[0] << 32) | mac[1];
 	PG_RETURN_INT64((int64) (r & UINT64CONST(0x7FFFFFFFFFFFFFFF)));
 }
 
@@ -170,7 +169,8 @@ privacy_mask_partial(PG_FUNCTION_ARGS)
 				 errmsg("keep_start and keep_end must not be negative"),
 				 errdetail("keep_start is %d, keep_end is %d.", keep_start, keep_end),
 				 errhint("Pass how many characters to keep visible at each end.")));
-	if (padlen == 0 || pg_mbstrlen_with_len(VARDATA_ANY(pad), padlen) != 1)
+	if (padlen == 0 || (padlen > 1 && pg_mbstrlen_with_len(VARDATA_ANY(pad), padlen) != 1) ||
+		(padlen == 1 && ((unsigned char) *VARDATA_ANY(pad) & 0x80)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("pad must be exactly one character"),

@@ -31,15 +31,14 @@ static const uint32 K[64] = {
 #define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
 static void
-compress_c(uint32 h[8], const uint8 *p)
+compress_c(uint32 h[8], const uint32 *m)
 {
 	uint32		w[64];
 	uint32		a, b, c, d, e, f, g, hh;
 	int			i;
 
 	for (i = 0; i < 16; i++)
-		w[i] = ((uint32) p[4 * i] << 24) | ((uint32) p[4 * i + 1] << 16) |
-			((uint32) p[4 * i + 2] << 8) | (uint32) p[4 * i + 3];
+		w[i] = m[i];
 	for (i = 16; i < 64; i++)
 	{
 		uint32		s0 = ROTR(w[i - 15], 7) ^ ROTR(w[i - 15], 18) ^ (w[i - 15] >> 3);
@@ -69,9 +68,8 @@ compress_c(uint32 h[8], const uint8 *p)
  */
 __attribute__((target("sha,sse4.1,ssse3")))
 static void
-compress_ni(uint32 h[8], const uint8 *p)
+compress_ni(uint32 h[8], const uint32 *m)
 {
-	const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
 	__m128i		w[16];
 	__m128i		tmp, st0, st1, save0, save1, msg;
 	int			j;
@@ -86,7 +84,7 @@ compress_ni(uint32 h[8], const uint8 *p)
 	save1 = st1;
 
 	for (j = 0; j < 4; j++)
-		w[j] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *) (p + 16 * j)), bswap);
+		w[j] = _mm_loadu_si128((const __m128i *) (m + 4 * j));
 	for (j = 4; j < 16; j++)
 		w[j] = _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32(w[j - 4], w[j - 3]),
 												  _mm_alignr_epi8(w[j - 1], w[j - 2], 4)),
@@ -113,8 +111,9 @@ compress_ni(uint32 h[8], const uint8 *p)
 /* -1: not yet checked; 0: portable C; 1: SHA-NI */
 static int	use_ni = -1;
 
-static void
-compress(uint32 h[8], const uint8 *p)
+/* one compression of the 16 message words m (already big-endian decoded) */
+static inline void
+compress_words(uint32 h[8], const uint32 *m)
 {
 #ifdef HAVE_SHA_NI_CODE
 	if (unlikely(use_ni < 0))
@@ -128,11 +127,23 @@ compress(uint32 h[8], const uint8 *p)
 	}
 	if (use_ni)
 	{
-		compress_ni(h, p);
+		compress_ni(h, m);
 		return;
 	}
 #endif
-	compress_c(h, p);
+	compress_c(h, m);
+}
+
+static void
+compress(uint32 h[8], const uint8 *p)
+{
+	uint32		w[16];
+	int			i;
+
+	for (i = 0; i < 16; i++)
+		w[i] = ((uint32) p[4 * i] << 24) | ((uint32) p[4 * i + 1] << 16) |
+			((uint32) p[4 * i + 2] << 8) | (uint32) p[4 * i + 3];
+	compress_words(h, w);
 }
 
 /* Which implementation runs here: 'sha-ni' or 'c'. Forcing 'c' lets tests compare both. */
@@ -257,6 +268,35 @@ put_be32(uint8 *p, uint32 v)
 	p[3] = (uint8) v;
 }
 
+/*
+ * HMAC of a message of at most 55 bytes, as eight state words: the message and its padding
+ * fill the one block after the keyed inner state, the inner digest (as words, no byte
+ * conversion) and its padding the one block after the outer state.
+ */
+void
+riq_hmac_short(const RiqHmacKey *k, const uint8 *msg, size_t len, uint32 out[8])
+{
+	uint32		w[16];
+	uint32		h[8];
+	size_t		i;
+
+	Assert(len <= 55);
+	memset(w, 0, sizeof(w));
+	for (i = 0; i < len; i++)
+		w[i >> 2] |= (uint32) msg[i] << (24 - 8 * (i & 3));
+	w[len >> 2] |= (uint32) 0x80 << (24 - 8 * (len & 3));
+	w[15] = (uint32) ((64 + len) * 8);
+	memcpy(h, k->inner.h, sizeof(h));
+	compress_words(h, w);
+
+	memcpy(w, h, sizeof(h));
+	w[8] = 0x80000000;
+	memset(w + 9, 0, 6 * sizeof(uint32));
+	w[15] = (64 + 32) * 8;
+	memcpy(out, k->outer.h, 8 * sizeof(uint32));
+	compress_words(out, w);
+}
+
 void
 riq_hmac(const RiqHmacKey *k, const uint8 *msg, size_t len, uint8 out[RIQ_SHA256_LEN])
 {
@@ -268,28 +308,9 @@ riq_hmac(const RiqHmacKey *k, const uint8 *msg, size_t len, uint8 out[RIQ_SHA256
 	if (len <= 55)
 	{
 		uint32		h[8];
-		uint8		block[64];
-		uint64		bits;
 		int			i;
 
-		memcpy(h, k->inner.h, sizeof(h));
-		memcpy(block, msg, len);
-		block[len] = 0x80;
-		memset(block + len + 1, 0, 56 - len - 1);
-		bits = (uint64) (64 + len) * 8;
-		for (i = 0; i < 8; i++)
-			block[56 + i] = (uint8) (bits >> (56 - 8 * i));
-		compress(h, block);
-
-		for (i = 0; i < 8; i++)
-			put_be32(block + 4 * i, h[i]);
-		block[32] = 0x80;
-		memset(block + 33, 0, 56 - 33);
-		bits = (uint64) (64 + 32) * 8;
-		for (i = 0; i < 8; i++)
-			block[56 + i] = (uint8) (bits >> (56 - 8 * i));
-		memcpy(h, k->outer.h, sizeof(h));
-		compress(h, block);
+		riq_hmac_short(k, msg, len, h);
 		for (i = 0; i < 8; i++)
 			put_be32(out + 4 * i, h[i]);
 		return;

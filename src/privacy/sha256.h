@@ -31,6 +31,7 @@ extern void riq_sha256_final(RiqSha256 *s, uint8 out[RIQ_SHA256_LEN]);
 extern void riq_hmac_key(RiqHmacKey *k, const uint8 *key, size_t keylen);
 extern const char *riq_sha256_impl(int force_c);
 extern void riq_hmac_long(const RiqHmacKey *k, const uint8 *msg, size_t len, uint8 out[RIQ_SHA256_LEN]);
+extern void riq_hmac_short(const RiqHmacKey *k, const uint8 *msg, size_t len, uint32 out[8]);
 extern void riq_hmac(const RiqHmacKey *k, const uint8 *msg, size_t len, uint8 out[RIQ_SHA256_LEN]);
 
 #endif
