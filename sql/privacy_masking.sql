@@ -52,7 +52,8 @@ SELECT encode(retailiq.hmac_sha256('what do ya want for nothing?', 'Jefe'), 'hex
        '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843' AS rfc4231_case_2;
 
 -- Keyed pseudonyms: stable, 63-bit positive for integers, 32 hex digits for text.
-UPDATE retailiq.pseudonym_key SET key = decode(repeat('5a', 32), 'hex');
+INSERT INTO retailiq.pseudonym_key (key) VALUES (decode(repeat('5a', 32), 'hex'))
+    ON CONFLICT (id) DO UPDATE SET key = excluded.key;
 SELECT retailiq.pseudonym(42::bigint, key) AS p42, retailiq.pseudonym(42::bigint, key) AS again,
        retailiq.pseudonym(43::bigint, key) AS p43, retailiq.pseudonym('alice@example.com', key) AS ptext
   FROM retailiq.pseudonym_key;

@@ -11,7 +11,8 @@ CREATE TABLE retailiq.pseudonym_key (
 );
 COMMENT ON TABLE retailiq.pseudonym_key IS 'the secret key of retailiq.pseudonym in masking views (one row)';
 REVOKE ALL ON retailiq.pseudonym_key FROM PUBLIC;
-INSERT INTO retailiq.pseudonym_key (key) VALUES (retailiq.new_pseudonym_key());
+-- made by the first apply_masking() or anonymize_copy(), not here, so that a restored dump
+-- (the row is dumped with the data) keeps its key
 SELECT pg_catalog.pg_extension_config_dump('retailiq.pseudonym_key', '');
 
 CREATE FUNCTION retailiq.hmac_sha256(data bytea, key bytea) RETURNS bytea
@@ -193,6 +194,7 @@ BEGIN
                   HINT = 'A member could read every labelled table unmasked: REVOKE retailiq_masking_owner FROM them.';
     END IF;
     CREATE SCHEMA IF NOT EXISTS retailiq_mask;
+    INSERT INTO retailiq.pseudonym_key (key) VALUES (retailiq.new_pseudonym_key()) ON CONFLICT (id) DO NOTHING;
     GRANT SELECT ON retailiq.pseudonym_key TO retailiq_masking_owner;
 
     IF EXISTS (SELECT c.relname FROM retailiq.masking_rules m JOIN pg_class c ON c.oid = m.table_name
@@ -253,6 +255,9 @@ BEGIN
                   HINT = 'Label its personal columns with SECURITY LABEL FOR retailiq first.';
     END IF;
     SELECT n.nspname INTO nsp FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
+    IF NOT EXISTS (SELECT FROM retailiq.pseudonym_key) THEN
+        INSERT INTO retailiq.pseudonym_key (key) VALUES (retailiq.new_pseudonym_key()) ON CONFLICT (id) DO NOTHING;
+    END IF;
     EXECUTE format('CREATE TABLE %I.%I AS SELECT %s FROM %s t', nsp, target,
                    retailiq.masking_select_list(source, 't'), source);
     GET DIAGNOSTICS rows = ROW_COUNT;

@@ -23,7 +23,9 @@ CREATE TABLE retailiq.audit_head (
     last_hash bytea   NOT NULL
 );
 REVOKE ALL ON retailiq.audit_head FROM PUBLIC;
-INSERT INTO retailiq.audit_head VALUES (true, 0, sha256(convert_to('retailiq audit log', 'UTF8')));
+-- dumped with the data (the log's monthly partitions are not extension members and are
+-- dumped anyway), so a restored database still verifies; the row is made by the first record
+SELECT pg_catalog.pg_extension_config_dump('retailiq.audit_head', '');
 
 -- The hash of one record: SHA-256 over its fields in a fixed text form and its predecessor's hash.
 CREATE FUNCTION retailiq.audit_row_hash(id bigint, logged_at timestamptz, actor name, role_name name,
@@ -49,6 +51,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Name what happened, e.g. ''export_unmasked''.';
     END IF;
     details := coalesce(details, '{}');
+    INSERT INTO retailiq.audit_head VALUES (true, 0, sha256(convert_to('retailiq audit log', 'UTF8')))
+        ON CONFLICT DO NOTHING;
     SELECT * INTO h FROM retailiq.audit_head FOR UPDATE;
     IF to_regclass(format('retailiq.%I', part)) IS NULL THEN
         EXECUTE format('CREATE TABLE retailiq.%I PARTITION OF retailiq.audit_log FOR VALUES FROM (%L) TO (%L)',

@@ -18,6 +18,7 @@ CREATE TABLE retailiq.approval (
 );
 COMMENT ON TABLE retailiq.approval IS 'two-person approvals of sensitive actions; each approved request is used at most once';
 REVOKE ALL ON retailiq.approval FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('retailiq.approval', '');
 
 CREATE FUNCTION retailiq.request_approval(action text, args jsonb DEFAULT '{}', valid_for interval DEFAULT '1 hour')
 RETURNS bigint
