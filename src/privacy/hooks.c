@@ -46,6 +46,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/selfuncs.h"
@@ -71,20 +72,36 @@ PG_FUNCTION_INFO_V1(privacy_is_masked);
 PG_FUNCTION_INFO_V1(privacy_is_labelled);
 PG_FUNCTION_INFO_V1(privacy_new_key);
 
-/* Is roleid one of, or a member of one of, the roles labelled MASKED? */
-bool
-privacy_role_is_masked(Oid roleid)
+/*
+ * The roles labelled MASKED, read from pg_shseclabel once and kept until an invalidation:
+ * the label hook sends a relcache invalidation of pg_shseclabel with every role label it
+ * accepts, so every backend drops its list at the next command after the commit. (Roles
+ * dropped since stay in the list: harmless, no role has their oid.)
+ */
+static Oid *masked_roles = NULL;
+static int	n_masked_roles = 0;
+static bool masked_roles_valid = false;
+
+static void
+masked_roles_inval(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == SharedSecLabelRelationId)
+		masked_roles_valid = false;
+}
+
+static void
+load_masked_roles(void)
 {
 	Relation	rel;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	bool		masked = false;
+	int			cap = 8;
+	Oid		   *list = MemoryContextAlloc(TopMemoryContext, cap * sizeof(Oid));
+	int			n = 0;
 
-	if (!OidIsValid(roleid))
-		return false;
 	rel = table_open(SharedSecLabelRelationId, AccessShareLock);
 	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
-	while (!masked && HeapTupleIsValid(tup = systable_getnext(scan)))
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		Form_pg_shseclabel form = (Form_pg_shseclabel) GETSTRUCT(tup);
 		bool		isnull;
@@ -95,12 +112,45 @@ privacy_role_is_masked(Oid roleid)
 		prov = heap_getattr(tup, Anum_pg_shseclabel_provider, RelationGetDescr(rel), &isnull);
 		if (isnull || strcmp(TextDatumGetCString(prov), PROVIDER) != 0)
 			continue;
-		if (form->objoid == roleid || is_member_of_role_nosuper(roleid, form->objoid))
-			masked = true;
+		if (n == cap)
+		{
+			cap *= 2;
+			list = repalloc(list, cap * sizeof(Oid));
+		}
+		list[n++] = form->objoid;
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	return masked;
+
+	if (masked_roles != NULL)
+		pfree(masked_roles);
+	masked_roles = list;
+	n_masked_roles = n;
+	masked_roles_valid = true;
+}
+
+/* Is roleid one of, or a member of one of, the roles labelled MASKED? */
+bool
+privacy_role_is_masked(Oid roleid)
+{
+	int			i;
+
+	if (!OidIsValid(roleid))
+		return false;
+	if (!masked_roles_valid)
+		load_masked_roles();
+	for (i = 0; i < n_masked_roles; i++)
+		if (masked_roles[i] == roleid || is_member_of_role_nosuper(roleid, masked_roles[i]))
+			return true;
+	return false;
+}
+
+/* Called by the label hook for every role label it accepts or removes. */
+void
+privacy_role_labels_changed(void)
+{
+	CacheInvalidateRelcacheByRelid(SharedSecLabelRelationId);
+	masked_roles_valid = false;
 }
 
 static bool
@@ -507,6 +557,7 @@ privacy_init(void)
 							 &audit_purging, false, PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
 	privacy_labels_init();
+	CacheRegisterRelcacheCallback(masked_roles_inval, (Datum) 0);
 
 	prev_check_perms = ExecutorCheckPerms_hook;
 	ExecutorCheckPerms_hook = privacy_check_perms;

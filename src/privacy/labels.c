@@ -277,6 +277,8 @@ privacy_relabel(const ObjectAddress *object, const char *label)
 	if (label == NULL)
 	{
 		privacy_check_label_change(object);
+		if (object->classId == AuthIdRelationId)
+			privacy_role_labels_changed();
 		return;
 	}
 	if (object->classId == RelationRelationId && object->objectSubId > 0)
@@ -292,6 +294,7 @@ privacy_relabel(const ObjectAddress *object, const char *label)
 					 errmsg("invalid retailiq role label \"%s\"", label),
 					 errhint("The only role label is MASKED.")));
 		privacy_check_label_change(object);
+		privacy_role_labels_changed();
 	}
 	else
 		ereport(ERROR,
