@@ -31,6 +31,8 @@
 #include "catalog/partition.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_depend.h"
+#include "catalog/pg_rewrite.h"
 #include "catalog/pg_seclabel.h"
 #include "catalog/pg_shseclabel.h"
 #include "catalog/pg_statistic.h"
@@ -50,6 +52,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/selfuncs.h"
+#include "rewrite/rewriteSupport.h"
 #include "catalog/namespace.h"
 
 #include "privacy/privacy.h"
@@ -203,6 +206,51 @@ privacy_relation_is_labelled(Oid relid)
 	return false;
 }
 
+/*
+ * Does a materialized view hold data of a labelled table? Its stored rows are a copy, so
+ * the executor sees only the matview: follow its query's dependencies (through views and
+ * other matviews, a few levels deep) to the tables it was computed from.
+ */
+static bool
+stored_from_labelled(Oid relid, int depth)
+{
+	Oid			ruleoid;
+	Relation	dep;
+	SysScanDesc scan;
+	ScanKeyData key[2];
+	HeapTuple	tup;
+	bool		found = false;
+
+	if (depth > 8)
+		return true;			/* too deep to tell: refuse rather than guess */
+	ruleoid = get_rewrite_oid(relid, "_RETURN", true);
+	if (!OidIsValid(ruleoid))
+		return false;
+	dep = table_open(DependRelationId, AccessShareLock);
+	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RewriteRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(ruleoid));
+	scan = systable_beginscan(dep, DependDependerIndexId, true, NULL, 2, key);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend d = (Form_pg_depend) GETSTRUCT(tup);
+		char		kind;
+
+		if (d->refclassid != RelationRelationId || d->refobjid == relid)
+			continue;
+		kind = get_rel_relkind(d->refobjid);
+		if (privacy_relation_is_labelled(d->refobjid))
+			found = true;
+		else if ((kind == RELKIND_VIEW || kind == RELKIND_MATVIEW) &&
+				 stored_from_labelled(d->refobjid, depth + 1))
+			found = true;
+	}
+	systable_endscan(scan);
+	table_close(dep, AccessShareLock);
+	return found;
+}
+
 static bool
 query_is_masked(void)
 {
@@ -338,6 +386,17 @@ privacy_check_perms(List *rtable, bool ereport_on_violation)
 		}
 		if (OidIsValid(owner) && rte->checkAsUser == owner)
 			continue;
+		if (rte->relkind == RELKIND_MATVIEW && stored_from_labelled(rte->relid, 0))
+		{
+			if (!ereport_on_violation)
+				return false;
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("masked role \"%s\" cannot read materialized view \"%s\"",
+							GetUserNameFromId(GetUserId(), false), get_rel_name(rte->relid)),
+					 errdetail("It holds a copy of data from tables with masking rules."),
+					 errhint("Build it over the masking views instead, or use retailiq.anonymize_copy().")));
+		}
 		if (privacy_relation_is_labelled(rte->relid))
 		{
 			if (!ereport_on_violation)

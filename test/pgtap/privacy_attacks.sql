@@ -3,7 +3,7 @@
 -- statistics, planner estimators, error messages, search_path, nor after a DBA grants it
 -- the table again. Everything runs in one transaction that is rolled back.
 BEGIN;
-SELECT plan(48);
+SELECT plan(51);
 SET LOCAL jit = off;
 SET LOCAL client_min_messages = warning;
 
@@ -49,6 +49,11 @@ GRANT SELECT ON public.tap_dba_view TO tap_analyst;
 -- a DBA's SECURITY DEFINER function: runs as the DBA, but the session is still the analyst's
 CREATE FUNCTION public.tap_dba_phones() RETURNS SETOF text LANGUAGE sql SECURITY DEFINER
     AS 'SELECT phone FROM tap_priv.customers';
+-- a DBA's materialized views (a stored copy), directly and over a view, granted to the role
+CREATE MATERIALIZED VIEW public.tap_dba_matview AS SELECT phone FROM tap_priv.customers;
+CREATE MATERIALIZED VIEW public.tap_dba_matview2 AS SELECT phone FROM public.tap_dba_view;
+CREATE MATERIALIZED VIEW public.tap_dba_matview_ok AS SELECT store_id FROM tap_priv.stores;
+GRANT SELECT ON public.tap_dba_matview, public.tap_dba_matview2, public.tap_dba_matview_ok TO tap_analyst;
 
 -- The attacker. The search_path is what apply_masking set for the role.
 SET LOCAL ROLE tap_analyst;
@@ -84,6 +89,9 @@ SELECT throws_ok('SELECT * FROM public.tap_dba_view', '42501', NULL, 'a DBA''s v
 RESET ROLE;
 SET LOCAL SESSION AUTHORIZATION tap_analyst;
 SELECT throws_ok('SELECT public.tap_dba_phones()', '42501', NULL, 'a DBA''s SECURITY DEFINER function refused to a masked session');
+SELECT throws_ok('SELECT * FROM public.tap_dba_matview', '42501', NULL, 'a DBA''s materialized view of the table refused');
+SELECT throws_ok('SELECT * FROM public.tap_dba_matview2', '42501', NULL, 'a DBA''s materialized view over a view of it refused');
+SELECT lives_ok('SELECT * FROM public.tap_dba_matview_ok', 'a materialized view of other tables is readable');
 RESET SESSION AUTHORIZATION;
 SET LOCAL ROLE tap_analyst;
 CREATE VIEW public.tap_own_view AS SELECT * FROM tap_priv.customers;
