@@ -153,7 +153,6 @@ void
 privacy_role_labels_changed(void)
 {
 	CacheInvalidateRelcacheByRelid(SharedSecLabelRelationId);
-	masked_roles_valid = false;
 }
 
 static bool

@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
@@ -29,6 +30,8 @@
 #include "utils/syscache.h"
 
 #include "privacy/privacy_int.h"
+
+static void privacy_relabel_check(const ObjectAddress *object, const char *label);
 
 static bool
 label_prefix(const char *label, const char *prefix, const char **rest)
@@ -270,15 +273,53 @@ check_column_label(const ObjectAddress *object, const char *label)
 				  "Check the spelling of the rule.");
 }
 
+/*
+ * Every accepted label change goes into the audit log of the current database (when
+ * retailiq is installed there): superusers' direct SECURITY LABEL included.
+ */
+static void
+audit_label_change(const ObjectAddress *object, const char *label)
+{
+	Oid			nsp = get_namespace_oid("retailiq", true);
+	Datum		args[2];
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	char		nulls[2] = {' ', label ? ' ' : 'n'};
+
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("audit_log", nsp)))
+		return;
+	args[0] = CStringGetTextDatum(getObjectDescription(object, false));
+	args[1] = label ? CStringGetTextDatum(label) : (Datum) 0;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT retailiq.audit_record('security_label', "
+							  "jsonb_build_object('object', $1, 'label', $2))",
+							  2, types, args, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not record the label change in retailiq.audit_log");
+	SPI_finish();
+}
+
 static void
 privacy_relabel(const ObjectAddress *object, const char *label)
+{
+	privacy_relabel_check(object, label);
+	audit_label_change(object, label);
+
+	/*
+	 * Last, after the audit query (which reads the masked-role list itself): the
+	 * invalidation is processed at the next command counter increment, after PostgreSQL
+	 * has written the label, so no backend keeps a list without it.
+	 */
+	if (object->classId == AuthIdRelationId)
+		privacy_role_labels_changed();
+}
+
+static void
+privacy_relabel_check(const ObjectAddress *object, const char *label)
 {
 	/* removing a label is always allowed (the approval lies in who may run it) */
 	if (label == NULL)
 	{
 		privacy_check_label_change(object);
-		if (object->classId == AuthIdRelationId)
-			privacy_role_labels_changed();
 		return;
 	}
 	if (object->classId == RelationRelationId && object->objectSubId > 0)
@@ -294,7 +335,6 @@ privacy_relabel(const ObjectAddress *object, const char *label)
 					 errmsg("invalid retailiq role label \"%s\"", label),
 					 errhint("The only role label is MASKED.")));
 		privacy_check_label_change(object);
-		privacy_role_labels_changed();
 	}
 	else
 		ereport(ERROR,

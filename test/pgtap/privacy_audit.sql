@@ -2,7 +2,7 @@
 -- record edited, removed or re-hashed by a superuser who went around the triggers; the
 -- retention cannot be set below 6 years and the approved purge keeps the chain verifiable.
 BEGIN;
-SELECT plan(30);
+SELECT plan(31);
 SET LOCAL client_min_messages = warning;
 
 SELECT ok(retailiq.audit_record('test_event', jsonb_build_object('n', n)) > 0, 'record ' || n)
@@ -105,6 +105,9 @@ SET LOCAL ROLE tap_audit_clerk;
 SELECT count(*) FROM public.tap_audit_t a JOIN public.tap_audit_t b USING (id);
 RESET ROLE;
 SELECT is((SELECT count(*) FROM retailiq.audit_log WHERE action = 'read'), 0::bigint, 'no read records while audit_reads is off');
+SELECT is((SELECT details FROM retailiq.audit_log WHERE action = 'security_label' ORDER BY id DESC LIMIT 1),
+          '{"object": "column phone of table tap_audit_t", "label": "MASKED WITH VALUE NULL"}'::jsonb,
+          'a superuser''s direct SECURITY LABEL is recorded');
 SET LOCAL retailiq.audit_reads = on;
 SET LOCAL ROLE tap_audit_clerk;
 SELECT count(*) FROM public.tap_audit_t a JOIN public.tap_audit_t b USING (id);
