@@ -13,6 +13,7 @@
 #include "utils/guc.h"
 
 #include "core/memory.h"
+#include "privacy/privacy.h"
 #include "scheduler/scheduler.h"
 
 PG_MODULE_MAGIC;
@@ -30,5 +31,6 @@ _PG_init(void)
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 	scheduler_init();
+	privacy_init();
 	MarkGUCPrefixReserved("retailiq");
 }

@@ -1,0 +1,217 @@
+-- privacy: two-person approval of sensitive actions, and the actions it protects.
+-- Identities are session_user (the login role): SET ROLE cannot turn a requester into
+-- its own approver.
+
+CREATE TABLE retailiq.approval (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    action       text        NOT NULL
+                 CHECK (action IN ('export_unmasked', 'set_masking_rule', 'change_model', 'purge_audit_log')),
+    args         jsonb       NOT NULL,
+    requested_by name        NOT NULL,
+    requested_at timestamptz NOT NULL,
+    valid_until  timestamptz NOT NULL,
+    status       text        NOT NULL DEFAULT 'pending'
+                 CHECK (status IN ('pending', 'approved', 'rejected', 'used')),
+    decided_by   name,
+    decided_at   timestamptz,
+    used_at      timestamptz
+);
+COMMENT ON TABLE retailiq.approval IS 'two-person approvals of sensitive actions; each approved request is used at most once';
+REVOKE ALL ON retailiq.approval FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('retailiq.approval', '');
+
+CREATE FUNCTION retailiq.request_approval(action text, args jsonb DEFAULT '{}', valid_for interval DEFAULT '1 hour')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    new_id bigint;
+BEGIN
+    IF action IS NULL OR action NOT IN ('export_unmasked', 'set_masking_rule', 'change_model', 'purge_audit_log') THEN
+        RAISE EXCEPTION 'unknown action %', coalesce(quote_literal(action), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Actions are export_unmasked, set_masking_rule, change_model and purge_audit_log.';
+    END IF;
+    IF args IS NULL OR jsonb_typeof(args) <> 'object' THEN
+        RAISE EXCEPTION 'args must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'e.g. ''{"table": "public.customers"}''.';
+    END IF;
+    IF valid_for IS NULL OR valid_for <= interval '0' OR valid_for > interval '7 days' THEN
+        RAISE EXCEPTION 'valid_for must be between 0 and 7 days'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'The default is 1 hour.';
+    END IF;
+    INSERT INTO retailiq.approval (action, args, requested_by, requested_at, valid_until)
+    VALUES (action, args, session_user, now(), now() + valid_for)
+    RETURNING id INTO new_id;
+    PERFORM retailiq.audit_record('approval_requested',
+                                  jsonb_build_object('approval', new_id, 'action', action, 'args', args));
+    RETURN new_id;
+END
+$$;
+
+CREATE FUNCTION retailiq.privacy_decide(approval_id bigint, approve boolean) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a retailiq.approval;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'retailiq_admin')
+       OR NOT pg_has_role(session_user, 'retailiq_admin', 'MEMBER') THEN
+        RAISE EXCEPTION 'only members of retailiq_admin decide approvals'
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Ask a member of retailiq_admin.';
+    END IF;
+    SELECT * INTO a FROM retailiq.approval WHERE id = approval_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'approval % does not exist', approval_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'retailiq.approval lists the requests.';
+    END IF;
+    IF a.status <> 'pending' THEN
+        RAISE EXCEPTION 'approval % is already %', approval_id, a.status
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Make a new request.';
+    END IF;
+    IF a.valid_until <= now() THEN
+        RAISE EXCEPTION 'approval % has expired', approval_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Make a new request.';
+    END IF;
+    IF approve AND a.requested_by = session_user THEN
+        RAISE EXCEPTION 'a request cannot be approved by the user who made it'
+            USING ERRCODE = 'insufficient_privilege', HINT = 'A second member of retailiq_admin must approve it.';
+    END IF;
+    UPDATE retailiq.approval
+       SET status = CASE WHEN approve THEN 'approved' ELSE 'rejected' END,
+           decided_by = session_user, decided_at = now()
+     WHERE id = approval_id;
+    PERFORM retailiq.audit_record(CASE WHEN approve THEN 'approval_granted' ELSE 'approval_rejected' END,
+                                  jsonb_build_object('approval', approval_id, 'action', a.action, 'args', a.args,
+                                                     'requested_by', a.requested_by));
+END
+$$;
+REVOKE ALL ON FUNCTION retailiq.privacy_decide(bigint, boolean) FROM PUBLIC;
+
+CREATE FUNCTION retailiq.approve(approval_id bigint) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC SELECT retailiq.privacy_decide(approval_id, true); END;
+CREATE FUNCTION retailiq.reject(approval_id bigint) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC SELECT retailiq.privacy_decide(approval_id, false); END;
+
+-- Uses up the oldest approved, unexpired request of session_user for exactly this action
+-- and these args; raises if there is none. The row lock makes a request usable once even
+-- when two sessions race for it (the loser re-reads it as used, or fails to serialize).
+CREATE FUNCTION retailiq.consume_approval(action text, args jsonb) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    got bigint;
+BEGIN
+    SELECT a.id INTO got FROM retailiq.approval a
+     WHERE a.action = consume_approval.action AND a.args = consume_approval.args
+       AND a.requested_by = session_user AND a.status = 'approved' AND a.valid_until > now()
+     ORDER BY a.id
+     LIMIT 1
+       FOR UPDATE;
+    IF got IS NULL THEN
+        RAISE EXCEPTION '% needs an approval', action
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('No approved, unused, unexpired request by %s for %s with args %s.', session_user, action, args),
+                  HINT = format('SELECT retailiq.request_approval(%L, %L); then a second member of retailiq_admin runs retailiq.approve(id).', action, args);
+    END IF;
+    UPDATE retailiq.approval SET status = 'used', used_at = now() WHERE id = got;
+    PERFORM retailiq.audit_record('approval_used', jsonb_build_object('approval', got, 'action', action, 'args', args));
+    RETURN got;
+END
+$$;
+REVOKE ALL ON FUNCTION retailiq.consume_approval(text, jsonb) FROM PUBLIC;
+
+-- Export the raw rows of a table (as JSON objects). Approval args: {"table": "<schema.table>"}.
+CREATE FUNCTION retailiq.export_unmasked(rel regclass) RETURNS SETOF jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t text;
+    n bigint;
+BEGIN
+    IF rel IS NULL THEN
+        RAISE EXCEPTION 'rel must not be NULL' USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass a table.';
+    END IF;
+    SELECT format('%I.%I', n2.nspname, c.relname) INTO t
+      FROM pg_class c JOIN pg_namespace n2 ON n2.oid = c.relnamespace WHERE c.oid = rel;
+    PERFORM retailiq.consume_approval('export_unmasked', jsonb_build_object('table', t));
+    RETURN QUERY EXECUTE format('SELECT to_jsonb(t) FROM %s t', t);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM retailiq.audit_record('export_unmasked', jsonb_build_object('table', t, 'rows', n));
+END
+$$;
+REVOKE ALL ON FUNCTION retailiq.export_unmasked(regclass) FROM PUBLIC;
+
+-- Change (or, with rule NULL, drop) one masking rule, then rebuild the masking views.
+-- Approval args: {"table": "<schema.table>", "column": "<column>", "rule": <rule or null>}.
+CREATE FUNCTION retailiq.set_masking_rule(rel regclass, column_name name, rule text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t text;
+BEGIN
+    IF rel IS NULL OR column_name IS NULL THEN
+        RAISE EXCEPTION 'rel and column_name must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass the table and the column.';
+    END IF;
+    SELECT format('%I.%I', n.nspname, c.relname) INTO t
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel;
+    PERFORM retailiq.consume_approval('set_masking_rule',
+                                      jsonb_build_object('table', t, 'column', column_name, 'rule', rule));
+    EXECUTE format('SECURITY LABEL FOR retailiq ON COLUMN %s.%I IS %s', t, column_name,
+                   coalesce(quote_literal(rule), 'NULL'));
+    PERFORM retailiq.audit_record('masking_rule_changed',
+                                  jsonb_build_object('table', t, 'column', column_name, 'rule', rule));
+    PERFORM retailiq.apply_masking();
+END
+$$;
+REVOKE ALL ON FUNCTION retailiq.set_masking_rule(regclass, name, text) FROM PUBLIC;
+
+-- Remove audit records older than retailiq.audit_retention. Approval args: {}.
+CREATE FUNCTION retailiq.purge_audit_log() RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cutoff timestamptz := now() - current_setting('retailiq.audit_retention')::interval;
+    last_hash bytea;
+    last_id bigint;
+    n bigint;
+BEGIN
+    PERFORM retailiq.consume_approval('purge_audit_log', '{}');
+    SELECT a.id, a.row_hash INTO last_id, last_hash FROM retailiq.audit_log a
+     WHERE a.logged_at < cutoff ORDER BY a.id DESC LIMIT 1;
+    PERFORM set_config('retailiq.audit_purging', 'on', true);
+    DELETE FROM retailiq.audit_log a WHERE a.logged_at < cutoff;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM set_config('retailiq.audit_purging', 'off', true);
+    PERFORM retailiq.audit_record('purge_audit_log',
+                                  jsonb_build_object('cutoff', cutoff, 'rows', n, 'last_purged_id', last_id,
+                                                     'last_purged_hash', encode(last_hash, 'hex')));
+    RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION retailiq.purge_audit_log() FROM PUBLIC;
+
+-- A saved model's parameters change only with an approval (new versions through
+-- save_model are inserts and need none). Approval args: {"name": "<model name>", "version": <version>}.
+CREATE FUNCTION retailiq.models_guard() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM retailiq.consume_approval('change_model', jsonb_build_object('name', OLD.name, 'version', OLD.version));
+    PERFORM retailiq.audit_record('model_changed', jsonb_build_object('name', OLD.name, 'version', OLD.version,
+                                  'changed', OLD.model::text IS DISTINCT FROM NEW.model::text));
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER models_guard BEFORE UPDATE ON retailiq.models
+    FOR EACH ROW EXECUTE FUNCTION retailiq.models_guard();

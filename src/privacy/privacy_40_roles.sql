@@ -1,0 +1,131 @@
+-- privacy: standard roles and store-level row security.
+
+-- Which stores each role may see and change (members of the role inherit them).
+CREATE TABLE retailiq.store_access (
+    role_name  name   NOT NULL,
+    store_id   bigint NOT NULL,
+    granted_by name   NOT NULL DEFAULT session_user,
+    granted_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (role_name, store_id)
+);
+REVOKE ALL ON retailiq.store_access FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('retailiq.store_access', '');
+
+CREATE FUNCTION retailiq.create_standard_roles() RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['retailiq_admin', 'retailiq_operator', 'retailiq_purchaser', 'retailiq_store_manager'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+        EXECUTE format('GRANT USAGE ON SCHEMA retailiq TO %I', r);
+    END LOOP;
+    -- admin: the governance records and the sensitive actions (each still needs an approval)
+    GRANT SELECT ON retailiq.audit_log, retailiq.approval, retailiq.store_access TO retailiq_admin;
+    GRANT EXECUTE ON FUNCTION retailiq.audit_verify(), retailiq.export_unmasked(regclass),
+          retailiq.set_masking_rule(regclass, name, text), retailiq.purge_audit_log() TO retailiq_admin;
+    GRANT SELECT ON retailiq.pseudonym_key TO retailiq_admin;
+    -- operator: analysis and forecasting; saves and reads models
+    GRANT SELECT, INSERT ON retailiq.models TO retailiq_operator;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON retailiq.forecast_result TO retailiq_operator;
+    -- purchaser: inventory and replenishment read the forecasts
+    GRANT SELECT ON retailiq.forecast_result TO retailiq_purchaser;
+    GRANT SELECT ON retailiq.models TO retailiq_purchaser;
+    -- store manager: nothing here; tables put under retailiq.enable_store_security() are
+    -- granted to it, limited to its stores by row-level security
+    PERFORM retailiq.audit_record('create_standard_roles', '{}');
+END
+$$;
+
+CREATE FUNCTION retailiq.grant_store(role_name regrole, store_id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF role_name IS NULL OR store_id IS NULL THEN
+        RAISE EXCEPTION 'role_name and store_id must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass a role and a store id.';
+    END IF;
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)
+       AND NOT pg_has_role(session_user, 'retailiq_admin', 'MEMBER') THEN
+        RAISE EXCEPTION 'only members of retailiq_admin grant stores'
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Ask a member of retailiq_admin.';
+    END IF;
+    INSERT INTO retailiq.store_access (role_name, store_id)
+    VALUES (role_name::text, store_id) ON CONFLICT DO NOTHING;
+    PERFORM retailiq.audit_record('grant_store', jsonb_build_object('role', role_name::text, 'store_id', store_id));
+END
+$$;
+
+CREATE FUNCTION retailiq.revoke_store(role_name regrole, store_id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)
+       AND NOT pg_has_role(session_user, 'retailiq_admin', 'MEMBER') THEN
+        RAISE EXCEPTION 'only members of retailiq_admin revoke stores'
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Ask a member of retailiq_admin.';
+    END IF;
+    DELETE FROM retailiq.store_access a WHERE a.role_name = revoke_store.role_name::text AND a.store_id = revoke_store.store_id;
+    PERFORM retailiq.audit_record('revoke_store', jsonb_build_object('role', role_name::text, 'store_id', store_id));
+END
+$$;
+
+-- The stores the given role may see: those granted to it or to a role it is a member of.
+-- Row-level policies call it with current_user (the querying role, or a view's owner).
+CREATE FUNCTION retailiq.stores_of(role_name name) RETURNS bigint[]
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT coalesce(array_agg(DISTINCT a.store_id), '{}')
+      FROM retailiq.store_access a
+     WHERE EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = a.role_name)
+       AND pg_has_role(stores_of.role_name, a.role_name, 'MEMBER');
+END;
+
+-- Row-level security on a table with a store column: retailiq_store_manager members see and
+-- change only rows of their stores; admin, operator and purchaser see all rows.
+CREATE FUNCTION retailiq.enable_store_security(tbl regclass, store_column name) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    typ text;
+BEGIN
+    IF tbl IS NULL OR store_column IS NULL THEN
+        RAISE EXCEPTION 'tbl and store_column must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass a table and its store id column.';
+    END IF;
+    SELECT format_type(a.atttypid, a.atttypmod) INTO typ FROM pg_attribute a
+     WHERE a.attrelid = tbl AND a.attname = store_column AND a.attnum > 0 AND NOT a.attisdropped;
+    IF typ IS NULL THEN
+        RAISE EXCEPTION 'column "%" does not exist in %', store_column, tbl
+            USING ERRCODE = 'undefined_column', HINT = 'Name the table''s store id column.';
+    END IF;
+    IF typ NOT IN ('integer', 'bigint', 'smallint') THEN
+        RAISE EXCEPTION 'store column "%" of % must be an integer column', store_column, tbl
+            USING ERRCODE = 'datatype_mismatch', HINT = 'Store ids are integers.';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'retailiq_store_manager') THEN
+        RAISE EXCEPTION 'the standard roles do not exist'
+            USING ERRCODE = 'undefined_object', HINT = 'Run SELECT retailiq.create_standard_roles(); first.';
+    END IF;
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
+    EXECUTE format('DROP POLICY IF EXISTS retailiq_own_stores ON %s', tbl);
+    EXECUTE format('DROP POLICY IF EXISTS retailiq_all_stores ON %s', tbl);
+    EXECUTE format('CREATE POLICY retailiq_own_stores ON %s FOR ALL TO retailiq_store_manager '
+                   'USING (%I = ANY (retailiq.stores_of(current_user)::%s[])) '
+                   'WITH CHECK (%I = ANY (retailiq.stores_of(current_user)::%s[]))',
+                   tbl, store_column, typ, store_column, typ);
+    EXECUTE format('CREATE POLICY retailiq_all_stores ON %s FOR ALL TO retailiq_admin, retailiq_operator, retailiq_purchaser '
+                   'USING (true) WITH CHECK (true)', tbl);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO retailiq_store_manager', tbl);
+    EXECUTE format('GRANT SELECT ON %s TO retailiq_admin, retailiq_operator, retailiq_purchaser', tbl);
+    PERFORM retailiq.audit_record('enable_store_security', jsonb_build_object('table', tbl::text, 'store_column', store_column));
+END
+$$;
