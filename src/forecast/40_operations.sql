@@ -29,6 +29,7 @@ CREATE TABLE retailiq.sales_source (
     options           jsonb       NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(options) = 'object'),
     registered_by     name        NOT NULL DEFAULT current_user,
     registered_at     timestamptz NOT NULL DEFAULT now(),
+    min_model_version int         NOT NULL DEFAULT 1 CHECK (min_model_version >= 1),
     last_refreshed_at timestamptz,
     last_model_version int,
     last_model_reused boolean,
@@ -184,14 +185,19 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Name each column once.';
     END IF;
+    -- Models saved before this definition are not reused: the refresh reuses only versions
+    -- from min_model_version on.
     INSERT INTO retailiq.sales_source AS t (name, relation, series_column, date_column, value_column,
-                                          exog_columns, method, options)
-    VALUES (name, relation, series_column, date_column, value_column, exog_columns::name[], method, options)
+                                          exog_columns, method, options, min_model_version)
+    VALUES (name, relation, series_column, date_column, value_column, exog_columns::name[], method, options,
+            (SELECT coalesce(max(m.version), 0) + 1 FROM retailiq.models m
+              WHERE m.name = 'forecast:' || register_sales_source.name))
     ON CONFLICT ON CONSTRAINT sales_source_pkey DO UPDATE
        SET relation = excluded.relation, series_column = excluded.series_column,
            date_column = excluded.date_column, value_column = excluded.value_column,
            exog_columns = excluded.exog_columns, method = excluded.method, options = excluded.options,
-           registered_by = current_user, registered_at = now(), last_refreshed_at = NULL,
+           registered_by = current_user, registered_at = now(),
+           min_model_version = excluded.min_model_version, last_refreshed_at = NULL,
            last_model_version = NULL, last_model_reused = NULL, last_rows = NULL
     RETURNING * INTO r;
     RETURN r;
@@ -335,6 +341,13 @@ DECLARE
     v_keep int;
     v_hmax int := (SELECT max(h) FROM unnest(horizons) h);
     v_rows bigint;
+    v_grain text;
+    a_series text[];
+    a_step int[];
+    a_ts date[];
+    a_yhat float8[];
+    a_lower float8[];
+    a_upper float8[];
 BEGIN
     -- One refresh of a source at a time: a second one waits here, then replaces the first's
     -- rows. The row lock below makes a second one under REPEATABLE READ fail (40001) rather
@@ -351,12 +364,13 @@ BEGIN
     v_all_steps := coalesce(src.options ->> 'steps', 'all') = 'all';
     v_keep := coalesce((src.options ->> 'keep_days')::int, 400);
 
-    -- Reuse the newest saved model if it is recent enough and newer than the definition.
+    -- Reuse the newest saved model if it is recent enough (trained today, or younger than
+    -- max_model_age) and was trained for the current definition of the source.
     SELECT m.version, m.model INTO v_version, v_model
       FROM retailiq.models m
-     WHERE m.name = v_name AND m.created_at >= src.registered_at
+     WHERE m.name = v_name AND m.version >= src.min_model_version
        AND CASE WHEN v_max_age IS NULL THEN m.created_at >= current_date::timestamptz
-                ELSE now() - m.created_at <= v_max_age END
+                ELSE now() - m.created_at < v_max_age END
      ORDER BY m.version DESC LIMIT 1;
     v_reused := FOUND;
     IF NOT v_reused THEN
@@ -369,41 +383,45 @@ BEGIN
         v_version := retailiq.save_model(v_name, v_model);
     END IF;
 
+    -- The forecasts, once (an LSTM forecast is not free), ordered by series and step.
+    SELECT array_agg(q.series ORDER BY q.series, q.step), array_agg(q.step ORDER BY q.series, q.step),
+           array_agg(q.ts ORDER BY q.series, q.step), array_agg(q.yhat ORDER BY q.series, q.step),
+           array_agg(q.yhat_lower ORDER BY q.series, q.step), array_agg(q.yhat_upper ORDER BY q.series, q.step)
+      INTO a_series, a_step, a_ts, a_yhat, a_lower, a_upper
+      FROM retailiq.forecast_all(v_model, greatest(v_hmax, 2)) q;
+    IF a_series IS NULL THEN
+        RETURN 0;
+    END IF;
+    v_grain := retailiq._forecast_grain(a_ts[1], a_ts[2]);
+
+    -- Replace: per series, rows of this model from the new first period on go (earlier
+    -- periods stay: they are what was forecast for them, which the sales checks compare
+    -- with); series no longer forecast lose their future rows; rows older than keep_days
+    -- before the new forecasts go.
+    WITH firsts AS (
+        SELECT u.series, min(u.ts) AS first FROM unnest(a_series, a_ts) u(series, ts) GROUP BY u.series
+    ), bounds AS (
+        SELECT min(first) AS lo, max(first) AS hi FROM firsts
+    )
+    DELETE FROM retailiq.forecast_result r
+     USING bounds b
+     WHERE r.model_name = v_name
+       AND (r.period_start >= coalesce((SELECT n.first FROM firsts n WHERE n.series = r.series), b.hi)
+            OR r.period_start < b.lo - v_keep);
+
     -- Sales are not negative: yhat and yhat_upper are clipped at 0 (unless the options allow
     -- negative values), yhat_lower is kept as the model gave it, so the interval's width
     -- still measures the forecast error (alerts' safety_stock reads sigma from it).
-    -- Write the new forecasts in one statement: per series, rows of this model from the new
-    -- first period on are replaced (earlier periods stay: they are what was forecast for
-    -- them, which the sales checks compare with); series no longer forecast lose their
-    -- future rows; rows older than keep_days before the new forecasts go.
-    WITH f AS MATERIALIZED (
-        SELECT q.series, q.step, q.ts, q.yhat, q.yhat_lower, q.yhat_upper
-          FROM retailiq.forecast_all(v_model, greatest(v_hmax, 2)) q
-    ), g AS (
-        SELECT retailiq._forecast_grain(min(f.ts), max(f.ts)) AS grain
-          FROM f WHERE f.series = (SELECT min(series) FROM f) AND f.step <= 2
-    ), firsts AS (
-        SELECT f.series, min(f.ts) AS first FROM f GROUP BY f.series
-    ), del AS (
-        DELETE FROM retailiq.forecast_result r USING firsts n
-         WHERE r.model_name = v_name AND r.series = n.series AND r.period_start >= n.first
-    ), del_gone AS (
-        DELETE FROM retailiq.forecast_result r
-         WHERE r.model_name = v_name AND r.period_start >= (SELECT max(first) FROM firsts)
-           AND NOT EXISTS (SELECT FROM firsts n WHERE n.series = r.series)
-    ), del_old AS (
-        DELETE FROM retailiq.forecast_result r
-         WHERE r.model_name = v_name AND r.period_start < (SELECT min(first) FROM firsts) - v_keep
-    )
     INSERT INTO retailiq.forecast_result (series, period_start, grain, horizon, yhat, yhat_lower,
                                           yhat_upper, interval_level, model_name, model_version, created_at)
-    SELECT f.series, f.ts, g.grain, f.step,
-           CASE WHEN v_clamp THEN greatest(f.yhat, 0) ELSE f.yhat END,
-           f.yhat_lower,
-           CASE WHEN v_clamp THEN greatest(f.yhat_upper, 0) ELSE f.yhat_upper END,
+    SELECT u.series, u.ts, v_grain, u.step,
+           CASE WHEN v_clamp THEN greatest(u.yhat, 0) ELSE u.yhat END,
+           u.yhat_lower,
+           CASE WHEN v_clamp THEN greatest(u.yhat_upper, 0) ELSE u.yhat_upper END,
            v_level, v_name, v_version, now()
-      FROM f CROSS JOIN g
-     WHERE f.step <= v_hmax AND (v_all_steps OR f.step = ANY (horizons));
+      FROM unnest(a_series, a_step, a_ts, a_yhat, a_lower, a_upper)
+           u(series, step, ts, yhat, yhat_lower, yhat_upper)
+     WHERE u.step <= v_hmax AND (v_all_steps OR u.step = ANY (horizons));
     GET DIAGNOSTICS v_rows = ROW_COUNT;
 
     UPDATE retailiq.sales_source s
