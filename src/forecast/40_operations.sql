@@ -257,7 +257,8 @@ $$;
 -- The source's rows summed per series and date (and factors averaged, booleans as 0/1):
 -- SELECT s text, d date, y float8[, x float8[]] ... The relation prints schema-qualified
 -- (search_path is pinned), identifiers are quoted.
-CREATE FUNCTION retailiq._sales_source_query(src retailiq.sales_source, with_exog boolean)
+CREATE FUNCTION retailiq._sales_source_query(src retailiq.sales_source, with_exog boolean,
+                                             future_rows boolean DEFAULT false)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -280,8 +281,9 @@ BEGIN
           FROM unnest(src.exog_columns) WITH ORDINALITY e(col, i);
     END IF;
     RETURN format('SELECT %1$I::text AS s, %2$I::date AS d, sum(%3$I)::float8 AS y%4$s FROM %5$s'
-                  ' WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL GROUP BY 1, 2 HAVING count(%3$I) > 0',
-                  src.series_column, src.date_column, src.value_column, x, src.relation::text);
+                  ' WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL GROUP BY 1, 2%6$s',
+                  src.series_column, src.date_column, src.value_column, x, src.relation::text,
+                  CASE WHEN future_rows THEN '' ELSE format(' HAVING count(%I) > 0', src.value_column) END);
 END
 $$;
 
@@ -299,6 +301,57 @@ BEGIN
                   CASE WHEN method <> 'lstm' THEN 'retailiq.forecast_fit(s, d, y, $1, $2)'
                        WHEN cardinality(src.exog_columns) > 0 THEN 'retailiq.forecast_lstm_fit(s, d, y, x, $2)'
                        ELSE 'retailiq.forecast_lstm_fit(s, d, y, NULL::float8[], $2)' END);
+END
+$$;
+
+-- The future factors an LSTM model with factors needs (forecast_all's future_exog): for each
+-- series of the model (in model order) and each of `steps` periods after its last date with a
+-- quantity (before `before`, when given), the source's factor values on that date. Future
+-- periods are rows with the planned factors and a NULL quantity (or, in a backtest, the
+-- actual rows). A missing one is an error: a factor's future must be known, not guessed.
+CREATE FUNCTION retailiq._sales_source_future_exog(src retailiq.sales_source, model retailiq.model,
+                                                   steps int, before date)
+RETURNS float8[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_result float8[];
+    v_missing text;
+BEGIN
+    EXECUTE format($q$
+        WITH a AS (%s),
+        last AS (
+            SELECT a.s, max(a.d) AS ld FROM a
+             WHERE a.y IS NOT NULL AND ($3::date IS NULL OR a.d < $3) GROUP BY a.s),
+        spacing AS (
+            -- the data's period: the smallest gap between a series' last two dates
+            SELECT min(l.ld - p.pd) AS days
+              FROM last l CROSS JOIN LATERAL (SELECT max(a.d) AS pd FROM a
+                                               WHERE a.s = l.s AND a.d < l.ld AND a.y IS NOT NULL) p),
+        grid AS (
+            SELECT o.i, o.s, k.k,
+                   CASE WHEN sp.days BETWEEN 28 AND 31 THEN (l.ld + make_interval(months => k.k))::date
+                        ELSE l.ld + k.k * coalesce(sp.days, 1) END AS d
+              FROM retailiq.forecast_lstm_series($1) WITH ORDINALITY o(s, i)
+              JOIN last l ON l.s = o.s
+             CROSS JOIN spacing sp CROSS JOIN generate_series(1, $2) k(k)),
+        cells AS (
+            SELECT g.i, g.s, g.k, g.d, a.x FROM grid g LEFT JOIN a ON a.s = g.s AND a.d = g.d)
+        SELECT (SELECT array_agg(r.xs ORDER BY r.i)
+                  FROM (SELECT c.i, array_agg(c.x ORDER BY c.k) AS xs FROM cells c GROUP BY c.i) r
+                 WHERE NOT EXISTS (SELECT FROM cells c WHERE c.x IS NULL)),
+               (SELECT row(c.s, c.d)::text FROM cells c WHERE c.x IS NULL ORDER BY c.i, c.k LIMIT 1)
+        $q$, retailiq._sales_source_query(src, true, true))
+      INTO v_result, v_missing
+      USING model, steps, before;
+    IF v_result IS NULL THEN
+        RAISE EXCEPTION 'sales source "%" has no factor values for the forecast periods', src.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('The first missing (series, date) is %s.', coalesce(v_missing::text, '(no series)')),
+                  HINT = 'Add rows with the planned factors and a NULL quantity for every series and period ahead.';
+    END IF;
+    RETURN v_result;
 END
 $$;
 
@@ -388,7 +441,10 @@ BEGIN
            array_agg(q.ts ORDER BY q.series, q.step), array_agg(q.yhat ORDER BY q.series, q.step),
            array_agg(q.yhat_lower ORDER BY q.series, q.step), array_agg(q.yhat_upper ORDER BY q.series, q.step)
       INTO a_series, a_step, a_ts, a_yhat, a_lower, a_upper
-      FROM retailiq.forecast_all(v_model, greatest(v_hmax, 2)) q;
+      FROM retailiq.forecast_all(v_model, greatest(v_hmax, 2),
+                                 CASE WHEN src.method = 'lstm' AND cardinality(src.exog_columns) > 0
+                                      THEN retailiq._sales_source_future_exog(src, v_model, greatest(v_hmax, 2), NULL)
+                                 END) q;
     IF a_series IS NULL THEN
         RETURN 0;
     END IF;
@@ -540,7 +596,7 @@ BEGIN
             END IF;
             EXECUTE format($q$
                 WITH a AS (%s),
-                f AS MATERIALIZED (SELECT * FROM retailiq.forecast_all($1, greatest($2, 2))),
+                f AS MATERIALIZED (SELECT * FROM retailiq.forecast_all($1, greatest($2, 2), $5)),
                 g AS (SELECT retailiq._forecast_grain(min(f.ts), max(f.ts)) AS grain
                         FROM f WHERE f.series = (SELECT min(series) FROM f) AND f.step <= 2),
                 h AS (SELECT a.s, a.d, a.y FROM a WHERE a.d < $3 AND a.s IN (SELECT series FROM f)),
@@ -567,7 +623,9 @@ BEGIN
                        retailiq.coverage(cmp.y, cmp.yhat_lower, cmp.yhat_upper)
                   FROM cmp LEFT JOIN sc ON sc.s = cmp.series$q$, v_data)
               INTO series, points, wape, smape, mase, bias, coverage
-              USING v_model, horizon, v_origin, v_season;
+              USING v_model, horizon, v_origin, v_season,
+                    CASE WHEN v_method = 'lstm' AND cardinality(src.exog_columns) > 0
+                         THEN retailiq._sales_source_future_exog(src, v_model, greatest(horizon, 2), v_origin) END;
             RETURN NEXT;
         END LOOP;
     END LOOP;
