@@ -289,18 +289,26 @@ $$;
 
 -- The fit of a source's rows dated before `before` (NULL: all) and, with history_days, no
 -- older than that many days before the latest: $1 method, $2 fit options, $3 before,
--- $4 history_days.
-CREATE FUNCTION retailiq._sales_source_fit_query(src retailiq.sales_source, method text) RETURNS text
+-- $4 history_days (the filters are left out of the SQL when not needed).
+CREATE FUNCTION retailiq._sales_source_fit_query(src retailiq.sales_source, method text,
+                                                 with_before boolean, with_history boolean)
+RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    fit text := CASE WHEN method <> 'lstm' THEN 'retailiq.forecast_fit(s, d, y, $1, $2)'
+                     WHEN cardinality(src.exog_columns) > 0 THEN 'retailiq.forecast_lstm_fit(s, d, y, x, $2)'
+                     ELSE 'retailiq.forecast_lstm_fit(s, d, y, NULL::float8[], $2)' END;
+    rows text := retailiq._sales_source_query(src, method = 'lstm');
 BEGIN
-    RETURN format('WITH a AS (%s), b AS (SELECT * FROM a WHERE $3::date IS NULL OR d < $3)'
-                  ' SELECT %s FROM b WHERE $4::int IS NULL OR d > (SELECT max(d) FROM b) - $4::int',
-                  retailiq._sales_source_query(src, method = 'lstm'),
-                  CASE WHEN method <> 'lstm' THEN 'retailiq.forecast_fit(s, d, y, $1, $2)'
-                       WHEN cardinality(src.exog_columns) > 0 THEN 'retailiq.forecast_lstm_fit(s, d, y, x, $2)'
-                       ELSE 'retailiq.forecast_lstm_fit(s, d, y, NULL::float8[], $2)' END);
+    IF with_before THEN
+        rows := format('SELECT * FROM (%s) r WHERE d < $3', rows);
+    END IF;
+    IF with_history THEN
+        RETURN format('WITH b AS (%s) SELECT %s FROM b WHERE d > (SELECT max(d) FROM b) - $4::int', rows, fit);
+    END IF;
+    RETURN format('SELECT %s FROM (%s) b', fit, rows);
 END
 $$;
 
@@ -321,14 +329,15 @@ DECLARE
 BEGIN
     EXECUTE format($q$
         WITH a AS (%s),
+        ranked AS (
+            SELECT a.s, a.d, row_number() OVER (PARTITION BY a.s ORDER BY a.d DESC) AS rn FROM a
+             WHERE a.y IS NOT NULL AND ($3::date IS NULL OR a.d < $3)),
         last AS (
-            SELECT a.s, max(a.d) AS ld FROM a
-             WHERE a.y IS NOT NULL AND ($3::date IS NULL OR a.d < $3) GROUP BY a.s),
+            SELECT r.s, max(r.d) FILTER (WHERE r.rn = 1) AS ld, max(r.d) FILTER (WHERE r.rn = 2) AS pd
+              FROM ranked r WHERE r.rn <= 2 GROUP BY r.s),
         spacing AS (
             -- the data's period: the smallest gap between a series' last two dates
-            SELECT min(l.ld - p.pd) AS days
-              FROM last l CROSS JOIN LATERAL (SELECT max(a.d) AS pd FROM a
-                                               WHERE a.s = l.s AND a.d < l.ld AND a.y IS NOT NULL) p),
+            SELECT min(l.ld - l.pd) AS days FROM last l),
         grid AS (
             SELECT o.i, o.s, k.k,
                    CASE WHEN sp.days BETWEEN 28 AND 31 THEN (l.ld + make_interval(months => k.k))::date
@@ -401,6 +410,8 @@ DECLARE
     a_yhat float8[];
     a_lower float8[];
     a_upper float8[];
+    f_series text[];
+    f_first date[];
 BEGIN
     -- One refresh of a source at a time: a second one waits here, then replaces the first's
     -- rows. The row lock below makes a second one under REPEATABLE READ fail (40001) rather
@@ -427,7 +438,7 @@ BEGIN
      ORDER BY m.version DESC LIMIT 1;
     v_reused := FOUND;
     IF NOT v_reused THEN
-        EXECUTE retailiq._sales_source_fit_query(src, src.method) INTO v_model
+        EXECUTE retailiq._sales_source_fit_query(src, src.method, false, src.options ? 'history_days') INTO v_model
           USING src.method, v_fit_options, NULL::date, (src.options ->> 'history_days')::int;
         IF v_model IS NULL THEN
             RAISE NOTICE 'sales source "%" has no rows: nothing to forecast', source_name;
@@ -454,16 +465,16 @@ BEGIN
     -- periods stay: they are what was forecast for them, which the sales checks compare
     -- with); series no longer forecast lose their future rows; rows older than keep_days
     -- before the new forecasts go.
-    WITH firsts AS (
-        SELECT u.series, min(u.ts) AS first FROM unnest(a_series, a_ts) u(series, ts) GROUP BY u.series
-    ), bounds AS (
-        SELECT min(first) AS lo, max(first) AS hi FROM firsts
-    )
+    SELECT array_agg(u.series ORDER BY u.series), array_agg(u.first ORDER BY u.series)
+      INTO f_series, f_first
+      FROM (SELECT q.series, min(q.ts) AS first FROM unnest(a_series, a_ts) q(series, ts) GROUP BY q.series) u;
     DELETE FROM retailiq.forecast_result r
-     USING bounds b
+     USING unnest(f_series, f_first) n(series, first)
+     WHERE r.model_name = v_name AND r.series = n.series AND r.period_start >= n.first;
+    DELETE FROM retailiq.forecast_result r
      WHERE r.model_name = v_name
-       AND (r.period_start >= coalesce((SELECT n.first FROM firsts n WHERE n.series = r.series), b.hi)
-            OR r.period_start < b.lo - v_keep);
+       AND ((r.period_start >= (SELECT max(x) FROM unnest(f_first) x) AND r.series <> ALL (f_series))
+            OR r.period_start < (SELECT min(x) FROM unnest(f_first) x) - v_keep);
 
     -- Sales are not negative: yhat and yhat_upper are clipped at 0 (unless the options allow
     -- negative values), yhat_lower is kept as the model gave it, so the interval's width
@@ -583,7 +594,7 @@ BEGIN
     FOREACH v_origin IN ARRAY origins LOOP
         FOREACH v_method IN ARRAY methods LOOP
             v_t0 := clock_timestamp();
-            EXECUTE retailiq._sales_source_fit_query(src, v_method) INTO v_model
+            EXECUTE retailiq._sales_source_fit_query(src, v_method, true, src.options ? 'history_days') INTO v_model
               USING v_method, v_fit_options, v_origin, (src.options ->> 'history_days')::int;
             fit_seconds := extract(epoch FROM clock_timestamp() - v_t0);
             method := v_method;
