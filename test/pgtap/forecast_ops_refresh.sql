@@ -2,7 +2,7 @@
 -- several rows per day, history_days, empty sources, negative sales, one failing source
 -- rolling back the whole refresh, series that disappear, and backtests of several methods.
 BEGIN;
-SELECT plan(27);
+SELECT plan(31);
 
 -- daily sales as order lines: several rows a day, timestamps, two items, 8 weeks
 CREATE TABLE t_lines (item text, sold_at timestamptz, qty numeric);
@@ -93,6 +93,24 @@ DELETE FROM t_weekly WHERE s = 'w3';
 SELECT is(retailiq.refresh_forecasts(ARRAY[2], 'weekly'), 4::bigint, 'two series left');
 SELECT is((SELECT array_agg(DISTINCT series ORDER BY series) FROM retailiq.forecast_result WHERE model_name = 'forecast:weekly'),
           ARRAY['w1', 'w2'], 'w3 has no forecasts any more');
+
+-- keep_days prunes old rows of the model; max_model_age decides reuse
+INSERT INTO retailiq.forecast_result (series, period_start, horizon, yhat, model_name, model_version)
+VALUES ('w1', date '2023-01-02' + 7 * 60 - 10, 1, 5, 'forecast:weekly', 1),
+       ('w1', date '2023-01-02' + 7 * 60 - 2, 1, 5, 'forecast:weekly', 1);
+SELECT retailiq.register_sales_source('weekly', 't_weekly', 's', 'wk', 'units', method => 'snaive',
+                                      options => '{"season": 4, "keep_days": 5, "max_model_age": "1 hour"}');
+SELECT is(retailiq.refresh_forecasts(ARRAY[2], 'weekly'), 4::bigint, 'refresh with keep_days 5');
+SELECT is((SELECT array_agg(period_start ORDER BY period_start) FROM retailiq.forecast_result
+            WHERE model_name = 'forecast:weekly' AND period_start < date '2023-01-02' + 7 * 60),
+          ARRAY[date '2023-01-02' + 7 * 60 - 2], 'a row 10 days before the new forecasts is pruned, one 2 days before kept');
+SELECT retailiq.refresh_forecasts(ARRAY[2], 'weekly');
+SELECT is((SELECT last_model_reused FROM retailiq.sales_source WHERE name = 'weekly'), true,
+          'a model younger than max_model_age is reused');
+UPDATE retailiq.sales_source SET options = options || '{"max_model_age": "0"}' WHERE name = 'weekly';
+SELECT retailiq.refresh_forecasts(ARRAY[2], 'weekly');
+SELECT is((SELECT last_model_reused FROM retailiq.sales_source WHERE name = 'weekly'), false,
+          'max_model_age 0 retrains');
 
 -- backtests: rows per origin and method, in order; figures in range
 CREATE TEMP TABLE bt AS
