@@ -531,7 +531,7 @@ nelder_mead(EtsProblem *pb, double *x, const double *step, int maxit)
 			if (fv[i] < fv[lo])
 				lo = i;
 		}
-		nh = lo == 0 ? (d > 0 ? 1 : 0) : 0;
+		nh = hi == 0 ? 1 : 0;	/* the second worst: any start but the worst */
 		for (i = 0; i <= d; i++)
 			if (i != hi && fv[i] > fv[nh])
 				nh = i;

@@ -19,10 +19,10 @@
 #   FORECAST_BENCH_ORIGINS=...  comma-separated origins (default 2013-01-01,...,2016-01-01)
 #   FORECAST_BENCH_PEER_DIR=d   reuse d/r.csv (+ r.csv.time) from an earlier run on the same
 #                               series and origins instead of running R again
-#   FORECAST_BENCH_AUTO=1       add retailiq 'auto' to (a) (two ETS fits per series)
+#   FORECAST_BENCH_AUTO=1       add retailiq 'auto' (two ETS fits per series) to (a) and (b)
 #   FORECAST_BENCH_DAILY=0      skip part (b)
 #   FORECAST_BENCH_CUSTOMERS / _STORES / _PRODUCTS / _DAYS   sample size for (b)
-#                               (default 3000 / 10 / 120 / 730: 100 series of two years)
+#                               (default 3000 / 8 / 120 / 730: 80 store x category series of two years)
 set -euo pipefail
 REPO=${REPO:-$(cd "$(dirname "$0")/../../.." && pwd)}
 BENCH_DATA=${BENCH_DATA:-$REPO/../shared/data}
@@ -165,7 +165,7 @@ fi
 
 # ---------------------------------------------------------------- (b) daily sample data
 if [ "${FORECAST_BENCH_DAILY:-1}" = 1 ]; then
-  C=${FORECAST_BENCH_CUSTOMERS:-3000}; S=${FORECAST_BENCH_STORES:-10}
+  C=${FORECAST_BENCH_CUSTOMERS:-3000}; S=${FORECAST_BENCH_STORES:-8}
   P=${FORECAST_BENCH_PRODUCTS:-120}; D=${FORECAST_BENCH_DAYS:-730}
   echo
   echo "(b) daily sample: generate_sample_data(customers $C, stores $S, products $P, days $D), store x category series, h=7 and h=28"
@@ -173,7 +173,7 @@ if [ "${FORECAST_BENCH_DAILY:-1}" = 1 ]; then
 DROP SCHEMA IF EXISTS fb_sample CASCADE;
 \o /dev/null
 SELECT retailiq.generate_sample_data('fb_sample', $C, $S, $P, $D, 5);
-SELECT set_config('fb.have_lstm', :'have_lstm', false);
+SELECT set_config('fb.have_lstm', :'have_lstm', false), set_config('fb.auto', '${FORECAST_BENCH_AUTO:-0}', false);
 \o
 DROP TABLE IF EXISTS fb_daily, fb_dfc, fb_dtime;
 -- y: units per store and category and day (0 when nothing sold); factors known in advance
@@ -209,7 +209,8 @@ DECLARE
 BEGIN
     FOREACH o IN ARRAY ARRAY[last - 83, last - 55, last - 27] LOOP
         nd := o - (SELECT min(day) FROM fb_daily);
-        FOREACH meth IN ARRAY ARRAY['snaive', 'ets', 'auto'] LOOP
+        FOREACH meth IN ARRAY CASE WHEN current_setting('fb.auto') = '1' THEN ARRAY['snaive', 'ets', 'auto']
+                                   ELSE ARRAY['snaive', 'ets'] END LOOP
             t0 := clock_timestamp();
             CREATE TEMP TABLE fb_m AS SELECT retailiq.forecast_fit(series, day, y, meth) AS m FROM fb_daily WHERE day < o;
             INSERT INTO fb_dtime VALUES ('retailiq_' || meth, o, extract(epoch FROM clock_timestamp() - t0), ns, nd);
