@@ -110,3 +110,9 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION retailiq.forecast_all(retailiq.model, int, float8[]) IS
     'forecast every series of a forecasting model horizon periods ahead';
+
+-- For tests against a reference implementation: one ETS form with given parameters and
+-- initial state (nothing estimated) -> {loglik, yhat[1..h], lower[1..h], upper[1..h]}.
+CREATE FUNCTION retailiq._ets_check(y float8[], m int, model text, par float8[], init float8[],
+                                    h int, level float8 DEFAULT 0.8) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'forecast_ets_check' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;

@@ -56,6 +56,7 @@ ets_filter(const double *y, int n, SeriesFit *fit, double *sse_out)
 				gamma = fit->gamma;
 	double		sse = 0,
 				lik2 = 0,
+				prod = 1,		/* product of |mu| since lik2 was last updated */
 				lik;
 	int			t,
 				k;
@@ -87,7 +88,13 @@ ets_filter(const double *y, int n, SeriesFit *fit, double *sse_out)
 			if (fabs(mu) < TOL)
 				return HUGE_VAL;
 			e = (y[t] - mu) / mu;
-			lik2 += log(fabs(mu));
+			/* one log per few dozen steps instead of one per step */
+			prod *= fabs(mu);
+			if (prod > 1e200 || prod < 1e-200 || fabs(mu) > 1e100)
+			{
+				lik2 += log(prod);
+				prod = 1;
+			}
 		}
 		sse += e * e;
 
@@ -109,10 +116,12 @@ ets_filter(const double *y, int n, SeriesFit *fit, double *sse_out)
 			else
 				tt = fabs(q) < TOL ? HUGEN : y[t] / q;
 			buf[p] = sold + gamma * (tt - sold);
-			p = (p + 1) % m;
+			if (++p == m)
+				p = 0;
 		}
 		l = lnew;
 	}
+	lik2 += log(prod);
 	fit->level = l;
 	fit->slope = fit->trend != ETS_NONE ? b : 0.0;
 	if (fit->season != ETS_NONE)
@@ -522,7 +531,7 @@ nelder_mead(EtsProblem *pb, double *x, const double *step, int maxit)
 			if (fv[i] < fv[lo])
 				lo = i;
 		}
-		nh = lo == 0 ? (d > 0 ? 1 : 0) : 0;
+		nh = hi == 0 ? 1 : 0;	/* the second worst: any start but the worst */
 		for (i = 0; i <= d; i++)
 			if (i != hi && fv[i] > fv[nh])
 				nh = i;
@@ -647,17 +656,48 @@ ets_fit_form(const double *y, int n, SeriesFit *form, int maxit, double scale)
 			step[i] = 0.1 * Max(fabs(theta[i]), 0.01 * scale);
 	}
 	/*
-	 * Nelder-Mead restarted from its best point with a fresh simplex until a restart
-	 * gains nothing: a single run often collapses early in these 10-20 dimensions.
+	 * Two starts: R's (small smoothing weights) and a livelier one (alpha 0.3, beta 0.03,
+	 * gamma 0.2, same states); from each, Nelder-Mead restarted from its best point with a
+	 * fresh simplex until a restart gains nothing (a single run often collapses early in
+	 * these 10-20 dimensions). The first start gets the budget, the second half of it
+	 * more; the better end wins.
 	 */
-	lik = nelder_mead(&pb, theta, step, Min(maxit, pb.nevals + 1000 + 100 * pb.ntheta));
-	for (i = 0; i < 20 && pb.nevals < maxit; i++)
 	{
-		double		prev = lik;
+		double		theta2[4 + 2 + FIT_MAX_M];
+		double		lik2;
+		int			start;
 
-		lik = nelder_mead(&pb, theta, step, Min(maxit, pb.nevals + 500 + 50 * pb.ntheta));
-		if (prev - lik < 1e-6 * (fabs(prev) + 1e-6))
-			break;
+		memcpy(theta2, theta, sizeof(double) * pb.ntheta);
+		i = 0;
+		theta2[i++] = 0.3;
+		if (f.trend != ETS_NONE)
+			theta2[i++] = 0.03;
+		if (f.season != ETS_NONE)
+			theta2[i++] = 0.2;
+		lik = HUGE_VAL;
+		for (start = 0; start < 2; start++)
+		{
+			double	   *th = start == 0 ? theta : theta2;
+			int			budget = start == 0 ? maxit : maxit + maxit / 2;
+			int			r;
+
+			lik2 = nelder_mead(&pb, th, step, Min(budget, pb.nevals + 1000 + 100 * pb.ntheta));
+			for (r = 0; r < 20 && pb.nevals < budget; r++)
+			{
+				double		prev = lik2;
+
+				lik2 = nelder_mead(&pb, th, step, Min(budget, pb.nevals + 500 + 50 * pb.ntheta));
+				if (prev - lik2 < 1e-6 * (fabs(prev) + 1e-6))
+					break;
+			}
+			if (start == 0)
+				lik = lik2;
+			else if (lik2 < lik)
+			{
+				lik = lik2;
+				memcpy(theta, theta2, sizeof(double) * pb.ntheta);
+			}
+		}
 	}
 	if (lik >= PENALTY / 2)
 		return false;
