@@ -1,0 +1,646 @@
+-- forecast operations: registered sales sources, the nightly refresh that writes
+-- retailiq.forecast_result, and rolling-origin backtests (doc/forecast-operations.md).
+--
+-- Everything here is SQL over the forecasting values (forecast_fit, forecast_all, the
+-- accuracy aggregates): SECURITY INVOKER, so a source is read with the caller's rights, and
+-- search_path pinned, so relation names print schema-qualified into the dynamic SQL and no
+-- object of the caller's schemas can stand in for ours. Identifiers are quoted with %I;
+-- values travel as parameters.
+
+-- Methods a source may name: forecast_fit's, and the LSTM (forecast_lstm_fit).
+CREATE FUNCTION retailiq._forecast_methods() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT ARRAY['snaive', 'ets', 'croston', 'sba', 'auto', 'lstm'] $$;
+
+-- Option keys that belong to the operations layer; every other key goes to the fit.
+CREATE FUNCTION retailiq._sales_source_ops_keys() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT ARRAY['max_model_age', 'history_days', 'steps', 'keep_days'] $$;
+
+CREATE TABLE retailiq.sales_source (
+    name              text        PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),
+    relation          regclass    NOT NULL,
+    series_column     name        NOT NULL,
+    date_column       name        NOT NULL,
+    value_column      name        NOT NULL,
+    exog_columns      name[]      NOT NULL DEFAULT '{}',
+    method            text        NOT NULL DEFAULT 'auto'
+                                  CHECK (method = ANY (retailiq._forecast_methods())),
+    options           jsonb       NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(options) = 'object'),
+    registered_by     name        NOT NULL DEFAULT current_user,
+    registered_at     timestamptz NOT NULL DEFAULT now(),
+    min_model_version int         NOT NULL DEFAULT 1 CHECK (min_model_version >= 1),
+    last_refreshed_at timestamptz,
+    last_model_version int,
+    last_model_reused boolean,
+    last_rows         bigint
+);
+COMMENT ON TABLE retailiq.sales_source IS
+    'sales sources the nightly forecast refreshes: a relation with series, date, quantity and factor columns, a method and options';
+SELECT pg_catalog.pg_extension_config_dump('retailiq.sales_source', '');
+GRANT SELECT ON retailiq.sales_source TO PUBLIC;
+
+-- Checks the operations keys of a source's options; returns the options the fit gets.
+CREATE FUNCTION retailiq._sales_source_options(options jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v jsonb;
+BEGIN
+    IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass e.g. ''{"level": 0.8, "max_model_age": "12 hours"}''; ''{}'' for the defaults.';
+    END IF;
+    v := options -> 'max_model_age';
+    IF v IS NOT NULL THEN
+        BEGIN
+            IF jsonb_typeof(v) <> 'string' OR (v #>> '{}')::interval < interval '0' THEN
+                RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        EXCEPTION WHEN invalid_parameter_value OR invalid_datetime_format OR datetime_field_overflow THEN
+            RAISE EXCEPTION 'option max_model_age must be a non-negative interval, e.g. "12 hours"'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('max_model_age is %s.', v),
+                      HINT = 'Use "0" to retrain at every refresh; leave it out to reuse a model trained the same day.';
+        END;
+    END IF;
+    FOREACH v IN ARRAY ARRAY[options -> 'history_days', options -> 'keep_days'] LOOP
+        IF v IS NOT NULL AND (jsonb_typeof(v) <> 'number' OR v::numeric <> trunc(v::numeric)
+                              OR v::numeric < 1 OR v::numeric > 100000) THEN
+            RAISE EXCEPTION 'options history_days and keep_days must be whole numbers of days from 1 to 100000'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('The options are %s.', options),
+                      HINT = 'history_days limits the training data to the latest days; keep_days how long past forecasts are kept.';
+        END IF;
+    END LOOP;
+    v := options -> 'steps';
+    IF v IS NOT NULL AND v NOT IN ('"all"', '"listed"') THEN
+        RAISE EXCEPTION 'option steps must be "all" or "listed"'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('steps is %s.', v),
+                  HINT = '"all" writes every step up to the largest horizon (the default), "listed" only the horizons given.';
+    END IF;
+    RETURN options - retailiq._sales_source_ops_keys();
+END
+$$;
+
+-- The base type of a column's type (through domains).
+CREATE FUNCTION retailiq._column_base_type(rel regclass, col name) RETURNS regtype
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE t(oid, base, depth) AS (
+        SELECT ty.oid, ty.typbasetype, 0
+          FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
+         WHERE a.attrelid = rel AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped
+        UNION ALL
+        SELECT ty.oid, ty.typbasetype, t.depth + 1 FROM t JOIN pg_type ty ON ty.oid = t.base
+         WHERE t.base <> 0 AND t.depth < 32)
+    SELECT oid::regtype FROM t WHERE base = 0
+$$;
+
+-- Registers (or redefines) a sales source: checks that the relation and its columns exist
+-- with usable types and that the caller may read them. A redefinition restarts the model
+-- history: the next refresh trains afresh. Returns the registered row.
+CREATE FUNCTION retailiq.register_sales_source(name text, relation regclass, series_column text,
+                                               date_column text, value_column text,
+                                               exog_columns text[] DEFAULT '{}',
+                                               method text DEFAULT 'auto',
+                                               options jsonb DEFAULT '{}')
+RETURNS retailiq.sales_source
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r retailiq.sales_source;
+    c record;
+    typ regtype;
+    numeric_types regtype[] := ARRAY['smallint', 'integer', 'bigint', 'numeric', 'real',
+                                     'double precision']::regtype[];
+BEGIN
+    IF name IS NULL OR relation IS NULL OR series_column IS NULL OR date_column IS NULL
+       OR value_column IS NULL OR exog_columns IS NULL OR method IS NULL OR options IS NULL THEN
+        RAISE EXCEPTION 'arguments of register_sales_source must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass ''{}'' for no exog_columns and no options.';
+    END IF;
+    IF name !~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' THEN
+        RAISE EXCEPTION 'sales source name "%" is not valid', name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use 1 to 63 letters, digits, "_", "." or "-", starting with a letter or digit, e.g. store_sales.';
+    END IF;
+    IF NOT method = ANY (retailiq._forecast_methods()) THEN
+        RAISE EXCEPTION 'method "%" is not a forecasting method', method
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use one of ' || array_to_string(retailiq._forecast_methods(), ', ') || '.';
+    END IF;
+    IF cardinality(exog_columns) > 0 AND method <> 'lstm' THEN
+        RAISE EXCEPTION 'exog_columns are used only by method lstm'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('method is %s, exog_columns are %s.', method, exog_columns),
+                  HINT = 'Register with method => ''lstm'', or without exog_columns.';
+    END IF;
+    PERFORM retailiq._sales_source_options(options);
+    PERFORM FROM pg_class k WHERE k.oid = relation AND k.relkind IN ('r', 'v', 'm', 'f', 'p');
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '% is not a table or view', relation
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Register a table, view, materialized view or foreign table of sales rows.';
+    END IF;
+    FOR c IN SELECT * FROM (VALUES (1, 'series_column', series_column), (2, 'date_column', date_column),
+                                   (3, 'value_column', value_column)) v(o, arg, col)
+             UNION ALL
+             SELECT 3 + e.i, 'exog_columns', e.col FROM unnest(exog_columns) WITH ORDINALITY e(col, i)
+             ORDER BY 1 LOOP
+        IF c.col IS NULL THEN
+            RAISE EXCEPTION 'exog_columns must not contain NULL'
+                USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        typ := retailiq._column_base_type(relation, c.col);
+        IF typ IS NULL THEN
+            RAISE EXCEPTION '% "%" is not a column of %', c.arg, c.col, relation
+                USING ERRCODE = 'undefined_column',
+                      HINT = 'Column names are matched exactly (case included), as in quote_ident.';
+        END IF;
+        IF NOT has_column_privilege(relation, c.col::name, 'SELECT') THEN
+            RAISE EXCEPTION 'permission denied to read column "%" of %', c.col, relation
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'The refresh reads the source with its caller''s rights: GRANT SELECT on it first.';
+        END IF;
+        IF (c.arg = 'date_column' AND typ NOT IN ('date'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype))
+           OR (c.arg = 'value_column' AND NOT typ = ANY (numeric_types))
+           OR (c.arg = 'exog_columns' AND NOT typ = ANY (numeric_types || 'boolean'::regtype)) THEN
+            RAISE EXCEPTION '% "%" of % is of type %', c.arg, c.col, relation, format_type(typ, NULL)
+                USING ERRCODE = 'datatype_mismatch',
+                      HINT = CASE c.arg WHEN 'date_column' THEN 'The date column must be a date or a timestamp.'
+                                        WHEN 'value_column' THEN 'The value column must be numeric (integer, numeric or floating point).'
+                                        ELSE 'Factor columns must be numeric or boolean.' END;
+        END IF;
+    END LOOP;
+    IF (SELECT count(DISTINCT x) FROM unnest(ARRAY[series_column, date_column, value_column] || exog_columns) x)
+       <> 3 + cardinality(exog_columns) THEN
+        RAISE EXCEPTION 'series, date, value and factor columns must all be different'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Name each column once.';
+    END IF;
+    -- Models saved before this definition are not reused: the refresh reuses only versions
+    -- from min_model_version on.
+    INSERT INTO retailiq.sales_source AS t (name, relation, series_column, date_column, value_column,
+                                          exog_columns, method, options, min_model_version)
+    VALUES (name, relation, series_column, date_column, value_column, exog_columns::name[], method, options,
+            (SELECT coalesce(max(m.version), 0) + 1 FROM retailiq.models m
+              WHERE m.name = 'forecast:' || register_sales_source.name))
+    ON CONFLICT ON CONSTRAINT sales_source_pkey DO UPDATE
+       SET relation = excluded.relation, series_column = excluded.series_column,
+           date_column = excluded.date_column, value_column = excluded.value_column,
+           exog_columns = excluded.exog_columns, method = excluded.method, options = excluded.options,
+           registered_by = current_user, registered_at = now(),
+           min_model_version = excluded.min_model_version, last_refreshed_at = NULL,
+           last_model_version = NULL, last_model_reused = NULL, last_rows = NULL
+    RETURNING * INTO r;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION retailiq.register_sales_source(text, regclass, text, text, text, text[], text, jsonb) IS
+    'registers (or redefines) a sales source for retailiq.refresh_forecasts';
+
+-- Removes a source; with drop_forecasts also its forecasts and saved models.
+CREATE FUNCTION retailiq.unregister_sales_source(name text, drop_forecasts boolean DEFAULT false)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF name IS NULL OR drop_forecasts IS NULL THEN
+        RAISE EXCEPTION 'name and drop_forecasts must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- wait for a refresh of this source to finish
+    PERFORM pg_advisory_xact_lock(hashtext('retailiq.refresh_forecasts'), hashtext(unregister_sales_source.name));
+    DELETE FROM retailiq.sales_source s WHERE s.name = unregister_sales_source.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'sales source "%" is not registered', name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'retailiq.sales_source lists the registered sources.';
+    END IF;
+    IF drop_forecasts THEN
+        DELETE FROM retailiq.forecast_result r WHERE r.model_name = 'forecast:' || unregister_sales_source.name;
+        DELETE FROM retailiq.models m WHERE m.name = 'forecast:' || unregister_sales_source.name;
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION retailiq.unregister_sales_source(text, boolean) IS
+    'removes a sales source; with drop_forecasts also its forecast_result rows and saved models';
+
+-- The grain of a forecast from the dates of its first two steps.
+CREATE FUNCTION retailiq._forecast_grain(first date, second date) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF second - first = 1 THEN
+        RETURN 'day';
+    ELSIF second - first = 7 THEN
+        RETURN 'week';
+    ELSIF second - first BETWEEN 28 AND 31 THEN
+        RETURN 'month';
+    END IF;
+    RAISE EXCEPTION 'forecast steps % and % are neither a day, a week nor a month apart', first, second
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'Sales sources must be daily, weekly or monthly.';
+END
+$$;
+
+-- The source's rows summed per series and date (and factors averaged, booleans as 0/1):
+-- SELECT s text, d date, y float8[, x float8[]] ... The relation prints schema-qualified
+-- (search_path is pinned), identifiers are quoted.
+CREATE FUNCTION retailiq._sales_source_query(src retailiq.sales_source, with_exog boolean,
+                                             future_rows boolean DEFAULT false)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    x text := '';
+BEGIN
+    PERFORM FROM pg_class k WHERE k.oid = src.relation;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'the relation of sales source "%" no longer exists', src.name
+            USING ERRCODE = 'undefined_table',
+                  HINT = 'Register the source again with retailiq.register_sales_source.';
+    END IF;
+    IF with_exog AND cardinality(src.exog_columns) > 0 THEN
+        SELECT ', ARRAY[' || string_agg(
+                   CASE WHEN retailiq._column_base_type(src.relation, e.col) = 'boolean'::regtype
+                        THEN format('avg(%I::int)::float8', e.col)
+                        ELSE format('avg(%I)::float8', e.col) END, ', ' ORDER BY e.i) || '] AS x'
+          INTO x
+          FROM unnest(src.exog_columns) WITH ORDINALITY e(col, i);
+    END IF;
+    RETURN format('SELECT %1$I::text AS s, %2$I::date AS d, sum(%3$I)::float8 AS y%4$s FROM %5$s'
+                  ' WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL GROUP BY 1, 2%6$s',
+                  src.series_column, src.date_column, src.value_column, x, src.relation::text,
+                  CASE WHEN future_rows THEN '' ELSE format(' HAVING count(%I) > 0', src.value_column) END);
+END
+$$;
+
+-- The fit of a source's rows dated before `before` (NULL: all) and, with history_days, no
+-- older than that many days before the latest: $1 method, $2 fit options, $3 before,
+-- $4 history_days (the filters are left out of the SQL when not needed).
+CREATE FUNCTION retailiq._sales_source_fit_query(src retailiq.sales_source, method text,
+                                                 with_before boolean, with_history boolean)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    fit text := CASE WHEN method <> 'lstm' THEN 'retailiq.forecast_fit(s, d, y, $1, $2)'
+                     WHEN cardinality(src.exog_columns) > 0 THEN 'retailiq.forecast_lstm_fit(s, d, y, x, $2)'
+                     ELSE 'retailiq.forecast_lstm_fit(s, d, y, NULL::float8[], $2)' END;
+    rows text := retailiq._sales_source_query(src, method = 'lstm');
+BEGIN
+    IF with_before THEN
+        rows := format('SELECT * FROM (%s) r WHERE d < $3', rows);
+    END IF;
+    IF with_history THEN
+        RETURN format('WITH b AS (%s) SELECT %s FROM b WHERE d > (SELECT max(d) FROM b) - $4::int', rows, fit);
+    END IF;
+    RETURN format('SELECT %s FROM (%s) b', fit, rows);
+END
+$$;
+
+-- The future factors an LSTM model with factors needs (forecast_all's future_exog): for each
+-- series of the model (in model order) and each of `steps` periods after its last date with a
+-- quantity (before `before`, when given), the source's factor values on that date. Future
+-- periods are rows with the planned factors and a NULL quantity (or, in a backtest, the
+-- actual rows). A missing one is an error: a factor's future must be known, not guessed.
+CREATE FUNCTION retailiq._sales_source_future_exog(src retailiq.sales_source, model retailiq.model,
+                                                   steps int, before date)
+RETURNS float8[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_result float8[];
+    v_missing text;
+BEGIN
+    EXECUTE format($q$
+        WITH a AS (%s),
+        ranked AS (
+            SELECT a.s, a.d, row_number() OVER (PARTITION BY a.s ORDER BY a.d DESC) AS rn FROM a
+             WHERE a.y IS NOT NULL AND ($3::date IS NULL OR a.d < $3)),
+        last AS (
+            SELECT r.s, max(r.d) FILTER (WHERE r.rn = 1) AS ld, max(r.d) FILTER (WHERE r.rn = 2) AS pd
+              FROM ranked r WHERE r.rn <= 2 GROUP BY r.s),
+        spacing AS (
+            -- the data's period: the smallest gap between a series' last two dates
+            SELECT min(l.ld - l.pd) AS days FROM last l),
+        grid AS (
+            SELECT o.i, o.s, k.k,
+                   CASE WHEN sp.days BETWEEN 28 AND 31 THEN (l.ld + make_interval(months => k.k))::date
+                        ELSE l.ld + k.k * coalesce(sp.days, 1) END AS d
+              FROM retailiq.forecast_lstm_series($1) WITH ORDINALITY o(s, i)
+              JOIN last l ON l.s = o.s
+             CROSS JOIN spacing sp CROSS JOIN generate_series(1, $2) k(k)),
+        cells AS (
+            SELECT g.i, g.s, g.k, g.d, a.x FROM grid g LEFT JOIN a ON a.s = g.s AND a.d = g.d)
+        SELECT (SELECT array_agg(r.xs ORDER BY r.i)
+                  FROM (SELECT c.i, array_agg(c.x ORDER BY c.k) AS xs FROM cells c GROUP BY c.i) r
+                 WHERE NOT EXISTS (SELECT FROM cells c WHERE c.x IS NULL)),
+               (SELECT row(c.s, c.d)::text FROM cells c WHERE c.x IS NULL ORDER BY c.i, c.k LIMIT 1)
+        $q$, retailiq._sales_source_query(src, true, true))
+      INTO v_result, v_missing
+      USING model, steps, before;
+    IF v_result IS NULL THEN
+        RAISE EXCEPTION 'sales source "%" has no factor values for the forecast periods', src.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('The first missing (series, date) is %s.', coalesce(v_missing::text, '(no series)')),
+                  HINT = 'Add rows with the planned factors and a NULL quantity for every series and period ahead.';
+    END IF;
+    RETURN v_result;
+END
+$$;
+
+CREATE FUNCTION retailiq._check_horizons(horizons int[]) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF horizons IS NULL OR array_position(horizons, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'horizons must not be NULL or contain NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the steps ahead to forecast, e.g. ARRAY[1, 7, 28].';
+    END IF;
+    IF cardinality(horizons) = 0 OR (SELECT min(h) FROM unnest(horizons) h) < 1
+       OR (SELECT max(h) FROM unnest(horizons) h) > 1000 THEN
+        RAISE EXCEPTION 'horizons must be 1 to 1000 steps'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('horizons are %s.', horizons),
+                  HINT = 'Pass the steps ahead to forecast, e.g. ARRAY[1, 7, 28].';
+    END IF;
+END
+$$;
+
+-- One source's refresh (see refresh_forecasts). Returns the rows written.
+CREATE FUNCTION retailiq._refresh_source(source_name text, horizons int[]) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    src retailiq.sales_source;
+    v_model retailiq.model;
+    v_version int;
+    v_reused boolean;
+    v_name text := 'forecast:' || source_name;
+    v_fit_options jsonb;
+    v_max_age interval;
+    v_level float8;
+    v_clamp boolean;
+    v_all_steps boolean;
+    v_keep int;
+    v_hmax int := (SELECT max(h) FROM unnest(horizons) h);
+    v_rows bigint;
+    v_grain text;
+    a_series text[];
+    a_step int[];
+    a_ts date[];
+    a_yhat float8[];
+    a_lower float8[];
+    a_upper float8[];
+    f_series text[];
+    f_first date[];
+BEGIN
+    -- One refresh of a source at a time: a second one waits here, then replaces the first's
+    -- rows. The row lock below makes a second one under REPEATABLE READ fail (40001) rather
+    -- than miss the first's rows.
+    PERFORM pg_advisory_xact_lock(hashtext('retailiq.refresh_forecasts'), hashtext(source_name));
+    SELECT * INTO src FROM retailiq.sales_source s WHERE s.name = source_name FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 0;               -- unregistered while we waited
+    END IF;
+    v_fit_options := retailiq._sales_source_options(src.options);
+    v_max_age := (src.options ->> 'max_model_age')::interval;
+    v_level := coalesce((v_fit_options ->> 'level')::float8, 0.8);
+    v_clamp := NOT coalesce((v_fit_options ->> 'allow_negative')::boolean, false);
+    v_all_steps := coalesce(src.options ->> 'steps', 'all') = 'all';
+    v_keep := coalesce((src.options ->> 'keep_days')::int, 400);
+
+    -- Reuse the newest saved model if it is recent enough (trained today, or younger than
+    -- max_model_age) and was trained for the current definition of the source.
+    SELECT m.version, m.model INTO v_version, v_model
+      FROM retailiq.models m
+     WHERE m.name = v_name AND m.version >= src.min_model_version
+       AND CASE WHEN v_max_age IS NULL THEN m.created_at >= current_date::timestamptz
+                ELSE now() - m.created_at < v_max_age END
+     ORDER BY m.version DESC LIMIT 1;
+    v_reused := FOUND;
+    IF NOT v_reused THEN
+        EXECUTE retailiq._sales_source_fit_query(src, src.method, false, src.options ? 'history_days') INTO v_model
+          USING src.method, v_fit_options, NULL::date, (src.options ->> 'history_days')::int;
+        IF v_model IS NULL THEN
+            RAISE NOTICE 'sales source "%" has no rows: nothing to forecast', source_name;
+            RETURN 0;
+        END IF;
+        v_version := retailiq.save_model(v_name, v_model);
+    END IF;
+
+    -- The forecasts, once (an LSTM forecast is not free), ordered by series and step.
+    SELECT array_agg(q.series ORDER BY q.series, q.step), array_agg(q.step ORDER BY q.series, q.step),
+           array_agg(q.ts ORDER BY q.series, q.step), array_agg(q.yhat ORDER BY q.series, q.step),
+           array_agg(q.yhat_lower ORDER BY q.series, q.step), array_agg(q.yhat_upper ORDER BY q.series, q.step)
+      INTO a_series, a_step, a_ts, a_yhat, a_lower, a_upper
+      FROM retailiq.forecast_all(v_model, greatest(v_hmax, 2),
+                                 CASE WHEN src.method = 'lstm' AND cardinality(src.exog_columns) > 0
+                                      THEN retailiq._sales_source_future_exog(src, v_model, greatest(v_hmax, 2), NULL)
+                                 END) q;
+    IF a_series IS NULL THEN
+        RETURN 0;
+    END IF;
+    v_grain := retailiq._forecast_grain(a_ts[1], a_ts[2]);
+
+    -- Replace: per series, rows of this model from the new first period on go (earlier
+    -- periods stay: they are what was forecast for them, which the sales checks compare
+    -- with); series no longer forecast lose their future rows; rows older than keep_days
+    -- before the new forecasts go.
+    SELECT array_agg(u.series ORDER BY u.series), array_agg(u.first ORDER BY u.series)
+      INTO f_series, f_first
+      FROM (SELECT q.series, min(q.ts) AS first FROM unnest(a_series, a_ts) q(series, ts) GROUP BY q.series) u;
+    DELETE FROM retailiq.forecast_result r
+     USING unnest(f_series, f_first) n(series, first)
+     WHERE r.model_name = v_name AND r.series = n.series AND r.period_start >= n.first;
+    DELETE FROM retailiq.forecast_result r
+     WHERE r.model_name = v_name
+       AND ((r.period_start >= (SELECT max(x) FROM unnest(f_first) x) AND r.series <> ALL (f_series))
+            OR r.period_start < (SELECT min(x) FROM unnest(f_first) x) - v_keep);
+
+    -- Sales are not negative: yhat and yhat_upper are clipped at 0 (unless the options allow
+    -- negative values), yhat_lower is kept as the model gave it, so the interval's width
+    -- still measures the forecast error (alerts' safety_stock reads sigma from it).
+    INSERT INTO retailiq.forecast_result (series, period_start, grain, horizon, yhat, yhat_lower,
+                                          yhat_upper, interval_level, model_name, model_version, created_at)
+    SELECT u.series, u.ts, v_grain, u.step,
+           CASE WHEN v_clamp THEN greatest(u.yhat, 0) ELSE u.yhat END,
+           u.yhat_lower,
+           CASE WHEN v_clamp THEN greatest(u.yhat_upper, 0) ELSE u.yhat_upper END,
+           v_level, v_name, v_version, now()
+      FROM unnest(a_series, a_step, a_ts, a_yhat, a_lower, a_upper)
+           u(series, step, ts, yhat, yhat_lower, yhat_upper)
+     WHERE u.step <= v_hmax AND (v_all_steps OR u.step = ANY (horizons));
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+
+    UPDATE retailiq.sales_source s
+       SET last_refreshed_at = now(), last_model_version = v_version,
+           last_model_reused = v_reused, last_rows = v_rows
+     WHERE s.name = source_name;
+    RETURN v_rows;
+END
+$$;
+
+-- The nightly job: for each registered source (or the one named), train the registered
+-- method on its rows (or reuse the model saved today / within max_model_age), save it as
+-- forecast:<source>, and write its forecasts for the horizons into retailiq.forecast_result.
+-- Returns the rows written. All sources in the caller's transaction: one failure rolls back
+-- the whole refresh.
+CREATE FUNCTION retailiq.refresh_forecasts(horizons int[], source text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    nm text;
+    total bigint := 0;
+    seen int := 0;
+BEGIN
+    PERFORM retailiq._check_horizons(horizons);
+    IF source IS NOT NULL AND NOT EXISTS (SELECT FROM retailiq.sales_source s WHERE s.name = source) THEN
+        RAISE EXCEPTION 'sales source "%" is not registered', source
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'retailiq.sales_source lists the registered sources; retailiq.register_sales_source adds one.';
+    END IF;
+    FOR nm IN SELECT s.name FROM retailiq.sales_source s
+               WHERE refresh_forecasts.source IS NULL OR s.name = refresh_forecasts.source
+               ORDER BY s.name LOOP
+        total := total + retailiq._refresh_source(nm, horizons);
+        seen := seen + 1;
+    END LOOP;
+    IF seen = 0 THEN
+        RAISE NOTICE 'no sales source is registered: nothing to forecast'
+            USING HINT = 'Register one with retailiq.register_sales_source.';
+    END IF;
+    RETURN total;
+END
+$$;
+COMMENT ON FUNCTION retailiq.refresh_forecasts(int[], text) IS
+    'trains or reuses the model of each registered sales source and writes its forecasts into retailiq.forecast_result; returns rows written';
+
+-- Rolling-origin evaluation of methods on a source: for each origin, fit each method on the
+-- rows dated before it, forecast horizon steps, and compare with the actuals (periods
+-- without a row count as 0 sales; periods after the source's last date are left out).
+-- MASE divides by each series' in-sample seasonal-naive MAE (gaps filled with 0; season
+-- from options.season, else 7 / 52 / 12 by grain); series with a zero scale are left out of
+-- MASE only.
+CREATE FUNCTION retailiq.backtest(source text, methods text[], horizon int, origins date[])
+RETURNS TABLE (method text, origin date, series int, points bigint, wape float8, smape float8,
+               mase float8, bias float8, coverage float8, fit_seconds float8)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    src retailiq.sales_source;
+    v_fit_options jsonb;
+    v_model retailiq.model;
+    v_season int;
+    v_method text;
+    v_origin date;
+    v_t0 timestamptz;
+    v_data text;
+BEGIN
+    IF source IS NULL OR methods IS NULL OR horizon IS NULL OR origins IS NULL
+       OR array_position(methods, NULL) IS NOT NULL OR array_position(origins, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'source, methods, horizon and origins must not be NULL or contain NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Example: retailiq.backtest(''store_sales'', ARRAY[''snaive'', ''ets''], 28, ARRAY[date ''2024-05-01'']).';
+    END IF;
+    SELECT * INTO src FROM retailiq.sales_source s WHERE s.name = source;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'sales source "%" is not registered', source
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'retailiq.sales_source lists the registered sources; retailiq.register_sales_source adds one.';
+    END IF;
+    IF cardinality(methods) = 0 OR cardinality(origins) = 0 THEN
+        RAISE EXCEPTION 'methods and origins must not be empty'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass at least one method and one origin date.';
+    END IF;
+    FOREACH v_method IN ARRAY methods LOOP
+        IF NOT v_method = ANY (retailiq._forecast_methods()) THEN
+            RAISE EXCEPTION 'method "%" is not a forecasting method', v_method
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Use one of ' || array_to_string(retailiq._forecast_methods(), ', ') || '.';
+        END IF;
+    END LOOP;
+    IF horizon < 1 OR horizon > 1000 THEN
+        RAISE EXCEPTION 'horizon must be 1 to 1000 steps'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('horizon is %s.', horizon),
+                  HINT = 'Pass the steps ahead to evaluate, e.g. 7 or 28 for daily data.';
+    END IF;
+    v_fit_options := retailiq._sales_source_options(src.options);
+    v_season := (v_fit_options ->> 'season')::int;
+    v_data := retailiq._sales_source_query(src, false);
+    FOREACH v_origin IN ARRAY origins LOOP
+        FOREACH v_method IN ARRAY methods LOOP
+            v_t0 := clock_timestamp();
+            EXECUTE retailiq._sales_source_fit_query(src, v_method, true, src.options ? 'history_days') INTO v_model
+              USING v_method, v_fit_options, v_origin, (src.options ->> 'history_days')::int;
+            fit_seconds := extract(epoch FROM clock_timestamp() - v_t0);
+            method := v_method;
+            origin := v_origin;
+            IF v_model IS NULL THEN
+                series := 0; points := 0; wape := NULL; smape := NULL; mase := NULL; bias := NULL;
+                coverage := NULL;
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+            EXECUTE format($q$
+                WITH a AS (%s),
+                f AS MATERIALIZED (SELECT * FROM retailiq.forecast_all($1, greatest($2, 2), $5)),
+                g AS (SELECT retailiq._forecast_grain(min(f.ts), max(f.ts)) AS grain
+                        FROM f WHERE f.series = (SELECT min(series) FROM f) AND f.step <= 2),
+                h AS (SELECT a.s, a.d, a.y FROM a WHERE a.d < $3 AND a.s IN (SELECT series FROM f)),
+                bounds AS (SELECT h.s, min(h.d) AS lo, max(h.d) AS hi FROM h GROUP BY h.s),
+                filled AS (
+                    SELECT b.s, k.d::date AS d, coalesce(h.y, 0) AS y
+                      FROM bounds b CROSS JOIN g
+                     CROSS JOIN LATERAL generate_series(b.lo, b.hi, CASE g.grain WHEN 'day' THEN interval '1 day'
+                                                                     WHEN 'week' THEN interval '7 days'
+                                                                     ELSE interval '1 month' END) k(d)
+                      LEFT JOIN h ON h.s = b.s AND h.d = k.d::date),
+                sc AS (
+                    SELECT filled.s, retailiq.naive_scale(array_agg(filled.y ORDER BY filled.d), m.season) AS scale
+                      FROM filled CROSS JOIN (SELECT coalesce($4, CASE g.grain WHEN 'day' THEN 7 WHEN 'week' THEN 52
+                                                                               ELSE 12 END) AS season FROM g) m
+                     GROUP BY filled.s, m.season HAVING count(*) > m.season),
+                cmp AS (
+                    SELECT f.series, f.yhat, f.yhat_lower, f.yhat_upper, coalesce(a.y, 0) AS y
+                      FROM f LEFT JOIN a ON a.s = f.series AND a.d = f.ts
+                     WHERE f.step <= $2 AND f.ts <= (SELECT max(d) FROM a))
+                SELECT count(DISTINCT cmp.series)::int, count(*),
+                       retailiq.wape(cmp.y, cmp.yhat), retailiq.smape(cmp.y, cmp.yhat),
+                       retailiq.mase(cmp.y, cmp.yhat, nullif(sc.scale, 0)), retailiq.bias(cmp.y, cmp.yhat),
+                       retailiq.coverage(cmp.y, cmp.yhat_lower, cmp.yhat_upper)
+                  FROM cmp LEFT JOIN sc ON sc.s = cmp.series$q$, v_data)
+              INTO series, points, wape, smape, mase, bias, coverage
+              USING v_model, horizon, v_origin, v_season,
+                    CASE WHEN v_method = 'lstm' AND cardinality(src.exog_columns) > 0
+                         THEN retailiq._sales_source_future_exog(src, v_model, greatest(horizon, 2), v_origin) END;
+            RETURN NEXT;
+        END LOOP;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION retailiq.backtest(text, text[], int, date[]) IS
+    'rolling-origin backtest of forecasting methods on a registered sales source: WAPE, sMAPE, MASE, bias and interval coverage per method and origin';
