@@ -497,7 +497,6 @@ DECLARE
     ord text := retailiq._source('orders');
     cands bigint[];
     rule_cands bigint[];
-    max_after interval;
     w interval;
     r record;
     added bigint;
@@ -524,17 +523,25 @@ BEGIN
     tags_removed := removed;
 
     IF since > '-infinity' THEN
-        -- a cart add becomes "abandoned" only `after` a while: look back that much further
-        SELECT coalesce(max((condition->>'after')::interval), interval '0') INTO max_after
-          FROM retailiq.tag_rule WHERE enabled AND condition ? 'after';
         EXECUTE format('SELECT array_agg(DISTINCT c) FROM ('
-                       ' SELECT customer_id::bigint AS c FROM %s WHERE occurred_at >= $1 AND occurred_at <= $3'
+                       ' SELECT customer_id::bigint AS c FROM %s WHERE occurred_at >= $1 AND occurred_at <= $2'
                        ' UNION ALL'
-                       ' SELECT customer_id::bigint FROM %s WHERE ordered_at >= $2 AND ordered_at <= $3'
+                       ' SELECT customer_id::bigint FROM %s WHERE ordered_at >= $1 AND ordered_at <= $2'
                        ' UNION ALL'
-                       ' SELECT customer_id FROM retailiq.customer_tag WHERE expires_at <= $3) s',
+                       ' SELECT customer_id FROM retailiq.customer_tag WHERE expires_at <= $2) s',
                        ev, ord)
-           INTO cands USING since - max_after, since, as_of;
+           INTO cands USING since, as_of;
+        cands := coalesce(cands, '{}');
+        -- a cart add becomes "abandoned" once it is `after` old, without any new row: add the
+        -- customers whose cart adds cross that age during (since, as_of]
+        FOR w IN SELECT DISTINCT (condition->>'after')::interval FROM retailiq.tag_rule
+                  WHERE enabled AND condition->>'kind' = 'cart_abandoned' LOOP
+            EXECUTE format('SELECT array_agg(DISTINCT c) FROM ('
+                           ' SELECT unnest($3) AS c UNION ALL'
+                           ' SELECT customer_id::bigint FROM %s WHERE occurred_at > $1 AND occurred_at <= $2'
+                           ' AND event_type = ''cart_add'') s', ev)
+               INTO cands USING since - w, as_of - w, cands;
+        END LOOP;
         cands := coalesce(cands, '{}');
         -- a share can rise as old orders leave the window, without any new row: add the
         -- customers whose orders leave a promo_share window during (since, as_of]
