@@ -369,7 +369,7 @@ CREATE TABLE retailiq.customer_tag (
     PRIMARY KEY (customer_id, tag)
 );
 CREATE INDEX customer_tag_tag ON retailiq.customer_tag (tag);
-CREATE INDEX customer_tag_expires ON retailiq.customer_tag (expires_at);
+CREATE INDEX customer_tag_expires ON retailiq.customer_tag (tag, expires_at);
 COMMENT ON TABLE retailiq.customer_tag IS
     'the tags that hold: one row per customer and tag, kept current by retailiq.refresh_tags';
 COMMENT ON COLUMN retailiq.customer_tag.first_tagged_at IS
@@ -396,6 +396,38 @@ COMMENT ON COLUMN retailiq.tag_refresh_state.slack IS
     'how far before the previous as_of the next refresh_customer_tags looks: covers events committed late with an earlier occurred_at';
 INSERT INTO retailiq.tag_refresh_state (id) VALUES (1);
 
+-- The joins and per-event filters of an events or cart_abandoned condition (normalised):
+-- fixed fragments that read every value from the condition passed as $3.
+CREATE FUNCTION retailiq._tag_event_filter(c jsonb, OUT joins text, OUT conds text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    joins := '';
+    IF c->>'kind' = 'cart_abandoned' THEN
+        conds := ' AND e.event_type = ''cart_add''';
+    ELSE
+        conds := ' AND e.event_type = ($3->>''event'')';
+    END IF;
+    IF c ? 'zone_category' OR c ? 'zone_name' THEN
+        joins := joins || format(' JOIN %s z ON z.store_id = e.store_id AND z.zone_id = e.zone_id',
+                                 retailiq._source('store_zones'));
+        IF c ? 'zone_category' THEN conds := conds || ' AND z.category = ($3->>''zone_category'')'; END IF;
+        IF c ? 'zone_name' THEN conds := conds || ' AND z.zone_name = ($3->>''zone_name'')'; END IF;
+    END IF;
+    IF c ? 'category' THEN
+        joins := joins || format(' JOIN %s p ON p.product_id = e.product_id', retailiq._source('products'));
+        conds := conds || ' AND p.category = ($3->>''category'')';
+    END IF;
+    IF c ? 'product_id' THEN conds := conds || ' AND e.product_id = ($3->>''product_id'')::bigint'; END IF;
+    IF c ? 'store_id' THEN conds := conds || ' AND e.store_id = ($3->>''store_id'')::bigint'; END IF;
+    IF c ? 'channel' THEN conds := conds || ' AND e.channel = ($3->>''channel'')'; END IF;
+    IF c ? 'min_duration_s' THEN
+        conds := conds || ' AND e.duration_s >= ($3->>''min_duration_s'')::numeric';
+    END IF;
+END
+$$;
+
 -- The query that finds, for the candidate customers, those for which a rule holds.
 -- Parameters: $1 bigint[] candidate customers (NULL = all), $2 as_of, $3 the normalised
 -- condition. The text is built from fixed fragments and quoted relation names only.
@@ -408,13 +440,12 @@ DECLARE
     ev text := retailiq._source('events');
     ord text := retailiq._source('orders');
     lin text := retailiq._source('order_lines');
-    prod text := retailiq._source('products');
-    zon text := retailiq._source('store_zones');
+    f record;
     q text;
-    joins text := '';
-    conds text := '';
+    conds text;
     grp text := 'e.customer_id';
     hav text := 'count(*) >= ($3->>''min_count'')::bigint';
+    per_product bool;
 BEGIN
     IF c->>'kind' = 'promo_share' THEN
         RETURN format($q$
@@ -429,35 +460,20 @@ HAVING count(DISTINCT o.order_id) >= ($3->>'min_orders')::bigint
        >= ($3->>'min_share')::numeric * sum(l.quantity * l.unit_price - l.discount)$q$, ord, lin);
     END IF;
 
+    f := retailiq._tag_event_filter(c);
+    conds := f.conds;
+    -- a cart add old enough (after) with no later purchase of that product by the customer
+    per_product := c->>'kind' = 'cart_abandoned' OR coalesce((c->>'same_product')::bool, false);
     IF c->>'kind' = 'cart_abandoned' THEN
-        -- a cart add old enough (after) with no later purchase of that product by the customer
-        c := c || '{"event": "cart_add", "without_purchase": true, "same_product": true}';
-        conds := conds || ' AND e.event_type = ''cart_add'' AND e.occurred_at <= $2 - ($3->>''after'')::interval';
-    ELSE
-        conds := conds || ' AND e.event_type = ($3->>''event'')';
-    END IF;
-    IF c ? 'zone_category' OR c ? 'zone_name' THEN
-        joins := joins || format(' JOIN %s z ON z.store_id = e.store_id AND z.zone_id = e.zone_id', zon);
-        IF c ? 'zone_category' THEN conds := conds || ' AND z.category = ($3->>''zone_category'')'; END IF;
-        IF c ? 'zone_name' THEN conds := conds || ' AND z.zone_name = ($3->>''zone_name'')'; END IF;
-    END IF;
-    IF c ? 'category' THEN
-        joins := joins || format(' JOIN %s p ON p.product_id = e.product_id', prod);
-        conds := conds || ' AND p.category = ($3->>''category'')';
-    END IF;
-    IF c ? 'product_id' THEN conds := conds || ' AND e.product_id = ($3->>''product_id'')::bigint'; END IF;
-    IF c ? 'store_id' THEN conds := conds || ' AND e.store_id = ($3->>''store_id'')::bigint'; END IF;
-    IF c ? 'channel' THEN conds := conds || ' AND e.channel = ($3->>''channel'')'; END IF;
-    IF c ? 'min_duration_s' THEN
-        conds := conds || ' AND e.duration_s >= ($3->>''min_duration_s'')::numeric';
+        conds := conds || ' AND e.occurred_at <= $2 - ($3->>''after'')::interval';
     END IF;
     IF c ? 'min_total_duration_s' THEN
         hav := hav || ' AND sum(e.duration_s) >= ($3->>''min_total_duration_s'')::numeric';
     END IF;
-    IF coalesce((c->>'without_purchase')::bool, false) THEN
-        -- "without buying afterwards": no order (of that product, with same_product) at or
-        -- after the event, so a purchase ageing out of the window cannot revive a tag
-        IF coalesce((c->>'same_product')::bool, false) THEN
+    IF c->>'kind' = 'cart_abandoned' OR coalesce((c->>'without_purchase')::bool, false) THEN
+        -- "without buying afterwards": no order (of that product, per product) at or after
+        -- the event, so a purchase ageing out of the window cannot revive a tag
+        IF per_product THEN
             conds := conds || format(' AND NOT EXISTS (SELECT 1 FROM %s o JOIN %s l ON l.order_id = o.order_id'
                 ' WHERE o.customer_id = e.customer_id AND l.product_id = e.product_id'
                 ' AND o.ordered_at >= e.occurred_at AND o.ordered_at <= $2)', ord, lin);
@@ -467,15 +483,15 @@ HAVING count(DISTINCT o.order_id) >= ($3->>'min_orders')::bigint
                 ' AND o.ordered_at >= e.occurred_at AND o.ordered_at <= $2)', ord);
         END IF;
     END IF;
-    IF coalesce((c->>'same_product')::bool, false) THEN
+    IF per_product THEN
         grp := grp || ', e.product_id';
     END IF;
     q := format('SELECT e.customer_id::bigint AS customer_id, min(e.occurred_at) AS evidence_from'
                 ' FROM %s e%s'
                 ' WHERE ($1 IS NULL OR e.customer_id = ANY ($1))'
                 ' AND e.occurred_at > $2 - ($3->>''window'')::interval AND e.occurred_at <= $2%s'
-                ' GROUP BY %s HAVING %s', ev, joins, conds, grp, hav);
-    IF coalesce((c->>'same_product')::bool, false) THEN
+                ' GROUP BY %s HAVING %s', ev, f.joins, conds, grp, hav);
+    IF per_product THEN
         q := 'SELECT customer_id, min(evidence_from) AS evidence_from FROM (' || q
              || ') per_product GROUP BY customer_id';
     END IF;
@@ -483,9 +499,50 @@ HAVING count(DISTINCT o.order_id) >= ($3->>'min_orders')::bigint
 END
 $$;
 
--- Re-evaluates every enabled rule for the customers with events or orders since `since`
--- (and those whose tag evidence is ageing out), as of `as_of`. Rules changed since the last
--- refresh are evaluated for every customer. Returns what it did.
+-- The customers for whom a rule's answer may have changed between $1 (since) and $2 (as_of):
+-- new events that pass the rule's event filters; customers with new orders ($5) when
+-- purchases matter to the rule; cart adds crossing the rule's `after` age and orders leaving
+-- a promo_share window (the two ways a rule can start to hold without a new row); and
+-- customers whose tag's evidence is ageing out ($4 = the tag). Same parameters as
+-- tag_rule_sql otherwise: fixed fragments only.
+CREATE FUNCTION retailiq._tag_candidates_sql(condition jsonb) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c jsonb := retailiq.tag_condition_check(condition);
+    ev text := retailiq._source('events');
+    ord text := retailiq._source('orders');
+    f record;
+    q text;
+BEGIN
+    IF c->>'kind' = 'promo_share' THEN
+        q := format('SELECT customer_id::bigint AS c FROM %s'
+                    ' WHERE ordered_at > $1 - ($3->>''window'')::interval'
+                    ' AND ordered_at <= $2 - ($3->>''window'')::interval'
+                    ' UNION ALL SELECT unnest($5)', ord);
+    ELSE
+        f := retailiq._tag_event_filter(c);
+        IF c->>'kind' = 'cart_abandoned' THEN
+            q := format('SELECT e.customer_id::bigint AS c FROM %s e%s'
+                        ' WHERE e.occurred_at > $1 - ($3->>''after'')::interval'
+                        ' AND e.occurred_at <= $2 - ($3->>''after'')::interval%s'
+                        ' UNION ALL SELECT unnest($5)', ev, f.joins, f.conds);
+        ELSE
+            q := format('SELECT e.customer_id::bigint AS c FROM %s e%s'
+                        ' WHERE e.occurred_at >= $1 AND e.occurred_at <= $2%s', ev, f.joins, f.conds);
+            IF coalesce((c->>'without_purchase')::bool, false) THEN
+                q := q || ' UNION ALL SELECT unnest($5)';
+            END IF;
+        END IF;
+    END IF;
+    RETURN q || ' UNION ALL SELECT customer_id FROM retailiq.customer_tag WHERE tag = $4 AND expires_at <= $2';
+END
+$$;
+
+-- Re-evaluates every enabled rule for the customers whose answer may have changed since
+-- `since` (see _tag_candidates_sql), as of `as_of`. Rules changed since the last refresh are
+-- evaluated for every customer. Returns what it did.
 CREATE FUNCTION retailiq.refresh_tags(since timestamptz, as_of timestamptz DEFAULT now(),
                                       OUT customers_evaluated bigint, OUT tags_added bigint,
                                       OUT tags_removed bigint, OUT rules_evaluated int)
@@ -493,11 +550,10 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    ev text := retailiq._source('events');
     ord text := retailiq._source('orders');
-    cands bigint[];
+    new_orders bigint[];
     rule_cands bigint[];
-    w interval;
+    all_cands bigint[] := '{}';
     r record;
     added bigint;
     removed bigint;
@@ -523,43 +579,22 @@ BEGIN
     tags_removed := removed;
 
     IF since > '-infinity' THEN
-        EXECUTE format('SELECT array_agg(DISTINCT c) FROM ('
-                       ' SELECT customer_id::bigint AS c FROM %s WHERE occurred_at >= $1 AND occurred_at <= $2'
-                       ' UNION ALL'
-                       ' SELECT customer_id::bigint FROM %s WHERE ordered_at >= $1 AND ordered_at <= $2'
-                       ' UNION ALL'
-                       ' SELECT customer_id FROM retailiq.customer_tag WHERE expires_at <= $2) s',
-                       ev, ord)
-           INTO cands USING since, as_of;
-        cands := coalesce(cands, '{}');
-        -- a cart add becomes "abandoned" once it is `after` old, without any new row: add the
-        -- customers whose cart adds cross that age during (since, as_of]
-        FOR w IN SELECT DISTINCT (condition->>'after')::interval FROM retailiq.tag_rule
-                  WHERE enabled AND condition->>'kind' = 'cart_abandoned' LOOP
-            EXECUTE format('SELECT array_agg(DISTINCT c) FROM ('
-                           ' SELECT unnest($3) AS c UNION ALL'
-                           ' SELECT customer_id::bigint FROM %s WHERE occurred_at > $1 AND occurred_at <= $2'
-                           ' AND event_type = ''cart_add'') s', ev)
-               INTO cands USING since - w, as_of - w, cands;
-        END LOOP;
-        cands := coalesce(cands, '{}');
-        -- a share can rise as old orders leave the window, without any new row: add the
-        -- customers whose orders leave a promo_share window during (since, as_of]
-        FOR w IN SELECT DISTINCT (condition->>'window')::interval FROM retailiq.tag_rule
-                  WHERE enabled AND condition->>'kind' = 'promo_share' LOOP
-            EXECUTE format('SELECT array_agg(DISTINCT c) FROM ('
-                           ' SELECT unnest($3) AS c UNION ALL'
-                           ' SELECT customer_id::bigint FROM %s WHERE ordered_at > $1 AND ordered_at <= $2) s', ord)
-               INTO cands USING since - w, as_of - w, cands;
-        END LOOP;
-        cands := coalesce(cands, '{}');
-        customers_evaluated := cardinality(cands);
+        EXECUTE format('SELECT coalesce(array_agg(DISTINCT customer_id::bigint), ''{}'') FROM %s'
+                       ' WHERE ordered_at >= $1 AND ordered_at <= $2', ord)
+           INTO new_orders USING since, as_of;
     END IF;
 
     stamp := clock_timestamp();
     FOR r IN SELECT * FROM retailiq.tag_rule WHERE enabled ORDER BY tag LOOP
-        rule_cands := CASE WHEN r.pending THEN NULL ELSE cands END;
-        CONTINUE WHEN rule_cands IS NOT NULL AND cardinality(rule_cands) = 0;
+        IF r.pending OR since = '-infinity' THEN
+            rule_cands := NULL;
+        ELSE
+            EXECUTE format('SELECT coalesce(array_agg(DISTINCT c), ''{}'') FROM (%s) s',
+                           retailiq._tag_candidates_sql(r.condition))
+               INTO rule_cands USING since, as_of, r.condition, r.tag, new_orders;
+            all_cands := all_cands || rule_cands;
+            CONTINUE WHEN cardinality(rule_cands) = 0;
+        END IF;
         EXECUTE format($q$
             WITH h AS (%s),
             up AS (
@@ -588,6 +623,9 @@ BEGIN
             UPDATE retailiq.tag_rule SET pending = false WHERE tag = r.tag;
         END IF;
     END LOOP;
+    IF since > '-infinity' THEN
+        SELECT count(DISTINCT x) INTO customers_evaluated FROM unnest(all_cands) x;
+    END IF;
 END
 $$;
 

@@ -96,10 +96,10 @@ BEGIN
             SELECT period_start, store_id, count(*) AS orders, count(DISTINCT customer_id) AS customers,
                    sum(total_amount)::numeric AS sales
               FROM o GROUP BY 1, 2),
-        f AS (
-            SELECT * FROM retailiq._report_forecasts($1, $2, $3) WHERE model_name = (
-                SELECT model_name FROM retailiq._report_forecasts($1, $2, $3)
-                 GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1)),
+        f0 AS MATERIALIZED (SELECT * FROM retailiq._report_forecasts($1, $2, $3)),
+        f AS MATERIALIZED (
+            SELECT * FROM f0 WHERE model_name = (
+                SELECT model_name FROM f0 GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1)),
         fa AS (
             SELECT date_trunc($4, f.day)::date AS period_start,
                    CASE WHEN $5 THEN f.store_id END AS store_id,
@@ -108,9 +108,10 @@ BEGIN
                    SELECT (o.ordered_at AT TIME ZONE 'UTC')::date AS day, o.store_id::bigint AS store_id,
                           l.product_id::bigint AS product_id, sum(l.quantity) AS units
                      FROM %1$s o JOIN %2$s l ON l.order_id = o.order_id
-                    WHERE o.ordered_at >= ($1::timestamp AT TIME ZONE 'UTC')
-                      AND o.ordered_at < (($2 + 1)::timestamp AT TIME ZONE 'UTC')
+                    WHERE o.ordered_at >= ((SELECT min(day) FROM f)::timestamp AT TIME ZONE 'UTC')
+                      AND o.ordered_at < (((SELECT max(day) FROM f) + 1)::timestamp AT TIME ZONE 'UTC')
                       AND ($3 IS NULL OR o.store_id = $3)
+                      AND (o.store_id::bigint, l.product_id::bigint) IN (SELECT DISTINCT store_id, product_id FROM f)
                     GROUP BY 1, 2, 3) a
                 ON a.day = f.day AND a.store_id = f.store_id AND a.product_id = f.product_id
              GROUP BY 1, 2),
@@ -151,13 +152,13 @@ DECLARE
 BEGIN
     PERFORM retailiq._report_range(from_date, to_date);
     RETURN QUERY EXECUTE format($q$
-        WITH f AS (SELECT * FROM retailiq._report_forecasts($1, $2, $3)),
+        WITH f AS MATERIALIZED (SELECT * FROM retailiq._report_forecasts($1, $2, $3)),
         a AS (
             SELECT (o.ordered_at AT TIME ZONE 'UTC')::date AS day, o.store_id::bigint AS store_id,
                    l.product_id::bigint AS product_id, sum(l.quantity)::float8 AS units
               FROM %1$s o JOIN %2$s l ON l.order_id = o.order_id
-             WHERE o.ordered_at >= ($1::timestamp AT TIME ZONE 'UTC')
-               AND o.ordered_at < (($2 + 1)::timestamp AT TIME ZONE 'UTC')
+             WHERE o.ordered_at >= ((SELECT min(day) FROM f)::timestamp AT TIME ZONE 'UTC')
+               AND o.ordered_at < (((SELECT max(day) FROM f) + 1)::timestamp AT TIME ZONE 'UTC')
                AND ($3 IS NULL OR o.store_id = $3)
                AND (o.store_id::bigint, l.product_id::bigint) IN (SELECT DISTINCT store_id, product_id FROM f)
              GROUP BY 1, 2, 3),
@@ -177,9 +178,34 @@ BEGIN
 END
 $$;
 
+-- Dwell by store, zone and hour of day (UTC) over [lo, hi): the aggregate behind the hot-zone
+-- parts of the reports (zone_traffic adds visitors and medians, which cost a sort).
+CREATE FUNCTION retailiq._zone_dwell(lo timestamptz, hi timestamptz, store int)
+RETURNS TABLE (period_day date, store_id bigint, zone_id bigint, zone_name text, hour int,
+               visits bigint, total_dwell_s bigint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE format($q$
+        SELECT d.day, d.store_id, d.zone_id, sz.zone_name::text, d.hour, d.visits, d.total
+          FROM (SELECT (e.occurred_at AT TIME ZONE 'UTC')::date AS day, e.store_id::bigint AS store_id,
+                       e.zone_id::bigint AS zone_id,
+                       extract(hour FROM e.occurred_at AT TIME ZONE 'UTC')::int AS hour,
+                       count(*) AS visits, sum(e.duration_s)::bigint AS total
+                  FROM %1$s e
+                 WHERE e.occurred_at >= $1 AND e.occurred_at < $2 AND e.event_type = 'dwell'
+                   AND e.zone_id IS NOT NULL AND ($3 IS NULL OR e.store_id = $3)
+                 GROUP BY 1, 2, 3, 4) d
+          LEFT JOIN %2$s sz ON sz.store_id = d.store_id AND sz.zone_id = d.zone_id$q$,
+        retailiq._source('events'), retailiq._source('store_zones'))
+    USING lo, hi, store;
+END
+$$;
+
 -- Behaviour by period in long form (metric, dimension, value): online conversion, the hottest
--- in-store zone-hours, new / active / lost customers, tags first given in the period.
--- A customer is lost in the period when 90 days without an order end in it.
+-- in-store zone-hours, new / active / lost customers, tags first given in the period. Each
+-- part is one pass over the whole range, bucketed into periods.
 CREATE FUNCTION retailiq.report_behaviour(grain text, from_date date, to_date date, store int DEFAULT NULL)
 RETURNS TABLE (period_start date, metric text, dimension text, value float8)
 LANGUAGE plpgsql STABLE
@@ -187,59 +213,78 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     g text := retailiq._report_grain(grain);
-    p record;
     lo timestamptz;
     hi timestamptz;
 BEGIN
     PERFORM retailiq._report_range(from_date, to_date);
-    FOR p IN SELECT s::date AS ps,
-                    least((s + ('1 ' || g)::interval)::date, to_date + 1) AS pe
-               FROM generate_series(date_trunc(g, from_date::timestamp), to_date::timestamp,
-                                    ('1 ' || g)::interval) s LOOP
-        lo := greatest(p.ps, from_date)::timestamp AT TIME ZONE 'UTC';
-        hi := p.pe::timestamp AT TIME ZONE 'UTC';
-        period_start := p.ps;
-        -- conversion (online funnel)
-        RETURN QUERY
-        SELECT p.ps, m.metric, 'online', m.value
-          FROM (SELECT sum(viewed) AS v, sum(carted) AS c, sum(purchased) AS b
-                  FROM retailiq.conversion_funnel(lo, hi)) f,
-               LATERAL (VALUES ('viewed', f.v::float8), ('carted', f.c::float8), ('purchased', f.b::float8),
-                               ('view_to_cart', f.c::float8 / nullif(f.v, 0)),
-                               ('view_to_purchase', f.b::float8 / nullif(f.v, 0))) m(metric, value);
-        -- hottest zone-hours
-        RETURN QUERY
-        SELECT p.ps, 'hot_zone_dwell_min',
-               format('store %s / %s / %s:00', h.store_id, coalesce(h.zone_name, 'zone ' || h.zone_id),
-                      lpad(h.hour::text, 2, '0')),
-               round(h.total_dwell_s / 60.0, 1)::float8
-          FROM (SELECT t.*, row_number() OVER (ORDER BY t.total_dwell_s DESC, t.store_id, t.zone_id, t.hour) AS rk
-                  FROM retailiq.zone_traffic(lo, hi, store) t) h
-         WHERE h.rk <= 5;
-        -- customers
-        RETURN QUERY EXECUTE format($q$
-            WITH c AS (
-                SELECT customer_id, min(ordered_at) AS first_at,
-                       max(ordered_at) FILTER (WHERE ordered_at < $2) AS last_before_hi,
-                       bool_or(ordered_at >= $1 AND ordered_at < $2) AS active
-                  FROM %s WHERE ordered_at < $2 AND ($3 IS NULL OR store_id = $3)
-                 GROUP BY customer_id)
-            SELECT $4::date, m, 'all', v::float8 FROM (
-                SELECT count(*) FILTER (WHERE first_at >= $1) AS new_c,
-                       count(*) FILTER (WHERE active) AS active_c,
-                       count(*) FILTER (WHERE last_before_hi + interval '90 days' >= $1
-                                          AND last_before_hi + interval '90 days' < $2) AS lost_c
-                  FROM c) x,
-                 LATERAL (VALUES ('new_customers', new_c), ('active_customers', active_c),
-                                 ('lost_customers', lost_c)) v(m, v)$q$, retailiq._source('orders'))
-        USING lo, hi, store, p.ps;
-        -- tags first given in the period
-        RETURN QUERY
-        SELECT p.ps, 'tags_added', r.tag, count(t.customer_id)::float8
-          FROM retailiq.tag_rule r
-          LEFT JOIN retailiq.customer_tag t ON t.tag = r.tag AND t.first_tagged_at >= lo AND t.first_tagged_at < hi
-         WHERE r.enabled GROUP BY r.tag;
-    END LOOP;
+    lo := from_date::timestamp AT TIME ZONE 'UTC';
+    hi := (to_date + 1)::timestamp AT TIME ZONE 'UTC';
+    -- conversion (online funnel), every period, empty ones as zeros
+    RETURN QUERY
+    WITH periods AS (
+        SELECT p::date AS ps FROM generate_series(date_trunc(g, from_date::timestamp), to_date::timestamp,
+                                                  ('1 ' || g)::interval) p),
+    f AS (
+        SELECT date_trunc(g, c.day)::date AS ps, sum(c.viewed) AS v, sum(c.carted) AS ca, sum(c.purchased) AS b
+          FROM retailiq.conversion_funnel(lo, hi) c GROUP BY 1)
+    SELECT p.ps, m.metric, 'online', m.value
+      FROM periods p LEFT JOIN f ON f.ps = p.ps,
+           LATERAL (VALUES (1, 'viewed', coalesce(f.v, 0)::float8), (2, 'carted', coalesce(f.ca, 0)::float8),
+                           (3, 'purchased', coalesce(f.b, 0)::float8),
+                           (4, 'view_to_cart', f.ca::float8 / nullif(f.v, 0)),
+                           (5, 'view_to_purchase', f.b::float8 / nullif(f.v, 0))) m(k, metric, value)
+     ORDER BY p.ps, m.k;
+    -- the five hottest zone-hours of each period
+    RETURN QUERY
+    SELECT h.ps, 'hot_zone_dwell_min',
+           format('store %s / %s / %s:00', h.store_id, coalesce(h.zone_name, 'zone ' || h.zone_id),
+                  lpad(h.hour::text, 2, '0')),
+           round(h.total / 60.0, 1)::float8
+      FROM (SELECT z.*, row_number() OVER (PARTITION BY z.ps
+                                           ORDER BY z.total DESC, z.store_id, z.zone_id, z.hour) AS rk
+              FROM (SELECT date_trunc(g, d.period_day)::date AS ps, d.store_id, d.zone_id, d.zone_name,
+                           d.hour, sum(d.total_dwell_s) AS total
+                      FROM retailiq._zone_dwell(lo, hi, store) d GROUP BY 1, 2, 3, 4, 5) z) h
+     WHERE h.rk <= 5
+     ORDER BY h.ps, h.rk;
+    -- customers: new (first order ever), active, lost (90 days without an order end)
+    RETURN QUERY EXECUTE format($q$
+        WITH periods AS (
+            SELECT p::date AS ps FROM generate_series(date_trunc($4, $5::timestamp), $6::timestamp,
+                                                      ('1 ' || $4)::interval) p),
+        o AS (
+            SELECT customer_id, ordered_at,
+                   row_number() OVER (PARTITION BY customer_id ORDER BY ordered_at) AS k,
+                   lead(ordered_at) OVER (PARTITION BY customer_id ORDER BY ordered_at) AS next_at
+              FROM %s WHERE ordered_at < $2 AND ($3 IS NULL OR store_id = $3)),
+        ev AS (
+            SELECT date_trunc($4, (ordered_at AT TIME ZONE 'UTC')::date)::date AS ps, 'new_customers' AS m, customer_id
+              FROM o WHERE k = 1 AND ordered_at >= $1
+            UNION ALL
+            SELECT DISTINCT date_trunc($4, (ordered_at AT TIME ZONE 'UTC')::date)::date, 'active_customers', customer_id
+              FROM o WHERE ordered_at >= $1
+            UNION ALL
+            SELECT date_trunc($4, ((ordered_at + interval '90 days') AT TIME ZONE 'UTC')::date)::date, 'lost_customers', customer_id
+              FROM o WHERE ordered_at + interval '90 days' >= $1 AND ordered_at + interval '90 days' < $2
+               AND (next_at IS NULL OR next_at > ordered_at + interval '90 days')),
+        n AS (SELECT ps, m, count(*) AS n FROM ev GROUP BY 1, 2)
+        SELECT p.ps, m.m, 'all', coalesce(n.n, 0)::float8
+          FROM periods p
+         CROSS JOIN (VALUES (1, 'new_customers'), (2, 'active_customers'), (3, 'lost_customers')) m(k, m)
+          LEFT JOIN n ON n.ps = p.ps AND n.m = m.m
+         ORDER BY p.ps, m.k$q$, retailiq._source('orders'))
+    USING lo, hi, store, g, from_date, to_date;
+    -- tags first given in each period, per enabled rule
+    RETURN QUERY
+    SELECT p.ps, 'tags_added', r.tag, count(t.customer_id)::float8
+      FROM (SELECT s::date AS ps
+              FROM generate_series(date_trunc(g, from_date::timestamp), to_date::timestamp, ('1 ' || g)::interval) s) p
+     CROSS JOIN retailiq.tag_rule r
+      LEFT JOIN retailiq.customer_tag t
+             ON t.tag = r.tag AND t.first_tagged_at >= lo AND t.first_tagged_at < hi
+            AND date_trunc(g, (t.first_tagged_at AT TIME ZONE 'UTC')::date)::date = p.ps
+     WHERE r.enabled
+     GROUP BY p.ps, r.tag ORDER BY p.ps, r.tag;
 END
 $$;
 

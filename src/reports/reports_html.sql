@@ -201,11 +201,14 @@ BEGIN
     SELECT string_agg(format('<tr><td>%s</td><td>%s</td><td>%s:00</td><td class="num">%s</td><td class="num">%s</td><td class="num">%s</td></tr>',
                              h.store_id, retailiq._html(coalesce(h.zone_name, 'zone ' || h.zone_id)),
                              lpad(h.hour::text, 2, '0'), retailiq._fmt(h.visits::numeric),
-                             retailiq._fmt((h.total_dwell_s / 60.0)::numeric),
-                             retailiq._fmt(h.avg_dwell_s::numeric)), '' ORDER BY h.total_dwell_s DESC, h.store_id, h.zone_id, h.hour)
+                             retailiq._fmt((h.total / 60.0)::numeric),
+                             retailiq._fmt((h.total::numeric / h.visits))), '' ORDER BY h.total DESC, h.store_id, h.zone_id, h.hour)
       INTO zones
-      FROM (SELECT t.*, row_number() OVER (ORDER BY t.total_dwell_s DESC, t.store_id, t.zone_id, t.hour) AS rk
-              FROM retailiq.zone_traffic(lo, hi, store) t WHERE t.zone_name IS DISTINCT FROM 'checkout') h
+      FROM (SELECT t.*, row_number() OVER (ORDER BY t.total DESC, t.store_id, t.zone_id, t.hour) AS rk
+              FROM (SELECT d.store_id, d.zone_id, d.zone_name, d.hour, sum(d.visits) AS visits,
+                           sum(d.total_dwell_s) AS total
+                      FROM retailiq._zone_dwell(lo, hi, store) d
+                     WHERE d.zone_name IS DISTINCT FROM 'checkout' GROUP BY 1, 2, 3, 4) t) h
      WHERE h.rk <= 8;
     SELECT string_agg(format('<tr><td>%s</td><td>%s</td><td class="num">%s</td></tr>',
                              retailiq._html(r.tag), retailiq._html(r.description),
@@ -250,7 +253,7 @@ th{background:#f3f5f8}.num{text-align:right}
 <p class="note">%13$s</p>
 <h2>Online conversion funnel</h2>
 %14$s
-<p class="note">A customer viewing a product on a day; carted: also put in the cart that day; purchased: also ordered that day.</p>
+<p class="note">A customer viewing a product on a day; carted: also put in the cart that day; purchased: also ordered that day.%19$s</p>
 <h2>Customer segments (RFM)</h2>
 %15$s
 <p class="note">Source: %16$s.</p>
@@ -289,7 +292,8 @@ $h$,
         CASE WHEN zones IS NULL THEN '<p class="note">No dwell events in this period.</p>'
              ELSE '<table><tr><th>store</th><th>zone</th><th>hour</th><th class="num">visits</th><th class="num">dwell (min)</th><th class="num">average dwell (s)</th></tr>' || zones || '</table>' END,
         CASE WHEN tags IS NULL THEN '<p class="note">No tag rules are enabled.</p>'
-             ELSE '<table><tr><th>tag</th><th>rule</th><th class="num">customers</th></tr>' || tags || '</table>' END);
+             ELSE '<table><tr><th>tag</th><th>rule</th><th class="num">customers</th></tr>' || tags || '</table>' END,
+        CASE WHEN store IS NOT NULL THEN ' Online events carry no store: the funnel, the segments and the tags cover every customer.' ELSE '' END);
     RETURN body;
 END
 $$;
