@@ -48,8 +48,11 @@ SELECT order_id, 1, 11, 1, CASE customer_id WHEN 10 THEN 10 ELSE 18 END, 0, NULL
 UNION ALL
 SELECT order_id, 2, 12, 1, CASE customer_id WHEN 10 THEN 10 ELSE 2 END, 0, 7 FROM beh_shop.orders WHERE customer_id IN (10, 11);
 
--- no source yet: a clear error
+-- no source yet: a clear error; the scheduler's 30-second job just says so
 SELECT * FROM retailiq.refresh_tags('-infinity', :now);
+SET client_min_messages = notice;
+SELECT * FROM retailiq.refresh_customer_tags();
+SET client_min_messages = warning;
 -- a source without a required column
 CREATE VIEW beh_shop.bad_events AS SELECT customer_id, store_id, channel, event_type, product_id,
        zone_id, occurred_at FROM beh_shop.events;

@@ -642,6 +642,14 @@ DECLARE
     since timestamptz;
     as_of timestamptz := now();
 BEGIN
+    -- the built-in job runs every 30 s in every database with the extension: where nothing is
+    -- registered it has nothing to do, and says so without failing
+    IF NOT EXISTS (SELECT 1 FROM retailiq.event_source) THEN
+        RAISE NOTICE 'no event source is registered: no tags to refresh'
+              USING HINT = 'Call retailiq.register_event_source(...) to start tagging.';
+        tags_added := 0; tags_removed := 0; rules_evaluated := 0;
+        RETURN;
+    END IF;
     PERFORM pg_advisory_xact_lock(hashtext('retailiq.refresh_tags'));
     SELECT * INTO st FROM retailiq.tag_refresh_state WHERE id = 1 FOR UPDATE;
     since := coalesce(st.last_as_of - st.slack, '-infinity');

@@ -26,7 +26,7 @@ CREATE FUNCTION retailiq.conversion_funnel(from_ts timestamptz, to_ts timestampt
 RETURNS TABLE (day date, channel text, category text, segment text,
                viewed bigint, carted bigint, purchased bigint,
                view_to_cart float8, cart_to_purchase float8, view_to_purchase float8)
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE ROWS 10000
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN

@@ -55,7 +55,7 @@ $$;
 CREATE FUNCTION retailiq._report_forecasts(from_date date, to_date date, store int)
 RETURNS TABLE (day date, store_id bigint, product_id bigint, model_name text, yhat float8,
                yhat_lower float8, yhat_upper float8)
-LANGUAGE sql STABLE
+LANGUAGE sql STABLE ROWS 100000
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT DISTINCT ON (r.series, r.period_start, r.model_name)
@@ -183,7 +183,7 @@ $$;
 CREATE FUNCTION retailiq._zone_dwell(lo timestamptz, hi timestamptz, store int)
 RETURNS TABLE (period_day date, store_id bigint, zone_id bigint, zone_name text, hour int,
                visits bigint, total_dwell_s bigint)
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE ROWS 10000
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
