@@ -129,9 +129,9 @@ BEGIN
                fa.actual_units / nullif(fa.forecast_units, 0),
                (fa.forecast_units - fa.actual_units) / nullif(fa.actual_units, 0)
           FROM keys k
-          LEFT JOIN s ON s.period_start = k.period_start AND s.store_id IS NOT DISTINCT FROM k.store_id
-          LEFT JOIN u ON u.period_start = k.period_start AND u.store_id IS NOT DISTINCT FROM k.store_id
-          LEFT JOIN fa ON fa.period_start = k.period_start AND fa.store_id IS NOT DISTINCT FROM k.store_id
+          LEFT JOIN s ON s.period_start = k.period_start AND coalesce(s.store_id, -1) = coalesce(k.store_id, -1)
+          LEFT JOIN u ON u.period_start = k.period_start AND coalesce(u.store_id, -1) = coalesce(k.store_id, -1)
+          LEFT JOIN fa ON fa.period_start = k.period_start AND coalesce(fa.store_id, -1) = coalesce(k.store_id, -1)
          ORDER BY 1, 2$q$, retailiq._source('orders'), retailiq._source('order_lines'))
     USING from_date, to_date, store, g, coalesce(by_store, false);
 END
