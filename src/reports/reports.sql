@@ -1,0 +1,349 @@
+-- reports: daily, weekly and monthly sales, behaviour and forecast-accuracy reports as
+-- set-returning functions over the registered event source (retailiq.event_source) and
+-- retailiq.forecast_result; retailiq.materialize_report keeps them in tables for the
+-- scheduler's report jobs. Periods are inclusive date ranges [from_date, to_date] in UTC.
+
+-- 'daily' | 'day' -> 'day', and so on; anything else is 22023.
+CREATE FUNCTION retailiq._report_grain(grain text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF grain IS NULL THEN
+        RAISE EXCEPTION 'grain must not be NULL' USING ERRCODE = '22004',
+              HINT = 'Use ''daily'', ''weekly'' or ''monthly''.';
+    END IF;
+    RETURN CASE lower(grain)
+        WHEN 'daily' THEN 'day' WHEN 'day' THEN 'day'
+        WHEN 'weekly' THEN 'week' WHEN 'week' THEN 'week'
+        WHEN 'monthly' THEN 'month' WHEN 'month' THEN 'month'
+        ELSE retailiq._report_bad_grain(grain) END;
+END
+$$;
+
+CREATE FUNCTION retailiq._report_bad_grain(grain text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    RAISE EXCEPTION 'unknown report grain "%"', grain USING ERRCODE = '22023',
+          HINT = 'Use ''daily'', ''weekly'' or ''monthly''.';
+END
+$$;
+
+CREATE FUNCTION retailiq._report_range(from_date date, to_date date) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF from_date IS NULL OR to_date IS NULL THEN
+        RAISE EXCEPTION 'from_date and to_date must not be NULL' USING ERRCODE = '22004',
+              HINT = 'Pass the first and the last day of the report.';
+    END IF;
+    IF from_date > to_date OR from_date = '-infinity' OR to_date = 'infinity' THEN
+        RAISE EXCEPTION 'from_date must not be after to_date' USING ERRCODE = '22023',
+              DETAIL = format('from_date is %s, to_date is %s.', from_date, to_date),
+              HINT = 'Both days are included in the report.';
+    END IF;
+    IF to_date - from_date > 3660 THEN
+        RAISE EXCEPTION 'a report covers at most 3661 days' USING ERRCODE = '22023',
+              DETAIL = format('from_date is %s, to_date is %s.', from_date, to_date),
+              HINT = 'Split the range.';
+    END IF;
+END
+$$;
+
+-- The newest day-grain forecast of each series, model and day of the range, for series named
+-- '<store_id>/<product_id>' (the forecasting part's key convention).
+CREATE FUNCTION retailiq._report_forecasts(from_date date, to_date date, store int)
+RETURNS TABLE (day date, store_id bigint, product_id bigint, model_name text, yhat float8,
+               yhat_lower float8, yhat_upper float8)
+LANGUAGE sql STABLE ROWS 100000
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT DISTINCT ON (r.series, r.period_start, r.model_name)
+           r.period_start, split_part(r.series, '/', 1)::bigint, split_part(r.series, '/', 2)::bigint,
+           r.model_name, r.yhat, r.yhat_lower, r.yhat_upper
+      FROM retailiq.forecast_result r
+     WHERE r.grain = 'day' AND r.period_start BETWEEN $1 AND $2
+       AND r.series ~ '^[0-9]{1,18}/[0-9]{1,18}$'
+       AND ($3 IS NULL OR split_part(r.series, '/', 1)::bigint = $3)
+     ORDER BY r.series, r.period_start, r.model_name, r.created_at DESC
+$$;
+
+CREATE FUNCTION retailiq.report_sales(grain text, from_date date, to_date date, store int DEFAULT NULL,
+                                      by_store bool DEFAULT false)
+RETURNS TABLE (period_start date, store_id bigint, orders bigint, customers bigint, units bigint,
+               sales numeric, avg_basket numeric, forecast_units float8, forecast_actual_units float8,
+               achievement float8, bias float8)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g text := retailiq._report_grain(grain);
+BEGIN
+    PERFORM retailiq._report_range(from_date, to_date);
+    RETURN QUERY EXECUTE format($q$
+        WITH o AS (
+            SELECT date_trunc($4, (o.ordered_at AT TIME ZONE 'UTC')::date)::date AS period_start,
+                   CASE WHEN $5 THEN o.store_id::bigint END AS store_id,
+                   o.order_id, o.customer_id, o.total_amount
+              FROM %1$s o
+             WHERE o.ordered_at >= ($1::timestamp AT TIME ZONE 'UTC')
+               AND o.ordered_at < (($2 + 1)::timestamp AT TIME ZONE 'UTC')
+               AND ($3 IS NULL OR o.store_id = $3)),
+        u AS (
+            SELECT o.period_start, o.store_id, sum(l.quantity)::bigint AS units
+              FROM o JOIN %2$s l ON l.order_id = o.order_id GROUP BY 1, 2),
+        s AS (
+            SELECT period_start, store_id, count(*) AS orders, count(DISTINCT customer_id) AS customers,
+                   sum(total_amount)::numeric AS sales
+              FROM o GROUP BY 1, 2),
+        f0 AS MATERIALIZED (SELECT * FROM retailiq._report_forecasts($1, $2, $3)),
+        f AS MATERIALIZED (
+            SELECT * FROM f0 WHERE model_name = (
+                SELECT model_name FROM f0 GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1)),
+        fa AS (
+            SELECT date_trunc($4, f.day)::date AS period_start,
+                   CASE WHEN $5 THEN f.store_id END AS store_id,
+                   sum(f.yhat) AS forecast_units, sum(coalesce(a.units, 0))::float8 AS actual_units
+              FROM f LEFT JOIN (
+                   SELECT (o.ordered_at AT TIME ZONE 'UTC')::date AS day, o.store_id::bigint AS store_id,
+                          l.product_id::bigint AS product_id, sum(l.quantity) AS units
+                     FROM %1$s o JOIN %2$s l ON l.order_id = o.order_id
+                    WHERE o.ordered_at >= ((SELECT min(day) FROM f)::timestamp AT TIME ZONE 'UTC')
+                      AND o.ordered_at < (((SELECT max(day) FROM f) + 1)::timestamp AT TIME ZONE 'UTC')
+                      AND ($3 IS NULL OR o.store_id = $3)
+                      AND (o.store_id::bigint, l.product_id::bigint) IN (SELECT DISTINCT store_id, product_id FROM f)
+                    GROUP BY 1, 2, 3) a
+                ON a.day = f.day AND a.store_id = f.store_id AND a.product_id = f.product_id
+             GROUP BY 1, 2),
+        periods AS (
+            SELECT p::date AS period_start
+              FROM generate_series(date_trunc($4, $1::timestamp), $2::timestamp, ('1 ' || $4)::interval) p),
+        keys AS (
+            SELECT period_start, NULL::bigint AS store_id FROM periods WHERE NOT $5
+            UNION SELECT period_start, store_id FROM s WHERE $5
+            UNION SELECT period_start, store_id FROM fa WHERE $5)
+        SELECT k.period_start, k.store_id, coalesce(s.orders, 0), coalesce(s.customers, 0),
+               coalesce(u.units, 0), coalesce(s.sales, 0),
+               round(s.sales / nullif(s.orders, 0), 2),
+               fa.forecast_units, fa.actual_units,
+               fa.actual_units / nullif(fa.forecast_units, 0),
+               (fa.forecast_units - fa.actual_units) / nullif(fa.actual_units, 0)
+          FROM keys k
+          LEFT JOIN s ON s.period_start = k.period_start AND coalesce(s.store_id, -1) = coalesce(k.store_id, -1)
+          LEFT JOIN u ON u.period_start = k.period_start AND coalesce(u.store_id, -1) = coalesce(k.store_id, -1)
+          LEFT JOIN fa ON fa.period_start = k.period_start AND coalesce(fa.store_id, -1) = coalesce(k.store_id, -1)
+         ORDER BY 1, 2$q$, retailiq._source('orders'), retailiq._source('order_lines'))
+    USING from_date, to_date, store, g, coalesce(by_store, false);
+END
+$$;
+
+-- Forecast accuracy by period and model, over the day-grain forecasts of '<store>/<product>'
+-- series whose day falls in the range; a day without sales counts as 0 units sold.
+CREATE FUNCTION retailiq.report_forecast_accuracy(grain text, from_date date, to_date date,
+                                                  store int DEFAULT NULL)
+RETURNS TABLE (period_start date, model_name text, series bigint, points bigint,
+               forecast_units float8, actual_units float8, wape float8, bias float8, mae float8,
+               interval_coverage float8)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g text := retailiq._report_grain(grain);
+BEGIN
+    PERFORM retailiq._report_range(from_date, to_date);
+    RETURN QUERY EXECUTE format($q$
+        WITH f AS MATERIALIZED (SELECT * FROM retailiq._report_forecasts($1, $2, $3)),
+        a AS (
+            SELECT (o.ordered_at AT TIME ZONE 'UTC')::date AS day, o.store_id::bigint AS store_id,
+                   l.product_id::bigint AS product_id, sum(l.quantity)::float8 AS units
+              FROM %1$s o JOIN %2$s l ON l.order_id = o.order_id
+             WHERE o.ordered_at >= ((SELECT min(day) FROM f)::timestamp AT TIME ZONE 'UTC')
+               AND o.ordered_at < (((SELECT max(day) FROM f) + 1)::timestamp AT TIME ZONE 'UTC')
+               AND ($3 IS NULL OR o.store_id = $3)
+               AND (o.store_id::bigint, l.product_id::bigint) IN (SELECT DISTINCT store_id, product_id FROM f)
+             GROUP BY 1, 2, 3),
+        j AS (
+            SELECT date_trunc($4, f.day)::date AS period_start, f.model_name, f.store_id, f.product_id,
+                   f.yhat, f.yhat_lower, f.yhat_upper, coalesce(a.units, 0) AS y
+              FROM f LEFT JOIN a ON a.day = f.day AND a.store_id = f.store_id AND a.product_id = f.product_id)
+        SELECT period_start, model_name, count(DISTINCT (store_id, product_id)), count(*),
+               sum(yhat), sum(y),
+               sum(abs(y - yhat)) / nullif(sum(y), 0),
+               (sum(yhat) - sum(y)) / nullif(sum(y), 0),
+               avg(abs(y - yhat)),
+               (avg((y BETWEEN yhat_lower AND yhat_upper)::int) FILTER (WHERE yhat_lower IS NOT NULL))::float8
+          FROM j GROUP BY 1, 2 ORDER BY 1, 2$q$,
+        retailiq._source('orders'), retailiq._source('order_lines'))
+    USING from_date, to_date, store, g;
+END
+$$;
+
+-- Dwell by store, zone and hour of day (UTC) over [lo, hi): the aggregate behind the hot-zone
+-- parts of the reports (zone_traffic adds visitors and medians, which cost a sort).
+CREATE FUNCTION retailiq._zone_dwell(lo timestamptz, hi timestamptz, store int)
+RETURNS TABLE (period_day date, store_id bigint, zone_id bigint, zone_name text, hour int,
+               visits bigint, total_dwell_s bigint)
+LANGUAGE plpgsql STABLE ROWS 10000
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE format($q$
+        SELECT d.day, d.store_id, d.zone_id, sz.zone_name::text, d.hour, d.visits, d.total
+          FROM (SELECT (e.occurred_at AT TIME ZONE 'UTC')::date AS day, e.store_id::bigint AS store_id,
+                       e.zone_id::bigint AS zone_id,
+                       extract(hour FROM e.occurred_at AT TIME ZONE 'UTC')::int AS hour,
+                       count(*) AS visits, sum(e.duration_s)::bigint AS total
+                  FROM %1$s e
+                 WHERE e.occurred_at >= $1 AND e.occurred_at < $2 AND e.event_type = 'dwell'
+                   AND e.zone_id IS NOT NULL AND ($3 IS NULL OR e.store_id = $3)
+                 GROUP BY 1, 2, 3, 4) d
+          LEFT JOIN %2$s sz ON sz.store_id = d.store_id AND sz.zone_id = d.zone_id$q$,
+        retailiq._source('events'), retailiq._source('store_zones'))
+    USING lo, hi, store;
+END
+$$;
+
+-- Behaviour by period in long form (metric, dimension, value): online conversion, the hottest
+-- in-store zone-hours, new / active / lost customers, tags first given in the period. Each
+-- part is one pass over the whole range, bucketed into periods.
+CREATE FUNCTION retailiq.report_behaviour(grain text, from_date date, to_date date, store int DEFAULT NULL)
+RETURNS TABLE (period_start date, metric text, dimension text, value float8)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g text := retailiq._report_grain(grain);
+    lo timestamptz;
+    hi timestamptz;
+BEGIN
+    PERFORM retailiq._report_range(from_date, to_date);
+    lo := from_date::timestamp AT TIME ZONE 'UTC';
+    hi := (to_date + 1)::timestamp AT TIME ZONE 'UTC';
+    -- conversion (online funnel), every period, empty ones as zeros
+    RETURN QUERY
+    WITH periods AS (
+        SELECT p::date AS ps FROM generate_series(date_trunc(g, from_date::timestamp), to_date::timestamp,
+                                                  ('1 ' || g)::interval) p),
+    f AS (
+        SELECT date_trunc(g, c.day)::date AS ps, sum(c.viewed) AS v, sum(c.carted) AS ca, sum(c.purchased) AS b
+          FROM retailiq.conversion_funnel(lo, hi) c GROUP BY 1)
+    SELECT p.ps, m.metric, 'online', m.value
+      FROM periods p LEFT JOIN f ON f.ps = p.ps,
+           LATERAL (VALUES (1, 'viewed', coalesce(f.v, 0)::float8), (2, 'carted', coalesce(f.ca, 0)::float8),
+                           (3, 'purchased', coalesce(f.b, 0)::float8),
+                           (4, 'view_to_cart', f.ca::float8 / nullif(f.v, 0)),
+                           (5, 'view_to_purchase', f.b::float8 / nullif(f.v, 0))) m(k, metric, value)
+     ORDER BY p.ps, m.k;
+    -- the five hottest zone-hours of each period
+    RETURN QUERY
+    SELECT h.ps, 'hot_zone_dwell_min',
+           format('store %s / %s / %s:00', h.store_id, coalesce(h.zone_name, 'zone ' || h.zone_id),
+                  lpad(h.hour::text, 2, '0')),
+           round(h.total / 60.0, 1)::float8
+      FROM (SELECT z.*, row_number() OVER (PARTITION BY z.ps
+                                           ORDER BY z.total DESC, z.store_id, z.zone_id, z.hour) AS rk
+              FROM (SELECT date_trunc(g, d.period_day)::date AS ps, d.store_id, d.zone_id, d.zone_name,
+                           d.hour, sum(d.total_dwell_s) AS total
+                      FROM retailiq._zone_dwell(lo, hi, store) d GROUP BY 1, 2, 3, 4, 5) z) h
+     WHERE h.rk <= 5
+     ORDER BY h.ps, h.rk;
+    -- customers: new (first order ever), active, lost (90 days without an order end)
+    RETURN QUERY EXECUTE format($q$
+        WITH periods AS (
+            SELECT p::date AS ps FROM generate_series(date_trunc($4, $5::timestamp), $6::timestamp,
+                                                      ('1 ' || $4)::interval) p),
+        o AS (
+            SELECT customer_id, ordered_at,
+                   row_number() OVER (PARTITION BY customer_id ORDER BY ordered_at) AS k,
+                   lead(ordered_at) OVER (PARTITION BY customer_id ORDER BY ordered_at) AS next_at
+              FROM %s WHERE ordered_at < $2 AND ($3 IS NULL OR store_id = $3)),
+        ev AS (
+            SELECT date_trunc($4, (ordered_at AT TIME ZONE 'UTC')::date)::date AS ps, 'new_customers' AS m, customer_id
+              FROM o WHERE k = 1 AND ordered_at >= $1
+            UNION ALL
+            SELECT DISTINCT date_trunc($4, (ordered_at AT TIME ZONE 'UTC')::date)::date, 'active_customers', customer_id
+              FROM o WHERE ordered_at >= $1
+            UNION ALL
+            SELECT date_trunc($4, ((ordered_at + interval '90 days') AT TIME ZONE 'UTC')::date)::date, 'lost_customers', customer_id
+              FROM o WHERE ordered_at + interval '90 days' >= $1 AND ordered_at + interval '90 days' < $2
+               AND (next_at IS NULL OR next_at > ordered_at + interval '90 days')),
+        n AS (SELECT ps, m, count(*) AS n FROM ev GROUP BY 1, 2)
+        SELECT p.ps, m.m, 'all', coalesce(n.n, 0)::float8
+          FROM periods p
+         CROSS JOIN (VALUES (1, 'new_customers'), (2, 'active_customers'), (3, 'lost_customers')) m(k, m)
+          LEFT JOIN n ON n.ps = p.ps AND n.m = m.m
+         ORDER BY p.ps, m.k$q$, retailiq._source('orders'))
+    USING lo, hi, store, g, from_date, to_date;
+    -- tags first given in each period, per enabled rule
+    RETURN QUERY
+    SELECT p.ps, 'tags_added', r.tag, count(t.customer_id)::float8
+      FROM (SELECT s::date AS ps
+              FROM generate_series(date_trunc(g, from_date::timestamp), to_date::timestamp, ('1 ' || g)::interval) s) p
+     CROSS JOIN retailiq.tag_rule r
+      LEFT JOIN retailiq.customer_tag t
+             ON t.tag = r.tag AND t.first_tagged_at >= lo AND t.first_tagged_at < hi
+            AND date_trunc(g, (t.first_tagged_at AT TIME ZONE 'UTC')::date)::date = p.ps
+     WHERE r.enabled
+     GROUP BY p.ps, r.tag ORDER BY p.ps, r.tag;
+END
+$$;
+
+-- Materialised reports, filled by retailiq.materialize_report (the scheduler's report jobs).
+CREATE TABLE retailiq.report_sales_data (
+    grain text NOT NULL, period_start date NOT NULL, store_id bigint,
+    orders bigint, customers bigint, units bigint, sales numeric, avg_basket numeric,
+    forecast_units float8, forecast_actual_units float8, achievement float8, bias float8,
+    materialized_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX ON retailiq.report_sales_data (grain, period_start);
+CREATE TABLE retailiq.report_behaviour_data (
+    grain text NOT NULL, period_start date NOT NULL, metric text NOT NULL, dimension text,
+    value float8, materialized_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX ON retailiq.report_behaviour_data (grain, period_start);
+CREATE TABLE retailiq.report_forecast_accuracy_data (
+    grain text NOT NULL, period_start date NOT NULL, model_name text, series bigint, points bigint,
+    forecast_units float8, actual_units float8, wape float8, bias float8, mae float8,
+    interval_coverage float8, materialized_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX ON retailiq.report_forecast_accuracy_data (grain, period_start);
+SELECT pg_catalog.pg_extension_config_dump('retailiq.report_sales_data', '');
+SELECT pg_catalog.pg_extension_config_dump('retailiq.report_behaviour_data', '');
+SELECT pg_catalog.pg_extension_config_dump('retailiq.report_forecast_accuracy_data', '');
+
+-- Materialises the last complete period before as_of (daily: the day before; weekly: the
+-- Monday-to-Sunday week before; monthly: the month before), replacing an earlier copy of the
+-- same period. Returns the rows written.
+CREATE FUNCTION retailiq.materialize_report(grain text, as_of date DEFAULT current_date)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g text := retailiq._report_grain(grain);
+    ps date;
+    pe date;
+    n bigint;
+    total bigint := 0;
+BEGIN
+    IF as_of IS NULL OR as_of = 'infinity' OR as_of = '-infinity' THEN
+        RAISE EXCEPTION 'as_of must be a finite date' USING ERRCODE = '22023',
+              HINT = 'Omit it for today: the period before today is materialised.';
+    END IF;
+    pe := date_trunc(g, as_of::timestamp)::date;     -- the current, incomplete period starts here
+    ps := (pe - ('1 ' || g)::interval)::date;
+    pe := pe - 1;
+    PERFORM pg_advisory_xact_lock(hashtext('retailiq.materialize_report'), hashtext(g));
+    DELETE FROM retailiq.report_sales_data d WHERE d.grain = g AND d.period_start = ps;
+    DELETE FROM retailiq.report_behaviour_data d WHERE d.grain = g AND d.period_start = ps;
+    DELETE FROM retailiq.report_forecast_accuracy_data d WHERE d.grain = g AND d.period_start = ps;
+    INSERT INTO retailiq.report_sales_data
+    SELECT g, r.* FROM retailiq.report_sales(g, ps, pe) r
+    UNION ALL
+    SELECT g, r.* FROM retailiq.report_sales(g, ps, pe, by_store => true) r;
+    GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
+    INSERT INTO retailiq.report_behaviour_data SELECT g, r.* FROM retailiq.report_behaviour(g, ps, pe) r;
+    GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
+    INSERT INTO retailiq.report_forecast_accuracy_data
+    SELECT g, r.* FROM retailiq.report_forecast_accuracy(g, ps, pe) r;
+    GET DIAGNOSTICS n = ROW_COUNT; total := total + n;
+    RETURN total;
+END
+$$;
