@@ -73,6 +73,13 @@ typedef struct SeriesCollector SeriesCollector;
 extern SeriesCollector *series_collect_add(FunctionCallInfo fcinfo, SeriesCollector *state,
 										   text *series, DateADT ts, double y, ArrayType *exog);
 
+/*
+ * The usual transition step: args 0..3 are (state internal, series text, ts date, y float8);
+ * exog_argno is the float8[] factor argument (0 = the aggregate has none). NULL series, ts
+ * or y are ERRORs (22004) naming the argument; so is a NULL exog after rows with factors.
+ */
+extern SeriesCollector *series_collect_sfunc(FunctionCallInfo fcinfo, int exog_argno);
+
 /* An opaque per-aggregate options value (e.g. the jsonb text), kept with the rows and
  * carried through combine/serialize; the first non-NULL one wins, later ones must match. */
 extern void series_collect_set_options(SeriesCollector *state, const char *options);
