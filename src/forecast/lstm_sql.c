@@ -41,7 +41,7 @@ PG_FUNCTION_INFO_V1(forecast_lstm_series);
 static const char *const lstm_option_keys[] = {
 	"window", "hidden", "layers", "epochs", "learning_rate", "horizon", "seed", "level",
 	"quantiles", "validation", "ensemble", "batch_size", "windows_per_epoch", "patience",
-	"refit", "verbose",
+	"refit", "verbose", "transform", "weighting",
 	/* the collector's */
 	"gaps", "allow_negative", "min_length", NULL
 };
@@ -153,6 +153,29 @@ opt_bool(Jsonb *jb, const char *key, bool dflt)
 }
 
 /* Every key must be known: a misspelt option is an error, not a silent default. */
+/* a text option with two allowed values; true for the first */
+static bool
+opt_text_choice(Jsonb *jb, const char *key, const char *dflt, const char *yes, const char *no)
+{
+	JsonbValue	v;
+	char	   *s;
+
+	if (!opt_get(jb, key, &v))
+		return strcmp(dflt, yes) == 0;
+	if (v.type == jbvString)
+	{
+		s = pnstrdup(v.val.string.val, v.val.string.len);
+		if (strcmp(s, yes) == 0)
+			return true;
+		if (strcmp(s, no) == 0)
+			return false;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("option \"%s\" must be \"%s\" or \"%s\"", key, yes, no)));
+	return false;
+}
+
 static void
 check_option_keys(Jsonb *jb)
 {
@@ -187,7 +210,7 @@ check_option_keys(Jsonb *jb)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown option \"%s\" for forecast_lstm_fit", key),
-						 errhint("The options are window, hidden, layers, epochs, learning_rate, horizon, seed, level, quantiles, validation, ensemble, batch_size, windows_per_epoch, patience, refit, verbose, gaps, allow_negative and min_length.")));
+						 errhint("The options are window, hidden, layers, epochs, learning_rate, horizon, seed, level, quantiles, validation, ensemble, batch_size, windows_per_epoch, patience, refit, verbose, transform, weighting, gaps, allow_negative and min_length.")));
 		}
 	}
 }
@@ -235,6 +258,8 @@ put_model(ModelBuilder *b, const LstmTrained *t, const LstmConfig *cfg, const Fo
 	model_put_int(b, MODEL_PARAMS, "patience", cfg->patience);
 	model_put_bool(b, MODEL_PARAMS, "refit", cfg->refit);
 	model_put_bool(b, MODEL_PARAMS, "nonnegative", cfg->nonnegative);
+	model_put_text(b, MODEL_PARAMS, "transform", t->layout.log_space ? "log" : "none");
+	model_put_text(b, MODEL_PARAMS, "weighting", cfg->scale_weight ? "scale" : "equal");
 	model_put_float(b, MODEL_PARAMS, "q_lo", t->q_lo);
 	model_put_float(b, MODEL_PARAMS, "q_hi", t->q_hi);
 
@@ -386,6 +411,8 @@ forecast_lstm_fit_final(PG_FUNCTION_ARGS)
 	cfg.refit = opt_bool(jb, "refit", true);
 	cfg.verbose = opt_bool(jb, "verbose", false);
 	cfg.nonnegative = !sopt.allow_negative;
+	cfg.log_space = opt_text_choice(jb, "transform", "none", "log", "none") && !sopt.allow_negative;
+	cfg.scale_weight = opt_text_choice(jb, "weighting", "equal", "scale", "equal");
 
 	t = lstm_train(panel, &cfg);
 
@@ -425,6 +452,16 @@ load_model(FunctionCallInfo fcinfo)
 	S->layers = (int) model_get_int(mv, MODEL_PARAMS, "layers");
 	t->nmodels = (int) model_get_int(mv, MODEL_PARAMS, "ensemble");
 	m->nonnegative = model_get_bool(mv, MODEL_PARAMS, "nonnegative");
+	{
+		char	   *tr = model_get_text(mv, MODEL_PARAMS, "transform");
+
+		if (strcmp(tr, "log") == 0)
+			L->log_space = true;
+		else if (strcmp(tr, "none") == 0)
+			L->log_space = false;
+		else
+			model_corrupt(mv, "The transform \"%s\" is not log or none.", tr);
+	}
 	t->q_lo = model_get_float(mv, MODEL_PARAMS, "q_lo");
 	t->q_hi = model_get_float(mv, MODEL_PARAMS, "q_hi");
 	L->ls_mean = model_get_float(mv, MODEL_DATA, "ls_mean");
@@ -441,7 +478,7 @@ load_model(FunctionCallInfo fcinfo)
 		model_corrupt(mv, "A scaling or calibration value is not a positive finite number.");
 	L->cal_dim = lstm_cal_dim(L->freq);
 	L->din = 2 + L->cal_dim + L->n_exog;
-	L->fdim = L->cal_dim + L->n_exog + 1;
+	L->fdim = L->cal_dim + L->n_exog + 3;
 	S->din = L->din;
 	S->window = L->window;
 	S->horizon = L->horizon;
@@ -661,9 +698,9 @@ lstm_forecast_many(const LstmModel *m, int ns, const int *which, int h, const do
 				{
 					Size		at = (Size) si * h + pos + k;
 					double		s = scale[i];
-					double		md = med[i * P + k] * s,
-								l = ql[i * P + k] * s,
-								u = qh[i * P + k] * s;
+					double		md = lstm_from_space(L, med[i * P + k]) * s,
+								l = lstm_from_space(L, ql[i * P + k]) * s,
+								u = lstm_from_space(L, qh[i * P + k]) * s;
 
 					if (m->nonnegative)
 					{

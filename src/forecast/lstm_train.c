@@ -36,6 +36,7 @@
 
 #define LSTM_CLIP_NORM		1.0
 #define LSTM_LR_PATIENCE	3
+#define LSTM_EMA			0.99
 
 typedef struct Sample
 {
@@ -64,6 +65,7 @@ typedef struct TrainCtx
 	double	   *grad,
 			   *m1,
 			   *m2;
+	double		mean_scale;
 } TrainCtx;
 
 int
@@ -144,13 +146,36 @@ lstm_build_sample(const LstmLayout *L, const double *y, const double *exog,
 				C = L->cal_dim;
 	double		s = window_scale(y, t, W);
 	double		ls = (log(s) - L->ls_mean) / L->ls_sd;
+	double		last_level = 0.0,
+				growth = 1.0,
+				snaive;
+	int			m = Min(Max(L->season, 1), W);
+
+	/*
+	 * The level of the last season in the window and its growth over the season before
+	 * (when the window holds two): the seasonal-naive value times that growth is the
+	 * "seasonal naive with drift" forecast, a strong base the head can lean on.
+	 */
+	for (int p = t - m + 1; p <= t; p++)
+		last_level += y[p];
+	last_level /= m * s;
+	if (W >= 2 * m)
+	{
+		double		prev = 0.0;
+
+		for (int p = t - 2 * m + 1; p <= t - m; p++)
+			prev += y[p];
+		prev /= m * s;
+		if (prev > 0 && last_level > 0)
+			growth = Max(0.5, Min(2.0, last_level / prev));
+	}
 
 	for (int j = 0; j < W; j++)
 	{
 		int			p = t - W + 1 + j;
 		double	   *row = x + (Size) j * L->din;
 
-		row[0] = y[p] / s;
+		row[0] = lstm_to_space(L, y[p] / s);
 		lstm_cal_features(L->freq, start, p, row + 1);
 		for (int e = 0; e < E; e++)
 			row[1 + C + e] = p < nexog_rows ? exog[(Size) p * E + e] : 0.0;
@@ -167,7 +192,10 @@ lstm_build_sample(const LstmLayout *L, const double *y, const double *exog,
 			row[C + e] = p < nexog_rows ? exog[(Size) p * E + e] : 0.0;
 		/* the same season's value in the last season the window saw */
 		q = L->season >= 2 ? p - L->season * ((p - t + L->season - 1) / L->season) : t;
-		row[C + E] = (q >= t - W + 1 ? y[q] : y[t]) / s;
+		snaive = (q >= t - W + 1 ? y[q] : y[t]) / s;
+		row[C + E] = lstm_to_space(L, snaive);
+		row[C + E + 1] = lstm_to_space(L, snaive * growth);
+		row[C + E + 2] = lstm_to_space(L, last_level);
 	}
 	return s;
 }
@@ -254,7 +282,7 @@ build_batch(TrainCtx *c, const Sample *smp, int n, int lim_back, double *x, doub
 				int			p = t + 1 + k;
 				bool		ok = p < lim;
 
-				tgt[(Size) i * P + k] = ok ? sr->y[p] / s : 0.0;
+				tgt[(Size) i * P + k] = ok ? lstm_to_space(L, sr->y[p] / s) : 0.0;
 				mask[(Size) i * P + k] = ok ? 1.0 : 0.0;
 			}
 	}
@@ -284,13 +312,14 @@ train_step(TrainCtx *c, const Sample *smp, int n, int lim_back, double lr, int64
 		for (int k = 0; k < P; k++)
 		{
 			Size		at = (Size) i * P + k;
+			double		wt = c->cfg->scale_weight ? c->scale[i] / c->mean_scale : 1.0;
 
 			for (int q = 0; q < S->nq; q++)
 			{
 				Size		o = (Size) i * nout + k * S->nq + q;
 				double		diff = c->tgt[at] - c->out[o];
 
-				c->dout[o] = c->mask[at] * (diff > 0 ? -c->tau[q] : 1.0 - c->tau[q]) / count;
+				c->dout[o] = c->mask[at] * wt * (diff > 0 ? -c->tau[q] : 1.0 - c->tau[q]) / count;
 			}
 		}
 	memset(c->grad, 0, sizeof(double) * c->np);
@@ -327,14 +356,15 @@ validate(TrainCtx *c, const double *params, int nmodels, const Sample *val, int 
 		for (int k = 0; k < P; k++)
 		{
 			Size		at = (Size) i * P + k;
-			double		yhat = med[at];
+			double		yhat = lstm_from_space(c->L, med[at]);
+			double		y = lstm_from_space(c->L, vtgt[at]);
 
 			if (c->cfg->nonnegative && yhat < 0)
 				yhat = 0;
 			if (vmask[at] > 0)
 			{
-				num += fabs(vtgt[at] - yhat) * vscale[i];
-				den += fabs(vtgt[at]) * vscale[i];
+				num += fabs(y - yhat) * vscale[i];
+				den += fabs(y) * vscale[i];
 			}
 		}
 	return den > 0 ? num / den : num;
@@ -369,6 +399,7 @@ train_net(TrainCtx *c, int netno, const Sample *smp, int nsmp, int lim_back,
 	RiqRng		rng;
 	int		   *idx = palloc(sizeof(int) * nsmp);
 	double	   *best = palloc(sizeof(double) * c->np);
+	double	   *ema = palloc(sizeof(double) * c->np);
 	int			per_epoch = cfg->windows_per_epoch;
 	int			pos = 0;
 	int			max_epochs = epochs_fixed >= 0 ? epochs_fixed : cfg->max_epochs;
@@ -385,6 +416,7 @@ train_net(TrainCtx *c, int netno, const Sample *smp, int nsmp, int lim_back,
 		idx[i] = i;
 	*best_val = get_float8_infinity();
 	memcpy(best, params, sizeof(double) * c->np);
+	memcpy(ema, params, sizeof(double) * c->np);
 
 	for (int epoch = 1; epoch <= max_epochs; epoch++)
 	{
@@ -407,11 +439,14 @@ train_net(TrainCtx *c, int netno, const Sample *smp, int nsmp, int lim_back,
 				pos = (pos + 1) % nsmp;
 			}
 			train_step(c, batch, bn, lim_back, lr, &adam_t, params);
+			/* Polyak averaging: the running mean of the weights is what gets used */
+			for (int i = 0; i < c->np; i++)
+				ema[i] = LSTM_EMA * ema[i] + (1.0 - LSTM_EMA) * params[i];
 			pfree(batch);
 		}
 		if (epochs_fixed < 0)
 		{
-			double		v = validate(c, params, 1, val, nval, vx, vf, vtgt, vmask, vscale,
+			double		v = validate(c, ema, 1, val, nval, vx, vf, vtgt, vmask, vscale,
 									 vmed, vlo, vhi);
 
 			if (!isfinite(v))
@@ -427,7 +462,7 @@ train_net(TrainCtx *c, int netno, const Sample *smp, int nsmp, int lim_back,
 			{
 				*best_val = v;
 				best_epoch = epoch;
-				memcpy(best, params, sizeof(double) * c->np);
+				memcpy(best, ema, sizeof(double) * c->np);
 				bad = 0;
 			}
 			else
@@ -447,9 +482,12 @@ train_net(TrainCtx *c, int netno, const Sample *smp, int nsmp, int lim_back,
 	if (epochs_fixed < 0)
 		memcpy(params, best, sizeof(double) * c->np);
 	else
+		memcpy(params, ema, sizeof(double) * c->np);
+	if (epochs_fixed >= 0)
 		best_epoch = epochs_fixed;
 	pfree(idx);
 	pfree(best);
+	pfree(ema);
 	return best_epoch;
 }
 
@@ -512,7 +550,8 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 			   *ehi = NULL;
 	double	   *lr_hist;
 	double		lsum = 0,
-				lsq = 0;
+				lsq = 0,
+				ssum = 0;
 	int			nls = 0;
 	instr_time	t0,
 				t1;
@@ -527,9 +566,10 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 	L->n_exog = panel->n_exog;
 	L->cal_dim = lstm_cal_dim(panel->freq);
 	L->din = 2 + L->cal_dim + L->n_exog;
-	L->fdim = L->cal_dim + L->n_exog + 1;
+	L->fdim = L->cal_dim + L->n_exog + 3;
 	L->ls_mean = 0.0;
 	L->ls_sd = 1.0;
+	L->log_space = cfg->log_space;
 	S->din = L->din;
 	S->hidden = cfg->hidden;
 	S->layers = cfg->layers;
@@ -580,7 +620,10 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 				full[nfull++].t = t;
 				if (nval == 0 || t <= sr->n - V - 2)
 				{
-					double		ls = log(window_scale(sr->y, t, W));
+					double		sc = window_scale(sr->y, t, W);
+					double		ls = log(sc);
+
+					ssum += sc;
 
 					trn[ntrain].series = i;
 					trn[ntrain++].t = t;
@@ -615,6 +658,7 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 	c.tau[1] = res->q_lo;
 	c.tau[2] = res->q_hi;
 	c.B = cfg->batch_size;
+	c.mean_scale = nls > 0 && ssum > 0 ? ssum / nls : 1.0;
 	c.w = lstm_work_alloc(S, c.B, work);
 	{
 		Size		per = (Size) W * L->din + (Size) P * L->fdim + (Size) P * (2 + 2 * LSTM_NQ) + 1;
@@ -659,41 +703,54 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 
 	res->val_wape = get_float8_nan();
 	res->val_coverage = get_float8_nan();
-	for (int m = 0; m < res->nmodels; m++)
+	/*
+	 * With refit (the default) only the first network is trained against the validation
+	 * tail: it chooses the number of epochs and the learning-rate schedule, and its
+	 * held-out forecasts calibrate the intervals. Then every network of the ensemble is
+	 * trained on the whole history with that schedule. Without refit each network stops
+	 * early on its own and the held-out forecasts are the ensemble's.
+	 */
+	if (nval > 0)
 	{
-		double	   *params = res->params + (Size) m * c.np;
+		int			nheld = cfg->refit ? 1 : res->nmodels;
+		int			epochs = 1;
 		double		bv;
-		int			epochs;
 
-		if (nval > 0)
+		for (int m = 0; m < nheld; m++)
 		{
-			epochs = train_net(&c, m, trn, ntrain, V, val, nval, vx, vf, vtgt, vmask, vscale,
-							   vmed, vlo, vhi, -1, lr_hist, params, &bv);
-			epochs = Max(epochs, 1);
+			double	   *params = res->params + (Size) m * c.np;
+			int			e;
+
+			e = train_net(&c, m, trn, ntrain, V, val, nval, vx, vf, vtgt, vmask, vscale,
+						  vmed, vlo, vhi, -1, lr_hist, params, &bv);
 			/* the held-out forecasts of the kept (best) weights */
 			validate(&c, params, 1, val, nval, vx, vf, vtgt, vmask, vscale, vmed, vlo, vhi);
 			for (int i = 0; i < nval * P; i++)
 			{
-				emed[i] += vmed[i] / res->nmodels;
-				elo[i] += vlo[i] / res->nmodels;
-				ehi[i] += vhi[i] / res->nmodels;
+				emed[i] += vmed[i] / nheld;
+				elo[i] += vlo[i] / nheld;
+				ehi[i] += vhi[i] / nheld;
 			}
 			if (m == 0)
-				res->epochs = epochs;
-			if (cfg->refit)
+				epochs = Max(e, 1);
+		}
+		res->epochs = epochs;
+		if (cfg->refit)
+			for (int m = 0; m < res->nmodels; m++)
 				train_net(&c, m, full, nfull, 0, NULL, 0, NULL, NULL, NULL, NULL, NULL,
-						  NULL, NULL, NULL, epochs, lr_hist, params, &bv);
-		}
-		else
-		{
-			epochs = Min(cfg->max_epochs, 40);
-			for (int e = 0; e < epochs; e++)
-				lr_hist[e] = cfg->learning_rate;
+						  NULL, NULL, NULL, epochs, lr_hist, res->params + (Size) m * c.np, &bv);
+	}
+	else
+	{
+		int			epochs = Min(cfg->max_epochs, 40);
+		double		bv;
+
+		for (int e = 0; e < epochs; e++)
+			lr_hist[e] = cfg->learning_rate;
+		for (int m = 0; m < res->nmodels; m++)
 			train_net(&c, m, full, nfull, 0, NULL, 0, NULL, NULL, NULL, NULL, NULL,
-					  NULL, NULL, NULL, epochs, lr_hist, params, &bv);
-			if (m == 0)
-				res->epochs = epochs;
-		}
+					  NULL, NULL, NULL, epochs, lr_hist, res->params + (Size) m * c.np, &bv);
+		res->epochs = epochs;
 	}
 
 	/* interval calibration and the validation figures, from the held-out ensemble */
@@ -733,10 +790,15 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 
 				if (vmask[at] <= 0)
 					continue;
-				if (cfg->nonnegative)
-					md = Max(md, 0.0);
-				num += fabs(y - md) * vscale[i];
-				den += fabs(y) * vscale[i];
+				{
+					double		yh = lstm_from_space(L, md),
+								yt = lstm_from_space(L, y);
+
+					if (cfg->nonnegative)
+						yh = Max(yh, 0.0);
+					num += fabs(yt - yh) * vscale[i];
+					den += fabs(yt) * vscale[i];
+				}
 				inside += (y >= lo && y <= hi) ? 1 : 0;
 			}
 		res->val_wape = den > 0 ? num / den : num;

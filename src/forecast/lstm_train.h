@@ -8,6 +8,8 @@
 #include "postgres.h"
 #include "utils/date.h"
 
+#include <math.h>
+
 #include "forecast/lstm_net.h"
 #include "forecast/series.h"
 
@@ -33,6 +35,8 @@ typedef struct LstmConfig
 	bool		refit;			/* retrain on the whole history for the chosen epochs */
 	bool		verbose;		/* progress NOTICEs */
 	bool		nonnegative;	/* clamp forecasts at 0 */
+	bool		log_space;		/* model log1p(y / scale) instead of y / scale */
+	bool		scale_weight;	/* weight windows by their scale (the WAPE's weights) */
 } LstmConfig;
 
 /* Where each feature sits in a window step and in a future step. */
@@ -48,7 +52,21 @@ typedef struct LstmLayout
 	int			fdim;			/* calendar, factors, seasonal-naive z */
 	double		ls_mean;		/* standardisation of log(scale) */
 	double		ls_sd;
+	bool		log_space;		/* values enter as log1p(y / scale) */
 } LstmLayout;
+
+/* the network's value space and back */
+static inline double
+lstm_to_space(const LstmLayout *L, double v)
+{
+	return L->log_space ? log1p(v > 0 ? v : 0.0) : v;
+}
+
+static inline double
+lstm_from_space(const LstmLayout *L, double z)
+{
+	return L->log_space ? expm1(z) : z;
+}
 
 typedef struct LstmTrained
 {

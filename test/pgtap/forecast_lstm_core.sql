@@ -27,9 +27,9 @@ ANALYZE lstm_tap;
 
 -- train on the first 136 days, judge the last 14 (7 steps, two origins' worth of data)
 CREATE TABLE lstm_tap_models AS
-SELECT (SELECT retailiq.forecast_lstm_fit(series, ts, y, exog, '{"horizon": 14, "hidden": 16, "ensemble": 1, "seed": 3}')
+SELECT (SELECT retailiq.forecast_lstm_fit(series, ts, y, exog, '{"horizon": 14, "hidden": 16, "ensemble": 1, "seed": 3, "windows_per_epoch": 1024}')
         FROM lstm_tap WHERE ts < '2024-05-16') AS with_f,
-       (SELECT retailiq.forecast_lstm_fit(series, ts, y, NULL, '{"horizon": 14, "hidden": 16, "ensemble": 1, "seed": 3}')
+       (SELECT retailiq.forecast_lstm_fit(series, ts, y, NULL, '{"horizon": 14, "hidden": 16, "ensemble": 1, "seed": 3, "windows_per_epoch": 1024}')
         FROM lstm_tap WHERE ts < '2024-05-16') AS without_f;
 
 CREATE TABLE lstm_tap_fut AS
