@@ -222,8 +222,6 @@ series_collect_add(FunctionCallInfo fcinfo, SeriesCollector *state,
 	check_width(state, width);
 	ensure_rows(state, 1);
 	id = intern_key(state, VARDATA_ANY(series), VARSIZE_ANY_EXHDR(series));
-	if (memchr(VARDATA_ANY(series), '\0', VARSIZE_ANY_EXHDR(series)) != NULL)
-		elog(ERROR, "series key contains a NUL byte");
 	state->sid[state->nrows] = id;
 	state->ts[state->nrows] = ts;
 	state->y[state->nrows] = y;
@@ -749,7 +747,6 @@ series_collect_finish(SeriesCollector *state, const SeriesOptions *opt)
 {
 	ForecastPanel *panel;
 	int64	   *order;
-	int		   *rank;			/* sorted position of each key id */
 	int		   *bykey;
 	int64	   *first;			/* first sorted row of each key id */
 	int64	   *count;
@@ -850,12 +847,9 @@ series_collect_finish(SeriesCollector *state, const SeriesOptions *opt)
 
 	/* keys in byte order */
 	bykey = palloc(sizeof(int) * state->nkeys);
-	rank = palloc(sizeof(int) * state->nkeys);
 	for (k = 0; k < state->nkeys; k++)
 		bykey[k] = k;
 	qsort(bykey, state->nkeys, sizeof(int), key_cmp);
-	for (k = 0; k < state->nkeys; k++)
-		rank[bykey[k]] = k;
 
 	panel = palloc0(sizeof(ForecastPanel));
 	panel->freq = freq;
@@ -935,12 +929,10 @@ series_collect_finish(SeriesCollector *state, const SeriesOptions *opt)
 				memcpy(fs->exog + t * n_exog, state->exog + r * n_exog, sizeof(double) * n_exog);
 		}
 	}
-	(void) rank;
 	pfree(order);
 	pfree(first);
 	pfree(count);
 	pfree(bykey);
-	pfree(rank);
 	return panel;
 }
 
