@@ -303,6 +303,49 @@ put_model(ModelBuilder *b, const LstmTrained *t, const LstmConfig *cfg, const Fo
 	}
 }
 
+/*
+ * Lengthen every series shorter than `need` periods at its start: the missing periods
+ * repeat the same season's value of the series' first season (its mean when it has less
+ * than a season), factors 0.
+ */
+static void
+pad_short_series(ForecastPanel *panel, int need)
+{
+	int			E = panel->n_exog;
+	int			m = Max(panel->season, 1);
+
+	for (int i = 0; i < panel->nseries; i++)
+	{
+		ForecastSeries *sr = &panel->series[i];
+		int			pad = need - sr->n;
+		double	   *y,
+					mean = 0.0;
+
+		if (pad <= 0)
+			continue;
+		for (int p = 0; p < sr->n; p++)
+			mean += sr->y[p] / sr->n;
+		y = palloc(sizeof(double) * need);
+		for (int p = 0; p < pad; p++)
+		{
+			int			phase = ((p - pad) % m + m) % m;
+
+			y[p] = phase < sr->n && sr->n >= m ? sr->y[phase] : mean;
+		}
+		memcpy(y + pad, sr->y, sizeof(double) * sr->n);
+		sr->y = y;
+		if (E > 0)
+		{
+			double	   *ex = palloc0(sizeof(double) * (Size) need * E);
+
+			memcpy(ex + (Size) pad * E, sr->exog, sizeof(double) * (Size) sr->n * E);
+			sr->exog = ex;
+		}
+		sr->start = series_date_add(panel->freq, sr->start, -pad);
+		sr->n = need;
+	}
+}
+
 Datum
 forecast_lstm_fit_final(PG_FUNCTION_ARGS)
 {
@@ -348,18 +391,26 @@ forecast_lstm_fit_final(PG_FUNCTION_ARGS)
 	cfg.window = opt_int(jb, "window", default_window(panel->freq), 1, 10000);
 	if (!window_given)
 	{
-		/* the default window shrinks to fit the shortest series, down to half a season */
+		/*
+		 * The default window shrinks only when every series is shorter (down to half a
+		 * season); a series shorter than the window + 1 is padded instead, so that a few
+		 * new products do not cut the window of all the others.
+		 */
+		int			longest = 0;
 		int			wmin = Max(2, panel->season / 2);
 
-		cfg.window = Max(Min(cfg.window, shortest - 1), wmin);
+		for (int i = 0; i < panel->nseries; i++)
+			longest = Max(longest, panel->series[i].n);
+		cfg.window = Max(Min(cfg.window, longest - 1), wmin);
+		pad_short_series(panel, cfg.window + 1);
 	}
-	if (shortest < cfg.window + 1)
+	else if (shortest < cfg.window + 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("series \"%s\" is too short for forecast_lstm_fit", short_key),
 				 errdetail("It has %d periods; with a window of %d periods every series needs at least %d.",
 						   shortest, cfg.window, cfg.window + 1),
-				 errhint("Leave out the short series (e.g. HAVING count(*) > %d in a subquery), or give a smaller \"window\".",
+				 errhint("Leave out the short series (e.g. HAVING count(*) > %d in a subquery), give a smaller \"window\", or leave \"window\" out (short series are then padded).",
 						 cfg.window)));
 	cfg.hidden = opt_int(jb, "hidden", 32, 1, 1024);
 	cfg.layers = opt_int(jb, "layers", 1, 1, LSTM_MAX_LAYERS);
@@ -478,7 +529,7 @@ load_model(FunctionCallInfo fcinfo)
 		model_corrupt(mv, "A scaling or calibration value is not a positive finite number.");
 	L->cal_dim = lstm_cal_dim(L->freq);
 	L->din = 2 + L->cal_dim + L->n_exog;
-	L->fdim = L->cal_dim + L->n_exog + 3;
+	L->fdim = L->cal_dim + L->n_exog + 5;
 	S->din = L->din;
 	S->window = L->window;
 	S->horizon = L->horizon;

@@ -196,6 +196,19 @@ lstm_build_sample(const LstmLayout *L, const double *y, const double *exog,
 		row[C + E] = lstm_to_space(L, snaive);
 		row[C + E + 1] = lstm_to_space(L, snaive * growth);
 		row[C + E + 2] = lstm_to_space(L, last_level);
+		row[C + E + 3] = lstm_to_space(L, snaive * sqrt(growth));
+		/* the same season's mean over every season the window holds, at today's level */
+		{
+			double		sum = 0.0;
+			int			cnt = 0;
+
+			for (int r = q; r >= t - W + 1 && L->season >= 2; r -= L->season)
+			{
+				sum += y[r];
+				cnt++;
+			}
+			row[C + E + 4] = lstm_to_space(L, cnt > 0 ? sum / cnt / s * sqrt(growth) : snaive);
+		}
 	}
 	return s;
 }
@@ -566,7 +579,7 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 	L->n_exog = panel->n_exog;
 	L->cal_dim = lstm_cal_dim(panel->freq);
 	L->din = 2 + L->cal_dim + L->n_exog;
-	L->fdim = L->cal_dim + L->n_exog + 3;
+	L->fdim = L->cal_dim + L->n_exog + 5;
 	L->ls_mean = 0.0;
 	L->ls_sd = 1.0;
 	L->log_space = cfg->log_space;

@@ -50,6 +50,10 @@ UNION ALL
 SELECT 'LSTM without factors', f.series, f.ts, f.yhat, f.yhat_lower, f.yhat_upper
 FROM fc_models m, retailiq.forecast_lstm_all(m.without_factors, 28) f
 UNION ALL
+SELECT 'ETS (retailiq.forecast_fit, automatic)', f.series, f.ts, f.yhat, f.yhat_lower, f.yhat_upper
+FROM (SELECT retailiq.forecast_fit(series, day, units, 'ets') AS m FROM fc_sales WHERE day <= :'cutoff') e,
+     retailiq.forecast_all(e.m, 28) f
+UNION ALL
 SELECT 'seasonal naive (same weekday last week)', a.series, a.day, b.units, NULL, NULL
 FROM fc_sales a JOIN fc_sales b ON b.series = a.series
  AND b.day = a.day - 7 * ((a.day - :'cutoff'::date + 6) / 7)
