@@ -20,6 +20,9 @@
 #   FORECAST_BENCH_PEER_DIR=d   reuse d/r.csv (+ r.csv.time) from an earlier run on the same
 #                               series and origins instead of running R again
 #   FORECAST_BENCH_AUTO=1       add retailiq 'auto' (two ETS fits per series) to (a) and (b)
+#   FORECAST_BENCH_LSTM=0       skip the LSTM (a global fit takes minutes per origin)
+#   FORECAST_BENCH_REEVALUATE=1 (a): keep the retailiq forecasts of the previous run in this
+#                               database, only (re)load the peers and print the table
 #   FORECAST_BENCH_DAILY=0      skip part (b)
 #   FORECAST_BENCH_CUSTOMERS / _STORES / _PRODUCTS / _DAYS   sample size for (b)
 #                               (default 3000 / 8 / 120 / 730: 80 store x category series of two years)
@@ -51,13 +54,18 @@ command -v Rscript >/dev/null && Rscript -e 'library(forecast)' >/dev/null 2>&1 
 DO_PY=${FORECAST_BENCH_PY:-$([ "$DO_R" = 1 ] && echo 0 || echo 1)}
 [ "$DO_PY" = 1 ] && ! /usr/bin/python3 -c 'import statsmodels' 2>/dev/null && DO_PY=0
 
-HAVE_LSTM=$($PSQL -At -c "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+HAVE_LSTM=0
+[ "${FORECAST_BENCH_LSTM:-1}" = 1 ] && HAVE_LSTM=$($PSQL -At -c "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                           WHERE n.nspname = 'retailiq' AND p.proname = 'forecast_lstm_fit'")
 
 # ---------------------------------------------------------------- (a) aus_retail
 CSV=$BENCH_DATA/aus_retail/aus_retail_to_2016.csv
 if [ -f "$CSV" ]; then
   echo "(a) aus_retail, origins $ORIGINS, h=$H"
+  if [ "${FORECAST_BENCH_REEVALUATE:-0}" = 1 ]; then
+    echo "   reusing fb_aus / fb_fc / fb_time of the previous run (FORECAST_BENCH_REEVALUATE)"
+    $PSQL -c "DELETE FROM fb_fc WHERE method NOT LIKE 'retailiq%'" -c "DELETE FROM fb_time WHERE method NOT LIKE 'retailiq%'"
+  else
   $PSQL <<SQL
 DROP TABLE IF EXISTS fb_raw, fb_aus, fb_fc, fb_time;
 CREATE TABLE fb_raw (state text, industry text, series_id text, month date, turnover float8);
@@ -109,6 +117,7 @@ BEGIN
 END $$;
 SQL
 
+  fi
   PEER=${FORECAST_BENCH_PEER_DIR:-}
   if [ -n "$PEER" ] && [ -f "$PEER/r.csv" ]; then
     echo "   R forecast: reusing $PEER/r.csv (FORECAST_BENCH_PEER_DIR)"

@@ -1,0 +1,826 @@
+/*
+ * lstm_train.c: training the global forecast_lstm model over a panel of series.
+ *
+ * Samples are windows: for a series and an origin t, the network reads the W periods
+ * ending at t and predicts the horizon P periods after it (a direct multi-horizon head:
+ * one output per step and quantile, trained jointly). Each window is scaled by its own
+ * mean absolute value, so one network serves series of any size and level, and the log of
+ * that scale is an input. Calendar features (day of week and of year for daily data, week
+ * of year for weekly, month for monthly), the factors (exog) of each step, and for each
+ * output step its seasonal-naive value are inputs too.
+ *
+ * The loss is the pinball loss of the median and of the two interval quantiles. Training is
+ * minibatch Adam with global gradient-norm clipping; the last `validation` periods of every
+ * series are held out: the validation WAPE of the median chooses the epoch (early stopping)
+ * and halves the learning rate when it stalls, and the held-out forecasts calibrate the
+ * interval widths. Then (refit) each network is trained again from the same initial weights
+ * on the whole history for the chosen number of epochs with the same learning-rate
+ * schedule. A few networks with different seeds are averaged (ensemble).
+ *
+ * Everything is sequential and seeded: the same panel and options give the same model bit
+ * for bit.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/datetime.h"
+#include "utils/float.h"
+#include "utils/memutils.h"
+
+#include "core/memory.h"
+#include "core/rng.h"
+#include "forecast/lstm_train.h"
+
+#define LSTM_CLIP_NORM		1.0
+#define LSTM_LR_PATIENCE	3
+#define LSTM_EMA			0.99
+
+typedef struct Sample
+{
+	int32		series;
+	int32		t;				/* origin: last period the window sees */
+} Sample;
+
+/* What the training loop needs beyond the panel. */
+typedef struct TrainCtx
+{
+	const ForecastPanel *panel;
+	const LstmConfig *cfg;
+	LstmLayout *L;
+	LstmShape  *S;
+	int			np;
+	double		tau[LSTM_NQ];
+	LstmWork   *w;
+	int			B;
+	double	   *x,
+			   *f,
+			   *out,
+			   *dout,
+			   *tgt,
+			   *mask,
+			   *scale;
+	double	   *grad,
+			   *m1,
+			   *m2;
+	double		mean_scale;
+} TrainCtx;
+
+int
+lstm_cal_dim(ForecastFreq freq)
+{
+	switch (freq)
+	{
+		case FREQ_DAY:
+			return 9;			/* one-hot day of week, day of year as sin/cos */
+		case FREQ_WEEK:
+			return 4;			/* week of year, two harmonics */
+		case FREQ_MONTH:
+			return 12;			/* one-hot month */
+	}
+	return 0;
+}
+
+void
+lstm_cal_features(ForecastFreq freq, DateADT start, int k, double *out)
+{
+	int			y,
+				m,
+				d;
+
+	if (freq == FREQ_MONTH)
+	{
+		j2date(start + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+		m = ((m - 1 + k) % 12 + 12) % 12;
+		for (int i = 0; i < 12; i++)
+			out[i] = (i == m) ? 1.0 : 0.0;
+	}
+	else
+	{
+		int			jd = start + POSTGRES_EPOCH_JDATE + (freq == FREQ_WEEK ? 7 * k : k);
+		double		doy,
+					a;
+
+		j2date(jd, &y, &m, &d);
+		doy = jd - date2j(y, 1, 1);
+		a = 2.0 * M_PI * doy / 365.25;
+		if (freq == FREQ_DAY)
+		{
+			int			dow = j2day(jd);
+
+			for (int i = 0; i < 7; i++)
+				out[i] = (i == dow) ? 1.0 : 0.0;
+			out[7] = sin(a);
+			out[8] = cos(a);
+		}
+		else
+		{
+			out[0] = sin(a);
+			out[1] = cos(a);
+			out[2] = sin(2.0 * a);
+			out[3] = cos(2.0 * a);
+		}
+	}
+}
+
+static double
+window_scale(const double *y, int t, int W)
+{
+	double		s = 0.0;
+
+	for (int p = t - W + 1; p <= t; p++)
+		s += fabs(y[p]);
+	s /= W;
+	return s > 0.0 ? s : 1.0;
+}
+
+double
+lstm_build_sample(const LstmLayout *L, const double *y, const double *exog,
+				  int nexog_rows, DateADT start, int t, double *x, double *f)
+{
+	int			W = L->window,
+				P = L->horizon,
+				E = L->n_exog,
+				C = L->cal_dim;
+	double		s = window_scale(y, t, W);
+	double		ls = (log(s) - L->ls_mean) / L->ls_sd;
+	double		last_level = 0.0,
+				growth = 1.0,
+				snaive;
+	int			m = Min(Max(L->season, 1), W);
+
+	/*
+	 * The level of the last season in the window and its growth over the season before
+	 * (when the window holds two): the seasonal-naive value times that growth is the
+	 * "seasonal naive with drift" forecast, a strong base the head can lean on.
+	 */
+	for (int p = t - m + 1; p <= t; p++)
+		last_level += y[p];
+	last_level /= m * s;
+	if (W >= 2 * m)
+	{
+		double		prev = 0.0;
+
+		for (int p = t - 2 * m + 1; p <= t - m; p++)
+			prev += y[p];
+		prev /= m * s;
+		if (prev > 0 && last_level > 0)
+			growth = Max(0.5, Min(2.0, last_level / prev));
+	}
+
+	for (int j = 0; j < W; j++)
+	{
+		int			p = t - W + 1 + j;
+		double	   *row = x + (Size) j * L->din;
+
+		row[0] = lstm_to_space(L, y[p] / s);
+		lstm_cal_features(L->freq, start, p, row + 1);
+		for (int e = 0; e < E; e++)
+			row[1 + C + e] = p < nexog_rows ? exog[(Size) p * E + e] : 0.0;
+		row[1 + C + E] = ls;
+	}
+	for (int k = 0; k < P; k++)
+	{
+		int			p = t + 1 + k;
+		double	   *row = f + (Size) k * L->fdim;
+		int			q;
+
+		lstm_cal_features(L->freq, start, p, row);
+		for (int e = 0; e < E; e++)
+			row[C + e] = p < nexog_rows ? exog[(Size) p * E + e] : 0.0;
+		/* the same season's value in the last season the window saw */
+		q = L->season >= 2 ? p - L->season * ((p - t + L->season - 1) / L->season) : t;
+		snaive = (q >= t - W + 1 ? y[q] : y[t]) / s;
+		row[C + E] = lstm_to_space(L, snaive);
+		row[C + E + 1] = lstm_to_space(L, snaive * growth);
+		row[C + E + 2] = lstm_to_space(L, last_level);
+		row[C + E + 3] = lstm_to_space(L, snaive * sqrt(growth));
+		/* the same season's mean over every season the window holds, at today's level */
+		{
+			double		sum = 0.0;
+			int			cnt = 0;
+
+			for (int r = q; r >= t - W + 1 && L->season >= 2; r -= L->season)
+			{
+				sum += y[r];
+				cnt++;
+			}
+			row[C + E + 4] = lstm_to_space(L, cnt > 0 ? sum / cnt / s * sqrt(growth) : snaive);
+		}
+	}
+	return s;
+}
+
+/* Forward every network of the ensemble on nb inputs; average into med/lo/hi (nb x P). */
+static void
+ensemble_forward(const LstmShape *S, const double *params, int nmodels, int np,
+				 LstmWork *w, double *out, int nb, const double *x, const double *f,
+				 double *med, double *lo, double *hi)
+{
+	int			P = S->horizon;
+	int			nout = P * S->nq;
+	int			xstride = S->window * S->din;
+	int			fstride = P * S->fdim;
+
+	memset(med, 0, sizeof(double) * nb * P);
+	memset(lo, 0, sizeof(double) * nb * P);
+	memset(hi, 0, sizeof(double) * nb * P);
+	for (int m = 0; m < nmodels; m++)
+	{
+		for (int b0 = 0; b0 < nb; b0 += w->maxb)
+		{
+			int			bn = Min(w->maxb, nb - b0);
+
+			lstm_forward(S, params + (Size) m * np, w, bn, x + (Size) b0 * xstride,
+						 f + (Size) b0 * fstride, out);
+			for (int i = 0; i < bn; i++)
+				for (int k = 0; k < P; k++)
+				{
+					const double *o = out + (Size) i * nout + k * S->nq;
+					Size		at = (Size) (b0 + i) * P + k;
+
+					med[at] += o[0] / nmodels;
+					lo[at] += o[1] / nmodels;
+					hi[at] += o[2] / nmodels;
+				}
+		}
+	}
+	/* the quantile heads are trained separately: keep them on the right side */
+	for (int i = 0; i < nb * P; i++)
+	{
+		lo[i] = Min(lo[i], med[i]);
+		hi[i] = Max(hi[i], med[i]);
+	}
+}
+
+void
+lstm_predict_scaled(const LstmTrained *m, LstmWork *w, int nb, const double *x,
+					const double *f, double *med, double *lo, double *hi)
+{
+	double	   *out = palloc(sizeof(double) * w->maxb * m->shape.horizon * m->shape.nq);
+
+	ensemble_forward(&m->shape, m->params, m->nmodels, m->nparams, w, out, nb, x, f,
+					 med, lo, hi);
+	for (int i = 0; i < nb * m->shape.horizon; i++)
+	{
+		lo[i] = med[i] - m->calib_lo * (med[i] - lo[i]);
+		hi[i] = med[i] + m->calib_hi * (hi[i] - med[i]);
+	}
+	pfree(out);
+}
+
+/* Build the inputs of samples[0..n) into x/f (and targets up to period lim - 1). */
+static void
+build_batch(TrainCtx *c, const Sample *smp, int n, int lim_back, double *x, double *f,
+			double *tgt, double *mask, double *scale)
+{
+	const LstmLayout *L = c->L;
+	int			P = L->horizon;
+
+	for (int i = 0; i < n; i++)
+	{
+		const ForecastSeries *sr = &c->panel->series[smp[i].series];
+		int			t = smp[i].t;
+		int			lim = sr->n - lim_back;
+		double		s;
+
+		s = lstm_build_sample(L, sr->y, sr->exog, sr->n, sr->start, t,
+							  x + (Size) i * L->window * L->din, f + (Size) i * P * L->fdim);
+		scale[i] = s;
+		if (tgt)
+			for (int k = 0; k < P; k++)
+			{
+				int			p = t + 1 + k;
+				bool		ok = p < lim;
+
+				tgt[(Size) i * P + k] = ok ? lstm_to_space(L, sr->y[p] / s) : 0.0;
+				mask[(Size) i * P + k] = ok ? 1.0 : 0.0;
+			}
+	}
+}
+
+/* One minibatch: forward, pinball-loss gradient, backward, clip, Adam. */
+static void
+train_step(TrainCtx *c, const Sample *smp, int n, int lim_back, double lr, int64 *adam_t,
+		   double *params)
+{
+	const LstmShape *S = c->S;
+	int			P = S->horizon;
+	int			nout = P * S->nq;
+	double		count = 0.0,
+				norm = 0.0,
+				clipf,
+				bc1,
+				bc2;
+
+	build_batch(c, smp, n, lim_back, c->x, c->f, c->tgt, c->mask, c->scale);
+	lstm_forward(S, params, c->w, n, c->x, c->f, c->out);
+	for (int i = 0; i < n * P; i++)
+		count += c->mask[i];
+	if (count <= 0)
+		return;
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < P; k++)
+		{
+			Size		at = (Size) i * P + k;
+			double		wt = c->cfg->scale_weight ? c->scale[i] / c->mean_scale : 1.0;
+
+			for (int q = 0; q < S->nq; q++)
+			{
+				Size		o = (Size) i * nout + k * S->nq + q;
+				double		diff = c->tgt[at] - c->out[o];
+
+				c->dout[o] = c->mask[at] * wt * (diff > 0 ? -c->tau[q] : 1.0 - c->tau[q]) / count;
+			}
+		}
+	memset(c->grad, 0, sizeof(double) * c->np);
+	lstm_backward(S, params, c->w, n, c->dout, c->grad);
+	for (int i = 0; i < c->np; i++)
+		norm += c->grad[i] * c->grad[i];
+	norm = sqrt(norm);
+	clipf = norm > LSTM_CLIP_NORM ? LSTM_CLIP_NORM / norm : 1.0;
+	(*adam_t)++;
+	bc1 = 1.0 - pow(0.9, (double) *adam_t);
+	bc2 = 1.0 - pow(0.999, (double) *adam_t);
+	for (int i = 0; i < c->np; i++)
+	{
+		double		g = c->grad[i] * clipf;
+
+		c->m1[i] = 0.9 * c->m1[i] + 0.1 * g;
+		c->m2[i] = 0.999 * c->m2[i] + 0.001 * g * g;
+		params[i] -= lr * (c->m1[i] / bc1) / (sqrt(c->m2[i] / bc2) + 1e-8);
+	}
+}
+
+/* Validation forecasts (scaled by their window) of one network's parameters. */
+static double
+validate(TrainCtx *c, const double *params, int nmodels, const Sample *val, int nval,
+		 const double *vx, const double *vf, const double *vtgt, const double *vmask,
+		 const double *vscale, double *med, double *lo, double *hi)
+{
+	double		num = 0.0,
+				den = 0.0;
+	int			P = c->S->horizon;
+
+	ensemble_forward(c->S, params, nmodels, c->np, c->w, c->out, nval, vx, vf, med, lo, hi);
+	for (int i = 0; i < nval; i++)
+		for (int k = 0; k < P; k++)
+		{
+			Size		at = (Size) i * P + k;
+			double		yhat = lstm_from_space(c->L, med[at]);
+			double		y = lstm_from_space(c->L, vtgt[at]);
+
+			if (c->cfg->nonnegative && yhat < 0)
+				yhat = 0;
+			if (vmask[at] > 0)
+			{
+				num += fabs(y - yhat) * vscale[i];
+				den += fabs(y) * vscale[i];
+			}
+		}
+	return den > 0 ? num / den : num;
+}
+
+static void
+shuffle(RiqRng *rng, int *idx, int n, int take)
+{
+	for (int i = 0; i < take && i < n - 1; i++)
+	{
+		int			j = i + (int) riq_rng_below(rng, (uint64) (n - i));
+		int			tmp = idx[i];
+
+		idx[i] = idx[j];
+		idx[j] = tmp;
+	}
+}
+
+/*
+ * Train one network. With epochs_fixed < 0: early stopping on the validation samples,
+ * recording the learning rate of each epoch in lr_hist and returning the best epoch
+ * (params hold the best weights). Otherwise: epochs_fixed epochs following lr_hist.
+ */
+static int
+train_net(TrainCtx *c, int netno, const Sample *smp, int nsmp, int lim_back,
+		  const Sample *val, int nval, const double *vx, const double *vf,
+		  const double *vtgt, const double *vmask, const double *vscale,
+		  double *vmed, double *vlo, double *vhi,
+		  int epochs_fixed, double *lr_hist, double *params, double *best_val)
+{
+	const LstmConfig *cfg = c->cfg;
+	RiqRng		rng;
+	int		   *idx = palloc(sizeof(int) * nsmp);
+	double	   *best = palloc(sizeof(double) * c->np);
+	double	   *ema = palloc(sizeof(double) * c->np);
+	int			per_epoch = cfg->windows_per_epoch;
+	int			pos = 0;
+	int			max_epochs = epochs_fixed >= 0 ? epochs_fixed : cfg->max_epochs;
+	double		lr = cfg->learning_rate;
+	int64		adam_t = 0;
+	int			best_epoch = 0,
+				bad = 0;
+
+	riq_rng_seed(&rng, (uint64) cfg->seed, (uint64) netno + 1);
+	lstm_init_params(c->S, params, &rng);
+	memset(c->m1, 0, sizeof(double) * c->np);
+	memset(c->m2, 0, sizeof(double) * c->np);
+	for (int i = 0; i < nsmp; i++)
+		idx[i] = i;
+	*best_val = get_float8_infinity();
+	memcpy(best, params, sizeof(double) * c->np);
+	memcpy(ema, params, sizeof(double) * c->np);
+
+	for (int epoch = 1; epoch <= max_epochs; epoch++)
+	{
+		if (epochs_fixed >= 0)
+			lr = lr_hist[epoch - 1];
+		else
+			lr_hist[epoch - 1] = lr;
+		for (int b0 = 0; b0 < per_epoch; b0 += c->B)
+		{
+			int			bn = Min(c->B, per_epoch - b0);
+			Sample	   *batch = palloc(sizeof(Sample) * bn);
+
+			CHECK_FOR_INTERRUPTS();
+			for (int i = 0; i < bn; i++)
+			{
+				/* walk through a fresh permutation of all samples, epoch after epoch */
+				if (pos == 0)
+					shuffle(&rng, idx, nsmp, nsmp);
+				batch[i] = smp[idx[pos]];
+				pos = (pos + 1) % nsmp;
+			}
+			train_step(c, batch, bn, lim_back, lr, &adam_t, params);
+			/* Polyak averaging: the running mean of the weights is what gets used */
+			for (int i = 0; i < c->np; i++)
+				ema[i] = LSTM_EMA * ema[i] + (1.0 - LSTM_EMA) * params[i];
+			pfree(batch);
+		}
+		if (epochs_fixed < 0)
+		{
+			double		v = validate(c, ema, 1, val, nval, vx, vf, vtgt, vmask, vscale,
+									 vmed, vlo, vhi);
+
+			if (!isfinite(v))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("LSTM training diverged"),
+						 errdetail("The validation error became %g at epoch %d.", v, epoch),
+						 errhint("Lower \"learning_rate\" in the options.")));
+			ereport(cfg->verbose ? NOTICE : DEBUG1,
+					(errmsg("forecast_lstm_fit: network %d/%d, epoch %d: validation WAPE %.4f (learning rate %g)",
+							netno + 1, cfg->ensemble, epoch, v, lr)));
+			if (v < *best_val * (1.0 - 1e-4))
+			{
+				*best_val = v;
+				best_epoch = epoch;
+				memcpy(best, ema, sizeof(double) * c->np);
+				bad = 0;
+			}
+			else
+			{
+				bad++;
+				if (bad >= cfg->patience)
+					break;
+				if (bad % LSTM_LR_PATIENCE == 0)
+					lr *= 0.5;
+			}
+		}
+		else
+			ereport(cfg->verbose ? NOTICE : DEBUG1,
+					(errmsg("forecast_lstm_fit: network %d/%d, refit epoch %d of %d",
+							netno + 1, cfg->ensemble, epoch, epochs_fixed)));
+	}
+	if (epochs_fixed < 0)
+		memcpy(params, best, sizeof(double) * c->np);
+	else
+		memcpy(params, ema, sizeof(double) * c->np);
+	if (epochs_fixed >= 0)
+		best_epoch = epochs_fixed;
+	pfree(idx);
+	pfree(best);
+	pfree(ema);
+	return best_epoch;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/* factor a with P(y < med - a (med - lo)) = q on the validation points */
+static double
+calibrate_side(const double *r, int n, double q)
+{
+	double	   *v;
+	double		a;
+	int			at;
+
+	if (n < 20)
+		return 1.0;
+	v = palloc(sizeof(double) * n);
+	memcpy(v, r, sizeof(double) * n);
+	qsort(v, n, sizeof(double), cmp_double);
+	at = (int) floor((1.0 - q) * (n - 1) + 0.5);
+	a = v[Max(0, Min(n - 1, at))];
+	pfree(v);
+	return Max(0.25, Min(4.0, a));
+}
+
+LstmTrained *
+lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
+{
+	MemoryContext work,
+				old;
+	LstmTrained *res = palloc0(sizeof(LstmTrained));
+	LstmLayout *L = &res->layout;
+	LstmShape  *S = &res->shape;
+	TrainCtx	c;
+	int			W = cfg->window,
+				P = cfg->horizon,
+				V = cfg->validation;
+	int			ntrain = 0,
+				nfull = 0,
+				nval = 0;
+	Sample	   *trn,
+			   *full,
+			   *val;
+	double	   *vx = NULL,
+			   *vf = NULL,
+			   *vtgt = NULL,
+			   *vmask = NULL,
+			   *vscale = NULL,
+			   *vmed = NULL,
+			   *vlo = NULL,
+			   *vhi = NULL,
+			   *emed = NULL,
+			   *elo = NULL,
+			   *ehi = NULL;
+	double	   *lr_hist;
+	double		lsum = 0,
+				lsq = 0,
+				ssum = 0;
+	int			nls = 0;
+	instr_time	t0,
+				t1;
+
+	INSTR_TIME_SET_CURRENT(t0);
+	work = AllocSetContextCreate(CurrentMemoryContext, "forecast_lstm_fit", ALLOCSET_DEFAULT_SIZES);
+
+	L->freq = panel->freq;
+	L->season = panel->season;
+	L->window = W;
+	L->horizon = P;
+	L->n_exog = panel->n_exog;
+	L->cal_dim = lstm_cal_dim(panel->freq);
+	L->din = 2 + L->cal_dim + L->n_exog;
+	L->fdim = L->cal_dim + L->n_exog + 5;
+	L->ls_mean = 0.0;
+	L->ls_sd = 1.0;
+	L->log_space = cfg->log_space;
+	S->din = L->din;
+	S->hidden = cfg->hidden;
+	S->layers = cfg->layers;
+	S->window = W;
+	S->horizon = P;
+	S->nq = LSTM_NQ;
+	S->fdim = L->fdim;
+	lstm_check_shape(S);
+	res->nparams = lstm_param_count(S);
+	res->nmodels = cfg->ensemble;
+	res->q_lo = cfg->q_lo;
+	res->q_hi = cfg->q_hi;
+
+	/* count the samples: origins with a full window and at least one target */
+	for (int i = 0; i < panel->nseries; i++)
+	{
+		int			n = panel->series[i].n;
+
+		nfull += Max(0, n - W);
+		ntrain += Max(0, n - V - W);
+		if (n - V - 1 >= W - 1 && V > 0)
+			nval++;
+	}
+	if (nval == 0)
+		ntrain = nfull;
+	if (nfull == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("every series is too short for the LSTM window"),
+				 errdetail("The window is %d periods; a series needs at least %d.", W, W + 1),
+				 errhint("Give a smaller \"window\" in the options, or longer series.")));
+
+	old = MemoryContextSwitchTo(work);
+	trn = riq_alloc(work, riq_mul_size(ntrain, sizeof(Sample), "LSTM samples"), "LSTM samples");
+	full = riq_alloc(work, riq_mul_size(nfull, sizeof(Sample), "LSTM samples"), "LSTM samples");
+	val = riq_alloc(work, riq_mul_size(Max(nval, 1), sizeof(Sample), "LSTM samples"), "LSTM samples");
+	ntrain = nfull = 0;
+	{
+		int			iv = 0;
+
+		for (int i = 0; i < panel->nseries; i++)
+		{
+			const ForecastSeries *sr = &panel->series[i];
+
+			for (int t = W - 1; t <= sr->n - 2; t++)
+			{
+				full[nfull].series = i;
+				full[nfull++].t = t;
+				if (nval == 0 || t <= sr->n - V - 2)
+				{
+					double		sc = window_scale(sr->y, t, W);
+					double		ls = log(sc);
+
+					ssum += sc;
+
+					trn[ntrain].series = i;
+					trn[ntrain++].t = t;
+					lsum += ls;
+					lsq += ls * ls;
+					nls++;
+				}
+			}
+			if (nval > 0 && sr->n - V - 1 >= W - 1)
+			{
+				val[iv].series = i;
+				val[iv++].t = sr->n - V - 1;
+			}
+		}
+	}
+	if (nls > 0)
+	{
+		L->ls_mean = lsum / nls;
+		L->ls_sd = sqrt(Max(lsq / nls - L->ls_mean * L->ls_mean, 0.0));
+		if (!(L->ls_sd > 1e-6))
+			L->ls_sd = 1.0;
+	}
+
+	/* buffers */
+	memset(&c, 0, sizeof(c));
+	c.panel = panel;
+	c.cfg = cfg;
+	c.L = L;
+	c.S = S;
+	c.np = res->nparams;
+	c.tau[0] = 0.5;
+	c.tau[1] = res->q_lo;
+	c.tau[2] = res->q_hi;
+	c.B = cfg->batch_size;
+	c.mean_scale = nls > 0 && ssum > 0 ? ssum / nls : 1.0;
+	c.w = lstm_work_alloc(S, c.B, work);
+	{
+		Size		per = (Size) W * L->din + (Size) P * L->fdim + (Size) P * (2 + 2 * LSTM_NQ) + 1;
+		Size		need = riq_mul_size(per, (Size) c.B + nval, "LSTM batches");
+
+		need += (Size) c.np * (4 + res->nmodels);
+		riq_memory_check(work, riq_mul_size(need, sizeof(double), "LSTM batches"), "LSTM training");
+	}
+	c.x = palloc(sizeof(double) * c.B * W * L->din);
+	c.f = palloc(sizeof(double) * c.B * P * L->fdim);
+	c.out = palloc(sizeof(double) * c.B * P * LSTM_NQ);
+	c.dout = palloc(sizeof(double) * c.B * P * LSTM_NQ);
+	c.tgt = palloc(sizeof(double) * c.B * P);
+	c.mask = palloc(sizeof(double) * c.B * P);
+	c.scale = palloc(sizeof(double) * c.B);
+	c.grad = palloc(sizeof(double) * c.np);
+	c.m1 = palloc(sizeof(double) * c.np);
+	c.m2 = palloc(sizeof(double) * c.np);
+	if (nval > 0)
+	{
+		vx = MemoryContextAllocHuge(work, sizeof(double) * nval * W * L->din);
+		vf = MemoryContextAllocHuge(work, sizeof(double) * nval * P * L->fdim);
+		vtgt = palloc(sizeof(double) * nval * P);
+		vmask = palloc(sizeof(double) * nval * P);
+		vscale = palloc(sizeof(double) * nval);
+		vmed = palloc(sizeof(double) * nval * P);
+		vlo = palloc(sizeof(double) * nval * P);
+		vhi = palloc(sizeof(double) * nval * P);
+		emed = palloc0(sizeof(double) * nval * P);
+		elo = palloc0(sizeof(double) * nval * P);
+		ehi = palloc0(sizeof(double) * nval * P);
+		/* validation targets: the V held-out periods only */
+		build_batch(&c, val, nval, 0, vx, vf, vtgt, vmask, vscale);
+		for (int i = 0; i < nval; i++)
+			for (int k = V; k < P; k++)
+				vmask[(Size) i * P + k] = 0.0;
+	}
+	lr_hist = palloc(sizeof(double) * Max(cfg->max_epochs, 1));
+	MemoryContextSwitchTo(old);
+	res->params = palloc(sizeof(double) * res->nmodels * c.np);
+	old = MemoryContextSwitchTo(work);
+
+	res->val_wape = get_float8_nan();
+	res->val_coverage = get_float8_nan();
+	/*
+	 * With refit (the default) only the first network is trained against the validation
+	 * tail: it chooses the number of epochs and the learning-rate schedule, and its
+	 * held-out forecasts calibrate the intervals. Then every network of the ensemble is
+	 * trained on the whole history with that schedule. Without refit each network stops
+	 * early on its own and the held-out forecasts are the ensemble's.
+	 */
+	if (nval > 0)
+	{
+		int			nheld = cfg->refit ? 1 : res->nmodels;
+		int			epochs = 1;
+		double		bv;
+
+		for (int m = 0; m < nheld; m++)
+		{
+			double	   *params = res->params + (Size) m * c.np;
+			int			e;
+
+			e = train_net(&c, m, trn, ntrain, V, val, nval, vx, vf, vtgt, vmask, vscale,
+						  vmed, vlo, vhi, -1, lr_hist, params, &bv);
+			/* the held-out forecasts of the kept (best) weights */
+			validate(&c, params, 1, val, nval, vx, vf, vtgt, vmask, vscale, vmed, vlo, vhi);
+			for (int i = 0; i < nval * P; i++)
+			{
+				emed[i] += vmed[i] / nheld;
+				elo[i] += vlo[i] / nheld;
+				ehi[i] += vhi[i] / nheld;
+			}
+			if (m == 0)
+				epochs = Max(e, 1);
+		}
+		res->epochs = epochs;
+		if (cfg->refit)
+			for (int m = 0; m < res->nmodels; m++)
+				train_net(&c, m, full, nfull, 0, NULL, 0, NULL, NULL, NULL, NULL, NULL,
+						  NULL, NULL, NULL, epochs, lr_hist, res->params + (Size) m * c.np, &bv);
+	}
+	else
+	{
+		int			epochs = Min(cfg->max_epochs, 40);
+		double		bv;
+
+		for (int e = 0; e < epochs; e++)
+			lr_hist[e] = cfg->learning_rate;
+		for (int m = 0; m < res->nmodels; m++)
+			train_net(&c, m, full, nfull, 0, NULL, 0, NULL, NULL, NULL, NULL, NULL,
+					  NULL, NULL, NULL, epochs, lr_hist, res->params + (Size) m * c.np, &bv);
+		res->epochs = epochs;
+	}
+
+	/* interval calibration and the validation figures, from the held-out ensemble */
+	res->calib_lo = res->calib_hi = 1.0;
+	if (nval > 0)
+	{
+		double	   *rlo = palloc(sizeof(double) * nval * P);
+		double	   *rhi = palloc(sizeof(double) * nval * P);
+		int			nr = 0;
+		double		num = 0,
+					den = 0,
+					inside = 0;
+
+		for (int i = 0; i < nval * P; i++)
+		{
+			double		md = emed[i],
+						y = vtgt[i];
+			double		wl = md - Min(elo[i], md),
+						wh = Max(ehi[i], md) - md;
+
+			if (vmask[i] <= 0)
+				continue;
+			rlo[nr] = wl > 1e-12 ? (md - y) / wl : (y < md ? 1e6 : -1e6);
+			rhi[nr] = wh > 1e-12 ? (y - md) / wh : (y > md ? 1e6 : -1e6);
+			nr++;
+		}
+		res->calib_lo = calibrate_side(rlo, nr, res->q_lo);
+		res->calib_hi = calibrate_side(rhi, nr, 1.0 - res->q_hi);
+		for (int i = 0; i < nval; i++)
+			for (int k = 0; k < P; k++)
+			{
+				Size		at = (Size) i * P + k;
+				double		md = emed[at],
+							y = vtgt[at];
+				double		lo = md - res->calib_lo * (md - Min(elo[at], md));
+				double		hi = md + res->calib_hi * (Max(ehi[at], md) - md);
+
+				if (vmask[at] <= 0)
+					continue;
+				{
+					double		yh = lstm_from_space(L, md),
+								yt = lstm_from_space(L, y);
+
+					if (cfg->nonnegative)
+						yh = Max(yh, 0.0);
+					num += fabs(yt - yh) * vscale[i];
+					den += fabs(yt) * vscale[i];
+				}
+				inside += (y >= lo && y <= hi) ? 1 : 0;
+			}
+		res->val_wape = den > 0 ? num / den : num;
+		res->val_coverage = nr > 0 ? inside / nr : get_float8_nan();
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work);
+	INSTR_TIME_SET_CURRENT(t1);
+	INSTR_TIME_SUBTRACT(t1, t0);
+	res->seconds = INSTR_TIME_GET_DOUBLE(t1);
+	return res;
+}

@@ -1,0 +1,105 @@
+/*
+ * lstm_train.h: training the global LSTM over a panel of series, and the features the
+ * network sees (shared by training and prediction so both lay out windows the same way).
+ */
+#ifndef RETAILIQ_FORECAST_LSTM_TRAIN_H
+#define RETAILIQ_FORECAST_LSTM_TRAIN_H
+
+#include "postgres.h"
+#include "utils/date.h"
+
+#include <math.h>
+
+#include "forecast/lstm_net.h"
+#include "forecast/series.h"
+
+/* outputs per step: the median and the two interval quantiles */
+#define LSTM_NQ 3
+
+typedef struct LstmConfig
+{
+	int			window;
+	int			hidden;
+	int			layers;
+	int			max_epochs;
+	double		learning_rate;
+	int			horizon;
+	int64		seed;
+	double		q_lo;			/* interval quantiles, e.g. 0.1 and 0.9 */
+	double		q_hi;
+	int			validation;		/* tail length used for early stopping and calibration */
+	int			ensemble;		/* networks averaged (different seeds) */
+	int			batch_size;
+	int			windows_per_epoch;
+	int			patience;
+	bool		refit;			/* retrain on the whole history for the chosen epochs */
+	bool		verbose;		/* progress NOTICEs */
+	bool		nonnegative;	/* clamp forecasts at 0 */
+	bool		log_space;		/* model log1p(y / scale) instead of y / scale */
+	bool		scale_weight;	/* weight windows by their scale (the WAPE's weights) */
+} LstmConfig;
+
+/* Where each feature sits in a window step and in a future step. */
+typedef struct LstmLayout
+{
+	ForecastFreq freq;
+	int			season;
+	int			window;
+	int			horizon;
+	int			n_exog;
+	int			cal_dim;
+	int			din;			/* z, calendar, factors, log scale */
+	int			fdim;			/* calendar, factors, seasonal-naive z */
+	double		ls_mean;		/* standardisation of log(scale) */
+	double		ls_sd;
+	bool		log_space;		/* values enter as log1p(y / scale) */
+} LstmLayout;
+
+/* the network's value space and back */
+static inline double
+lstm_to_space(const LstmLayout *L, double v)
+{
+	return L->log_space ? log1p(v > 0 ? v : 0.0) : v;
+}
+
+static inline double
+lstm_from_space(const LstmLayout *L, double z)
+{
+	return L->log_space ? expm1(z) : z;
+}
+
+typedef struct LstmTrained
+{
+	LstmShape	shape;
+	LstmLayout	layout;
+	int			nmodels;
+	int			nparams;
+	double	   *params;			/* nmodels x nparams */
+	double		q_lo;
+	double		q_hi;
+	double		calib_lo;		/* interval half-width factors from the validation tail */
+	double		calib_hi;
+	double		val_wape;		/* ensemble WAPE on the validation tail (NaN if none) */
+	double		val_coverage;	/* calibrated interval coverage there */
+	int			epochs;			/* best epoch of the first network */
+	double		seconds;
+} LstmTrained;
+
+extern int	lstm_cal_dim(ForecastFreq freq);
+extern void lstm_cal_features(ForecastFreq freq, DateADT start, int k, double *out);
+
+/*
+ * One network input: the window ending at period t of a series (y[0..t] known) and the
+ * horizon after it. exog has nexog_rows rows of n_exog (rows past that are taken as 0).
+ * Writes x (window x din) and f (horizon x fdim); returns the window's scale.
+ */
+extern double lstm_build_sample(const LstmLayout *L, const double *y, const double *exog,
+								int nexog_rows, DateADT start, int t, double *x, double *f);
+
+extern LstmTrained *lstm_train(const ForecastPanel *panel, const LstmConfig *cfg);
+
+/* ensemble forecast for nb prepared inputs: med/lo/hi are nb x horizon, in scaled units */
+extern void lstm_predict_scaled(const LstmTrained *m, LstmWork *w, int nb, const double *x,
+								const double *f, double *med, double *lo, double *hi);
+
+#endif
