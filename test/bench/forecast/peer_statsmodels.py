@@ -13,7 +13,9 @@ d = pd.read_csv(data, dtype={"series": str, "month": str})
 rows, total = [], 0.0
 for o in origins:
     for s, g in d[d.month < o].groupby("series", sort=True):
-        y = g.sort_values("month").y.values.astype(float)
+        g = g.sort_values("month")
+        # a dated Series: statsmodels 0.13's get_prediction needs an index
+        y = pd.Series(g.y.values.astype(float), index=pd.DatetimeIndex(g.month.values, freq="MS"))
         if len(y) < 24:
             continue
         t0 = time.time()
