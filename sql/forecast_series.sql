@@ -72,6 +72,9 @@ SELECT retailiq.forecast_series_summary('x', d::date, 1)
 FROM generate_series('2023-01-01'::date, '2023-12-01', '3 months') d;
 SELECT retailiq.forecast_series_summary('x', d::date, 1)
 FROM (VALUES ('2023-01-31'::date), ('2023-03-31'), ('2023-05-31')) v(d);
+-- month ends (28 to 31 days apart) are refused too, not read as daily with zero-filled gaps
+SELECT retailiq.forecast_series_summary('x', (d + interval '1 month' - interval '1 day')::date, 1)
+FROM generate_series('2023-01-01'::date, '2023-06-01', '1 month') d;
 -- bad options
 SELECT retailiq.forecast_series_summary('x', '2024-01-01', 1, NULL, '{"gaps": "fill"}');
 SELECT retailiq.forecast_series_summary('x', '2024-01-01', 1, NULL, '{"min_length": 0}');

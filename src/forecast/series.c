@@ -755,6 +755,7 @@ series_collect_finish(SeriesCollector *state, const SeriesOptions *opt)
 	int			k,
 				n_exog;
 	bool		same_dom = true;
+	bool		all_month_end = true;
 	bool		any_diff = false;
 	int64		min_diff = PG_INT64_MAX;
 	int			dom0 = -1;
@@ -792,6 +793,8 @@ series_collect_finish(SeriesCollector *state, const SeriesOptions *opt)
 			dom0 = d;
 		else if (d != dom0)
 			same_dom = false;
+		if (d != days_in_month(y, m))
+			all_month_end = false;
 		if (count[s] > 1)
 		{
 			int64		prev = order[i - 1];
@@ -835,6 +838,13 @@ series_collect_finish(SeriesCollector *state, const SeriesOptions *opt)
 					 errmsg("the dates fit no single frequency: they are %lld months apart", (long long) gm),
 					 errhint("Forecasting works on daily, weekly or monthly series; aggregate quarterly data to months or forecast it elsewhere.")));
 	}
+	else if (all_month_end && min_diff >= 28)
+		/* month ends are 28..31 days apart: read as daily they would be gap-filled with zeros */
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("monthly dates must fall on a day of month up to 28"),
+				 errdetail("Every date is the last day of its month."),
+				 errhint("Date each month by its first day (date_trunc('month', ts)::date).")));
 	else if (g == 1)
 		freq = FREQ_DAY;
 	else if (g == 7)
