@@ -98,7 +98,7 @@ BEGIN
     IF lg IS NOT NULL THEN
         UPDATE retailiq.customer_profile_data d
            SET churn_probability = retailiq.churn_probability(lg, cf.features), churn_model = 'logit'
-          FROM retailiq.churn_features(as_of, ord_schema) cf
+          FROM retailiq.churn_features(refresh_customer_profile.as_of, ord_schema) cf  -- as_of is also a column of d
          WHERE cf.customer_id = d.customer_id;
     END IF;
     UPDATE retailiq.customer_profile_data

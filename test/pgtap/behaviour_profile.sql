@@ -2,7 +2,7 @@
 -- 5 stores, 40 products, 200 days), checked against the planted truth (planted_customers,
 -- planted_rules) and against independent queries over the raw rows.
 BEGIN;
-SELECT plan(11);
+SELECT plan(12);
 SET LOCAL client_min_messages = warning;
 SELECT lives_ok($$SELECT retailiq.generate_sample_data('beh_p', 400, 5, 40, 200, 5)$$, 'sample data');
 SELECT retailiq.register_event_source('beh_p');
@@ -35,6 +35,21 @@ SELECT ok(churned > 3 * stayed,
   FROM (SELECT avg(c.churn_probability) FILTER (WHERE p.churn_date < (SELECT t FROM asof)) AS churned,
                avg(c.churn_probability) FILTER (WHERE p.churn_date IS NULL OR p.churn_date >= (SELECT t FROM asof)) AS stayed
           FROM retailiq.customer_profile_data c JOIN beh_p.planted_customers p USING (customer_id)) s;
+
+-- a saved logistic churn model takes precedence over BG/NBD for the probability
+SELECT retailiq.save_model('churn',
+         (SELECT retailiq.logit_fit(f.features, l.churned, 1.0)
+            FROM retailiq.churn_features((SELECT t - interval '90 days' FROM asof), 'beh_p') f
+            JOIN retailiq.churn_labels((SELECT t - interval '90 days' FROM asof), 90, 'beh_p') l USING (customer_id)));
+SELECT retailiq.refresh_customer_profile((SELECT t FROM asof));
+SELECT is((SELECT count(*) FROM retailiq.customer_profile_data d
+            WHERE churn_model = 'logit' AND churn_tier IS NOT NULL
+              AND churn_probability = (SELECT retailiq.churn_probability(retailiq.load_model('churn'), cf.features)
+                                         FROM retailiq.churn_features((SELECT t FROM asof), 'beh_p') cf
+                                        WHERE cf.customer_id = d.customer_id)),
+          (SELECT count(*) FROM retailiq.churn_features((SELECT t FROM asof), 'beh_p') cf
+             JOIN retailiq.customer_profile_data d USING (customer_id)),
+          'a saved logistic churn model scores every profiled customer it has features for');
 
 -- the funnel's units are the raw (customer, product, day) views; zone traffic counts every dwell
 SELECT is((SELECT sum(viewed) FROM retailiq.conversion_funnel((SELECT t - interval '28 days' FROM asof), (SELECT t FROM asof))),
