@@ -7,28 +7,27 @@ SELECT pg_reload_conf();
 \echo 'Built-in jobs (created disabled until their functions are configured):'
 SELECT job_name, schedule, enabled, command FROM retailiq.job WHERE builtin ORDER BY job_id;
 
--- Until the forecast part's retailiq.refresh_forecasts lands, the nightly job computes a
--- seasonal-naive next-day forecast (same weekday last week, per store and product) in SQL.
-CREATE TABLE retail.next_day_forecast (
-    day date, store_id int, product_id int, units numeric, computed_at timestamptz DEFAULT now(),
-    PRIMARY KEY (day, store_id, product_id));
+-- The nightly job runs retailiq.refresh_forecasts for every registered sales source: register
+-- daily units per store and category of three stores, forecast by automatic ETS.
 \o /dev/null
-SELECT retailiq.alter_job('nightly_forecast', command => $$
-    INSERT INTO retail.next_day_forecast (day, store_id, product_id, units)
-    SELECT d.last_day + 1, s.store_id, s.product_id, s.units
-    FROM (SELECT max(day) AS last_day FROM retail.daily_sales) d
-    JOIN retail.daily_sales s ON s.day = d.last_day + 1 - 7
-    ON CONFLICT (day, store_id, product_id) DO UPDATE SET units = EXCLUDED.units, computed_at = now()$$);
+CREATE VIEW retail.store_category_sales AS
+SELECT s.store_id || '/' || p.category AS series, s.day, sum(s.units)::float8 AS units
+FROM retail.daily_sales s JOIN retail.products p USING (product_id)
+WHERE s.store_id <= 3 GROUP BY 1, 2;
+SELECT retailiq.register_sales_source('demo_shop', 'retail.store_category_sales', 'series', 'day', 'units',
+                                      method => 'ets');
 SELECT retailiq.run_job('nightly_forecast');
 \o
 \echo 'retailiq.run_job(''nightly_forecast'') then retailiq.wait_for_job: the run record'
 SELECT job_name, trigger, status, rows, sqlstate, message,
        round(extract(epoch FROM finished - started)::numeric, 2) AS seconds
-FROM retailiq.wait_for_job('nightly_forecast', '2 minutes');
-\echo 'The forecast it wrote (top 5 store/product pairs for the next day):'
-SELECT day, store_id, product_id, units FROM retail.next_day_forecast
-ORDER BY units DESC, store_id, product_id LIMIT 5;
-\echo 'A job whose function does not exist yet fails; the run records the error and the scheduler carries on:'
+FROM retailiq.wait_for_job('nightly_forecast', '5 minutes');
+\echo 'What it wrote to retailiq.forecast_result (next day, the 5 biggest store/category series):'
+SELECT series, period_start AS day, round(yhat::numeric, 1) AS yhat,
+       round(yhat_lower::numeric, 1) AS lower, round(yhat_upper::numeric, 1) AS upper, model_name, model_version
+FROM retailiq.forecast_result WHERE model_name = 'forecast:demo_shop' AND horizon = 1
+ORDER BY yhat DESC, series LIMIT 5;
+\echo 'A job whose source is not configured yet fails; the run records the error and the scheduler carries on:'
 \o /dev/null
 SELECT retailiq.run_job('report_daily');
 \o
