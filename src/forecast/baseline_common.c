@@ -10,6 +10,7 @@
 
 #include <math.h>
 
+#include "core/stats.h"
 #include "forecast/baselines.h"
 
 #define SIM_PATHS 5000
@@ -56,64 +57,11 @@ mean_fit(const double *y, int n, SeriesFit *fit)
 	fit->mse = n > 0 ? ss / n : 0;
 }
 
-/*
- * Inverse of the standard normal distribution: Acklam's rational approximation (relative
- * error 1.15e-9) polished by one Halley step on erfc, which brings it to full double
- * precision.
- */
-double
-riq_qnorm(double p)
-{
-	static const double a[6] = {-3.969683028665376e+01, 2.209460984245205e+02,
-		-2.759285104469687e+02, 1.383577518672690e+02, -3.066479806614716e+01,
-	2.506628277459239e+00};
-	static const double b[5] = {-5.447609879822406e+01, 1.615858368580409e+02,
-	-1.556989798598866e+02, 6.680131188771972e+01, -1.328068155288572e+01};
-	static const double c[6] = {-7.784894002430293e-03, -3.223964580411365e-01,
-		-2.400758277161838e+00, -2.549732539343734e+00, 4.374664141464968e+00,
-	2.938163982698783e+00};
-	static const double d[4] = {7.784695709041462e-03, 3.224671290700398e-01,
-	2.445134137142996e+00, 3.754408661907416e+00};
-	double		q,
-				r,
-				x,
-				e,
-				u;
-
-	if (p <= 0)
-		return -HUGE_VAL;
-	if (p >= 1)
-		return HUGE_VAL;
-	if (p < 0.02425)
-	{
-		q = sqrt(-2 * log(p));
-		x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
-			((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
-	}
-	else if (p <= 1 - 0.02425)
-	{
-		q = p - 0.5;
-		r = q * q;
-		x = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
-			(((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
-	}
-	else
-	{
-		q = sqrt(-2 * log(1 - p));
-		x = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
-			((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
-	}
-	e = 0.5 * erfc(-x / sqrt(2.0)) - p;
-	u = e * sqrt(2 * M_PI) * exp(x * x / 2);
-	x = x - u / (1 + x * u / 2);
-	return x;
-}
-
 void
 fit_forecast(const SeriesFit *fit, int h, double level, bool nonneg, RiqRng *rng,
 			 double *yhat, double *lo, double *hi)
 {
-	double		z = riq_qnorm((1 + level) / 2);
+	double		z = riq_normal_quantile((1 + level) / 2);
 	int			i;
 
 	switch (fit->method)

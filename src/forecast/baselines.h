@@ -97,9 +97,6 @@ extern void ets_class1_variance(const SeriesFit *fit, int h, double *var);
 extern void ets_simulate_interval(const SeriesFit *fit, int h, double level, RiqRng *rng,
 								  int npaths, double *lo, double *hi);
 
-/* the standard normal quantile function */
-extern double riq_qnorm(double p);
-
 /* ETS one-step filter over y from an initial state; returns the R-style -2 log-likelihood
  * term (n log SSE [+ 2 sum log|mu|]) and leaves the final state in fit (exposed for tests) */
 extern double ets_filter(const double *y, int n, SeriesFit *fit, double *sse);

@@ -26,6 +26,7 @@
 
 #include "miscadmin.h"
 
+#include "core/stats.h"
 #include "forecast/baselines.h"
 
 #define TOL 1.0e-10
@@ -829,15 +830,6 @@ ets_point(const SeriesFit *fit, int h, double *yhat)
 	}
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
 /* the value below which a share p of the sorted v[0..n-1] lies (R's quantile type 7) */
 static double
 quantile7(const double *v, int n, double p)
@@ -912,7 +904,7 @@ ets_simulate_interval(const SeriesFit *fit, int h, double level, RiqRng *rng, in
 	for (i = 0; i < h; i++)
 	{
 		memcpy(col, paths + (Size) i * npaths, sizeof(double) * npaths);
-		qsort(col, npaths, sizeof(double), cmp_double);
+		qsort(col, npaths, sizeof(double), riq_cmp_double);
 		lo[i] = quantile7(col, npaths, (1 - level) / 2);
 		hi[i] = quantile7(col, npaths, (1 + level) / 2);
 	}

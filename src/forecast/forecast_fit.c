@@ -570,27 +570,6 @@ open_stat(FunctionCallInfo fcinfo, StatModel *sm)
 	}
 }
 
-static int
-find_key(const StatModel *sm, const char *key)
-{
-	int			lo = 0,
-				hi = sm->ns - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-		int			c = strcmp(sm->keys[mid], key);
-
-		if (c == 0)
-			return mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
-}
-
 static void
 series_fit_of(const StatModel *sm, int i, SeriesFit *f)
 {
@@ -677,7 +656,7 @@ forecast_stat_predict(PG_FUNCTION_ARGS)
 	check_horizon(h);
 	open_stat(fcinfo, &sm);
 	key = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	i = find_key(&sm, key);
+	i = series_key_index(sm.keys, sm.ns, key);
 	if (i < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -569,27 +569,6 @@ load_model(FunctionCallInfo fcinfo)
 	return m;
 }
 
-static int
-find_series(const LstmModel *m, const char *key)
-{
-	int			lo = 0,
-				hi = m->nseries - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-		int			c = strcmp(m->keys[mid], key);
-
-		if (c == 0)
-			return mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
-}
-
 static void
 check_horizon(int32 horizon)
 {
@@ -792,7 +771,7 @@ forecast_lstm(PG_FUNCTION_ARGS)
 	check_horizon(horizon);
 	m = load_model(fcinfo);
 	key = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	s = find_series(m, key);
+	s = series_key_index(m->keys, m->nseries, key);
 	if (s < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -31,6 +31,7 @@
 #include "utils/memutils.h"
 
 #include "core/memory.h"
+#include "core/stats.h"
 #include "core/rng.h"
 #include "forecast/lstm_train.h"
 
@@ -504,15 +505,6 @@ train_net(TrainCtx *c, int netno, const Sample *smp, int nsmp, int lim_back,
 	return best_epoch;
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
 /* factor a with P(y < med - a (med - lo)) = q on the validation points */
 static double
 calibrate_side(const double *r, int n, double q)
@@ -525,7 +517,7 @@ calibrate_side(const double *r, int n, double q)
 		return 1.0;
 	v = palloc(sizeof(double) * n);
 	memcpy(v, r, sizeof(double) * n);
-	qsort(v, n, sizeof(double), cmp_double);
+	qsort(v, n, sizeof(double), riq_cmp_double);
 	at = (int) floor((1.0 - q) * (n - 1) + 0.5);
 	a = v[Max(0, Min(n - 1, at))];
 	pfree(v);

@@ -588,28 +588,25 @@ series_default_season(ForecastFreq freq)
 	return 1;
 }
 
-const ForecastSeries *
-series_find(const ForecastPanel *panel, const char *key)
+int
+series_key_index(char *const *keys, int n, const char *key)
 {
 	int			lo = 0,
-				hi;
+				hi = n - 1;
 
-	if (panel == NULL || key == NULL)
-		return NULL;
-	hi = panel->nseries - 1;
 	while (lo <= hi)
 	{
 		int			mid = lo + (hi - lo) / 2;
-		int			c = strcmp(panel->series[mid].key, key);
+		int			c = strcmp(keys[mid], key);
 
 		if (c == 0)
-			return &panel->series[mid];
+			return mid;
 		if (c < 0)
 			lo = mid + 1;
 		else
 			hi = mid - 1;
 	}
-	return NULL;
+	return -1;
 }
 
 /* ---------- options ---------- */

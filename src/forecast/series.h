@@ -108,7 +108,8 @@ extern const char *series_freq_name(ForecastFreq freq);
 extern ForecastFreq series_freq_parse(const char *name, const char *argname);
 extern int	series_default_season(ForecastFreq freq);
 
-/* Find a series by key (binary search); NULL if absent. */
-extern const ForecastSeries *series_find(const ForecastPanel *panel, const char *key);
+/* Index of key in a model's series keys (sorted in byte order, as in a panel): binary
+ * search; -1 if absent. */
+extern int	series_key_index(char *const *keys, int n, const char *key);
 
 #endif							/* RETAILIQ_FORECAST_SERIES_H */

@@ -30,6 +30,7 @@
 #include "utils/timestamp.h"
 
 #include "core/memory.h"
+#include "core/stats.h"
 
 #define RFM_MAX_BINS 9
 
@@ -539,15 +540,6 @@ rfm_breaks_deserialize(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(s);
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
 PG_FUNCTION_INFO_V1(rfm_breaks_final);
 Datum
 rfm_breaks_final(PG_FUNCTION_ARGS)
@@ -567,7 +559,7 @@ rfm_breaks_final(PG_FUNCTION_ARGS)
 		double	   *v = s->v + q * s->cap;
 
 		CHECK_FOR_INTERRUPTS();
-		qsort(v, s->n, sizeof(double), cmp_double);
+		qsort(v, s->n, sizeof(double), riq_cmp_double);
 		for (int j = 1; j <= nb; j++)
 		{
 			/* percentile_disc(p): the first value whose cumulative share reaches p */
