@@ -38,6 +38,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: rebuild every object when any header changes, so a
+# struct that grew is never seen at two sizes (stack smashing, wrong offsets).
+$(OBJS): $(wildcard src/*.h src/*/*.h)
+
 $(DATA_built): $(SQL_PARTS) retailiq.control
 	cat $(SQL_PARTS) > $@
 

@@ -14,6 +14,7 @@ FROM generate_series(1, 3) s,
      LATERAL (SELECT (extract(day FROM d)::int + s) % 9 = 0 AS promo) p;
 
 -- Train: a small network (hidden 8, one seed) and a 7-day horizon keep this test fast.
+-- No window is given: the validation tail chooses it among 14, 28 and 56 days.
 CREATE TEMP TABLE lstm_m AS
 SELECT retailiq.forecast_lstm_fit(series, ts, y, exog,
          '{"horizon": 7, "hidden": 8, "ensemble": 1, "seed": 1}') AS m
@@ -23,15 +24,18 @@ SELECT retailiq.model_kind(m),
        retailiq.model_info(m) -> 'params' ->> 'freq' AS freq,
        retailiq.model_info(m) -> 'params' ->> 'window' AS window,
        retailiq.model_info(m) -> 'params' ->> 'horizon' AS horizon,
+       retailiq.model_info(m) -> 'params' ->> 'base' AS base,
        (retailiq.model_info(m) -> 'metrics' ->> 'validation_wape')::float8 < 0.05 AS learned
 FROM lstm_m;
 SELECT retailiq.forecast_lstm_series(m) FROM lstm_m;
 
 -- Next week of store2 (2024-04-30 is a Tuesday), with a promotion on Thursday 2 May:
 -- the truth is 20 on weekdays, 28 on Saturday, 24 on Sunday, 25 on the promotion day.
-SELECT step, ts, to_char(ts, 'Dy') AS day, round(yhat) AS yhat,
+SELECT step, ts, to_char(ts, 'Dy') AS day, truth, abs(yhat - truth) < 1 AS within_1,
        yhat_lower <= yhat AND yhat <= yhat_upper AS ordered
-FROM lstm_m, retailiq.forecast_lstm(m, 'store2', 7, ARRAY[[0], [0], [1], [0], [0], [0], [0]]::float8[]);
+FROM lstm_m, retailiq.forecast_lstm(m, 'store2', 7, ARRAY[[0], [0], [1], [0], [0], [0], [0]]::float8[]),
+     LATERAL (SELECT 20 + CASE extract(dow FROM ts) WHEN 6 THEN 8 WHEN 0 THEN 4 ELSE 0 END
+                        + CASE WHEN step = 3 THEN 5 ELSE 0 END AS truth) t;
 
 -- The promotion is what moves Thursday: the same week without it.
 SELECT a.yhat - b.yhat BETWEEN 3 AND 7 AS promo_uplift_about_5
@@ -65,6 +69,7 @@ SELECT * FROM lstm_m, retailiq.forecast_lstm(m, 'store1', 7, array_fill(0::float
 SELECT * FROM lstm_m, retailiq.forecast_lstm_all(m, 7, array_fill(0::float8, ARRAY[7, 1]));
 SELECT retailiq.forecast_lstm_fit(series, ts, y, exog, '{"windw": 7}') FROM lstm_sales;
 SELECT retailiq.forecast_lstm_fit(series, ts, y, exog, '{"layers": 3}') FROM lstm_sales;
+SELECT retailiq.forecast_lstm_fit(series, ts, y, exog, '{"base": "arima"}') FROM lstm_sales;
 SELECT retailiq.forecast_lstm_fit(series, ts, y, exog, '{"window": 200}') FROM lstm_sales;
 SELECT retailiq.forecast_lstm_fit(series, ts, y, CASE WHEN ts = '2024-02-01' THEN exog || 1.0::float8 ELSE exog END)
 FROM lstm_sales;

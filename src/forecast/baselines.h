@@ -53,6 +53,10 @@ typedef struct SeriesFit
 	double		mse;			/* in-sample one-step mean squared error */
 	int			np;				/* estimated parameters incl. initial states */
 	int			n;				/* observations fitted */
+	/* ETS: the estimated state before the first observation (ets_restart) */
+	double		init_level,
+				init_slope;
+	double		init_s[ETS_MAX_SEASON];
 } SeriesFit;
 
 #define FIT_MAX_M 64
@@ -96,6 +100,9 @@ extern void ets_point(const SeriesFit *fit, int h, double *yhat);
 extern void ets_class1_variance(const SeriesFit *fit, int h, double *var);
 extern void ets_simulate_interval(const SeriesFit *fit, int h, double level, RiqRng *rng,
 								  int npaths, double *lo, double *hi);
+
+/* ETS: put the state back to the initial one, to filter the series again from its start */
+extern void ets_restart(SeriesFit *fit);
 
 /* ETS one-step filter over y from an initial state; returns the R-style -2 log-likelihood
  * term (n log SSE [+ 2 sum log|mu|]) and leaves the final state in fit (exposed for tests) */

@@ -138,6 +138,15 @@ ets_filter(const double *y, int n, SeriesFit *fit, double *sse_out)
 	return lik;
 }
 
+void
+ets_restart(SeriesFit *fit)
+{
+	fit->level = fit->init_level;
+	fit->slope = fit->init_slope;
+	if (fit->season != ETS_NONE)
+		memcpy(fit->s, fit->init_s, sizeof(double) * fit->m);
+}
+
 /* ---------- starting values (R forecast's initstate) ---------- */
 
 /* least squares fit y = a + b x over x = 1..n */
@@ -704,6 +713,9 @@ ets_fit_form(const double *y, int n, SeriesFit *form, int maxit, double scale)
 		return false;
 
 	theta_to_fit(&pb, theta, &f);
+	f.init_level = f.level;
+	f.init_slope = f.slope;
+	memcpy(f.init_s, f.s, sizeof(double) * m);
 	*form = f;					/* initial state and parameters */
 	lik = ets_filter(y, n, form, &sse);	/* leaves the final state */
 	form->loglik = -0.5 * lik;

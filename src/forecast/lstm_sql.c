@@ -20,6 +20,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/float.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/tuplestore.h"
@@ -41,7 +42,7 @@ PG_FUNCTION_INFO_V1(forecast_lstm_series);
 static const char *const lstm_option_keys[] = {
 	"window", "hidden", "layers", "epochs", "learning_rate", "horizon", "seed", "level",
 	"quantiles", "validation", "ensemble", "batch_size", "windows_per_epoch", "patience",
-	"refit", "verbose", "transform", "weighting",
+	"refit", "verbose", "transform", "weighting", "base",
 	/* the collector's */
 	"gaps", "allow_negative", "min_length", NULL
 };
@@ -55,8 +56,21 @@ typedef struct LstmModel
 	int64	   *last;			/* date of each series' last observation */
 	double	   *tail;			/* nseries x window */
 	double	   *tail_exog;		/* nseries x window x n_exog, NULL without factors */
+	SeriesFit  *base;			/* each series' ETS base at its last period, or NULL */
 	bool		nonnegative;
 } LstmModel;
+
+/*
+ * The ETS base of each series is stored at its final state as one row: trend, season,
+ * phi (1 when not damped), level, slope, then the season's states (s[0] the latest).
+ */
+#define BASE_FIXED 5
+
+static int
+base_state_width(int season)
+{
+	return season >= 2 && season <= ETS_MAX_SEASON ? season : 1;
+}
 
 /* ---------------------------------------------------------------- aggregate */
 
@@ -210,7 +224,7 @@ check_option_keys(Jsonb *jb)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown option \"%s\" for forecast_lstm_fit", key),
-						 errhint("The options are window, hidden, layers, epochs, learning_rate, horizon, seed, level, quantiles, validation, ensemble, batch_size, windows_per_epoch, patience, refit, verbose, transform, weighting, gaps, allow_negative and min_length.")));
+						 errhint("The options are window, hidden, layers, epochs, learning_rate, horizon, seed, level, quantiles, validation, ensemble, batch_size, windows_per_epoch, patience, refit, verbose, transform, weighting, base, gaps, allow_negative and min_length.")));
 		}
 	}
 }
@@ -260,6 +274,7 @@ put_model(ModelBuilder *b, const LstmTrained *t, const LstmConfig *cfg, const Fo
 	model_put_bool(b, MODEL_PARAMS, "nonnegative", cfg->nonnegative);
 	model_put_text(b, MODEL_PARAMS, "transform", t->layout.log_space ? "log" : "none");
 	model_put_text(b, MODEL_PARAMS, "weighting", cfg->scale_weight ? "scale" : "equal");
+	model_put_text(b, MODEL_PARAMS, "base", cfg->ets_base ? "ets" : "none");
 	model_put_float(b, MODEL_PARAMS, "q_lo", t->q_lo);
 	model_put_float(b, MODEL_PARAMS, "q_hi", t->q_hi);
 
@@ -300,6 +315,27 @@ put_model(ModelBuilder *b, const LstmTrained *t, const LstmConfig *cfg, const Fo
 	{
 		dims[1] = W * E;
 		model_put_float_array(b, MODEL_DATA, "tail_exog", tex, 2, dims);
+	}
+	if (t->base)
+	{
+		int			M = base_state_width(L->season);
+		double	   *st = palloc0(sizeof(double) * (Size) ns * (BASE_FIXED + M));
+
+		for (int i = 0; i < ns; i++)
+		{
+			const SeriesFit *f = &t->base[i];
+			double	   *row = st + (Size) i * (BASE_FIXED + M);
+
+			row[0] = f->trend;
+			row[1] = f->season;
+			row[2] = f->damped ? f->phi : 1.0;
+			row[3] = f->level;
+			row[4] = f->slope;
+			for (int k = 0; k < M && f->season != ETS_NONE; k++)
+				row[BASE_FIXED + k] = f->s[k];
+		}
+		dims[1] = BASE_FIXED + M;
+		model_put_float_array(b, MODEL_DATA, "base_state", st, 2, dims);
 	}
 }
 
@@ -344,6 +380,58 @@ pad_short_series(ForecastPanel *panel, int need)
 		sr->start = series_date_add(panel->freq, sr->start, -pad);
 		sr->n = need;
 	}
+}
+
+/*
+ * Without an explicit window the validation tail chooses it: one network (no refit, no
+ * ensemble) per candidate window, half the default, the default, and twice the default
+ * when every series is long enough for that and its validation tail, and the lowest
+ * validation WAPE wins (the default on ties). The ETS bases are fitted once for all.
+ */
+static int
+choose_window(const ForecastPanel *panel, LstmConfig *cfg, int wmin)
+{
+	int			W0 = cfg->window;
+	int			cand[3],
+				ncand = 0,
+				best = W0,
+				shortest = INT_MAX;
+	double		best_wape = get_float8_infinity();
+	LstmConfig	trial = *cfg;
+
+	for (int i = 0; i < panel->nseries; i++)
+		shortest = Min(shortest, panel->series[i].n);
+	cand[ncand++] = W0;
+	if (W0 / 2 >= wmin && W0 / 2 < W0)
+		cand[ncand++] = W0 / 2;
+	if (shortest >= 2 * W0 + cfg->validation + 1)
+		cand[ncand++] = 2 * W0;
+	if (ncand == 1)
+		return W0;
+	if (cfg->ets_base)
+		cfg->base_init = lstm_fit_bases(panel, cfg->validation, cfg->verbose);
+	trial.base_init = cfg->base_init;
+	trial.refit = false;
+	trial.ensemble = 1;
+	for (int i = 0; i < ncand; i++)
+	{
+		LstmTrained *t;
+
+		trial.window = cand[i];
+		t = lstm_train(panel, &trial);
+		ereport(cfg->verbose ? NOTICE : DEBUG1,
+				(errmsg("forecast_lstm_fit: window %d: validation WAPE %.4f", cand[i], t->val_wape)));
+		if (t->val_wape < best_wape)
+		{
+			best_wape = t->val_wape;
+			best = cand[i];
+		}
+		pfree(t->params);
+		if (t->base)
+			pfree(t->base);
+		pfree(t);
+	}
+	return best;
 }
 
 Datum
@@ -464,6 +552,9 @@ forecast_lstm_fit_final(PG_FUNCTION_ARGS)
 	cfg.nonnegative = !sopt.allow_negative;
 	cfg.log_space = opt_text_choice(jb, "transform", "none", "log", "none") && !sopt.allow_negative;
 	cfg.scale_weight = opt_text_choice(jb, "weighting", "equal", "scale", "equal");
+	cfg.ets_base = opt_text_choice(jb, "base", "ets", "ets", "none");
+	if (!window_given && cfg.validation > 0)
+		cfg.window = choose_window(panel, &cfg, Max(2, panel->season / 2));
 
 	t = lstm_train(panel, &cfg);
 
@@ -473,6 +564,40 @@ forecast_lstm_fit_final(PG_FUNCTION_ARGS)
 }
 
 /* ---------------------------------------------------------------- predicting */
+
+static SeriesFit *
+load_base_states(ModelView *mv, int n, int season)
+{
+	int			M = base_state_width(season);
+	int			dims[2] = {n, BASE_FIXED + M};
+	double	   *st = model_get_float_array(mv, MODEL_DATA, "base_state", 2, dims);
+	SeriesFit  *base = palloc0(sizeof(SeriesFit) * n);
+
+	for (int i = 0; i < n; i++)
+	{
+		const double *row = st + (Size) i * (BASE_FIXED + M);
+		SeriesFit  *f = &base[i];
+
+		for (int k = 0; k < BASE_FIXED + M; k++)
+			if (!isfinite(row[k]))
+				model_corrupt(mv, "An ETS base state is not finite.");
+		if ((row[0] != ETS_NONE && row[0] != ETS_ADD) ||
+			(row[1] != ETS_NONE && row[1] != ETS_ADD && row[1] != ETS_MULT) ||
+			(row[1] != ETS_NONE && M < 2) || !(row[2] > 0 && row[2] <= 1))
+			model_corrupt(mv, "An ETS base form is not valid.");
+		f->method = FIT_ETS;
+		f->trend = (int) row[0];
+		f->season = (int) row[1];
+		f->damped = row[2] < 1;
+		f->phi = row[2];
+		f->level = row[3];
+		f->slope = row[4];
+		f->m = f->season != ETS_NONE ? M : 1;
+		for (int k = 0; k < M && f->season != ETS_NONE; k++)
+			f->s[k] = row[BASE_FIXED + k];
+	}
+	return base;
+}
 
 static LstmModel *
 load_model(FunctionCallInfo fcinfo)
@@ -529,7 +654,13 @@ load_model(FunctionCallInfo fcinfo)
 		model_corrupt(mv, "A scaling or calibration value is not a positive finite number.");
 	L->cal_dim = lstm_cal_dim(L->freq);
 	L->din = 2 + L->cal_dim + L->n_exog;
-	L->fdim = L->cal_dim + L->n_exog + 5;
+	{
+		char	   *base = model_get_text(mv, MODEL_PARAMS, "base");
+
+		if (strcmp(base, "ets") != 0 && strcmp(base, "none") != 0)
+			model_corrupt(mv, "The base \"%s\" is not ets or none.", base);
+		lstm_layout_finish(L, strcmp(base, "ets") == 0);
+	}
 	S->din = L->din;
 	S->window = L->window;
 	S->horizon = L->horizon;
@@ -566,6 +697,8 @@ load_model(FunctionCallInfo fcinfo)
 			if (!isfinite(m->tail_exog[i]))
 				model_corrupt(mv, "A factor value is not finite.");
 	}
+	if (L->base_col >= 0)
+		m->base = load_base_states(mv, n, L->season);
 	return m;
 }
 
@@ -672,10 +805,11 @@ lstm_forecast_many(const LstmModel *m, int ns, const int *which, int h, const do
 			   *med,
 			   *ql,
 			   *qh;
+	double	   *basefc = NULL;
 	DateADT    *start;
 
 	riq_memory_check(CurrentMemoryContext,
-					 riq_mul_size(riq_mul_size(ns, (Size) len * (1 + E) + 4, "the forecast"),
+					 riq_mul_size(riq_mul_size(ns, (Size) len * (1 + E) + h + P + 4, "the forecast"),
 								  sizeof(double), "the forecast"), "the forecast");
 	w = lstm_work_alloc(&t->shape, maxb, CurrentMemoryContext);
 	ybuf = palloc(sizeof(double) * (Size) ns * len);
@@ -695,6 +829,13 @@ lstm_forecast_many(const LstmModel *m, int ns, const int *which, int h, const do
 				   sizeof(double) * h * E);
 		}
 		start[i] = series_date_add(L->freq, (DateADT) m->last[s], -(W - 1));
+	}
+	if (m->base)
+	{
+		/* the base forecasts every block needs, all from the last period */
+		basefc = palloc(sizeof(double) * (Size) ns * (h + P));
+		for (int i = 0; i < ns; i++)
+			ets_point(&m->base[which[i]], h + P, basefc + (Size) i * (h + P));
 	}
 	x = palloc(sizeof(double) * maxb * W * L->din);
 	f = palloc(sizeof(double) * maxb * P * L->fdim);
@@ -717,6 +858,7 @@ lstm_forecast_many(const LstmModel *m, int ns, const int *which, int h, const do
 				scale[i] = lstm_build_sample(L, ybuf + (Size) si * len,
 											 E > 0 ? ebuf + (Size) si * len * E : NULL,
 											 len, start[si], W - 1 + pos,
+											 basefc ? basefc + (Size) si * (h + P) + pos : NULL,
 											 x + (Size) i * W * L->din, f + (Size) i * P * L->fdim);
 			}
 			lstm_predict_scaled(t, w, bn, x, f, med, ql, qh);

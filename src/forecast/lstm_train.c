@@ -67,6 +67,8 @@ typedef struct TrainCtx
 			   *m1,
 			   *m2;
 	double		mean_scale;
+	SeriesFit  *base;			/* ETS base per series at its initial state, or NULL */
+	double	   *basebuf;		/* horizon */
 } TrainCtx;
 
 int
@@ -126,6 +128,100 @@ lstm_cal_features(ForecastFreq freq, DateADT start, int k, double *out)
 	}
 }
 
+void
+lstm_layout_finish(LstmLayout *L, bool ets_base)
+{
+	L->fdim = L->cal_dim + L->n_exog + 5 + (ets_base ? 1 : 0);
+	L->base_col = ets_base ? L->cal_dim + L->n_exog + 5 : -1;
+}
+
+/*
+ * The ETS base of one series: automatic ETS (AICc over R's forms, as forecast_fit's 'ets')
+ * on its first nfit periods, left at its initial state so that it can be run forward to
+ * any origin. A series ETS cannot fit (constant, too short) gets the naive forecast:
+ * ETS(A,N,N) with alpha 1.
+ */
+static void
+base_fit(const double *y, int nfit, int season, SeriesFit *fit)
+{
+	EtsOptions	opt;
+
+	ets_default_options(&opt);
+	if (nfit >= 3 && ets_fit(y, nfit, season, &opt, fit))
+	{
+		ets_restart(fit);
+		return;
+	}
+	memset(fit, 0, sizeof(*fit));
+	fit->method = FIT_ETS;
+	fit->error = ETS_ADD;
+	fit->trend = ETS_NONE;
+	fit->season = ETS_NONE;
+	fit->m = 1;
+	fit->alpha = 1.0;
+	fit->phi = 1.0;
+	fit->init_level = nfit > 0 ? y[0] : 0.0;
+	ets_restart(fit);
+}
+
+SeriesFit *
+lstm_fit_bases(const ForecastPanel *panel, int V, bool verbose)
+{
+	SeriesFit  *base = palloc(sizeof(SeriesFit) * panel->nseries);
+
+	/* without the held-out tail, so that validation stays honest */
+	for (int i = 0; i < panel->nseries; i++)
+	{
+		const ForecastSeries *sr = &panel->series[i];
+
+		base_fit(sr->y, Max(sr->n - V, 0), panel->season, &base[i]);
+	}
+	ereport(verbose ? NOTICE : DEBUG1,
+			(errmsg("forecast_lstm_fit: ETS base fitted to %d series", panel->nseries)));
+	return base;
+}
+
+/* training on the whole history: so is its base */
+static void
+refit_bases(TrainCtx *c)
+{
+	for (int i = 0; i < c->panel->nseries; i++)
+		base_fit(c->panel->series[i].y, c->panel->series[i].n, c->panel->season, &c->base[i]);
+}
+
+/*
+ * Run the base from its initial state over y[0..t]: the state at origin t is left in *at
+ * (when not NULL) and its forecasts of periods t+1..t+P in out (the last value if the
+ * model breaks down on these data).
+ */
+static void
+base_forecast(const SeriesFit *init, const double *y, int t, int P, double *out, SeriesFit *at)
+{
+	SeriesFit	f = *init;
+	bool		ok = ets_filter(y, t + 1, &f, NULL) < HUGE_VAL;
+
+	if (ok)
+	{
+		ets_point(&f, P, out);
+		for (int k = 0; k < P; k++)
+			ok &= isfinite(out[k]);
+	}
+	if (!ok)
+	{
+		for (int k = 0; k < P; k++)
+			out[k] = y[t];
+		memset(&f, 0, sizeof(f));
+		f.method = FIT_ETS;
+		f.error = ETS_ADD;
+		f.m = 1;
+		f.alpha = 1.0;
+		f.phi = 1.0;
+		f.level = y[t];
+	}
+	if (at)
+		*at = f;
+}
+
 static double
 window_scale(const double *y, int t, int W)
 {
@@ -139,7 +235,8 @@ window_scale(const double *y, int t, int W)
 
 double
 lstm_build_sample(const LstmLayout *L, const double *y, const double *exog,
-				  int nexog_rows, DateADT start, int t, double *x, double *f)
+				  int nexog_rows, DateADT start, int t, const double *base,
+				  double *x, double *f)
 {
 	int			W = L->window,
 				P = L->horizon,
@@ -210,13 +307,20 @@ lstm_build_sample(const LstmLayout *L, const double *y, const double *exog,
 			}
 			row[C + E + 4] = lstm_to_space(L, cnt > 0 ? sum / cnt / s * sqrt(growth) : snaive);
 		}
+		/* the ETS forecast, which the network's outputs correct (bounded if ETS runs away) */
+		if (L->base_col >= 0)
+		{
+			double		zb = base[k] / s;
+
+			row[L->base_col] = lstm_to_space(L, isfinite(zb) ? Max(-10.0, Min(10.0, zb)) : snaive);
+		}
 	}
 	return s;
 }
 
 /* Forward every network of the ensemble on nb inputs; average into med/lo/hi (nb x P). */
 static void
-ensemble_forward(const LstmShape *S, const double *params, int nmodels, int np,
+ensemble_forward(const LstmShape *S, int base_col, const double *params, int nmodels, int np,
 				 LstmWork *w, double *out, int nb, const double *x, const double *f,
 				 double *med, double *lo, double *hi)
 {
@@ -248,6 +352,16 @@ ensemble_forward(const LstmShape *S, const double *params, int nmodels, int np,
 				}
 		}
 	}
+	/* with a base the network gives corrections to it */
+	if (base_col >= 0)
+		for (int i = 0; i < nb * P; i++)
+		{
+			double		z = f[(Size) i * S->fdim + base_col];
+
+			med[i] += z;
+			lo[i] += z;
+			hi[i] += z;
+		}
 	/* the quantile heads are trained separately: keep them on the right side */
 	for (int i = 0; i < nb * P; i++)
 	{
@@ -262,8 +376,8 @@ lstm_predict_scaled(const LstmTrained *m, LstmWork *w, int nb, const double *x,
 {
 	double	   *out = palloc(sizeof(double) * w->maxb * m->shape.horizon * m->shape.nq);
 
-	ensemble_forward(&m->shape, m->params, m->nmodels, m->nparams, w, out, nb, x, f,
-					 med, lo, hi);
+	ensemble_forward(&m->shape, m->layout.base_col, m->params, m->nmodels, m->nparams, w, out,
+					 nb, x, f, med, lo, hi);
 	for (int i = 0; i < nb * m->shape.horizon; i++)
 	{
 		lo[i] = med[i] - m->calib_lo * (med[i] - lo[i]);
@@ -287,7 +401,9 @@ build_batch(TrainCtx *c, const Sample *smp, int n, int lim_back, double *x, doub
 		int			lim = sr->n - lim_back;
 		double		s;
 
-		s = lstm_build_sample(L, sr->y, sr->exog, sr->n, sr->start, t,
+		if (c->base)
+			base_forecast(&c->base[smp[i].series], sr->y, t, P, c->basebuf, NULL);
+		s = lstm_build_sample(L, sr->y, sr->exog, sr->n, sr->start, t, c->base ? c->basebuf : NULL,
 							  x + (Size) i * L->window * L->din, f + (Size) i * P * L->fdim);
 		scale[i] = s;
 		if (tgt)
@@ -328,10 +444,13 @@ train_step(TrainCtx *c, const Sample *smp, int n, int lim_back, double lr, int64
 			Size		at = (Size) i * P + k;
 			double		wt = c->cfg->scale_weight ? c->scale[i] / c->mean_scale : 1.0;
 
+			double		z = c->L->base_col >= 0 ?
+				c->f[((Size) i * P + k) * S->fdim + c->L->base_col] : 0.0;
+
 			for (int q = 0; q < S->nq; q++)
 			{
 				Size		o = (Size) i * nout + k * S->nq + q;
-				double		diff = c->tgt[at] - c->out[o];
+				double		diff = c->tgt[at] - z - c->out[o];
 
 				c->dout[o] = c->mask[at] * wt * (diff > 0 ? -c->tau[q] : 1.0 - c->tau[q]) / count;
 			}
@@ -365,7 +484,8 @@ validate(TrainCtx *c, const double *params, int nmodels, const Sample *val, int 
 				den = 0.0;
 	int			P = c->S->horizon;
 
-	ensemble_forward(c->S, params, nmodels, c->np, c->w, c->out, nval, vx, vf, med, lo, hi);
+	ensemble_forward(c->S, c->L->base_col, params, nmodels, c->np, c->w, c->out, nval, vx, vf,
+					 med, lo, hi);
 	for (int i = 0; i < nval; i++)
 		for (int k = 0; k < P; k++)
 		{
@@ -571,7 +691,7 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 	L->n_exog = panel->n_exog;
 	L->cal_dim = lstm_cal_dim(panel->freq);
 	L->din = 2 + L->cal_dim + L->n_exog;
-	L->fdim = L->cal_dim + L->n_exog + 5;
+	lstm_layout_finish(L, cfg->ets_base);
 	L->ls_mean = 0.0;
 	L->ls_sd = 1.0;
 	L->log_space = cfg->log_space;
@@ -679,6 +799,17 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 	c.tgt = palloc(sizeof(double) * c.B * P);
 	c.mask = palloc(sizeof(double) * c.B * P);
 	c.scale = palloc(sizeof(double) * c.B);
+	if (cfg->ets_base)
+	{
+		c.basebuf = palloc(sizeof(double) * P);
+		if (cfg->base_init)
+		{
+			c.base = palloc(sizeof(SeriesFit) * panel->nseries);
+			memcpy(c.base, cfg->base_init, sizeof(SeriesFit) * panel->nseries);
+		}
+		else
+			c.base = lstm_fit_bases(panel, V, cfg->verbose);
+	}
 	c.grad = palloc(sizeof(double) * c.np);
 	c.m1 = palloc(sizeof(double) * c.np);
 	c.m2 = palloc(sizeof(double) * c.np);
@@ -740,6 +871,8 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 				epochs = Max(e, 1);
 		}
 		res->epochs = epochs;
+		if (cfg->refit && c.base && V > 0)
+			refit_bases(&c);
 		if (cfg->refit)
 			for (int m = 0; m < res->nmodels; m++)
 				train_net(&c, m, full, nfull, 0, NULL, 0, NULL, NULL, NULL, NULL, NULL,
@@ -752,6 +885,8 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 
 		for (int e = 0; e < epochs; e++)
 			lr_hist[e] = cfg->learning_rate;
+		if (c.base && V > 0)
+			refit_bases(&c);
 		for (int m = 0; m < res->nmodels; m++)
 			train_net(&c, m, full, nfull, 0, NULL, 0, NULL, NULL, NULL, NULL, NULL,
 					  NULL, NULL, NULL, epochs, lr_hist, res->params + (Size) m * c.np, &bv);
@@ -810,6 +945,17 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 		res->val_coverage = nr > 0 ? inside / nr : get_float8_nan();
 	}
 	MemoryContextSwitchTo(old);
+	if (c.base)
+	{
+		/* each series' base at its last period: where forecasting starts from */
+		res->base = palloc(sizeof(SeriesFit) * panel->nseries);
+		for (int i = 0; i < panel->nseries; i++)
+		{
+			const ForecastSeries *sr = &panel->series[i];
+
+			base_forecast(&c.base[i], sr->y, sr->n - 1, P, c.basebuf, &res->base[i]);
+		}
+	}
 	MemoryContextDelete(work);
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, t0);

@@ -10,6 +10,7 @@
 
 #include <math.h>
 
+#include "forecast/baselines.h"
 #include "forecast/lstm_net.h"
 #include "forecast/series.h"
 
@@ -37,6 +38,8 @@ typedef struct LstmConfig
 	bool		nonnegative;	/* clamp forecasts at 0 */
 	bool		log_space;		/* model log1p(y / scale) instead of y / scale */
 	bool		scale_weight;	/* weight windows by their scale (the WAPE's weights) */
+	bool		ets_base;		/* the network corrects a per-series ETS forecast */
+	const SeriesFit *base_init; /* those bases already fitted (lstm_fit_bases), or NULL */
 } LstmConfig;
 
 /* Where each feature sits in a window step and in a future step. */
@@ -49,7 +52,8 @@ typedef struct LstmLayout
 	int			n_exog;
 	int			cal_dim;
 	int			din;			/* z, calendar, factors, log scale */
-	int			fdim;			/* calendar, factors, seasonal-naive z */
+	int			fdim;			/* calendar, factors, seasonal-naive z [, ETS base] */
+	int			base_col;		/* the ETS base forecast's column in a future step, or -1 */
 	double		ls_mean;		/* standardisation of log(scale) */
 	double		ls_sd;
 	bool		log_space;		/* values enter as log1p(y / scale) */
@@ -83,18 +87,26 @@ typedef struct LstmTrained
 	double		val_coverage;	/* calibrated interval coverage there */
 	int			epochs;			/* best epoch of the first network */
 	double		seconds;
+	SeriesFit  *base;			/* with ets_base: each series' ETS at its final state */
 } LstmTrained;
 
 extern int	lstm_cal_dim(ForecastFreq freq);
+/* fdim and base_col from the other fields */
+extern void lstm_layout_finish(LstmLayout *L, bool ets_base);
 extern void lstm_cal_features(ForecastFreq freq, DateADT start, int k, double *out);
 
 /*
  * One network input: the window ending at period t of a series (y[0..t] known) and the
  * horizon after it. exog has nexog_rows rows of n_exog (rows past that are taken as 0).
+ * base: the ETS base forecasts of the horizon's periods (NULL without a base).
  * Writes x (window x din) and f (horizon x fdim); returns the window's scale.
  */
 extern double lstm_build_sample(const LstmLayout *L, const double *y, const double *exog,
-								int nexog_rows, DateADT start, int t, double *x, double *f);
+								int nexog_rows, DateADT start, int t, const double *base,
+								double *x, double *f);
+
+/* each series' ETS base on all but its last V periods, at its initial state */
+extern SeriesFit *lstm_fit_bases(const ForecastPanel *panel, int V, bool verbose);
 
 extern LstmTrained *lstm_train(const ForecastPanel *panel, const LstmConfig *cfg);
 

@@ -26,6 +26,9 @@
 #   FORECAST_BENCH_DAILY=0      skip part (b)
 #   FORECAST_BENCH_CUSTOMERS / _STORES / _PRODUCTS / _DAYS   sample size for (b)
 #                               (default 3000 / 8 / 120 / 730: 80 store x category series of two years)
+#   FORECAST_BENCH_SCALE=N      (c): time ETS and the LSTM (default options, with and without
+#                               factors) on N synthetic daily series of two years (default
+#                               1000; 0 skips; about 20 minutes at 1000)
 set -euo pipefail
 REPO=${REPO:-$(cd "$(dirname "$0")/../../.." && pwd)}
 BENCH_DATA=${BENCH_DATA:-$REPO/../shared/data}
@@ -276,5 +279,40 @@ SELECT m.hz AS h, m.method, m.n AS forecasts, round(m.wape::numeric, 4) AS wape,
        round(m.mase::numeric, 3) AS mase, round(m.cov80::numeric, 3) AS cov80,
        round(t.secs::numeric, 1) AS train_s, round(t.per1000::numeric, 1) AS s_per_1000_series_2y
 FROM m LEFT JOIN t USING (method) ORDER BY m.hz, m.wape;
+SQL
+fi
+
+# ---------------------------------------------------------------- (c) training time at scale
+NSCALE=${FORECAST_BENCH_SCALE:-1000}
+if [ "$NSCALE" -gt 0 ] && [ "$HAVE_LSTM" -gt 0 ]; then
+  echo
+  echo "(c) training time: $NSCALE synthetic daily series of two years (weekly pattern, promotions, holidays, noise), default options"
+  $PSQL -v n="$NSCALE" <<'SQL'
+DROP TABLE IF EXISTS fb_scale, fb_stime;
+SELECT setseed(0.42);
+-- each series: its own level and weekly pattern, promotions lifting sales by half, holidays
+CREATE TABLE fb_scale AS
+WITH s AS (SELECT i, 5 + 200 * random() AS level, random() AS amp FROM generate_series(1, :n) i),
+d AS (SELECT s.*, day, random() < 0.08 AS promo,
+             extract(doy FROM day) IN (1, 100, 185, 359) AS holiday
+      FROM s, generate_series(date '2024-01-01', date '2025-12-30', interval '1 day') day)
+SELECT 's' || lpad(i::text, 5, '0') AS series, day::date,
+       round(level * (1 + amp * sin(2 * pi() * extract(dow FROM day) / 7)) * (1 + 0.5 * promo::int)
+             * (1 + 0.8 * holiday::int) * (0.75 + 0.5 * random()))::float8 AS y,
+       ARRAY[promo::int, holiday::int]::float8[] AS x
+FROM d;
+CREATE TABLE fb_stime (method text, seconds float8);
+SELECT clock_timestamp() AS t0 \gset
+CREATE TEMP TABLE m1 AS SELECT retailiq.forecast_fit(series, day, y, 'ets') AS m FROM fb_scale;
+INSERT INTO fb_stime SELECT 'retailiq_ets', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz);
+SELECT clock_timestamp() AS t0 \gset
+CREATE TEMP TABLE m2 AS SELECT retailiq.forecast_lstm_fit(series, day, y) AS m FROM fb_scale;
+INSERT INTO fb_stime SELECT 'retailiq_lstm', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz);
+SELECT clock_timestamp() AS t0 \gset
+CREATE TEMP TABLE m3 AS SELECT retailiq.forecast_lstm_fit(series, day, y, x) AS m FROM fb_scale;
+INSERT INTO fb_stime SELECT 'retailiq_lstm_factors', extract(epoch FROM clock_timestamp() - :'t0'::timestamptz);
+SELECT method, round(seconds::numeric, 1) AS train_s,
+       round((seconds * 1000.0 / :n)::numeric, 1) AS s_per_1000_series
+FROM fb_stime ORDER BY 1;
 SQL
 fi
