@@ -77,6 +77,7 @@ SELECT retailiq.forecast_fit(series, ts, y, 'ets', '{"level": 1.5}') FROM b_dail
 SELECT retailiq.forecast_fit(series, ts, y, 'ets', '{"ets_model": "AAM"}') FROM b_daily;
 SELECT retailiq.forecast_fit(series, ts, y, 'ets', '{"ets_model": "XYZ"}') FROM b_daily;
 SELECT retailiq.forecast_fit(series, ts, y, 'ets', '{"season": 0}') FROM b_daily;
+SELECT retailiq.forecast_fit(series, ts, y, 'ets', '{"maxiter": 100}') FROM b_daily;
 SELECT retailiq.forecast_fit(series, ts, -y, 'ets') FROM b_daily;
 SELECT * FROM retailiq.forecast((SELECT snaive FROM b_models), 'shop3', 1);
 SELECT * FROM retailiq.forecast((SELECT snaive FROM b_models), 'shop1', 0);

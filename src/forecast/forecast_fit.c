@@ -13,6 +13,7 @@
 
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -52,7 +53,13 @@ typedef struct FitOptions
 	int			validation;		/* 0 = the season */
 	EtsOptions	ets;
 	SeriesOptions series;
+	bool		verbose;		/* progress NOTICEs */
 } FitOptions;
+
+static const char *const fit_option_keys[] = {
+	"level", "season", "seed", "croston_alpha", "validation", "maxit", "ets_model", "damped",
+	"multiplicative", "verbose", NULL
+};
 
 /* ---------- options ---------- */
 
@@ -168,6 +175,7 @@ parse_options(const char *method, Jsonb *j, FitOptions *o)
 				 errmsg("method must be 'snaive', 'ets', 'croston', 'sba' or 'auto'"),
 				 errdetail("It is '%s'.", method),
 				 errhint("For the neural network use retailiq.forecast_lstm_fit.")));
+	series_check_option_keys(j, fit_option_keys, "forecast_fit");
 	series_options_from_jsonb(j, &o->series);
 	o->level = opt_number(j, "level", 0.8, 1e-6, 1 - 1e-6, false,
 						  "The interval coverage is a probability such as 0.8 or 0.95.");
@@ -209,6 +217,14 @@ parse_options(const char *method, Jsonb *j, FitOptions *o)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("options.multiplicative must be true or false")));
 		o->ets.allow_mult = v->val.boolean;
+	}
+	if ((v = opt_key(j, "verbose")) != NULL)
+	{
+		if (v->type != jbvBool)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("options.verbose must be true or false")));
+		o->verbose = v->val.boolean;
 	}
 }
 
@@ -398,6 +414,7 @@ forecast_fit_final(PG_FUNCTION_ARGS)
 			   *vmae;
 	int			dims[2];
 	bytea	   *result;
+	instr_time	t0;
 
 	if (st == NULL || opts == NULL)
 		PG_RETURN_NULL();
@@ -422,6 +439,7 @@ forecast_fit_final(PG_FUNCTION_ARGS)
 	ns = panel->nseries;
 	fits = palloc0(sizeof(SeriesFit) * ns);
 	vmae = palloc(sizeof(double) * ns);
+	INSTR_TIME_SET_CURRENT(t0);
 	for (i = 0; i < ns; i++)
 	{
 		const ForecastSeries *s = &panel->series[i];
@@ -433,6 +451,17 @@ forecast_fit_final(PG_FUNCTION_ARGS)
 		else
 			fit_request(o.req, s->y, s->n, m, &o, &fits[i]);
 		maxm = Max(maxm, fits[i].m);
+		/* progress: about every tenth of the series (always at DEBUG1) */
+		if ((i + 1) % Max(ns / 10, 1) == 0 || i + 1 == ns)
+		{
+			instr_time	now;
+
+			INSTR_TIME_SET_CURRENT(now);
+			INSTR_TIME_SUBTRACT(now, t0);
+			ereport(o.verbose ? NOTICE : DEBUG1,
+					(errmsg("forecast_fit: %d of %d series fitted (%.1f s)",
+							i + 1, ns, INSTR_TIME_GET_DOUBLE(now))));
+		}
 	}
 
 	keys = palloc(sizeof(char *) * ns);

@@ -42,9 +42,7 @@ PG_FUNCTION_INFO_V1(forecast_lstm_series);
 static const char *const lstm_option_keys[] = {
 	"window", "hidden", "layers", "epochs", "learning_rate", "horizon", "seed", "level",
 	"quantiles", "validation", "ensemble", "batch_size", "windows_per_epoch", "patience",
-	"refit", "verbose", "transform", "weighting", "base",
-	/* the collector's */
-	"gaps", "allow_negative", "min_length", NULL
+	"refit", "verbose", "transform", "weighting", "base", NULL
 };
 
 /* A decoded model: the trained network and the tails of its series. */
@@ -166,7 +164,6 @@ opt_bool(Jsonb *jb, const char *key, bool dflt)
 	return v.val.boolean;
 }
 
-/* Every key must be known: a misspelt option is an error, not a silent default. */
 /* a text option with two allowed values; true for the first */
 static bool
 opt_text_choice(Jsonb *jb, const char *key, const char *dflt, const char *yes, const char *no)
@@ -186,47 +183,9 @@ opt_text_choice(Jsonb *jb, const char *key, const char *dflt, const char *yes, c
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("option \"%s\" must be \"%s\" or \"%s\"", key, yes, no)));
+			 errmsg("option \"%s\" must be \"%s\" or \"%s\"", key, yes, no),
+			 errhint("Leave \"%s\" out for the default, \"%s\".", key, dflt)));
 	return false;
-}
-
-static void
-check_option_keys(Jsonb *jb)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	int			level = 0;
-
-	if (jb == NULL)
-		return;
-	if (!JB_ROOT_IS_OBJECT(jb))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options must be a JSON object"),
-				 errhint("For example '{\"horizon\": 14, \"seed\": 7}'.")));
-	it = JsonbIteratorInit(&jb->root);
-	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
-	{
-		if (tok == WJB_BEGIN_OBJECT || tok == WJB_BEGIN_ARRAY)
-			level++;
-		else if (tok == WJB_END_OBJECT || tok == WJB_END_ARRAY)
-			level--;
-		else if (tok == WJB_KEY && level == 1)
-		{
-			char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
-			bool		ok = false;
-
-			for (int i = 0; lstm_option_keys[i]; i++)
-				if (strcmp(key, lstm_option_keys[i]) == 0)
-					ok = true;
-			if (!ok)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("unknown option \"%s\" for forecast_lstm_fit", key),
-						 errhint("The options are window, hidden, layers, epochs, learning_rate, horizon, seed, level, quantiles, validation, ensemble, batch_size, windows_per_epoch, patience, refit, verbose, transform, weighting, base, gaps, allow_negative and min_length.")));
-		}
-	}
 }
 
 static int
@@ -460,7 +419,7 @@ forecast_lstm_fit_final(PG_FUNCTION_ARGS)
 	opttext = series_collect_options(state);
 	if (opttext)
 		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(opttext)));
-	check_option_keys(jb);
+	series_check_option_keys(jb, lstm_option_keys, "forecast_lstm_fit");
 	series_options_from_jsonb(jb, &sopt);
 
 	panel = series_collect_finish(state, &sopt);

@@ -14,6 +14,7 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -620,6 +621,53 @@ jsonb_key(Jsonb *j, const char *key)
 	k.val.string.val = (char *) key;
 	k.val.string.len = strlen(key);
 	return findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
+}
+
+void
+series_check_option_keys(Jsonb *jb, const char *const *keys, const char *fname)
+{
+	static const char *const collector_keys[] = {"gaps", "allow_negative", "min_length", NULL};
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			level = 0;
+
+	if (jb == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options must be a JSON object"),
+				 errhint("For example '{\"horizon\": 14, \"seed\": 7}'.")));
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (tok == WJB_BEGIN_OBJECT || tok == WJB_BEGIN_ARRAY)
+			level++;
+		else if (tok == WJB_END_OBJECT || tok == WJB_END_ARRAY)
+			level--;
+		else if (tok == WJB_KEY && level == 1)
+		{
+			char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
+			bool		ok = false;
+			StringInfoData all;
+
+			for (int i = 0; keys[i] && !ok; i++)
+				ok = strcmp(key, keys[i]) == 0;
+			for (int i = 0; collector_keys[i] && !ok; i++)
+				ok = strcmp(key, collector_keys[i]) == 0;
+			if (ok)
+				continue;
+			initStringInfo(&all);
+			for (int i = 0; keys[i]; i++)
+				appendStringInfo(&all, "%s, ", keys[i]);
+			appendStringInfoString(&all, "gaps, allow_negative and min_length");
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown option \"%s\" for %s", key, fname),
+					 errhint("The options are %s.", all.data)));
+		}
+	}
 }
 
 void

@@ -2,7 +2,7 @@
 -- parallel plans, error cases with their SQLSTATE, and a planted promotion uplift
 -- recovered from the factors (forecasts with the factors beat forecasts without).
 BEGIN;
-SELECT plan(18);
+SELECT plan(20);
 SET LOCAL jit = off;
 
 -- backpropagation through time matches central finite differences (1 and 2 layers)
@@ -102,6 +102,18 @@ SELECT is((SELECT array[(retailiq.model_info(m) -> 'params' ->> 'window') IN ('1
 SELECT throws_ok($$SELECT * FROM retailiq.forecast_lstm(replace(
                       (SELECT with_f FROM lstm_tap_models)::text, '"calib_lo": ', '"calib_lo": -')::retailiq.model, 's01', 3, array_fill(0::float8, ARRAY[3, 1]))$$,
                  'XX001', NULL, 'corrupt model values are refused');
+
+-- the ETS base carries a steady trend past the window: two series rising 2 units a day
+SELECT cmp_ok((SELECT max(abs(f.yhat - ((CASE f.series WHEN 'b' THEN 110 ELSE 100 END) + 2 * (f.ts - '2024-01-01'))))
+               FROM (SELECT retailiq.forecast_lstm_fit(CASE WHEN i % 2 = 0 THEN 'a' ELSE 'b' END, '2024-01-01'::date + i / 2,
+                                                        (100 + 10 * (i % 2) + 2 * (i / 2))::float8, NULL,
+                                                        '{"horizon": 7, "hidden": 8, "ensemble": 1, "windows_per_epoch": 512}') AS m
+                     FROM generate_series(0, 239) i) q, retailiq.forecast_lstm_all(m, 7) f),
+              '<', 3.0::float8, 'a linear trend is continued (largest error under 1% of the level)');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_lstm(regexp_replace(
+                      (SELECT with_f FROM lstm_tap_models)::text, '"base_state": \[\[([-0-9.e]+), ([-0-9.e]+), ([-0-9.e]+)', '"base_state": [[\1, \2, 1.5')::retailiq.model,
+                      's01', 3, array_fill(0::float8, ARRAY[3, 1]))$$,
+                 'XX001', NULL, 'a corrupt ETS base state is refused');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -23,6 +23,7 @@
 #   FORECAST_BENCH_LSTM=0       skip the LSTM (a global fit takes minutes per origin)
 #   FORECAST_BENCH_REEVALUATE=1 (a): keep the retailiq forecasts of the previous run in this
 #                               database, only (re)load the peers and print the table
+#   FORECAST_BENCH_AUS=0        skip part (a)
 #   FORECAST_BENCH_DAILY=0      skip part (b)
 #   FORECAST_BENCH_CUSTOMERS / _STORES / _PRODUCTS / _DAYS   sample size for (b)
 #                               (default 3000 / 8 / 120 / 730: 80 store x category series of two years)
@@ -63,7 +64,9 @@ HAVE_LSTM=0
 
 # ---------------------------------------------------------------- (a) aus_retail
 CSV=$BENCH_DATA/aus_retail/aus_retail_to_2016.csv
-if [ -f "$CSV" ]; then
+if [ "${FORECAST_BENCH_AUS:-1}" != 1 ]; then
+  echo "(a) skipped (FORECAST_BENCH_AUS=0)"
+elif [ -f "$CSV" ]; then
   echo "(a) aus_retail, origins $ORIGINS, h=$H"
   if [ "${FORECAST_BENCH_REEVALUATE:-0}" = 1 ]; then
     echo "   reusing fb_aus / fb_fc / fb_time of the previous run (FORECAST_BENCH_REEVALUATE)"
