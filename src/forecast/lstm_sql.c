@@ -833,6 +833,18 @@ lstm_forecast_many(const LstmModel *m, int ns, const int *which, int h, const do
 								l = lstm_from_space(L, ql[i * P + k]) * s,
 								u = lstm_from_space(L, qh[i * P + k]) * s;
 
+					/*
+					 * Past the trained horizon each block's interval is conditional on
+					 * the medians before it: widen it as if the blocks' errors added up
+					 * independently (half-widths times the square root of the block).
+					 */
+					if (pos > 0)
+					{
+						double		grow = sqrt((double) (pos / P + 1));
+
+						l = md - (md - l) * grow;
+						u = md + (u - md) * grow;
+					}
 					if (m->nonnegative)
 					{
 						md = Max(md, 0.0);

@@ -2,7 +2,7 @@
 -- parallel plans, error cases with their SQLSTATE, and a planted promotion uplift
 -- recovered from the factors (forecasts with the factors beat forecasts without).
 BEGIN;
-SELECT plan(20);
+SELECT plan(21);
 SET LOCAL jit = off;
 
 -- backpropagation through time matches central finite differences (1 and 2 layers)
@@ -102,6 +102,11 @@ SELECT is((SELECT array[(retailiq.model_info(m) -> 'params' ->> 'window') IN ('1
 SELECT throws_ok($$SELECT * FROM retailiq.forecast_lstm(replace(
                       (SELECT with_f FROM lstm_tap_models)::text, '"calib_lo": ', '"calib_lo": -')::retailiq.model, 's01', 3, array_fill(0::float8, ARRAY[3, 1]))$$,
                  'XX001', NULL, 'corrupt model values are refused');
+
+-- past the trained horizon (14) the intervals widen (by sqrt 2 in the second block)
+SELECT ok(avg(yhat_upper - yhat_lower) FILTER (WHERE step > 14) > 1.2 * avg(yhat_upper - yhat_lower) FILTER (WHERE step <= 14),
+          'intervals beyond the trained horizon are wider')
+FROM lstm_tap_models, retailiq.forecast_lstm(with_f, 's05', 28, array_fill(0::float8, ARRAY[28, 1]));
 
 -- the ETS base carries a steady trend past the window: two series rising 2 units a day
 SELECT cmp_ok((SELECT max(abs(f.yhat - ((CASE f.series WHEN 'b' THEN 110 ELSE 100 END) + 2 * (f.ts - '2024-01-01'))))
