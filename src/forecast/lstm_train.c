@@ -167,7 +167,13 @@ base_fit(const double *y, int nfit, int season, SeriesFit *fit)
 SeriesFit *
 lstm_fit_bases(const ForecastPanel *panel, int V, bool verbose)
 {
-	SeriesFit  *base = palloc(sizeof(SeriesFit) * panel->nseries);
+	SeriesFit  *base;
+
+	/* this copy, the training's and the model's final states */
+	riq_memory_check(CurrentMemoryContext,
+					 riq_mul_size(panel->nseries, 3 * sizeof(SeriesFit), "the ETS bases"),
+					 "the ETS bases");
+	base = palloc(sizeof(SeriesFit) * panel->nseries);
 
 	/* without the held-out tail, so that validation stays honest */
 	for (int i = 0; i < panel->nseries; i++)
