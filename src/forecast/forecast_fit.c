@@ -63,24 +63,11 @@ static const char *const fit_option_keys[] = {
 
 /* ---------- options ---------- */
 
-static JsonbValue *
-opt_key(Jsonb *j, const char *key)
-{
-	JsonbValue	k;
-
-	if (j == NULL)
-		return NULL;
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	return findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
-}
-
 static double
 opt_number(Jsonb *j, const char *key, double dflt, double lo, double hi, bool integer,
 		   const char *what)
 {
-	JsonbValue *v = opt_key(j, key);
+	JsonbValue *v = series_option_value(j, key);
 	double		f;
 
 	if (v == NULL)
@@ -194,7 +181,7 @@ parse_options(const char *method, Jsonb *j, FitOptions *o)
 	ets_default_options(&o->ets);
 	o->ets.maxit = (int) opt_number(j, "maxit", 5000, 50, 1000000, true,
 									"Nelder-Mead evaluations per ETS form, 50 or more.");
-	if ((v = opt_key(j, "ets_model")) != NULL)
+	if ((v = series_option_value(j, "ets_model")) != NULL)
 	{
 		if (v->type != jbvString)
 			ereport(ERROR,
@@ -202,7 +189,7 @@ parse_options(const char *method, Jsonb *j, FitOptions *o)
 					 errmsg("options.ets_model must be a string such as \"ZZZ\"")));
 		parse_ets_model(pnstrdup(v->val.string.val, v->val.string.len), &o->ets);
 	}
-	if ((v = opt_key(j, "damped")) != NULL)
+	if ((v = series_option_value(j, "damped")) != NULL)
 	{
 		if (v->type != jbvBool)
 			ereport(ERROR,
@@ -210,7 +197,7 @@ parse_options(const char *method, Jsonb *j, FitOptions *o)
 					 errmsg("options.damped must be true or false")));
 		o->ets.allow_damped = v->val.boolean;
 	}
-	if ((v = opt_key(j, "multiplicative")) != NULL)
+	if ((v = series_option_value(j, "multiplicative")) != NULL)
 	{
 		if (v->type != jbvBool)
 			ereport(ERROR,
@@ -218,7 +205,7 @@ parse_options(const char *method, Jsonb *j, FitOptions *o)
 					 errmsg("options.multiplicative must be true or false")));
 		o->ets.allow_mult = v->val.boolean;
 	}
-	if ((v = opt_key(j, "verbose")) != NULL)
+	if ((v = series_option_value(j, "verbose")) != NULL)
 	{
 		if (v->type != jbvBool)
 			ereport(ERROR,

@@ -98,18 +98,12 @@ forecast_lstm_fit_accum(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
+/* an option's value; a JSON null counts as absent (the default) */
 static bool
 opt_get(Jsonb *jb, const char *key, JsonbValue *v)
 {
-	JsonbValue	k;
-	JsonbValue *found;
+	JsonbValue *found = series_option_value(jb, key);
 
-	if (jb == NULL)
-		return false;
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	found = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
 	if (found == NULL || found->type == jbvNull)
 		return false;
 	*v = *found;
@@ -472,15 +466,10 @@ forecast_lstm_fit_final(PG_FUNCTION_ARGS)
 
 		if (opt_get(jb, "quantiles", &v))
 		{
-			JsonbValue	k,
-					   *arr;
+			JsonbValue *arr = &v;
 			bool		bad = true;
 
-			k.type = jbvString;
-			k.val.string.val = "quantiles";
-			k.val.string.len = 9;
-			arr = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
-			if (arr && arr->type == jbvBinary && JsonContainerIsArray(arr->val.binary.data) &&
+			if (arr->type == jbvBinary && JsonContainerIsArray(arr->val.binary.data) &&
 				JsonContainerSize(arr->val.binary.data) == 2)
 			{
 				JsonbValue *a = getIthJsonbValueFromContainer(arr->val.binary.data, 0);

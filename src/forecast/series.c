@@ -612,15 +612,17 @@ series_key_index(char *const *keys, int n, const char *key)
 
 /* ---------- options ---------- */
 
-static JsonbValue *
-jsonb_key(Jsonb *j, const char *key)
+JsonbValue *
+series_option_value(Jsonb *options, const char *key)
 {
 	JsonbValue	k;
 
+	if (options == NULL)
+		return NULL;
 	k.type = jbvString;
 	k.val.string.val = (char *) key;
 	k.val.string.len = strlen(key);
-	return findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
+	return findJsonbValueFromContainer(&options->root, JB_FOBJECT, &k);
 }
 
 void
@@ -685,7 +687,7 @@ series_options_from_jsonb(Jsonb *options, SeriesOptions *opt)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("options must be a jsonb object"),
 				 errhint("Pass for instance '{\"gaps\": \"error\"}'::jsonb, or '{}'.")));
-	if ((v = jsonb_key(options, "gaps")) != NULL)
+	if ((v = series_option_value(options, "gaps")) != NULL)
 	{
 		char	   *s = v->type == jbvString ? pnstrdup(v->val.string.val, v->val.string.len) : NULL;
 
@@ -699,7 +701,7 @@ series_options_from_jsonb(Jsonb *options, SeriesOptions *opt)
 					 errmsg("options.gaps must be \"zero\" or \"error\""),
 					 errhint("\"zero\" fills a missing period with 0, \"error\" refuses the series.")));
 	}
-	if ((v = jsonb_key(options, "allow_negative")) != NULL)
+	if ((v = series_option_value(options, "allow_negative")) != NULL)
 	{
 		if (v->type != jbvBool)
 			ereport(ERROR,
@@ -707,7 +709,7 @@ series_options_from_jsonb(Jsonb *options, SeriesOptions *opt)
 					 errmsg("options.allow_negative must be true or false")));
 		opt->allow_negative = v->val.boolean;
 	}
-	if ((v = jsonb_key(options, "min_length")) != NULL)
+	if ((v = series_option_value(options, "min_length")) != NULL)
 	{
 		int32		n = 0;
 		bool		ok = false;

@@ -98,6 +98,8 @@ extern ForecastPanel *series_collect_finish(SeriesCollector *state, const Series
 /* Parse the common options ("gaps": "zero"|"error", "allow_negative": bool,
  * "min_length": int) from a jsonb options value (NULL = defaults). Unknown keys are left
  * to the caller, which owns the rest of the options. */
+/* the value of key in an options object (JSON null included); NULL when absent */
+extern JsonbValue *series_option_value(Jsonb *options, const char *key);
 /* a misspelt option is an error: keys (NULL-terminated) are fname's own, besides the collector's */
 extern void series_check_option_keys(Jsonb *jb, const char *const *keys, const char *fname);
 extern void series_options_from_jsonb(Jsonb *options, SeriesOptions *opt);
