@@ -5,12 +5,13 @@ EXTENSION  = retailiq
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" retailiq.control)
 
 # Parts in dependency order: each one's SQL (src/<part>/*.sql) lands in the install script
-# in this order, and every C file under src/ is compiled.
+# in this order, then src/privileges.sql (which revokes what no role needs); every C file
+# under src/ is compiled.
 PARTS = core sample segment basket forecast churn alerts scheduler privacy behaviour reports
 
 MODULE_big = retailiq
 OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
-SQL_PARTS  = $(foreach p,$(PARTS),$(sort $(wildcard src/$(p)/*.sql)))
+SQL_PARTS  = $(foreach p,$(PARTS),$(sort $(wildcard src/$(p)/*.sql))) src/privileges.sql
 DATA_built = retailiq--$(EXTVERSION).sql
 DATA       = $(wildcard src/upgrade/retailiq--*--*.sql)
 DOCS       = README.md

@@ -23,6 +23,7 @@
 #include "utils/memutils.h"
 
 #include "basket/basket.h"
+#include "core/agg_state.h"
 #include "core/memory.h"
 
 #define BASKET_SERIAL_VERSION 1
@@ -395,8 +396,7 @@ trans_arrays(FunctionCallInfo fcinfo, bool rules)
 	char		typalign;
 	BasketItemType t;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "basket transition function called in non-aggregate context");
+	aggcxt = riq_agg_context(fcinfo, "basket transition function");
 
 	read_params(fcinfo, 2, rules, &p);
 	if (st != NULL)
@@ -465,8 +465,7 @@ trans_pairs(FunctionCallInfo fcinfo, bool rules)
 	BasketParams p;
 	BasketPair *pp;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "basket transition function called in non-aggregate context");
+	aggcxt = riq_agg_context(fcinfo, "basket transition function");
 
 	read_params(fcinfo, 3, rules, &p);
 	if (st != NULL)
@@ -576,8 +575,7 @@ basket_combine(PG_FUNCTION_ARGS)
 	BasketState *a = PG_ARGISNULL(0) ? NULL : (BasketState *) PG_GETARG_POINTER(0);
 	BasketState *b = PG_ARGISNULL(1) ? NULL : (BasketState *) PG_GETARG_POINTER(1);
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "basket combine function called in non-aggregate context");
+	aggcxt = riq_agg_context(fcinfo, "basket combine function");
 	if (b == NULL)
 	{
 		if (a == NULL)
@@ -690,8 +688,7 @@ basket_deserialize(PG_FUNCTION_ARGS)
 	BasketState *st;
 	int32		i;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "basket deserialize function called in non-aggregate context");
+	aggcxt = riq_agg_context(fcinfo, "basket deserialize function");
 	need_bytes(p, end, sizeof(h));
 	memcpy(&h, p, sizeof(h));
 	p += sizeof(h);

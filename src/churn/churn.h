@@ -15,6 +15,9 @@
 #include "fmgr.h"
 
 #define CHURN_ROWS_MAX_PARAMS 4
+/* features of a logistic churn model; a row store holds them and the label */
+#define CHURN_MAX_FEATURES 1000
+#define CHURN_ROWS_MAX_WIDTH (CHURN_MAX_FEATURES + 1)
 
 typedef struct ChurnRows
 {

@@ -12,6 +12,7 @@
 #include "libpq/pqformat.h"
 #include "utils/memutils.h"
 
+#include "core/agg_state.h"
 #include "core/memory.h"
 #include "churn/churn.h"
 
@@ -49,12 +50,8 @@ rows_reserve(ChurnRows *s, int64 need)
 ChurnRows *
 churn_rows_state(FunctionCallInfo fcinfo, int width, const char *fname)
 {
-	MemoryContext aggcxt;
+	MemoryContext aggcxt = riq_agg_context(fcinfo, fname);
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s called in non-aggregate context", fname)));
 	if (PG_ARGISNULL(0))
 		return rows_new(aggcxt, width);
 	{
@@ -134,8 +131,7 @@ churn_rows_combine(PG_FUNCTION_ARGS)
 	ChurnRows  *a;
 	ChurnRows  *b;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "churn_rows_combine called in non-aggregate context");
+	aggcxt = riq_agg_context(fcinfo, "churn_rows_combine");
 	if (PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0))
@@ -210,16 +206,17 @@ churn_rows_deserialize(PG_FUNCTION_ARGS)
 	int64		n;
 	int			nlen;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "churn_rows_deserialize called in non-aggregate context");
+	aggcxt = riq_agg_context(fcinfo, "churn_rows_deserialize");
 	buf.data = VARDATA_ANY(b);
 	buf.len = VARSIZE_ANY_EXHDR(b);
 	buf.maxlen = buf.len;
 	buf.cursor = 0;
 	width = pq_getmsgint(&buf, 4);
 	n = pq_getmsgint64(&buf);
-	if (width < 1 || n < 0)
-		elog(ERROR, "invalid churn aggregate state");
+	if (width < 1 || n < 0 || width > CHURN_ROWS_MAX_WIDTH ||
+		(Size) n > (Size) (buf.len - buf.cursor) / (sizeof(double) * width))
+		riq_state_corrupt("churn", "Its header (%d columns, " INT64_FORMAT " rows) does not fit its %d bytes.",
+						  width, n, buf.len);
 	s = rows_new(aggcxt, width);
 	s->skipped = pq_getmsgint64(&buf);
 	s->have_params = pq_getmsgbyte(&buf) != 0;

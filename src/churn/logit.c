@@ -29,7 +29,6 @@
 #include "core/model.h"
 #include "churn/churn.h"
 
-#define LOGIT_MAX_FEATURES 1000
 #define LOGIT_BLOCK 1024
 
 PG_FUNCTION_INFO_V1(logit_fit_sfunc);
@@ -61,10 +60,10 @@ logit_fit_sfunc(PG_FUNCTION_ARGS)
 				 errhint("Omit them to use the defaults (l2 = 1, max_iter = 100).")));
 	fa = PG_GETARG_ARRAYTYPE_P(1);
 	f = riq_float8_array(fa, "features", &d, false);
-	if (d < 1 || d > LOGIT_MAX_FEATURES)
+	if (d < 1 || d > CHURN_MAX_FEATURES)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("features must have between 1 and %d elements", LOGIT_MAX_FEATURES),
+				 errmsg("features must have between 1 and %d elements", CHURN_MAX_FEATURES),
 				 errdetail("It has %d.", d),
 				 errhint("Pass one array of numeric features per customer.")));
 	l2 = PG_NARGS() > 3 ? PG_GETARG_FLOAT8(3) : 1.0;

@@ -21,12 +21,14 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
+#include "core/agg_state.h"
 #include "core/arrays.h"
 #include "core/blas.h"
 #include "core/model.h"
 #include "churn/churn.h"
 
-#define LOGIT_DIST_MAX_FEATURES 1000
+/* row counts kept as doubles stay exact up to 2^53 */
+#define STATE_MAX_ROWS ((int64) 1 << 53)
 
 static ArrayType *
 state_new(FunctionCallInfo fcinfo, int len)
@@ -36,10 +38,7 @@ state_new(FunctionCallInfo fcinfo, int len)
 	ArrayType  *a;
 	double	   *zeros;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("logistic partial sums called in non-aggregate context")));
+	aggcxt = riq_agg_context(fcinfo, "logit_start");
 	old = MemoryContextSwitchTo(aggcxt);
 	zeros = palloc0(sizeof(double) * len);
 	a = riq_float8_array_make(zeros, len);
@@ -48,13 +47,26 @@ state_new(FunctionCallInfo fcinfo, int len)
 	return a;
 }
 
+/*
+ * logit_start's state, checked: [d, n, npos, l2, sum(d), sum of squares(d), shift(d)],
+ * d features from 1 to CHURN_MAX_FEATURES, counts whole, 0 <= npos <= n.
+ */
 static double *
-state_values(ArrayType *a, int expect_len)
+start_state(ArrayType *a, int *d)
 {
-	if (ARR_NDIM(a) != 1 || ARR_HASNULL(a) || ARR_ELEMTYPE(a) != FLOAT8OID ||
-		(expect_len >= 0 && ARR_DIMS(a)[0] != expect_len))
-		elog(ERROR, "invalid logistic partial-sum state");
-	return (double *) ARR_DATA_PTR(a);
+	double	   *s = riq_state_array(a, "logit_start", -1);
+	int			len = ARR_DIMS(a)[0];
+
+	if (len < 4)
+		riq_state_corrupt("logit_start", "It has %d elements, fewer than its 4 header fields.", len);
+	*d = (int) riq_state_count(s[0], "logit_start", "feature count", 1, CHURN_MAX_FEATURES);
+	if (len != 4 + 3 * *d)
+		riq_state_corrupt("logit_start", "It has %d elements, expected %d for %d features.", len, 4 + 3 * *d, *d);
+	(void) riq_state_count(s[2], "logit_start", "count of positive labels", 0,
+						   riq_state_count(s[1], "logit_start", "row count", 0, STATE_MAX_ROWS));
+	if (!isfinite(s[3]) || s[3] < 0.0)
+		riq_state_corrupt("logit_start", "Its l2 is %g.", s[3]);
+	return s;
 }
 
 static double *
@@ -73,10 +85,10 @@ get_features(FunctionCallInfo fcinfo, int *d)
 				 errmsg("label must not be NULL"),
 				 errhint("Leave out customers whose outcome is not known yet.")));
 	f = riq_float8_array(PG_GETARG_ARRAYTYPE_P(1), "features", d, false);
-	if (*d < 1 || *d > LOGIT_DIST_MAX_FEATURES)
+	if (*d < 1 || *d > CHURN_MAX_FEATURES)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("features must have between 1 and %d elements", LOGIT_DIST_MAX_FEATURES),
+				 errmsg("features must have between 1 and %d elements", CHURN_MAX_FEATURES),
 				 errdetail("It has %d.", *d)));
 	return f;
 }
@@ -104,7 +116,7 @@ logit_start_sfunc(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 	{
 		st = state_new(fcinfo, 4 + 3 * d);
-		s = state_values(st, 4 + 3 * d);
+		s = (double *) ARR_DATA_PTR(st);
 		s[0] = d;
 		s[3] = l2;
 		/* shift by the first row's values: sums of squares about it lose fewer digits */
@@ -112,13 +124,15 @@ logit_start_sfunc(PG_FUNCTION_ARGS)
 	}
 	else
 	{
+		int			state_d;
+
 		st = PG_GETARG_ARRAYTYPE_P(0);
-		s = state_values(st, -1);
-		if ((int) s[0] != d)
+		s = start_state(st, &state_d);
+		if (state_d != d)
 			ereport(ERROR,
 					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 					 errmsg("every row of logit_start must have the same number of features"),
-					 errdetail("A row has %d features; earlier rows had %d.", d, (int) s[0])));
+					 errdetail("A row has %d features; earlier rows had %d.", d, state_d)));
 		if (s[3] != l2)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -142,13 +156,14 @@ logit_start_combine(PG_FUNCTION_ARGS)
 {
 	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
 	ArrayType  *b = PG_GETARG_ARRAYTYPE_P(1);
-	double	   *sa = state_values(a, -1);
-	double	   *sb = state_values(b, -1);
-	int			d = (int) sa[0];
+	int			d,
+				db;
+	double	   *sa = start_state(a, &d);
+	double	   *sb = start_state(b, &db);
 	ArrayType  *r;
 	double	   *sr;
 
-	if ((int) sb[0] != d)
+	if (db != d)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("every row of logit_start must have the same number of features")));
@@ -157,7 +172,7 @@ logit_start_combine(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("l2 must be the same for every row")));
 	r = AggCheckCallContext(fcinfo, NULL) ? a : riq_float8_array_make(sa, 4 + 3 * d);
-	sr = state_values(r, 4 + 3 * d);
+	sr = (double *) ARR_DATA_PTR(r);
 	/* move b's sums to a's shift c_a: sum(x - c_a) = sum(x - c_b) + n_b (c_b - c_a) */
 	for (int j = 0; j < d; j++)
 	{
@@ -191,8 +206,7 @@ logit_start_final(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("logit_start needs at least one row")));
-	s = state_values(PG_GETARG_ARRAYTYPE_P(0), -1);
-	d = (int) s[0];
+	s = start_state(PG_GETARG_ARRAYTYPE_P(0), &d);
 	n = s[1];
 	npos = s[2];
 	if (npos == 0.0 || npos == n)
@@ -243,25 +257,38 @@ step_values(bytea *st)
 	return (double *) (VARDATA(st) + STEP_PAD);
 }
 
+/*
+ * The number of partial sums of a checked state: its size field p (coefficients, from 2
+ * to CHURN_MAX_FEATURES + 1), then 3 + p + p^2 doubles, then a whole model value
+ * with a 4-byte header that ends exactly where the state ends (model_open checks it).
+ */
 static int
 step_len(bytea *st)
 {
-	double		p = step_values(st)[0];
+	Size		size = VARSIZE_ANY(st);
+	int			p;
+	int			len;
+	bytea	   *model;
 
-	if (VARSIZE(st) < VARHDRSZ + STEP_PAD + sizeof(double) || !(p >= 2 && p <= LOGIT_DIST_MAX_FEATURES + 1))
-		elog(ERROR, "invalid logit_step state");
-	return 3 + (int) p + (int) p * (int) p;
+	if (VARATT_IS_EXTENDED(st) || size < VARHDRSZ + STEP_PAD + sizeof(double))
+		riq_state_corrupt("logit_step", "It is %zu bytes long, shorter than its header.", size);
+	p = (int) riq_state_count(step_values(st)[0], "logit_step", "coefficient count", 2,
+							  CHURN_MAX_FEATURES + 1);
+	len = 3 + p + p * p;
+	if (size < VARHDRSZ + STEP_PAD + sizeof(double) * len + VARHDRSZ)
+		riq_state_corrupt("logit_step", "It is %zu bytes long, too short for %d coefficients.", size, p);
+	model = (bytea *) ((char *) st + VARHDRSZ + STEP_PAD + sizeof(double) * len);
+	if (!VARATT_IS_4B_U(model) ||
+		VARSIZE(model) != size - (VARHDRSZ + STEP_PAD + sizeof(double) * len))
+		riq_state_corrupt("logit_step", "Its model does not end where the state ends.");
+	(void) riq_state_count(step_values(st)[1], "logit_step", "row count", 0, STATE_MAX_ROWS);
+	return len;
 }
 
 static bytea *
 step_model(bytea *st)
 {
-	int			len = step_len(st);
-	Size		off = VARHDRSZ + STEP_PAD + sizeof(double) * len;
-
-	if (VARSIZE(st) < off + VARHDRSZ)
-		elog(ERROR, "invalid logit_step state");
-	return (bytea *) ((char *) st + off);
+	return (bytea *) ((char *) st + VARHDRSZ + STEP_PAD + sizeof(double) * step_len(st));
 }
 
 /*
@@ -311,19 +338,16 @@ logit_step_sfunc(PG_FUNCTION_ARGS)
 		Size		msize = VARSIZE(m->raw);
 		Size		size = VARHDRSZ + STEP_PAD + sizeof(double) * len + msize;
 
-		if (!AggCheckCallContext(fcinfo, &aggcxt))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("logit_step called in non-aggregate context")));
+		aggcxt = riq_agg_context(fcinfo, "logit_step");
 		st = MemoryContextAllocZero(aggcxt, size);
 		SET_VARSIZE(st, size);
 		s = step_values(st);
 		s[0] = p;
-		memcpy(step_model(st), m->raw, msize);
+		memcpy((char *) st + VARHDRSZ + STEP_PAD + sizeof(double) * len, m->raw, msize);
 	}
 	else
 	{
-		st = (bytea *) PG_GETARG_POINTER(0);
+		st = PG_GETARG_BYTEA_P(0);
 		if (step_len(st) != len)
 			ereport(ERROR,
 					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -423,10 +447,13 @@ logit_step_final(PG_FUNCTION_ARGS)
 	m = model_open(step_model(st), MODEL_KIND_LOGIT);
 	beta = palloc(sizeof(double) * p);
 	beta[0] = model_get_float(m, MODEL_DATA, "intercept");
+	dims[0] = d;
 	memcpy(beta + 1, model_get_float_array(m, MODEL_DATA, "coef", 1, dims), sizeof(double) * d);
 	mean = model_get_float_array(m, MODEL_DATA, "mean", 1, dims);
 	scale = model_get_float_array(m, MODEL_DATA, "scale", 1, dims);
 	names = model_get_text_array(m, MODEL_DATA, "feature_names", &nn);
+	if (nn != d)
+		model_corrupt(m, "It names %d features for %d coefficients.", nn, d);
 	l2 = model_get_float(m, MODEL_PARAMS, "l2");
 	iterations = model_get_int(m, MODEL_METRICS, "iterations");
 	H = palloc(sizeof(double) * p * p);

@@ -33,6 +33,7 @@
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
+#include "core/agg_state.h"
 #include "core/arrays.h"
 #include "core/blas.h"
 #include "core/memory.h"
@@ -85,16 +86,6 @@ typedef struct PointBufWire
 	int32		model_len;
 	int32		pad;
 } PointBufWire;
-
-static MemoryContext
-agg_context(FunctionCallInfo fcinfo, const char *fname)
-{
-	MemoryContext cxt;
-
-	if (!AggCheckCallContext(fcinfo, &cxt))
-		elog(ERROR, "%s called in non-aggregate context", fname);
-	return cxt;
-}
 
 static void
 pointbuf_grow(PointBuf *s, MemoryContext cxt, int64 need, const char *what)
@@ -193,7 +184,7 @@ PG_FUNCTION_INFO_V1(kmeans_segment_accum);
 Datum
 kmeans_segment_accum(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = agg_context(fcinfo, "kmeans_segment_accum");
+	MemoryContext cxt = riq_agg_context(fcinfo, "kmeans_segment_accum");
 	PointBuf   *s = PG_ARGISNULL(0) ? NULL : (PointBuf *) PG_GETARG_POINTER(0);
 	const double *v;
 	int			d;
@@ -295,7 +286,7 @@ pointbuf_copy(const PointBuf *src, MemoryContext cxt, const char *what)
 static PointBuf *
 pointbuf_combine(FunctionCallInfo fcinfo, const char *what)
 {
-	MemoryContext cxt = agg_context(fcinfo, what);
+	MemoryContext cxt = riq_agg_context(fcinfo, what);
 	PointBuf   *a = PG_ARGISNULL(0) ? NULL : (PointBuf *) PG_GETARG_POINTER(0);
 	PointBuf   *b = PG_ARGISNULL(1) ? NULL : (PointBuf *) PG_GETARG_POINTER(1);
 
@@ -346,7 +337,7 @@ kmeans_buf_serialize(PG_FUNCTION_ARGS)
 	bytea	   *out;
 	char	   *p;
 
-	(void) agg_context(fcinfo, "kmeans_buf_serialize");
+	(void) riq_agg_context(fcinfo, "kmeans_buf_serialize");
 	data_bytes = riq_mul_size(riq_mul_size((Size) s->n, (Size) s->d, "k-means state"),
 							  sizeof(double), "k-means state");
 	total = add_size(add_size(VARHDRSZ + sizeof(w), model_bytes), data_bytes);
@@ -386,7 +377,7 @@ PG_FUNCTION_INFO_V1(kmeans_buf_deserialize);
 Datum
 kmeans_buf_deserialize(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = agg_context(fcinfo, "kmeans_buf_deserialize");
+	MemoryContext cxt = riq_agg_context(fcinfo, "kmeans_buf_deserialize");
 	bytea	   *in = PG_GETARG_BYTEA_PP(0);
 	const char *p = VARDATA_ANY(in);
 	Size		len = VARSIZE_ANY_EXHDR(in);
@@ -394,12 +385,16 @@ kmeans_buf_deserialize(PG_FUNCTION_ARGS)
 	PointBuf   *s;
 
 	if (len < sizeof(w))
-		elog(ERROR, "k-means state is truncated");
+		riq_state_corrupt("kmeans_segment", "It is %zu bytes long, shorter than its header.", len);
 	memcpy(&w, p, sizeof(w));
 	p += sizeof(w);
-	if (w.d < 1 || w.n < 0 || w.model_len < 0 ||
-		len != sizeof(w) + (Size) w.model_len + (Size) w.n * w.d * sizeof(double))
-		elog(ERROR, "k-means state is malformed");
+	/* sizes checked by division, so no product of forged fields can overflow */
+	if (w.d < 1 || w.d > KM_MAX_DIMS || w.n < 0 || w.model_len < 0 ||
+		(Size) w.model_len > len - sizeof(w) ||
+		(len - sizeof(w) - (Size) w.model_len) % (sizeof(double) * w.d) != 0 ||
+		(Size) w.n != (len - sizeof(w) - (Size) w.model_len) / (sizeof(double) * w.d))
+		riq_state_corrupt("kmeans_segment", "Its header (%d features, " INT64_FORMAT " rows) does not match its %zu bytes.",
+						  w.d, w.n, len);
 	s = MemoryContextAllocZero(cxt, sizeof(PointBuf));
 	s->what = w.what;
 	s->d = w.d;
@@ -449,7 +444,7 @@ Datum
 kmeans_segment_final(PG_FUNCTION_ARGS)
 {
 	PointBuf   *s = PG_ARGISNULL(0) ? NULL : (PointBuf *) PG_GETARG_POINTER(0);
-	MemoryContext cxt = agg_context(fcinfo, "kmeans_segment_final");
+	MemoryContext cxt = riq_agg_context(fcinfo, "kmeans_segment_final");
 	int			d,
 				k;
 	int64		n,
@@ -694,7 +689,7 @@ PG_FUNCTION_INFO_V1(kmeans_silhouette_accum);
 Datum
 kmeans_silhouette_accum(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = agg_context(fcinfo, "kmeans_silhouette_accum");
+	MemoryContext cxt = riq_agg_context(fcinfo, "kmeans_silhouette_accum");
 	PointBuf   *s = PG_ARGISNULL(0) ? NULL : (PointBuf *) PG_GETARG_POINTER(0);
 	const double *v;
 	int			d;
@@ -757,7 +752,7 @@ Datum
 kmeans_silhouette_final(PG_FUNCTION_ARGS)
 {
 	PointBuf   *s = PG_ARGISNULL(0) ? NULL : (PointBuf *) PG_GETARG_POINTER(0);
-	MemoryContext cxt = agg_context(fcinfo, "kmeans_silhouette_final");
+	MemoryContext cxt = riq_agg_context(fcinfo, "kmeans_silhouette_final");
 	ModelView  *m;
 	KmModel		km;
 	int64		n,
@@ -907,22 +902,24 @@ pass_size(int k, int d)
 	return sizeof(PassHeader) + sizeof(double) * ((Size) 2 * k * d + 2 * d) + sizeof(int64) * k;
 }
 
+/* Every field that sizes the state, checked against its real length before use. */
 static void
 pass_check(const PassHeader *h)
 {
-	if (VARSIZE(h) < sizeof(PassHeader) || h->k < 1 || h->d < 1 ||
-		h->k > KM_MAX_K || h->d > KM_MAX_DIMS || VARSIZE(h) != pass_size(h->k, h->d))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("k-means pass state is malformed"),
-				 errhint("Pass states come only from retailiq.kmeans_pass; do not build them by hand.")));
+	if (VARATT_IS_EXTENDED(h) || VARSIZE(h) < sizeof(PassHeader))
+		riq_state_corrupt("kmeans_pass", "It is shorter than its header.");
+	if (h->k < 1 || h->d < 1 || h->k > KM_MAX_K || h->d > KM_MAX_DIMS)
+		riq_state_corrupt("kmeans_pass", "It claims k = %d and %d features.", h->k, h->d);
+	riq_state_size((const bytea *) h, "kmeans_pass", pass_size(h->k, h->d));
+	if (h->n < 0)
+		riq_state_corrupt("kmeans_pass", "Its row count is negative.");
 }
 
 PG_FUNCTION_INFO_V1(kmeans_pass_accum);
 Datum
 kmeans_pass_accum(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = agg_context(fcinfo, "kmeans_pass_accum");
+	MemoryContext cxt = riq_agg_context(fcinfo, "kmeans_pass_accum");
 	PassHeader *h = PG_ARGISNULL(0) ? NULL : (PassHeader *) PG_GETARG_BYTEA_P(0);
 	const double *x;
 	double	   *z;
@@ -952,6 +949,8 @@ kmeans_pass_accum(PG_FUNCTION_ARGS)
 		memcpy(PASS_MEAN(h), km->mean, sizeof(double) * km->d);
 		memcpy(PASS_SCALE(h), km->scale, sizeof(double) * km->d);
 	}
+	else
+		pass_check(h);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -29,6 +29,7 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "core/agg_state.h"
 #include "core/memory.h"
 #include "core/stats.h"
 
@@ -56,16 +57,6 @@ typedef struct RfmWire
 	int32		have_num;
 	double		fsum;
 } RfmWire;
-
-static MemoryContext
-rfm_context(FunctionCallInfo fcinfo, const char *fname)
-{
-	MemoryContext cxt;
-
-	if (!AggCheckCallContext(fcinfo, &cxt))
-		elog(ERROR, "%s called in non-aggregate context", fname);
-	return cxt;
-}
 
 /* The blessed result descriptor, looked up once per query rather than once per row. */
 static TupleDesc
@@ -110,7 +101,7 @@ call_numeric_agg(PGFunction fn, FunctionCallInfo outer, int nargs, Datum a0, boo
 static RfmState *
 rfm_accum_common(FunctionCallInfo fcinfo, bool is_numeric, bool *skip)
 {
-	MemoryContext cxt = rfm_context(fcinfo, "rfm_agg");
+	MemoryContext cxt = riq_agg_context(fcinfo, "rfm_agg");
 	RfmState   *s = PG_ARGISNULL(0) ? NULL : (RfmState *) PG_GETARG_POINTER(0);
 	TimestampTz at,
 				as_of;
@@ -208,7 +199,7 @@ PG_FUNCTION_INFO_V1(rfm_combine);
 Datum
 rfm_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = rfm_context(fcinfo, "rfm_combine");
+	MemoryContext cxt = riq_agg_context(fcinfo, "rfm_combine");
 	RfmState   *a = PG_ARGISNULL(0) ? NULL : (RfmState *) PG_GETARG_POINTER(0);
 	RfmState   *b = PG_ARGISNULL(1) ? NULL : (RfmState *) PG_GETARG_POINTER(1);
 
@@ -258,7 +249,7 @@ rfm_serialize(PG_FUNCTION_ARGS)
 	Size		numlen = 0;
 	bytea	   *out;
 
-	(void) rfm_context(fcinfo, "rfm_serialize");
+	(void) riq_agg_context(fcinfo, "rfm_serialize");
 	memset(&w, 0, sizeof(w));
 	w.count = s->count;
 	w.first = s->first;
@@ -285,14 +276,14 @@ PG_FUNCTION_INFO_V1(rfm_deserialize);
 Datum
 rfm_deserialize(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = rfm_context(fcinfo, "rfm_deserialize");
+	MemoryContext cxt = riq_agg_context(fcinfo, "rfm_deserialize");
 	bytea	   *in = PG_GETARG_BYTEA_PP(0);
 	Size		len = VARSIZE_ANY_EXHDR(in);
 	RfmWire		w;
 	RfmState   *s;
 
 	if (len < sizeof(w))
-		elog(ERROR, "rfm_agg state is truncated");
+		riq_state_corrupt("rfm_agg", "It is %zu bytes long, shorter than its header.", (Size) len);
 	memcpy(&w, VARDATA_ANY(in), sizeof(w));
 	s = MemoryContextAllocZero(cxt, sizeof(RfmState));
 	s->count = w.count;
@@ -401,7 +392,7 @@ PG_FUNCTION_INFO_V1(rfm_breaks_accum);
 Datum
 rfm_breaks_accum(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = rfm_context(fcinfo, "rfm_breaks");
+	MemoryContext cxt = riq_agg_context(fcinfo, "rfm_breaks");
 	BreaksState *s = PG_ARGISNULL(0) ? NULL : (BreaksState *) PG_GETARG_POINTER(0);
 	int32		bins = 5;
 	HeapTupleHeader t;
@@ -452,7 +443,7 @@ PG_FUNCTION_INFO_V1(rfm_breaks_combine);
 Datum
 rfm_breaks_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = rfm_context(fcinfo, "rfm_breaks_combine");
+	MemoryContext cxt = riq_agg_context(fcinfo, "rfm_breaks_combine");
 	BreaksState *a = PG_ARGISNULL(0) ? NULL : (BreaksState *) PG_GETARG_POINTER(0);
 	BreaksState *b = PG_ARGISNULL(1) ? NULL : (BreaksState *) PG_GETARG_POINTER(1);
 
@@ -489,7 +480,7 @@ rfm_breaks_serialize(PG_FUNCTION_ARGS)
 	char	   *p;
 	int64		bins = s->bins;
 
-	(void) rfm_context(fcinfo, "rfm_breaks_serialize");
+	(void) riq_agg_context(fcinfo, "rfm_breaks_serialize");
 	if (!AllocSizeIsValid(VARHDRSZ + body))
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -513,7 +504,7 @@ PG_FUNCTION_INFO_V1(rfm_breaks_deserialize);
 Datum
 rfm_breaks_deserialize(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = rfm_context(fcinfo, "rfm_breaks_deserialize");
+	MemoryContext cxt = riq_agg_context(fcinfo, "rfm_breaks_deserialize");
 	bytea	   *in = PG_GETARG_BYTEA_PP(0);
 	const char *p = VARDATA_ANY(in);
 	Size		len = VARSIZE_ANY_EXHDR(in);
@@ -522,11 +513,12 @@ rfm_breaks_deserialize(PG_FUNCTION_ARGS)
 	BreaksState *s;
 
 	if (len < 2 * sizeof(int64))
-		elog(ERROR, "rfm_breaks state is truncated");
+		riq_state_corrupt("rfm_breaks", "It is %zu bytes long, shorter than its header.", (Size) len);
 	memcpy(&bins, p, sizeof(int64));
 	memcpy(&n, p + sizeof(int64), sizeof(int64));
-	if (n < 0 || len != 2 * sizeof(int64) + (Size) n * 3 * sizeof(double))
-		elog(ERROR, "rfm_breaks state is malformed");
+	if (n < 0 || (Size) n > (len - 2 * sizeof(int64)) / (3 * sizeof(double)) ||
+		len != 2 * sizeof(int64) + (Size) n * 3 * sizeof(double))
+		riq_state_corrupt("rfm_breaks", "Its row count " INT64_FORMAT " does not match its %zu bytes.", n, (Size) len);
 	p += 2 * sizeof(int64);
 	s = MemoryContextAllocZero(cxt, sizeof(BreaksState));
 	s->bins = (int32) bins;
