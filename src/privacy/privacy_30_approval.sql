@@ -27,6 +27,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     new_id bigint;
+    expires timestamptz;
 BEGIN
     IF action IS NULL OR action NOT IN ('export_unmasked', 'set_masking_rule', 'change_model', 'purge_audit_log') THEN
         RAISE EXCEPTION 'unknown action %', coalesce(quote_literal(action), 'NULL')
@@ -37,12 +38,22 @@ BEGIN
         RAISE EXCEPTION 'args must be a JSON object'
             USING ERRCODE = 'invalid_parameter_value', HINT = 'e.g. ''{"table": "public.customers"}''.';
     END IF;
-    IF valid_for IS NULL OR valid_for <= interval '0' OR valid_for > interval '7 days' THEN
-        RAISE EXCEPTION 'valid_for must be between 0 and 7 days'
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'The default is 1 hour.';
+    -- Judge the expiry time itself: comparing intervals counts a month as 30 days and a
+    -- year as 360, while adding one to a time counts calendar months and years, so
+    -- '1000 years -359993 days' compares as 7 days and ends 5,249 days from now.
+    BEGIN
+        expires := now() + valid_for;
+    EXCEPTION WHEN datetime_field_overflow THEN
+        expires := 'infinity';
+    END;
+    IF expires IS NULL OR expires <= now() OR expires > now() + interval '7 days' THEN
+        RAISE EXCEPTION 'valid_for must end after now and within 7 days'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('valid_for %s ends at %s.', coalesce(valid_for::text, 'NULL'), coalesce(expires::text, 'NULL')),
+                  HINT = 'Give a positive interval of at most 7 days; the default is 1 hour.';
     END IF;
     INSERT INTO retailiq.approval (action, args, requested_by, requested_at, valid_until)
-    VALUES (action, args, session_user, now(), now() + valid_for)
+    VALUES (action, args, session_user, now(), expires)
     RETURNING id INTO new_id;
     PERFORM retailiq.audit_record('approval_requested',
                                   jsonb_build_object('approval', new_id, 'action', action, 'args', args));
