@@ -12,7 +12,7 @@ FROM retailiq.job WHERE builtin ORDER BY job_id;
 -- a job: the current user owns it, the next run is computed from the schedule
 SELECT retailiq.schedule('refresh_daily_sales', '30 1 * * *',
                          'REFRESH MATERIALIZED VIEW daily_sales_mv', timeout => '10 minutes') > 100 AS new_id;
-SELECT job_name, schedule, owner = current_user AS mine, enabled, timeout, retries, retry_delay,
+SELECT job_name, schedule, owner = current_user::regrole AS mine, enabled, timeout, retries, retry_delay,
        next_run > now() AND next_run <= now() + interval '1 day' AS next_run_within_a_day,
        next_run = retailiq.next_run(schedule, next_run - interval '1 day') AS next_run_on_schedule,
        last_run, last_status
@@ -62,6 +62,7 @@ GRANT regress_sched_alice TO regress_sched_bob;
 SET ROLE regress_sched_alice;
 SELECT retailiq.schedule('alice_job', '@daily', 'SELECT 1') > 100 AS created;
 SELECT job_name, owner FROM retailiq.job ORDER BY job_name;
+SELECT job_name, owner FROM retailiq.job_status ORDER BY job_name;
 SELECT retailiq.alter_job('every_minute', enabled => false);
 SELECT retailiq.unschedule('every_minute');
 UPDATE retailiq.job SET command = 'DROP TABLE precious' WHERE job_name = 'every_minute';
@@ -75,6 +76,16 @@ RESET ROLE;
 SET ROLE regress_sched_group;
 SELECT retailiq.schedule('group_job', '@daily', 'SELECT 1');
 RESET ROLE;
+-- a job runs in a session of its owner, so only the owner's own session (or a superuser's)
+-- may create, change or start it: SET ROLE gives a role's privileges, not its session
+SET SESSION AUTHORIZATION regress_sched_bob;
+SET ROLE regress_sched_alice;
+SELECT retailiq.schedule('bob_as_alice', '@daily', 'SELECT 1');
+SELECT retailiq.alter_job('alice_job', command => 'SELECT 2');
+SELECT retailiq.run_job('alice_job');
+SELECT retailiq.unschedule('alice_job');
+RESET ROLE;
+RESET SESSION AUTHORIZATION;
 -- members see the jobs of the roles whose privileges they have (bob is a member of alice)
 SET ROLE regress_sched_bob;
 SELECT job_name, owner FROM retailiq.job ORDER BY job_name;

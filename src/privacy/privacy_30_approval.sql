@@ -1,18 +1,21 @@
 -- privacy: two-person approval of sensitive actions, and the actions it protects.
 -- Identities are session_user (the login role): SET ROLE cannot turn a requester into
--- its own approver.
+-- its own approver. They are kept by OID (regrole): a role dropped and created again under
+-- the same name is another person and can neither use nor decide the old one's requests.
+-- A job runs in a session of its owner; a job that the requester created or wrote the
+-- command of cannot approve the request either (retailiq.current_job()).
 
 CREATE TABLE retailiq.approval (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     action       text        NOT NULL
                  CHECK (action IN ('export_unmasked', 'set_masking_rule', 'change_model', 'purge_audit_log')),
     args         jsonb       NOT NULL,
-    requested_by name        NOT NULL,
+    requested_by regrole     NOT NULL,
     requested_at timestamptz NOT NULL,
     valid_until  timestamptz NOT NULL,
     status       text        NOT NULL DEFAULT 'pending'
                  CHECK (status IN ('pending', 'approved', 'rejected', 'used')),
-    decided_by   name,
+    decided_by   regrole,
     decided_at   timestamptz,
     used_at      timestamptz
 );
@@ -27,6 +30,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     new_id bigint;
+    expires timestamptz;
 BEGIN
     IF action IS NULL OR action NOT IN ('export_unmasked', 'set_masking_rule', 'change_model', 'purge_audit_log') THEN
         RAISE EXCEPTION 'unknown action %', coalesce(quote_literal(action), 'NULL')
@@ -37,12 +41,22 @@ BEGIN
         RAISE EXCEPTION 'args must be a JSON object'
             USING ERRCODE = 'invalid_parameter_value', HINT = 'e.g. ''{"table": "public.customers"}''.';
     END IF;
-    IF valid_for IS NULL OR valid_for <= interval '0' OR valid_for > interval '7 days' THEN
-        RAISE EXCEPTION 'valid_for must be between 0 and 7 days'
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'The default is 1 hour.';
+    -- Judge the expiry time itself: comparing intervals counts a month as 30 days and a
+    -- year as 360, while adding one to a time counts calendar months and years, so
+    -- '1000 years -359993 days' compares as 7 days and ends 5,249 days from now.
+    BEGIN
+        expires := now() + valid_for;
+    EXCEPTION WHEN datetime_field_overflow THEN
+        expires := 'infinity';
+    END;
+    IF expires IS NULL OR expires <= now() OR expires > now() + interval '7 days' THEN
+        RAISE EXCEPTION 'valid_for must end after now and within 7 days'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('valid_for %s ends at %s.', coalesce(valid_for::text, 'NULL'), coalesce(expires::text, 'NULL')),
+                  HINT = 'Give a positive interval of at most 7 days; the default is 1 hour.';
     END IF;
     INSERT INTO retailiq.approval (action, args, requested_by, requested_at, valid_until)
-    VALUES (action, args, session_user, now(), now() + valid_for)
+    VALUES (action, args, (SELECT r.oid FROM pg_roles r WHERE r.rolname = session_user), now(), expires)
     RETURNING id INTO new_id;
     PERFORM retailiq.audit_record('approval_requested',
                                   jsonb_build_object('approval', new_id, 'action', action, 'args', args));
@@ -56,6 +70,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     a retailiq.approval;
+    me regrole := (SELECT r.oid FROM pg_roles r WHERE r.rolname = session_user);
+    job record;
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'retailiq_admin')
        OR NOT pg_has_role(session_user, 'retailiq_admin', 'MEMBER') THEN
@@ -75,17 +91,35 @@ BEGIN
         RAISE EXCEPTION 'approval % has expired', approval_id
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Make a new request.';
     END IF;
-    IF approve AND a.requested_by = session_user THEN
+    IF NOT EXISTS (SELECT FROM pg_roles r WHERE r.oid = a.requested_by) THEN
+        RAISE EXCEPTION 'approval % was requested by a role that no longer exists', approval_id
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('The requester (OID %s) was dropped; a role created later under its name is another role.', a.requested_by::oid),
+                  HINT = 'The new role must make its own request.';
+    END IF;
+    IF approve AND a.requested_by = me THEN
         RAISE EXCEPTION 'a request cannot be approved by the user who made it'
             USING ERRCODE = 'insufficient_privilege', HINT = 'A second member of retailiq_admin must approve it.';
     END IF;
+    -- a job runs in a session of its owner (checked above as session_user), but whoever
+    -- created it or wrote its command decided what it does
+    SELECT * INTO job FROM retailiq.current_job();
+    IF approve AND job.job_id IS NOT NULL AND a.requested_by IN (job.created_by, job.command_by) THEN
+        RAISE EXCEPTION 'a request cannot be approved by a job created by the requester'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Approval %s was requested by %s, who created or last changed the command of job %s.',
+                                  approval_id, a.requested_by, job.job_id),
+                  HINT = 'A second member of retailiq_admin must approve it in a session or job of their own.';
+    END IF;
     UPDATE retailiq.approval
        SET status = CASE WHEN approve THEN 'approved' ELSE 'rejected' END,
-           decided_by = session_user, decided_at = now()
+           decided_by = me, decided_at = now()
      WHERE id = approval_id;
     PERFORM retailiq.audit_record(CASE WHEN approve THEN 'approval_granted' ELSE 'approval_rejected' END,
                                   jsonb_build_object('approval', approval_id, 'action', a.action, 'args', a.args,
-                                                     'requested_by', a.requested_by));
+                                                     'requested_by', a.requested_by::text)
+                                  || CASE WHEN job.job_id IS NULL THEN '{}'::jsonb
+                                          ELSE jsonb_build_object('job', job.job_id) END);
 END
 $$;
 REVOKE ALL ON FUNCTION retailiq.privacy_decide(bigint, boolean) FROM PUBLIC;
@@ -109,7 +143,8 @@ DECLARE
 BEGIN
     SELECT a.id INTO got FROM retailiq.approval a
      WHERE a.action = consume_approval.action AND a.args = consume_approval.args
-       AND a.requested_by = session_user AND a.status = 'approved' AND a.valid_until > now()
+       AND a.requested_by = (SELECT r.oid FROM pg_roles r WHERE r.rolname = session_user)
+       AND a.status = 'approved' AND a.valid_until > now()
      ORDER BY a.id
      LIMIT 1
        FOR UPDATE;

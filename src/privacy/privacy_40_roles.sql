@@ -1,10 +1,13 @@
 -- privacy: standard roles and store-level row security.
 
--- Which stores each role may see and change (members of the role inherit them).
+-- Which stores each role may see and change (members of the role inherit them). Roles are
+-- kept by OID (regrole, shown by name): a role dropped and created again under its name is
+-- another role and inherits no store; the dropped role's rows are ignored (and shown by
+-- number) until retailiq.forget_dropped_roles() removes them.
 CREATE TABLE retailiq.store_access (
-    role_name  name   NOT NULL,
-    store_id   bigint NOT NULL,
-    granted_by name   NOT NULL DEFAULT session_user,
+    role_name  regrole NOT NULL,
+    store_id   bigint  NOT NULL,
+    granted_by regrole NOT NULL DEFAULT pg_catalog.quote_ident(session_user)::regrole,
     granted_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (role_name, store_id)
 );
@@ -56,7 +59,7 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege', HINT = 'Ask a member of retailiq_admin.';
     END IF;
     INSERT INTO retailiq.store_access (role_name, store_id)
-    VALUES (role_name::text, store_id) ON CONFLICT DO NOTHING;
+    VALUES (role_name, store_id) ON CONFLICT DO NOTHING;
     PERFORM retailiq.audit_record('grant_store', jsonb_build_object('role', role_name::text, 'store_id', store_id));
 END
 $$;
@@ -71,7 +74,7 @@ BEGIN
         RAISE EXCEPTION 'only members of retailiq_admin revoke stores'
             USING ERRCODE = 'insufficient_privilege', HINT = 'Ask a member of retailiq_admin.';
     END IF;
-    DELETE FROM retailiq.store_access a WHERE a.role_name = revoke_store.role_name::text AND a.store_id = revoke_store.store_id;
+    DELETE FROM retailiq.store_access a WHERE a.role_name = revoke_store.role_name AND a.store_id = revoke_store.store_id;
     PERFORM retailiq.audit_record('revoke_store', jsonb_build_object('role', role_name::text, 'store_id', store_id));
 END
 $$;
@@ -84,9 +87,46 @@ SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT coalesce(array_agg(DISTINCT a.store_id), '{}')
       FROM retailiq.store_access a
-     WHERE EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = a.role_name)
-       AND pg_has_role(stores_of.role_name, a.role_name, 'MEMBER');
+     WHERE EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = a.role_name)
+       AND pg_has_role(stores_of.role_name, a.role_name::oid, 'MEMBER');
 END;
+
+-- The run history of a job quotes its errors, and an error may quote the data the job read
+-- (a unique violation's detail, a RAISE). A masked session reads only the runs of its own
+-- jobs, which ran masked: not those of an unmasked role it is a member of.
+ALTER POLICY job_run_read ON retailiq.job_run USING (
+    pg_catalog.pg_has_role(owner, 'USAGE')
+    AND (owner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = session_user)
+         OR NOT retailiq.is_masked((SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = session_user)::regrole)));
+
+-- What dropped roles left behind: their store grants and their jobs (which no longer run).
+-- Their approval requests stay as records; no one can use or decide them.
+CREATE FUNCTION retailiq.forget_dropped_roles() RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    stores bigint;
+    jobs bigint;
+BEGIN
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)
+       AND NOT (EXISTS (SELECT FROM pg_roles WHERE rolname = 'retailiq_admin')
+                AND pg_has_role(session_user, 'retailiq_admin', 'MEMBER')) THEN
+        RAISE EXCEPTION 'only members of retailiq_admin forget dropped roles'
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Ask a member of retailiq_admin.';
+    END IF;
+    DELETE FROM retailiq.store_access a WHERE NOT EXISTS (SELECT FROM pg_roles r WHERE r.oid = a.role_name);
+    GET DIAGNOSTICS stores = ROW_COUNT;
+    DELETE FROM retailiq.job j WHERE NOT EXISTS (SELECT FROM pg_roles r WHERE r.oid = j.owner);
+    GET DIAGNOSTICS jobs = ROW_COUNT;
+    IF stores + jobs > 0 THEN
+        PERFORM retailiq.audit_record('forget_dropped_roles', jsonb_build_object('store_grants', stores, 'jobs', jobs));
+    END IF;
+    RETURN stores + jobs;
+END
+$$;
+COMMENT ON FUNCTION retailiq.forget_dropped_roles() IS
+    'removes the store grants and jobs of roles that no longer exist; returns how many';
 
 -- Row-level security on a table with a store column: retailiq_store_manager members see and
 -- change only rows of their stores; admin, operator and purchaser see all rows.

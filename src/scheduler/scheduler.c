@@ -11,7 +11,8 @@
  *              job's SQL itself, and an error in its own bookkeeping is logged, rolled back
  *              and retried on the next round: it does not exit.
  *   job        one dynamic worker per run, connected as the job's owner (never as a superuser
- *              unless the owner is one). It holds a session advisory lock on the job for the
+ *              unless the owner is one; owners are kept by OID, so a role dropped and created
+ *              again under its name does not inherit the job). It holds a session advisory lock on the job for the
  *              whole run, so a job never runs twice at once, runs the command in one
  *              transaction under the job's timeout, and records the outcome: succeeded (with
  *              the row count), failed (SQLSTATE, message, detail, hint, context), timed out
@@ -19,6 +20,8 @@
  *
  * The bookkeeping writes of a job worker are made as the bootstrap superuser through
  * SetUserIdAndSecContext, in their own transactions, never around the job's own command.
+ * A job worker remembers which job it runs and who wrote it (retailiq.current_job()), so
+ * that the privacy part can refuse an approval by a job that the requester wrote.
  */
 #include "postgres.h"
 
@@ -35,6 +38,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -87,6 +91,11 @@ typedef struct JobWorkerArgs
 } JobWorkerArgs;
 
 static ProcessUtility_hook_type prev_process_utility = NULL;
+
+/* in a job worker: the job being run and who wrote it (retailiq.current_job()) */
+static int64 current_job_id = 0;
+static Oid	current_job_created_by = InvalidOid;
+static Oid	current_job_command_by = InvalidOid;
 
 /*
  * DROP DATABASE and ALTER DATABASE ... RENAME need the database to themselves: stop the
@@ -594,7 +603,7 @@ dispatch_round(long *sleep_ms, TimestampTz *last_prune)
 	values[1] = Int32GetDatum(SCHED_LOCK_KEY);
 	spi_exec("SELECT j.job_id, j.job_name, r.oid, r.rolcanlogin, j.run_requested,"
 			 "       (extract(epoch FROM j.timeout) * 1000)::bigint"
-			 " FROM retailiq.job j LEFT JOIN pg_catalog.pg_roles r ON r.rolname = j.owner"
+			 " FROM retailiq.job j LEFT JOIN pg_catalog.pg_roles r ON r.oid = j.owner"
 			 " WHERE (j.enabled AND j.next_run <= clock_timestamp()) OR j.run_requested"
 			 " ORDER BY j.run_requested DESC, j.next_run"
 			 " FOR UPDATE OF j SKIP LOCKED", 0, NULL, NULL, SPI_OK_SELECT);
@@ -650,10 +659,21 @@ dispatch_round(long *sleep_ms, TimestampTz *last_prune)
 				 " next_run = CASE WHEN enabled AND (next_run IS NULL OR next_run <= clock_timestamp())"
 				 "            THEN retailiq._job_advance(schedule, next_run, clock_timestamp()) ELSE next_run END"
 				 " WHERE job_id = $1", 1, types, values, SPI_OK_UPDATE);
-		if (owner_missing || !can_login)
+		if (owner_missing)
 		{
-			record_lost_run(run_id, "failed",
-							owner_missing ? "the owner of the job no longer exists" : "the owner of the job cannot log in",
+			/*
+			 * The role was dropped: a role created later under its name is another role and
+			 * inherits nothing. The job stays, disabled, until a superuser or
+			 * retailiq.forget_dropped_roles() removes it.
+			 */
+			record_lost_run(run_id, "failed", "the owner of the job no longer exists",
+							"The role that owned the job was dropped; the job was disabled.");
+			spi_exec("UPDATE retailiq.job SET enabled = false WHERE job_id = $1", 1, types, values, SPI_OK_UPDATE);
+			continue;
+		}
+		if (!can_login)
+		{
+			record_lost_run(run_id, "failed", "the owner of the job cannot log in",
 							"Jobs run in a session of their owner, which needs the LOGIN attribute.");
 			continue;
 		}
@@ -817,6 +837,34 @@ scheduler_db_main(Datum arg)
 
 /* ------------------------------------------------------------- job worker */
 
+/*
+ * retailiq.current_job() -> (job_id, created_by, command_by): the job this backend runs, all
+ * null outside a job worker. The values live in the worker's memory, set before the job's
+ * command starts, so the command cannot change them.
+ */
+PG_FUNCTION_INFO_V1(scheduler_current_job);
+Datum
+scheduler_current_job(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {true, true, true};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	if (current_job_id != 0)
+	{
+		values[0] = Int64GetDatum(current_job_id);
+		values[1] = ObjectIdGetDatum(current_job_created_by);
+		values[2] = ObjectIdGetDatum(current_job_command_by);
+		nulls[0] = false;
+		nulls[1] = !OidIsValid(current_job_created_by);
+		nulls[2] = !OidIsValid(current_job_command_by);
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
 static void
 as_superuser_begin(Oid *saved_user, int *saved_sec)
 {
@@ -856,17 +904,25 @@ scheduler_job_main(Datum arg)
 	values[0] = Int64GetDatum(args.run_id);
 	values[1] = Int32GetDatum(MyProcPid);
 	types[1] = INT4OID;
-	spi_exec("UPDATE retailiq.job_run SET pid = $2 WHERE run_id = $1 AND status = 'running'"
-			 " RETURNING (SELECT command FROM retailiq.job j WHERE j.job_id = job_run.job_id), job_name",
-			 2, types, values, SPI_OK_UPDATE_RETURNING);
+	values[2] = ObjectIdGetDatum(args.owner);
+	types[2] = OIDOID;
+	/* the command, and who wrote it, as the job has them now; only if the owner is unchanged */
+	spi_exec("UPDATE retailiq.job_run r SET pid = $2 FROM retailiq.job j"
+			 " WHERE r.run_id = $1 AND r.status = 'running' AND j.job_id = r.job_id AND j.owner = $3"
+			 " RETURNING j.command, r.job_name, j.created_by::oid, j.command_by::oid",
+			 3, types, values, SPI_OK_UPDATE_RETURNING);
 	if (SPI_processed == 1)
 	{
 		MemoryContext old = MemoryContextSwitchTo(keep);
 
 		command = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		job_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		current_job_created_by = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+		current_job_command_by = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+		current_job_id = args.job_id;
 		MemoryContextSwitchTo(old);
 	}
+	types[2] = INT8OID;
 	types[1] = TEXTOID;
 	end_txn();
 	SetUserIdAndSecContext(saved_user, saved_sec);

@@ -18,6 +18,32 @@ CREATE FUNCTION retailiq.next_runs(schedule text, after timestamptz, n int,
 COMMENT ON FUNCTION retailiq.next_runs(text, timestamptz, int, text) IS
     'the next n fire times of a schedule after a time';
 
+-- Whose jobs these are. A job runs in a session of its owner, so a job is a standing session of
+-- that role: only the owner's own session (session_user) may create, change, start or remove
+-- it, or a superuser's session. SET ROLE and SECURITY DEFINER functions change the current
+-- user, which gives a role's privileges, never its session: a masked login role that may
+-- SET ROLE to an unmasked one, or an admin that may SET ROLE to a second admin, cannot make a
+-- job do what its own session could not. Roles are kept by OID (regrole), so a role dropped
+-- and created again under the same name inherits none of the old one's jobs.
+CREATE FUNCTION retailiq.job_session_may_own(owner regrole) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(owner = c.oid AND (c.rolname = session_user OR s.rolsuper), false)
+    FROM pg_roles c, pg_roles s
+    WHERE c.rolname = current_user AND s.rolname = session_user
+$$;
+COMMENT ON FUNCTION retailiq.job_session_may_own(regrole) IS
+    'true when this session may write jobs that run as the role: it is the current user, and the session user or a superuser''s session';
+
+-- The job this backend runs, if it is a job worker: its id, the session user that created
+-- it and the session user that last set its command (NULL outside a job). Kept in the
+-- worker's memory, so nothing a job's SQL does can change it.
+CREATE FUNCTION retailiq.current_job(OUT job_id bigint, OUT created_by regrole, OUT command_by regrole)
+    AS 'MODULE_PATHNAME', 'scheduler_current_job' LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION retailiq.current_job() IS
+    'the running job in a job worker (id, creator, author of its command); nulls in any other session';
+
 -- Built-in jobs take ids 1 to 100 explicitly, so that the install script never draws from
 -- the sequence: with wal_level = minimal, PostgreSQL 15 forgets after a crash the values a
 -- sequence handed out in the transaction that created it, and ids would be reused.
@@ -27,7 +53,9 @@ CREATE TABLE retailiq.job (
     job_name      text        NOT NULL UNIQUE CHECK (job_name <> '' AND length(job_name) <= 63),
     schedule      text        NOT NULL CHECK (retailiq.check_schedule(schedule)),
     command       text        NOT NULL CHECK (btrim(command) <> ''),
-    owner         name        NOT NULL DEFAULT current_user,
+    owner         regrole     NOT NULL DEFAULT pg_catalog.quote_ident(current_user)::regrole,
+    created_by    regrole     NOT NULL,   -- session_user that created the job (set by the trigger)
+    command_by    regrole     NOT NULL,   -- session_user that last set the command (set by the trigger)
     enabled       boolean     NOT NULL DEFAULT true,
     timeout       interval    CHECK (timeout > interval '0'),
     retries       int         NOT NULL DEFAULT 0 CHECK (retries BETWEEN 0 AND 100),
@@ -42,13 +70,13 @@ CREATE TABLE retailiq.job (
     created_at    timestamptz NOT NULL DEFAULT now()
 );
 ALTER SEQUENCE retailiq.job_job_id_seq OWNED BY retailiq.job.job_id;
-COMMENT ON TABLE retailiq.job IS 'scheduled jobs: each runs its command as its owner, on its schedule';
+COMMENT ON TABLE retailiq.job IS 'scheduled jobs: each runs its command in a session of its owner, on its schedule';
 
 CREATE TABLE retailiq.job_run (
     run_id        bigserial   PRIMARY KEY,
     job_id        bigint      NOT NULL,
     job_name      text        NOT NULL,
-    owner         name        NOT NULL,
+    owner         regrole     NOT NULL,
     trigger       text        NOT NULL CHECK (trigger IN ('schedule', 'manual', 'retry')),
     status        text        NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'timed out', 'cancelled')),
     scheduled_for timestamptz,
@@ -72,14 +100,15 @@ SELECT pg_catalog.pg_extension_config_dump('retailiq.job_job_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('retailiq.job_run', '');
 SELECT pg_catalog.pg_extension_config_dump('retailiq.job_run_run_id_seq', '');
 
--- Everyone may schedule jobs, as themselves; everyone sees the jobs and runs of the roles
--- they have the privileges of. The scheduler and its workers write the run history.
+-- Everyone may schedule jobs, in their own session; everyone sees the jobs and runs of the
+-- roles they have the privileges of. The scheduler and its workers write the run history.
 ALTER TABLE retailiq.job ENABLE ROW LEVEL SECURITY;
 ALTER TABLE retailiq.job_run ENABLE ROW LEVEL SECURITY;
 CREATE POLICY job_read ON retailiq.job FOR SELECT USING (pg_catalog.pg_has_role(owner, 'USAGE'));
-CREATE POLICY job_insert ON retailiq.job FOR INSERT WITH CHECK (owner = current_user);
-CREATE POLICY job_update ON retailiq.job FOR UPDATE USING (owner = current_user) WITH CHECK (owner = current_user);
-CREATE POLICY job_delete ON retailiq.job FOR DELETE USING (owner = current_user);
+CREATE POLICY job_insert ON retailiq.job FOR INSERT WITH CHECK (retailiq.job_session_may_own(owner));
+CREATE POLICY job_update ON retailiq.job FOR UPDATE USING (retailiq.job_session_may_own(owner))
+    WITH CHECK (retailiq.job_session_may_own(owner));
+CREATE POLICY job_delete ON retailiq.job FOR DELETE USING (retailiq.job_session_may_own(owner));
 CREATE POLICY job_run_read ON retailiq.job_run FOR SELECT USING (pg_catalog.pg_has_role(owner, 'USAGE'));
 GRANT SELECT, INSERT, UPDATE, DELETE ON retailiq.job TO PUBLIC;
 GRANT USAGE ON SEQUENCE retailiq.job_job_id_seq TO PUBLIC;
@@ -96,11 +125,31 @@ AS $$
     FROM (SELECT retailiq.next_run(schedule, coalesce(due, now)) AS n) s
 $$;
 
--- Keep next_run in step with the schedule whatever way a row is written.
+-- Keep next_run in step with the schedule whatever way a row is written, and record who wrote
+-- the job: created_by and command_by are the session user (a superuser's session may give
+-- them, which is how pg_restore brings them back).
 CREATE FUNCTION retailiq._job_before_write() RETURNS trigger LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    me regrole := (SELECT r.oid FROM pg_roles r WHERE r.rolname = session_user);
+    super boolean := (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user);
 BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NOT super OR NEW.created_by IS NULL THEN
+            NEW.created_by := me;
+        END IF;
+        IF NOT super OR NEW.command_by IS NULL THEN
+            NEW.command_by := me;
+        END IF;
+    ELSE
+        NEW.created_by := OLD.created_by;
+        IF NEW.command IS DISTINCT FROM OLD.command OR NEW.owner IS DISTINCT FROM OLD.owner THEN
+            NEW.command_by := me;
+        ELSIF NOT super OR NEW.command_by IS NULL THEN
+            NEW.command_by := OLD.command_by;
+        END IF;
+    END IF;
     IF TG_OP = 'INSERT' OR NEW.schedule IS DISTINCT FROM OLD.schedule
        OR (NEW.enabled AND NOT OLD.enabled) THEN
         IF NEW.next_run IS NULL OR TG_OP = 'UPDATE' AND NEW.next_run IS NOT DISTINCT FROM OLD.next_run THEN
@@ -112,6 +161,20 @@ END
 $$;
 CREATE TRIGGER job_before_write BEFORE INSERT OR UPDATE ON retailiq.job
     FOR EACH ROW EXECUTE FUNCTION retailiq._job_before_write();
+
+-- Refuse to write a job from a session that may not own it (see job_session_may_own).
+CREATE FUNCTION retailiq._job_check_session() RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF session_user <> current_user AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user) THEN
+        RAISE EXCEPTION 'a job cannot run as "%" from a session of "%"', current_user, session_user
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Jobs run in a session of their owner; SET ROLE and SECURITY DEFINER functions give %I''s privileges, not its session.', current_user),
+                  HINT = format('Log in as %I to create or change its jobs, or RESET ROLE to work on your own.', current_user);
+    END IF;
+END
+$$;
 
 CREATE FUNCTION retailiq._job_not_found(job_name text) RETURNS void LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -158,6 +221,7 @@ BEGIN
                   HINT = 'A failed run is tried again retries times, retry_delay apart.';
     END IF;
     PERFORM retailiq.check_schedule(schedule);
+    PERFORM retailiq._job_check_session();
     IF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = current_user) THEN
         RAISE EXCEPTION 'role "%" cannot log in, so no job can run as it', current_user
             USING ERRCODE = 'insufficient_privilege',
@@ -180,13 +244,14 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION retailiq.schedule(text, text, text, boolean, interval, int, interval, text) IS
-    'creates a job that runs command as the current user on schedule; returns its id';
+    'creates a job that runs command in a session of the current user on schedule; returns its id';
 
 CREATE FUNCTION retailiq.unschedule(job_name text) RETURNS boolean
 LANGUAGE plpgsql STRICT VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM retailiq._job_check_session();
     DELETE FROM retailiq.job j WHERE j.job_name = unschedule.job_name;
     IF NOT FOUND THEN
         PERFORM retailiq._job_not_found(job_name);
@@ -210,6 +275,7 @@ BEGIN
         RAISE EXCEPTION 'job_name must not be null'
             USING ERRCODE = 'null_value_not_allowed', HINT = 'Name the job to change.';
     END IF;
+    PERFORM retailiq._job_check_session();
     IF schedule IS NOT NULL THEN
         PERFORM retailiq.check_schedule(schedule);
     END IF;
@@ -258,6 +324,7 @@ LANGUAGE plpgsql STRICT VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM retailiq._job_check_session();
     UPDATE retailiq.job j SET run_requested = true WHERE j.job_name = run_job.job_name;
     IF NOT FOUND THEN
         PERFORM retailiq._job_not_found(job_name);
@@ -301,8 +368,10 @@ $$;
 COMMENT ON FUNCTION retailiq.wait_for_job(text, interval) IS
     'waits until a requested or running job has finished and returns its latest run';
 
--- Monitoring: one row per job with its last outcome and its recent record.
-CREATE VIEW retailiq.job_status WITH (security_barrier) AS
+-- Monitoring: one row per job with its last outcome and its recent record. security_invoker:
+-- the row-level security of job and job_run applies to the querying role, not to the view's
+-- owner (a superuser, who would see every role's jobs and errors).
+CREATE VIEW retailiq.job_status WITH (security_barrier, security_invoker) AS
 SELECT j.job_name, j.schedule, j.enabled, j.owner, j.next_run, j.last_run, j.last_status,
        j.failures AS consecutive_failures,
        s.runs_24h, s.failed_24h, s.mean_seconds_24h,
