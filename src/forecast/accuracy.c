@@ -26,11 +26,42 @@
 /* Length of each aggregate's state: n plus its sums. */
 #define ACC_MAX_STATE 4
 
+/* Largest count a float8 holds exactly: beyond it n + 1 == n. */
+#define ACC_MAX_COUNT 9007199254740992.0
+
 /*
- * The state array of argument argno, checked (a state can be handed to these functions
- * directly from SQL), as a writable pointer: in place inside an aggregate, otherwise on a
- * copy, so a direct call never changes its argument.
+ * What each state's sums must satisfy. A state can come from anywhere (a direct call, or a
+ * user's own CREATE AGGREGATE over these functions with any INITCOND), so every value is
+ * checked before it is used: a NaN, a negative or fractional count, a negative sum of
+ * absolute values or a share above 1 would otherwise come out as a plausible-looking figure.
+ * Sums may be +Infinity (an honest overflow of huge values), never NaN.
  */
+typedef enum AccKind
+{
+	ACC_ANY,					/* combine: n a count, no NaN (the final checks the rest) */
+	ACC_ABS,					/* wape, rmse, mase, rmsse: every sum >= 0 */
+	ACC_MAPE,					/* sum >= 0, then a count of skipped zero actuals */
+	ACC_SMAPE,					/* 0 <= sum <= 2 n */
+	ACC_SIGNED,					/* bias: any finite-or-infinite sum */
+	ACC_SHARE					/* coverage: a count of hits <= n */
+} AccKind;
+
+static bool
+acc_is_count(double v)
+{
+	return v >= 0 && v <= ACC_MAX_COUNT && v == floor(v);
+}
+
+static void pg_attribute_noreturn()
+acc_invalid(const char *detail_fmt, double v)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid accuracy aggregate state"),
+			 errdetail(detail_fmt, v),
+			 errhint("Call the aggregate (e.g. retailiq.wape) rather than its support functions.")));
+}
+
 /* A state array must be a float8[] of len non-NULL elements (it can come from SQL directly). */
 static void
 acc_check(ArrayType *a, int len)
@@ -44,16 +75,55 @@ acc_check(ArrayType *a, int len)
 				 errhint("Call the aggregate (e.g. retailiq.wape) rather than its support functions.")));
 }
 
+/* The values of a state of the given kind (after acc_check). */
+static void
+acc_check_values(const double *s, int len, AccKind kind)
+{
+	int			i;
+
+	if (!acc_is_count(s[0]))
+		acc_invalid("Its row count is %g, not a whole number of rows.", s[0]);
+	for (i = 1; i < len; i++)
+		if (isnan(s[i]))
+			acc_invalid("Element %g of the state is NaN.", (double) (i + 1));
+	switch (kind)
+	{
+		case ACC_ANY:
+		case ACC_SIGNED:
+			break;
+		case ACC_ABS:
+			for (i = 1; i < len; i++)
+				if (s[i] < 0)
+					acc_invalid("A sum of absolute or squared errors is %g, below 0.", s[i]);
+			break;
+		case ACC_MAPE:
+			if (s[1] < 0)
+				acc_invalid("The sum of percentage errors is %g, below 0.", s[1]);
+			if (!acc_is_count(s[2]))
+				acc_invalid("The count of zero actuals is %g, not a whole number.", s[2]);
+			break;
+		case ACC_SMAPE:
+			if (!(s[1] >= 0 && s[1] <= 2 * s[0]))
+				acc_invalid("The sMAPE sum is %g, outside 0 to twice the row count.", s[1]);
+			break;
+		case ACC_SHARE:
+			if (!(acc_is_count(s[1]) && s[1] <= s[0]))
+				acc_invalid("The count of covered rows is %g, not a count up to the row count.", s[1]);
+			break;
+	}
+}
+
 /*
  * The state array of argument argno, checked, as a writable pointer: updated in place
  * inside an aggregate, otherwise on a copy, so a direct call never changes its argument.
  */
 static double *
-acc_state(FunctionCallInfo fcinfo, int argno, int len, ArrayType **out)
+acc_state(FunctionCallInfo fcinfo, int argno, int len, AccKind kind, ArrayType **out)
 {
 	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(argno);
 
 	acc_check(a, len);
+	acc_check_values((const double *) ARR_DATA_PTR(a), len, kind);
 	if (!AggCheckCallContext(fcinfo, NULL))
 		a = DatumGetArrayTypePCopy(PG_GETARG_DATUM(argno));
 	*out = a;
@@ -96,7 +166,7 @@ Datum
 accuracy_wape_accum(PG_FUNCTION_ARGS)
 {
 	ArrayType  *st;
-	double	   *s = acc_state(fcinfo, 0, 3, &st);
+	double	   *s = acc_state(fcinfo, 0, 3, ACC_ABS, &st);
 	double		a = acc_finite(fcinfo, 1, "actual");
 	double		f = acc_finite(fcinfo, 2, "forecast");
 
@@ -112,7 +182,7 @@ Datum
 accuracy_mape_accum(PG_FUNCTION_ARGS)
 {
 	ArrayType  *st;
-	double	   *s = acc_state(fcinfo, 0, 3, &st);
+	double	   *s = acc_state(fcinfo, 0, 3, ACC_MAPE, &st);
 	double		a = acc_finite(fcinfo, 1, "actual");
 	double		f = acc_finite(fcinfo, 2, "forecast");
 
@@ -132,7 +202,7 @@ Datum
 accuracy_smape_accum(PG_FUNCTION_ARGS)
 {
 	ArrayType  *st;
-	double	   *s = acc_state(fcinfo, 0, 2, &st);
+	double	   *s = acc_state(fcinfo, 0, 2, ACC_SMAPE, &st);
 	double		a = acc_finite(fcinfo, 1, "actual");
 	double		f = acc_finite(fcinfo, 2, "forecast");
 	double		d = fabs(a) + fabs(f);
@@ -149,7 +219,7 @@ Datum
 accuracy_bias_accum(PG_FUNCTION_ARGS)
 {
 	ArrayType  *st;
-	double	   *s = acc_state(fcinfo, 0, 2, &st);
+	double	   *s = acc_state(fcinfo, 0, 2, ACC_SIGNED, &st);
 	double		a = acc_finite(fcinfo, 1, "actual");
 	double		f = acc_finite(fcinfo, 2, "forecast");
 
@@ -163,7 +233,7 @@ Datum
 accuracy_rmse_accum(PG_FUNCTION_ARGS)
 {
 	ArrayType  *st;
-	double	   *s = acc_state(fcinfo, 0, 2, &st);
+	double	   *s = acc_state(fcinfo, 0, 2, ACC_ABS, &st);
 	double		a = acc_finite(fcinfo, 1, "actual");
 	double		f = acc_finite(fcinfo, 2, "forecast");
 
@@ -178,7 +248,7 @@ Datum
 accuracy_mase_accum(PG_FUNCTION_ARGS)
 {
 	ArrayType  *st;
-	double	   *s = acc_state(fcinfo, 0, 2, &st);
+	double	   *s = acc_state(fcinfo, 0, 2, ACC_ABS, &st);
 	double		a = acc_finite(fcinfo, 1, "actual");
 	double		f = acc_finite(fcinfo, 2, "forecast");
 	double		sc = acc_scale(fcinfo, 3);
@@ -194,7 +264,7 @@ Datum
 accuracy_rmsse_accum(PG_FUNCTION_ARGS)
 {
 	ArrayType  *st;
-	double	   *s = acc_state(fcinfo, 0, 2, &st);
+	double	   *s = acc_state(fcinfo, 0, 2, ACC_ABS, &st);
 	double		a = acc_finite(fcinfo, 1, "actual");
 	double		f = acc_finite(fcinfo, 2, "forecast");
 	double		sc = acc_scale(fcinfo, 3);
@@ -210,7 +280,7 @@ Datum
 accuracy_coverage_accum(PG_FUNCTION_ARGS)
 {
 	ArrayType  *st;
-	double	   *s = acc_state(fcinfo, 0, 2, &st);
+	double	   *s = acc_state(fcinfo, 0, 2, ACC_SHARE, &st);
 	double		a = acc_finite(fcinfo, 1, "actual");
 	double		lo = acc_finite(fcinfo, 2, "lower");
 	double		hi = acc_finite(fcinfo, 3, "upper");
@@ -240,7 +310,8 @@ accuracy_combine(PG_FUNCTION_ARGS)
 	int			i;
 
 	acc_check(b, len);
-	s1 = acc_state(fcinfo, 0, len, &st);
+	acc_check_values((const double *) ARR_DATA_PTR(b), len, ACC_ANY);
+	s1 = acc_state(fcinfo, 0, len, ACC_ANY, &st);
 	s2 = (const double *) ARR_DATA_PTR(b);
 	for (i = 0; i < len; i++)
 		s1[i] += s2[i];
@@ -249,11 +320,12 @@ accuracy_combine(PG_FUNCTION_ARGS)
 
 /* Read-only view of a final function's state: n and the sums. */
 static const double *
-acc_final_state(FunctionCallInfo fcinfo, int len)
+acc_final_state(FunctionCallInfo fcinfo, int len, AccKind kind)
 {
 	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
 
 	acc_check(a, len);
+	acc_check_values((const double *) ARR_DATA_PTR(a), len, kind);
 	return (const double *) ARR_DATA_PTR(a);
 }
 
@@ -262,7 +334,7 @@ PG_FUNCTION_INFO_V1(accuracy_wape_final);
 Datum
 accuracy_wape_final(PG_FUNCTION_ARGS)
 {
-	const double *s = acc_final_state(fcinfo, 3);
+	const double *s = acc_final_state(fcinfo, 3, ACC_ABS);
 
 	if (s[0] == 0 || s[2] == 0)
 		PG_RETURN_NULL();
@@ -280,7 +352,8 @@ accuracy_mean_final(PG_FUNCTION_ARGS)
 
 	if (ARR_NDIM(a) == 1 && ARR_DIMS(a)[0] == 3)
 		len = 3;				/* mape keeps a count of skipped zero actuals */
-	s = acc_final_state(fcinfo, len);
+	/* shared by several aggregates: only what all of them satisfy (mape's count besides) */
+	s = acc_final_state(fcinfo, len, len == 3 ? ACC_MAPE : ACC_SIGNED);
 	if (s[0] == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(s[1] / s[0]);
@@ -291,7 +364,7 @@ PG_FUNCTION_INFO_V1(accuracy_root_mean_final);
 Datum
 accuracy_root_mean_final(PG_FUNCTION_ARGS)
 {
-	const double *s = acc_final_state(fcinfo, 2);
+	const double *s = acc_final_state(fcinfo, 2, ACC_ABS);
 
 	if (s[0] == 0)
 		PG_RETURN_NULL();

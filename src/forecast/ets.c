@@ -26,6 +26,7 @@
 
 #include "miscadmin.h"
 
+#include "core/memory.h"
 #include "core/stats.h"
 #include "forecast/baselines.h"
 
@@ -865,12 +866,17 @@ ets_simulate_interval(const SeriesFit *fit, int h, double level, RiqRng *rng, in
 	int			m = fit->season != ETS_NONE ? fit->m : 1;
 	double		phi = fit->damped ? fit->phi : 1.0;
 	double		sigma = sqrt(Max(fit->sigma2, 0));
-	double	   *paths = palloc(sizeof(double) * (Size) npaths * h);
+	double	   *paths;
 	double	   *col = palloc(sizeof(double) * npaths);
 	int			p,
 				i,
 				k;
 
+	/* npaths x h values: a long horizon asks for gigabytes, so the budget decides */
+	paths = riq_alloc(CurrentMemoryContext,
+					  riq_mul_size(riq_mul_size((Size) npaths, (Size) h, "the simulated sample paths"),
+								   sizeof(double), "the simulated sample paths"),
+					  "the simulated sample paths");
 	for (p = 0; p < npaths; p++)
 	{
 		double		buf[FIT_MAX_M];

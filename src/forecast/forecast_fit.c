@@ -54,11 +54,20 @@ typedef struct FitOptions
 	EtsOptions	ets;
 	SeriesOptions series;
 	bool		verbose;		/* progress NOTICEs */
+	bool		short_error;	/* a series too short for the method: ERROR (else fall back) */
 } FitOptions;
+
+/*
+ * The fewest observations of a series each method is fitted on (doc/forecast.md, "Short
+ * series"): ETS needs 5 for its smallest form to have an AICc (n > parameters + 2).
+ */
+#define ETS_MIN_LENGTH 5
+
+static const char *method_name(const SeriesFit *f, char *buf);
 
 static const char *const fit_option_keys[] = {
 	"level", "season", "seed", "croston_alpha", "validation", "maxit", "ets_model", "damped",
-	"multiplicative", "verbose", NULL
+	"multiplicative", "verbose", "short", NULL
 };
 
 /* ---------- options ---------- */
@@ -213,6 +222,79 @@ parse_options(const char *method, Jsonb *j, FitOptions *o)
 					 errmsg("options.verbose must be true or false")));
 		o->verbose = v->val.boolean;
 	}
+	/* 'auto' serves nightly refreshes over many series: it falls back; a named method refuses */
+	o->short_error = o->req != REQ_AUTO;
+	if ((v = series_option_value(j, "short")) != NULL)
+	{
+		char	   *sv = v->type == jbvString ? pnstrdup(v->val.string.val, v->val.string.len) : NULL;
+
+		if (sv != NULL && strcmp(sv, "error") == 0)
+			o->short_error = true;
+		else if (sv != NULL && strcmp(sv, "fallback") == 0)
+			o->short_error = false;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("options.short must be \"error\" or \"fallback\""),
+					 errhint("\"error\" refuses a series too short for the method, \"fallback\" fits it with a simpler one and says so in a NOTICE.")));
+	}
+}
+
+/* ---------- short series ---------- */
+
+/*
+ * The fewest periods series y needs for what was asked (0 when it has enough). Seasonal
+ * naive needs two seasons (one season of seasonal differences for its interval), naive two
+ * periods; ETS five, and two seasons for a seasonal form named in ets_model; Croston and SBA
+ * two periods with one after the first sale (else no in-sample error: an interval of zero
+ * width); auto what ETS needs.
+ */
+static int
+short_need(FitRequest req, const double *y, int n, int m, const FitOptions *o)
+{
+	int			need = 2;
+	int			t;
+
+	switch (req)
+	{
+		case REQ_SNAIVE:
+			need = m > 1 ? 2 * m : 2;
+			break;
+		case REQ_ETS:
+		case REQ_AUTO:
+			need = ETS_MIN_LENGTH;
+			if (req == REQ_ETS && o->ets.season > ETS_NONE && m >= 2 && m <= ETS_MAX_SEASON)
+				need = Max(need, 2 * m);
+			break;
+		case REQ_CROSTON:
+		case REQ_SBA:
+			need = 2;
+			for (t = 0; t < n && y[t] == 0; t++)
+				;
+			if (t == n - 1 && n >= need)
+				return n + 1;	/* the only sale is the last period */
+			break;
+	}
+	return n < need ? need : 0;
+}
+
+/*
+ * A series too short for the method, with the fallback (options.short "fallback", the
+ * default of 'auto'): seasonal naive becomes the plain naive forecast, every other method the
+ * mean, both with an interval from at least one in-sample error. A single period has none:
+ * the series is left out of the model (false). Nothing here is silent: the caller names
+ * every such series in a NOTICE.
+ */
+static bool
+fit_short(FitRequest req, const double *y, int n, SeriesFit *fit)
+{
+	if (n < 2)
+		return false;
+	if (req == REQ_SNAIVE)
+		snaive_fit(y, n, 1, fit);
+	else
+		mean_fit(y, n, fit);
+	return true;
 }
 
 /* ---------- fitting ---------- */
@@ -402,6 +484,13 @@ forecast_fit_final(PG_FUNCTION_ARGS)
 	int			dims[2];
 	bytea	   *result;
 	instr_time	t0;
+	bool	   *keep;
+	int			nkeep = 0,
+				nshort = 0,
+				first_need = 0,
+				first_n = 0;
+	const char *first_short = NULL;
+	StringInfoData shorts;
 
 	if (st == NULL || opts == NULL)
 		PG_RETURN_NULL();
@@ -427,16 +516,53 @@ forecast_fit_final(PG_FUNCTION_ARGS)
 	fits = palloc0(sizeof(SeriesFit) * ns);
 	vmae = palloc(sizeof(double) * ns);
 	INSTR_TIME_SET_CURRENT(t0);
+	keep = palloc(sizeof(bool) * ns);
+	initStringInfo(&shorts);
 	for (i = 0; i < ns; i++)
 	{
 		const ForecastSeries *s = &panel->series[i];
+		int			need = short_need(o.req, s->y, s->n, m, &o);
 
 		CHECK_FOR_INTERRUPTS();
 		vmae[i] = NAN;
-		if (o.req == REQ_AUTO)
+		keep[i] = true;
+		if (need > 0)
+		{
+			const char *unit = series_freq_name(panel->freq);
+
+			if (o.short_error)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("series \"%s\" is too short for method '%s'", s->key, o.method),
+						 errdetail("It has %d %s%s; '%s' needs at least %d%s.", s->n, unit,
+								   s->n == 1 ? "" : "s", o.method, need,
+								   (o.req == REQ_CROSTON || o.req == REQ_SBA) ?
+								   ", one of them after the first sale" : ""),
+						 errhint("Use method 'auto' or the option \"short\": \"fallback\" to fit short series with a simpler method (named in a NOTICE), or leave them out (for instance HAVING count(*) >= %d).",
+								 need)));
+			keep[i] = fit_short(o.req, s->y, s->n, &fits[i]);
+			if (nshort < 10)
+			{
+				char		buf[16];
+
+				appendStringInfo(&shorts, "%s\"%s\" (%d %s%s): %s", nshort ? "; " : "", s->key,
+								 s->n, unit, s->n == 1 ? "" : "s",
+								 keep[i] ? method_name(&fits[i], buf) : "left out");
+			}
+			if (nshort == 0)
+			{
+				first_short = s->key;
+				first_need = need;
+				first_n = s->n;
+			}
+			nshort++;
+		}
+		else if (o.req == REQ_AUTO)
 			vmae[i] = fit_auto(s->y, s->n, m, &o, &fits[i]);
 		else
 			fit_request(o.req, s->y, s->n, m, &o, &fits[i]);
+		if (keep[i])
+			nkeep++;
 		maxm = Max(maxm, fits[i].m);
 		/* progress: about every tenth of the series (always at DEBUG1) */
 		if ((i + 1) % Max(ns / 10, 1) == 0 || i + 1 == ns)
@@ -451,6 +577,34 @@ forecast_fit_final(PG_FUNCTION_ARGS)
 		}
 	}
 
+	if (nshort > 0)
+	{
+		if (nkeep == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("every series is too short for forecast_fit: series \"%s\" has %d %s",
+							first_short, first_n, series_freq_name(panel->freq)),
+					 errdetail("A series needs at least 2 periods for a forecast with an interval; '%s' needs %d.",
+							   o.method, first_need),
+					 errhint("Collect more history before forecasting these series.")));
+		ereport(NOTICE,
+				(errmsg("forecast_fit: series \"%s\"%s too short for method '%s'",
+						first_short, nshort > 1 ? psprintf(" and %d more are", nshort - 1) : " is",
+						o.method),
+				 errdetail("%s%s.", shorts.data, nshort > 10 ? psprintf("; and %d more", nshort - 10) : ""),
+				 errhint("'%s' needs at least %d periods per series: shorter ones get a simpler method (seasonal naive the naive forecast, the others the mean), a single period none. The option \"short\": \"error\" refuses them instead.",
+						 o.method, first_need)));
+	}
+	/* the model holds the series kept, in panel (key) order */
+	for (i = 0, k = 0; i < ns; i++)
+		if (keep[i])
+		{
+			fits[k] = fits[i];
+			vmae[k] = vmae[i];
+			panel->series[k] = panel->series[i];
+			k++;
+		}
+	ns = nkeep;
 	keys = palloc(sizeof(char *) * ns);
 	start = palloc(sizeof(int64) * ns);
 	len = palloc(sizeof(int64) * ns);
@@ -540,6 +694,60 @@ typedef struct StatModel
 			   *seas;
 } StatModel;
 
+/*
+ * The parameters of series i, checked as fit_forecast will use them: a model value can be
+ * written by hand (its text form is parseable and the checksum is no secret), so a form code,
+ * a period or a parameter outside what a fit produces is a corrupt model, not a NaN forecast
+ * or a read past the seasonal states.
+ */
+static void
+check_series_fit(const ModelView *mv, const StatModel *sm, int i)
+{
+	const int64 *sp = sm->spec + (Size) i * NSPEC;
+	const double *p = sm->par + (Size) i * NPAR;
+	int			method = (int) sm->meth[i];
+	int64		m = sp[4];
+	double		alpha = p[0],
+				beta = p[1],
+				gamma = p[2],
+				phi = p[3],
+				sigma2 = p[4];
+	int			k;
+
+	for (k = 0; k < NPAR; k++)
+		if (!isfinite(p[k]))
+			model_corrupt(mv, "A parameter of series %d is not finite.", i);
+	for (k = 0; k < m; k++)
+		if (!isfinite(sm->seas[(Size) i * sm->maxm + k]))
+			model_corrupt(mv, "A seasonal state of series %d is not finite.", i);
+	if (sigma2 < 0)
+		model_corrupt(mv, "Series %d has a negative variance.", i);
+	switch (method)
+	{
+		case FIT_ETS:
+			if ((sp[0] != ETS_ADD && sp[0] != ETS_MULT) ||
+				(sp[1] != ETS_NONE && sp[1] != ETS_ADD) ||
+				(sp[2] != ETS_NONE && sp[2] != ETS_ADD && sp[2] != ETS_MULT) ||
+				(sp[3] != 0 && sp[3] != 1) || (sp[3] == 1 && sp[1] == ETS_NONE) ||
+				(sp[2] != ETS_NONE ? (m < 2 || m > ETS_MAX_SEASON) : m != 1))
+				model_corrupt(mv, "Series %d has an invalid ETS form.", i);
+			if (!(alpha > 0 && alpha <= 1) || !(beta >= 0 && beta <= 1) ||
+				!(gamma >= 0 && gamma <= 1) || (sp[3] == 1 && !(phi > 0 && phi <= 1)))
+				model_corrupt(mv, "Series %d has ETS smoothing parameters outside [0, 1].", i);
+			break;
+		case FIT_CROSTON:
+		case FIT_SBA:
+			if (!(alpha > 0 && alpha <= 1) || p[6] < 0 || m != 1)
+				model_corrupt(mv, "Series %d has invalid Croston parameters.", i);
+			break;
+		case FIT_SNAIVE:
+		case FIT_MEAN:
+			if (method == FIT_MEAN && m != 1)
+				model_corrupt(mv, "Series %d has a season with the mean method.", i);
+			break;
+	}
+}
+
 static void
 open_stat(FunctionCallInfo fcinfo, StatModel *sm)
 {
@@ -580,9 +788,10 @@ open_stat(FunctionCallInfo fcinfo, StatModel *sm)
 		int64		mi = sm->spec[i * NSPEC + 4];
 
 		if (sm->meth[i] < FIT_SNAIVE || sm->meth[i] > FIT_MEAN || mi < 1 || mi > sm->maxm ||
-			sm->len[i] < 1 || !IS_VALID_DATE(sm->start[i]) ||
+			sm->len[i] < 1 || sm->len[i] > PG_INT32_MAX / 2 || !IS_VALID_DATE(sm->start[i]) ||
 			(i > 0 && strcmp(sm->keys[i - 1], sm->keys[i]) >= 0))
 			model_corrupt(mv, "series %d has an invalid description", i);
+		check_series_fit(mv, sm, i);
 	}
 }
 
@@ -818,6 +1027,13 @@ forecast_ets_check(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("par must have 4 elements, m be 1..24 and level in (0, 1)")));
+	if (!(par[0] > 0 && par[0] <= 1) || !(par[1] >= 0 && par[1] <= 1) ||
+		!(par[2] >= 0 && par[2] <= 1) || !(par[3] > 0 && par[3] <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("par must hold alpha in (0, 1], beta and gamma in [0, 1] and phi in (0, 1]"),
+				 errdetail("par is {%g, %g, %g, %g}.", par[0], par[1], par[2], par[3]),
+				 errhint("Pass the smoothing parameters in the order alpha, beta, gamma, phi (1 for an unused one is fine).")));
 	memset(&f, 0, sizeof(f));
 	f.method = FIT_ETS;
 	f.error = eo.error;

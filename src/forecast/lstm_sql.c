@@ -398,8 +398,12 @@ forecast_lstm_fit_final(PG_FUNCTION_ARGS)
 	LstmConfig	cfg;
 	LstmTrained *t;
 	ModelBuilder *b;
-	int			shortest = INT_MAX;
-	const char *short_key = NULL;
+	int			shortest = INT_MAX,
+				longest = 0,
+				reserve,
+				wmin;
+	const char *short_key = NULL,
+			   *long_key = NULL;
 	bool		window_given;
 	double		level;
 
@@ -428,24 +432,28 @@ forecast_lstm_fit_final(PG_FUNCTION_ARGS)
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.horizon = opt_int(jb, "horizon", default_horizon(panel->freq), 1, LSTM_MAX_HORIZON);
+	cfg.validation = opt_int(jb, "validation", cfg.horizon, 0, LSTM_MAX_HORIZON);
+	cfg.validation = Min(cfg.validation, cfg.horizon);
+	/*
+	 * What the longest series must hold beyond one window: the validation tail and one
+	 * training origin before it (the held-out forecasts calibrate the interval), or without
+	 * validation the whole horizon after the window. The other series are padded (default
+	 * window, with a NOTICE) or must hold a window and one target (explicit window).
+	 */
+	reserve = cfg.validation > 0 ? cfg.validation + 1 : cfg.horizon;
+	for (int i = 0; i < panel->nseries; i++)
+		if (panel->series[i].n > longest)
+		{
+			longest = panel->series[i].n;
+			long_key = panel->series[i].key;
+		}
 	window_given = opt_get(jb, "window", &(JsonbValue) {0});
 	cfg.window = opt_int(jb, "window", default_window(panel->freq), 1, 10000);
+	wmin = Max(2, panel->season / 2);
 	if (!window_given)
-	{
-		/*
-		 * The default window shrinks only when every series is shorter (down to half a
-		 * season); a series shorter than the window + 1 is padded instead, so that a few
-		 * new products do not cut the window of all the others.
-		 */
-		int			longest = 0;
-		int			wmin = Max(2, panel->season / 2);
-
-		for (int i = 0; i < panel->nseries; i++)
-			longest = Max(longest, panel->series[i].n);
-		cfg.window = Max(Min(cfg.window, longest - 1), wmin);
-		pad_short_series(panel, cfg.window + 1);
-	}
-	else if (shortest < cfg.window + 1)
+		/* the default window shrinks (down to half a season) to leave room for the tail */
+		cfg.window = Max(Min(cfg.window, longest - reserve), wmin);
+	if (window_given && shortest < cfg.window + 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("series \"%s\" is too short for forecast_lstm_fit", short_key),
@@ -453,6 +461,48 @@ forecast_lstm_fit_final(PG_FUNCTION_ARGS)
 						   shortest, cfg.window, cfg.window + 1),
 				 errhint("Leave out the short series (e.g. HAVING count(*) > %d in a subquery), give a smaller \"window\", or leave \"window\" out (short series are then padded).",
 						 cfg.window)));
+	if (longest < cfg.window + reserve)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("series \"%s\" is too short for forecast_lstm_fit", long_key),
+				 errdetail("It is the longest series with %d %ss; a window of %d %ss and %s need at least %d.",
+						   longest, series_freq_name(panel->freq), cfg.window,
+						   series_freq_name(panel->freq),
+						   cfg.validation > 0 ? psprintf("a validation tail of %d with one training origin before it", cfg.validation) :
+						   psprintf("a horizon of %d", cfg.horizon),
+						   cfg.window + reserve),
+				 errhint("Forecast short histories with retailiq.forecast_fit(..., 'auto'), which falls back to simpler methods, or lower \"horizon\", \"validation\" or \"window\".")));
+	if (!window_given)
+	{
+		/*
+		 * A series shorter than the window + 1 is padded at its start, so that a few new
+		 * products do not cut the window of all the others: visibly.
+		 */
+		StringInfoData padded;
+		int			npad = 0;
+		const char *first = NULL;
+
+		initStringInfo(&padded);
+		for (int i = 0; i < panel->nseries; i++)
+			if (panel->series[i].n < cfg.window + 1)
+			{
+				if (npad < 10)
+					appendStringInfo(&padded, "%s\"%s\" (%d)", npad ? ", " : "",
+									 panel->series[i].key, panel->series[i].n);
+				if (npad == 0)
+					first = panel->series[i].key;
+				npad++;
+			}
+		if (npad > 0)
+			ereport(NOTICE,
+					(errmsg("forecast_lstm_fit: series \"%s\"%s shorter than the window + 1 (%d %ss) and padded",
+							first, npad > 1 ? psprintf(" and %d more are", npad - 1) : " is",
+							cfg.window + 1, series_freq_name(panel->freq)),
+					 errdetail("Padded series (periods): %s%s.", padded.data,
+							   npad > 10 ? psprintf(" and %d more", npad - 10) : ""),
+					 errhint("Their missing start repeats their first season; their forecasts lean on the other series. Forecast them with retailiq.forecast_fit(..., 'auto') if that is not wanted.")));
+		pad_short_series(panel, cfg.window + 1);
+	}
 	cfg.hidden = opt_int(jb, "hidden", 32, 1, 1024);
 	cfg.layers = opt_int(jb, "layers", 1, 1, LSTM_MAX_LAYERS);
 	cfg.max_epochs = opt_int(jb, "epochs", 60, 1, 100000);
@@ -489,8 +539,6 @@ forecast_lstm_fit_final(PG_FUNCTION_ARGS)
 						 errhint("For example \"quantiles\": [0.1, 0.9] (or \"level\": 0.8).")));
 		}
 	}
-	cfg.validation = opt_int(jb, "validation", cfg.horizon, 0, LSTM_MAX_HORIZON);
-	cfg.validation = Min(cfg.validation, cfg.horizon);
 	cfg.ensemble = opt_int(jb, "ensemble", 3, 1, 50);
 	cfg.batch_size = opt_int(jb, "batch_size", 64, 1, 65536);
 	cfg.windows_per_epoch = opt_int(jb, "windows_per_epoch", 4096, 1, PG_INT32_MAX);
@@ -502,7 +550,7 @@ forecast_lstm_fit_final(PG_FUNCTION_ARGS)
 	cfg.scale_weight = opt_text_choice(jb, "weighting", "equal", "scale", "equal");
 	cfg.ets_base = opt_text_choice(jb, "base", "ets", "ets", "none");
 	if (!window_given && cfg.validation > 0)
-		cfg.window = choose_window(panel, &cfg, Max(2, panel->season / 2));
+		cfg.window = choose_window(panel, &cfg, wmin);
 
 	t = lstm_train(panel, &cfg);
 
@@ -597,6 +645,9 @@ load_model(FunctionCallInfo fcinfo)
 		S->hidden < 1 || S->hidden > 1024 || S->layers < 1 || S->layers > LSTM_MAX_LAYERS ||
 		t->nmodels < 1 || t->nmodels > 50)
 		model_corrupt(mv, "A size of the LSTM is out of range.");
+	if (!(t->q_lo > 0 && t->q_lo < 0.5 && t->q_hi > 0.5 && t->q_hi < 1))
+		model_corrupt(mv, "The interval quantiles %g and %g are not 0 < lower < 0.5 < upper < 1.",
+					  t->q_lo, t->q_hi);
 	if (!(isfinite(L->ls_mean) && L->ls_sd > 0 && isfinite(L->ls_sd) &&
 		  t->calib_lo > 0 && isfinite(t->calib_lo) && t->calib_hi > 0 && isfinite(t->calib_hi)))
 		model_corrupt(mv, "A scaling or calibration value is not a positive finite number.");
@@ -785,8 +836,13 @@ lstm_forecast_many(const LstmModel *m, int ns, const int *which, int h, const do
 		for (int i = 0; i < ns; i++)
 			ets_point(&m->base[which[i]], h + P, basefc + (Size) i * (h + P));
 	}
-	x = palloc(sizeof(double) * maxb * W * L->din);
-	f = palloc(sizeof(double) * maxb * P * L->fdim);
+	/* sized by the model's shape, which a hand-written model chooses: the budget decides */
+	x = riq_alloc(CurrentMemoryContext,
+				  riq_mul_size(riq_mul_size((Size) maxb * W, L->din, "the forecast inputs"),
+							   sizeof(double), "the forecast inputs"), "the forecast inputs");
+	f = riq_alloc(CurrentMemoryContext,
+				  riq_mul_size(riq_mul_size((Size) maxb * P, L->fdim + LSTM_NQ, "the forecast inputs"),
+							   sizeof(double), "the forecast inputs"), "the forecast inputs");
 	scale = palloc(sizeof(double) * maxb);
 	med = palloc(sizeof(double) * maxb * P);
 	ql = palloc(sizeof(double) * maxb * P);

@@ -418,7 +418,9 @@ malformed(void)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("malformed forecast aggregate state")));
+			 errmsg("malformed forecast aggregate state"),
+			 errdetail("A header field, a key, a row's series, date or value does not fit the state's bytes."),
+			 errhint("Partial states come from retailiq.forecast_collect_serialize: do not build them by hand.")));
 }
 
 Datum
@@ -443,6 +445,10 @@ forecast_collect_deserialize(PG_FUNCTION_ARGS)
 	if (h.version != SERIES_SERIAL_VERSION || h.n_exog < -1 || h.nkeys < 0 || h.optlen < -1 ||
 		h.nrows < 0 || h.keybytes < 0 || (h.n_exog < 0 && h.nrows > 0))
 		malformed();
+	/* no product below may overflow: a row count beyond what the bytes could hold is refused */
+	if ((Size) h.keybytes > (Size) (end - p) || (Size) h.nrows > (Size) (end - p) ||
+		(Size) Max(h.n_exog, 0) > (Size) (end - p))
+		malformed();
 	need = add_size(Max(h.optlen, 0), h.keybytes);
 	need = add_size(need, mul_size(h.nrows, sizeof(int32) + sizeof(DateADT) +
 								   sizeof(double) * (1 + Max(h.n_exog, 0))));
@@ -451,6 +457,8 @@ forecast_collect_deserialize(PG_FUNCTION_ARGS)
 	st = collector_new(aggcxt);
 	if (h.optlen >= 0)
 	{
+		if (memchr(p, '\0', h.optlen) != NULL)
+			malformed();
 		st->options = MemoryContextAlloc(aggcxt, h.optlen + 1);
 		memcpy(st->options, p, h.optlen);
 		st->options[h.optlen] = '\0';
@@ -481,8 +489,17 @@ forecast_collect_deserialize(PG_FUNCTION_ARGS)
 	if (h.n_exog > 0)
 		memcpy(st->exog, p, sizeof(double) * h.nrows * h.n_exog);
 	st->nrows = h.nrows;
+	/* every row as series_collect_add would have accepted it */
 	for (i = 0; i < h.nrows; i++)
-		if (st->sid[i] < 0 || st->sid[i] >= h.nkeys)
+	{
+		if (st->sid[i] < 0 || st->sid[i] >= h.nkeys ||
+			DATE_NOT_FINITE(st->ts[i]) || !IS_VALID_DATE(st->ts[i]) || !isfinite(st->y[i]))
+			malformed();
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	for (i = 0; i < h.nrows * Max(h.n_exog, 0); i++)
+		if (!isfinite(st->exog[i]))
 			malformed();
 	PG_RETURN_POINTER(st);
 }

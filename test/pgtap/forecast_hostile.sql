@@ -1,0 +1,178 @@
+-- Hostile input to the forecast part's C functions (issue 16, section 1): crafted aggregate
+-- states, crafted model values (valid checksum, absurd fields) and absurd arguments must end
+-- in a clean ERROR with its SQLSTATE, never a crash, a read out of bounds, a huge allocation
+-- or a NaN answer. Ordinary use keeps working, also for an ordinary role.
+BEGIN;
+SELECT plan(64);
+SET extra_float_digits = 0;
+
+-- ---------------------------------------------------------------- accuracy states
+-- a superuser's own aggregates over the support functions, with chosen states
+CREATE AGGREGATE public.evil_wape(float8, float8) (SFUNC = retailiq._wape_accum, STYPE = float8[],
+    INITCOND = '{NaN,0,0}', FINALFUNC = retailiq._accuracy_wape_final);
+CREATE AGGREGATE public.evil_wape_neg(float8, float8) (SFUNC = retailiq._wape_accum, STYPE = float8[],
+    INITCOND = '{-3,0,0}', FINALFUNC = retailiq._accuracy_wape_final);
+CREATE AGGREGATE public.evil_wape_short(float8, float8) (SFUNC = retailiq._wape_accum, STYPE = float8[],
+    INITCOND = '{0,0}', FINALFUNC = retailiq._accuracy_wape_final);
+CREATE AGGREGATE public.evil_wape_2d(float8, float8) (SFUNC = retailiq._wape_accum, STYPE = float8[],
+    INITCOND = '{{0,0,0}}', FINALFUNC = retailiq._accuracy_wape_final);
+CREATE AGGREGATE public.evil_wape_null(float8, float8) (SFUNC = retailiq._wape_accum, STYPE = float8[],
+    INITCOND = '{0,NULL,0}', FINALFUNC = retailiq._accuracy_wape_final);
+CREATE AGGREGATE public.evil_cov(float8, float8, float8) (SFUNC = retailiq._coverage_accum, STYPE = float8[],
+    INITCOND = '{1,1e6}', FINALFUNC = retailiq._accuracy_mean_final);
+CREATE AGGREGATE public.evil_smape(float8, float8) (SFUNC = retailiq._smape_accum, STYPE = float8[],
+    INITCOND = '{0.5,0}', FINALFUNC = retailiq._accuracy_mean_final);
+CREATE AGGREGATE public.evil_rmse(float8, float8) (SFUNC = retailiq._rmse_accum, STYPE = float8[],
+    INITCOND = '{1,-100}', FINALFUNC = retailiq._accuracy_root_mean_final);
+
+SELECT throws_ok($$SELECT public.evil_wape(1, 2)$$, '22023', 'invalid accuracy aggregate state', 'wape: NaN row count');
+SELECT throws_ok($$SELECT public.evil_wape_neg(1, 2)$$, '22023', 'invalid accuracy aggregate state', 'wape: negative row count');
+SELECT throws_ok($$SELECT public.evil_wape_short(1, 2)$$, '22023', 'invalid accuracy aggregate state', 'wape: state too short');
+SELECT throws_ok($$SELECT public.evil_wape_2d(1, 2)$$, '22023', 'invalid accuracy aggregate state', 'wape: two-dimensional state');
+SELECT throws_ok($$SELECT public.evil_wape_null(1, 2)$$, '22023', 'invalid accuracy aggregate state', 'wape: NULL in the state');
+SELECT throws_ok($$SELECT public.evil_cov(1, 0, 2)$$, '22023', 'invalid accuracy aggregate state', 'coverage: more hits than rows');
+SELECT throws_ok($$SELECT public.evil_smape(1, 2)$$, '22023', 'invalid accuracy aggregate state', 'smape: fractional row count');
+SELECT throws_ok($$SELECT public.evil_rmse(1, 2)$$, '22023', 'invalid accuracy aggregate state', 'rmse: negative sum of squares');
+-- the finals and the combine called directly
+SELECT throws_ok($$SELECT retailiq._accuracy_root_mean_final('{2,-8}')$$, '22023', NULL, 'root mean final: negative sum (was NaN)');
+SELECT throws_ok($$SELECT retailiq._accuracy_wape_final('{2,-1,4}')$$, '22023', NULL, 'wape final: negative sum');
+SELECT throws_ok($$SELECT retailiq._accuracy_mean_final('{2,1,0.5}')$$, '22023', NULL, 'mape final: fractional count of zero actuals');
+SELECT throws_ok($$SELECT retailiq._accuracy_mean_final('{Infinity,1}')$$, '22023', NULL, 'mean final: infinite row count');
+SELECT throws_ok($$SELECT retailiq._accuracy_combine('{1,2}', '{NaN,2}')$$, '22023', NULL, 'combine: NaN count in the second state');
+SELECT throws_ok($$SELECT retailiq._accuracy_combine('{1,2,3}', '{1,2}')$$, '22023', NULL, 'combine: states of different lengths');
+SELECT is(retailiq._accuracy_combine('{1,2,3}', '{2,4,Infinity}'), '{3,6,Infinity}'::float8[], 'combine: an overflowed sum is still a state');
+SELECT is(retailiq._accuracy_wape_final('{2,1,4}'), 0.25::float8, 'wape final of an honest state');
+
+-- ordinary use, also for a role without EXECUTE on the support functions
+CREATE ROLE forecast_hostile_user;
+CREATE SCHEMA forecast_hostile_evil AUTHORIZATION forecast_hostile_user;
+CREATE TEMP TABLE acc(a float8, f float8, lo float8, hi float8);
+INSERT INTO acc VALUES (10, 12, 8, 11), (20, 15, 14, 22), (0, 1, 0, 2), (5, 5, 4, 6);
+GRANT SELECT ON acc TO forecast_hostile_user;
+SET LOCAL ROLE forecast_hostile_user;
+SELECT is((SELECT round(retailiq.wape(a, f)::numeric, 6) FROM acc), 0.228571, 'wape works for an ordinary role');
+SELECT is((SELECT retailiq.coverage(a, lo, hi) FROM acc), 1::float8, 'coverage works for an ordinary role');
+SELECT is((SELECT round(retailiq.rmse(a, f)::numeric, 6) FROM acc), 2.738613, 'rmse works for an ordinary role');
+SELECT throws_ok($$CREATE AGGREGATE forecast_hostile_evil.w(float8, float8) (SFUNC = retailiq._wape_accum,
+                     STYPE = float8[], INITCOND = '{0,0,0}')$$, '42501', NULL,
+                 'an ordinary role cannot wrap a support function in an aggregate of its own');
+SELECT throws_ok($$SELECT retailiq._accuracy_wape_final('{1,1,1}')$$, '42501', NULL,
+                 'an ordinary role cannot call a final function directly');
+RESET ROLE;
+
+-- ---------------------------------------------------------------- absurd arguments
+SELECT throws_ok($$SELECT retailiq.naive_scale('{1,2,3}', 2147483647)$$, '22023', NULL, 'naive_scale: season past the end');
+SELECT throws_ok($$SELECT retailiq.naive_scale('{{1,2},{3,4}}', 1)$$, NULL, NULL, 'naive_scale: two-dimensional y');
+SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 1, 'ANN', '{0,0,0,1}', '{1}', 3)$$, '22023', NULL, '_ets_check: alpha 0 (was a division by zero)');
+SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 1, 'AAdN', '{0.5,0.1,0,NaN}', '{1,0}', 3)$$, '22023', NULL, '_ets_check: NaN phi');
+SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 1000000000, 'ANA', '{0.5,0,0.1,1}', '{1}', 3)$$, '22023', NULL, '_ets_check: a season of 10^9');
+SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 4, 'ANA', '{0.5,0,0.1,1}', '{1,2}', 3)$$, '2202E', NULL, '_ets_check: init of the wrong length');
+SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 1, 'MNN', '{0.5,0,0,1}', '{2}', 100000)$$, '53200', NULL,
+                 '_ets_check: 5000 simulated paths of 100000 steps are refused by the memory budget (was XX000)');
+SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 1, 'ANN', '{0.5,0,0,1}', '{2}', -5)$$, '22023', NULL, '_ets_check: negative horizon');
+SELECT throws_ok($$SELECT retailiq.forecast_lstm_gradient_check(1, 3)$$, '22023', NULL, 'gradient check: 3 layers');
+SELECT throws_ok($$SELECT retailiq.forecast_lstm_gradient_check(1, -2147483648)$$, '22023', NULL, 'gradient check: layers INT_MIN');
+SELECT cmp_ok(retailiq.forecast_lstm_gradient_check(-2147483648), '<', 1e-4::float8, 'gradient check: any seed is fine');
+
+-- ---------------------------------------------------------------- crafted statistical models
+CREATE TEMP TABLE hs AS
+SELECT 'shop' || s AS series, d::date AS ts,
+       (10 * s + CASE extract(dow FROM d) WHEN 6 THEN 6 ELSE 0 END + (extract(doy FROM d)::int * 7 % 5))::float8 AS y
+FROM generate_series(1, 2) s, generate_series('2024-01-01'::date, '2024-03-31', '1 day') d;
+CREATE TEMP TABLE hm AS
+SELECT meth, retailiq.forecast_fit(series, ts, y, meth)::text AS t
+FROM hs, unnest(ARRAY['ets', 'snaive', 'croston', 'auto']) meth GROUP BY meth;
+-- a crafted value: the model's text with one field replaced, read back (valid checksum)
+CREATE FUNCTION pg_temp.craft(meth text, path text[], v jsonb) RETURNS retailiq.model LANGUAGE sql AS
+$$ SELECT jsonb_set(t::jsonb, path, v)::text::retailiq.model FROM hm WHERE hm.meth = craft.meth $$;
+CREATE FUNCTION pg_temp.craft_text(meth text, pattern text, repl text) RETURNS retailiq.model LANGUAGE sql AS
+$$ SELECT regexp_replace(t, pattern, repl)::retailiq.model FROM hm WHERE hm.meth = craft_text.meth $$;
+
+SELECT is((SELECT count(*) FROM hm, retailiq.forecast_all(t::retailiq.model, 7)), 56::bigint, 'untouched models forecast');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('ets', '{data,spec}', '[[1,0,1,0,7],[9,0,1,0,7]]'), 7)$$,
+                 'XX001', NULL, 'ets model: an unknown error code');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('ets', '{data,spec}', '[[1,0,1,0,7],[1,0,1,0,30]]'), 7)$$,
+                 'XX001', NULL, 'ets model: a season past the seasonal states');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('ets', '{data,spec}', '[[1,0,1,0,7],[1,0,1,0,0]]'), 7)$$,
+                 'XX001', NULL, 'ets model: season 0 (was a division by zero)');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft_text('ets', '"par": \[\[[^,]*,', '"par": [[NaN,'), 7)$$,
+                 'XX001', NULL, 'ets model: NaN alpha');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft_text('snaive', '"par": \[\[([^,]*), ([^,]*), ([^,]*), ([^,]*), ([^,]*),', '"par": [[\1, \2, \3, \4, -1,'), 7)$$,
+                 'XX001', NULL, 'snaive model: negative variance (was NaN intervals)');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft_text('snaive', '"n": \[([0-9]+), ([0-9]+)\]', '"n": [\1, 1000000000000]'), 7)$$,
+                 'XX001', NULL, 'snaive model: a length of 10^12 (was truncated to int)');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft_text('snaive', '"n": \[([0-9]+), ([0-9]+)\]', '"n": [\1]'), 7)$$,
+                 'XX001', NULL, 'snaive model: fewer lengths than series');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft_text('croston', '"par": \[\[([^]]*)\], \[[^,]*,', '"par": [[\1], [7,'), 7)$$,
+                 'XX001', NULL, 'croston model: alpha 7');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft_text('croston', '"method": \[([0-9]+), ([0-9]+)\]', '"method": [\1, 42]'), 7)$$,
+                 'XX001', NULL, 'croston model: an unknown method code');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('auto', '{data,series}', '["shop2", "shop1"]'), 7)$$,
+                 'XX001', NULL, 'auto model: series keys out of order');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_model_series(pg_temp.craft('auto', '{data,seasonal}', '[[1,2,3]]'))$$,
+                 'XX001', NULL, 'auto model: seasonal rows disagree with the series');
+SELECT throws_ok($$SELECT * FROM retailiq._forecast_stat(pg_temp.craft('ets', '{params,level}', '1.5'), 'shop1', 7)$$,
+                 'XX001', NULL, 'ets model: interval level 1.5');
+
+-- ---------------------------------------------------------------- crafted LSTM models
+CREATE TEMP TABLE hl AS
+SELECT retailiq.forecast_lstm_fit(series, ts, y, NULL,
+         '{"horizon": 7, "window": 14, "hidden": 4, "ensemble": 1, "epochs": 1, "validation": 7}')::text AS t
+FROM hs;
+CREATE FUNCTION pg_temp.lcraft(path text[], v jsonb) RETURNS retailiq.model LANGUAGE sql AS
+$$ SELECT jsonb_set(t::jsonb, path, v)::text::retailiq.model FROM hl $$;
+SELECT is((SELECT count(*) FROM hl, retailiq.forecast_lstm_all(t::retailiq.model, 10)), 20::bigint, 'the untouched LSTM model forecasts');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_lstm(pg_temp.lcraft('{params,window}', '1000000000'), 'shop1', 7)$$,
+                 'XX001', NULL, 'lstm model: window 10^9');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_lstm(pg_temp.lcraft('{params,window}', '15'), 'shop1', 7)$$,
+                 'XX001', NULL, 'lstm model: a window that disagrees with the weights and tails');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_lstm(pg_temp.lcraft('{params,hidden}', '-4'), 'shop1', 7)$$,
+                 'XX001', NULL, 'lstm model: negative hidden size');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_lstm(pg_temp.lcraft('{params,ensemble}', '2'), 'shop1', 7)$$,
+                 'XX001', NULL, 'lstm model: an ensemble larger than its weights');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_lstm(pg_temp.lcraft('{params,n_exog}', '3'), 'shop1', 7)$$,
+                 'XX001', NULL, 'lstm model: factors without their tails');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_lstm(pg_temp.lcraft('{params,q_lo}', '0.7'), 'shop1', 7)$$,
+                 'XX001', NULL, 'lstm model: lower quantile above the median');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_lstm(pg_temp.lcraft('{data,last_date}', '[8856]'), 'shop2', 7)$$,
+                 'XX001', NULL, 'lstm model: a series index past the end of the dates');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_lstm(pg_temp.lcraft('{data,last_date}', '[8856, 2000000000]'), 'shop2', 7)$$,
+                 'XX001', NULL, 'lstm model: a last date out of range');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_lstm(pg_temp.lcraft('{data,ls_sd}', '-1.0'), 'shop1', 7)$$,
+                 'XX001', NULL, 'lstm model: a negative scale');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_lstm(pg_temp.lcraft('{data,base_state,0,1}', '7.0'), 'shop1', 7)$$,
+                 'XX001', NULL, 'lstm model: an unknown ETS base season');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_lstm_all(regexp_replace((SELECT t FROM hl), '"weights": \[\[[^,]*,', '"weights": [[NaN,')::retailiq.model, 7)$$,
+                 'XX001', NULL, 'lstm model: a NaN weight');
+
+-- ---------------------------------------------------------------- collector partial states
+-- forecast_collect_deserialize reached with bytes of our choosing, inside an aggregate (its
+-- only context): the bytes are the state of a bytea aggregate, decoded by the final function.
+CREATE FUNCTION public.hostile_deser(bytea) RETURNS boolean
+    AS '$libdir/retailiq', 'forecast_collect_deserialize' LANGUAGE C STRICT;
+CREATE FUNCTION public.hostile_keep(bytea, bytea) RETURNS bytea LANGUAGE sql AS 'SELECT $2';
+CREATE AGGREGATE public.hostile_state(bytea) (SFUNC = public.hostile_keep, STYPE = bytea,
+    FINALFUNC = public.hostile_deser);
+-- header: version, n_exog, nkeys, optlen (int32), nrows, keybytes (int64), little-endian;
+-- then the keys, series ids, dates, values
+CREATE FUNCTION pg_temp.state(n_exog text, nkeys text, nrows text, keybytes text, rest text) RETURNS bytea
+LANGUAGE sql AS $$ SELECT decode('01000000' || n_exog || nkeys || 'ffffffff' || nrows || keybytes || rest, 'hex') $$;
+-- one series "a", one row: id 0, 2024-01-01 (day 8766 = 0x223e), 5.0
+SELECT ok((SELECT public.hostile_state(pg_temp.state('00000000', '01000000', '0100000000000000', '0200000000000000',
+                                                     '6100' || '00000000' || '3e220000' || '0000000000001440'))),
+          'a well-formed partial state decodes');
+SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('00000000', '01000000', '0000000000010000', '0200000000000000',
+                     '6100' || '00000000' || '3e220000' || '0000000000001440'))$$, 'XX001', NULL, 'state: 2^40 rows claimed');
+SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('ffffff7f', '01000000', '0100000000000000', '0200000000000000',
+                     '6100' || '00000000' || '3e220000' || '0000000000001440'))$$, 'XX001', NULL, 'state: 2^31 factors claimed');
+SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('00000000', '01000000', '0100000000000000', '0200000000000000',
+                     '6100' || '05000000' || '3e220000' || '0000000000001440'))$$, 'XX001', NULL, 'state: a series id past the keys');
+SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('00000000', '01000000', '0100000000000000', '0200000000000000',
+                     '6100' || '00000000' || 'ffffff7f' || '0000000000001440'))$$, 'XX001', NULL, 'state: an infinite date');
+SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('00000000', '01000000', '0100000000000000', '0200000000000000',
+                     '6100' || '00000000' || '3e220000' || '000000000000f87f'))$$, 'XX001', NULL, 'state: a NaN value');
+SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('00000000', '01000000', '0100000000000000', '0200000000000000',
+                     '6100' || '00000000' || '3e220000'))$$, 'XX001', NULL, 'state: truncated');
+
+SELECT * FROM finish();
+ROLLBACK;
