@@ -170,6 +170,23 @@ RESET search_path;
 SELECT (SELECT customer_id FROM retailiq_mask.customers WHERE email LIKE 'a%') =
        retailiq.pseudonym(1::bigint, (SELECT key FROM retailiq.pseudonym_key)) AS same_pseudonym;
 
+-- Masking gaps: columns a masked role can read that carry no rule but identify a customer.
+-- A table of visits keyed by the raw customer id, granted to the analyst: apply_masking
+-- builds the views all the same, warns, and masking_gaps says what to label.
+CREATE TABLE visits (visit_id int, customer_id int REFERENCES customers, visited_on date);
+INSERT INTO visits VALUES (1, 1, '2026-03-01'), (2, 2, '2026-03-02');
+GRANT SELECT ON visits TO priv_reg_analyst;
+SELECT retailiq.apply_masking() AS views;
+SELECT * FROM retailiq.masking_gaps();
+SECURITY LABEL FOR retailiq ON COLUMN visits.customer_id IS 'PSEUDONYMIZED';
+SELECT retailiq.apply_masking() AS views;
+SELECT count(*) AS gaps FROM retailiq.masking_gaps();
+SET ROLE priv_reg_analyst;
+SET search_path = retailiq_mask, public;
+SELECT c.email, v.visited_on FROM visits v JOIN customers c USING (customer_id) ORDER BY 2;
+RESET ROLE;
+RESET search_path;
+
 -- Static anonymisation: a masked copy.
 SELECT retailiq.anonymize_copy('customers', 'customers_anon') AS rows;
 SELECT full_name, phone, email, birth_date, city, spend FROM customers_anon ORDER BY phone;

@@ -178,6 +178,8 @@ DECLARE
     r record;
     v text;
     n int := 0;
+    gaps bigint;
+    gap_list text;
 BEGIN
     IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
         RAISE EXCEPTION 'retailiq.apply_masking() must be run by a superuser'
@@ -229,7 +231,22 @@ BEGIN
         EXECUTE format('ALTER ROLE %s SET search_path = retailiq_mask, "$user", public', r.role_name);
         EXECUTE format('ALTER ROLE %s SET session_preload_libraries = ''retailiq''', r.role_name);
     END LOOP;
-    PERFORM retailiq.audit_record('apply_masking', jsonb_build_object('views', n));
+
+    -- Columns left raw beside the masked ones: a raw customer id in another table links
+    -- every pseudonym back to it. Say which (the first ten; masking_gaps() has them all).
+    SELECT count(*), string_agg(format('%s.%I: %s', g.table_name, g.column_name, g.reason), E'\n')
+             FILTER (WHERE g.i <= 10)
+      INTO gaps, gap_list
+      FROM (SELECT m.*, row_number() OVER () AS i FROM retailiq.masking_gaps() m) g;
+    IF gaps > 0 THEN
+        RAISE WARNING 'masked roles can read % unlabelled column% that may identify a customer',
+                      gaps, CASE WHEN gaps = 1 THEN '' ELSE 's' END
+            USING ERRCODE = '01000',
+                  DETAIL = gap_list || CASE WHEN gaps > 10 THEN format(E'\n... and %s more.', gaps - 10) ELSE '' END,
+                  HINT = 'Label them (SELECT * FROM retailiq.masking_gaps() suggests a rule for each) '
+                         'or revoke the masked roles'' access to them, then run retailiq.apply_masking() again.';
+    END IF;
+    PERFORM retailiq.audit_record('apply_masking', jsonb_build_object('views', n, 'gaps', gaps));
     RETURN n;
 END
 $$;

@@ -1,20 +1,31 @@
 -- Privacy: masking rules, a masked analyst, store managers, two-person approval, the audit chain
 SET client_min_messages = warning;
-\echo 'Masking rules are security labels on the sample customers and orders:'
+\echo 'Masking rules are security labels, first on the personal columns of the sample customers:'
 SECURITY LABEL FOR retailiq ON COLUMN retail.customers.customer_id IS 'PSEUDONYMIZED';
 SECURITY LABEL FOR retailiq ON COLUMN retail.customers.full_name IS 'MASKED WITH VALUE NULL';
 SECURITY LABEL FOR retailiq ON COLUMN retail.customers.phone IS 'MASKED WITH FUNCTION retailiq.mask_partial(phone, 3, 4)';
 SECURITY LABEL FOR retailiq ON COLUMN retail.customers.email IS 'MASKED WITH FUNCTION retailiq.mask_email(email)';
 SECURITY LABEL FOR retailiq ON COLUMN retail.customers.birth_date IS 'MASKED WITH FUNCTION retailiq.generalize_date(birth_date, ''year'')';
 SECURITY LABEL FOR retailiq ON COLUMN retail.orders.customer_id IS 'PSEUDONYMIZED';
-SELECT table_name, column_name, rule FROM retailiq.masking_rules ORDER BY 1, 2;
-\echo 'A masked analyst, and the masking views built for it:'
+\echo 'A masked analyst who may read the whole sample schema:'
 DO $$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'demo_analyst') THEN CREATE ROLE demo_analyst; END IF;
 END $$;
 GRANT USAGE ON SCHEMA retail TO demo_analyst;
 GRANT SELECT ON ALL TABLES IN SCHEMA retail TO demo_analyst;
 SECURITY LABEL FOR retailiq ON ROLE demo_analyst IS 'MASKED';
+\echo 'What it could still read raw that identifies a customer (retailiq.masking_gaps):'
+SELECT table_name, column_name, suggested_label, reason FROM retailiq.masking_gaps();
+\echo 'so every copy of the customer id is pseudonymised too, and so are the order and event ids,'
+\echo 'which the generator numbers customer by customer (their order would give the raw id away):'
+SECURITY LABEL FOR retailiq ON COLUMN retail.events.customer_id IS 'PSEUDONYMIZED';
+SECURITY LABEL FOR retailiq ON COLUMN retail.planted_customers.customer_id IS 'PSEUDONYMIZED';
+SECURITY LABEL FOR retailiq ON COLUMN retail.orders.order_id IS 'PSEUDONYMIZED';
+SECURITY LABEL FOR retailiq ON COLUMN retail.order_lines.order_id IS 'PSEUDONYMIZED';
+SECURITY LABEL FOR retailiq ON COLUMN retail.events.event_id IS 'PSEUDONYMIZED';
+SELECT table_name, column_name, rule FROM retailiq.masking_rules ORDER BY 1, 2;
+SELECT count(*) AS gaps_left FROM retailiq.masking_gaps();
+\echo 'The masking views built for the analyst:'
 SELECT retailiq.apply_masking() AS masking_views;
 -- a DBA's later mistake: the table granted to the masked role again
 GRANT SELECT ON retail.customers TO demo_analyst;
@@ -24,6 +35,14 @@ SELECT customer_id, full_name, phone, email, birth_date, city FROM customers ORD
 \echo 'The analyst''s RFM still joins orders to customers, by pseudonym:'
 SELECT c.city, count(DISTINCT c.customer_id) AS customers, round(sum(o.total_amount), 2) AS revenue
   FROM customers c JOIN orders o USING (customer_id) GROUP BY c.city ORDER BY revenue DESC LIMIT 5;
+\echo 'Its events joined to its orders on store and time (store 3, one day) match by pseudonym, never a raw id:'
+SELECT count(*) AS event_order_pairs, count(*) FILTER (WHERE e.customer_id = o.customer_id) AS same_customer,
+       count(*) FILTER (WHERE e.customer_id <= 10000000) AS raw_sized_ids  -- pseudonyms are 63-bit
+  FROM orders o JOIN events e ON e.store_id = o.store_id
+   AND e.occurred_at BETWEEN o.ordered_at - interval '1 hour' AND o.ordered_at
+ WHERE o.store_id = 3 AND e.store_id = 3
+   AND o.ordered_at >= '2025-06-01' AND o.ordered_at < '2025-06-02'
+   AND e.occurred_at >= '2025-05-31 23:00' AND e.occurred_at < '2025-06-02';
 \echo 'and the raw table stays closed to it, by its qualified name, even after the grant:'
 \set ON_ERROR_STOP off
 SELECT phone FROM retail.customers LIMIT 1;
