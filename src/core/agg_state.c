@@ -22,7 +22,7 @@ riq_state_corrupt(const char *aggname, const char *detail_fmt,...)
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("%s state is malformed", aggname),
 			 errdetail("%s", detail),
-			 errhint("States come only from retailiq.%s itself; do not build them by hand.", aggname)));
+			 errhint("States come only from the aggregate itself: call it rather than its support functions, and do not build states by hand.")));
 }
 
 MemoryContext

@@ -94,22 +94,5 @@ RETURNS float8
 COMMENT ON FUNCTION retailiq.naive_scale(float8[], int, boolean) IS
     'in-sample seasonal-naive error of a history (oldest first): mean |y[t] - y[t-season]| (the MASE scale), or the mean square with squared (the RMSSE scale)';
 
--- The support functions are the aggregates' business only. PostgreSQL checks EXECUTE on
--- them against the aggregate's owner (the extension's), so the aggregates above keep working
--- for every role, while a role can no longer wrap them in an aggregate of its own with a
--- state of its choosing (CREATE AGGREGATE needs EXECUTE on them). The functions check their
--- states anyway (accuracy.c): a superuser's aggregate or a direct call gets an ERROR.
-REVOKE EXECUTE ON FUNCTION
-    retailiq._accuracy_combine(float8[], float8[]),
-    retailiq._accuracy_mean_final(float8[]),
-    retailiq._accuracy_root_mean_final(float8[]),
-    retailiq._accuracy_wape_final(float8[]),
-    retailiq._wape_accum(float8[], float8, float8),
-    retailiq._mape_accum(float8[], float8, float8),
-    retailiq._smape_accum(float8[], float8, float8),
-    retailiq._bias_accum(float8[], float8, float8),
-    retailiq._rmse_accum(float8[], float8, float8),
-    retailiq._mase_accum(float8[], float8, float8, float8),
-    retailiq._rmsse_accum(float8[], float8, float8, float8),
-    retailiq._coverage_accum(float8[], float8, float8, float8)
-  FROM PUBLIC;
+-- The support functions are not PUBLIC (src/privileges.sql); accuracy.c checks every state
+-- it is handed anyway (a superuser's own aggregate, a direct call).

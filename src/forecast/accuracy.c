@@ -21,6 +21,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
+#include "core/agg_state.h"
 #include "core/arrays.h"
 
 /* Length of each aggregate's state: n plus its sums. */
@@ -52,27 +53,15 @@ acc_is_count(double v)
 	return v >= 0 && v <= ACC_MAX_COUNT && v == floor(v);
 }
 
-static void pg_attribute_noreturn()
-acc_invalid(const char *detail_fmt, double v)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid accuracy aggregate state"),
-			 errdetail(detail_fmt, v),
-			 errhint("Call the aggregate (e.g. retailiq.wape) rather than its support functions.")));
-}
+/* Forged states are data corruption (XX001), as for every state any role can build. */
+#define acc_invalid(detail_fmt, v) riq_state_corrupt("accuracy aggregate", detail_fmt, v)
 
 /* A state array must be a float8[] of len non-NULL elements (it can come from SQL directly). */
 static void
 acc_check(ArrayType *a, int len)
 {
-	if (ARR_NDIM(a) != 1 || ARR_HASNULL(a) || ARR_ELEMTYPE(a) != FLOAT8OID ||
-		ARR_DIMS(a)[0] != len || len < 2 || len > ACC_MAX_STATE)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid accuracy aggregate state"),
-				 errdetail("The state must be a float8[] of %d non-NULL elements.", len),
-				 errhint("Call the aggregate (e.g. retailiq.wape) rather than its support functions.")));
+	Assert(len >= 2 && len <= ACC_MAX_STATE);
+	(void) riq_state_array(a, "accuracy aggregate", len);
 }
 
 /* The values of a state of the given kind (after acc_check). */

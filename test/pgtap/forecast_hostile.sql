@@ -25,21 +25,21 @@ CREATE AGGREGATE public.evil_smape(float8, float8) (SFUNC = retailiq._smape_accu
 CREATE AGGREGATE public.evil_rmse(float8, float8) (SFUNC = retailiq._rmse_accum, STYPE = float8[],
     INITCOND = '{1,-100}', FINALFUNC = retailiq._accuracy_root_mean_final);
 
-SELECT throws_ok($$SELECT public.evil_wape(1, 2)$$, '22023', 'invalid accuracy aggregate state', 'wape: NaN row count');
-SELECT throws_ok($$SELECT public.evil_wape_neg(1, 2)$$, '22023', 'invalid accuracy aggregate state', 'wape: negative row count');
-SELECT throws_ok($$SELECT public.evil_wape_short(1, 2)$$, '22023', 'invalid accuracy aggregate state', 'wape: state too short');
-SELECT throws_ok($$SELECT public.evil_wape_2d(1, 2)$$, '22023', 'invalid accuracy aggregate state', 'wape: two-dimensional state');
-SELECT throws_ok($$SELECT public.evil_wape_null(1, 2)$$, '22023', 'invalid accuracy aggregate state', 'wape: NULL in the state');
-SELECT throws_ok($$SELECT public.evil_cov(1, 0, 2)$$, '22023', 'invalid accuracy aggregate state', 'coverage: more hits than rows');
-SELECT throws_ok($$SELECT public.evil_smape(1, 2)$$, '22023', 'invalid accuracy aggregate state', 'smape: fractional row count');
-SELECT throws_ok($$SELECT public.evil_rmse(1, 2)$$, '22023', 'invalid accuracy aggregate state', 'rmse: negative sum of squares');
+SELECT throws_ok($$SELECT public.evil_wape(1, 2)$$, 'XX001', 'accuracy aggregate state is malformed', 'wape: NaN row count');
+SELECT throws_ok($$SELECT public.evil_wape_neg(1, 2)$$, 'XX001', 'accuracy aggregate state is malformed', 'wape: negative row count');
+SELECT throws_ok($$SELECT public.evil_wape_short(1, 2)$$, 'XX001', 'accuracy aggregate state is malformed', 'wape: state too short');
+SELECT throws_ok($$SELECT public.evil_wape_2d(1, 2)$$, 'XX001', 'accuracy aggregate state is malformed', 'wape: two-dimensional state');
+SELECT throws_ok($$SELECT public.evil_wape_null(1, 2)$$, 'XX001', 'accuracy aggregate state is malformed', 'wape: NULL in the state');
+SELECT throws_ok($$SELECT public.evil_cov(1, 0, 2)$$, 'XX001', 'accuracy aggregate state is malformed', 'coverage: more hits than rows');
+SELECT throws_ok($$SELECT public.evil_smape(1, 2)$$, 'XX001', 'accuracy aggregate state is malformed', 'smape: fractional row count');
+SELECT throws_ok($$SELECT public.evil_rmse(1, 2)$$, 'XX001', 'accuracy aggregate state is malformed', 'rmse: negative sum of squares');
 -- the finals and the combine called directly
-SELECT throws_ok($$SELECT retailiq._accuracy_root_mean_final('{2,-8}')$$, '22023', NULL, 'root mean final: negative sum (was NaN)');
-SELECT throws_ok($$SELECT retailiq._accuracy_wape_final('{2,-1,4}')$$, '22023', NULL, 'wape final: negative sum');
-SELECT throws_ok($$SELECT retailiq._accuracy_mean_final('{2,1,0.5}')$$, '22023', NULL, 'mape final: fractional count of zero actuals');
-SELECT throws_ok($$SELECT retailiq._accuracy_mean_final('{Infinity,1}')$$, '22023', NULL, 'mean final: infinite row count');
-SELECT throws_ok($$SELECT retailiq._accuracy_combine('{1,2}', '{NaN,2}')$$, '22023', NULL, 'combine: NaN count in the second state');
-SELECT throws_ok($$SELECT retailiq._accuracy_combine('{1,2,3}', '{1,2}')$$, '22023', NULL, 'combine: states of different lengths');
+SELECT throws_ok($$SELECT retailiq._accuracy_root_mean_final('{2,-8}')$$, 'XX001', NULL, 'root mean final: negative sum (was NaN)');
+SELECT throws_ok($$SELECT retailiq._accuracy_wape_final('{2,-1,4}')$$, 'XX001', NULL, 'wape final: negative sum');
+SELECT throws_ok($$SELECT retailiq._accuracy_mean_final('{2,1,0.5}')$$, 'XX001', NULL, 'mape final: fractional count of zero actuals');
+SELECT throws_ok($$SELECT retailiq._accuracy_mean_final('{Infinity,1}')$$, 'XX001', NULL, 'mean final: infinite row count');
+SELECT throws_ok($$SELECT retailiq._accuracy_combine('{1,2}', '{NaN,2}')$$, 'XX001', NULL, 'combine: NaN count in the second state');
+SELECT throws_ok($$SELECT retailiq._accuracy_combine('{1,2,3}', '{1,2}')$$, 'XX001', NULL, 'combine: states of different lengths');
 SELECT is(retailiq._accuracy_combine('{1,2,3}', '{2,4,Infinity}'), '{3,6,Infinity}'::float8[], 'combine: an overflowed sum is still a state');
 SELECT is(retailiq._accuracy_wape_final('{2,1,4}'), 0.25::float8, 'wape final of an honest state');
 
