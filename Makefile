@@ -46,7 +46,7 @@ $(OBJS): $(wildcard src/*.h src/*/*.h)
 $(DATA_built): $(SQL_PARTS) retailiq.control
 	cat $(SQL_PARTS) > $@
 
-.PHONY: test demo bench fuzz
+.PHONY: test demo bench fuzz fuzz-sql
 test:
 	tools/test.sh
 demo:
@@ -55,3 +55,5 @@ bench:
 	tools/bench.sh
 fuzz:
 	test/fuzz/run.sh $(FUZZ_SECONDS)
+fuzz-sql:
+	test/fuzz/run_hostile.sh $(FUZZ_SECONDS)
