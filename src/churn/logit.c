@@ -189,23 +189,23 @@ logit_fit_final(PG_FUNCTION_ARGS)
 	ModelBuilder *mb;
 	char	  **names;
 
-	if (PG_ARGISNULL(0) || ((ChurnRows *) PG_GETARG_POINTER(0))->n == 0)
+	if (PG_ARGISNULL(0) || ((ChurnRows *) PG_GETARG_POINTER(0))->store.n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("logit_fit needs at least one row"),
 				 errhint("The input to logit_fit had no rows.")));
 	s = (ChurnRows *) PG_GETARG_POINTER(0);
-	nrows = s->n;
-	d = s->width - 1;
+	nrows = s->store.n;
+	d = s->store.width - 1;
 	p = d + 1;
 	max_iter = (int) s->params[1];
 	L.l2 = s->params[0];
-	wt = churn_rows_sort_merge(s, s->width, true);
-	L.n = s->n;
+	wt = churn_rows_sort_merge(s, true);
+	L.n = s->store.n;
 	L.p = p;
 	L.w = wt;
 	for (int64 i = 0; i < L.n; i++)
-		npos += wt[i] * s->rows[i * s->width];
+		npos += wt[i] * s->store.data[i * s->store.width];
 	if (npos == 0.0 || npos == (double) nrows)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -218,13 +218,13 @@ logit_fit_final(PG_FUNCTION_ARGS)
 	scale = palloc0(sizeof(double) * p);
 	for (int64 i = 0; i < L.n; i++)
 		for (int j = 1; j < p; j++)
-			mean[j] += wt[i] * s->rows[i * p + j];
+			mean[j] += wt[i] * s->store.data[i * p + j];
 	for (int j = 1; j < p; j++)
 		mean[j] /= (double) nrows;
 	for (int64 i = 0; i < L.n; i++)
 		for (int j = 1; j < p; j++)
 		{
-			double		dv = s->rows[i * p + j] - mean[j];
+			double		dv = s->store.data[i * p + j] - mean[j];
 
 			scale[j] += wt[i] * dv * dv;
 		}
@@ -238,14 +238,14 @@ logit_fit_final(PG_FUNCTION_ARGS)
 	L.y = riq_alloc(CurrentMemoryContext, riq_mul_size((Size) L.n, sizeof(double), "labels"), "logit_fit");
 	for (int64 i = 0; i < L.n; i++)
 	{
-		double	   *r = s->rows + i * p;
+		double	   *r = s->store.data + i * p;
 
 		L.y[i] = r[0];
 		r[0] = 1.0;
 		for (int j = 1; j < p; j++)
 			r[j] = scale[j] > 0.0 ? (r[j] - mean[j]) / scale[j] : 0.0;
 	}
-	L.Z = s->rows;
+	L.Z = s->store.data;
 
 	beta = palloc0(sizeof(double) * p);
 	newbeta = palloc0(sizeof(double) * p);
