@@ -15,6 +15,62 @@
 
 /* ---------- BFGS with a backtracking (Armijo) line search ---------- */
 
+/* the largest absolute gradient component */
+static double
+grad_max(const double *g, int dim)
+{
+	double		gnorm = 0.0;
+
+	for (int i = 0; i < dim; i++)
+		gnorm = Max(gnorm, fabs(g[i]));
+	return gnorm;
+}
+
+/* the inverse Hessian's starting guess: a scaled identity */
+static void
+hessian_reset(double *H, int dim, double f)
+{
+	for (int i = 0; i < dim * dim; i++)
+		H[i] = 0.0;
+	for (int i = 0; i < dim; i++)
+		H[i * dim + i] = 1.0 / Max(1.0, fabs(f));
+}
+
+/* the quasi-Newton direction p = -H g, and its slope p.g */
+static double
+search_direction(const double *H, const double *g, double *p, int dim)
+{
+	double		slope = 0.0;
+
+	for (int i = 0; i < dim; i++)
+	{
+		p[i] = 0.0;
+		for (int j = 0; j < dim; j++)
+			p[i] -= H[i * dim + j] * g[j];
+		slope += p[i] * g[i];
+	}
+	return slope;
+}
+
+/* BFGS update of the inverse Hessian from the step sv and the gradient change yv */
+static void
+bfgs_update(double *H, const double *sv, const double *yv, double *Hy, double sy, int dim)
+{
+	double		yHy = 0.0;
+
+	for (int i = 0; i < dim; i++)
+	{
+		Hy[i] = 0.0;
+		for (int j = 0; j < dim; j++)
+			Hy[i] += H[i * dim + j] * yv[j];
+		yHy += yv[i] * Hy[i];
+	}
+	for (int i = 0; i < dim; i++)
+		for (int j = 0; j < dim; j++)
+			H[i * dim + j] += ((sy + yHy) * sv[i] * sv[j]) / (sy * sy)
+				- (Hy[i] * sv[j] + sv[i] * Hy[j]) / sy;
+}
+
 ChurnOptimResult
 churn_minimize(ChurnObjective fn, void *arg, int dim, double *theta, int max_iter, double gtol)
 {
@@ -36,45 +92,31 @@ churn_minimize(ChurnObjective fn, void *arg, int dim, double *theta, int max_ite
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("the likelihood is not finite at the starting point"),
 				 errhint("Check the input for extreme values.")));
-	for (int i = 0; i < dim * dim; i++)
-		H[i] = 0.0;
-	for (int i = 0; i < dim; i++)
-		H[i * dim + i] = 1.0 / Max(1.0, fabs(f));
+	hessian_reset(H, dim, f);
 	for (res.iterations = 0; res.iterations < max_iter; res.iterations++)
 	{
-		double		gnorm = 0.0;
-		double		slope = 0.0;
+		double		gnorm;
+		double		slope;
 		double		step = 1.0;
 		double		pmax = 0.0;
 		bool		accepted = false;
 		double		sy = 0.0;
 
 		CHECK_FOR_INTERRUPTS();
-		for (int i = 0; i < dim; i++)
-			gnorm = Max(gnorm, fabs(g[i]));
+		gnorm = grad_max(g, dim);
 		res.grad_norm = gnorm;
 		if (gnorm <= gtol)
 		{
 			res.converged = true;
 			break;
 		}
-		for (int i = 0; i < dim; i++)
-		{
-			p[i] = 0.0;
-			for (int j = 0; j < dim; j++)
-				p[i] -= H[i * dim + j] * g[j];
-			slope += p[i] * g[i];
-		}
+		slope = search_direction(H, g, p, dim);
 		if (slope >= 0.0)
 		{
 			/* not a descent direction: restart from steepest descent */
-			for (int i = 0; i < dim * dim; i++)
-				H[i] = 0.0;
+			hessian_reset(H, dim, f);
 			for (int i = 0; i < dim; i++)
-			{
-				H[i * dim + i] = 1.0 / Max(1.0, fabs(f));
 				p[i] = -g[i] * H[i * dim + i];
-			}
 			slope = 0.0;
 			for (int i = 0; i < dim; i++)
 				slope += p[i] * g[i];
@@ -115,26 +157,10 @@ churn_minimize(ChurnObjective fn, void *arg, int dim, double *theta, int max_ite
 		memcpy(g, gn, sizeof(double) * dim);
 		f = fn_val;
 		if (sy > 1e-300)
-		{
-			/* BFGS update of the inverse Hessian */
-			double		yHy = 0.0;
-
-			for (int i = 0; i < dim; i++)
-			{
-				Hy[i] = 0.0;
-				for (int j = 0; j < dim; j++)
-					Hy[i] += H[i * dim + j] * yv[j];
-				yHy += yv[i] * Hy[i];
-			}
-			for (int i = 0; i < dim; i++)
-				for (int j = 0; j < dim; j++)
-					H[i * dim + j] += ((sy + yHy) * sv[i] * sv[j]) / (sy * sy)
-						- (Hy[i] * sv[j] + sv[i] * Hy[j]) / sy;
-		}
+			bfgs_update(H, sv, yv, Hy, sy, dim);
 		if (stall >= 3)
 		{
-			for (int i = 0; i < dim; i++)
-				gnorm = Max(gnorm, fabs(g[i]));
+			gnorm = Max(gnorm, grad_max(g, dim));
 			res.grad_norm = gnorm;
 			res.converged = gnorm <= gtol * 1e3;
 			break;
@@ -142,12 +168,8 @@ churn_minimize(ChurnObjective fn, void *arg, int dim, double *theta, int max_ite
 	}
 	if (res.iterations >= max_iter)
 	{
-		double		gnorm = 0.0;
-
-		for (int i = 0; i < dim; i++)
-			gnorm = Max(gnorm, fabs(g[i]));
-		res.grad_norm = gnorm;
-		res.converged = gnorm <= gtol;
+		res.grad_norm = grad_max(g, dim);
+		res.converged = res.grad_norm <= gtol;
 	}
 	res.f = f;
 	pfree(H);

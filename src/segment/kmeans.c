@@ -188,6 +188,73 @@ kmeans_plusplus(KmWork *w, RiqRng *rng, double *centers)
 }
 
 /*
+ * Empty clusters: as scikit-learn does, give each the point farthest from its own (old)
+ * center, taking it out of that center's sum. Ties go to the lower row.
+ */
+static void
+relocate_empty(const KmWork *w, const double *centers, double *new_centers, int64 *counts)
+{
+	const double *x = w->x;
+	int64		n = w->n;
+	int			d = w->d;
+	int			k = w->k;
+	int			n_empty = 0;
+
+	for (int j = 0; j < k; j++)
+		if (counts[j] == 0)
+			n_empty++;
+	if (n_empty > 0)
+	{
+		int64	   *taken = palloc(sizeof(int64) * n_empty);
+		int			e = 0;
+
+		for (int j = 0; j < k; j++)
+		{
+			int64		far = -1;
+			double		fard = -1.0;
+
+			if (counts[j] != 0)
+				continue;
+			for (int64 i = 0; i < n; i++)
+			{
+				double		dd;
+				bool		used = false;
+
+				if ((i & 0xFFFF) == 0)
+					CHECK_FOR_INTERRUPTS();
+				dd = sqdist(x + i * d, centers + (Size) w->labels[i] * d, d);
+				if (dd <= fard)
+					continue;
+				for (int q = 0; q < e; q++)
+					if (taken[q] == i)
+						used = true;
+				if (!used)
+				{
+					far = i;
+					fard = dd;
+				}
+			}
+			if (far < 0)
+				break;		/* fewer points than clusters: cannot happen after checks */
+			taken[e++] = far;
+			{
+				int			old = w->labels[far];
+				const double *xf = x + far * d;
+
+				for (int t = 0; t < d; t++)
+				{
+					new_centers[(Size) old * d + t] -= xf[t];
+					new_centers[(Size) j * d + t] = xf[t];
+				}
+				counts[old]--;
+				counts[j] = 1;
+			}
+		}
+		pfree(taken);
+	}
+}
+
+/*
  * One Lloyd step: label every point with its nearest center (GEMM per block) and, when
  * new_centers is given, compute the means. Returns how many labels changed.
  */
@@ -248,66 +315,7 @@ lloyd_step(KmWork *w, const double *centers, double *new_centers, int64 *counts)
 	if (new_centers == NULL)
 		return changed;
 
-	/*
-	 * Empty clusters: as scikit-learn does, give each the point farthest from its own
-	 * (old) center, taking it out of that center's sum. Ties go to the lower row.
-	 */
-	{
-		int			n_empty = 0;
-
-		for (int j = 0; j < k; j++)
-			if (counts[j] == 0)
-				n_empty++;
-		if (n_empty > 0)
-		{
-			int64	   *taken = palloc(sizeof(int64) * n_empty);
-			int			e = 0;
-
-			for (int j = 0; j < k; j++)
-			{
-				int64		far = -1;
-				double		fard = -1.0;
-
-				if (counts[j] != 0)
-					continue;
-				for (int64 i = 0; i < n; i++)
-				{
-					double		dd;
-					bool		used = false;
-
-					if ((i & 0xFFFF) == 0)
-						CHECK_FOR_INTERRUPTS();
-					dd = sqdist(x + i * d, centers + (Size) w->labels[i] * d, d);
-					if (dd <= fard)
-						continue;
-					for (int q = 0; q < e; q++)
-						if (taken[q] == i)
-							used = true;
-					if (!used)
-					{
-						far = i;
-						fard = dd;
-					}
-				}
-				if (far < 0)
-					break;		/* fewer points than clusters: cannot happen after checks */
-				taken[e++] = far;
-				{
-					int			old = w->labels[far];
-					const double *xf = x + far * d;
-
-					for (int t = 0; t < d; t++)
-					{
-						new_centers[(Size) old * d + t] -= xf[t];
-						new_centers[(Size) j * d + t] = xf[t];
-					}
-					counts[old]--;
-					counts[j] = 1;
-				}
-			}
-			pfree(taken);
-		}
-	}
+	relocate_empty(w, centers, new_centers, counts);
 	for (int j = 0; j < k; j++)
 	{
 		double	   *c = new_centers + (Size) j * d;
