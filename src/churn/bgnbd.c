@@ -201,19 +201,19 @@ bgnbd_fit_final(PG_FUNCTION_ARGS)
 	ModelBuilder *mb;
 	bool		at_bound = false;
 
-	if (PG_ARGISNULL(0) || ((ChurnRows *) PG_GETARG_POINTER(0))->n == 0)
+	if (PG_ARGISNULL(0) || ((ChurnRows *) PG_GETARG_POINTER(0))->store.n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("bgnbd_fit needs at least one customer"),
 				 errhint("The input to bgnbd_fit had no rows.")));
 	s = (ChurnRows *) PG_GETARG_POINTER(0);
-	ncust = s->n;
-	w = churn_rows_sort_merge(s, 3, true);
-	for (int64 i = 0; i < s->n; i++)
+	ncust = s->store.n;
+	w = churn_rows_sort_merge(s, true);
+	for (int64 i = 0; i < s->store.n; i++)
 	{
-		if (s->rows[i * 3] > 0)
+		if (s->store.data[i * 3] > 0)
 			repeaters += (int64) w[i];
-		meanT += w[i] * s->rows[i * 3 + 2];
+		meanT += w[i] * s->store.data[i * 3 + 2];
 	}
 	meanT /= (double) ncust;
 	if (repeaters == 0)
@@ -228,8 +228,8 @@ bgnbd_fit_final(PG_FUNCTION_ARGS)
 				 errmsg("bgnbd_fit needs customers observed for some time"),
 				 errdetail("Every customer has t = 0."),
 				 errhint("t is the time from the first purchase to the end of observation.")));
-	d.n = s->n;
-	d.rows = s->rows;
+	d.n = s->store.n;
+	d.rows = s->store.data;
 	d.w = w;
 	d.wsum = (double) ncust;
 	/* start: a rate of about one purchase per mean age, moderate dropout */

@@ -1,6 +1,7 @@
 /*
  * churn.h: what the churn part's files share: a growable store of fixed-width float8
- * rows used as the state of the fitting aggregates (bgnbd_fit, gammagamma_fit, logit_fit),
+ * rows (the core row store, core/rowstore.h, with the fit's settings) used as the state of the
+ * fitting aggregates (bgnbd_fit, gammagamma_fit, logit_fit, purchase_summary),
  * a small quasi-Newton minimiser, and the special functions the likelihoods need.
  *
  * The fitting aggregates keep their rows because maximum likelihood needs many passes
@@ -14,30 +15,29 @@
 #include "postgres.h"
 #include "fmgr.h"
 
+#include "core/rowstore.h"
+
 #define CHURN_ROWS_MAX_PARAMS 4
 /* features of a logistic churn model; a row store holds them and the label */
 #define CHURN_MAX_FEATURES 1000
 #define CHURN_ROWS_MAX_WIDTH (CHURN_MAX_FEATURES + 1)
 
+/* The state of every churn fitting aggregate: the core row store and the fit's settings. */
 typedef struct ChurnRows
 {
-	int			width;			/* float8 values per row */
-	int64		n;				/* rows held */
-	int64		cap;			/* rows allocated */
+	RiqRows		store;			/* the rows, in the aggregate context */
 	int64		skipped;		/* rows seen but not kept (e.g. no repeat purchase) */
 	double		params[CHURN_ROWS_MAX_PARAMS];	/* per-aggregate settings (l2, ...) */
 	bool		have_params;
 	char	   *names;			/* optional text blob (feature names), NUL-separated */
 	int			names_len;
-	double	   *rows;
-	MemoryContext cxt;
 } ChurnRows;
 
 /* the state of the calling aggregate, created on first use with the given row width */
 extern ChurnRows *churn_rows_state(FunctionCallInfo fcinfo, int width, const char *fname);
 extern void churn_rows_append(ChurnRows *s, const double *row);
-/* sort rows lexicographically and merge equal ones: returns the weights (counts) */
-extern double *churn_rows_sort_merge(ChurnRows *s, int keycols, bool merge);
+/* sort rows into the canonical order and (if merge) merge equal ones: returns the weights */
+extern double *churn_rows_sort_merge(ChurnRows *s, bool merge);
 
 /* minimiser: f(theta) and its gradient; returns false on a non-finite value */
 typedef bool (*ChurnObjective) (const double *theta, double *f, double *grad, void *arg);

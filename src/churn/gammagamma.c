@@ -130,28 +130,28 @@ gammagamma_fit_final(PG_FUNCTION_ARGS)
 	ChurnOptimResult res;
 	ModelBuilder *mb;
 
-	if (PG_ARGISNULL(0) || ((ChurnRows *) PG_GETARG_POINTER(0))->n == 0)
+	if (PG_ARGISNULL(0) || ((ChurnRows *) PG_GETARG_POINTER(0))->store.n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("gammagamma_fit needs customers with repeat purchases"),
 				 errdetail("No input row has frequency > 0."),
 				 errhint("The Gamma-Gamma model learns from the mean value of repeat purchases.")));
 	s = (ChurnRows *) PG_GETARG_POINTER(0);
-	n = s->n;
-	w = churn_rows_sort_merge(s, 2, true);
-	for (int64 i = 0; i < s->n; i++)
-		mean += w[i] * s->rows[i * 2 + 1];
+	n = s->store.n;
+	w = churn_rows_sort_merge(s, true);
+	for (int64 i = 0; i < s->store.n; i++)
+		mean += w[i] * s->store.data[i * 2 + 1];
 	mean /= (double) n;
-	for (int64 i = 0; i < s->n; i++)
-		var += w[i] * (s->rows[i * 2 + 1] - mean) * (s->rows[i * 2 + 1] - mean);
+	for (int64 i = 0; i < s->store.n; i++)
+		var += w[i] * (s->store.data[i * 2 + 1] - mean) * (s->store.data[i * 2 + 1] - mean);
 	if (n < 2 || var <= 1e-12 * mean * mean * (double) n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("gammagamma_fit needs customers whose spend differs"),
 				 errdetail("%lld customers with repeat purchases, all with the same mean spend.", (long long) n),
 				 errhint("The model estimates how spend varies across customers; it cannot from identical values.")));
-	d.n = s->n;
-	d.rows = s->rows;
+	d.n = s->store.n;
+	d.rows = s->store.data;
 	d.w = w;
 	d.wsum = (double) n;
 	theta[0] = 0.0;

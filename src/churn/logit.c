@@ -162,69 +162,26 @@ logit_objective(const LogitFit *L, const double *beta, double *eta, double *ll_o
 	return ll - 0.5 * L->l2 * pen;
 }
 
-PG_FUNCTION_INFO_V1(logit_fit_final);
-Datum
-logit_fit_final(PG_FUNCTION_ARGS)
+/*
+ * Standardise the features (population standard deviation, as scikit-learn's
+ * StandardScaler) and turn the rows into Z in place: the label moves out to L->y, column 0
+ * becomes the intercept. mean and scale (p entries, [0] unused) receive the scaler.
+ */
+static void
+logit_standardize(ChurnRows *s, LogitFit *L, int64 nrows, double *mean, double *scale)
 {
-	ChurnRows  *s;
-	LogitFit	L;
-	int			d,
-				p;
-	int64		nrows;
-	double	   *wt;
-	double	   *mean,
-			   *scale;
-	double	   *beta,
-			   *newbeta,
-			   *grad,
-			   *H,
-			   *eta,
-			   *blk;
-	double		npos = 0.0;
-	double		obj,
-				ll = 0.0;
-	int			max_iter;
-	int			iter;
-	bool		converged = false;
-	ModelBuilder *mb;
-	char	  **names;
+	int			p = L->p;
+	const double *wt = L->w;
 
-	if (PG_ARGISNULL(0) || ((ChurnRows *) PG_GETARG_POINTER(0))->n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("logit_fit needs at least one row"),
-				 errhint("The input to logit_fit had no rows.")));
-	s = (ChurnRows *) PG_GETARG_POINTER(0);
-	nrows = s->n;
-	d = s->width - 1;
-	p = d + 1;
-	max_iter = (int) s->params[1];
-	L.l2 = s->params[0];
-	wt = churn_rows_sort_merge(s, s->width, true);
-	L.n = s->n;
-	L.p = p;
-	L.w = wt;
-	for (int64 i = 0; i < L.n; i++)
-		npos += wt[i] * s->rows[i * s->width];
-	if (npos == 0.0 || npos == (double) nrows)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("logit_fit needs both labels"),
-				 errdetail("All %lld rows have label %s.", (long long) nrows, npos == 0.0 ? "false" : "true"),
-				 errhint("Choose a period in which some customers churned and some did not.")));
-
-	/* standardise (population standard deviation, as scikit-learn's StandardScaler) */
-	mean = palloc0(sizeof(double) * p);
-	scale = palloc0(sizeof(double) * p);
-	for (int64 i = 0; i < L.n; i++)
+	for (int64 i = 0; i < L->n; i++)
 		for (int j = 1; j < p; j++)
-			mean[j] += wt[i] * s->rows[i * p + j];
+			mean[j] += wt[i] * s->store.data[i * p + j];
 	for (int j = 1; j < p; j++)
 		mean[j] /= (double) nrows;
-	for (int64 i = 0; i < L.n; i++)
+	for (int64 i = 0; i < L->n; i++)
 		for (int j = 1; j < p; j++)
 		{
-			double		dv = s->rows[i * p + j] - mean[j];
+			double		dv = s->store.data[i * p + j] - mean[j];
 
 			scale[j] += wt[i] * dv * dv;
 		}
@@ -234,27 +191,72 @@ logit_fit_final(PG_FUNCTION_ARGS)
 		if (!(scale[j] > 1e-12 * Max(1.0, fabs(mean[j]))))
 			scale[j] = 0.0;		/* constant feature: it carries no information */
 	}
-	/* the rows become Z in place: the label moves out, column 0 becomes the intercept */
-	L.y = riq_alloc(CurrentMemoryContext, riq_mul_size((Size) L.n, sizeof(double), "labels"), "logit_fit");
-	for (int64 i = 0; i < L.n; i++)
+	L->y = riq_alloc(CurrentMemoryContext, riq_mul_size((Size) L->n, sizeof(double), "labels"), "logit_fit");
+	for (int64 i = 0; i < L->n; i++)
 	{
-		double	   *r = s->rows + i * p;
+		double	   *r = s->store.data + i * p;
 
-		L.y[i] = r[0];
+		L->y[i] = r[0];
 		r[0] = 1.0;
 		for (int j = 1; j < p; j++)
 			r[j] = scale[j] > 0.0 ? (r[j] - mean[j]) / scale[j] : 0.0;
 	}
-	L.Z = s->rows;
+	L->Z = s->store.data;
+}
 
-	beta = palloc0(sizeof(double) * p);
-	newbeta = palloc0(sizeof(double) * p);
-	grad = palloc0(sizeof(double) * p);
-	H = palloc0(sizeof(double) * p * p);
-	blk = palloc(sizeof(double) * LOGIT_BLOCK * p);
-	eta = riq_alloc(CurrentMemoryContext, riq_mul_size((Size) L.n, sizeof(double), "logit_fit"), "logit_fit");
-	beta[0] = log(npos / ((double) nrows - npos));
-	obj = logit_objective(&L, beta, eta, &ll);
+/* gradient and Hessian of the penalised log-likelihood at beta (eta = Z beta) */
+static void
+logit_grad_hess(const LogitFit *L, const double *beta, const double *eta, const double *scale,
+				double *grad, double *H, double *blk)
+{
+	int			p = L->p;
+
+	memset(grad, 0, sizeof(double) * p);
+	memset(H, 0, sizeof(double) * p * p);
+	for (int64 i0 = 0; i0 < L->n; i0 += LOGIT_BLOCK)
+	{
+		int			nb = (int) Min((int64) LOGIT_BLOCK, L->n - i0);
+
+		for (int k = 0; k < nb; k++)
+		{
+			int64		i = i0 + k;
+			double		pr = churn_logistic(eta[i]);
+			double		sw = sqrt(L->w[i] * pr * (1.0 - pr));
+			const double *z = L->Z + i * p;
+
+			riq_axpy(p, L->w[i] * (L->y[i] - pr), z, grad);
+			for (int j = 0; j < p; j++)
+				blk[k * p + j] = sw * z[j];
+		}
+		riq_syrk_ata(p, nb, 1.0, blk, p, 1.0, H);
+	}
+	for (int j = 1; j < p; j++)
+	{
+		grad[j] -= L->l2 * beta[j];
+		H[j * p + j] += L->l2;
+		if (scale[j] == 0.0)
+			H[j * p + j] += 1.0;	/* a constant feature keeps coefficient 0 */
+	}
+}
+
+/*
+ * Damped Newton from beta (the intercept-only start) to the penalised maximum; *iter and
+ * *ll receive the iterations and the log-likelihood. Returns whether it converged.
+ */
+static bool
+logit_newton(const LogitFit *L, const double *scale, double *beta, int max_iter, int *iter_out,
+			 double *ll_out)
+{
+	int			p = L->p;
+	double	   *newbeta = palloc0(sizeof(double) * p);
+	double	   *grad = palloc0(sizeof(double) * p);
+	double	   *H = palloc0(sizeof(double) * p * p);
+	double	   *blk = palloc(sizeof(double) * LOGIT_BLOCK * p);
+	double	   *eta = riq_alloc(CurrentMemoryContext, riq_mul_size((Size) L->n, sizeof(double), "logit_fit"), "logit_fit");
+	double		ll = 0.0;
+	double		obj = logit_objective(L, beta, eta, &ll);
+	bool		converged = false;
+	int			iter;
 
 	for (iter = 0; iter < max_iter; iter++)
 	{
@@ -264,33 +266,7 @@ logit_fit_final(PG_FUNCTION_ARGS)
 		bool		improved = false;
 
 		CHECK_FOR_INTERRUPTS();
-		/* gradient and Hessian of the penalised log-likelihood at beta (eta = Z beta) */
-		memset(grad, 0, sizeof(double) * p);
-		memset(H, 0, sizeof(double) * p * p);
-		for (int64 i0 = 0; i0 < L.n; i0 += LOGIT_BLOCK)
-		{
-			int			nb = (int) Min((int64) LOGIT_BLOCK, L.n - i0);
-
-			for (int k = 0; k < nb; k++)
-			{
-				int64		i = i0 + k;
-				double		pr = churn_logistic(eta[i]);
-				double		sw = sqrt(L.w[i] * pr * (1.0 - pr));
-				const double *z = L.Z + i * p;
-
-				riq_axpy(p, L.w[i] * (L.y[i] - pr), z, grad);
-				for (int j = 0; j < p; j++)
-					blk[k * p + j] = sw * z[j];
-			}
-			riq_syrk_ata(p, nb, 1.0, blk, p, 1.0, H);
-		}
-		for (int j = 1; j < p; j++)
-		{
-			grad[j] -= L.l2 * beta[j];
-			H[j * p + j] += L.l2;
-			if (scale[j] == 0.0)
-				H[j * p + j] += 1.0;	/* a constant feature keeps coefficient 0 */
-		}
+		logit_grad_hess(L, beta, eta, scale, grad, H, blk);
 		/* Newton direction: H delta = grad */
 		if (!riq_posv(p, 1, H, grad))
 		{
@@ -307,7 +283,7 @@ logit_fit_final(PG_FUNCTION_ARGS)
 		{
 			for (int j = 0; j < p; j++)
 				newbeta[j] = beta[j] + step * grad[j];
-			newobj = logit_objective(&L, newbeta, eta, &ll);
+			newobj = logit_objective(L, newbeta, eta, &ll);
 			if (isfinite(newobj) && newobj >= obj - 1e-12 * fabs(obj))
 			{
 				improved = true;
@@ -318,7 +294,7 @@ logit_fit_final(PG_FUNCTION_ARGS)
 		if (!improved)
 		{
 			/* no step improves: beta is optimal to rounding */
-			obj = logit_objective(&L, beta, eta, &ll);
+			obj = logit_objective(L, beta, eta, &ll);
 			converged = true;
 			break;
 		}
@@ -337,6 +313,79 @@ logit_fit_final(PG_FUNCTION_ARGS)
 			}
 		}
 	}
+	*iter_out = iter;
+	*ll_out = ll;
+	return converged;
+}
+
+/* the state's feature names, or f1, f2, ... */
+static char **
+logit_names(const ChurnRows *s, int d)
+{
+	char	  **names = palloc(sizeof(char *) * d);
+	const char *c = s->names;
+
+	for (int j = 0; j < d; j++)
+	{
+		if (c != NULL)
+		{
+			names[j] = pstrdup(c);
+			c += strlen(c) + 1;
+		}
+		else
+			names[j] = psprintf("f%d", j + 1);
+	}
+	return names;
+}
+
+PG_FUNCTION_INFO_V1(logit_fit_final);
+Datum
+logit_fit_final(PG_FUNCTION_ARGS)
+{
+	ChurnRows  *s;
+	LogitFit	L;
+	int			d,
+				p;
+	int64		nrows;
+	double	   *mean,
+			   *scale,
+			   *beta;
+	double		npos = 0.0;
+	double		ll = 0.0;
+	int			max_iter;
+	int			iter;
+	bool		converged;
+	ModelBuilder *mb;
+
+	if (PG_ARGISNULL(0) || ((ChurnRows *) PG_GETARG_POINTER(0))->store.n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("logit_fit needs at least one row"),
+				 errhint("The input to logit_fit had no rows.")));
+	s = (ChurnRows *) PG_GETARG_POINTER(0);
+	nrows = s->store.n;
+	d = s->store.width - 1;
+	p = d + 1;
+	max_iter = (int) s->params[1];
+	L.l2 = s->params[0];
+	L.w = churn_rows_sort_merge(s, true);
+	L.n = s->store.n;
+	L.p = p;
+	for (int64 i = 0; i < L.n; i++)
+		npos += L.w[i] * s->store.data[i * s->store.width];
+	if (npos == 0.0 || npos == (double) nrows)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("logit_fit needs both labels"),
+				 errdetail("All %lld rows have label %s.", (long long) nrows, npos == 0.0 ? "false" : "true"),
+				 errhint("Choose a period in which some customers churned and some did not.")));
+
+	mean = palloc0(sizeof(double) * p);
+	scale = palloc0(sizeof(double) * p);
+	logit_standardize(s, &L, nrows, mean, scale);
+	beta = palloc0(sizeof(double) * p);
+	beta[0] = log(npos / ((double) nrows - npos));
+	converged = logit_newton(&L, scale, beta, max_iter, &iter, &ll);
 	if (!converged)
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
@@ -344,21 +393,6 @@ logit_fit_final(PG_FUNCTION_ARGS)
 				 errdetail("The features may separate the classes; stopped after %d of at most %d iterations.", iter, max_iter),
 				 errhint("Use l2 > 0 (e.g. the default 1); the model is flagged converged = false.")));
 
-	names = palloc(sizeof(char *) * d);
-	{
-		const char *c = s->names;
-
-		for (int j = 0; j < d; j++)
-		{
-			if (c != NULL)
-			{
-				names[j] = pstrdup(c);
-				c += strlen(c) + 1;
-			}
-			else
-				names[j] = psprintf("f%d", j + 1);
-		}
-	}
 	mb = model_begin(MODEL_KIND_LOGIT);
 	model_put_float(mb, MODEL_PARAMS, "l2", L.l2);
 	model_put_int(mb, MODEL_PARAMS, "max_iter", max_iter);
@@ -366,7 +400,7 @@ logit_fit_final(PG_FUNCTION_ARGS)
 	model_put_float_array(mb, MODEL_DATA, "coef", beta + 1, 1, &d);
 	model_put_float_array(mb, MODEL_DATA, "mean", mean + 1, 1, &d);
 	model_put_float_array(mb, MODEL_DATA, "scale", scale + 1, 1, &d);
-	model_put_text_array(mb, MODEL_DATA, "feature_names", (const char *const *) names, d);
+	model_put_text_array(mb, MODEL_DATA, "feature_names", (const char *const *) logit_names(s, d), d);
 	model_put_float(mb, MODEL_METRICS, "log_likelihood", ll);
 	model_put_int(mb, MODEL_METRICS, "n_rows", nrows);
 	model_put_int(mb, MODEL_METRICS, "n_positive", (int64) npos);

@@ -96,27 +96,27 @@ purchase_summary_final(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	s = (ChurnRows *) PG_GETARG_POINTER(0);
-	if (s->n == 0)
+	if (s->store.n == 0)
 		PG_RETURN_NULL();		/* no purchase by as_of: not yet a customer */
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "purchase_summary must return a composite type");
 	tupdesc = BlessTupleDesc(tupdesc);
 	/* sort by day (then amount): same-day purchases become one transaction */
-	pfree(churn_rows_sort_merge(s, 2, false));
-	first = s->rows[0];
-	last = s->rows[(s->n - 1) * 2];
+	pfree(churn_rows_sort_merge(s, false));
+	first = s->store.data[0];
+	last = s->store.data[(s->store.n - 1) * 2];
 	unit_days = s->params[1];
-	for (int64 i = 0; i < s->n; i++)
+	for (int64 i = 0; i < s->store.n; i++)
 	{
-		if (s->rows[i * 2] != cur)
+		if (s->store.data[i * 2] != cur)
 		{
 			if (days > 1)
 				repeat_sum += cur_amount;
 			days++;
-			cur = s->rows[i * 2];
+			cur = s->store.data[i * 2];
 			cur_amount = 0.0;
 		}
-		cur_amount += s->rows[i * 2 + 1];
+		cur_amount += s->store.data[i * 2 + 1];
 	}
 	if (days > 1)
 		repeat_sum += cur_amount;

@@ -188,6 +188,73 @@ kmeans_plusplus(KmWork *w, RiqRng *rng, double *centers)
 }
 
 /*
+ * Empty clusters: as scikit-learn does, give each the point farthest from its own (old)
+ * center, taking it out of that center's sum. Ties go to the lower row.
+ */
+static void
+relocate_empty(const KmWork *w, const double *centers, double *new_centers, int64 *counts)
+{
+	const double *x = w->x;
+	int64		n = w->n;
+	int			d = w->d;
+	int			k = w->k;
+	int			n_empty = 0;
+
+	for (int j = 0; j < k; j++)
+		if (counts[j] == 0)
+			n_empty++;
+	if (n_empty > 0)
+	{
+		int64	   *taken = palloc(sizeof(int64) * n_empty);
+		int			e = 0;
+
+		for (int j = 0; j < k; j++)
+		{
+			int64		far = -1;
+			double		fard = -1.0;
+
+			if (counts[j] != 0)
+				continue;
+			for (int64 i = 0; i < n; i++)
+			{
+				double		dd;
+				bool		used = false;
+
+				if ((i & 0xFFFF) == 0)
+					CHECK_FOR_INTERRUPTS();
+				dd = sqdist(x + i * d, centers + (Size) w->labels[i] * d, d);
+				if (dd <= fard)
+					continue;
+				for (int q = 0; q < e; q++)
+					if (taken[q] == i)
+						used = true;
+				if (!used)
+				{
+					far = i;
+					fard = dd;
+				}
+			}
+			if (far < 0)
+				break;		/* fewer points than clusters: cannot happen after checks */
+			taken[e++] = far;
+			{
+				int			old = w->labels[far];
+				const double *xf = x + far * d;
+
+				for (int t = 0; t < d; t++)
+				{
+					new_centers[(Size) old * d + t] -= xf[t];
+					new_centers[(Size) j * d + t] = xf[t];
+				}
+				counts[old]--;
+				counts[j] = 1;
+			}
+		}
+		pfree(taken);
+	}
+}
+
+/*
  * One Lloyd step: label every point with its nearest center (GEMM per block) and, when
  * new_centers is given, compute the means. Returns how many labels changed.
  */
@@ -248,66 +315,7 @@ lloyd_step(KmWork *w, const double *centers, double *new_centers, int64 *counts)
 	if (new_centers == NULL)
 		return changed;
 
-	/*
-	 * Empty clusters: as scikit-learn does, give each the point farthest from its own
-	 * (old) center, taking it out of that center's sum. Ties go to the lower row.
-	 */
-	{
-		int			n_empty = 0;
-
-		for (int j = 0; j < k; j++)
-			if (counts[j] == 0)
-				n_empty++;
-		if (n_empty > 0)
-		{
-			int64	   *taken = palloc(sizeof(int64) * n_empty);
-			int			e = 0;
-
-			for (int j = 0; j < k; j++)
-			{
-				int64		far = -1;
-				double		fard = -1.0;
-
-				if (counts[j] != 0)
-					continue;
-				for (int64 i = 0; i < n; i++)
-				{
-					double		dd;
-					bool		used = false;
-
-					if ((i & 0xFFFF) == 0)
-						CHECK_FOR_INTERRUPTS();
-					dd = sqdist(x + i * d, centers + (Size) w->labels[i] * d, d);
-					if (dd <= fard)
-						continue;
-					for (int q = 0; q < e; q++)
-						if (taken[q] == i)
-							used = true;
-					if (!used)
-					{
-						far = i;
-						fard = dd;
-					}
-				}
-				if (far < 0)
-					break;		/* fewer points than clusters: cannot happen after checks */
-				taken[e++] = far;
-				{
-					int			old = w->labels[far];
-					const double *xf = x + far * d;
-
-					for (int t = 0; t < d; t++)
-					{
-						new_centers[(Size) old * d + t] -= xf[t];
-						new_centers[(Size) j * d + t] = xf[t];
-					}
-					counts[old]--;
-					counts[j] = 1;
-				}
-			}
-			pfree(taken);
-		}
-	}
+	relocate_empty(w, centers, new_centers, counts);
 	for (int j = 0; j < k; j++)
 	{
 		double	   *c = new_centers + (Size) j * d;
@@ -444,123 +452,4 @@ kmeans_fit(const double *x, int64 n, int d, int k, uint64 seed, int n_init,
 	out->centers = best_centers;
 	out->sizes = best_counts;
 	out->inertia = best_inertia;
-}
-
-typedef struct RowSortArg
-{
-	const double *x;
-	int			d;
-} RowSortArg;
-
-/* a row's first feature inline (for cache-friendly comparisons) and its index */
-typedef struct RowKey
-{
-	double		key;
-	int64		idx;
-} RowKey;
-
-static int
-row_cmp(const void *a, const void *b, void *arg)
-{
-	const RowKey *ka = (const RowKey *) a;
-	const RowKey *kb = (const RowKey *) b;
-	const RowSortArg *s = (const RowSortArg *) arg;
-	const double *ra,
-			   *rb;
-
-	if (ka->key < kb->key)
-		return -1;
-	if (ka->key > kb->key)
-		return 1;
-	ra = s->x + (Size) ka->idx * s->d;
-	rb = s->x + (Size) kb->idx * s->d;
-	for (int t = 1; t < s->d; t++)
-	{
-		if (ra[t] < rb[t])
-			return -1;
-		if (ra[t] > rb[t])
-			return 1;
-	}
-	return 0;
-}
-
-void
-kmeans_sort_rows(double *x, int64 n, int d)
-{
-	RowKey	   *keys;
-	int64	   *perm;
-	double	   *tmp;
-	RowSortArg	arg;
-	bool		sorted = true;
-
-	/* already in order (a second final call, or pre-sorted input): nothing to do */
-	for (int64 i = 1; i < n && sorted; i++)
-	{
-		for (int t = 0; t < d; t++)
-		{
-			if (x[(i - 1) * d + t] < x[i * d + t])
-				break;
-			if (x[(i - 1) * d + t] > x[i * d + t])
-			{
-				sorted = false;
-				break;
-			}
-		}
-	}
-	if (sorted)
-		return;
-
-	keys = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RowKey) * (Size) n);
-	for (int64 i = 0; i < n; i++)
-	{
-		keys[i].key = x[i * d];
-		keys[i].idx = i;
-	}
-	arg.x = x;
-	arg.d = d;
-	qsort_arg(keys, (size_t) n, sizeof(RowKey), row_cmp, &arg);
-	/* reuse the keys' memory for the permutation */
-	perm = (int64 *) keys;
-	for (int64 i = 0; i < n; i++)
-		perm[i] = keys[i].idx;
-
-	/* apply the permutation in place, cycle by cycle: row i receives old row perm[i] */
-	tmp = palloc(sizeof(double) * d);
-	for (int64 i = 0; i < n; i++)
-	{
-		int64		j;
-
-		if ((i & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (perm[i] == i)
-			continue;
-		memcpy(tmp, x + i * d, sizeof(double) * d);
-		j = i;
-		for (;;)
-		{
-			int64		next = perm[j];
-
-			perm[j] = j;
-			if (next == i)
-			{
-				memcpy(x + j * d, tmp, sizeof(double) * d);
-				break;
-			}
-			memcpy(x + j * d, x + next * d, sizeof(double) * d);
-			j = next;
-		}
-	}
-	pfree(tmp);
-	pfree(keys);
-}
-
-int64
-kmeans_count_distinct(const double *x, int64 n, int d, int64 stop)
-{
-	int64		distinct = n > 0 ? 1 : 0;
-
-	for (int64 i = 1; i < n && distinct < stop; i++)
-		if (memcmp(x + (i - 1) * d, x + i * d, sizeof(double) * d) != 0)
-			distinct++;
-	return distinct;
 }

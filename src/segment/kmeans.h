@@ -3,7 +3,8 @@
  *
  * kmeans_fit runs greedy k-means++ seeding (as scikit-learn does) and Lloyd iterations whose
  * distances come from riq_gemm, n_init times, and keeps the run with the lowest inertia.
- * The caller owns the data's canonical order, scaling and centring (see kmeans_agg.c):
+ * The caller owns the data's canonical order (core/rowstore.h), scaling and centring
+ * (see kmeans_segment_agg.c):
  * given the same matrix and seed, the result is the same bit for bit.
  */
 #ifndef RETAILIQ_SEGMENT_KMEANS_H
@@ -32,10 +33,5 @@ extern void kmeans_fit(const double *x, int64 n, int d, int k, uint64 seed, int 
 
 /* nearest center (0-based) and its squared distance, exactly, for one point */
 extern int	kmeans_nearest(const double *x, const double *centers, int k, int d, double *dist2);
-
-/* sort the rows of x (n x d) lexicographically, in place: the canonical order */
-extern void kmeans_sort_rows(double *x, int64 n, int d);
-/* the number of distinct rows of a sorted matrix, counting no further than `stop` */
-extern int64 kmeans_count_distinct(const double *x, int64 n, int d, int64 stop);
 
 #endif

@@ -189,22 +189,28 @@ CREATE FUNCTION retailiq.kmeans_silhouette_accum(internal, float8[], retailiq.mo
     AS 'MODULE_PATHNAME', 'kmeans_silhouette_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION retailiq.kmeans_silhouette_final(internal) RETURNS float8
     AS 'MODULE_PATHNAME', 'kmeans_silhouette_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION retailiq.kmeans_silhouette_combine(internal, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'kmeans_silhouette_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION retailiq.kmeans_silhouette_serialize(internal) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'kmeans_silhouette_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION retailiq.kmeans_silhouette_deserialize(bytea, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'kmeans_silhouette_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE AGGREGATE retailiq.kmeans_silhouette(features float8[], model retailiq.model) (
     SFUNC = retailiq.kmeans_silhouette_accum, STYPE = internal,
     FINALFUNC = retailiq.kmeans_silhouette_final, FINALFUNC_MODIFY = READ_WRITE,
-    COMBINEFUNC = retailiq.kmeans_buf_combine, SERIALFUNC = retailiq.kmeans_buf_serialize,
-    DESERIALFUNC = retailiq.kmeans_buf_deserialize, PARALLEL = SAFE);
+    COMBINEFUNC = retailiq.kmeans_silhouette_combine, SERIALFUNC = retailiq.kmeans_silhouette_serialize,
+    DESERIALFUNC = retailiq.kmeans_silhouette_deserialize, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.kmeans_silhouette(features float8[], model retailiq.model, sample_size int) (
     SFUNC = retailiq.kmeans_silhouette_accum, STYPE = internal,
     FINALFUNC = retailiq.kmeans_silhouette_final, FINALFUNC_MODIFY = READ_WRITE,
-    COMBINEFUNC = retailiq.kmeans_buf_combine, SERIALFUNC = retailiq.kmeans_buf_serialize,
-    DESERIALFUNC = retailiq.kmeans_buf_deserialize, PARALLEL = SAFE);
+    COMBINEFUNC = retailiq.kmeans_silhouette_combine, SERIALFUNC = retailiq.kmeans_silhouette_serialize,
+    DESERIALFUNC = retailiq.kmeans_silhouette_deserialize, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.kmeans_silhouette(features float8[], model retailiq.model, sample_size int,
                                             seed int) (
     SFUNC = retailiq.kmeans_silhouette_accum, STYPE = internal,
     FINALFUNC = retailiq.kmeans_silhouette_final, FINALFUNC_MODIFY = READ_WRITE,
-    COMBINEFUNC = retailiq.kmeans_buf_combine, SERIALFUNC = retailiq.kmeans_buf_serialize,
-    DESERIALFUNC = retailiq.kmeans_buf_deserialize, PARALLEL = SAFE);
+    COMBINEFUNC = retailiq.kmeans_silhouette_combine, SERIALFUNC = retailiq.kmeans_silhouette_serialize,
+    DESERIALFUNC = retailiq.kmeans_silhouette_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE retailiq.kmeans_silhouette(float8[], retailiq.model) IS
     'mean silhouette of the rows under a k-means model: exact up to sample_size rows, sampled beyond';
 

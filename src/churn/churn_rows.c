@@ -1,0 +1,182 @@
+/*
+ * churn_rows.c: the state of the churn fitting aggregates (bgnbd_fit, gammagamma_fit,
+ * logit_fit, purchase_summary): the core row store (core/rowstore.h) plus the fit's settings,
+ * and the combine, serial and deserial functions every churn aggregate shares.
+ *
+ * The settings travel in the row store's extra area as a ChurnWire followed by the feature
+ * names; the deserial function checks both against the area's real length.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/memutils.h"
+
+#include "core/agg_state.h"
+#include "core/rowstore.h"
+#include "churn/churn.h"
+
+/* the settings in the serial form's extra area; the names (names_len bytes) follow */
+typedef struct ChurnWire
+{
+	int64		skipped;
+	double		params[CHURN_ROWS_MAX_PARAMS];
+	int32		have_params;
+	int32		names_len;		/* -1: no names */
+} ChurnWire;
+
+static ChurnRows *
+rows_new(MemoryContext cxt, int width, const char *what)
+{
+	ChurnRows  *s = MemoryContextAllocZero(cxt, sizeof(ChurnRows));
+
+	riq_rows_init(&s->store, cxt, width, what);
+	return s;
+}
+
+ChurnRows *
+churn_rows_state(FunctionCallInfo fcinfo, int width, const char *fname)
+{
+	MemoryContext aggcxt = riq_agg_context(fcinfo, fname);
+	ChurnRows  *s;
+
+	if (PG_ARGISNULL(0))
+		return rows_new(aggcxt, width, fname);
+	s = (ChurnRows *) PG_GETARG_POINTER(0);
+	if (s->store.width != width)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("every row of %s must have the same number of features", fname),
+				 errdetail("A row has %d features; earlier rows had %d.", width - 1, s->store.width - 1),
+				 errhint("Build the feature arrays with one fixed list of features.")));
+	return s;
+}
+
+void
+churn_rows_append(ChurnRows *s, const double *row)
+{
+	riq_rows_append(&s->store, row);
+}
+
+double *
+churn_rows_sort_merge(ChurnRows *s, bool merge)
+{
+	riq_rows_sort(&s->store);
+	return riq_rows_merge(&s->store, merge);
+}
+
+PG_FUNCTION_INFO_V1(churn_rows_combine);
+Datum
+churn_rows_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = riq_agg_context(fcinfo, "churn_rows_combine");
+	ChurnRows  *a;
+	ChurnRows  *b;
+
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(PG_GETARG_POINTER(0));
+	}
+	b = (ChurnRows *) PG_GETARG_POINTER(1);
+	if (PG_ARGISNULL(0))
+	{
+		a = rows_new(aggcxt, b->store.width, b->store.what);
+		a->have_params = b->have_params;
+		memcpy(a->params, b->params, sizeof(a->params));
+	}
+	else
+		a = (ChurnRows *) PG_GETARG_POINTER(0);
+	if (a->store.width != b->store.width)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("every row of the fit must have the same number of features"),
+				 errdetail("Rows have %d and %d features.", a->store.width - 1, b->store.width - 1),
+				 errhint("Build the feature arrays with one fixed list of features.")));
+	if (!a->have_params && b->have_params)
+	{
+		a->have_params = true;
+		memcpy(a->params, b->params, sizeof(a->params));
+	}
+	if (a->names == NULL && b->names != NULL)
+	{
+		a->names = MemoryContextAlloc(aggcxt, Max(b->names_len, 1));
+		memcpy(a->names, b->names, b->names_len);
+		a->names_len = b->names_len;
+	}
+	riq_rows_concat(&a->store, &b->store);
+	a->skipped += b->skipped;
+	PG_RETURN_POINTER(a);
+}
+
+PG_FUNCTION_INFO_V1(churn_rows_serialize);
+Datum
+churn_rows_serialize(PG_FUNCTION_ARGS)
+{
+	ChurnRows  *s = (ChurnRows *) PG_GETARG_POINTER(0);
+	ChurnWire	w;
+	Size		nlen = s->names ? (Size) s->names_len : 0;
+	char	   *extra;
+
+	(void) riq_agg_context(fcinfo, "churn_rows_serialize");
+	memset(&w, 0, sizeof(w));
+	w.skipped = s->skipped;
+	memcpy(w.params, s->params, sizeof(w.params));
+	w.have_params = s->have_params ? 1 : 0;
+	w.names_len = s->names ? s->names_len : -1;
+	extra = palloc(sizeof(w) + nlen);
+	memcpy(extra, &w, sizeof(w));
+	if (nlen > 0)
+		memcpy(extra + sizeof(w), s->names, nlen);
+	PG_RETURN_BYTEA_P(riq_rows_serialize(&s->store, extra, sizeof(w) + nlen));
+}
+
+/* Feature names: one non-empty, NUL-terminated name per feature, nothing after the last. */
+static void
+check_names(const char *names, Size len, int features)
+{
+	int			count = 0;
+
+	for (Size i = 0; i < len; i++)
+		if (names[i] == '\0')
+		{
+			if (i == 0 || names[i - 1] == '\0')
+				riq_state_corrupt("churn fit", "Its feature names contain an empty name.");
+			count++;
+		}
+	if (len == 0 || names[len - 1] != '\0' || count != features)
+		riq_state_corrupt("churn fit", "Its feature names do not name its %d features.", features);
+}
+
+PG_FUNCTION_INFO_V1(churn_rows_deserialize);
+Datum
+churn_rows_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt = riq_agg_context(fcinfo, "churn_rows_deserialize");
+	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	ChurnRows  *s = MemoryContextAllocZero(aggcxt, sizeof(ChurnRows));
+	ChurnWire	w;
+	Size		extra_len;
+	const char *extra;
+
+	extra = riq_rows_deserialize(b, &s->store, aggcxt, CHURN_ROWS_MAX_WIDTH, "churn fit",
+								 &extra_len);
+	if (extra_len < sizeof(w))
+		riq_state_corrupt("churn fit", "Its settings are %zu bytes, shorter than %zu.",
+						  extra_len, sizeof(w));
+	memcpy(&w, extra, sizeof(w));
+	if (w.names_len < -1 || extra_len - sizeof(w) != (Size) Max(w.names_len, 0) || w.skipped < 0)
+		riq_state_corrupt("churn fit", "Its settings (%d bytes of names) do not match their %zu bytes.",
+						  w.names_len, extra_len);
+	s->skipped = w.skipped;
+	memcpy(s->params, w.params, sizeof(s->params));
+	s->have_params = w.have_params != 0;
+	if (w.names_len >= 0)
+	{
+		check_names(extra + sizeof(w), (Size) w.names_len, s->store.width - 1);
+		s->names = MemoryContextAlloc(aggcxt, Max(w.names_len, 1));
+		memcpy(s->names, extra + sizeof(w), w.names_len);
+		s->names_len = w.names_len;
+	}
+	PG_RETURN_POINTER(s);
+}
