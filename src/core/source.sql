@@ -84,7 +84,7 @@ BEGIN
                   DETAIL = format('The %s contract has the columns %s.', role,
                                   (SELECT string_agg(c.column_name, ', ') FROM retailiq._source_contract() c
                                     WHERE c.role = register_source.role)),
-                  HINT = 'Map only the logical columns of the contract (doc/core.md, source registry).';
+                  HINT = 'Map only the logical columns of the contract (doc/behaviour.md, source registry).';
         END IF;
         IF jsonb_typeof(columns->k) <> 'string' THEN
             RAISE EXCEPTION 'column map entry "%" must be a column name string', k USING ERRCODE = '22023',
@@ -106,7 +106,7 @@ BEGIN
             RAISE EXCEPTION '% source % has no column "%"', role, relation, actual
                 USING ERRCODE = '42703',
                       DETAIL = format('The %s contract needs a column for %s.', role, r.column_name),
-                      HINT = 'Map the logical column to yours in columns, or register a view that adds it (doc/core.md, source registry).';
+                      HINT = 'Map the logical column to yours in columns, or register a view that adds it (doc/behaviour.md, source registry).';
         END IF;
         IF found_cat <> r.type_category THEN
             RAISE EXCEPTION 'column "%" of % source % has the wrong type', actual, role, relation
