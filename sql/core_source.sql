@@ -75,5 +75,20 @@ SELECT retailiq.unregister_source('products');
 SELECT * FROM retailiq.churn_features('2025-04-01');
 SELECT retailiq.unregister_source('products');
 
+-- a sales source is a row of the same registry (role sales, one per name); method, options and
+-- refresh figures live beside it and can be updated through retailiq.sales_source
+CREATE VIEW src_shop.daily AS
+SELECT o.shop || '/' || l.item AS series, o.at::date AS day, l.qty AS units
+  FROM src_shop.sales_order o JOIN src_shop.line l USING (no);
+SELECT name, relation, series_column, exog_columns
+  FROM retailiq.register_sales_source('src_daily', 'src_shop.daily', 'series', 'day', 'units', method => 'snaive');
+SELECT role, name, relation, columns FROM retailiq.source WHERE role = 'sales';
+UPDATE retailiq.sales_source SET options = '{"max_model_age": "0"}' WHERE name = 'src_daily';
+SELECT name, method, options FROM retailiq.sales_source;
+UPDATE retailiq.sales_source SET value_column = 'series' WHERE name = 'src_daily';
+SELECT retailiq.unregister_sales_source('src_daily');
+SELECT count(*) FROM retailiq.source WHERE role = 'sales';
+SELECT count(*) FROM retailiq.sales_source_state;
+
 DELETE FROM retailiq.source;
 DROP SCHEMA src_shop CASCADE;

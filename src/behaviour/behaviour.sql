@@ -340,8 +340,8 @@ COMMENT ON COLUMN retailiq.tag_refresh_state.slack IS
     'how far before the previous as_of the next refresh_customer_tags looks: covers events committed late with an earlier occurred_at';
 INSERT INTO retailiq.tag_refresh_state (id) VALUES (1);
 
--- Any change of the registered relations (register_event_source, register_source,
--- unregister_source) invalidates every tag: recompute all rules at the next refresh.
+-- Any change of the registered tables (register_event_source, register_source,
+-- unregister_source; sales sources aside) invalidates every tag: recompute all rules at the next refresh.
 CREATE FUNCTION retailiq._source_changed_tags() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -352,8 +352,10 @@ BEGIN
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER source_changed_tags AFTER INSERT OR UPDATE OR DELETE ON retailiq.source
-    FOR EACH STATEMENT EXECUTE FUNCTION retailiq._source_changed_tags();
+CREATE TRIGGER source_changed_tags AFTER INSERT OR UPDATE ON retailiq.source
+    FOR EACH ROW WHEN (NEW.role <> 'sales') EXECUTE FUNCTION retailiq._source_changed_tags();
+CREATE TRIGGER source_removed_tags AFTER DELETE ON retailiq.source
+    FOR EACH ROW WHEN (OLD.role <> 'sales') EXECUTE FUNCTION retailiq._source_changed_tags();
 
 -- The joins and per-event filters of an events or cart_abandoned condition (normalised):
 -- fixed fragments that read every value from the condition passed as $3.

@@ -1,9 +1,12 @@
 -- core: the source registry, the one way in to the retailer's tables.
 --
 -- Every function that reads the retailer's tables by itself (behaviour's tags, profile,
--- funnels and zones; the reports; churn features and labels) takes them from here: one row per
--- role (events, orders, order_lines, products, store_zones) naming a relation and, for each
--- logical column of the role's contract, the relation's actual column. Registration checks
+-- funnels and zones; the reports; churn features and labels; the nightly forecast refresh)
+-- takes them from here: one row per role (events, orders, order_lines, products, store_zones)
+-- naming a relation and, for each logical column of the role's contract, the relation's
+-- actual column; and one row per named sales source (role sales, registered by
+-- register_sales_source in src/forecast/40_operations.sql: series, date, value and a list of
+-- factor columns). Registration checks
 -- that the relation and every column exist with a usable type; nothing defaults to the sample
 -- schema. Readers get the relation as a FROM item whose columns carry the logical names
 -- (retailiq._source): the relation itself when every column has its logical name (the plans
@@ -35,17 +38,21 @@ AS $$
 $$;
 
 CREATE TABLE retailiq.source (
-    role           text PRIMARY KEY
-                   CHECK (role IN ('events', 'orders', 'order_lines', 'products', 'store_zones')),
+    role           text NOT NULL
+                   CHECK (role IN ('events', 'orders', 'order_lines', 'products', 'store_zones', 'sales')),
+    name           text NOT NULL DEFAULT '' CHECK ((role = 'sales') = (name <> '')),
     relation       regclass NOT NULL,
     columns        jsonb NOT NULL CHECK (jsonb_typeof(columns) = 'object'),
     registered_by  name NOT NULL DEFAULT current_user,
-    registered_at  timestamptz NOT NULL DEFAULT now()
+    registered_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (role, name)
 );
 COMMENT ON TABLE retailiq.source IS
-    'the retailer''s tables or views the analytics read: one relation per role, with its logical column -> actual column map (see retailiq.register_source)';
+    'the retailer''s tables or views the analytics read: one relation per role (and per sales source name), with its logical column -> actual column map (see retailiq.register_source, retailiq.register_sales_source)';
+COMMENT ON COLUMN retailiq.source.name IS
+    'the sales source''s name for role sales; empty for the other roles, which have one relation each';
 COMMENT ON COLUMN retailiq.source.columns IS
-    'logical column name -> column of the relation, for every column of the role''s contract the relation offers';
+    'logical column name -> column of the relation, for every column of the role''s contract the relation offers (sales: series, date, value and factors, a list)';
 SELECT pg_catalog.pg_extension_config_dump('retailiq.source', '');
 
 -- Registers (or replaces) the relation of one role. columns maps logical names to the
@@ -70,7 +77,7 @@ BEGIN
     END IF;
     IF NOT EXISTS (SELECT 1 FROM retailiq._source_contract() c WHERE c.role = register_source.role) THEN
         RAISE EXCEPTION 'unknown source role "%"', role USING ERRCODE = '22023',
-              HINT = 'Use events, orders, order_lines, products or store_zones.';
+              HINT = 'Use events, orders, order_lines, products or store_zones; sales sources are registered with retailiq.register_sales_source.';
     END IF;
     IF jsonb_typeof(columns) <> 'object' THEN
         RAISE EXCEPTION 'columns must be a JSON object' USING ERRCODE = '22023',
@@ -135,12 +142,12 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    DELETE FROM retailiq.source s WHERE s.role = unregister_source.role;
+    DELETE FROM retailiq.source s WHERE s.role = unregister_source.role AND s.name = '';
     RETURN FOUND;
 END
 $$;
 COMMENT ON FUNCTION retailiq.unregister_source(text) IS
-    'removes the registered relation of one role';
+    'removes the registered relation of one role (sales sources: retailiq.unregister_sales_source)';
 
 -- The registered row of a role; 55000 when none is registered.
 CREATE FUNCTION retailiq._source_row(which text) RETURNS retailiq.source
@@ -150,8 +157,8 @@ AS $$
 DECLARE
     s retailiq.source;
 BEGIN
-    SELECT * INTO s FROM retailiq.source r WHERE r.role = which;
-    IF NOT FOUND AND NOT EXISTS (SELECT 1 FROM retailiq.source) THEN
+    SELECT * INTO s FROM retailiq.source r WHERE r.role = which AND r.name = '';
+    IF NOT FOUND AND NOT EXISTS (SELECT 1 FROM retailiq.source r WHERE r.role <> 'sales') THEN
         RAISE EXCEPTION 'no event source is registered' USING ERRCODE = '55000',
               HINT = 'Call retailiq.register_event_source(''retail'') (sample layout) or register_event_source(events, orders, order_lines, products, store_zones).';
     ELSIF NOT FOUND THEN
