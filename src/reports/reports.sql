@@ -1,5 +1,5 @@
 -- reports: daily, weekly and monthly sales, behaviour and forecast-accuracy reports as
--- set-returning functions over the registered event source (retailiq.event_source) and
+-- set-returning functions over the registered tables (the core source registry, retailiq.source) and
 -- retailiq.forecast_result; retailiq.materialize_report keeps them in tables for the
 -- scheduler's report jobs. Periods are inclusive date ranges [from_date, to_date] in UTC.
 
