@@ -144,5 +144,5 @@ SELECT last_since > '-infinity' AND last_since < last_as_of AS from_watermark
 -- clean up: other suites share this database
 DELETE FROM retailiq.customer_tag;
 DELETE FROM retailiq.tag_rule WHERE NOT is_default;
-DELETE FROM retailiq.event_source;
+DELETE FROM retailiq.source;
 DROP SCHEMA beh_shop CASCADE;

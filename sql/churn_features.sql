@@ -29,19 +29,24 @@ INSERT INTO shop.events VALUES
     (1, 2, NULL, 'online', 'view', 3, NULL, '2025-03-25 12:00+00', NULL),
     (2, 2, NULL, 'online', 'cart_add', 3, NULL, '2025-03-26 12:00+00', NULL),
     (3, 2, 1, 'store', 'dwell', NULL, 2, '2025-03-10 12:00+00', 300);
+-- the shop's tables, registered by role (it has no store zones)
+SELECT retailiq.register_source(r, format('shop.%I', r)::regclass) IS NOT NULL AS registered
+FROM unnest(ARRAY['events', 'orders', 'order_lines', 'products']) r;
 
 SELECT array_length(retailiq.churn_feature_names(), 1) AS n_features;
 -- as of 2025-04-01 00:00 UTC
 SELECT f.customer_id, n.name, round(v::numeric, 4) AS value
-FROM retailiq.churn_features('2025-04-01 00:00+00', 'shop') f,
+FROM retailiq.churn_features('2025-04-01 00:00+00') f,
      unnest(f.features, retailiq.churn_feature_names()) WITH ORDINALITY AS n(v, name, i)
 ORDER BY f.customer_id, n.i;
-SELECT * FROM retailiq.churn_labels('2025-04-01 00:00+00', 90, 'shop') ORDER BY customer_id;
-SELECT * FROM retailiq.churn_labels('2025-04-01 00:00+00', 30, 'shop') ORDER BY customer_id;
+SELECT * FROM retailiq.churn_labels('2025-04-01 00:00+00', 90) ORDER BY customer_id;
+SELECT * FROM retailiq.churn_labels('2025-04-01 00:00+00', 30) ORDER BY customer_id;
 
 -- Errors
-SELECT * FROM retailiq.churn_features('infinity', 'shop');
-SELECT * FROM retailiq.churn_features('2025-04-01', 'nosuchschema');
-SELECT * FROM retailiq.churn_labels('2025-04-01', 0, 'shop');
+SELECT * FROM retailiq.churn_features('infinity');
+SELECT retailiq.unregister_source('events');
+SELECT * FROM retailiq.churn_features('2025-04-01');
+SELECT * FROM retailiq.churn_labels('2025-04-01', 0);
 SET client_min_messages = warning;
+DELETE FROM retailiq.source;
 DROP SCHEMA shop CASCADE;

@@ -103,5 +103,5 @@ DELETE FROM retailiq.report_sales_data;
 DELETE FROM retailiq.report_behaviour_data;
 DELETE FROM retailiq.report_forecast_accuracy_data;
 DELETE FROM retailiq.forecast_result WHERE model_name = 'ets' AND period_start BETWEEN '2025-03-03' AND '2025-03-04';
-DELETE FROM retailiq.event_source;
+DELETE FROM retailiq.source;
 DROP SCHEMA rep_shop CASCADE;

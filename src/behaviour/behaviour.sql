@@ -1,46 +1,15 @@
 -- behaviour: what customers do before they buy, turned into tags, profiles, funnels and hot zones.
 --
--- Everything here is SQL over a registered event source (retailiq.event_source): the
--- retailer's own events, orders, order_lines, products and store_zones tables or views
--- (doc/behaviour.md has the contract). Tag rules are small validated jsonb conditions
--- compiled to fixed SQL fragments: identifiers come from regclass values (always quoted by
--- their output function) and every value the user wrote reaches the query as a parameter,
+-- Everything here is SQL over the retailer's own events, orders, order_lines, products and
+-- store_zones tables or views, read through the core source registry (retailiq.source,
+-- src/core/source.sql; doc/behaviour.md has the contract). Tag rules are small validated jsonb conditions
+-- compiled to fixed SQL fragments: identifiers come from the registry (regclass output and
+-- %I-quoted column names, src/core/source.sql) and every value the user wrote reaches the query as a parameter,
 -- so no user text is ever pasted into SQL.
 
 -- ---------------------------------------------------------------------------------------
 -- Event source
 -- ---------------------------------------------------------------------------------------
-
-CREATE TABLE retailiq.event_source (
-    id             int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
-    events         regclass NOT NULL,
-    orders         regclass NOT NULL,
-    order_lines    regclass NOT NULL,
-    products       regclass NOT NULL,
-    store_zones    regclass NOT NULL,
-    registered_at  timestamptz NOT NULL DEFAULT now()
-);
-COMMENT ON TABLE retailiq.event_source IS
-    'the tables or views behaviour analytics and reports read (one row; see retailiq.register_event_source)';
-SELECT pg_catalog.pg_extension_config_dump('retailiq.event_source', '');
-
--- The columns each source must offer (name, type category: N numeric, S string, D timestamp).
-CREATE FUNCTION retailiq._event_source_contract()
-RETURNS TABLE (source text, column_name name, type_category "char")
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    VALUES ('events', 'customer_id'::name, 'N'::"char"), ('events', 'store_id', 'N'),
-           ('events', 'channel', 'S'), ('events', 'event_type', 'S'), ('events', 'product_id', 'N'),
-           ('events', 'zone_id', 'N'), ('events', 'occurred_at', 'D'), ('events', 'duration_s', 'N'),
-           ('orders', 'order_id', 'N'), ('orders', 'customer_id', 'N'), ('orders', 'store_id', 'N'),
-           ('orders', 'channel', 'S'), ('orders', 'ordered_at', 'D'), ('orders', 'total_amount', 'N'),
-           ('order_lines', 'order_id', 'N'), ('order_lines', 'product_id', 'N'),
-           ('order_lines', 'quantity', 'N'), ('order_lines', 'unit_price', 'N'),
-           ('order_lines', 'discount', 'N'), ('order_lines', 'promo_id', 'N'),
-           ('products', 'product_id', 'N'), ('products', 'category', 'S'),
-           ('store_zones', 'store_id', 'N'), ('store_zones', 'zone_id', 'N'),
-           ('store_zones', 'zone_name', 'S'), ('store_zones', 'category', 'S')
-$$;
 
 CREATE FUNCTION retailiq.register_event_source(events regclass, orders regclass,
                                                order_lines regclass, products regclass,
@@ -63,7 +32,8 @@ BEGIN
     src := jsonb_build_object('events', events::oid, 'orders', orders::oid,
                               'order_lines', order_lines::oid, 'products', products::oid,
                               'store_zones', store_zones::oid);
-    FOR r IN SELECT * FROM retailiq._event_source_contract() LOOP
+    FOR r IN SELECT c.role AS source, c.column_name, c.type_category
+               FROM retailiq._source_contract() c WHERE c.required LOOP
         SELECT t.typcategory INTO found_cat
           FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
          WHERE a.attrelid = (src->>r.source)::oid AND a.attname = r.column_name
@@ -83,15 +53,12 @@ BEGIN
                       HINT = 'Register a view that casts the column.';
         END IF;
     END LOOP;
-    INSERT INTO retailiq.event_source (id, events, orders, order_lines, products, store_zones)
-    VALUES (1, events, orders, order_lines, products, store_zones)
-    ON CONFLICT (id) DO UPDATE
-       SET events = EXCLUDED.events, orders = EXCLUDED.orders, order_lines = EXCLUDED.order_lines,
-           products = EXCLUDED.products, store_zones = EXCLUDED.store_zones,
-           registered_at = now();
-    -- a new source invalidates every tag: recompute all rules at the next refresh
-    UPDATE retailiq.tag_rule SET pending = true;
-    UPDATE retailiq.tag_refresh_state SET last_as_of = NULL;
+    -- the same relations in the core registry, each column under its own name (optional
+    -- columns, such as churn's, where the relation has them)
+    PERFORM retailiq.register_source(k, (src->>k)::oid::regclass)
+       FROM unnest(ARRAY['events', 'orders', 'order_lines', 'products', 'store_zones']) k;
+    -- a new source invalidates every tag: the trigger below marks every rule for a full
+    -- recompute at the next refresh
 END
 $$;
 
@@ -115,29 +82,6 @@ BEGIN
         format('%I.order_lines', source_schema)::regclass,
         format('%I.products', source_schema)::regclass,
         format('%I.store_zones', source_schema)::regclass);
-END
-$$;
-
--- The registered relation for one role, as quoted SQL text (regclass output quotes it).
-CREATE FUNCTION retailiq._source(which text) RETURNS text
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    rel regclass;
-BEGIN
-    SELECT CASE which WHEN 'events' THEN s.events WHEN 'orders' THEN s.orders
-                      WHEN 'order_lines' THEN s.order_lines WHEN 'products' THEN s.products
-                      WHEN 'store_zones' THEN s.store_zones END
-      INTO rel FROM retailiq.event_source s WHERE s.id = 1;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'no event source is registered' USING ERRCODE = '55000',
-              HINT = 'Call retailiq.register_event_source(''retail'') (sample layout) or register_event_source(events, orders, order_lines, products, store_zones).';
-    END IF;
-    IF rel IS NULL THEN
-        RAISE EXCEPTION 'unknown event source role "%"', which USING ERRCODE = 'XX000';
-    END IF;
-    RETURN rel::text;
 END
 $$;
 
@@ -396,6 +340,23 @@ COMMENT ON COLUMN retailiq.tag_refresh_state.slack IS
     'how far before the previous as_of the next refresh_customer_tags looks: covers events committed late with an earlier occurred_at';
 INSERT INTO retailiq.tag_refresh_state (id) VALUES (1);
 
+-- Any change of the registered tables (register_event_source, register_source,
+-- unregister_source; sales sources aside) invalidates every tag: recompute all rules at the next refresh.
+CREATE FUNCTION retailiq._source_changed_tags() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE retailiq.tag_rule SET pending = true WHERE NOT pending;
+    UPDATE retailiq.tag_refresh_state SET last_as_of = NULL WHERE last_as_of IS NOT NULL;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER source_changed_tags AFTER INSERT OR UPDATE ON retailiq.source
+    FOR EACH ROW WHEN (NEW.role <> 'sales') EXECUTE FUNCTION retailiq._source_changed_tags();
+CREATE TRIGGER source_removed_tags AFTER DELETE ON retailiq.source
+    FOR EACH ROW WHEN (OLD.role <> 'sales') EXECUTE FUNCTION retailiq._source_changed_tags();
+
 -- The joins and per-event filters of an events or cart_abandoned condition (normalised):
 -- fixed fragments that read every value from the condition passed as $3.
 CREATE FUNCTION retailiq._tag_event_filter(c jsonb, OUT joins text, OUT conds text)
@@ -411,12 +372,12 @@ BEGIN
     END IF;
     IF c ? 'zone_category' OR c ? 'zone_name' THEN
         joins := joins || format(' JOIN %s z ON z.store_id = e.store_id AND z.zone_id = e.zone_id',
-                                 retailiq._source('store_zones'));
+                                 retailiq._source_sql('store_zones'));
         IF c ? 'zone_category' THEN conds := conds || ' AND z.category = ($3->>''zone_category'')'; END IF;
         IF c ? 'zone_name' THEN conds := conds || ' AND z.zone_name = ($3->>''zone_name'')'; END IF;
     END IF;
     IF c ? 'category' THEN
-        joins := joins || format(' JOIN %s p ON p.product_id = e.product_id', retailiq._source('products'));
+        joins := joins || format(' JOIN %s p ON p.product_id = e.product_id', retailiq._source_sql('products'));
         conds := conds || ' AND p.category = ($3->>''category'')';
     END IF;
     IF c ? 'product_id' THEN conds := conds || ' AND e.product_id = ($3->>''product_id'')::bigint'; END IF;
@@ -437,9 +398,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c jsonb := retailiq.tag_condition_check(condition);
-    ev text := retailiq._source('events');
-    ord text := retailiq._source('orders');
-    lin text := retailiq._source('order_lines');
+    ev text := retailiq._source_sql('events');
+    ord text := retailiq._source_sql('orders');
+    lin text := retailiq._source_sql('order_lines');
     f record;
     q text;
     conds text;
@@ -511,13 +472,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c jsonb := retailiq.tag_condition_check(condition);
-    ev text := retailiq._source('events');
-    ord text := retailiq._source('orders');
+    ev text := retailiq._source_sql('events');
+    ord text := retailiq._source_sql('orders');
     f record;
     q text;
 BEGIN
     IF c->>'kind' = 'promo_share' THEN
-        q := format('SELECT customer_id::bigint AS c FROM %s'
+        q := format('SELECT customer_id::bigint AS c FROM %s o'
                     ' WHERE ordered_at > $1 - ($3->>''window'')::interval'
                     ' AND ordered_at <= $2 - ($3->>''window'')::interval'
                     ' UNION ALL SELECT unnest($5)', ord);
@@ -550,7 +511,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    ord text := retailiq._source('orders');
+    ord text := retailiq._source_sql('orders');
     new_orders bigint[];
     rule_cands bigint[];
     all_cands bigint[] := '{}';
@@ -644,7 +605,7 @@ DECLARE
 BEGIN
     -- the built-in job runs every 30 s in every database with the extension: where nothing is
     -- registered it has nothing to do, and says so without failing
-    IF NOT EXISTS (SELECT 1 FROM retailiq.event_source) THEN
+    IF NOT EXISTS (SELECT 1 FROM retailiq.source WHERE role = 'events') THEN
         RAISE NOTICE 'no event source is registered: no tags to refresh'
               USING HINT = 'Call retailiq.register_event_source(...) to start tagging.';
         tags_added := 0; tags_removed := 0; rules_evaluated := 0;

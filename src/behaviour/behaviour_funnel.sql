@@ -64,8 +64,8 @@ BEGIN
                     THEN count(*) FILTER (WHERE carted AND purchased)::float8 / count(*) FILTER (WHERE carted) END,
                count(*) FILTER (WHERE purchased)::float8 / count(*)
           FROM u GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4$q$,
-        retailiq._source('events'), retailiq._source('orders'), retailiq._source('order_lines'),
-        retailiq._source('products'))
+        retailiq._source_sql('events'), retailiq._source_sql('orders'), retailiq._source_sql('order_lines'),
+        retailiq._source_sql('products'))
     USING from_ts, to_ts;
 END
 $$;
@@ -96,7 +96,7 @@ BEGIN
                z.total_dwell_s, z.avg_dwell_s, z.median_dwell_s,
                z.total_dwell_s::float8 / nullif(max(z.total_dwell_s) OVER (PARTITION BY z.store_id), 0)
           FROM z LEFT JOIN %2$s sz ON sz.store_id = z.store_id AND sz.zone_id = z.zone_id
-         ORDER BY 1, 2, 4$q$, retailiq._source('events'), retailiq._source('store_zones'))
+         ORDER BY 1, 2, 4$q$, retailiq._source_sql('events'), retailiq._source_sql('store_zones'))
     USING from_ts, to_ts, store;
 END
 $$;
@@ -146,7 +146,7 @@ BEGIN
                round(avg(total_amount)::numeric, 2),
                sum(promo_lines)::float8 / nullif(sum(lines), 0),
                avg((channel = 'online')::int)::float8
-          FROM b$q$, retailiq._source('orders'), retailiq._source('order_lines'))
+          FROM b$q$, retailiq._source_sql('orders'), retailiq._source_sql('order_lines'))
     USING from_ts, to_ts, store;
 END
 $$;
@@ -176,7 +176,7 @@ BEGIN
              WHERE o.ordered_at >= $1 AND o.ordered_at < $2 AND ($3 IS NULL OR o.store_id = $3))
         SELECT (r).antecedent, (r).consequent, (r).count, (r).support, (r).confidence, (r).lift
           FROM r ORDER BY (r).lift DESC, (r).support DESC, (r).antecedent, (r).consequent
-         LIMIT $6$q$, retailiq._source('orders'), retailiq._source('order_lines'))
+         LIMIT $6$q$, retailiq._source_sql('orders'), retailiq._source_sql('order_lines'))
     USING from_ts, to_ts, store, min_support, min_confidence, top;
 END
 $$;

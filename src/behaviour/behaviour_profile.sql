@@ -46,8 +46,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    ord text := retailiq._source('orders');
-    ord_schema name;
+    ord text := retailiq._source_sql('orders');
     km retailiq.model;
     lg retailiq.model;
     bg retailiq.model;
@@ -62,8 +61,6 @@ BEGIN
     lg := retailiq._model_or_null(churn_model, 'logit');
     bg := retailiq._model_or_null(bgnbd_model, 'bgnbd');
     gg := retailiq._model_or_null(gammagamma_model, 'gammagamma');
-    SELECT n.nspname INTO ord_schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.oid = ord::regclass;
 
     DELETE FROM retailiq.customer_profile_data;
     INSERT INTO retailiq.customer_profile_data
@@ -72,7 +69,10 @@ BEGIN
            s.rfm_code, s.segment,
            CASE WHEN km IS NOT NULL
                 THEN retailiq.kmeans_assign(km, ARRAY[s.recency_days, s.frequency, s.monetary]::float8[]) END
-      FROM retailiq.rfm_segments(ord::regclass, as_of) s;
+      FROM retailiq.rfm_segments(retailiq._source_relation('orders'), as_of, 5,
+                                 retailiq._source_column('orders', 'customer_id'),
+                                 retailiq._source_column('orders', 'ordered_at'),
+                                 retailiq._source_column('orders', 'total_amount')) s;
     GET DIAGNOSTICS n = ROW_COUNT;
 
     -- BG/NBD (weeks): probability of having churned, expected purchases, and CLV with Gamma-Gamma
@@ -82,7 +82,7 @@ BEGIN
                 SELECT customer_id::bigint AS customer_id,
                        retailiq.purchase_summary((ordered_at AT TIME ZONE 'UTC')::date, total_amount::float8,
                                                  ($1 AT TIME ZONE 'UTC')::date, '7 days') AS p
-                  FROM %s WHERE ordered_at <= $1 GROUP BY customer_id)
+                  FROM %s o WHERE ordered_at <= $1 GROUP BY customer_id)
             UPDATE retailiq.customer_profile_data d
                SET churn_probability = retailiq.churn_probability($2, (ps.p).frequency, (ps.p).recency, (ps.p).t),
                    churn_model = 'bgnbd',
@@ -98,7 +98,7 @@ BEGIN
     IF lg IS NOT NULL THEN
         UPDATE retailiq.customer_profile_data d
            SET churn_probability = retailiq.churn_probability(lg, cf.features), churn_model = 'logit'
-          FROM retailiq.churn_features(refresh_customer_profile.as_of, ord_schema) cf  -- as_of is also a column of d
+          FROM retailiq.churn_features(refresh_customer_profile.as_of) cf  -- as_of is also a column of d
          WHERE cf.customer_id = d.customer_id;
     END IF;
     UPDATE retailiq.customer_profile_data

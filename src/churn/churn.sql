@@ -264,33 +264,28 @@ AS $$ SELECT ARRAY['days_since_last_order', 'tenure_days', 'orders_30d', 'orders
     'store_count', 'events_30d', 'views_30d', 'cart_adds_30d', 'dwell_minutes_30d',
     'days_since_last_event', 'event_trend', 'cart_conversion']::text[] $$;
 
--- One row per customer with an order before as_of: the features as of that moment, from
--- <source_schema>.orders, order_lines, products and events (the sample schema's layout).
-CREATE FUNCTION retailiq.churn_features(as_of timestamptz, source_schema name DEFAULT 'retail')
+-- One row per customer with an order before as_of: the features as of that moment, from the
+-- registered orders, order_lines, products and events (retailiq.source; orders need the
+-- optional item_count and discount_amount columns, order_lines returned).
+CREATE FUNCTION retailiq.churn_features(as_of timestamptz)
 RETURNS TABLE (customer_id int, features float8[])
 LANGUAGE plpgsql STABLE STRICT PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-DECLARE
-    s text := quote_ident(source_schema);
 BEGIN
     IF as_of = 'infinity' OR as_of = '-infinity' THEN
         RAISE EXCEPTION 'as_of must be a finite timestamp'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass the cut-off date of the features, e.g. now() or ''2025-09-01''.';
     END IF;
-    IF to_regclass(s || '.orders') IS NULL OR to_regclass(s || '.order_lines') IS NULL
-       OR to_regclass(s || '.products') IS NULL OR to_regclass(s || '.events') IS NULL THEN
-        RAISE EXCEPTION 'schema "%" lacks the orders, order_lines, products or events table', source_schema
-            USING ERRCODE = 'undefined_table',
-                  HINT = 'Point source_schema at a schema laid out like retailiq.generate_sample_data''s.';
-    END IF;
+    PERFORM retailiq._source_require('orders', ARRAY['item_count', 'discount_amount']::name[]);
+    PERFORM retailiq._source_require('order_lines', ARRAY['returned']::name[]);
     RETURN QUERY EXECUTE format($q$
     WITH o AS (
         SELECT o.order_id, o.customer_id, o.store_id, o.channel, o.item_count,
                o.total_amount::float8 AS amount, o.discount_amount::float8 AS discount,
                extract(epoch FROM $1 - o.ordered_at)::float8 / 86400 AS age
-        FROM %1$s.orders o WHERE o.ordered_at < $1),
+        FROM %1$s o WHERE o.ordered_at < $1),
     g AS (
         SELECT customer_id, age - lead(age) OVER (PARTITION BY customer_id ORDER BY age DESC) AS gap
         FROM o),
@@ -316,8 +311,8 @@ BEGIN
         SELECT o.customer_id, count(DISTINCT p.category) AS categories,
                avg((ol.promo_id IS NOT NULL)::int) AS promo_share,
                avg(ol.returned::int) AS return_rate
-        FROM o JOIN %1$s.order_lines ol USING (order_id)
-               JOIN %1$s.products p ON p.product_id = ol.product_id
+        FROM o JOIN %2$s ol USING (order_id)
+               JOIN %3$s p ON p.product_id = ol.product_id
         WHERE o.age < 365 GROUP BY o.customer_id),
     e AS (
         SELECT e.customer_id,
@@ -329,7 +324,7 @@ BEGIN
                coalesce(sum(e.duration_s) FILTER (WHERE a < 30 AND e.event_type = 'dwell'), 0) / 60.0 AS dwell30,
                min(a) AS last_event_age
         FROM (SELECT ev.*, extract(epoch FROM $1 - ev.occurred_at)::float8 / 86400 AS a
-              FROM %1$s.events ev WHERE ev.occurred_at < $1 AND ev.occurred_at >= $1 - interval '365 days') e
+              FROM %4$s ev WHERE ev.occurred_at < $1 AND ev.occurred_at >= $1 - interval '365 days') e
         GROUP BY e.customer_id)
     SELECT oa.customer_id::int, ARRAY[
         oa.last_age, oa.first_age,
@@ -348,21 +343,20 @@ BEGIN
       ]::float8[]
     FROM oa LEFT JOIN gs USING (customer_id) LEFT JOIN l USING (customer_id)
             LEFT JOIN e USING (customer_id)
-    $q$, s) USING as_of;
+    $q$, retailiq._source_sql('orders'), retailiq._source_sql('order_lines'), retailiq._source_sql('products'),
+       retailiq._source_sql('events')) USING as_of;
 END
 $fn$;
-COMMENT ON FUNCTION retailiq.churn_features(timestamptz, name) IS
+COMMENT ON FUNCTION retailiq.churn_features(timestamptz) IS
     'behavioural churn features per customer as of a date (names: retailiq.churn_feature_names())';
 
 -- churned = no order in [as_of, as_of + horizon_days) for every customer with an order before as_of.
-CREATE FUNCTION retailiq.churn_labels(as_of timestamptz, horizon_days int DEFAULT 90,
-                                      source_schema name DEFAULT 'retail')
+-- Reads the registered orders (retailiq.source).
+CREATE FUNCTION retailiq.churn_labels(as_of timestamptz, horizon_days int DEFAULT 90)
 RETURNS TABLE (customer_id int, churned bool)
 LANGUAGE plpgsql STABLE STRICT PARALLEL RESTRICTED
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-DECLARE
-    s text := quote_ident(source_schema);
 BEGIN
     IF horizon_days < 1 THEN
         RAISE EXCEPTION 'horizon_days must be at least 1'
@@ -370,20 +364,15 @@ BEGIN
                   DETAIL = format('horizon_days is %s.', horizon_days),
                   HINT = 'Churn is usually "no purchase in the next 90 days".';
     END IF;
-    IF to_regclass(s || '.orders') IS NULL THEN
-        RAISE EXCEPTION 'schema "%" has no orders table', source_schema
-            USING ERRCODE = 'undefined_table',
-                  HINT = 'Point source_schema at a schema laid out like retailiq.generate_sample_data''s.';
-    END IF;
     RETURN QUERY EXECUTE format($q$
         SELECT o.customer_id::int,
                NOT bool_or(o.ordered_at >= $1 AND o.ordered_at < $1 + make_interval(days => $2))
-        FROM %1$s.orders o WHERE o.ordered_at < $1 + make_interval(days => $2)
+        FROM %1$s o WHERE o.ordered_at < $1 + make_interval(days => $2)
         GROUP BY o.customer_id HAVING bool_or(o.ordered_at < $1)
-    $q$, s) USING as_of, horizon_days;
+    $q$, retailiq._source_sql('orders')) USING as_of, horizon_days;
 END
 $fn$;
-COMMENT ON FUNCTION retailiq.churn_labels(timestamptz, int, name) IS
+COMMENT ON FUNCTION retailiq.churn_labels(timestamptz, int) IS
     'churned = no purchase in the horizon_days after as_of, for customers who bought before as_of';
 
 -- Logistic regression in one-pass steps with partial-sum states that are plain arrays /

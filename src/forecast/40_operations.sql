@@ -1,5 +1,7 @@
 -- forecast operations: registered sales sources, the nightly refresh that writes
--- retailiq.forecast_result, and rolling-origin backtests (doc/forecast-operations.md).
+-- retailiq.forecast_result, and rolling-origin backtests (doc/forecast-operations.md). A
+-- sales source's relation and columns live in the core source registry (retailiq.source,
+-- src/core/source.sql), like every other table the analytics read.
 --
 -- Everything here is SQL over the forecasting values (forecast_fit, forecast_all, the
 -- accuracy aggregates): SECURITY INVOKER, so a source is read with the caller's rights, and
@@ -17,28 +19,72 @@ CREATE FUNCTION retailiq._sales_source_ops_keys() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT ARRAY['max_model_age', 'history_days', 'steps', 'keep_days'] $$;
 
-CREATE TABLE retailiq.sales_source (
+-- A sales source is a row of the core source registry (retailiq.source, role sales: the
+-- relation and its series, date, value and factor columns) and a row here: what the refresh
+-- does with it and what it did last. retailiq.sales_source shows the two as one.
+CREATE TABLE retailiq.sales_source_state (
+    role              text        NOT NULL DEFAULT 'sales' CHECK (role = 'sales'),
     name              text        PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),
-    relation          regclass    NOT NULL,
-    series_column     name        NOT NULL,
-    date_column       name        NOT NULL,
-    value_column      name        NOT NULL,
-    exog_columns      name[]      NOT NULL DEFAULT '{}',
     method            text        NOT NULL DEFAULT 'auto'
                                   CHECK (method = ANY (retailiq._forecast_methods())),
     options           jsonb       NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(options) = 'object'),
-    registered_by     name        NOT NULL DEFAULT current_user,
-    registered_at     timestamptz NOT NULL DEFAULT now(),
     min_model_version int         NOT NULL DEFAULT 1 CHECK (min_model_version >= 1),
     last_refreshed_at timestamptz,
     last_model_version int,
     last_model_reused boolean,
-    last_rows         bigint
+    last_rows         bigint,
+    FOREIGN KEY (role, name) REFERENCES retailiq.source (role, name) ON DELETE CASCADE
 );
-COMMENT ON TABLE retailiq.sales_source IS
-    'sales sources the nightly forecast refreshes: a relation with series, date, quantity and factor columns, a method and options';
-SELECT pg_catalog.pg_extension_config_dump('retailiq.sales_source', '');
+COMMENT ON TABLE retailiq.sales_source_state IS
+    'per sales source: the forecasting method, options and the last refresh (its relation and columns: retailiq.source)';
+SELECT pg_catalog.pg_extension_config_dump('retailiq.sales_source_state', '');
+
+CREATE VIEW retailiq.sales_source AS
+SELECT st.name, src.relation,
+       (src.columns ->> 'series')::name AS series_column,
+       (src.columns ->> 'date')::name AS date_column,
+       (src.columns ->> 'value')::name AS value_column,
+       ARRAY(SELECT jsonb_array_elements_text(src.columns -> 'factors'))::name[] AS exog_columns,
+       st.method, st.options, src.registered_by, src.registered_at, st.min_model_version,
+       st.last_refreshed_at, st.last_model_version, st.last_model_reused, st.last_rows
+  FROM retailiq.sales_source_state st
+  JOIN retailiq.source src ON src.role = st.role AND src.name = st.name;
+COMMENT ON VIEW retailiq.sales_source IS
+    'sales sources the nightly forecast refreshes: a relation with series, date, quantity and factor columns (from retailiq.source), a method and options';
 GRANT SELECT ON retailiq.sales_source TO PUBLIC;
+
+-- Method, options and refresh figures can be updated through the view; the relation and
+-- columns change only through register_sales_source, which checks them.
+CREATE FUNCTION retailiq._sales_source_write() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        DELETE FROM retailiq.source s WHERE s.role = 'sales' AND s.name = OLD.name;
+        RETURN OLD;
+    END IF;
+    IF TG_OP = 'INSERT' OR NEW.name IS DISTINCT FROM OLD.name OR NEW.relation IS DISTINCT FROM OLD.relation
+       OR NEW.series_column IS DISTINCT FROM OLD.series_column
+       OR NEW.date_column IS DISTINCT FROM OLD.date_column
+       OR NEW.value_column IS DISTINCT FROM OLD.value_column
+       OR NEW.exog_columns IS DISTINCT FROM OLD.exog_columns
+       OR NEW.registered_by IS DISTINCT FROM OLD.registered_by
+       OR NEW.registered_at IS DISTINCT FROM OLD.registered_at THEN
+        RAISE EXCEPTION 'the name, relation and columns of a sales source change only by registering it'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Call retailiq.register_sales_source; method, options and the refresh figures can be updated here.';
+    END IF;
+    UPDATE retailiq.sales_source_state s
+       SET method = NEW.method, options = NEW.options, min_model_version = NEW.min_model_version,
+           last_refreshed_at = NEW.last_refreshed_at, last_model_version = NEW.last_model_version,
+           last_model_reused = NEW.last_model_reused, last_rows = NEW.last_rows
+     WHERE s.name = OLD.name;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER sales_source_write INSTEAD OF INSERT OR UPDATE OR DELETE ON retailiq.sales_source
+    FOR EACH ROW EXECUTE FUNCTION retailiq._sales_source_write();
 
 -- Checks the operations keys of a source's options; returns the options the fit gets.
 CREATE FUNCTION retailiq._sales_source_options(options jsonb) RETURNS jsonb
@@ -185,21 +231,25 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Name each column once.';
     END IF;
-    -- Models saved before this definition are not reused: the refresh reuses only versions
-    -- from min_model_version on.
-    INSERT INTO retailiq.sales_source AS t (name, relation, series_column, date_column, value_column,
-                                          exog_columns, method, options, min_model_version)
-    VALUES (name, relation, series_column, date_column, value_column, exog_columns::name[], method, options,
+    -- The relation and columns go to the core registry, the rest to the state. Models saved
+    -- before this definition are not reused: the refresh reuses only versions from
+    -- min_model_version on.
+    INSERT INTO retailiq.source AS t (role, name, relation, columns)
+    VALUES ('sales', name, relation,
+            jsonb_build_object('series', series_column, 'date', date_column, 'value', value_column,
+                               'factors', to_jsonb(exog_columns)))
+    ON CONFLICT ON CONSTRAINT source_pkey DO UPDATE
+       SET relation = excluded.relation, columns = excluded.columns,
+           registered_by = current_user, registered_at = now();
+    INSERT INTO retailiq.sales_source_state AS t (name, method, options, min_model_version)
+    VALUES (name, method, options,
             (SELECT coalesce(max(m.version), 0) + 1 FROM retailiq.models m
               WHERE m.name = 'forecast:' || register_sales_source.name))
-    ON CONFLICT ON CONSTRAINT sales_source_pkey DO UPDATE
-       SET relation = excluded.relation, series_column = excluded.series_column,
-           date_column = excluded.date_column, value_column = excluded.value_column,
-           exog_columns = excluded.exog_columns, method = excluded.method, options = excluded.options,
-           registered_by = current_user, registered_at = now(),
+    ON CONFLICT ON CONSTRAINT sales_source_state_pkey DO UPDATE
+       SET method = excluded.method, options = excluded.options,
            min_model_version = excluded.min_model_version, last_refreshed_at = NULL,
-           last_model_version = NULL, last_model_reused = NULL, last_rows = NULL
-    RETURNING * INTO r;
+           last_model_version = NULL, last_model_reused = NULL, last_rows = NULL;
+    SELECT * INTO r FROM retailiq.sales_source s WHERE s.name = register_sales_source.name;
     RETURN r;
 END
 $$;
@@ -219,7 +269,7 @@ BEGIN
     END IF;
     -- wait for a refresh of this source to finish
     PERFORM pg_advisory_xact_lock(hashtext('retailiq.refresh_forecasts'), hashtext(unregister_sales_source.name));
-    DELETE FROM retailiq.sales_source s WHERE s.name = unregister_sales_source.name;
+    DELETE FROM retailiq.source s WHERE s.role = 'sales' AND s.name = unregister_sales_source.name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'sales source "%" is not registered', name
             USING ERRCODE = 'undefined_object',
@@ -491,7 +541,7 @@ BEGIN
      WHERE u.step <= v_hmax AND (v_all_steps OR u.step = ANY (horizons));
     GET DIAGNOSTICS v_rows = ROW_COUNT;
 
-    UPDATE retailiq.sales_source s
+    UPDATE retailiq.sales_source_state s
        SET last_refreshed_at = now(), last_model_version = v_version,
            last_model_reused = v_reused, last_rows = v_rows
      WHERE s.name = source_name;

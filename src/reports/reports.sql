@@ -1,5 +1,5 @@
 -- reports: daily, weekly and monthly sales, behaviour and forecast-accuracy reports as
--- set-returning functions over the registered event source (retailiq.event_source) and
+-- set-returning functions over the registered tables (the core source registry, retailiq.source) and
 -- retailiq.forecast_result; retailiq.materialize_report keeps them in tables for the
 -- scheduler's report jobs. Periods are inclusive date ranges [from_date, to_date] in UTC.
 
@@ -132,7 +132,7 @@ BEGIN
           LEFT JOIN s ON s.period_start = k.period_start AND coalesce(s.store_id, -1) = coalesce(k.store_id, -1)
           LEFT JOIN u ON u.period_start = k.period_start AND coalesce(u.store_id, -1) = coalesce(k.store_id, -1)
           LEFT JOIN fa ON fa.period_start = k.period_start AND coalesce(fa.store_id, -1) = coalesce(k.store_id, -1)
-         ORDER BY 1, 2$q$, retailiq._source('orders'), retailiq._source('order_lines'))
+         ORDER BY 1, 2$q$, retailiq._source_sql('orders'), retailiq._source_sql('order_lines'))
     USING from_date, to_date, store, g, coalesce(by_store, false);
 END
 $$;
@@ -173,7 +173,7 @@ BEGIN
                avg(abs(y - yhat)),
                (avg((y BETWEEN yhat_lower AND yhat_upper)::int) FILTER (WHERE yhat_lower IS NOT NULL))::float8
           FROM j GROUP BY 1, 2 ORDER BY 1, 2$q$,
-        retailiq._source('orders'), retailiq._source('order_lines'))
+        retailiq._source_sql('orders'), retailiq._source_sql('order_lines'))
     USING from_date, to_date, store, g;
 END
 $$;
@@ -198,7 +198,7 @@ BEGIN
                    AND e.zone_id IS NOT NULL AND ($3 IS NULL OR e.store_id = $3)
                  GROUP BY 1, 2, 3, 4) d
           LEFT JOIN %2$s sz ON sz.store_id = d.store_id AND sz.zone_id = d.zone_id$q$,
-        retailiq._source('events'), retailiq._source('store_zones'))
+        retailiq._source_sql('events'), retailiq._source_sql('store_zones'))
     USING lo, hi, store;
 END
 $$;
@@ -256,7 +256,7 @@ BEGIN
             SELECT customer_id, ordered_at,
                    row_number() OVER (PARTITION BY customer_id ORDER BY ordered_at) AS k,
                    lead(ordered_at) OVER (PARTITION BY customer_id ORDER BY ordered_at) AS next_at
-              FROM %s WHERE ordered_at < $2 AND ($3 IS NULL OR store_id = $3)),
+              FROM %s o WHERE ordered_at < $2 AND ($3 IS NULL OR store_id = $3)),
         ev AS (
             SELECT date_trunc($4, (ordered_at AT TIME ZONE 'UTC')::date)::date AS ps, 'new_customers' AS m, customer_id
               FROM o WHERE k = 1 AND ordered_at >= $1
@@ -272,7 +272,7 @@ BEGIN
           FROM periods p
          CROSS JOIN (VALUES (1, 'new_customers'), (2, 'active_customers'), (3, 'lost_customers')) m(k, m)
           LEFT JOIN n ON n.ps = p.ps AND n.m = m.m
-         ORDER BY p.ps, m.k$q$, retailiq._source('orders'))
+         ORDER BY p.ps, m.k$q$, retailiq._source_sql('orders'))
     USING lo, hi, store, g, from_date, to_date;
     -- tags first given in each period, per enabled rule
     RETURN QUERY

@@ -172,8 +172,8 @@ BEGIN
            array_agg(r.forecast_units ORDER BY r.period_start) AS f
       INTO tot FROM retailiq.report_sales('daily', from_date, to_date, store) r;
     v_days := tot.d; v_units := tot.u; v_fc := tot.f;
-    EXECUTE format('SELECT count(DISTINCT customer_id) FROM %s WHERE ordered_at >= $1 AND ordered_at < $2'
-                   ' AND ($3 IS NULL OR store_id = $3)', retailiq._source('orders'))
+    EXECUTE format('SELECT count(DISTINCT customer_id) FROM %s o WHERE ordered_at >= $1 AND ordered_at < $2'
+                   ' AND ($3 IS NULL OR store_id = $3)', retailiq._source_sql('orders'))
        INTO ncust USING lo, hi, store;
     SELECT coalesce(sum(viewed), 0) AS v, coalesce(sum(carted), 0) AS c, coalesce(sum(purchased), 0) AS b
       INTO fn FROM retailiq.conversion_funnel(lo, hi);
@@ -190,7 +190,10 @@ BEGIN
         SELECT array_agg(segment ORDER BY n DESC, segment), array_agg(n::float8 ORDER BY n DESC, segment)
           INTO seg_labels, seg_vals
           FROM (SELECT coalesce(segment, 'unscored') AS segment, count(*) AS n
-                  FROM retailiq.rfm_segments(retailiq._source('orders')::regclass, hi) GROUP BY 1) s;
+                  FROM retailiq.rfm_segments(retailiq._source_relation('orders'), hi, 5,
+                                             retailiq._source_column('orders', 'customer_id'),
+                                             retailiq._source_column('orders', 'ordered_at'),
+                                             retailiq._source_column('orders', 'total_amount')) GROUP BY 1) s;
     END IF;
     SELECT array_agg(format('%s customers (%s%%)', retailiq._fmt(v::numeric),
                             retailiq._fmt((100 * v / sum_v)::numeric, 1)) ORDER BY i)

@@ -39,15 +39,15 @@ SELECT ok(churned > 3 * stayed,
 -- a saved logistic churn model takes precedence over BG/NBD for the probability
 SELECT retailiq.save_model('churn',
          (SELECT retailiq.logit_fit(f.features, l.churned, 1.0)
-            FROM retailiq.churn_features((SELECT t - interval '90 days' FROM asof), 'beh_p') f
-            JOIN retailiq.churn_labels((SELECT t - interval '90 days' FROM asof), 90, 'beh_p') l USING (customer_id)));
+            FROM retailiq.churn_features((SELECT t - interval '90 days' FROM asof)) f
+            JOIN retailiq.churn_labels((SELECT t - interval '90 days' FROM asof), 90) l USING (customer_id)));
 SELECT retailiq.refresh_customer_profile((SELECT t FROM asof));
 SELECT is((SELECT count(*) FROM retailiq.customer_profile_data d
             WHERE churn_model = 'logit' AND churn_tier IS NOT NULL
               AND churn_probability = (SELECT retailiq.churn_probability(retailiq.load_model('churn'), cf.features)
-                                         FROM retailiq.churn_features((SELECT t FROM asof), 'beh_p') cf
+                                         FROM retailiq.churn_features((SELECT t FROM asof)) cf
                                         WHERE cf.customer_id = d.customer_id)),
-          (SELECT count(*) FROM retailiq.churn_features((SELECT t FROM asof), 'beh_p') cf
+          (SELECT count(*) FROM retailiq.churn_features((SELECT t FROM asof)) cf
              JOIN retailiq.customer_profile_data d USING (customer_id)),
           'a saved logistic churn model scores every profiled customer it has features for');
 

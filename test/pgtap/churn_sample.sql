@@ -5,15 +5,16 @@ BEGIN;
 SELECT plan(8);
 SET LOCAL client_min_messages = warning;
 SELECT lives_ok($$SELECT retailiq.generate_sample_data('churn_t', 2000, 5, 100, 400, 7)$$, 'sample data');
+SELECT retailiq.register_event_source('churn_t');
 CREATE TEMP TABLE tr AS
 SELECT f.customer_id, f.features, l.churned
-FROM retailiq.churn_features('2024-08-01', 'churn_t') f
-     JOIN retailiq.churn_labels('2024-08-01', 90, 'churn_t') l USING (customer_id);
+FROM retailiq.churn_features('2024-08-01') f
+     JOIN retailiq.churn_labels('2024-08-01', 90) l USING (customer_id);
 CREATE TEMP TABLE te AS
 SELECT f.customer_id, f.features, l.churned,
        p.churn_date IS NOT NULL AND p.churn_date < date '2024-10-30' + 90 AS planted
-FROM retailiq.churn_features('2024-10-30', 'churn_t') f
-     JOIN retailiq.churn_labels('2024-10-30', 90, 'churn_t') l USING (customer_id)
+FROM retailiq.churn_features('2024-10-30') f
+     JOIN retailiq.churn_labels('2024-10-30', 90) l USING (customer_id)
      JOIN churn_t.planted_customers p USING (customer_id);
 CREATE TEMP TABLE mm AS
 SELECT retailiq.logit_fit(features, churned, 1.0, retailiq.churn_feature_names()) AS m FROM tr;

@@ -190,5 +190,5 @@ SELECT length(retailiq.report_html(:'f', :'t')) AS html_len \gset
 INSERT INTO tm SELECT 'report_html(one year), ' || :html_len || ' bytes', extract(epoch FROM clock_timestamp() - t) FROM c;
 SELECT format('   %-45s %8s s', what, round(s::numeric, 2)) FROM tm;
 SQL
-Q -c "DROP SCHEMA $S CASCADE" -c "DELETE FROM retailiq.customer_tag" -c "DELETE FROM retailiq.event_source" \
+Q -c "DROP SCHEMA $S CASCADE" -c "DELETE FROM retailiq.customer_tag" -c "DELETE FROM retailiq.source" \
   -c "DELETE FROM retailiq.forecast_result WHERE model_name = 'bench'" 2>/dev/null || true

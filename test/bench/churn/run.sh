@@ -112,6 +112,7 @@ Q -c "DROP TABLE sim"
 # ---- 2. Backtest on the sample data ------------------------------------------------------
 echo "-- backtest on the sample data (10,000 customers, 2024-01-01 + 730 days, seed 42)"
 Q -At -c "SELECT count(*) FROM retailiq.generate_sample_data('retail', 10000, 20, 500, 730, 42)" >/dev/null
+Q -At -c "SELECT retailiq.register_event_source('retail')" >/dev/null
 Q <<'SQL'
 CREATE TABLE bt_train AS
 SELECT f.customer_id, f.features, l.churned
