@@ -17,7 +17,8 @@
  * Keys may come in any order. A text without "types" (hand-written, or printed before the
  * types were recorded) has its types inferred: strings are text, true/false bool, numbers
  * with a '.' or an exponent float8, other numbers int64, and an array of numbers may hold
- * the non-finite strings. Printing a value and reading it back gives the same bytes.
+ * the non-finite strings. The bare words NaN, Infinity and -Infinity of that older form are
+ * still read, as floats. Printing a value and reading it back gives the same bytes.
  *
  * This file uses model.c's builder and reader; model.c never calls it.
  */
@@ -286,7 +287,9 @@ typedef struct TextState
 	List	   *fields;
 	List	   *type_entries;	/* TextField stubs: section, key, declared */
 	char	   *top_values[TOP_COUNT];	/* scalar values of kind, format, trained_* */
-	JsonTokenType format_type;
+	int		   *bare_ends;		/* where quote_bare_words put a closing quote */
+	int			nbare;
+	int			bare_next;
 } TextState;
 
 #define TEXT_FORM_HINT \
@@ -462,6 +465,16 @@ on_scalar(void *arg, char *token, JsonTokenType type)
 	TextState  *st = arg;
 
 	CHECK_FOR_INTERRUPTS();
+	if (type == JSON_TOKEN_STRING && st->bare_next < st->nbare)
+	{
+		/* the callback comes after the token: its end is the previous terminator */
+		int			end = (int) (st->lex->prev_token_terminator - st->lex->input);
+
+		while (st->bare_next < st->nbare && st->bare_ends[st->bare_next] < end)
+			st->bare_next++;
+		if (st->bare_next < st->nbare && st->bare_ends[st->bare_next] == end)
+			type = JSON_TOKEN_NUMBER;	/* a bare word of the old form: a float */
+	}
 	if (type == JSON_TOKEN_NULL)
 		text_error(st, "Null is not a model value");
 	if (st->depth == 1)
@@ -546,7 +559,7 @@ field_type(const TextField *f)
 		else
 		{
 			any_number = true;
-			any_float |= strpbrk(f->tokens[i], ".eE") != NULL;
+			any_float |= strpbrk(f->tokens[i], ".eE") != NULL || is_nonfinite_word(f->tokens[i]);
 		}
 	}
 	if (any_string)
@@ -560,7 +573,7 @@ token_float(const TextField *f, int i)
 	const char *s = f->tokens[i];
 	double		v;
 
-	if (f->token_types[i] == JSON_TOKEN_STRING)
+	if (f->token_types[i] == JSON_TOKEN_STRING || is_nonfinite_word(s))
 	{
 		if (!is_nonfinite_word(s))
 			field_error(f, "is float8 and holds a string other than \"NaN\", \"Infinity\" or \"-Infinity\"");
@@ -585,7 +598,7 @@ token_int(const TextField *f, int i)
 	const char *s = f->tokens[i];
 	int64		v;
 
-	if (f->token_types[i] != JSON_TOKEN_NUMBER || strpbrk(s, ".eE") != NULL)
+	if (f->token_types[i] != JSON_TOKEN_NUMBER || strpbrk(s, ".eE") != NULL || is_nonfinite_word(s))
 		field_error(f, "is int64 and holds a value that is not an integer");
 	errno = 0;
 	v = strtoi64(s, NULL, 10);
@@ -735,6 +748,62 @@ begin_from_header(TextState *st)
 	return b;
 }
 
+/*
+ * Texts printed before the text form was strict JSON wrote non-finite floats as bare words
+ * (NaN, Infinity, -Infinity), which no JSON parser accepts. Quote them, and note where each
+ * quoted word ends, so on_scalar reads them as floats, not as text fields holding "NaN".
+ * (Error positions then count in the quoted text: a few characters off in such old texts.)
+ */
+static char *
+quote_bare_words(char *text, TextState *st)
+{
+	static const char *const words[] = {"-Infinity", "Infinity", "NaN"};
+	StringInfoData out;
+	const char *run = text;
+	bool		in_string = false;
+	int			cap = 0;
+
+	if (strstr(text, "NaN") == NULL && strstr(text, "Infinity") == NULL)
+		return text;
+	initStringInfo(&out);
+	for (const char *p = text; *p; p++)
+	{
+		int			w;
+
+		if (in_string)
+		{
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '"')
+				in_string = false;
+			continue;
+		}
+		if (*p == '"')
+		{
+			in_string = true;
+			continue;
+		}
+		for (w = 0; w < (int) lengthof(words); w++)
+			if (strncmp(p, words[w], strlen(words[w])) == 0)
+				break;
+		if (w == (int) lengthof(words))
+			continue;
+		appendBinaryStringInfo(&out, run, (int) (p - run));
+		appendStringInfo(&out, "\"%s\"", words[w]);
+		if (st->nbare == cap)
+		{
+			cap = cap ? cap * 2 : 8;
+			st->bare_ends = st->bare_ends ? repalloc(st->bare_ends, cap * sizeof(int)) :
+				palloc(cap * sizeof(int));
+		}
+		st->bare_ends[st->nbare++] = out.len;
+		p += strlen(words[w]) - 1;
+		run = p + 1;
+	}
+	appendStringInfoString(&out, run);
+	return out.data;
+}
+
 PG_FUNCTION_INFO_V1(model_in);
 Datum
 model_in(PG_FUNCTION_ARGS)
@@ -749,6 +818,7 @@ model_in(PG_FUNCTION_ARGS)
 	memset(&st, 0, sizeof(st));
 	memset(&sem, 0, sizeof(sem));
 	st.top = TOP_NONE;
+	text = quote_bare_words(text, &st);
 	st.lex = makeJsonLexContextCstringLen(text, strlen(text), GetDatabaseEncoding(), true);
 	sem.semstate = &st;
 	sem.object_start = on_object_start;
