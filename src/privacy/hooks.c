@@ -74,7 +74,6 @@ static bool in_audit = false;
 
 PG_FUNCTION_INFO_V1(privacy_is_masked);
 PG_FUNCTION_INFO_V1(privacy_is_labelled);
-PG_FUNCTION_INFO_V1(privacy_new_key);
 
 static bool
 has_column_label(Oid relid)
@@ -493,20 +492,6 @@ Datum
 privacy_is_labelled(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(privacy_relation_is_labelled(PG_GETARG_OID(0)));
-}
-
-/* retailiq.new_pseudonym_key() -> bytea: 32 bytes from the strong random source. */
-Datum
-privacy_new_key(PG_FUNCTION_ARGS)
-{
-	bytea	   *k = palloc(VARHDRSZ + 32);
-
-	SET_VARSIZE(k, VARHDRSZ + 32);
-	if (!pg_strong_random(VARDATA(k), 32))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random bytes for a pseudonym key")));
-	PG_RETURN_BYTEA_P(k);
 }
 
 void
