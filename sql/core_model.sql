@@ -1,6 +1,7 @@
 -- retailiq.model: a trained model as an SQL value.
--- Its text form is JSON-like: floats keep a decimal point or exponent, integers do not,
--- and NaN / Infinity are bare words, so text -> model -> text is exact.
+-- Its text form is strict JSON: floats print shortest-exact, non-finite ones as the strings
+-- "NaN", "Infinity", "-Infinity", and "types" names every field that is not a float8, so
+-- text -> model -> text is exact.
 SELECT '{"kind": "kmeans", "format": 1, "trained_at": "2026-01-02T03:04:05.123456+00:00",
          "trained_by": "analyst", "params": {"k": 2, "seed": 42, "standardize": true},
          "metrics": {"inertia": 1.5, "iterations": 7},
@@ -16,7 +17,9 @@ INSERT INTO floats VALUES (1, 0.1), (2, 1e-300), (3, -2.2250738585072014e-308),
   (4, 1.7976931348623157e308), (5, 5e-324), (6, 3), (7, 123456789.123456789), (8, 'NaN'),
   (9, 'Infinity'), (10, '-Infinity'), (11, '-0'), (12, 1.0/3);
 SELECT format('{"kind": "ets", "trained_at": "2026-01-01T00:00:00+00:00", "params": {"x": [%s]}}',
-              string_agg(CASE WHEN x::text ~ '^-?[0-9]+$' THEN x::text || '.0' ELSE x::text END, ', ' ORDER BY i))
+              string_agg(CASE WHEN x::text ~ '^-?[0-9]+$' THEN x::text || '.0'
+                              WHEN x::text ~ '[a-zA-Z]' AND x::text !~ 'e' THEN '"' || x::text || '"'
+                              ELSE x::text END, ', ' ORDER BY i))
        AS fm FROM floats \gset
 SELECT :'fm'::retailiq.model;
 -- every value comes back equal through model_info's jsonb (which gives non-finite values
@@ -27,6 +30,14 @@ FROM floats ORDER BY i;
 SELECT m::text::retailiq.model::text = m::text AS text_round_trip,
        retailiq.model_send(m) = retailiq.model_send(m::text::retailiq.model) AS same_bytes
 FROM (SELECT :'m'::retailiq.model AS m) s;
+-- The text form is JSON: through jsonb (which reorders keys and prints 1e300 without a '.')
+-- and back, every field keeps its type and value. (jsonb has no negative zero: -0.0 comes
+-- back as 0.0, the one value only the text form itself keeps.)
+SELECT '{"kind": "ets", "trained_at": "2026-01-01T00:00:00Z", "trained_by": "a", "params": {"big": 1e300, "n": 3, "nan": "NaN"}, "types": {"params": {"n": "int64"}}}'::retailiq.model::text::jsonb;
+SELECT retailiq.model_send(m::text::jsonb::text::retailiq.model) = retailiq.model_send(m) AS jsonb_round_trip
+FROM (SELECT :'m'::retailiq.model AS m
+      UNION ALL SELECT '{"kind": "ets", "trained_at": "2026-01-01T00:00:00Z", "trained_by": "a", "params": {"big": 1e300, "n": 3, "nan": "NaN"}, "types": {"params": {"n": "int64"}}}'
+      UNION ALL SELECT replace(:'fm', '-0.0', '0.0')::retailiq.model) s;
 -- binary COPY exercises model_send and model_recv
 CREATE TABLE saved (id int, m retailiq.model);
 INSERT INTO saved VALUES (1, :'m');
@@ -35,9 +46,14 @@ CREATE TABLE restored (LIKE saved);
 COPY restored FROM '/tmp/retailiq_core_model.bin' WITH (FORMAT binary);
 SELECT s.m::text = r.m::text AS binary_round_trip FROM saved s JOIN restored r USING (id);
 
--- Defaults when trainer fields are left out; integers and floats keep their type.
+-- Defaults when trainer fields are left out. Without "types" (hand-written text, or text
+-- printed before types were recorded) types are inferred: a '.' or exponent makes a float.
 SELECT retailiq.model_info('{"kind": "bgnbd", "params": {"r": 0.243, "n": 2357}}') #> '{params}';
 SELECT retailiq.model_info('{"data": {"empty": [], "e2": [[], []]}, "kind": "logit"}') #> '{data}';
+-- The bare words of the older form (NaN, Infinity, -Infinity) are still read, as floats;
+-- a quoted "NaN" without "types" is text.
+SELECT '{"kind": "ets", "trained_at": "2026-01-01T00:00:00Z", "trained_by": "a",
+         "params": {"n": NaN, "s": "NaN", "x": [1, -Infinity], "t": "a \" NaN"}}'::retailiq.model;
 
 -- Bad text is an ERROR naming what is wrong (22P02), never a crash.
 SELECT '{"params": {}}'::retailiq.model;
@@ -53,6 +69,12 @@ SELECT '{"kind": "kmeans"} trailing'::retailiq.model;
 SELECT '{"kind": "kmeans", "params": {"s": "\u0000"}}'::retailiq.model;
 SELECT '{"kind": "kmeans"'::retailiq.model;
 SELECT ''::retailiq.model;
+SELECT '{"kind": "kmeans", "params": {"k": 2.5}, "types": {"params": {"k": "int64"}}}'::retailiq.model;
+SELECT '{"kind": "kmeans", "params": {"k": "x"}, "types": {}}'::retailiq.model;
+SELECT '{"kind": "kmeans", "params": {"k": 2}, "types": {"params": {"j": "int64"}}}'::retailiq.model;
+SELECT '{"kind": "kmeans", "params": {"k": 2}, "types": {"params": {"k": "int32"}}}'::retailiq.model;
+SELECT '{"kind": "kmeans", "params": {"k": null}}'::retailiq.model;
+SELECT '{"kind": "kmeans", "data": {"c": [[[1.0]]]}}'::retailiq.model;
 
 -- Corrupt binary values: the checksum and structure are checked before anything is read.
 CREATE FUNCTION pg_temp.flip(b bytea, pos int) RETURNS bytea LANGUAGE sql

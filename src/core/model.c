@@ -1,10 +1,11 @@
 /*
- * model.c: building, opening and the SQL interface of the retailiq.model type.
+ * model.c: building and opening retailiq.model values, and their binary form.
  *
  * Values are always built in canonical form (entries sorted by section and key, empty
  * arrays as one-dimensional float8), so equal models are byte-identical and a text or
  * binary round trip gives back exactly the same bytes. Opening a value validates all of
- * it (model_format.c) before a single field is handed out.
+ * it (model_format.c) before a single field is handed out. The text form (model_text.c)
+ * is built on this file's builder and reader; this file does not call it.
  */
 #include "postgres.h"
 
@@ -66,14 +67,6 @@ model_begin(ModelKind kind)
 	b->capacity = 16;
 	b->entries = palloc(sizeof(BuilderEntry *) * b->capacity);
 	return b;
-}
-
-void
-model_set_kind(ModelBuilder *b, ModelKind kind)
-{
-	if (model_kind_name(kind) == NULL || kind == MODEL_KIND_ANY)
-		elog(ERROR, "model_set_kind: unknown model kind %d", (int) kind);
-	b->kind = kind;
 }
 
 /* by == NULL keeps the current user */
@@ -608,20 +601,6 @@ model_get_text_array(const ModelView *m, ModelSection s, const char *key, int *n
 }
 
 /* ---------- SQL interface ---------- */
-
-PG_FUNCTION_INFO_V1(model_in);
-Datum
-model_in(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_BYTEA_P(model_from_text(PG_GETARG_CSTRING(0)));
-}
-
-PG_FUNCTION_INFO_V1(model_out);
-Datum
-model_out(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_CSTRING(model_to_text(PG_GETARG_MODEL_P(0)));
-}
 
 /* Binary form: the value's own little-endian bytes, validated on the way in. */
 PG_FUNCTION_INFO_V1(model_recv);

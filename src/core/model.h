@@ -56,8 +56,7 @@ extern void model_put_int_array(ModelBuilder *b, ModelSection s, const char *key
 								const int64 *v, int ndim, const int *dims);
 extern void model_put_text_array(ModelBuilder *b, ModelSection s, const char *key,
 								 const char *const *v, int n);
-/* trainer fields default to now and the current user; the text parser sets them */
-extern void model_set_kind(ModelBuilder *b, ModelKind kind);
+/* trainer fields default to now and the current user; the text form sets them */
 extern void model_set_trainer(ModelBuilder *b, TimestampTz at, const char *by);
 extern bytea *model_finish(ModelBuilder *b);
 
@@ -78,9 +77,7 @@ extern char **model_get_text_array(const ModelView *m, ModelSection s, const cha
 /* the same check, for a part that validates its own derived invariants */
 extern void model_corrupt(const ModelView *m, const char *detail_fmt,...) pg_attribute_printf(2, 3) pg_attribute_noreturn();
 
-/* text form (model_text.c) */
-extern char *model_to_text(bytea *value);
-extern bytea *model_from_text(const char *text);
+/* model_text.c: a float as the text form prints it (shortest exact, "3.0" for 3) */
 extern void model_append_float(StringInfo buf, double v);
 
 extern const char *model_section_name(ModelSection s);

@@ -13,31 +13,49 @@
 
 #include "port/pg_crc32c.h"
 
-static const char *const kind_names[MODEL_KIND_MAX + 1] = {
-	[MODEL_KIND_ANY] = "any",
-	[MODEL_KIND_KMEANS] = "kmeans",
-	[MODEL_KIND_LSTM] = "lstm",
-	[MODEL_KIND_ETS] = "ets",
-	[MODEL_KIND_THETA] = "theta",
-	[MODEL_KIND_CROSTON] = "croston",
-	[MODEL_KIND_ARIMA] = "arima",
-	[MODEL_KIND_SEASONAL_NAIVE] = "seasonal_naive",
-	[MODEL_KIND_BGNBD] = "bgnbd",
-	[MODEL_KIND_PARETO_NBD] = "pareto_nbd",
-	[MODEL_KIND_GAMMAGAMMA] = "gammagamma",
-	[MODEL_KIND_LOGIT] = "logit",
-	[MODEL_KIND_GBM] = "gbm",
-	[MODEL_KIND_ASSOC_RULES] = "assoc_rules",
-	[MODEL_KIND_RFM] = "rfm",
-	[MODEL_KIND_FORECAST_ENSEMBLE] = "forecast_ensemble",
+/*
+ * The kind table: a code's name, and whether a trainer of this release builds it. Codes
+ * reserved for methods still to come have a name (so a value from a later release is
+ * named, not called corrupt) but are not "built": messages that list kinds for a user
+ * list only the built ones. A part that starts building a kind sets its flag here.
+ */
+typedef struct KindInfo
+{
+	const char *name;
+	bool		built;
+} KindInfo;
+
+static const KindInfo kinds[MODEL_KIND_MAX + 1] = {
+	[MODEL_KIND_ANY] = {"any", false},
+	[MODEL_KIND_KMEANS] = {"kmeans", true},
+	[MODEL_KIND_LSTM] = {"lstm", true},
+	[MODEL_KIND_ETS] = {"ets", true},
+	[MODEL_KIND_THETA] = {"theta", false},
+	[MODEL_KIND_CROSTON] = {"croston", true},
+	[MODEL_KIND_ARIMA] = {"arima", false},
+	[MODEL_KIND_SEASONAL_NAIVE] = {"seasonal_naive", true},
+	[MODEL_KIND_BGNBD] = {"bgnbd", true},
+	[MODEL_KIND_PARETO_NBD] = {"pareto_nbd", false},
+	[MODEL_KIND_GAMMAGAMMA] = {"gammagamma", true},
+	[MODEL_KIND_LOGIT] = {"logit", true},
+	[MODEL_KIND_GBM] = {"gbm", false},
+	[MODEL_KIND_ASSOC_RULES] = {"assoc_rules", true},
+	[MODEL_KIND_RFM] = {"rfm", false},
+	[MODEL_KIND_FORECAST_ENSEMBLE] = {"forecast_ensemble", true},
 };
 
 const char *
 model_kind_name(int kind)
 {
-	if (kind < 0 || kind > MODEL_KIND_MAX || kind_names[kind] == NULL)
+	if (kind < 0 || kind > MODEL_KIND_MAX || kinds[kind].name == NULL)
 		return NULL;
-	return kind_names[kind];
+	return kinds[kind].name;
+}
+
+bool
+model_kind_is_built(int kind)
+{
+	return kind > 0 && kind <= MODEL_KIND_MAX && kinds[kind].built;
 }
 
 /* The kind code for a name, or -1; "any" is not a kind a value can have. */
@@ -46,7 +64,7 @@ model_kind_from_name(const char *name, size_t len)
 {
 	for (int k = 1; k <= MODEL_KIND_MAX; k++)
 	{
-		if (kind_names[k] && strlen(kind_names[k]) == len && memcmp(kind_names[k], name, len) == 0)
+		if (kinds[k].name && strlen(kinds[k].name) == len && memcmp(kinds[k].name, name, len) == 0)
 			return k;
 	}
 	return -1;

@@ -121,6 +121,7 @@ typedef struct ModelDecoder
 
 extern const char *model_kind_name(int kind);
 extern int	model_kind_from_name(const char *name, size_t len);
+extern bool model_kind_is_built(int kind);
 
 /* Decoding: open checks header and checksum; next walks and checks each entry. */
 extern ModelDecodeStatus model_decode_open(ModelDecoder *d, const char *buf, size_t len,

@@ -13,8 +13,9 @@
  *   operators no statistics of a labelled table, so estimator calls cannot leak MCVs.
  * - ProcessUtility: a masked role may not attach triggers, rules, policies, indexes or
  *   statistics objects to a labelled table, nor alter it, whatever it was granted.
- * - The label hook refuses masking rule changes by non-superusers: they go through
- *   retailiq.set_masking_rule(), which needs a two-person approval.
+ *
+ * The label provider itself (labels.c) and the cache of masked roles (masked_roles.c) sit
+ * below this file: it calls them, they never call it.
  */
 #include "postgres.h"
 
@@ -73,87 +74,6 @@ static bool in_audit = false;
 
 PG_FUNCTION_INFO_V1(privacy_is_masked);
 PG_FUNCTION_INFO_V1(privacy_is_labelled);
-PG_FUNCTION_INFO_V1(privacy_new_key);
-
-/*
- * The roles labelled MASKED, read from pg_shseclabel once and kept until an invalidation:
- * the label hook sends a relcache invalidation of pg_shseclabel with every role label it
- * accepts, so every backend drops its list at the next command after the commit. (Roles
- * dropped since stay in the list: harmless, no role has their oid.)
- */
-static Oid *masked_roles = NULL;
-static int	n_masked_roles = 0;
-static bool masked_roles_valid = false;
-
-static void
-masked_roles_inval(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == SharedSecLabelRelationId)
-		masked_roles_valid = false;
-}
-
-static void
-load_masked_roles(void)
-{
-	Relation	rel;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	int			cap = 8;
-	Oid		   *list = MemoryContextAlloc(TopMemoryContext, cap * sizeof(Oid));
-	int			n = 0;
-
-	rel = table_open(SharedSecLabelRelationId, AccessShareLock);
-	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
-	while (HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		Form_pg_shseclabel form = (Form_pg_shseclabel) GETSTRUCT(tup);
-		bool		isnull;
-		Datum		prov;
-
-		if (form->classoid != AuthIdRelationId)
-			continue;
-		prov = heap_getattr(tup, Anum_pg_shseclabel_provider, RelationGetDescr(rel), &isnull);
-		if (isnull || strcmp(TextDatumGetCString(prov), PROVIDER) != 0)
-			continue;
-		if (n == cap)
-		{
-			cap *= 2;
-			list = repalloc(list, cap * sizeof(Oid));
-		}
-		list[n++] = form->objoid;
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-
-	if (masked_roles != NULL)
-		pfree(masked_roles);
-	masked_roles = list;
-	n_masked_roles = n;
-	masked_roles_valid = true;
-}
-
-/* Is roleid one of, or a member of one of, the roles labelled MASKED? */
-bool
-privacy_role_is_masked(Oid roleid)
-{
-	int			i;
-
-	if (!OidIsValid(roleid))
-		return false;
-	if (!masked_roles_valid)
-		load_masked_roles();
-	for (i = 0; i < n_masked_roles; i++)
-		if (masked_roles[i] == roleid || is_member_of_role_nosuper(roleid, masked_roles[i]))
-			return true;
-	return false;
-}
-
-/* Called by the label hook for every role label it accepts or removes. */
-void
-privacy_role_labels_changed(void)
-{
-	CacheInvalidateRelcacheByRelid(SharedSecLabelRelationId);
-}
 
 static bool
 has_column_label(Oid relid)
@@ -188,7 +108,7 @@ has_column_label(Oid relid)
 }
 
 /* Does relid, or a partitioned table it is a partition of, carry a masking rule? */
-bool
+static bool
 privacy_relation_is_labelled(Oid relid)
 {
 	if (has_column_label(relid))
@@ -521,16 +441,6 @@ privacy_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 }
 
-void
-privacy_check_label_change(const ObjectAddress *object)
-{
-	if (!superuser())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("only a superuser may set retailiq security labels directly"),
-				 errhint("Use retailiq.set_masking_rule(), approved by a second member of retailiq_admin.")));
-}
-
 /*
  * retailiq.audit_retention: how long audit records are kept, at least 6 years. Written
  * "<n> years", "<n> months" or "<n> days"; checked without raising, as GUC checks must.
@@ -584,20 +494,6 @@ privacy_is_labelled(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(privacy_relation_is_labelled(PG_GETARG_OID(0)));
 }
 
-/* retailiq.new_pseudonym_key() -> bytea: 32 bytes from the strong random source. */
-Datum
-privacy_new_key(PG_FUNCTION_ARGS)
-{
-	bytea	   *k = palloc(VARHDRSZ + 32);
-
-	SET_VARSIZE(k, VARHDRSZ + 32);
-	if (!pg_strong_random(VARDATA(k), 32))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random bytes for a pseudonym key")));
-	PG_RETURN_BYTEA_P(k);
-}
-
 void
 privacy_init(void)
 {
@@ -615,7 +511,7 @@ privacy_init(void)
 							 &audit_purging, false, PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
 	privacy_labels_init();
-	CacheRegisterRelcacheCallback(masked_roles_inval, (Datum) 0);
+	privacy_masked_roles_init();
 
 	prev_check_perms = ExecutorCheckPerms_hook;
 	ExecutorCheckPerms_hook = privacy_check_perms;

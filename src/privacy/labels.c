@@ -313,6 +313,20 @@ privacy_relabel(const ObjectAddress *object, const char *label)
 		privacy_role_labels_changed();
 }
 
+/*
+ * Masking rules change through retailiq.set_masking_rule(), which needs a two-person
+ * approval; only a superuser may bypass it with SECURITY LABEL.
+ */
+static void
+privacy_check_label_change(const ObjectAddress *object)
+{
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a superuser may set retailiq security labels directly"),
+				 errhint("Use retailiq.set_masking_rule(), approved by a second member of retailiq_admin.")));
+}
+
 static void
 privacy_relabel_check(const ObjectAddress *object, const char *label)
 {

@@ -1,6 +1,6 @@
 /*
  * masking.c: the masking functions a masking rule calls: partial masking, e-mail masking,
- * keyed pseudonyms (HMAC-SHA-256), bounded stable noise.
+ * keyed pseudonyms (HMAC-SHA-256) and their keys, bounded stable noise.
  *
  * None of them ever puts the value it masks into an error message: a masking view may run
  * them on raw values for a masked role, and an error text would be a way around the mask.
@@ -29,6 +29,7 @@ PG_FUNCTION_INFO_V1(privacy_mask_email);
 PG_FUNCTION_INFO_V1(privacy_add_noise);
 PG_FUNCTION_INFO_V1(privacy_generalize_date);
 PG_FUNCTION_INFO_V1(privacy_sha256_impl);
+PG_FUNCTION_INFO_V1(privacy_new_key);
 
 /* The keyed HMAC state of the last key seen by one call site, kept in fn_extra. */
 typedef struct KeyCache
@@ -322,4 +323,18 @@ Datum
 privacy_sha256_impl(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(cstring_to_text(riq_sha256_impl(PG_GETARG_BOOL(0))));
+}
+
+/* retailiq.new_pseudonym_key() -> bytea: 32 bytes from the strong random source. */
+Datum
+privacy_new_key(PG_FUNCTION_ARGS)
+{
+	bytea	   *k = palloc(VARHDRSZ + 32);
+
+	SET_VARSIZE(k, VARHDRSZ + 32);
+	if (!pg_strong_random(VARDATA(k), 32))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random bytes for a pseudonym key")));
+	PG_RETURN_BYTEA_P(k);
 }

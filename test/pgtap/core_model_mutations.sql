@@ -7,8 +7,9 @@ SELECT plan(4);
 CREATE TEMP TABLE seed_model AS
 SELECT '{"kind": "kmeans", "format": 1, "trained_at": "2026-01-02T03:04:05+00:00", "trained_by": "a\"b\\c\u00e9",
          "params": {"k": 3, "tol": 1e-4, "on": true, "name": "x\ny"},
-         "metrics": {"inertia": -1.5e300, "nan": NaN, "inf": -Infinity},
-         "data": {"c": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.5]], "ids": [1, 2, 3], "names": ["a", "b"], "e": []}}'::text AS t;
+         "metrics": {"inertia": -1.5e300, "nan": "NaN", "inf": "-Infinity"},
+         "data": {"c": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.5]], "ids": [1, 2, 3], "names": ["a", "b"], "e": []},
+         "types": {"params": {"k": "int64", "on": "bool", "name": "text"}, "data": {"ids": "int64", "names": "text"}}}'::text AS t;
 
 CREATE FUNCTION pg_temp.mutate_text(t text, r int) RETURNS text LANGUAGE sql IMMUTABLE AS $$
   SELECT CASE r % 4
