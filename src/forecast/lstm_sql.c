@@ -89,12 +89,7 @@ forecast_lstm_fit_accum(PG_FUNCTION_ARGS)
 		exog = PG_GETARG_ARRAYTYPE_P(4);
 	state = series_collect_add(fcinfo, state, PG_GETARG_TEXT_PP(1), PG_GETARG_DATEADT(2),
 							   PG_GETARG_FLOAT8(3), exog);
-	if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
-	{
-		Jsonb	   *opt = PG_GETARG_JSONB_P(5);
-
-		series_collect_set_options(state, JsonbToCString(NULL, &opt->root, VARSIZE(opt)));
-	}
+	series_collect_options_from_args(state, fcinfo, 0, 5);
 	PG_RETURN_POINTER(state);
 }
 
