@@ -3,7 +3,7 @@
 -- in a clean ERROR with its SQLSTATE, never a crash, a read out of bounds, a huge allocation
 -- or a NaN answer. Ordinary use keeps working, also for an ordinary role.
 BEGIN;
-SELECT plan(65);
+SELECT plan(66);
 SET extra_float_digits = 0;
 
 -- ---------------------------------------------------------------- accuracy states
@@ -93,6 +93,9 @@ CREATE FUNCTION pg_temp.craft_text(meth text, pattern text, repl text) RETURNS r
 $$ SELECT regexp_replace(t, pattern, repl)::retailiq.model FROM hm WHERE hm.meth = craft_text.meth $$;
 
 SELECT is((SELECT count(*) FROM hm, retailiq.forecast_all(t::retailiq.model, 7)), 56::bigint, 'untouched models forecast');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast(regexp_replace((SELECT retailiq.forecast_fit(series, ts, y, 'tsb')::text FROM hs WHERE series = 'shop1'),
+                 '"par": \[\[[^]]*\]\]', '"par": [[0.1, 0.1, 0, 0, 1, 3, 1.5]]')::retailiq.model, 'shop1', 7)$$,
+                 'XX001', NULL, 'tsb model: a sale probability above 1');
 SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('ets', '{data,spec}', '[[1,0,1,0,7],[9,0,1,0,7]]'), 7)$$,
                  'XX001', NULL, 'ets model: an unknown error code');
 SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('ets', '{data,spec}', '[[1,0,1,0,7],[1,0,1,0,30]]'), 7)$$,
