@@ -157,7 +157,7 @@ typedef struct FitArgCache
 static bool
 same_varlena(const void *a, const void *b)
 {
-	if (a == NULL || b == NULL)
+	if (a == NULL || b == NULL || a == b)
 		return a == b;
 	return VARSIZE_ANY(a) == VARSIZE_ANY(b) && memcmp(a, b, VARSIZE_ANY(a)) == 0;
 }
@@ -191,8 +191,9 @@ series_collect_options_from_args(SeriesCollector *st, FunctionCallInfo fcinfo, i
 			pfree(c->options);
 		pfree(c->canon);
 	}
-	c->method = method ? (text *) pnstrdup((const char *) method, VARSIZE_ANY(method)) : NULL;
-	c->options = options ? (Jsonb *) pnstrdup((const char *) options, VARSIZE(options)) : NULL;
+	/* copies, not pnstrdup: a varlena header holds zero bytes */
+	c->method = method ? memcpy(palloc(VARSIZE_ANY(method)), method, VARSIZE_ANY(method)) : NULL;
+	c->options = options ? memcpy(palloc(VARSIZE(options)), options, VARSIZE(options)) : NULL;
 	initStringInfo(&buf);
 	if (method != NULL)
 	{
