@@ -560,6 +560,192 @@ period_index(ForecastFreq freq, DateADT start, DateADT d)
 	return ((int64) d - start) / (freq == FREQ_WEEK ? 7 : 1);
 }
 
+/* What the sorted rows say about the dates, for choosing the frequency. */
+typedef struct DateScan
+{
+	bool		same_dom;		/* every date on the same day of month (dom0) */
+	bool		all_month_end;
+	bool		any_diff;		/* some series has two dates */
+	int64		min_diff;		/* smallest gap within a series, days */
+	int64		g;				/* gcd of the gaps, days */
+	int			dom0;
+} DateScan;
+
+/*
+ * One pass over the rows in (key, date) order: each key's first row and row count, the
+ * date facts of DateScan; two rows of one series on one date are an error.
+ */
+static void
+scan_rows(const SeriesCollector *state, const int64 *order, int64 *first, int64 *count,
+		  DateScan *ds)
+{
+	int64		i;
+
+	ds->same_dom = true;
+	ds->all_month_end = true;
+	ds->any_diff = false;
+	ds->min_diff = PG_INT64_MAX;
+	ds->g = 0;
+	ds->dom0 = -1;
+	for (i = 0; i < state->nrows; i++)
+	{
+		int64		r = order[i];
+		int32		s = state->sid[r];
+		int			y,
+					m,
+					d;
+
+		if (count[s] == 0)
+			first[s] = i;
+		count[s]++;
+		series_date_ymd(state->ts[r], &y, &m, &d);
+		if (ds->dom0 < 0)
+			ds->dom0 = d;
+		else if (d != ds->dom0)
+			ds->same_dom = false;
+		if (d != series_days_in_month(y, m))
+			ds->all_month_end = false;
+		if (count[s] > 1)
+		{
+			int64		prev = order[i - 1];
+			int64		diff = (int64) state->ts[r] - state->ts[prev];
+
+			if (diff == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("series \"%s\" has more than one row for %s",
+								state->keys[s], series_date_text(state->ts[r])),
+						 errhint("Aggregate to one row per series and date first (for instance sum(units) ... GROUP BY series, day).")));
+			ds->any_diff = true;
+			ds->g = gcd64(ds->g, diff);
+			ds->min_diff = Min(ds->min_diff, diff);
+		}
+	}
+}
+
+/* the frequency: calendar months when every date is the same day of month, else day/week */
+static ForecastFreq
+infer_frequency(const SeriesCollector *state, const int64 *order, const DateScan *ds)
+{
+	int64		i,
+				gm = 0;
+
+	if (!ds->any_diff)
+		return FREQ_DAY;
+	if (ds->same_dom && ds->min_diff >= 28)
+	{
+		if (ds->dom0 > 28)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("monthly dates must fall on a day of month up to 28"),
+					 errdetail("Every date is day %d of its month.", ds->dom0),
+					 errhint("Date each month by its first day (date_trunc('month', ts)::date).")));
+		for (i = 1; i < state->nrows; i++)
+		{
+			int64		r = order[i],
+						p = order[i - 1];
+
+			if (state->sid[r] == state->sid[p])
+				gm = gcd64(gm, period_index(FREQ_MONTH, state->ts[p], state->ts[r]));
+		}
+		if (gm != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the dates fit no single frequency: they are %lld months apart", (long long) gm),
+					 errhint("Forecasting works on daily, weekly or monthly series; aggregate quarterly data to months or forecast it elsewhere.")));
+		return FREQ_MONTH;
+	}
+	if (ds->all_month_end && ds->min_diff >= 28)
+		/* month ends are 28..31 days apart: read as daily they would be gap-filled with zeros */
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("monthly dates must fall on a day of month up to 28"),
+				 errdetail("Every date is the last day of its month."),
+				 errhint("Date each month by its first day (date_trunc('month', ts)::date).")));
+	if (ds->g == 1)
+		return FREQ_DAY;
+	if (ds->g == 7)
+		return FREQ_WEEK;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("the dates fit no single frequency: they are multiples of %lld days apart", (long long) ds->g),
+			 errhint("Give daily dates, weekly dates on one weekday, or monthly dates on one day of the month.")));
+	return FREQ_DAY;			/* not reached */
+}
+
+/*
+ * Series s (its cnt rows from sorted position lo) as a regular series in fs: gaps filled
+ * or refused by the gap policy, length and sign checked.
+ */
+static void
+build_series(const SeriesCollector *state, const int64 *order, int s, int64 lo, int64 cnt,
+			 ForecastFreq freq, int n_exog, const SeriesOptions *opt, ForecastSeries *fs)
+{
+	DateADT		start = state->ts[order[lo]];
+	DateADT		last = state->ts[order[lo + cnt - 1]];
+	int64		n = period_index(freq, start, last) + 1;
+	int64		j;
+
+	if (n > PG_INT32_MAX / 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("series \"%s\" spans too many periods", state->keys[s])));
+	fs->key = state->keys[s];
+	fs->start = start;
+	fs->n = (int) n;
+	fs->n_filled = (int) (n - cnt);
+	if (fs->n_filled > 0 && opt->gaps == GAPS_ERROR)
+	{
+		/* first missing period */
+		for (j = 0; j < cnt; j++)
+			if (period_index(freq, start, state->ts[order[lo + j]]) != j)
+				break;
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("series \"%s\" has no row for %s", state->keys[s],
+						series_date_text(series_date_add(freq, start, (int) j))),
+				 errdetail("%d of its %lld %ss between %s and %s are missing.",
+						   fs->n_filled, (long long) n, series_freq_name(freq),
+						   series_date_text(start), series_date_text(last)),
+				 errhint("Add the missing rows, or use the option \"gaps\": \"zero\" to count them as no sales.")));
+	}
+	if (n < opt->min_length)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("series \"%s\" is too short: %lld %ss, at least %d needed",
+						state->keys[s], (long long) n, series_freq_name(freq), opt->min_length),
+				 errhint("Filter out the short series (for instance HAVING count(*) >= %d) or lower options.min_length.",
+						 opt->min_length)));
+	fs->y = riq_alloc(CurrentMemoryContext, riq_mul_size(n, sizeof(double), "the forecast panel"),
+					  "the forecast panel");
+	memset(fs->y, 0, sizeof(double) * n);
+	if (n_exog > 0)
+	{
+		Size		b = riq_mul_size(n, sizeof(double) * n_exog, "the forecast panel");
+
+		fs->exog = riq_alloc(CurrentMemoryContext, b, "the forecast panel");
+		memset(fs->exog, 0, b);
+	}
+	for (j = 0; j < cnt; j++)
+	{
+		int64		r = order[lo + j];
+		int64		t = period_index(freq, start, state->ts[r]);
+
+		if (freq == FREQ_WEEK && ((int64) state->ts[r] - start) % 7 != 0)
+			elog(ERROR, "weekly date off the grid");
+		if (state->y[r] < 0 && !opt->allow_negative)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("y must not be negative"),
+					 errdetail("Series \"%s\" has %g on %s.", state->keys[s], state->y[r],
+							   series_date_text(state->ts[r])),
+					 errhint("Clip returns to 0 (greatest(y, 0)), or set the option \"allow_negative\": true.")));
+		fs->y[t] = state->y[r];
+		if (n_exog > 0)
+			memcpy(fs->exog + t * n_exog, state->exog + r * n_exog, sizeof(double) * n_exog);
+	}
+}
+
 ForecastPanel *
 series_collect_finish(SeriesCollector *state, const SeriesOptions *opt)
 {
@@ -568,16 +754,10 @@ series_collect_finish(SeriesCollector *state, const SeriesOptions *opt)
 	int		   *bykey;
 	int64	   *first;			/* first sorted row of each key id */
 	int64	   *count;
-	int64		i,
-				g = 0;
+	int64		i;
 	int			k,
 				n_exog;
-	bool		same_dom = true;
-	bool		all_month_end = true;
-	bool		any_diff = false;
-	int64		min_diff = PG_INT64_MAX;
-	int			dom0 = -1;
-	int64		gm = 0;
+	DateScan	ds;
 	ForecastFreq freq;
 
 	if (state == NULL || state->nrows == 0)
@@ -595,83 +775,8 @@ series_collect_finish(SeriesCollector *state, const SeriesOptions *opt)
 
 	first = palloc0(sizeof(int64) * state->nkeys);
 	count = palloc0(sizeof(int64) * state->nkeys);
-	for (i = 0; i < state->nrows; i++)
-	{
-		int64		r = order[i];
-		int32		s = state->sid[r];
-		int			y,
-					m,
-					d;
-
-		if (count[s] == 0)
-			first[s] = i;
-		count[s]++;
-		series_date_ymd(state->ts[r], &y, &m, &d);
-		if (dom0 < 0)
-			dom0 = d;
-		else if (d != dom0)
-			same_dom = false;
-		if (d != series_days_in_month(y, m))
-			all_month_end = false;
-		if (count[s] > 1)
-		{
-			int64		prev = order[i - 1];
-			int64		diff = (int64) state->ts[r] - state->ts[prev];
-
-			if (diff == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("series \"%s\" has more than one row for %s",
-								state->keys[s], series_date_text(state->ts[r])),
-						 errhint("Aggregate to one row per series and date first (for instance sum(units) ... GROUP BY series, day).")));
-			any_diff = true;
-			g = gcd64(g, diff);
-			min_diff = Min(min_diff, diff);
-		}
-	}
-
-	/* frequency: calendar months when every date is the same day of month, else day/week */
-	if (!any_diff)
-		freq = FREQ_DAY;
-	else if (same_dom && min_diff >= 28)
-	{
-		if (dom0 > 28)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("monthly dates must fall on a day of month up to 28"),
-					 errdetail("Every date is day %d of its month.", dom0),
-					 errhint("Date each month by its first day (date_trunc('month', ts)::date).")));
-		freq = FREQ_MONTH;
-		for (i = 1; i < state->nrows; i++)
-		{
-			int64		r = order[i],
-						p = order[i - 1];
-
-			if (state->sid[r] == state->sid[p])
-				gm = gcd64(gm, period_index(FREQ_MONTH, state->ts[p], state->ts[r]));
-		}
-		if (gm != 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("the dates fit no single frequency: they are %lld months apart", (long long) gm),
-					 errhint("Forecasting works on daily, weekly or monthly series; aggregate quarterly data to months or forecast it elsewhere.")));
-	}
-	else if (all_month_end && min_diff >= 28)
-		/* month ends are 28..31 days apart: read as daily they would be gap-filled with zeros */
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("monthly dates must fall on a day of month up to 28"),
-				 errdetail("Every date is the last day of its month."),
-				 errhint("Date each month by its first day (date_trunc('month', ts)::date).")));
-	else if (g == 1)
-		freq = FREQ_DAY;
-	else if (g == 7)
-		freq = FREQ_WEEK;
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the dates fit no single frequency: they are multiples of %lld days apart", (long long) g),
-				 errhint("Give daily dates, weekly dates on one weekday, or monthly dates on one day of the month.")));
+	scan_rows(state, order, first, count, &ds);
+	freq = infer_frequency(state, order, &ds);
 
 	/* keys in byte order */
 	bykey = palloc(sizeof(int) * state->nkeys);
@@ -685,77 +790,11 @@ series_collect_finish(SeriesCollector *state, const SeriesOptions *opt)
 	panel->n_exog = n_exog;
 	panel->nseries = state->nkeys;
 	panel->series = palloc0(sizeof(ForecastSeries) * state->nkeys);
-
 	for (k = 0; k < state->nkeys; k++)
 	{
-		int			s = bykey[k];
-		ForecastSeries *fs = &panel->series[k];
-		int64		lo = first[s],
-					cnt = count[s];
-		DateADT		start = state->ts[order[lo]];
-		DateADT		last = state->ts[order[lo + cnt - 1]];
-		int64		n = period_index(freq, start, last) + 1;
-		int64		j;
-
 		CHECK_FOR_INTERRUPTS();
-		if (n > PG_INT32_MAX / 2)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("series \"%s\" spans too many periods", state->keys[s])));
-		fs->key = state->keys[s];
-		fs->start = start;
-		fs->n = (int) n;
-		fs->n_filled = (int) (n - cnt);
-		if (fs->n_filled > 0 && opt->gaps == GAPS_ERROR)
-		{
-			/* first missing period */
-			for (j = 0; j < cnt; j++)
-				if (period_index(freq, start, state->ts[order[lo + j]]) != j)
-					break;
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("series \"%s\" has no row for %s", state->keys[s],
-							series_date_text(series_date_add(freq, start, (int) j))),
-					 errdetail("%d of its %lld %ss between %s and %s are missing.",
-							   fs->n_filled, (long long) n, series_freq_name(freq),
-							   series_date_text(start), series_date_text(last)),
-					 errhint("Add the missing rows, or use the option \"gaps\": \"zero\" to count them as no sales.")));
-		}
-		if (n < opt->min_length)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("series \"%s\" is too short: %lld %ss, at least %d needed",
-							state->keys[s], (long long) n, series_freq_name(freq), opt->min_length),
-					 errhint("Filter out the short series (for instance HAVING count(*) >= %d) or lower options.min_length.",
-							 opt->min_length)));
-		fs->y = riq_alloc(CurrentMemoryContext, riq_mul_size(n, sizeof(double), "the forecast panel"),
-						  "the forecast panel");
-		memset(fs->y, 0, sizeof(double) * n);
-		if (n_exog > 0)
-		{
-			Size		b = riq_mul_size(n, sizeof(double) * n_exog, "the forecast panel");
-
-			fs->exog = riq_alloc(CurrentMemoryContext, b, "the forecast panel");
-			memset(fs->exog, 0, b);
-		}
-		for (j = 0; j < cnt; j++)
-		{
-			int64		r = order[lo + j];
-			int64		t = period_index(freq, start, state->ts[r]);
-
-			if (freq == FREQ_WEEK && ((int64) state->ts[r] - start) % 7 != 0)
-				elog(ERROR, "weekly date off the grid");
-			if (state->y[r] < 0 && !opt->allow_negative)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("y must not be negative"),
-						 errdetail("Series \"%s\" has %g on %s.", state->keys[s], state->y[r],
-								   series_date_text(state->ts[r])),
-						 errhint("Clip returns to 0 (greatest(y, 0)), or set the option \"allow_negative\": true.")));
-			fs->y[t] = state->y[r];
-			if (n_exog > 0)
-				memcpy(fs->exog + t * n_exog, state->exog + r * n_exog, sizeof(double) * n_exog);
-		}
+		build_series(state, order, bykey[k], first[bykey[k]], count[bykey[k]], freq, n_exog,
+					 opt, &panel->series[k]);
 	}
 	pfree(order);
 	pfree(first);
