@@ -57,12 +57,6 @@ CREATE AGGREGATE retailiq.forecast_fit(series text, ts date, y float8, method te
 COMMENT ON AGGREGATE retailiq.forecast_fit(text, date, float8, text, jsonb) IS
     'fit a statistical forecasting model (snaive, ets, croston, sba, auto) to every series of the group';
 
-CREATE FUNCTION retailiq._forecast_stat(model retailiq.model, series text, horizon int)
-    RETURNS TABLE (step int, ts date, yhat float8, yhat_lower float8, yhat_upper float8)
-    AS 'MODULE_PATHNAME', 'forecast_stat_predict' LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 12;
-CREATE FUNCTION retailiq._forecast_stat_all(model retailiq.model, horizon int)
-    RETURNS TABLE (series text, step int, ts date, yhat float8, yhat_lower float8, yhat_upper float8)
-    AS 'MODULE_PATHNAME', 'forecast_stat_predict_all' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION retailiq.forecast_model_series(model retailiq.model)
     RETURNS TABLE (series text, method text, n int, alpha float8, beta float8, gamma float8,
                    phi float8, sigma2 float8, aicc float8, season int)
@@ -70,46 +64,30 @@ CREATE FUNCTION retailiq.forecast_model_series(model retailiq.model)
 COMMENT ON FUNCTION retailiq.forecast_model_series(retailiq.model) IS
     'per series of a forecast_fit model: the method chosen and its parameters';
 
--- The dispatchers: a model from forecast_fit is predicted here, an LSTM model by the
--- LSTM part's functions (called dynamically, so either part may be installed first).
+-- One dispatch for every method of the method table (methods.c): the model's kind names
+-- the method, whose predict function answers (forecast_fit's local methods, the LSTM).
 CREATE FUNCTION retailiq.forecast(model retailiq.model, series text, horizon int,
                                   future_exog float8[] DEFAULT NULL)
     RETURNS TABLE (step int, ts date, yhat float8, yhat_lower float8, yhat_upper float8)
-    LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
-BEGIN
-    IF model IS NULL OR series IS NULL OR horizon IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = '22004',
-            MESSAGE = format('%s must not be NULL',
-                             CASE WHEN model IS NULL THEN 'model' WHEN series IS NULL THEN 'series' ELSE 'horizon' END);
-    END IF;
-    IF retailiq.model_kind(model) = 'lstm' THEN
-        RETURN QUERY EXECUTE 'SELECT * FROM retailiq.forecast_lstm($1, $2, $3, $4)'
-            USING model, series, horizon, future_exog;
-    ELSE
-        RETURN QUERY SELECT * FROM retailiq._forecast_stat(model, series, horizon);
-    END IF;
-END $$;
+    AS 'MODULE_PATHNAME', 'forecast_dispatch' LANGUAGE C STABLE PARALLEL SAFE ROWS 28;
 COMMENT ON FUNCTION retailiq.forecast(retailiq.model, text, int, float8[]) IS
     'forecast one series of a forecasting model (forecast_fit or forecast_lstm_fit) horizon periods ahead';
 
 CREATE FUNCTION retailiq.forecast_all(model retailiq.model, horizon int,
                                       future_exog float8[] DEFAULT NULL)
     RETURNS TABLE (series text, step int, ts date, yhat float8, yhat_lower float8, yhat_upper float8)
-    LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
-BEGIN
-    IF model IS NULL OR horizon IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = '22004',
-            MESSAGE = format('%s must not be NULL', CASE WHEN model IS NULL THEN 'model' ELSE 'horizon' END);
-    END IF;
-    IF retailiq.model_kind(model) = 'lstm' THEN
-        RETURN QUERY EXECUTE 'SELECT * FROM retailiq.forecast_lstm_all($1, $2, $3)'
-            USING model, horizon, future_exog;
-    ELSE
-        RETURN QUERY SELECT * FROM retailiq._forecast_stat_all(model, horizon);
-    END IF;
-END $$;
+    AS 'MODULE_PATHNAME', 'forecast_dispatch_all' LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
 COMMENT ON FUNCTION retailiq.forecast_all(retailiq.model, int, float8[]) IS
     'forecast every series of a forecasting model horizon periods ahead';
+
+-- The method table, for users and for the docs.
+CREATE FUNCTION retailiq._forecast_method_table()
+    RETURNS TABLE (name text, scope text, factors boolean, intermittent boolean, trainer text,
+                   options text[], description text)
+    AS 'MODULE_PATHNAME', 'forecast_methods' LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 10;
+CREATE VIEW retailiq.forecast_methods AS SELECT * FROM retailiq._forecast_method_table();
+COMMENT ON VIEW retailiq.forecast_methods IS
+    'the registered forecasting methods: local (one series) or global (a panel), the inputs each takes, its trainer and its own options';
 
 -- For tests against a reference implementation: one ETS form with given parameters and
 -- initial state (nothing estimated) -> {loglik, yhat[1..h], lower[1..h], upper[1..h]}.

@@ -1,6 +1,7 @@
 /*
- * baseline_common.c: seasonal naive, the mean fallback, and the forecast routine every
- * statistical baseline shares (point forecasts and prediction intervals).
+ * baseline_common.c: the two simplest methods of the table, seasonal naive and the mean
+ * (the fallback for series too short for anything else), and the flat interval the
+ * methods without a stochastic model share.
  *
  * Seasonal naive repeats the last season; its interval is R's: residuals are the
  * seasonal differences y[t] - y[t-m], sigma^2 their mean square, and step h has variance
@@ -11,9 +12,7 @@
 #include <math.h>
 
 #include "core/stats.h"
-#include "forecast/baselines.h"
-
-#define SIM_PATHS 5000
+#include "forecast/method.h"
 
 void
 snaive_fit(const double *y, int n, int m, SeriesFit *fit)
@@ -58,74 +57,116 @@ mean_fit(const double *y, int n, SeriesFit *fit)
 }
 
 void
-fit_forecast(const SeriesFit *fit, int h, double level, bool nonneg, RiqRng *rng,
-			 double *yhat, double *lo, double *hi)
+forecast_flat_interval(const SeriesFit *fit, int h, double level, const double *yhat,
+					   double *lo, double *hi)
+{
+	double		z = riq_normal_quantile((1 + level) / 2);
+	double		sd = sqrt(fit->sigma2);
+	int			i;
+
+	for (i = 0; i < h; i++)
+	{
+		lo[i] = yhat[i] - z * sd;
+		hi[i] = yhat[i] + z * sd;
+	}
+}
+
+/* ---------- seasonal naive ---------- */
+
+static int
+snaive_min_length(const double *y, int n, int m, const ForecastOptions *o)
+{
+	int			need = m > 1 ? 2 * m : 2;
+
+	return n < need ? need : 0;
+}
+
+static double
+snaive_fit_one(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fit)
+{
+	snaive_fit(y, n, m, fit);
+	return NAN;
+}
+
+static void
+snaive_forecast(const SeriesFit *fit, int h, double level, RiqRng *rng,
+				double *yhat, double *lo, double *hi)
 {
 	double		z = riq_normal_quantile((1 + level) / 2);
 	int			i;
 
-	switch (fit->method)
+	for (i = 0; i < h; i++)
 	{
-		case FIT_SNAIVE:
-			for (i = 0; i < h; i++)
-			{
-				double		sd = sqrt(fit->sigma2 * (floor((double) i / fit->m) + 1));
+		double		sd = sqrt(fit->sigma2 * (floor((double) i / fit->m) + 1));
 
-				yhat[i] = fit->s[fit->m - 1 - (i % fit->m)];
-				lo[i] = yhat[i] - z * sd;
-				hi[i] = yhat[i] + z * sd;
-			}
-			break;
-		case FIT_ETS:
-			ets_point(fit, h, yhat);
-			if (fit->error == ETS_ADD && fit->season != ETS_MULT)
-			{
-				double	   *var = palloc(sizeof(double) * h);
-
-				ets_class1_variance(fit, h, var);
-				for (i = 0; i < h; i++)
-				{
-					lo[i] = yhat[i] - z * sqrt(var[i]);
-					hi[i] = yhat[i] + z * sqrt(var[i]);
-				}
-				pfree(var);
-			}
-			else
-			{
-				ets_simulate_interval(fit, h, level, rng, SIM_PATHS, lo, hi);
-				/* a skewed path distribution can leave the mean outside a narrow band */
-				for (i = 0; i < h; i++)
-				{
-					lo[i] = Min(lo[i], yhat[i]);
-					hi[i] = Max(hi[i], yhat[i]);
-				}
-			}
-			break;
-		case FIT_CROSTON:
-		case FIT_SBA:
-		case FIT_MEAN:
-			for (i = 0; i < h; i++)
-			{
-				double		sd = sqrt(fit->sigma2);
-
-				if (fit->method == FIT_MEAN)
-					yhat[i] = fit->level;
-				else
-					yhat[i] = fit->slope > 0 ? fit->level / fit->slope : 0;
-				if (fit->method == FIT_SBA)
-					yhat[i] *= 1 - fit->alpha / 2;
-				lo[i] = yhat[i] - z * sd;
-				hi[i] = yhat[i] + z * sd;
-			}
-			break;
-		default:
-			elog(ERROR, "unknown forecast method %d", fit->method);
+		yhat[i] = fit->s[fit->m - 1 - (i % fit->m)];
+		lo[i] = yhat[i] - z * sd;
+		hi[i] = yhat[i] + z * sd;
 	}
-	if (nonneg)
-		for (i = 0; i < h; i++)
-		{
-			yhat[i] = Max(yhat[i], 0);
-			lo[i] = Max(lo[i], 0);
-			hi[i] = Max(hi[i], 0);
-		}
 }
+
+static const char *
+snaive_check(const SeriesFit *fit)
+{
+	return NULL;
+}
+
+static const char *
+snaive_label(const SeriesFit *fit, char *buf)
+{
+	return fit->m > 1 ? "snaive" : "naive";
+}
+
+const ForecastMethod snaive_method = {
+	.name = "snaive",
+	.code = FIT_SNAIVE,
+	.kind = MODEL_KIND_SEASONAL_NAIVE,
+	.scope = METHOD_LOCAL,
+	.requestable = true,
+	.trainer = "forecast_fit",
+	.description = "seasonal naive: the last season repeated (the naive forecast without a season)",
+	.min_length = snaive_min_length,
+	.fit = snaive_fit_one,
+	.forecast = snaive_forecast,
+	.check = snaive_check,
+	.label = snaive_label,
+	.predict = forecast_local_predict,
+};
+
+/* ---------- the mean ---------- */
+
+static void
+mean_forecast(const SeriesFit *fit, int h, double level, RiqRng *rng,
+			  double *yhat, double *lo, double *hi)
+{
+	int			i;
+
+	for (i = 0; i < h; i++)
+		yhat[i] = fit->level;
+	forecast_flat_interval(fit, h, level, yhat, lo, hi);
+}
+
+static const char *
+mean_check(const SeriesFit *fit)
+{
+	return fit->m != 1 ? "a season with the mean method" : NULL;
+}
+
+static const char *
+mean_label(const SeriesFit *fit, char *buf)
+{
+	return "mean";
+}
+
+/* only a fallback: no user asks for it, and it writes no model of its own */
+const ForecastMethod mean_method = {
+	.name = "mean",
+	.code = FIT_MEAN,
+	.kind = MODEL_KIND_ANY,
+	.scope = METHOD_LOCAL,
+	.trainer = "forecast_fit",
+	.description = "the mean of the series (the fallback for very short series)",
+	.forecast = mean_forecast,
+	.check = mean_check,
+	.label = mean_label,
+};

@@ -1,7 +1,7 @@
 /*
  * baselines.h: the statistical baselines (seasonal naive, ETS, Croston/SBA) behind
- * retailiq.forecast_fit, as one fitted-series record each method fills and one forecast
- * routine reads. forecast_fit.c stores the records in the model and reads them back.
+ * retailiq.forecast_fit, and the fitted-series record every local method of the method
+ * table (method.h) fills. forecast_fit.c stores the records in the model and reads them back.
  */
 #ifndef RETAILIQ_FORECAST_BASELINES_H
 #define RETAILIQ_FORECAST_BASELINES_H
@@ -80,6 +80,8 @@ extern void snaive_fit(const double *y, int n, int m, SeriesFit *fit);
 /* automatic ETS by AICc, or the one form opt fixes; false if no form could be fitted */
 extern bool ets_fit(const double *y, int n, int m, const EtsOptions *opt, SeriesFit *fit);
 extern void ets_default_options(EtsOptions *opt);
+/* an ets_model string ("ZZZ", "MAdM", ...) into opt's form fields; errors name options.ets_model */
+extern void ets_parse_model(const char *s, EtsOptions *opt);
 
 /* Croston (sba = false) or Syntetos-Boylan approximation; alpha <= 0 chooses it by MSE */
 extern void croston_fit(const double *y, int n, double alpha, bool sba, SeriesFit *fit);
@@ -88,14 +90,14 @@ extern void croston_fit(const double *y, int n, double alpha, bool sba, SeriesFi
 extern void mean_fit(const double *y, int n, SeriesFit *fit);
 
 /*
- * Point forecasts and a central prediction interval of coverage `level` for steps 1..h.
- * Analytic where the model has a closed form; else by simulating `npaths` sample paths
- * with rng (deterministic for a seed). Non-negative data (nonneg) clips the interval at 0.
+ * Point forecasts and a central prediction interval of coverage `level` for steps 1..h,
+ * by the method that fitted fit (methods.c, through the method table). Non-negative data
+ * (nonneg) clips the forecast and the interval at 0.
  */
 extern void fit_forecast(const SeriesFit *fit, int h, double level, bool nonneg,
 						 RiqRng *rng, double *yhat, double *lo, double *hi);
 
-/* ETS pieces used by fit_forecast */
+/* ETS pieces used by its entry of the method table (ets_method.c) */
 extern void ets_point(const SeriesFit *fit, int h, double *yhat);
 extern void ets_class1_variance(const SeriesFit *fit, int h, double *var);
 extern void ets_simulate_interval(const SeriesFit *fit, int h, double level, RiqRng *rng,

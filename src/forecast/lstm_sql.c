@@ -29,6 +29,7 @@
 #include "core/memory.h"
 #include "core/model.h"
 #include "forecast/lstm_train.h"
+#include "forecast/method.h"
 #include "forecast/series.h"
 
 PG_FUNCTION_INFO_V1(forecast_lstm_fit_accum);
@@ -37,7 +38,6 @@ PG_FUNCTION_INFO_V1(forecast_lstm);
 PG_FUNCTION_INFO_V1(forecast_lstm_all);
 PG_FUNCTION_INFO_V1(forecast_lstm_series);
 
-#define LSTM_MAX_HORIZON 10000
 
 static const char *const lstm_option_keys[] = {
 	"window", "hidden", "layers", "epochs", "learning_rate", "horizon", "seed", "level",
@@ -89,22 +89,17 @@ forecast_lstm_fit_accum(PG_FUNCTION_ARGS)
 		exog = PG_GETARG_ARRAYTYPE_P(4);
 	state = series_collect_add(fcinfo, state, PG_GETARG_TEXT_PP(1), PG_GETARG_DATEADT(2),
 							   PG_GETARG_FLOAT8(3), exog);
-	if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
-	{
-		Jsonb	   *opt = PG_GETARG_JSONB_P(5);
-
-		series_collect_set_options(state, JsonbToCString(NULL, &opt->root, VARSIZE(opt)));
-	}
+	series_collect_options_from_args(state, fcinfo, 0, 5);
 	PG_RETURN_POINTER(state);
 }
 
-/* an option's value; a JSON null counts as absent (the default) */
+/* an option's value; a JSON null counts as absent (the default, as everywhere) */
 static bool
 opt_get(Jsonb *jb, const char *key, JsonbValue *v)
 {
 	JsonbValue *found = series_option_value(jb, key);
 
-	if (found == NULL || found->type == jbvNull)
+	if (found == NULL)
 		return false;
 	*v = *found;
 	return true;
@@ -121,12 +116,12 @@ opt_number(Jsonb *jb, const char *key, double dflt, double lo, double hi)
 	if (v.type != jbvNumeric)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"%s\" must be a number", key)));
+				 errmsg("options.%s must be a number", key)));
 	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v.val.numeric)));
 	if (!(d >= lo && d <= hi))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"%s\" is out of range", key),
+				 errmsg("options.%s is out of range", key),
 				 errdetail("It is %g; it must be between %g and %g.", d, lo, hi)));
 	return d;
 }
@@ -139,7 +134,7 @@ opt_int(Jsonb *jb, const char *key, int dflt, int lo, int hi)
 	if (d != floor(d))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"%s\" must be an integer", key),
+				 errmsg("options.%s must be an integer", key),
 				 errdetail("It is %g.", d)));
 	return (int) d;
 }
@@ -154,7 +149,7 @@ opt_bool(Jsonb *jb, const char *key, bool dflt)
 	if (v.type != jbvBool)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"%s\" must be true or false", key)));
+				 errmsg("options.%s must be true or false", key)));
 	return v.val.boolean;
 }
 
@@ -177,7 +172,7 @@ opt_text_choice(Jsonb *jb, const char *key, const char *dflt, const char *yes, c
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("option \"%s\" must be \"%s\" or \"%s\"", key, yes, no),
+			 errmsg("options.%s must be \"%s\" or \"%s\"", key, yes, no),
 			 errhint("Leave \"%s\" out for the default, \"%s\".", key, dflt)));
 	return false;
 }
@@ -431,8 +426,8 @@ forecast_lstm_fit_final(PG_FUNCTION_ARGS)
 		}
 
 	memset(&cfg, 0, sizeof(cfg));
-	cfg.horizon = opt_int(jb, "horizon", default_horizon(panel->freq), 1, LSTM_MAX_HORIZON);
-	cfg.validation = opt_int(jb, "validation", cfg.horizon, 0, LSTM_MAX_HORIZON);
+	cfg.horizon = opt_int(jb, "horizon", default_horizon(panel->freq), 1, FORECAST_MAX_HORIZON);
+	cfg.validation = opt_int(jb, "validation", cfg.horizon, 0, FORECAST_MAX_HORIZON);
 	cfg.validation = Min(cfg.validation, cfg.horizon);
 	/*
 	 * What the longest series must hold beyond one window: the validation tail and one
@@ -535,7 +530,7 @@ forecast_lstm_fit_final(PG_FUNCTION_ARGS)
 			if (bad)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("option \"quantiles\" must be two numbers [lower, upper] with 0 < lower < 0.5 < upper < 1"),
+						 errmsg("options.quantiles must be two numbers [lower, upper] with 0 < lower < 0.5 < upper < 1"),
 						 errhint("For example \"quantiles\": [0.1, 0.9] (or \"level\": 0.8).")));
 		}
 	}
@@ -641,7 +636,7 @@ load_model(FunctionCallInfo fcinfo)
 	t->calib_lo = model_get_float(mv, MODEL_DATA, "calib_lo");
 	t->calib_hi = model_get_float(mv, MODEL_DATA, "calib_hi");
 	if (L->season < 1 || L->season > 1000 || L->window < 1 || L->window > 10000 ||
-		L->horizon < 1 || L->horizon > LSTM_MAX_HORIZON || L->n_exog < 0 || L->n_exog > 10000 ||
+		L->horizon < 1 || L->horizon > FORECAST_MAX_HORIZON || L->n_exog < 0 || L->n_exog > 10000 ||
 		S->hidden < 1 || S->hidden > 1024 || S->layers < 1 || S->layers > LSTM_MAX_LAYERS ||
 		t->nmodels < 1 || t->nmodels > 50)
 		model_corrupt(mv, "A size of the LSTM is out of range.");
@@ -699,16 +694,6 @@ load_model(FunctionCallInfo fcinfo)
 	if (L->base_col >= 0)
 		m->base = load_base_states(mv, n, L->season);
 	return m;
-}
-
-static void
-check_horizon(int32 horizon)
-{
-	if (horizon < 1 || horizon > LSTM_MAX_HORIZON)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("horizon must be between 1 and %d", LSTM_MAX_HORIZON),
-				 errdetail("horizon is %d.", horizon)));
 }
 
 /*
@@ -926,7 +911,7 @@ forecast_lstm(PG_FUNCTION_ARGS)
 				 errmsg("%s must not be NULL",
 						PG_ARGISNULL(0) ? "model" : PG_ARGISNULL(1) ? "series" : "horizon")));
 	horizon = PG_GETARG_INT32(2);
-	check_horizon(horizon);
+	forecast_check_horizon(horizon);
 	m = load_model(fcinfo);
 	key = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	s = series_key_index(m->keys, m->nseries, key);
@@ -976,7 +961,7 @@ forecast_lstm_all(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be NULL", PG_ARGISNULL(0) ? "model" : "horizon")));
 	horizon = PG_GETARG_INT32(1);
-	check_horizon(horizon);
+	forecast_check_horizon(horizon);
 	m = load_model(fcinfo);
 	ns = m->nseries;
 	fex = future_exog_values(fcinfo, 2, m, ns, horizon, true);
@@ -1046,3 +1031,24 @@ forecast_lstm_series(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_NULL();
 }
+
+/* ---------------------------------------------------------------- method table */
+
+static Datum
+lstm_predict(FunctionCallInfo fcinfo, bool all)
+{
+	return all ? forecast_lstm_all(fcinfo) : forecast_lstm(fcinfo);
+}
+
+const ForecastMethod lstm_method = {
+	.name = "lstm",
+	.kind = MODEL_KIND_LSTM,
+	.scope = METHOD_GLOBAL,
+	.factors = true,
+	.intermittent = false,
+	.requestable = true,
+	.trainer = "forecast_lstm_fit",
+	.description = "one LSTM over every series of the panel on an ETS base, with factors and calibrated intervals",
+	.option_keys = lstm_option_keys,
+	.predict = lstm_predict,
+};

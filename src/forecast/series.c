@@ -504,252 +504,6 @@ forecast_collect_deserialize(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(st);
 }
 
-/* ---------- dates ---------- */
-
-static char *
-date_text(DateADT d)
-{
-	return DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(d)));
-}
-
-static void
-date_ymd(DateADT d, int *y, int *m, int *day)
-{
-	j2date(d + POSTGRES_EPOCH_JDATE, y, m, day);
-}
-
-static int
-days_in_month(int y, int m)
-{
-	static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-		return 29;
-	return dim[m - 1];
-}
-
-DateADT
-series_date_add(ForecastFreq freq, DateADT start, int k)
-{
-	int64		r;
-
-	if (freq == FREQ_MONTH)
-	{
-		int			y,
-					m,
-					d;
-		int64		mi;
-
-		date_ymd(start, &y, &m, &d);
-		mi = (int64) y * 12 + (m - 1) + k;
-		y = (int) (mi >= 0 ? mi / 12 : -((-mi + 11) / 12));
-		m = (int) (mi - (int64) y * 12) + 1;
-		if (y > 5000000 || y < -4713)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("date out of range: %d months after %s", k, date_text(start))));
-		d = Min(d, days_in_month(y, m));
-		r = (int64) date2j(y, m, d) - POSTGRES_EPOCH_JDATE;
-	}
-	else
-		r = (int64) start + (int64) k * (freq == FREQ_WEEK ? 7 : 1);
-	if (!IS_VALID_DATE(r))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("date out of range: %d periods after %s", k, date_text(start))));
-	return (DateADT) r;
-}
-
-const char *
-series_freq_name(ForecastFreq freq)
-{
-	switch (freq)
-	{
-		case FREQ_DAY:
-			return "day";
-		case FREQ_WEEK:
-			return "week";
-		case FREQ_MONTH:
-			return "month";
-	}
-	return "?";
-}
-
-ForecastFreq
-series_freq_parse(const char *name, const char *argname)
-{
-	if (strcmp(name, "day") == 0 || strcmp(name, "daily") == 0)
-		return FREQ_DAY;
-	if (strcmp(name, "week") == 0 || strcmp(name, "weekly") == 0)
-		return FREQ_WEEK;
-	if (strcmp(name, "month") == 0 || strcmp(name, "monthly") == 0)
-		return FREQ_MONTH;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s must be 'day', 'week' or 'month'", argname),
-			 errdetail("It is \"%s\".", name)));
-	return FREQ_DAY;			/* keep the compiler quiet */
-}
-
-int
-series_default_season(ForecastFreq freq)
-{
-	switch (freq)
-	{
-		case FREQ_DAY:
-			return 7;
-		case FREQ_WEEK:
-			return 52;
-		case FREQ_MONTH:
-			return 12;
-	}
-	return 1;
-}
-
-int
-series_key_index(char *const *keys, int n, const char *key)
-{
-	int			lo = 0,
-				hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-		int			c = strcmp(keys[mid], key);
-
-		if (c == 0)
-			return mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
-}
-
-/* ---------- options ---------- */
-
-JsonbValue *
-series_option_value(Jsonb *options, const char *key)
-{
-	JsonbValue	k;
-
-	if (options == NULL)
-		return NULL;
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	return findJsonbValueFromContainer(&options->root, JB_FOBJECT, &k);
-}
-
-void
-series_check_option_keys(Jsonb *jb, const char *const *keys, const char *fname)
-{
-	static const char *const collector_keys[] = {"gaps", "allow_negative", "min_length", NULL};
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	int			level = 0;
-
-	if (jb == NULL)
-		return;
-	if (!JB_ROOT_IS_OBJECT(jb))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options must be a JSON object"),
-				 errhint("For example '{\"horizon\": 14, \"seed\": 7}'.")));
-	it = JsonbIteratorInit(&jb->root);
-	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
-	{
-		if (tok == WJB_BEGIN_OBJECT || tok == WJB_BEGIN_ARRAY)
-			level++;
-		else if (tok == WJB_END_OBJECT || tok == WJB_END_ARRAY)
-			level--;
-		else if (tok == WJB_KEY && level == 1)
-		{
-			char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
-			bool		ok = false;
-			StringInfoData all;
-
-			for (int i = 0; keys[i] && !ok; i++)
-				ok = strcmp(key, keys[i]) == 0;
-			for (int i = 0; collector_keys[i] && !ok; i++)
-				ok = strcmp(key, collector_keys[i]) == 0;
-			if (ok)
-				continue;
-			initStringInfo(&all);
-			for (int i = 0; keys[i]; i++)
-				appendStringInfo(&all, "%s, ", keys[i]);
-			appendStringInfoString(&all, "gaps, allow_negative and min_length");
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown option \"%s\" for %s", key, fname),
-					 errhint("The options are %s.", all.data)));
-		}
-	}
-}
-
-void
-series_options_from_jsonb(Jsonb *options, SeriesOptions *opt)
-{
-	JsonbValue *v;
-
-	opt->gaps = GAPS_ZERO;
-	opt->allow_negative = false;
-	opt->min_length = 1;
-	if (options == NULL)
-		return;
-	if (!JB_ROOT_IS_OBJECT(options))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options must be a jsonb object"),
-				 errhint("Pass for instance '{\"gaps\": \"error\"}'::jsonb, or '{}'.")));
-	if ((v = series_option_value(options, "gaps")) != NULL)
-	{
-		char	   *s = v->type == jbvString ? pnstrdup(v->val.string.val, v->val.string.len) : NULL;
-
-		if (s != NULL && strcmp(s, "zero") == 0)
-			opt->gaps = GAPS_ZERO;
-		else if (s != NULL && strcmp(s, "error") == 0)
-			opt->gaps = GAPS_ERROR;
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("options.gaps must be \"zero\" or \"error\""),
-					 errhint("\"zero\" fills a missing period with 0, \"error\" refuses the series.")));
-	}
-	if ((v = series_option_value(options, "allow_negative")) != NULL)
-	{
-		if (v->type != jbvBool)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("options.allow_negative must be true or false")));
-		opt->allow_negative = v->val.boolean;
-	}
-	if ((v = series_option_value(options, "min_length")) != NULL)
-	{
-		int32		n = 0;
-		bool		ok = false;
-
-		if (v->type == jbvNumeric)
-		{
-			Datum		d = DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric));
-			double		f = DatumGetFloat8(d);
-
-			if (f >= 1 && f <= 1e8 && f == floor(f))
-			{
-				n = (int32) f;
-				ok = true;
-			}
-		}
-		if (!ok)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("options.min_length must be an integer between 1 and 100000000")));
-		opt->min_length = n;
-	}
-}
-
 /* ---------- finish ---------- */
 
 static const SeriesCollector *sort_state;
@@ -799,11 +553,197 @@ period_index(ForecastFreq freq, DateADT start, DateADT d)
 					m1,
 					d1;
 
-		date_ymd(start, &y0, &m0, &d0);
-		date_ymd(d, &y1, &m1, &d1);
+		series_date_ymd(start, &y0, &m0, &d0);
+		series_date_ymd(d, &y1, &m1, &d1);
 		return ((int64) y1 * 12 + m1) - ((int64) y0 * 12 + m0);
 	}
 	return ((int64) d - start) / (freq == FREQ_WEEK ? 7 : 1);
+}
+
+/* What the sorted rows say about the dates, for choosing the frequency. */
+typedef struct DateScan
+{
+	bool		same_dom;		/* every date on the same day of month (dom0) */
+	bool		all_month_end;
+	bool		any_diff;		/* some series has two dates */
+	int64		min_diff;		/* smallest gap within a series, days */
+	int64		g;				/* gcd of the gaps, days */
+	int			dom0;
+} DateScan;
+
+/*
+ * One pass over the rows in (key, date) order: each key's first row and row count, the
+ * date facts of DateScan; two rows of one series on one date are an error.
+ */
+static void
+scan_rows(const SeriesCollector *state, const int64 *order, int64 *first, int64 *count,
+		  DateScan *ds)
+{
+	int64		i;
+
+	ds->same_dom = true;
+	ds->all_month_end = true;
+	ds->any_diff = false;
+	ds->min_diff = PG_INT64_MAX;
+	ds->g = 0;
+	ds->dom0 = -1;
+	for (i = 0; i < state->nrows; i++)
+	{
+		int64		r = order[i];
+		int32		s = state->sid[r];
+		int			y,
+					m,
+					d;
+
+		if (count[s] == 0)
+			first[s] = i;
+		count[s]++;
+		series_date_ymd(state->ts[r], &y, &m, &d);
+		if (ds->dom0 < 0)
+			ds->dom0 = d;
+		else if (d != ds->dom0)
+			ds->same_dom = false;
+		if (d != series_days_in_month(y, m))
+			ds->all_month_end = false;
+		if (count[s] > 1)
+		{
+			int64		prev = order[i - 1];
+			int64		diff = (int64) state->ts[r] - state->ts[prev];
+
+			if (diff == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("series \"%s\" has more than one row for %s",
+								state->keys[s], series_date_text(state->ts[r])),
+						 errhint("Aggregate to one row per series and date first (for instance sum(units) ... GROUP BY series, day).")));
+			ds->any_diff = true;
+			ds->g = gcd64(ds->g, diff);
+			ds->min_diff = Min(ds->min_diff, diff);
+		}
+	}
+}
+
+/* the frequency: calendar months when every date is the same day of month, else day/week */
+static ForecastFreq
+infer_frequency(const SeriesCollector *state, const int64 *order, const DateScan *ds)
+{
+	int64		i,
+				gm = 0;
+
+	if (!ds->any_diff)
+		return FREQ_DAY;
+	if (ds->same_dom && ds->min_diff >= 28)
+	{
+		if (ds->dom0 > 28)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("monthly dates must fall on a day of month up to 28"),
+					 errdetail("Every date is day %d of its month.", ds->dom0),
+					 errhint("Date each month by its first day (date_trunc('month', ts)::date).")));
+		for (i = 1; i < state->nrows; i++)
+		{
+			int64		r = order[i],
+						p = order[i - 1];
+
+			if (state->sid[r] == state->sid[p])
+				gm = gcd64(gm, period_index(FREQ_MONTH, state->ts[p], state->ts[r]));
+		}
+		if (gm != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the dates fit no single frequency: they are %lld months apart", (long long) gm),
+					 errhint("Forecasting works on daily, weekly or monthly series; aggregate quarterly data to months or forecast it elsewhere.")));
+		return FREQ_MONTH;
+	}
+	if (ds->all_month_end && ds->min_diff >= 28)
+		/* month ends are 28..31 days apart: read as daily they would be gap-filled with zeros */
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("monthly dates must fall on a day of month up to 28"),
+				 errdetail("Every date is the last day of its month."),
+				 errhint("Date each month by its first day (date_trunc('month', ts)::date).")));
+	if (ds->g == 1)
+		return FREQ_DAY;
+	if (ds->g == 7)
+		return FREQ_WEEK;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("the dates fit no single frequency: they are multiples of %lld days apart", (long long) ds->g),
+			 errhint("Give daily dates, weekly dates on one weekday, or monthly dates on one day of the month.")));
+	return FREQ_DAY;			/* not reached */
+}
+
+/*
+ * Series s (its cnt rows from sorted position lo) as a regular series in fs: gaps filled
+ * or refused by the gap policy, length and sign checked.
+ */
+static void
+build_series(const SeriesCollector *state, const int64 *order, int s, int64 lo, int64 cnt,
+			 ForecastFreq freq, int n_exog, const SeriesOptions *opt, ForecastSeries *fs)
+{
+	DateADT		start = state->ts[order[lo]];
+	DateADT		last = state->ts[order[lo + cnt - 1]];
+	int64		n = period_index(freq, start, last) + 1;
+	int64		j;
+
+	if (n > PG_INT32_MAX / 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("series \"%s\" spans too many periods", state->keys[s])));
+	fs->key = state->keys[s];
+	fs->start = start;
+	fs->n = (int) n;
+	fs->n_filled = (int) (n - cnt);
+	if (fs->n_filled > 0 && opt->gaps == GAPS_ERROR)
+	{
+		/* first missing period */
+		for (j = 0; j < cnt; j++)
+			if (period_index(freq, start, state->ts[order[lo + j]]) != j)
+				break;
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("series \"%s\" has no row for %s", state->keys[s],
+						series_date_text(series_date_add(freq, start, (int) j))),
+				 errdetail("%d of its %lld %ss between %s and %s are missing.",
+						   fs->n_filled, (long long) n, series_freq_name(freq),
+						   series_date_text(start), series_date_text(last)),
+				 errhint("Add the missing rows, or use the option \"gaps\": \"zero\" to count them as no sales.")));
+	}
+	if (n < opt->min_length)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("series \"%s\" is too short: %lld %ss, at least %d needed",
+						state->keys[s], (long long) n, series_freq_name(freq), opt->min_length),
+				 errhint("Filter out the short series (for instance HAVING count(*) >= %d) or lower options.min_length.",
+						 opt->min_length)));
+	fs->y = riq_alloc(CurrentMemoryContext, riq_mul_size(n, sizeof(double), "the forecast panel"),
+					  "the forecast panel");
+	memset(fs->y, 0, sizeof(double) * n);
+	if (n_exog > 0)
+	{
+		Size		b = riq_mul_size(n, sizeof(double) * n_exog, "the forecast panel");
+
+		fs->exog = riq_alloc(CurrentMemoryContext, b, "the forecast panel");
+		memset(fs->exog, 0, b);
+	}
+	for (j = 0; j < cnt; j++)
+	{
+		int64		r = order[lo + j];
+		int64		t = period_index(freq, start, state->ts[r]);
+
+		if (freq == FREQ_WEEK && ((int64) state->ts[r] - start) % 7 != 0)
+			elog(ERROR, "weekly date off the grid");
+		if (state->y[r] < 0 && !opt->allow_negative)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("y must not be negative"),
+					 errdetail("Series \"%s\" has %g on %s.", state->keys[s], state->y[r],
+							   series_date_text(state->ts[r])),
+					 errhint("Clip returns to 0 (greatest(y, 0)), or set the option \"allow_negative\": true.")));
+		fs->y[t] = state->y[r];
+		if (n_exog > 0)
+			memcpy(fs->exog + t * n_exog, state->exog + r * n_exog, sizeof(double) * n_exog);
+	}
 }
 
 ForecastPanel *
@@ -814,16 +754,10 @@ series_collect_finish(SeriesCollector *state, const SeriesOptions *opt)
 	int		   *bykey;
 	int64	   *first;			/* first sorted row of each key id */
 	int64	   *count;
-	int64		i,
-				g = 0;
+	int64		i;
 	int			k,
 				n_exog;
-	bool		same_dom = true;
-	bool		all_month_end = true;
-	bool		any_diff = false;
-	int64		min_diff = PG_INT64_MAX;
-	int			dom0 = -1;
-	int64		gm = 0;
+	DateScan	ds;
 	ForecastFreq freq;
 
 	if (state == NULL || state->nrows == 0)
@@ -841,83 +775,8 @@ series_collect_finish(SeriesCollector *state, const SeriesOptions *opt)
 
 	first = palloc0(sizeof(int64) * state->nkeys);
 	count = palloc0(sizeof(int64) * state->nkeys);
-	for (i = 0; i < state->nrows; i++)
-	{
-		int64		r = order[i];
-		int32		s = state->sid[r];
-		int			y,
-					m,
-					d;
-
-		if (count[s] == 0)
-			first[s] = i;
-		count[s]++;
-		date_ymd(state->ts[r], &y, &m, &d);
-		if (dom0 < 0)
-			dom0 = d;
-		else if (d != dom0)
-			same_dom = false;
-		if (d != days_in_month(y, m))
-			all_month_end = false;
-		if (count[s] > 1)
-		{
-			int64		prev = order[i - 1];
-			int64		diff = (int64) state->ts[r] - state->ts[prev];
-
-			if (diff == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("series \"%s\" has more than one row for %s",
-								state->keys[s], date_text(state->ts[r])),
-						 errhint("Aggregate to one row per series and date first (for instance sum(units) ... GROUP BY series, day).")));
-			any_diff = true;
-			g = gcd64(g, diff);
-			min_diff = Min(min_diff, diff);
-		}
-	}
-
-	/* frequency: calendar months when every date is the same day of month, else day/week */
-	if (!any_diff)
-		freq = FREQ_DAY;
-	else if (same_dom && min_diff >= 28)
-	{
-		if (dom0 > 28)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("monthly dates must fall on a day of month up to 28"),
-					 errdetail("Every date is day %d of its month.", dom0),
-					 errhint("Date each month by its first day (date_trunc('month', ts)::date).")));
-		freq = FREQ_MONTH;
-		for (i = 1; i < state->nrows; i++)
-		{
-			int64		r = order[i],
-						p = order[i - 1];
-
-			if (state->sid[r] == state->sid[p])
-				gm = gcd64(gm, period_index(FREQ_MONTH, state->ts[p], state->ts[r]));
-		}
-		if (gm != 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("the dates fit no single frequency: they are %lld months apart", (long long) gm),
-					 errhint("Forecasting works on daily, weekly or monthly series; aggregate quarterly data to months or forecast it elsewhere.")));
-	}
-	else if (all_month_end && min_diff >= 28)
-		/* month ends are 28..31 days apart: read as daily they would be gap-filled with zeros */
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("monthly dates must fall on a day of month up to 28"),
-				 errdetail("Every date is the last day of its month."),
-				 errhint("Date each month by its first day (date_trunc('month', ts)::date).")));
-	else if (g == 1)
-		freq = FREQ_DAY;
-	else if (g == 7)
-		freq = FREQ_WEEK;
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the dates fit no single frequency: they are multiples of %lld days apart", (long long) g),
-				 errhint("Give daily dates, weekly dates on one weekday, or monthly dates on one day of the month.")));
+	scan_rows(state, order, first, count, &ds);
+	freq = infer_frequency(state, order, &ds);
 
 	/* keys in byte order */
 	bykey = palloc(sizeof(int) * state->nkeys);
@@ -931,152 +790,15 @@ series_collect_finish(SeriesCollector *state, const SeriesOptions *opt)
 	panel->n_exog = n_exog;
 	panel->nseries = state->nkeys;
 	panel->series = palloc0(sizeof(ForecastSeries) * state->nkeys);
-
 	for (k = 0; k < state->nkeys; k++)
 	{
-		int			s = bykey[k];
-		ForecastSeries *fs = &panel->series[k];
-		int64		lo = first[s],
-					cnt = count[s];
-		DateADT		start = state->ts[order[lo]];
-		DateADT		last = state->ts[order[lo + cnt - 1]];
-		int64		n = period_index(freq, start, last) + 1;
-		int64		j;
-
 		CHECK_FOR_INTERRUPTS();
-		if (n > PG_INT32_MAX / 2)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("series \"%s\" spans too many periods", state->keys[s])));
-		fs->key = state->keys[s];
-		fs->start = start;
-		fs->n = (int) n;
-		fs->n_filled = (int) (n - cnt);
-		if (fs->n_filled > 0 && opt->gaps == GAPS_ERROR)
-		{
-			/* first missing period */
-			for (j = 0; j < cnt; j++)
-				if (period_index(freq, start, state->ts[order[lo + j]]) != j)
-					break;
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("series \"%s\" has no row for %s", state->keys[s],
-							date_text(series_date_add(freq, start, (int) j))),
-					 errdetail("%d of its %lld %ss between %s and %s are missing.",
-							   fs->n_filled, (long long) n, series_freq_name(freq),
-							   date_text(start), date_text(last)),
-					 errhint("Add the missing rows, or use the option \"gaps\": \"zero\" to count them as no sales.")));
-		}
-		if (n < opt->min_length)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("series \"%s\" is too short: %lld %ss, at least %d needed",
-							state->keys[s], (long long) n, series_freq_name(freq), opt->min_length),
-					 errhint("Filter out the short series (for instance HAVING count(*) >= %d) or lower options.min_length.",
-							 opt->min_length)));
-		fs->y = riq_alloc(CurrentMemoryContext, riq_mul_size(n, sizeof(double), "the forecast panel"),
-						  "the forecast panel");
-		memset(fs->y, 0, sizeof(double) * n);
-		if (n_exog > 0)
-		{
-			Size		b = riq_mul_size(n, sizeof(double) * n_exog, "the forecast panel");
-
-			fs->exog = riq_alloc(CurrentMemoryContext, b, "the forecast panel");
-			memset(fs->exog, 0, b);
-		}
-		for (j = 0; j < cnt; j++)
-		{
-			int64		r = order[lo + j];
-			int64		t = period_index(freq, start, state->ts[r]);
-
-			if (freq == FREQ_WEEK && ((int64) state->ts[r] - start) % 7 != 0)
-				elog(ERROR, "weekly date off the grid");
-			if (state->y[r] < 0 && !opt->allow_negative)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("y must not be negative"),
-						 errdetail("Series \"%s\" has %g on %s.", state->keys[s], state->y[r],
-								   date_text(state->ts[r])),
-						 errhint("Clip returns to 0 (greatest(y, 0)), or set the option \"allow_negative\": true.")));
-			fs->y[t] = state->y[r];
-			if (n_exog > 0)
-				memcpy(fs->exog + t * n_exog, state->exog + r * n_exog, sizeof(double) * n_exog);
-		}
+		build_series(state, order, bykey[k], first[bykey[k]], count[bykey[k]], freq, n_exog,
+					 opt, &panel->series[k]);
 	}
 	pfree(order);
 	pfree(first);
 	pfree(count);
 	pfree(bykey);
 	return panel;
-}
-
-/* ---------- forecast_series_summary: what a forecasting aggregate would see ---------- */
-
-PG_FUNCTION_INFO_V1(forecast_series_summary_sfunc);
-PG_FUNCTION_INFO_V1(forecast_series_summary_final);
-
-Datum
-forecast_series_summary_sfunc(PG_FUNCTION_ARGS)
-{
-	SeriesCollector *st = series_collect_sfunc(fcinfo, PG_NARGS() > 4 ? 4 : 0);
-
-	if (PG_NARGS() > 5 && !PG_ARGISNULL(5))
-	{
-		Jsonb	   *o = PG_GETARG_JSONB_P(5);
-
-		series_collect_set_options(st, JsonbToCString(NULL, &o->root, VARSIZE(o)));
-	}
-	PG_RETURN_POINTER(st);
-}
-
-Datum
-forecast_series_summary_final(PG_FUNCTION_ARGS)
-{
-	SeriesCollector *st = PG_ARGISNULL(0) ? NULL : (SeriesCollector *) PG_GETARG_POINTER(0);
-	SeriesOptions opt;
-	ForecastPanel *panel;
-	StringInfoData buf;
-	const char *o = series_collect_options(st);
-	int			k;
-
-	series_options_from_jsonb(o ? DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(o))) : NULL,
-							  &opt);
-	panel = series_collect_finish(st, &opt);
-	if (panel == NULL)
-		PG_RETURN_NULL();
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"frequency\": \"%s\", \"season\": %d, \"n_exog\": %d, \"nseries\": %d, \"series\": [",
-					 series_freq_name(panel->freq), panel->season, panel->n_exog, panel->nseries);
-	for (k = 0; k < panel->nseries; k++)
-	{
-		const ForecastSeries *s = &panel->series[k];
-		double		sum = 0;
-		int			t;
-
-		for (t = 0; t < s->n; t++)
-			sum += s->y[t];
-		appendStringInfo(&buf, "%s{\"series\": ", k ? ", " : "");
-		escape_json(&buf, s->key);
-		appendStringInfo(&buf, ", \"start\": \"%s\", \"end\": \"%s\", \"n\": %d, \"filled\": %d, \"sum\": %.15g",
-						 date_text(s->start), date_text(series_date_add(panel->freq, s->start, s->n - 1)),
-						 s->n, s->n_filled, sum);
-		if (panel->n_exog > 0)
-		{
-			int			j;
-
-			appendStringInfoString(&buf, ", \"exog_sum\": [");
-			for (j = 0; j < panel->n_exog; j++)
-			{
-				double		e = 0;
-
-				for (t = 0; t < s->n; t++)
-					e += s->exog[t * panel->n_exog + j];
-				appendStringInfo(&buf, "%s%.15g", j ? ", " : "", e);
-			}
-			appendStringInfoChar(&buf, ']');
-		}
-		appendStringInfoChar(&buf, '}');
-	}
-	appendStringInfoString(&buf, "]}");
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }

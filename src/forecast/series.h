@@ -85,6 +85,14 @@ extern SeriesCollector *series_collect_sfunc(FunctionCallInfo fcinfo, int exog_a
 extern void series_collect_set_options(SeriesCollector *state, const char *options);
 extern const char *series_collect_options(const SeriesCollector *state);
 
+/*
+ * The usual way to set them: the row's method (text argument method_argno, 0 = none) and
+ * options (jsonb argument options_argno, may be NULL) as "method\noptions" text. Rows
+ * with the same arguments as the previous row cost a byte comparison, no text.
+ */
+extern void series_collect_options_from_args(SeriesCollector *state, FunctionCallInfo fcinfo,
+											 int method_argno, int options_argno);
+
 /* Number of rows collected so far (0 for NULL). */
 extern int64 series_collect_rows(const SeriesCollector *state);
 
@@ -98,13 +106,16 @@ extern ForecastPanel *series_collect_finish(SeriesCollector *state, const Series
 /* Parse the common options ("gaps": "zero"|"error", "allow_negative": bool,
  * "min_length": int) from a jsonb options value (NULL = defaults). Unknown keys are left
  * to the caller, which owns the rest of the options. */
-/* the value of key in an options object (JSON null included); NULL when absent */
+/* the value of key in an options object; NULL when absent or JSON null (the default) */
 extern JsonbValue *series_option_value(Jsonb *options, const char *key);
 /* a misspelt option is an error: keys (NULL-terminated) are fname's own, besides the collector's */
 extern void series_check_option_keys(Jsonb *jb, const char *const *keys, const char *fname);
 extern void series_options_from_jsonb(Jsonb *options, SeriesOptions *opt);
 
 /* The date k periods after start (k may be negative). */
+extern char *series_date_text(DateADT d);
+extern void series_date_ymd(DateADT d, int *y, int *m, int *day);
+extern int	series_days_in_month(int y, int m);
 extern DateADT series_date_add(ForecastFreq freq, DateADT start, int k);
 
 /* "day", "week", "month" and back; parse errors name the argument. */

@@ -3,7 +3,7 @@
 -- in a clean ERROR with its SQLSTATE, never a crash, a read out of bounds, a huge allocation
 -- or a NaN answer. Ordinary use keeps working, also for an ordinary role.
 BEGIN;
-SELECT plan(64);
+SELECT plan(66);
 SET extra_float_digits = 0;
 
 -- ---------------------------------------------------------------- accuracy states
@@ -67,8 +67,12 @@ SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 1, 'ANN', '{0,0,0,1}'
 SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 1, 'AAdN', '{0.5,0.1,0,NaN}', '{1,0}', 3)$$, '22023', NULL, '_ets_check: NaN phi');
 SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 1000000000, 'ANA', '{0.5,0,0.1,1}', '{1}', 3)$$, '22023', NULL, '_ets_check: a season of 10^9');
 SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 4, 'ANA', '{0.5,0,0.1,1}', '{1,2}', 3)$$, '2202E', NULL, '_ets_check: init of the wrong length');
-SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 1, 'MNN', '{0.5,0,0,1}', '{2}', 100000)$$, '53200', NULL,
-                 '_ets_check: 5000 simulated paths of 100000 steps are refused by the memory budget (was XX000)');
+SET retailiq.max_memory = '100MB';
+SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 1, 'MNN', '{0.5,0,0,1}', '{2}', 10000)$$, '53200', NULL,
+                 '_ets_check: 5000 simulated paths of 10000 steps beyond the memory budget are refused (was XX000)');
+RESET retailiq.max_memory;
+SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 1, 'MNN', '{0.5,0,0,1}', '{2}', 100000)$$, '22023', NULL,
+                 '_ets_check: a horizon beyond the one limit of every forecasting function');
 SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 1, 'ANN', '{0.5,0,0,1}', '{2}', -5)$$, '22023', NULL, '_ets_check: negative horizon');
 SELECT throws_ok($$SELECT retailiq.forecast_lstm_gradient_check(1, 3)$$, '22023', NULL, 'gradient check: 3 layers');
 SELECT throws_ok($$SELECT retailiq.forecast_lstm_gradient_check(1, -2147483648)$$, '22023', NULL, 'gradient check: layers INT_MIN');
@@ -89,6 +93,9 @@ CREATE FUNCTION pg_temp.craft_text(meth text, pattern text, repl text) RETURNS r
 $$ SELECT regexp_replace(t, pattern, repl)::retailiq.model FROM hm WHERE hm.meth = craft_text.meth $$;
 
 SELECT is((SELECT count(*) FROM hm, retailiq.forecast_all(t::retailiq.model, 7)), 56::bigint, 'untouched models forecast');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast(regexp_replace((SELECT retailiq.forecast_fit(series, ts, y, 'tsb')::text FROM hs WHERE series = 'shop1'),
+                 '"par": \[\[[^]]*\]\]', '"par": [[0.1, 0.1, 0, 0, 1, 3, 1.5]]')::retailiq.model, 'shop1', 7)$$,
+                 'XX001', NULL, 'tsb model: a sale probability above 1');
 SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('ets', '{data,spec}', '[[1,0,1,0,7],[9,0,1,0,7]]'), 7)$$,
                  'XX001', NULL, 'ets model: an unknown error code');
 SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('ets', '{data,spec}', '[[1,0,1,0,7],[1,0,1,0,30]]'), 7)$$,
@@ -111,7 +118,7 @@ SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('auto', '{d
                  'XX001', NULL, 'auto model: series keys out of order');
 SELECT throws_ok($$SELECT * FROM retailiq.forecast_model_series(pg_temp.craft('auto', '{data,seasonal}', '[[1,2,3]]'))$$,
                  'XX001', NULL, 'auto model: seasonal rows disagree with the series');
-SELECT throws_ok($$SELECT * FROM retailiq._forecast_stat(pg_temp.craft('ets', '{params,level}', '1.5'), 'shop1', 7)$$,
+SELECT throws_ok($$SELECT * FROM retailiq.forecast(pg_temp.craft('ets', '{params,level}', '1.5'), 'shop1', 7)$$,
                  'XX001', NULL, 'ets model: interval level 1.5');
 
 -- ---------------------------------------------------------------- crafted LSTM models

@@ -1,0 +1,107 @@
+/*
+ * auto.c: 'auto', the entry of the method table that picks a method per series: ETS and
+ * seasonal naive (with Croston and SBA when at least 30% of the periods have no sale),
+ * each fitted without the last periods, the one with the lowest mean absolute error on
+ * them refitted on the whole series. Its candidates are named here, not taken from the
+ * registry, so a new method changes no 'auto' forecast until it is added below.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "forecast/method.h"
+
+#define AUTO_MIN_LENGTH 5		/* what ETS needs */
+
+extern const ForecastMethod ets_method;
+extern const ForecastMethod snaive_method;
+extern const ForecastMethod croston_method;
+extern const ForecastMethod sba_method;
+
+static int
+auto_min_length(const double *y, int n, int m, const ForecastOptions *o)
+{
+	return n < AUTO_MIN_LENGTH ? AUTO_MIN_LENGTH : 0;
+}
+
+/* auto: the method with the lowest mean absolute error over a held-out tail */
+static double
+auto_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fit)
+{
+	int			v = o->validation > 0 ? o->validation : Max(m, 7);
+	int			zeros = 0,
+				t,
+				c;
+	const ForecastMethod *cand[4];
+	int			ncand = 0;
+	const ForecastMethod *best = &ets_method;
+	double		best_mae = HUGE_VAL;
+	double	   *yhat,
+			   *lo,
+			   *hi;
+	RiqRng		rng;
+
+	for (t = 0; t < n; t++)
+		if (y[t] == 0)
+			zeros++;
+	cand[ncand++] = &ets_method;
+	cand[ncand++] = &snaive_method;
+	if (zeros >= 0.3 * n)
+	{
+		cand[ncand++] = &croston_method;
+		cand[ncand++] = &sba_method;
+	}
+	if (n - v < Max(2 * m, 8))
+	{
+		(zeros >= 0.3 * n ? &sba_method : &ets_method)->fit(y, n, m, o, fit);
+		return NAN;
+	}
+	yhat = palloc(sizeof(double) * v);
+	lo = palloc(sizeof(double) * v);
+	hi = palloc(sizeof(double) * v);
+	for (c = 0; c < ncand; c++)
+	{
+		SeriesFit	f;
+		double		mae = 0;
+
+		cand[c]->fit(y, n - v, m, o, &f);
+		/* point forecasts only: the interval is not compared */
+		riq_rng_seed(&rng, o->seed, 0);
+		if (f.method == FIT_ETS)
+		{
+			ets_point(&f, v, yhat);
+			if (!o->series.allow_negative)
+				for (t = 0; t < v; t++)
+					yhat[t] = Max(yhat[t], 0);
+		}
+		else
+			fit_forecast(&f, v, o->level, !o->series.allow_negative, &rng, yhat, lo, hi);
+		for (t = 0; t < v; t++)
+			mae += fabs(y[n - v + t] - yhat[t]);
+		mae /= v;
+		if (mae < best_mae)
+		{
+			best_mae = mae;
+			best = cand[c];
+		}
+	}
+	pfree(yhat);
+	pfree(lo);
+	pfree(hi);
+	best->fit(y, n, m, o, fit);
+	return best_mae;
+}
+
+const ForecastMethod auto_method = {
+	.name = "auto",
+	.code = 0,					/* never stored: each series keeps the method auto chose */
+	.kind = MODEL_KIND_FORECAST_ENSEMBLE,
+	.scope = METHOD_LOCAL,
+	.intermittent = true,
+	.requestable = true,
+	.trainer = "forecast_fit",
+	.description = "per series, the method with the lowest error on the last periods (ETS, seasonal naive, Croston, SBA)",
+	.min_length = auto_min_length,
+	.fit = auto_fit,
+	.predict = forecast_local_predict,
+};

@@ -1,0 +1,129 @@
+/*
+ * method.h: the forecasting method table. Every method retailiq can forecast with is one
+ * ForecastMethod entry: what it is (name, local or global, which inputs it takes), how its
+ * options are read, how it fits one series, how it forecasts from what it fitted, and how
+ * a stored fit is checked when a model value is read back. methods.c holds the registry
+ * (the list in method_list.h) and the one dispatch behind retailiq.forecast,
+ * retailiq.forecast_all and the view retailiq.forecast_methods.
+ *
+ * Adding a method: write one file that defines `const ForecastMethod <name>_method` and
+ * add one line FORECAST_METHOD(<name>_method) to method_list.h. Nothing else names it.
+ *
+ * A local method's fit is a SeriesFit (baselines.h): the record a forecast_fit model
+ * stores per series (a method code, five form codes, seven parameters, up to 64 seasonal
+ * states). Each method says what its fields mean, and checks them when a model is read.
+ */
+#ifndef RETAILIQ_FORECAST_METHOD_H
+#define RETAILIQ_FORECAST_METHOD_H
+
+#include "postgres.h"
+#include "fmgr.h"
+#include "utils/jsonb.h"
+
+#include "core/model.h"
+#include "core/rng.h"
+#include "forecast/baselines.h"
+#include "forecast/series.h"
+
+#define FORECAST_MAX_METHODS 16
+#define FORECAST_METHOD_OPTS 64	/* bytes of typed options a method may keep */
+
+/* One horizon limit for every predict function and every trainer that takes a horizon. */
+#define FORECAST_MAX_HORIZON 10000
+
+typedef union MethodOptions
+{
+	double		align;
+	char		bytes[FORECAST_METHOD_OPTS];
+} MethodOptions;
+
+/*
+ * The options of forecast_fit, typed: the ones every local method shares, and one block
+ * per registered method (auto reads several). Parsed once per aggregate group.
+ */
+typedef struct ForecastOptions
+{
+	const struct ForecastMethod *method;	/* the method asked for */
+	double		level;
+	int			season;			/* 0 = from the frequency */
+	int64		seed;
+	int			validation;		/* 0 = the season */
+	SeriesOptions series;
+	bool		verbose;		/* progress NOTICEs */
+	bool		short_error;	/* a series too short for the method: ERROR (else fall back) */
+	MethodOptions per[FORECAST_MAX_METHODS];	/* by registry index */
+} ForecastOptions;
+
+typedef enum MethodScope
+{
+	METHOD_LOCAL,				/* one model per series (forecast_fit) */
+	METHOD_GLOBAL				/* one model over the panel (its own trainer) */
+} MethodScope;
+
+typedef struct ForecastMethod
+{
+	const char *name;			/* as a user asks for it */
+	int			code;			/* per-series code in forecast_fit models: never renumber; 0 = none */
+	ModelKind	kind;			/* the kind of the model the method's trainer writes */
+	MethodScope scope;
+	bool		factors;		/* uses per-period factors (exog) */
+	bool		intermittent;	/* meant for series with many zero periods */
+	bool		requestable;	/* a user may name it (the mean is only a fallback) */
+	const char *trainer;		/* the aggregate that fits it */
+	const char *description;
+	const char *const *option_keys; /* its own option keys (NULL-terminated) or NULL */
+
+	/* typed options: read the method's keys of j (NULL = defaults) into opts */
+	void		(*parse_options) (Jsonb *j, void *opts);
+	/* local methods: the fewest periods y needs (0 = enough) */
+	int			(*min_length) (const double *y, int n, int m, const ForecastOptions *o);
+	/* what min_length asks beyond a number of periods, for the error (NULL = nothing) */
+	const char *length_note;
+	/* local methods: fit one series; returns the validation error for auto, else NaN */
+	double		(*fit) (const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fit);
+	/* local methods: point forecasts and a central interval of coverage level */
+	void		(*forecast) (const SeriesFit *fit, int h, double level, RiqRng *rng,
+							 double *yhat, double *lo, double *hi);
+	/* local methods: NULL when a stored fit is one the method could produce, else why not */
+	const char *(*check) (const SeriesFit *fit);
+	/* local methods: which of alpha, beta, gamma, phi forecast_model_series shows (NULL = none) */
+	void		(*shown) (const SeriesFit *fit, bool shown[4]);
+	/* local methods: the name forecast_model_series shows (buf has 16 bytes) */
+	const char *(*label) (const SeriesFit *fit, char *buf);
+	/* forecast(model, series, horizon, future_exog) / forecast_all(model, horizon, future_exog) */
+	Datum		(*predict) (FunctionCallInfo fcinfo, bool all);
+} ForecastMethod;
+
+extern int	forecast_method_count(void);
+extern const ForecastMethod *forecast_method_at(int i);
+extern int	forecast_method_index(const ForecastMethod *m);
+extern const ForecastMethod *forecast_method_by_name(const char *name);
+extern const ForecastMethod *forecast_method_by_code(int code);
+extern const ForecastMethod *forecast_method_by_kind(ModelKind kind);
+
+/* the method's own typed options block in o */
+extern const void *forecast_method_options(const ForecastOptions *o, const ForecastMethod *m);
+
+/* forecast_fit's options (fit_options.c): method and jsonb (NULL = defaults) */
+extern void forecast_options_parse(const char *method, Jsonb *j, ForecastOptions *o);
+
+/*
+ * Reading one option, for every method's parser: the value of options.key, or dflt when
+ * the key is absent or JSON null (null means "the default", everywhere). Errors say
+ * "options.<key> must ...".
+ */
+extern double forecast_opt_number(Jsonb *j, const char *key, double dflt, double lo, double hi,
+								  bool integer, const char *hint);
+extern bool forecast_opt_bool(Jsonb *j, const char *key, bool dflt);
+
+/* horizon must be between 1 and FORECAST_MAX_HORIZON (22023) */
+extern void forecast_check_horizon(int64 horizon);
+
+/* the local methods' predict (forecast_fit.c), shared by every local entry */
+extern Datum forecast_local_predict(FunctionCallInfo fcinfo, bool all);
+
+/* the common interval of a method with a constant variance sigma2 (Croston, the mean) */
+extern void forecast_flat_interval(const SeriesFit *fit, int h, double level, const double *yhat,
+								   double *lo, double *hi);
+
+#endif							/* RETAILIQ_FORECAST_METHOD_H */

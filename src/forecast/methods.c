@@ -1,0 +1,202 @@
+/*
+ * methods.c: the forecasting method registry (method_list.h) and what is done through it
+ * alone: the one dispatch of retailiq.forecast and retailiq.forecast_all by the model's
+ * kind (no dynamic SQL), the set-returning function behind the view
+ * retailiq.forecast_methods, and the horizon check every forecasting function shares.
+ */
+#include "postgres.h"
+
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+#include "forecast/method.h"
+
+#define FORECAST_METHOD(m) extern const ForecastMethod m;
+#include "forecast/method_list.h"
+#undef FORECAST_METHOD
+
+static const ForecastMethod *const registry[] = {
+#define FORECAST_METHOD(m) &m,
+#include "forecast/method_list.h"
+#undef FORECAST_METHOD
+};
+
+#define NMETHODS ((int) lengthof(registry))
+
+StaticAssertDecl(lengthof(registry) <= FORECAST_MAX_METHODS,
+				 "raise FORECAST_MAX_METHODS for more methods");
+
+PG_FUNCTION_INFO_V1(forecast_dispatch);
+PG_FUNCTION_INFO_V1(forecast_dispatch_all);
+PG_FUNCTION_INFO_V1(forecast_methods);
+
+int
+forecast_method_count(void)
+{
+	return NMETHODS;
+}
+
+const ForecastMethod *
+forecast_method_at(int i)
+{
+	Assert(i >= 0 && i < NMETHODS);
+	return registry[i];
+}
+
+int
+forecast_method_index(const ForecastMethod *m)
+{
+	int			i;
+
+	for (i = 0; i < NMETHODS; i++)
+		if (registry[i] == m)
+			return i;
+	elog(ERROR, "forecasting method %s is not registered", m->name);
+	return -1;
+}
+
+const ForecastMethod *
+forecast_method_by_name(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < NMETHODS; i++)
+		if (registry[i]->requestable && strcmp(registry[i]->name, name) == 0)
+			return registry[i];
+	return NULL;
+}
+
+const ForecastMethod *
+forecast_method_by_code(int code)
+{
+	int			i;
+
+	for (i = 0; code > 0 && i < NMETHODS; i++)
+		if (registry[i]->code == code)
+			return registry[i];
+	return NULL;
+}
+
+const ForecastMethod *
+forecast_method_by_kind(ModelKind kind)
+{
+	int			i;
+
+	for (i = 0; i < NMETHODS; i++)
+		if (registry[i]->kind == kind && registry[i]->predict != NULL)
+			return registry[i];
+	return NULL;
+}
+
+const void *
+forecast_method_options(const ForecastOptions *o, const ForecastMethod *m)
+{
+	return o->per[forecast_method_index(m)].bytes;
+}
+
+void
+forecast_check_horizon(int64 horizon)
+{
+	if (horizon < 1 || horizon > FORECAST_MAX_HORIZON)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("horizon must be between 1 and %d", FORECAST_MAX_HORIZON),
+				 errdetail("It is " INT64_FORMAT ".", horizon),
+				 errhint("Ask for at least one period ahead, and at most %d.", FORECAST_MAX_HORIZON)));
+}
+
+void
+fit_forecast(const SeriesFit *fit, int h, double level, bool nonneg, RiqRng *rng,
+			 double *yhat, double *lo, double *hi)
+{
+	const ForecastMethod *m = forecast_method_by_code(fit->method);
+	int			i;
+
+	if (m == NULL || m->forecast == NULL)
+		elog(ERROR, "unknown forecast method %d", fit->method);
+	m->forecast(fit, h, level, rng, yhat, lo, hi);
+	if (nonneg)
+		for (i = 0; i < h; i++)
+		{
+			yhat[i] = Max(yhat[i], 0);
+			lo[i] = Max(lo[i], 0);
+			hi[i] = Max(hi[i], 0);
+		}
+}
+
+/* ---------- the dispatch ---------- */
+
+static Datum
+dispatch(FunctionCallInfo fcinfo, bool all)
+{
+	int			hpos = all ? 1 : 2;
+	ModelView  *mv;
+	const ForecastMethod *m;
+
+	if (PG_ARGISNULL(0) || (!all && PG_ARGISNULL(1)) || PG_ARGISNULL(hpos))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL",
+						PG_ARGISNULL(0) ? "model" : (!all && PG_ARGISNULL(1)) ? "series" : "horizon")));
+	forecast_check_horizon(PG_GETARG_INT32(hpos));
+	mv = model_open_cached(fcinfo, 0, MODEL_KIND_ANY);
+	m = forecast_method_by_kind(mv->kind);
+	if (m == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model is not a forecasting model"),
+				 errhint("Train one with retailiq.forecast_fit or retailiq.forecast_lstm_fit.")));
+	return m->predict(fcinfo, all);
+}
+
+/* forecast(model, series, horizon, future_exog) */
+Datum
+forecast_dispatch(PG_FUNCTION_ARGS)
+{
+	return dispatch(fcinfo, false);
+}
+
+/* forecast_all(model, horizon, future_exog) */
+Datum
+forecast_dispatch_all(PG_FUNCTION_ARGS)
+{
+	return dispatch(fcinfo, true);
+}
+
+/* ---------- the view ---------- */
+
+/* forecast_methods() -> (name, scope, factors, intermittent, trainer, options, description) */
+Datum
+forecast_methods(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < NMETHODS; i++)
+	{
+		const ForecastMethod *m = registry[i];
+		Datum		values[7];
+		bool		nulls[7] = {0};
+		Datum	   *keys;
+		int			nk = 0;
+
+		if (!m->requestable)
+			continue;
+		while (m->option_keys != NULL && m->option_keys[nk] != NULL)
+			nk++;
+		keys = palloc(sizeof(Datum) * Max(nk, 1));
+		for (int k = 0; k < nk; k++)
+			keys[k] = CStringGetTextDatum(m->option_keys[k]);
+		values[0] = CStringGetTextDatum(m->name);
+		values[1] = CStringGetTextDatum(m->scope == METHOD_LOCAL ? "local" : "global");
+		values[2] = BoolGetDatum(m->factors);
+		values[3] = BoolGetDatum(m->intermittent);
+		values[4] = CStringGetTextDatum(m->trainer);
+		values[5] = PointerGetDatum(construct_array(keys, nk, TEXTOID, -1, false, TYPALIGN_INT));
+		values[6] = CStringGetTextDatum(m->description);
+		tuplestore_putvalues(rsi->setResult, rsi->setDesc, values, nulls);
+	}
+	PG_RETURN_NULL();
+}
