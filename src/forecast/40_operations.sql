@@ -9,10 +9,10 @@
 -- object of the caller's schemas can stand in for ours. Identifiers are quoted with %I;
 -- values travel as parameters.
 
--- Methods a source may name: forecast_fit's, and the LSTM (forecast_lstm_fit).
+-- Methods a source may name: every entry of the method table (retailiq.forecast_methods).
 CREATE FUNCTION retailiq._forecast_methods() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT ARRAY['snaive', 'ets', 'croston', 'sba', 'auto', 'lstm'] $$;
+AS $$ SELECT array_agg(m.name) FROM retailiq._forecast_method_table() m $$;
 
 -- Option keys that belong to the operations layer; every other key goes to the fit.
 CREATE FUNCTION retailiq._sales_source_ops_keys() RETURNS text[]
