@@ -93,7 +93,10 @@ BEGIN
     END IF;
     EXECUTE format('CREATE SCHEMA IF NOT EXISTS %s', s);
 
-    -- each step creates a table and fills it; the row count comes from the fill itself
+    -- each step creates a table and fills it; the row count comes from the fill itself.
+    -- Rows are stored in the order a shop's tables grow (customers by sign-up, orders, lines
+    -- and events by time), not by id: a masking view returns rows in stored order, and an
+    -- id order would let a masked role read a row's raw id off its position.
     FOREACH step IN ARRAY ARRAY[
       'stores|CREATE TABLE %1$s.stores (
         store_id int PRIMARY KEY, name text NOT NULL, city text NOT NULL, region text NOT NULL,
@@ -123,7 +126,7 @@ BEGIN
         home_store_id int NOT NULL REFERENCES %1$s.stores, signup_date date NOT NULL);
        CREATE TEMP TABLE _riq_customers ON COMMIT DROP AS SELECT * FROM retailiq._sample_customers%2$s
       |INSERT INTO %1$s.customers SELECT customer_id, full_name, phone, email, birth_date, gender,
-        city, home_store_id, signup_date FROM _riq_customers',
+        city, home_store_id, signup_date FROM _riq_customers ORDER BY signup_date, md5(phone)',
       'planted_customers|CREATE TABLE %1$s.planted_customers (
         customer_id int PRIMARY KEY REFERENCES %1$s.customers, customer_type text NOT NULL,
         churn_date date)
@@ -137,17 +140,18 @@ BEGIN
         order_id bigint NOT NULL, customer_id int NOT NULL, store_id int NOT NULL,
         channel text NOT NULL, ordered_at timestamptz NOT NULL, item_count int NOT NULL,
         total_amount numeric(12,2) NOT NULL, discount_amount numeric(12,2) NOT NULL)
-      |INSERT INTO %1$s.orders SELECT * FROM retailiq._sample_orders%2$s',
+      |INSERT INTO %1$s.orders SELECT * FROM retailiq._sample_orders%2$s ORDER BY ordered_at, order_id',
       'order_lines|CREATE TABLE %1$s.order_lines (
         order_id bigint NOT NULL, line_no int NOT NULL, product_id int NOT NULL,
         quantity int NOT NULL, unit_price numeric(10,2) NOT NULL, discount numeric(10,2) NOT NULL,
         promo_id int, returned bool NOT NULL)
-      |INSERT INTO %1$s.order_lines SELECT * FROM retailiq._sample_order_lines%2$s',
+      |INSERT INTO %1$s.order_lines SELECT l.* FROM retailiq._sample_order_lines%2$s l
+        JOIN %1$s.orders o USING (order_id) ORDER BY o.ordered_at, l.order_id, l.line_no',
       'events|CREATE TABLE %1$s.events (
         event_id bigint NOT NULL, customer_id int NOT NULL, store_id int, channel text NOT NULL,
         event_type text NOT NULL, product_id int, zone_id int, occurred_at timestamptz NOT NULL,
         duration_s int)
-      |INSERT INTO %1$s.events SELECT * FROM retailiq._sample_events%2$s',
+      |INSERT INTO %1$s.events SELECT * FROM retailiq._sample_events%2$s ORDER BY occurred_at, event_id',
       'inventory_daily|CREATE TABLE %1$s.inventory_daily (
         day date NOT NULL, store_id int NOT NULL, product_id int NOT NULL, on_hand int NOT NULL,
         received int NOT NULL, sold int NOT NULL);
