@@ -107,5 +107,5 @@ SELECT retailiq.naive_scale('{1,NULL,3}', 1);
 SELECT retailiq.naive_scale('{1,NaN,3}', 1);
 SELECT retailiq.naive_scale('{}', 1);
 -- the support functions check a state handed to them directly
-SELECT retailiq._accuracy_mean_final('{1,2,3,4,5}');
-SELECT retailiq._accuracy_combine('{1,2}', '{1,2,3}');
+SELECT retailiq_internal.accuracy_mean_final('{1,2,3,4,5}');
+SELECT retailiq_internal.accuracy_combine('{1,2}', '{1,2,3}');

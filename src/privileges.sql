@@ -1,7 +1,8 @@
 -- privileges: the last part of the install script, run after every part has created its
 -- objects.
 --
--- Aggregate support functions (transition, combine, serialize, deserialize, final) are
+-- Aggregate support functions (transition, combine, serialize, deserialize, final; all in
+-- schema retailiq_internal, named <what>_accum/_combine/_serialize/_deserialize/_final) are
 -- nobody's to call: PostgreSQL checks EXECUTE on them against the aggregate's owner (the
 -- role that created the extension), not against the caller, so retailiq's own aggregates
 -- keep working for every role while no other role can wrap a support function in an

@@ -3,24 +3,24 @@
 -- behavioural features, risk tiers, reasons and retention actions.
 
 -- Shared by the fitting aggregates: their state is the rows they keep (see churn.h).
-CREATE FUNCTION retailiq._churn_rows_combine(internal, internal) RETURNS internal
+CREATE FUNCTION retailiq_internal.churn_rows_combine(internal, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'churn_rows_combine' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION retailiq._churn_rows_serialize(internal) RETURNS bytea
+CREATE FUNCTION retailiq_internal.churn_rows_serialize(internal) RETURNS bytea
     AS 'MODULE_PATHNAME', 'churn_rows_serialize' LANGUAGE C STRICT PARALLEL SAFE;
-CREATE FUNCTION retailiq._churn_rows_deserialize(bytea, internal) RETURNS internal
+CREATE FUNCTION retailiq_internal.churn_rows_deserialize(bytea, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'churn_rows_deserialize' LANGUAGE C STRICT PARALLEL SAFE;
 
 -- BG/NBD (Fader, Hardie & Lee 2005)
-CREATE FUNCTION retailiq._bgnbd_fit_sfunc(internal, int, float8, float8) RETURNS internal
+CREATE FUNCTION retailiq_internal.bgnbd_fit_accum(internal, int, float8, float8) RETURNS internal
     AS 'MODULE_PATHNAME', 'bgnbd_fit_sfunc' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION retailiq._bgnbd_fit_final(internal) RETURNS retailiq.model
+CREATE FUNCTION retailiq_internal.bgnbd_fit_final(internal) RETURNS retailiq.model
     AS 'MODULE_PATHNAME', 'bgnbd_fit_final' LANGUAGE C PARALLEL SAFE;
 CREATE AGGREGATE retailiq.bgnbd_fit(frequency int, recency float8, t float8) (
-    SFUNC = retailiq._bgnbd_fit_sfunc, STYPE = internal,
-    FINALFUNC = retailiq._bgnbd_fit_final,
-    COMBINEFUNC = retailiq._churn_rows_combine,
-    SERIALFUNC = retailiq._churn_rows_serialize,
-    DESERIALFUNC = retailiq._churn_rows_deserialize,
+    SFUNC = retailiq_internal.bgnbd_fit_accum, STYPE = internal,
+    FINALFUNC = retailiq_internal.bgnbd_fit_final,
+    COMBINEFUNC = retailiq_internal.churn_rows_combine,
+    SERIALFUNC = retailiq_internal.churn_rows_serialize,
+    DESERIALFUNC = retailiq_internal.churn_rows_deserialize,
     PARALLEL = SAFE);
 COMMENT ON AGGREGATE retailiq.bgnbd_fit(int, float8, float8) IS
     'BG/NBD model by maximum likelihood over one row per customer (repeat purchases, time of the last, age)';
@@ -41,32 +41,32 @@ COMMENT ON FUNCTION retailiq.expected_purchases(retailiq.model, int, float8, flo
 CREATE TYPE retailiq.purchase_summary AS (
     frequency int, recency float8, t float8, monetary float8,
     first_purchase date, last_purchase date);
-CREATE FUNCTION retailiq._purchase_summary_sfunc(internal, date, float8, date, interval) RETURNS internal
+CREATE FUNCTION retailiq_internal.purchase_summary_accum(internal, date, float8, date, interval) RETURNS internal
     AS 'MODULE_PATHNAME', 'purchase_summary_sfunc' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION retailiq._purchase_summary_final(internal) RETURNS retailiq.purchase_summary
+CREATE FUNCTION retailiq_internal.purchase_summary_final(internal) RETURNS retailiq.purchase_summary
     AS 'MODULE_PATHNAME', 'purchase_summary_final' LANGUAGE C PARALLEL SAFE;
 CREATE AGGREGATE retailiq.purchase_summary(purchased_on date, amount float8, as_of date,
                                            time_unit interval) (
-    SFUNC = retailiq._purchase_summary_sfunc, STYPE = internal,
-    FINALFUNC = retailiq._purchase_summary_final,
-    COMBINEFUNC = retailiq._churn_rows_combine,
-    SERIALFUNC = retailiq._churn_rows_serialize,
-    DESERIALFUNC = retailiq._churn_rows_deserialize,
+    SFUNC = retailiq_internal.purchase_summary_accum, STYPE = internal,
+    FINALFUNC = retailiq_internal.purchase_summary_final,
+    COMBINEFUNC = retailiq_internal.churn_rows_combine,
+    SERIALFUNC = retailiq_internal.churn_rows_serialize,
+    DESERIALFUNC = retailiq_internal.churn_rows_deserialize,
     PARALLEL = SAFE);
 COMMENT ON AGGREGATE retailiq.purchase_summary(date, float8, date, interval) IS
     'one customer''s orders -> frequency, recency, t (in time_unit) and mean repeat spend, as of a date';
 
 -- Gamma-Gamma spend model and customer lifetime value
-CREATE FUNCTION retailiq._gammagamma_fit_sfunc(internal, int, float8) RETURNS internal
+CREATE FUNCTION retailiq_internal.gammagamma_fit_accum(internal, int, float8) RETURNS internal
     AS 'MODULE_PATHNAME', 'gammagamma_fit_sfunc' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION retailiq._gammagamma_fit_final(internal) RETURNS retailiq.model
+CREATE FUNCTION retailiq_internal.gammagamma_fit_final(internal) RETURNS retailiq.model
     AS 'MODULE_PATHNAME', 'gammagamma_fit_final' LANGUAGE C PARALLEL SAFE;
 CREATE AGGREGATE retailiq.gammagamma_fit(frequency int, monetary float8) (
-    SFUNC = retailiq._gammagamma_fit_sfunc, STYPE = internal,
-    FINALFUNC = retailiq._gammagamma_fit_final,
-    COMBINEFUNC = retailiq._churn_rows_combine,
-    SERIALFUNC = retailiq._churn_rows_serialize,
-    DESERIALFUNC = retailiq._churn_rows_deserialize,
+    SFUNC = retailiq_internal.gammagamma_fit_accum, STYPE = internal,
+    FINALFUNC = retailiq_internal.gammagamma_fit_final,
+    COMBINEFUNC = retailiq_internal.churn_rows_combine,
+    SERIALFUNC = retailiq_internal.churn_rows_serialize,
+    DESERIALFUNC = retailiq_internal.churn_rows_deserialize,
     PARALLEL = SAFE);
 COMMENT ON AGGREGATE retailiq.gammagamma_fit(int, float8) IS
     'Gamma-Gamma spend model over customers with repeat purchases (mean repeat spend)';
@@ -85,33 +85,33 @@ COMMENT ON FUNCTION retailiq.clv(retailiq.model, retailiq.model, int, float8, fl
 
 -- Supervised churn model: L2-penalised logistic regression on standardised features
 -- (aggregates take no DEFAULTs: one overload per optional argument, one C function)
-CREATE FUNCTION retailiq._logit_fit_final(internal) RETURNS retailiq.model
+CREATE FUNCTION retailiq_internal.logit_fit_final(internal) RETURNS retailiq.model
     AS 'MODULE_PATHNAME', 'logit_fit_final' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION retailiq._logit_fit_sfunc(internal, float8[], bool) RETURNS internal
+CREATE FUNCTION retailiq_internal.logit_fit_accum(internal, float8[], bool) RETURNS internal
     AS 'MODULE_PATHNAME', 'logit_fit_sfunc' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION retailiq._logit_fit_sfunc(internal, float8[], bool, float8) RETURNS internal
+CREATE FUNCTION retailiq_internal.logit_fit_accum(internal, float8[], bool, float8) RETURNS internal
     AS 'MODULE_PATHNAME', 'logit_fit_sfunc' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION retailiq._logit_fit_sfunc(internal, float8[], bool, float8, text[]) RETURNS internal
+CREATE FUNCTION retailiq_internal.logit_fit_accum(internal, float8[], bool, float8, text[]) RETURNS internal
     AS 'MODULE_PATHNAME', 'logit_fit_sfunc' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION retailiq._logit_fit_sfunc(internal, float8[], bool, float8, text[], int) RETURNS internal
+CREATE FUNCTION retailiq_internal.logit_fit_accum(internal, float8[], bool, float8, text[], int) RETURNS internal
     AS 'MODULE_PATHNAME', 'logit_fit_sfunc' LANGUAGE C PARALLEL SAFE;
 CREATE AGGREGATE retailiq.logit_fit(features float8[], label bool) (
-    SFUNC = retailiq._logit_fit_sfunc, STYPE = internal, FINALFUNC = retailiq._logit_fit_final,
-    COMBINEFUNC = retailiq._churn_rows_combine, SERIALFUNC = retailiq._churn_rows_serialize,
-    DESERIALFUNC = retailiq._churn_rows_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.logit_fit_accum, STYPE = internal, FINALFUNC = retailiq_internal.logit_fit_final,
+    COMBINEFUNC = retailiq_internal.churn_rows_combine, SERIALFUNC = retailiq_internal.churn_rows_serialize,
+    DESERIALFUNC = retailiq_internal.churn_rows_deserialize, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.logit_fit(features float8[], label bool, l2 float8) (
-    SFUNC = retailiq._logit_fit_sfunc, STYPE = internal, FINALFUNC = retailiq._logit_fit_final,
-    COMBINEFUNC = retailiq._churn_rows_combine, SERIALFUNC = retailiq._churn_rows_serialize,
-    DESERIALFUNC = retailiq._churn_rows_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.logit_fit_accum, STYPE = internal, FINALFUNC = retailiq_internal.logit_fit_final,
+    COMBINEFUNC = retailiq_internal.churn_rows_combine, SERIALFUNC = retailiq_internal.churn_rows_serialize,
+    DESERIALFUNC = retailiq_internal.churn_rows_deserialize, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.logit_fit(features float8[], label bool, l2 float8, feature_names text[]) (
-    SFUNC = retailiq._logit_fit_sfunc, STYPE = internal, FINALFUNC = retailiq._logit_fit_final,
-    COMBINEFUNC = retailiq._churn_rows_combine, SERIALFUNC = retailiq._churn_rows_serialize,
-    DESERIALFUNC = retailiq._churn_rows_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.logit_fit_accum, STYPE = internal, FINALFUNC = retailiq_internal.logit_fit_final,
+    COMBINEFUNC = retailiq_internal.churn_rows_combine, SERIALFUNC = retailiq_internal.churn_rows_serialize,
+    DESERIALFUNC = retailiq_internal.churn_rows_deserialize, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.logit_fit(features float8[], label bool, l2 float8, feature_names text[],
                                     max_iter int) (
-    SFUNC = retailiq._logit_fit_sfunc, STYPE = internal, FINALFUNC = retailiq._logit_fit_final,
-    COMBINEFUNC = retailiq._churn_rows_combine, SERIALFUNC = retailiq._churn_rows_serialize,
-    DESERIALFUNC = retailiq._churn_rows_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.logit_fit_accum, STYPE = internal, FINALFUNC = retailiq_internal.logit_fit_final,
+    COMBINEFUNC = retailiq_internal.churn_rows_combine, SERIALFUNC = retailiq_internal.churn_rows_serialize,
+    DESERIALFUNC = retailiq_internal.churn_rows_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE retailiq.logit_fit(float8[], bool, float8, text[], int) IS
     'L2-penalised logistic regression (Newton/IRLS on standardised features); label true = churned; l2 defaults to 1, max_iter to 100';
 CREATE FUNCTION retailiq.churn_probability(model retailiq.model, features float8[])
@@ -379,32 +379,32 @@ COMMENT ON FUNCTION retailiq.churn_labels(timestamptz, int) IS
 -- bytea, not internal: a distributed engine (Citus) can run each step on its workers and add
 -- the partial sums. logit_start gives the intercept-only model with the standardisation;
 -- each logit_step is one Newton step over all rows.
-CREATE FUNCTION retailiq._logit_start_sfunc(float8[], float8[], bool) RETURNS float8[]
+CREATE FUNCTION retailiq_internal.logit_start_accum(float8[], float8[], bool) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'logit_start_sfunc' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION retailiq._logit_start_sfunc(float8[], float8[], bool, float8) RETURNS float8[]
+CREATE FUNCTION retailiq_internal.logit_start_accum(float8[], float8[], bool, float8) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'logit_start_sfunc' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION retailiq._logit_start_combine(float8[], float8[]) RETURNS float8[]
+CREATE FUNCTION retailiq_internal.logit_start_combine(float8[], float8[]) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'logit_start_combine' LANGUAGE C STRICT PARALLEL SAFE;
-CREATE FUNCTION retailiq._logit_start_final(float8[]) RETURNS retailiq.model
+CREATE FUNCTION retailiq_internal.logit_start_final(float8[]) RETURNS retailiq.model
     AS 'MODULE_PATHNAME', 'logit_start_final' LANGUAGE C PARALLEL SAFE;
 CREATE AGGREGATE retailiq.logit_start(features float8[], label bool) (
-    SFUNC = retailiq._logit_start_sfunc, STYPE = float8[], FINALFUNC = retailiq._logit_start_final,
-    COMBINEFUNC = retailiq._logit_start_combine, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.logit_start_accum, STYPE = float8[], FINALFUNC = retailiq_internal.logit_start_final,
+    COMBINEFUNC = retailiq_internal.logit_start_combine, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.logit_start(features float8[], label bool, l2 float8) (
-    SFUNC = retailiq._logit_start_sfunc, STYPE = float8[], FINALFUNC = retailiq._logit_start_final,
-    COMBINEFUNC = retailiq._logit_start_combine, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.logit_start_accum, STYPE = float8[], FINALFUNC = retailiq_internal.logit_start_final,
+    COMBINEFUNC = retailiq_internal.logit_start_combine, PARALLEL = SAFE);
 COMMENT ON AGGREGATE retailiq.logit_start(float8[], bool, float8) IS
     'the intercept-only logistic model with feature means and scales: the start of logit_step';
 
-CREATE FUNCTION retailiq._logit_step_sfunc(bytea, float8[], bool, retailiq.model) RETURNS bytea
+CREATE FUNCTION retailiq_internal.logit_step_accum(bytea, float8[], bool, retailiq.model) RETURNS bytea
     AS 'MODULE_PATHNAME', 'logit_step_sfunc' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION retailiq._logit_step_combine(bytea, bytea) RETURNS bytea
+CREATE FUNCTION retailiq_internal.logit_step_combine(bytea, bytea) RETURNS bytea
     AS 'MODULE_PATHNAME', 'logit_step_combine' LANGUAGE C STRICT PARALLEL SAFE;
-CREATE FUNCTION retailiq._logit_step_final(bytea) RETURNS retailiq.model
+CREATE FUNCTION retailiq_internal.logit_step_final(bytea) RETURNS retailiq.model
     AS 'MODULE_PATHNAME', 'logit_step_final' LANGUAGE C PARALLEL SAFE;
 CREATE AGGREGATE retailiq.logit_step(features float8[], label bool, model retailiq.model) (
-    SFUNC = retailiq._logit_step_sfunc, STYPE = bytea, FINALFUNC = retailiq._logit_step_final,
-    COMBINEFUNC = retailiq._logit_step_combine, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.logit_step_accum, STYPE = bytea, FINALFUNC = retailiq_internal.logit_step_final,
+    COMBINEFUNC = retailiq_internal.logit_step_combine, PARALLEL = SAFE);
 COMMENT ON AGGREGATE retailiq.logit_step(float8[], bool, retailiq.model) IS
     'one Newton step of logistic regression from model, by summing gradients and Hessians over the rows';
 

@@ -5,6 +5,11 @@
 CREATE SCHEMA retailiq;
 COMMENT ON SCHEMA retailiq IS 'retailiq: retail analytics inside PostgreSQL';
 GRANT USAGE ON SCHEMA retailiq TO PUBLIC;
+-- Aggregate support functions (transition, combine, serialize, deserialize, final) live
+-- apart from the API, so \df retailiq.* lists only what users call; no role but the owner
+-- has USAGE or EXECUTE here (src/privileges.sql), and aggregates reach them by OID.
+CREATE SCHEMA retailiq_internal;
+COMMENT ON SCHEMA retailiq_internal IS 'retailiq: aggregate support functions, not for direct use';
 
 -- A trained model of any kind: a checksummed varlena with a readable text form.
 CREATE TYPE retailiq.model;

@@ -9,30 +9,30 @@ COMMENT ON FUNCTION retailiq.forecast_lstm_gradient_check(int, int) IS
 -- forecast_lstm_fit(series, ts, y [, exog [, options]]): one global model over every
 -- series of the group. The rows are gathered by the shared series collector
 -- (forecast_collect_*), so the aggregate runs in parallel like every forecasting aggregate.
-CREATE FUNCTION retailiq.forecast_lstm_fit_accum(internal, text, date, float8) RETURNS internal
+CREATE FUNCTION retailiq_internal.forecast_lstm_fit_accum(internal, text, date, float8) RETURNS internal
     AS 'MODULE_PATHNAME', 'forecast_lstm_fit_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.forecast_lstm_fit_accum(internal, text, date, float8, float8[]) RETURNS internal
+CREATE FUNCTION retailiq_internal.forecast_lstm_fit_accum(internal, text, date, float8, float8[]) RETURNS internal
     AS 'MODULE_PATHNAME', 'forecast_lstm_fit_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.forecast_lstm_fit_accum(internal, text, date, float8, float8[], jsonb) RETURNS internal
+CREATE FUNCTION retailiq_internal.forecast_lstm_fit_accum(internal, text, date, float8, float8[], jsonb) RETURNS internal
     AS 'MODULE_PATHNAME', 'forecast_lstm_fit_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.forecast_lstm_fit_final(internal) RETURNS retailiq.model
+CREATE FUNCTION retailiq_internal.forecast_lstm_fit_final(internal) RETURNS retailiq.model
     AS 'MODULE_PATHNAME', 'forecast_lstm_fit_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE AGGREGATE retailiq.forecast_lstm_fit(series text, ts date, y float8) (
-    SFUNC = retailiq.forecast_lstm_fit_accum, STYPE = internal,
-    FINALFUNC = retailiq.forecast_lstm_fit_final, FINALFUNC_MODIFY = READ_WRITE,
-    COMBINEFUNC = retailiq.forecast_collect_combine, SERIALFUNC = retailiq.forecast_collect_serialize,
-    DESERIALFUNC = retailiq.forecast_collect_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.forecast_lstm_fit_accum, STYPE = internal,
+    FINALFUNC = retailiq_internal.forecast_lstm_fit_final, FINALFUNC_MODIFY = READ_WRITE,
+    COMBINEFUNC = retailiq_internal.forecast_collect_combine, SERIALFUNC = retailiq_internal.forecast_collect_serialize,
+    DESERIALFUNC = retailiq_internal.forecast_collect_deserialize, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.forecast_lstm_fit(series text, ts date, y float8, exog float8[]) (
-    SFUNC = retailiq.forecast_lstm_fit_accum, STYPE = internal,
-    FINALFUNC = retailiq.forecast_lstm_fit_final, FINALFUNC_MODIFY = READ_WRITE,
-    COMBINEFUNC = retailiq.forecast_collect_combine, SERIALFUNC = retailiq.forecast_collect_serialize,
-    DESERIALFUNC = retailiq.forecast_collect_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.forecast_lstm_fit_accum, STYPE = internal,
+    FINALFUNC = retailiq_internal.forecast_lstm_fit_final, FINALFUNC_MODIFY = READ_WRITE,
+    COMBINEFUNC = retailiq_internal.forecast_collect_combine, SERIALFUNC = retailiq_internal.forecast_collect_serialize,
+    DESERIALFUNC = retailiq_internal.forecast_collect_deserialize, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.forecast_lstm_fit(series text, ts date, y float8, exog float8[], options jsonb) (
-    SFUNC = retailiq.forecast_lstm_fit_accum, STYPE = internal,
-    FINALFUNC = retailiq.forecast_lstm_fit_final, FINALFUNC_MODIFY = READ_WRITE,
-    COMBINEFUNC = retailiq.forecast_collect_combine, SERIALFUNC = retailiq.forecast_collect_serialize,
-    DESERIALFUNC = retailiq.forecast_collect_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.forecast_lstm_fit_accum, STYPE = internal,
+    FINALFUNC = retailiq_internal.forecast_lstm_fit_final, FINALFUNC_MODIFY = READ_WRITE,
+    COMBINEFUNC = retailiq_internal.forecast_collect_combine, SERIALFUNC = retailiq_internal.forecast_collect_serialize,
+    DESERIALFUNC = retailiq_internal.forecast_collect_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE retailiq.forecast_lstm_fit(text, date, float8) IS
     'train one global LSTM forecaster over every series of the group (defaults chosen from the data)';
 COMMENT ON AGGREGATE retailiq.forecast_lstm_fit(text, date, float8, float8[]) IS

@@ -420,7 +420,7 @@ malformed(void)
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("malformed forecast aggregate state"),
 			 errdetail("A header field, a key, a row's series, date or value does not fit the state's bytes."),
-			 errhint("Partial states come from retailiq.forecast_collect_serialize: do not build them by hand.")));
+			 errhint("Partial states come from retailiq_internal.forecast_collect_serialize: do not build them by hand.")));
 }
 
 Datum

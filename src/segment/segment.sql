@@ -18,53 +18,53 @@ CREATE TYPE retailiq.rfm_scores AS (
     segment  text               -- one of the 11 segments (5 bins only)
 );
 
-CREATE FUNCTION retailiq.rfm_accum_numeric(internal, timestamptz, numeric, timestamptz) RETURNS internal
+CREATE FUNCTION retailiq_internal.rfm_numeric_accum(internal, timestamptz, numeric, timestamptz) RETURNS internal
     AS 'MODULE_PATHNAME', 'rfm_accum_numeric' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.rfm_accum_float8(internal, timestamptz, float8, timestamptz) RETURNS internal
+CREATE FUNCTION retailiq_internal.rfm_float8_accum(internal, timestamptz, float8, timestamptz) RETURNS internal
     AS 'MODULE_PATHNAME', 'rfm_accum_float8' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.rfm_combine(internal, internal) RETURNS internal
+CREATE FUNCTION retailiq_internal.rfm_combine(internal, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'rfm_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.rfm_serialize(internal) RETURNS bytea
+CREATE FUNCTION retailiq_internal.rfm_serialize(internal) RETURNS bytea
     AS 'MODULE_PATHNAME', 'rfm_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION retailiq.rfm_deserialize(bytea, internal) RETURNS internal
+CREATE FUNCTION retailiq_internal.rfm_deserialize(bytea, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'rfm_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION retailiq.rfm_final(internal) RETURNS retailiq.rfm
+CREATE FUNCTION retailiq_internal.rfm_final(internal) RETURNS retailiq.rfm
     AS 'MODULE_PATHNAME', 'rfm_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE AGGREGATE retailiq.rfm_agg(ordered_at timestamptz, amount numeric, as_of timestamptz) (
-    SFUNC = retailiq.rfm_accum_numeric, STYPE = internal, SSPACE = 160, FINALFUNC = retailiq.rfm_final,
-    COMBINEFUNC = retailiq.rfm_combine, SERIALFUNC = retailiq.rfm_serialize,
-    DESERIALFUNC = retailiq.rfm_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.rfm_numeric_accum, STYPE = internal, SSPACE = 160, FINALFUNC = retailiq_internal.rfm_final,
+    COMBINEFUNC = retailiq_internal.rfm_combine, SERIALFUNC = retailiq_internal.rfm_serialize,
+    DESERIALFUNC = retailiq_internal.rfm_deserialize, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.rfm_agg(ordered_at timestamptz, amount float8, as_of timestamptz) (
-    SFUNC = retailiq.rfm_accum_float8, STYPE = internal, SSPACE = 64, FINALFUNC = retailiq.rfm_final,
-    COMBINEFUNC = retailiq.rfm_combine, SERIALFUNC = retailiq.rfm_serialize,
-    DESERIALFUNC = retailiq.rfm_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.rfm_float8_accum, STYPE = internal, SSPACE = 64, FINALFUNC = retailiq_internal.rfm_final,
+    COMBINEFUNC = retailiq_internal.rfm_combine, SERIALFUNC = retailiq_internal.rfm_serialize,
+    DESERIALFUNC = retailiq_internal.rfm_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE retailiq.rfm_agg(timestamptz, numeric, timestamptz) IS
     'recency (days), frequency and monetary value of one customer''s orders as of a date';
 
-CREATE FUNCTION retailiq.rfm_breaks_accum(internal, retailiq.rfm) RETURNS internal
+CREATE FUNCTION retailiq_internal.rfm_breaks_accum(internal, retailiq.rfm) RETURNS internal
     AS 'MODULE_PATHNAME', 'rfm_breaks_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.rfm_breaks_accum(internal, retailiq.rfm, int) RETURNS internal
+CREATE FUNCTION retailiq_internal.rfm_breaks_accum(internal, retailiq.rfm, int) RETURNS internal
     AS 'MODULE_PATHNAME', 'rfm_breaks_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.rfm_breaks_combine(internal, internal) RETURNS internal
+CREATE FUNCTION retailiq_internal.rfm_breaks_combine(internal, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'rfm_breaks_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.rfm_breaks_serialize(internal) RETURNS bytea
+CREATE FUNCTION retailiq_internal.rfm_breaks_serialize(internal) RETURNS bytea
     AS 'MODULE_PATHNAME', 'rfm_breaks_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION retailiq.rfm_breaks_deserialize(bytea, internal) RETURNS internal
+CREATE FUNCTION retailiq_internal.rfm_breaks_deserialize(bytea, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'rfm_breaks_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION retailiq.rfm_breaks_final(internal) RETURNS float8[]
+CREATE FUNCTION retailiq_internal.rfm_breaks_final(internal) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'rfm_breaks_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE AGGREGATE retailiq.rfm_breaks(rfm retailiq.rfm) (
-    SFUNC = retailiq.rfm_breaks_accum, STYPE = internal, FINALFUNC = retailiq.rfm_breaks_final,
+    SFUNC = retailiq_internal.rfm_breaks_accum, STYPE = internal, FINALFUNC = retailiq_internal.rfm_breaks_final,
     FINALFUNC_MODIFY = READ_WRITE,
-    COMBINEFUNC = retailiq.rfm_breaks_combine, SERIALFUNC = retailiq.rfm_breaks_serialize,
-    DESERIALFUNC = retailiq.rfm_breaks_deserialize, PARALLEL = SAFE);
+    COMBINEFUNC = retailiq_internal.rfm_breaks_combine, SERIALFUNC = retailiq_internal.rfm_breaks_serialize,
+    DESERIALFUNC = retailiq_internal.rfm_breaks_deserialize, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.rfm_breaks(rfm retailiq.rfm, bins int) (
-    SFUNC = retailiq.rfm_breaks_accum, STYPE = internal, FINALFUNC = retailiq.rfm_breaks_final,
+    SFUNC = retailiq_internal.rfm_breaks_accum, STYPE = internal, FINALFUNC = retailiq_internal.rfm_breaks_final,
     FINALFUNC_MODIFY = READ_WRITE,
-    COMBINEFUNC = retailiq.rfm_breaks_combine, SERIALFUNC = retailiq.rfm_breaks_serialize,
-    DESERIALFUNC = retailiq.rfm_breaks_deserialize, PARALLEL = SAFE);
+    COMBINEFUNC = retailiq_internal.rfm_breaks_combine, SERIALFUNC = retailiq_internal.rfm_breaks_serialize,
+    DESERIALFUNC = retailiq_internal.rfm_breaks_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE retailiq.rfm_breaks(retailiq.rfm) IS
     'quintile break points of recency, frequency and monetary across customers: float8[3][4]';
 
@@ -110,59 +110,59 @@ COMMENT ON FUNCTION retailiq.rfm_segments(regclass, timestamptz, int, name, name
     'RFM scores and segment of every customer in an orders table';
 
 -- k-means. Aggregates take no DEFAULTs, so each optional argument has its own overload.
-CREATE FUNCTION retailiq.kmeans_segment_accum(internal, float8[], int) RETURNS internal
+CREATE FUNCTION retailiq_internal.kmeans_segment_accum(internal, float8[], int) RETURNS internal
     AS 'MODULE_PATHNAME', 'kmeans_segment_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.kmeans_segment_accum(internal, float8[], int, int) RETURNS internal
+CREATE FUNCTION retailiq_internal.kmeans_segment_accum(internal, float8[], int, int) RETURNS internal
     AS 'MODULE_PATHNAME', 'kmeans_segment_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.kmeans_segment_accum(internal, float8[], int, int, int) RETURNS internal
+CREATE FUNCTION retailiq_internal.kmeans_segment_accum(internal, float8[], int, int, int) RETURNS internal
     AS 'MODULE_PATHNAME', 'kmeans_segment_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.kmeans_segment_accum(internal, float8[], int, int, int, int) RETURNS internal
+CREATE FUNCTION retailiq_internal.kmeans_segment_accum(internal, float8[], int, int, int, int) RETURNS internal
     AS 'MODULE_PATHNAME', 'kmeans_segment_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.kmeans_segment_accum(internal, float8[], int, int, int, int, float8) RETURNS internal
+CREATE FUNCTION retailiq_internal.kmeans_segment_accum(internal, float8[], int, int, int, int, float8) RETURNS internal
     AS 'MODULE_PATHNAME', 'kmeans_segment_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.kmeans_segment_accum(internal, float8[], int, int, int, int, float8, bool) RETURNS internal
+CREATE FUNCTION retailiq_internal.kmeans_segment_accum(internal, float8[], int, int, int, int, float8, bool) RETURNS internal
     AS 'MODULE_PATHNAME', 'kmeans_segment_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.kmeans_buf_combine(internal, internal) RETURNS internal
+CREATE FUNCTION retailiq_internal.kmeans_buf_combine(internal, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'kmeans_buf_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.kmeans_buf_serialize(internal) RETURNS bytea
+CREATE FUNCTION retailiq_internal.kmeans_buf_serialize(internal) RETURNS bytea
     AS 'MODULE_PATHNAME', 'kmeans_buf_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION retailiq.kmeans_buf_deserialize(bytea, internal) RETURNS internal
+CREATE FUNCTION retailiq_internal.kmeans_buf_deserialize(bytea, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'kmeans_buf_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION retailiq.kmeans_segment_final(internal) RETURNS retailiq.model
+CREATE FUNCTION retailiq_internal.kmeans_segment_final(internal) RETURNS retailiq.model
     AS 'MODULE_PATHNAME', 'kmeans_segment_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE AGGREGATE retailiq.kmeans_segment(features float8[], k int) (
-    SFUNC = retailiq.kmeans_segment_accum, STYPE = internal,
-    FINALFUNC = retailiq.kmeans_segment_final, FINALFUNC_MODIFY = READ_WRITE,
-    COMBINEFUNC = retailiq.kmeans_buf_combine, SERIALFUNC = retailiq.kmeans_buf_serialize,
-    DESERIALFUNC = retailiq.kmeans_buf_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.kmeans_segment_accum, STYPE = internal,
+    FINALFUNC = retailiq_internal.kmeans_segment_final, FINALFUNC_MODIFY = READ_WRITE,
+    COMBINEFUNC = retailiq_internal.kmeans_buf_combine, SERIALFUNC = retailiq_internal.kmeans_buf_serialize,
+    DESERIALFUNC = retailiq_internal.kmeans_buf_deserialize, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.kmeans_segment(features float8[], k int, seed int) (
-    SFUNC = retailiq.kmeans_segment_accum, STYPE = internal,
-    FINALFUNC = retailiq.kmeans_segment_final, FINALFUNC_MODIFY = READ_WRITE,
-    COMBINEFUNC = retailiq.kmeans_buf_combine, SERIALFUNC = retailiq.kmeans_buf_serialize,
-    DESERIALFUNC = retailiq.kmeans_buf_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.kmeans_segment_accum, STYPE = internal,
+    FINALFUNC = retailiq_internal.kmeans_segment_final, FINALFUNC_MODIFY = READ_WRITE,
+    COMBINEFUNC = retailiq_internal.kmeans_buf_combine, SERIALFUNC = retailiq_internal.kmeans_buf_serialize,
+    DESERIALFUNC = retailiq_internal.kmeans_buf_deserialize, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.kmeans_segment(features float8[], k int, seed int, n_init int) (
-    SFUNC = retailiq.kmeans_segment_accum, STYPE = internal,
-    FINALFUNC = retailiq.kmeans_segment_final, FINALFUNC_MODIFY = READ_WRITE,
-    COMBINEFUNC = retailiq.kmeans_buf_combine, SERIALFUNC = retailiq.kmeans_buf_serialize,
-    DESERIALFUNC = retailiq.kmeans_buf_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.kmeans_segment_accum, STYPE = internal,
+    FINALFUNC = retailiq_internal.kmeans_segment_final, FINALFUNC_MODIFY = READ_WRITE,
+    COMBINEFUNC = retailiq_internal.kmeans_buf_combine, SERIALFUNC = retailiq_internal.kmeans_buf_serialize,
+    DESERIALFUNC = retailiq_internal.kmeans_buf_deserialize, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.kmeans_segment(features float8[], k int, seed int, n_init int, max_iter int) (
-    SFUNC = retailiq.kmeans_segment_accum, STYPE = internal,
-    FINALFUNC = retailiq.kmeans_segment_final, FINALFUNC_MODIFY = READ_WRITE,
-    COMBINEFUNC = retailiq.kmeans_buf_combine, SERIALFUNC = retailiq.kmeans_buf_serialize,
-    DESERIALFUNC = retailiq.kmeans_buf_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.kmeans_segment_accum, STYPE = internal,
+    FINALFUNC = retailiq_internal.kmeans_segment_final, FINALFUNC_MODIFY = READ_WRITE,
+    COMBINEFUNC = retailiq_internal.kmeans_buf_combine, SERIALFUNC = retailiq_internal.kmeans_buf_serialize,
+    DESERIALFUNC = retailiq_internal.kmeans_buf_deserialize, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.kmeans_segment(features float8[], k int, seed int, n_init int, max_iter int,
                                          tol float8) (
-    SFUNC = retailiq.kmeans_segment_accum, STYPE = internal,
-    FINALFUNC = retailiq.kmeans_segment_final, FINALFUNC_MODIFY = READ_WRITE,
-    COMBINEFUNC = retailiq.kmeans_buf_combine, SERIALFUNC = retailiq.kmeans_buf_serialize,
-    DESERIALFUNC = retailiq.kmeans_buf_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.kmeans_segment_accum, STYPE = internal,
+    FINALFUNC = retailiq_internal.kmeans_segment_final, FINALFUNC_MODIFY = READ_WRITE,
+    COMBINEFUNC = retailiq_internal.kmeans_buf_combine, SERIALFUNC = retailiq_internal.kmeans_buf_serialize,
+    DESERIALFUNC = retailiq_internal.kmeans_buf_deserialize, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.kmeans_segment(features float8[], k int, seed int, n_init int, max_iter int,
                                          tol float8, standardize bool) (
-    SFUNC = retailiq.kmeans_segment_accum, STYPE = internal,
-    FINALFUNC = retailiq.kmeans_segment_final, FINALFUNC_MODIFY = READ_WRITE,
-    COMBINEFUNC = retailiq.kmeans_buf_combine, SERIALFUNC = retailiq.kmeans_buf_serialize,
-    DESERIALFUNC = retailiq.kmeans_buf_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.kmeans_segment_accum, STYPE = internal,
+    FINALFUNC = retailiq_internal.kmeans_segment_final, FINALFUNC_MODIFY = READ_WRITE,
+    COMBINEFUNC = retailiq_internal.kmeans_buf_combine, SERIALFUNC = retailiq_internal.kmeans_buf_serialize,
+    DESERIALFUNC = retailiq_internal.kmeans_buf_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE retailiq.kmeans_segment(float8[], int, int, int, int, float8, bool) IS
     'k-means (k-means++ seeding, Lloyd iterations, best of n_init) over feature rows: a kmeans model';
 
@@ -181,50 +181,50 @@ CREATE FUNCTION retailiq.kmeans_centroids(model retailiq.model)
 COMMENT ON FUNCTION retailiq.kmeans_centroids(retailiq.model) IS
     'each cluster of a k-means model: its number, size and centroid in original units';
 
-CREATE FUNCTION retailiq.kmeans_silhouette_accum(internal, float8[], retailiq.model) RETURNS internal
+CREATE FUNCTION retailiq_internal.kmeans_silhouette_accum(internal, float8[], retailiq.model) RETURNS internal
     AS 'MODULE_PATHNAME', 'kmeans_silhouette_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.kmeans_silhouette_accum(internal, float8[], retailiq.model, int) RETURNS internal
+CREATE FUNCTION retailiq_internal.kmeans_silhouette_accum(internal, float8[], retailiq.model, int) RETURNS internal
     AS 'MODULE_PATHNAME', 'kmeans_silhouette_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.kmeans_silhouette_accum(internal, float8[], retailiq.model, int, int) RETURNS internal
+CREATE FUNCTION retailiq_internal.kmeans_silhouette_accum(internal, float8[], retailiq.model, int, int) RETURNS internal
     AS 'MODULE_PATHNAME', 'kmeans_silhouette_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.kmeans_silhouette_final(internal) RETURNS float8
+CREATE FUNCTION retailiq_internal.kmeans_silhouette_final(internal) RETURNS float8
     AS 'MODULE_PATHNAME', 'kmeans_silhouette_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.kmeans_silhouette_combine(internal, internal) RETURNS internal
+CREATE FUNCTION retailiq_internal.kmeans_silhouette_combine(internal, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'kmeans_silhouette_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.kmeans_silhouette_serialize(internal) RETURNS bytea
+CREATE FUNCTION retailiq_internal.kmeans_silhouette_serialize(internal) RETURNS bytea
     AS 'MODULE_PATHNAME', 'kmeans_silhouette_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION retailiq.kmeans_silhouette_deserialize(bytea, internal) RETURNS internal
+CREATE FUNCTION retailiq_internal.kmeans_silhouette_deserialize(bytea, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'kmeans_silhouette_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE AGGREGATE retailiq.kmeans_silhouette(features float8[], model retailiq.model) (
-    SFUNC = retailiq.kmeans_silhouette_accum, STYPE = internal,
-    FINALFUNC = retailiq.kmeans_silhouette_final, FINALFUNC_MODIFY = READ_WRITE,
-    COMBINEFUNC = retailiq.kmeans_silhouette_combine, SERIALFUNC = retailiq.kmeans_silhouette_serialize,
-    DESERIALFUNC = retailiq.kmeans_silhouette_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.kmeans_silhouette_accum, STYPE = internal,
+    FINALFUNC = retailiq_internal.kmeans_silhouette_final, FINALFUNC_MODIFY = READ_WRITE,
+    COMBINEFUNC = retailiq_internal.kmeans_silhouette_combine, SERIALFUNC = retailiq_internal.kmeans_silhouette_serialize,
+    DESERIALFUNC = retailiq_internal.kmeans_silhouette_deserialize, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.kmeans_silhouette(features float8[], model retailiq.model, sample_size int) (
-    SFUNC = retailiq.kmeans_silhouette_accum, STYPE = internal,
-    FINALFUNC = retailiq.kmeans_silhouette_final, FINALFUNC_MODIFY = READ_WRITE,
-    COMBINEFUNC = retailiq.kmeans_silhouette_combine, SERIALFUNC = retailiq.kmeans_silhouette_serialize,
-    DESERIALFUNC = retailiq.kmeans_silhouette_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.kmeans_silhouette_accum, STYPE = internal,
+    FINALFUNC = retailiq_internal.kmeans_silhouette_final, FINALFUNC_MODIFY = READ_WRITE,
+    COMBINEFUNC = retailiq_internal.kmeans_silhouette_combine, SERIALFUNC = retailiq_internal.kmeans_silhouette_serialize,
+    DESERIALFUNC = retailiq_internal.kmeans_silhouette_deserialize, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.kmeans_silhouette(features float8[], model retailiq.model, sample_size int,
                                             seed int) (
-    SFUNC = retailiq.kmeans_silhouette_accum, STYPE = internal,
-    FINALFUNC = retailiq.kmeans_silhouette_final, FINALFUNC_MODIFY = READ_WRITE,
-    COMBINEFUNC = retailiq.kmeans_silhouette_combine, SERIALFUNC = retailiq.kmeans_silhouette_serialize,
-    DESERIALFUNC = retailiq.kmeans_silhouette_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.kmeans_silhouette_accum, STYPE = internal,
+    FINALFUNC = retailiq_internal.kmeans_silhouette_final, FINALFUNC_MODIFY = READ_WRITE,
+    COMBINEFUNC = retailiq_internal.kmeans_silhouette_combine, SERIALFUNC = retailiq_internal.kmeans_silhouette_serialize,
+    DESERIALFUNC = retailiq_internal.kmeans_silhouette_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE retailiq.kmeans_silhouette(float8[], retailiq.model) IS
     'mean silhouette of the rows under a k-means model: exact up to sample_size rows, sampled beyond';
 
 -- Streaming k-means: one Lloyd pass as an aggregate with a bytea (varlena) state of
 -- per-center partial sums, so parallel workers and Citus workers can each run part of it.
-CREATE FUNCTION retailiq.kmeans_pass_accum(bytea, float8[], retailiq.model) RETURNS bytea
+CREATE FUNCTION retailiq_internal.kmeans_pass_accum(bytea, float8[], retailiq.model) RETURNS bytea
     AS 'MODULE_PATHNAME', 'kmeans_pass_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq.kmeans_pass_combine(bytea, bytea) RETURNS bytea
+CREATE FUNCTION retailiq_internal.kmeans_pass_combine(bytea, bytea) RETURNS bytea
     AS 'MODULE_PATHNAME', 'kmeans_pass_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION retailiq.kmeans_pass_final(bytea) RETURNS retailiq.model
+CREATE FUNCTION retailiq_internal.kmeans_pass_final(bytea) RETURNS retailiq.model
     AS 'MODULE_PATHNAME', 'kmeans_pass_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE AGGREGATE retailiq.kmeans_pass(features float8[], model retailiq.model) (
-    SFUNC = retailiq.kmeans_pass_accum, STYPE = bytea, FINALFUNC = retailiq.kmeans_pass_final,
-    COMBINEFUNC = retailiq.kmeans_pass_combine, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.kmeans_pass_accum, STYPE = bytea, FINALFUNC = retailiq_internal.kmeans_pass_final,
+    COMBINEFUNC = retailiq_internal.kmeans_pass_combine, PARALLEL = SAFE);
 COMMENT ON AGGREGATE retailiq.kmeans_pass(float8[], retailiq.model) IS
     'one Lloyd iteration over the rows from a k-means model: the model with updated centroids';
 

@@ -61,11 +61,11 @@ FROM fuzz.series;
 -- Valid aggregate states of the user-constructible state types, taken from the real
 -- transition functions through wrappers without a final function.
 CREATE AGGREGATE fuzz.kmeans_pass_state(float8[], retailiq.model)
-    (SFUNC = retailiq.kmeans_pass_accum, STYPE = bytea);
+    (SFUNC = retailiq_internal.kmeans_pass_accum, STYPE = bytea);
 CREATE AGGREGATE fuzz.logit_step_state(float8[], bool, retailiq.model)
-    (SFUNC = retailiq._logit_step_sfunc, STYPE = bytea);
+    (SFUNC = retailiq_internal.logit_step_accum, STYPE = bytea);
 CREATE AGGREGATE fuzz.logit_start_state(float8[], bool)
-    (SFUNC = retailiq._logit_start_sfunc, STYPE = float8[]);
+    (SFUNC = retailiq_internal.logit_start_accum, STYPE = float8[]);
 CREATE TABLE fuzz.state (agg regprocedure PRIMARY KEY, state text, rows_sql text);
 INSERT INTO fuzz.state
 SELECT 'retailiq.kmeans_pass(float8[], retailiq.model)',

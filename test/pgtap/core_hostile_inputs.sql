@@ -25,13 +25,13 @@ SELECT is((SELECT string_agg(DISTINCT s.fn::regprocedure::text, ', ')
 -- 2. The attack of the issue, as an ordinary role: refused before it runs.
 SET LOCAL ROLE tap_mallory;
 SELECT throws_ok($$CREATE AGGREGATE public.evil_pass(float8[], retailiq.model)
-  (SFUNC = retailiq.kmeans_pass_accum, STYPE = bytea,
+  (SFUNC = retailiq_internal.kmeans_pass_accum, STYPE = bytea,
    INITCOND = '\x00e1f50501000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000')$$,
   '42501', NULL, 'an ordinary role cannot wrap kmeans_pass_accum in an aggregate of its own');
 SELECT throws_ok($$CREATE AGGREGATE public.evil_wape(float8, float8)
-  (SFUNC = retailiq._wape_accum, STYPE = float8[], INITCOND = '{1}')$$,
+  (SFUNC = retailiq_internal.wape_accum, STYPE = float8[], INITCOND = '{1}')$$,
   '42501', NULL, 'nor an accuracy accumulator');
-SELECT throws_ok($$SELECT retailiq._logit_start_final('{1000,1,1,1}')$$,
+SELECT throws_ok($$SELECT retailiq_internal.logit_start_final('{1000,1,1,1}')$$,
   '42501', NULL, 'nor call a final function with a state it made');
 
 -- 3. ... while every aggregate keeps working for it, in a parallel plan too.
@@ -57,37 +57,37 @@ RESET force_parallel_mode;
 
 -- 4. A superuser may still wrap them: every forged state is a clean XX001.
 CREATE AGGREGATE public.evil_pass(float8[], retailiq.model)
-  (SFUNC = retailiq.kmeans_pass_accum, STYPE = bytea,
+  (SFUNC = retailiq_internal.kmeans_pass_accum, STYPE = bytea,
    INITCOND = '\x00e1f50501000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000');
 SELECT throws_ok($$SELECT public.evil_pass(ARRAY[1.0]::float8[], (SELECT retailiq.kmeans_segment(ARRAY[x]::float8[], 1) FROM generate_series(1, 10) x))$$,
   'XX001', NULL, 'the issue''s forged kmeans_pass state (k = 100,000,000 in 56 bytes) is refused');
 CREATE AGGREGATE public.evil_pass_k2(float8[], retailiq.model)
-  (SFUNC = retailiq.kmeans_pass_accum, STYPE = bytea, FINALFUNC = retailiq.kmeans_pass_final,
+  (SFUNC = retailiq_internal.kmeans_pass_accum, STYPE = bytea, FINALFUNC = retailiq_internal.kmeans_pass_final,
    INITCOND = '\x0200000001000000000000000000000000000000000000000000000000000000000000000000000000000000');
 SELECT throws_ok($$SELECT public.evil_pass_k2(ARRAY[1.0]::float8[], (SELECT retailiq.kmeans_segment(ARRAY[x]::float8[], 2) FROM generate_series(1, 10) x))$$,
   'XX001', NULL, 'a kmeans_pass state whose header disagrees with its length is refused');
 CREATE AGGREGATE public.evil_start(float8[], bool)
-  (SFUNC = retailiq._logit_start_sfunc, STYPE = float8[], FINALFUNC = retailiq._logit_start_final,
+  (SFUNC = retailiq_internal.logit_start_accum, STYPE = float8[], FINALFUNC = retailiq_internal.logit_start_final,
    INITCOND = '{1000,1,1,1}');
 SELECT throws_ok($$SELECT public.evil_start(f, label) FROM public.tap_pts$$,
   'XX001', NULL, 'a logit_start state claiming 1,000 features in 4 elements is refused');
-SELECT throws_ok($$SELECT retailiq._logit_start_final('{2,40,20,1,780,0,20540,26,1,1,5}')$$,
+SELECT throws_ok($$SELECT retailiq_internal.logit_start_final('{2,40,20,1,780,0,20540,26,1,1,5}')$$,
   'XX001', NULL, 'a logit_start state one element too long is refused by the final function');
-SELECT throws_ok($$SELECT retailiq._logit_start_combine('{2,40,20,1,780,0,20540,26,1,1}', '{{2,40},{20,1}}')$$,
+SELECT throws_ok($$SELECT retailiq_internal.logit_start_combine('{2,40,20,1,780,0,20540,26,1,1}', '{{2,40},{20,1}}')$$,
   'XX001', NULL, 'a two-dimensional logit_start state is refused by the combine function');
-SELECT throws_ok($$SELECT retailiq._logit_step_final('\x00000000000000000000f03f'::bytea)$$,
+SELECT throws_ok($$SELECT retailiq_internal.logit_step_final('\x00000000000000000000f03f'::bytea)$$,
   'XX001', NULL, 'a logit_step state of 2 coefficients without their sums is refused');
 CREATE AGGREGATE public.step_state(float8[], bool, retailiq.model)
-  (SFUNC = retailiq._logit_step_sfunc, STYPE = bytea);
+  (SFUNC = retailiq_internal.logit_step_accum, STYPE = bytea);
 CREATE TABLE public.tap_step AS
 SELECT public.step_state(f, label, (SELECT retailiq.logit_start(f, label) FROM public.tap_pts)) AS s FROM public.tap_pts;
-SELECT throws_ok($$SELECT retailiq._logit_step_final(substr(s, 1, length(s) - 1)) FROM public.tap_step$$,
+SELECT throws_ok($$SELECT retailiq_internal.logit_step_final(substr(s, 1, length(s) - 1)) FROM public.tap_step$$,
   'XX001', NULL, 'a logit_step state one byte short is refused');
-SELECT lives_ok($$SELECT retailiq._logit_step_final(s) FROM public.tap_step$$,
+SELECT lives_ok($$SELECT retailiq_internal.logit_step_final(s) FROM public.tap_step$$,
   'the same state whole gives a model');
-SELECT throws_ok($$SELECT retailiq._wape_accum('{1}', 1, 2)$$,
+SELECT throws_ok($$SELECT retailiq_internal.wape_accum('{1}', 1, 2)$$,
   'XX001', NULL, 'a wape state of the wrong length is refused');
-SELECT throws_ok($$SELECT retailiq._accuracy_wape_final('{{1,2,3},{4,5,6}}')$$,
+SELECT throws_ok($$SELECT retailiq_internal.accuracy_wape_final('{{1,2,3},{4,5,6}}')$$,
   'XX001', NULL, 'a two-dimensional accuracy state is refused');
 
 -- 5. A seeded slice of the fuzzer: every case ends in a result or a clean ERROR.

@@ -8,22 +8,22 @@ SET extra_float_digits = 0;
 
 -- ---------------------------------------------------------------- accuracy states
 -- a superuser's own aggregates over the support functions, with chosen states
-CREATE AGGREGATE public.evil_wape(float8, float8) (SFUNC = retailiq._wape_accum, STYPE = float8[],
-    INITCOND = '{NaN,0,0}', FINALFUNC = retailiq._accuracy_wape_final);
-CREATE AGGREGATE public.evil_wape_neg(float8, float8) (SFUNC = retailiq._wape_accum, STYPE = float8[],
-    INITCOND = '{-3,0,0}', FINALFUNC = retailiq._accuracy_wape_final);
-CREATE AGGREGATE public.evil_wape_short(float8, float8) (SFUNC = retailiq._wape_accum, STYPE = float8[],
-    INITCOND = '{0,0}', FINALFUNC = retailiq._accuracy_wape_final);
-CREATE AGGREGATE public.evil_wape_2d(float8, float8) (SFUNC = retailiq._wape_accum, STYPE = float8[],
-    INITCOND = '{{0,0,0}}', FINALFUNC = retailiq._accuracy_wape_final);
-CREATE AGGREGATE public.evil_wape_null(float8, float8) (SFUNC = retailiq._wape_accum, STYPE = float8[],
-    INITCOND = '{0,NULL,0}', FINALFUNC = retailiq._accuracy_wape_final);
-CREATE AGGREGATE public.evil_cov(float8, float8, float8) (SFUNC = retailiq._coverage_accum, STYPE = float8[],
-    INITCOND = '{1,1e6}', FINALFUNC = retailiq._accuracy_mean_final);
-CREATE AGGREGATE public.evil_smape(float8, float8) (SFUNC = retailiq._smape_accum, STYPE = float8[],
-    INITCOND = '{0.5,0}', FINALFUNC = retailiq._accuracy_mean_final);
-CREATE AGGREGATE public.evil_rmse(float8, float8) (SFUNC = retailiq._rmse_accum, STYPE = float8[],
-    INITCOND = '{1,-100}', FINALFUNC = retailiq._accuracy_root_mean_final);
+CREATE AGGREGATE public.evil_wape(float8, float8) (SFUNC = retailiq_internal.wape_accum, STYPE = float8[],
+    INITCOND = '{NaN,0,0}', FINALFUNC = retailiq_internal.accuracy_wape_final);
+CREATE AGGREGATE public.evil_wape_neg(float8, float8) (SFUNC = retailiq_internal.wape_accum, STYPE = float8[],
+    INITCOND = '{-3,0,0}', FINALFUNC = retailiq_internal.accuracy_wape_final);
+CREATE AGGREGATE public.evil_wape_short(float8, float8) (SFUNC = retailiq_internal.wape_accum, STYPE = float8[],
+    INITCOND = '{0,0}', FINALFUNC = retailiq_internal.accuracy_wape_final);
+CREATE AGGREGATE public.evil_wape_2d(float8, float8) (SFUNC = retailiq_internal.wape_accum, STYPE = float8[],
+    INITCOND = '{{0,0,0}}', FINALFUNC = retailiq_internal.accuracy_wape_final);
+CREATE AGGREGATE public.evil_wape_null(float8, float8) (SFUNC = retailiq_internal.wape_accum, STYPE = float8[],
+    INITCOND = '{0,NULL,0}', FINALFUNC = retailiq_internal.accuracy_wape_final);
+CREATE AGGREGATE public.evil_cov(float8, float8, float8) (SFUNC = retailiq_internal.coverage_accum, STYPE = float8[],
+    INITCOND = '{1,1e6}', FINALFUNC = retailiq_internal.accuracy_mean_final);
+CREATE AGGREGATE public.evil_smape(float8, float8) (SFUNC = retailiq_internal.smape_accum, STYPE = float8[],
+    INITCOND = '{0.5,0}', FINALFUNC = retailiq_internal.accuracy_mean_final);
+CREATE AGGREGATE public.evil_rmse(float8, float8) (SFUNC = retailiq_internal.rmse_accum, STYPE = float8[],
+    INITCOND = '{1,-100}', FINALFUNC = retailiq_internal.accuracy_root_mean_final);
 
 SELECT throws_ok($$SELECT public.evil_wape(1, 2)$$, 'XX001', 'accuracy aggregate state is malformed', 'wape: NaN row count');
 SELECT throws_ok($$SELECT public.evil_wape_neg(1, 2)$$, 'XX001', 'accuracy aggregate state is malformed', 'wape: negative row count');
@@ -34,14 +34,14 @@ SELECT throws_ok($$SELECT public.evil_cov(1, 0, 2)$$, 'XX001', 'accuracy aggrega
 SELECT throws_ok($$SELECT public.evil_smape(1, 2)$$, 'XX001', 'accuracy aggregate state is malformed', 'smape: fractional row count');
 SELECT throws_ok($$SELECT public.evil_rmse(1, 2)$$, 'XX001', 'accuracy aggregate state is malformed', 'rmse: negative sum of squares');
 -- the finals and the combine called directly
-SELECT throws_ok($$SELECT retailiq._accuracy_root_mean_final('{2,-8}')$$, 'XX001', NULL, 'root mean final: negative sum (was NaN)');
-SELECT throws_ok($$SELECT retailiq._accuracy_wape_final('{2,-1,4}')$$, 'XX001', NULL, 'wape final: negative sum');
-SELECT throws_ok($$SELECT retailiq._accuracy_mean_final('{2,1,0.5}')$$, 'XX001', NULL, 'mape final: fractional count of zero actuals');
-SELECT throws_ok($$SELECT retailiq._accuracy_mean_final('{Infinity,1}')$$, 'XX001', NULL, 'mean final: infinite row count');
-SELECT throws_ok($$SELECT retailiq._accuracy_combine('{1,2}', '{NaN,2}')$$, 'XX001', NULL, 'combine: NaN count in the second state');
-SELECT throws_ok($$SELECT retailiq._accuracy_combine('{1,2,3}', '{1,2}')$$, 'XX001', NULL, 'combine: states of different lengths');
-SELECT is(retailiq._accuracy_combine('{1,2,3}', '{2,4,Infinity}'), '{3,6,Infinity}'::float8[], 'combine: an overflowed sum is still a state');
-SELECT is(retailiq._accuracy_wape_final('{2,1,4}'), 0.25::float8, 'wape final of an honest state');
+SELECT throws_ok($$SELECT retailiq_internal.accuracy_root_mean_final('{2,-8}')$$, 'XX001', NULL, 'root mean final: negative sum (was NaN)');
+SELECT throws_ok($$SELECT retailiq_internal.accuracy_wape_final('{2,-1,4}')$$, 'XX001', NULL, 'wape final: negative sum');
+SELECT throws_ok($$SELECT retailiq_internal.accuracy_mean_final('{2,1,0.5}')$$, 'XX001', NULL, 'mape final: fractional count of zero actuals');
+SELECT throws_ok($$SELECT retailiq_internal.accuracy_mean_final('{Infinity,1}')$$, 'XX001', NULL, 'mean final: infinite row count');
+SELECT throws_ok($$SELECT retailiq_internal.accuracy_combine('{1,2}', '{NaN,2}')$$, 'XX001', NULL, 'combine: NaN count in the second state');
+SELECT throws_ok($$SELECT retailiq_internal.accuracy_combine('{1,2,3}', '{1,2}')$$, 'XX001', NULL, 'combine: states of different lengths');
+SELECT is(retailiq_internal.accuracy_combine('{1,2,3}', '{2,4,Infinity}'), '{3,6,Infinity}'::float8[], 'combine: an overflowed sum is still a state');
+SELECT is(retailiq_internal.accuracy_wape_final('{2,1,4}'), 0.25::float8, 'wape final of an honest state');
 
 -- ordinary use, also for a role without EXECUTE on the support functions
 CREATE ROLE forecast_hostile_user;
@@ -53,10 +53,10 @@ SET LOCAL ROLE forecast_hostile_user;
 SELECT is((SELECT round(retailiq.wape(a, f)::numeric, 6) FROM acc), 0.228571, 'wape works for an ordinary role');
 SELECT is((SELECT retailiq.coverage(a, lo, hi) FROM acc), 1::float8, 'coverage works for an ordinary role');
 SELECT is((SELECT round(retailiq.rmse(a, f)::numeric, 6) FROM acc), 2.738613, 'rmse works for an ordinary role');
-SELECT throws_ok($$CREATE AGGREGATE forecast_hostile_evil.w(float8, float8) (SFUNC = retailiq._wape_accum,
+SELECT throws_ok($$CREATE AGGREGATE forecast_hostile_evil.w(float8, float8) (SFUNC = retailiq_internal.wape_accum,
                      STYPE = float8[], INITCOND = '{0,0,0}')$$, '42501', NULL,
                  'an ordinary role cannot wrap a support function in an aggregate of its own');
-SELECT throws_ok($$SELECT retailiq._accuracy_wape_final('{1,1,1}')$$, '42501', NULL,
+SELECT throws_ok($$SELECT retailiq_internal.accuracy_wape_final('{1,1,1}')$$, '42501', NULL,
                  'an ordinary role cannot call a final function directly');
 RESET ROLE;
 
