@@ -4,14 +4,25 @@
 EXTENSION  = retailiq
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" retailiq.control)
 
-# Parts in dependency order: each one's SQL (src/<part>/*.sql) lands in the install script
-# in this order, then src/privileges.sql (which revokes what no role needs); every C file
-# under src/ is compiled.
+# The install script, part by part in dependency order, each part's files in the order they
+# build on each other; src/privileges.sql (which revokes what no role needs) comes last.
+# Every C file under src/ is compiled.
+SQL_core      = core source
+SQL_sample    = sample
+SQL_segment   = segment
+SQL_basket    = basket
+SQL_forecast  = forecast_result baselines lstm accuracy operations
+SQL_churn     = churn
+SQL_alerts    = alerts
+SQL_scheduler = scheduler
+SQL_privacy   = masking gaps audit approval roles
+SQL_behaviour = behaviour behaviour_funnel behaviour_profile
+SQL_reports   = reports reports_html
 PARTS = core sample segment basket forecast churn alerts scheduler privacy behaviour reports
 
 MODULE_big = retailiq
 OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
-SQL_PARTS  = $(foreach p,$(PARTS),$(sort $(wildcard src/$(p)/*.sql))) src/privileges.sql
+SQL_PARTS  = $(foreach p,$(PARTS),$(foreach f,$(SQL_$(p)),src/$(p)/$(f).sql)) src/privileges.sql
 DATA_built = retailiq--$(EXTVERSION).sql
 DATA       = $(wildcard src/upgrade/retailiq--*--*.sql)
 DOCS       = README.md

@@ -5,7 +5,7 @@
 -- takes them from here: one row per role (events, orders, order_lines, products, store_zones)
 -- naming a relation and, for each logical column of the role's contract, the relation's
 -- actual column; and one row per named sales source (role sales, registered by
--- register_sales_source in src/forecast/40_operations.sql: series, date, value and a list of
+-- register_sales_source in src/forecast/operations.sql: series, date, value and a list of
 -- factor columns). Registration checks
 -- that the relation and every column exist with a usable type; nothing defaults to the sample
 -- schema. Readers get the relation as a FROM item whose columns carry the logical names

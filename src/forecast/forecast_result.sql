@@ -27,7 +27,7 @@ COMMENT ON COLUMN retailiq.forecast_result.horizon IS
     'steps ahead of the forecast origin, in grain units (1 = the first period after the origin)';
 COMMENT ON COLUMN retailiq.forecast_result.interval_level IS
     'coverage of [yhat_lower, yhat_upper], e.g. 0.8 for an 80% prediction interval';
--- refresh_forecasts (40_operations.sql) replaces and prunes a model's rows by model name,
+-- refresh_forecasts (operations.sql) replaces and prunes a model's rows by model name,
 -- series and period.
 CREATE INDEX forecast_result_model ON retailiq.forecast_result (model_name, series, period_start);
 SELECT pg_catalog.pg_extension_config_dump('retailiq.forecast_result', '');
