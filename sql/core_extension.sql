@@ -8,15 +8,19 @@ CREATE EXTENSION retailiq;
 CREATE TABLE bystander (id int PRIMARY KEY, note text);
 INSERT INTO bystander VALUES (1, 'stays');
 DROP EXTENSION retailiq;
-SELECT count(*) AS leftover_schemas FROM pg_namespace WHERE nspname = 'retailiq';
+SELECT count(*) AS leftover_schemas FROM pg_namespace WHERE nspname IN ('retailiq', 'retailiq_internal');
 CREATE EXTENSION retailiq;
 DROP EXTENSION retailiq;
 CREATE EXTENSION retailiq;
 SELECT extversion FROM pg_extension WHERE extname = 'retailiq';
 SELECT * FROM bystander;
--- every function lives in schema retailiq
+-- every function lives in schema retailiq, but the aggregate support functions, which live
+-- in retailiq_internal (and nothing else does)
 SELECT count(*) > 0 AS has_functions,
-       bool_and(n.nspname = 'retailiq') AS all_in_schema
+       bool_and(n.nspname = CASE WHEN EXISTS (
+                    SELECT 1 FROM pg_aggregate a
+                    WHERE p.oid IN (a.aggtransfn, a.aggfinalfn, a.aggcombinefn, a.aggserialfn, a.aggdeserialfn))
+                THEN 'retailiq_internal' ELSE 'retailiq' END) AS all_in_schema
 FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
 JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE d.refclassid = 'pg_extension'::regclass
