@@ -823,8 +823,7 @@ basket_pairs_to_baskets(BasketState *st, int64 *buflen, int64 *nbaskets)
 BasketState *
 basket_state_from_arg(FunctionCallInfo fcinfo, int argno)
 {
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "basket final function called in non-aggregate context");
+	(void) riq_agg_context(fcinfo, "basket final function");
 	if (PG_ARGISNULL(argno))
 		return NULL;
 	return (BasketState *) PG_GETARG_POINTER(argno);

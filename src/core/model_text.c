@@ -285,7 +285,7 @@ typedef struct TextState
 	char	   *types_key;		/* inside "types": the field being described */
 	TextField  *cur;
 	List	   *fields;
-	List	   *type_entries;	/* TextField stubs: section, key, declared */
+	List	   *type_entries;	/* "types" entries, as TextFields holding only section, key and declared type */
 	char	   *top_values[TOP_COUNT];	/* scalar values of kind, format, trained_* */
 	int		   *bare_ends;		/* where quote_bare_words put a closing quote */
 	int			nbare;

@@ -25,6 +25,7 @@
 #include "utils/numeric.h"
 #include "utils/tuplestore.h"
 
+#include "core/agg_state.h"
 #include "core/arrays.h"
 #include "core/memory.h"
 #include "core/model.h"
@@ -78,8 +79,7 @@ forecast_lstm_fit_accum(PG_FUNCTION_ARGS)
 	SeriesCollector *state = PG_ARGISNULL(0) ? NULL : (SeriesCollector *) PG_GETARG_POINTER(0);
 	ArrayType  *exog = NULL;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "forecast_lstm_fit_accum called in non-aggregate context");
+	(void) riq_agg_context(fcinfo, "forecast_lstm_fit_accum");
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -402,8 +402,7 @@ forecast_lstm_fit_final(PG_FUNCTION_ARGS)
 	bool		window_given;
 	double		level;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "forecast_lstm_fit_final called in non-aggregate context");
+	(void) riq_agg_context(fcinfo, "forecast_lstm_fit_final");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	state = (SeriesCollector *) PG_GETARG_POINTER(0);

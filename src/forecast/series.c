@@ -22,6 +22,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "core/agg_state.h"
 #include "core/arrays.h"
 #include "core/memory.h"
 #include "forecast/series.h"
@@ -216,8 +217,7 @@ series_collect_add(FunctionCallInfo fcinfo, SeriesCollector *state,
 
 	if (state == NULL)
 	{
-		if (!AggCheckCallContext(fcinfo, &aggcxt))
-			elog(ERROR, "forecast collector called in non-aggregate context");
+		aggcxt = riq_agg_context(fcinfo, "forecast collector");
 		state = collector_new(aggcxt);
 	}
 	check_width(state, width);
@@ -333,8 +333,7 @@ forecast_collect_combine(PG_FUNCTION_ARGS)
 	SeriesCollector *a = PG_ARGISNULL(0) ? NULL : (SeriesCollector *) PG_GETARG_POINTER(0);
 	SeriesCollector *b = PG_ARGISNULL(1) ? NULL : (SeriesCollector *) PG_GETARG_POINTER(1);
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "forecast_collect_combine called in non-aggregate context");
+	aggcxt = riq_agg_context(fcinfo, "forecast_collect_combine");
 	if (b == NULL)
 	{
 		if (a == NULL)
@@ -436,8 +435,7 @@ forecast_collect_deserialize(PG_FUNCTION_ARGS)
 	int64		i;
 	Size		need;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "forecast_collect_deserialize called in non-aggregate context");
+	aggcxt = riq_agg_context(fcinfo, "forecast_collect_deserialize");
 	if ((Size) (end - p) < sizeof(h))
 		malformed();
 	memcpy(&h, p, sizeof(h));
