@@ -54,6 +54,10 @@ COMMENT ON COLUMN retailiq.source.name IS
 COMMENT ON COLUMN retailiq.source.columns IS
     'logical column name -> column of the relation, for every column of the role''s contract the relation offers (sales: series, date, value and factors, a list)';
 SELECT pg_catalog.pg_extension_config_dump('retailiq.source', '');
+-- Relation and column names only (what pg_class shows anyone): every role may read them, so an
+-- analyst's reports and churn features run with the analyst's own rights on the tables; only
+-- the registration functions write here.
+GRANT SELECT ON retailiq.source TO PUBLIC;
 
 -- Registers (or replaces) the relation of one role. columns maps logical names to the
 -- relation's columns where they differ; a logical name left out maps to the column of the

@@ -86,6 +86,7 @@ CREATE FUNCTION retailiq._forecast_method_table()
                    options text[], description text)
     AS 'MODULE_PATHNAME', 'forecast_methods' LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 10;
 CREATE VIEW retailiq.forecast_methods AS SELECT * FROM retailiq._forecast_method_table();
+GRANT SELECT ON retailiq.forecast_methods TO PUBLIC;
 COMMENT ON VIEW retailiq.forecast_methods IS
     'the registered forecasting methods: local (one series) or global (a panel), the inputs each takes, its trainer and its own options';
 

@@ -74,7 +74,7 @@ REVOKE ALL ON FUNCTION retailiq._gap_suggestion(name, oid, text, boolean) FROM P
 -- a foreign key to a labelled column, a column a labelled foreign key references, or the
 -- same name and type family as a labelled key (PSEUDONYMIZED, or labelled and part of a
 -- primary key or unique constraint) of another table.
-CREATE FUNCTION retailiq.masking_gaps(for_role regrole DEFAULT NULL)
+CREATE FUNCTION retailiq._masking_gaps(for_role regrole)
 RETURNS TABLE (table_name regclass, column_name name, reason text, suggested_label text,
                readable_by regrole[])
 LANGUAGE sql STABLE
@@ -203,6 +203,27 @@ SELECT c.relid::regclass, c.attname,
  WHERE EXISTS (SELECT FROM readable rd WHERE rd.relid = c.relid AND rd.attname = c.attname)
  GROUP BY c.relid, c.attnum, c.attname, c.atttypid, c.kind
  ORDER BY c.relid::regclass::text, c.attnum
+$$;
+REVOKE ALL ON FUNCTION retailiq._masking_gaps(regrole) FROM PUBLIC;
+
+-- The list is a map of unmasked personal data, so only DBAs read it: a superuser or a member
+-- of retailiq_admin (as the session user, like every privacy decision).
+CREATE FUNCTION retailiq.masking_gaps(for_role regrole DEFAULT NULL)
+RETURNS TABLE (table_name regclass, column_name name, reason text, suggested_label text,
+               readable_by regrole[])
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)
+       AND NOT (EXISTS (SELECT FROM pg_roles WHERE rolname = 'retailiq_admin')
+                AND pg_has_role(session_user, 'retailiq_admin', 'MEMBER')) THEN
+        RAISE EXCEPTION 'only superusers and members of retailiq_admin may list masking gaps'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'The list shows where personal data is unmasked: ask a DBA to run it.';
+    END IF;
+    RETURN QUERY SELECT * FROM retailiq._masking_gaps(for_role);
+END
 $$;
 COMMENT ON FUNCTION retailiq.masking_gaps(regrole) IS
     'unlabelled columns that masked roles (or for_role) can read and that hold personal data or join to a labelled key';

@@ -4,7 +4,7 @@
 -- of the in-server fuzzer (test/fuzz/hostile.sql, run for minutes under AddressSanitizer
 -- by `make fuzz-sql`) finds no internal error here. Everything is rolled back.
 BEGIN;
-SELECT plan(22);
+SELECT plan(24);
 SET LOCAL client_min_messages = warning;
 
 CREATE ROLE tap_mallory LOGIN;
@@ -52,8 +52,15 @@ SELECT lives_ok($$SELECT retailiq.assoc_rules(ARRAY[(x % 3)::text, (x % 5)::text
   'an ordinary role runs assoc_rules');
 SELECT lives_ok($$SELECT retailiq.forecast_fit('s', date '2025-01-01' + x, x::float8, 'ets') FROM public.tap_pts$$,
   'an ordinary role runs forecast_fit');
+SELECT is((SELECT count(*) FROM retailiq.forecast_methods WHERE name IN ('ets', 'tsb')), 2::bigint,
+  'an ordinary role reads retailiq.forecast_methods');
 RESET ROLE;
 RESET force_parallel_mode;
+-- privacy decisions judge the session user, not SET ROLE
+SET LOCAL SESSION AUTHORIZATION tap_mallory;
+SELECT throws_ok($$SELECT * FROM retailiq.masking_gaps()$$, '42501', NULL,
+  'an ordinary role cannot list masking gaps (a map of unmasked personal data)');
+RESET SESSION AUTHORIZATION;
 
 -- 4. A superuser may still wrap them: every forged state is a clean XX001.
 CREATE AGGREGATE public.evil_pass(float8[], retailiq.model)
