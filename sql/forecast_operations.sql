@@ -13,16 +13,19 @@ SELECT count(*) AS tables FROM retailiq.generate_sample_data('ops', 300, 3, 10, 
 -- One row per store, product and day (days without sales as 0), named as the alerts part
 -- expects: '<store>/<product>'.
 CREATE VIEW ops.sales_by_item AS
-SELECT s.store_id || '/' || p.product_id AS series, c.day, coalesce(d.units, 0) AS units,
+SELECT s.store_id || '/' || p.product_id AS series, s.store_id, p.product_id, c.day, coalesce(d.units, 0) AS units,
        coalesce(d.on_promo, false) AS on_promo
   FROM ops.stores s CROSS JOIN ops.products p CROSS JOIN ops.calendar c
   LEFT JOIN ops.daily_sales d ON d.store_id = s.store_id AND d.product_id = p.product_id AND d.day = c.day;
 SELECT count(DISTINCT series) AS series, min(day), max(day), sum(units) AS units FROM ops.sales_by_item;
 
--- Register it: seasonal naive with an 80% interval.
-SELECT name, relation, series_column, date_column, value_column, exog_columns, method, options
+-- Register it: seasonal naive with an 80% interval; the store and product columns tell which
+-- store and product each series is (reports join forecasts to sales by them).
+SELECT name, relation, series_column, date_column, value_column, exog_columns, method, options,
+       store_column, product_column
   FROM retailiq.register_sales_source('shop', 'ops.sales_by_item', 'series', 'day', 'units',
-                                      method => 'snaive', options => '{"level": 0.8}');
+                                      method => 'snaive', options => '{"level": 0.8}',
+                                      store_column => 'store_id', product_column => 'product_id');
 
 -- The nightly refresh: every day up to 14 days ahead, for 30 series.
 SELECT retailiq.refresh_forecasts(ARRAY[1, 7, 14]) AS rows_written;
@@ -31,6 +34,8 @@ SELECT name, version, retailiq.model_kind(model) FROM retailiq.models WHERE name
 SELECT period_start, grain, horizon, yhat, yhat_lower <= yhat AND yhat <= yhat_upper AS ordered,
        interval_level, model_name, model_version
   FROM retailiq.forecast_result WHERE series = '1/1' ORDER BY period_start;
+SELECT count(*) AS rows, bool_and(store_id || '/' || product_id = series) AS store_and_product_of_series
+  FROM retailiq.forecast_result WHERE model_name = 'forecast:shop';
 -- Each series once per day from 2024-04-30 on; the forecast repeats the last week
 -- (2024-04-23 .. 2024-04-29), weekday by weekday.
 SELECT count(DISTINCT f.series) AS series, count(*) AS rows, count(DISTINCT (f.series, f.period_start)) AS keys,

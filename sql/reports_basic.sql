@@ -30,13 +30,15 @@ INSERT INTO rep_shop.events VALUES
  (1, 1, 'store', 'dwell', NULL, 2, '2025-03-03 09:58+00', 120);
 -- forecasts: store 1 product 1 on the 3rd: 4 units in [3, 5] (an older forecast of 100 is
 -- superseded), store 1 product 2: 1 in [0, 2]; store 2 product 1 on the 4th: 2 (no interval);
--- a series that is not '<store>/<product>' is ignored
-INSERT INTO retailiq.forecast_result (series, period_start, grain, horizon, yhat, yhat_lower, yhat_upper, model_name, created_at) VALUES
- ('1/1', '2025-03-03', 'day', 1, 100, NULL, NULL, 'ets', '2025-03-01 00:00+00'),
- ('1/1', '2025-03-03', 'day', 1, 4, 3, 5, 'ets', '2025-03-02 00:00+00'),
- ('1/2', '2025-03-03', 'day', 1, 1, 0, 2, 'ets', '2025-03-02 00:00+00'),
- ('2/1', '2025-03-04', 'day', 1, 2, NULL, NULL, 'ets', '2025-03-02 00:00+00'),
- ('all', '2025-03-04', 'day', 1, 99, NULL, NULL, 'ets', '2025-03-02 00:00+00');
+-- a series without store and product ('all', or a key that only looks like '3/1') is not a
+-- store's sales of a product: reports leave it out (keys are never parsed)
+INSERT INTO retailiq.forecast_result (series, store_id, product_id, period_start, grain, horizon, yhat, yhat_lower, yhat_upper, model_name, created_at) VALUES
+ ('s1-p1', 1, 1, '2025-03-03', 'day', 1, 100, NULL, NULL, 'ets', '2025-03-01 00:00+00'),
+ ('s1-p1', 1, 1, '2025-03-03', 'day', 1, 4, 3, 5, 'ets', '2025-03-02 00:00+00'),
+ ('s1-p2', 1, 2, '2025-03-03', 'day', 1, 1, 0, 2, 'ets', '2025-03-02 00:00+00'),
+ ('s2-p1', 2, 1, '2025-03-04', 'day', 1, 2, NULL, NULL, 'ets', '2025-03-02 00:00+00'),
+ ('all', NULL, NULL, '2025-03-04', 'day', 1, 99, NULL, NULL, 'ets', '2025-03-02 00:00+00'),
+ ('3/1', NULL, NULL, '2025-03-04', 'day', 1, 50, NULL, NULL, 'ets', '2025-03-02 00:00+00');
 SELECT retailiq.register_event_source('rep_shop');
 
 -- by day: the 3rd sold 3 units of forecast 5 (achievement 0.6, bias (5-3)/3); the 4th exactly

@@ -25,3 +25,46 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Every other function in retailiq_internal is machinery too: triggers, the helpers of the
+-- API's plpgsql functions, developer checks. None is executable by PUBLIC, except the
+-- helpers below: API functions that run with the caller's rights (so that the caller's
+-- table privileges, row security and masking apply to what they read) call them, and
+-- PostgreSQL checks EXECUTE against the caller. Each takes only its arguments, reads or
+-- writes nothing the caller could not, and checks its input as the API does. Trigger
+-- functions need no grant (EXECUTE is checked when a trigger is created, not when it fires).
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA retailiq_internal FROM PUBLIC;
+GRANT USAGE ON SCHEMA retailiq_internal TO PUBLIC;
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure
+        FROM pg_catalog.pg_proc p
+        WHERE p.pronamespace = 'retailiq_internal'::regnamespace
+          AND p.proname = ANY (ARRAY[
+            -- forecasting operations (refresh_forecasts, backtest, register_sales_source)
+            'check_horizons', 'column_base_type', 'forecast_grain', 'forecast_methods',
+            'forecast_method_table', 'refresh_source', 'sales_source_fit_query',
+            'sales_source_future_exog', 'sales_source_ops_keys', 'sales_source_options',
+            'sales_source_query',
+            -- the source registry's readers (reports, behaviour, churn features, basket)
+            'source_column', 'source_contract', 'source_relation', 'source_require',
+            'source_row', 'source_sql',
+            -- reports and behaviour
+            'check_period', 'fmt', 'html', 'svg_bars', 'svg_lines', 'report_bad_grain',
+            'report_forecasts', 'report_grain', 'report_range', 'zone_dwell',
+            'model_or_null', 'tag_candidates_sql', 'tag_event_filter',
+            -- the scheduler's API (schedule, alter_job, run_job, unschedule, wait_for_job)
+            'job_check_session', 'job_not_found',
+            -- masking functions (mask_partial) and generate_sample_data
+            'privacy_bad_argument',
+            'sample_calendar', 'sample_customers', 'sample_events', 'sample_inventory_daily',
+            'sample_order_lines', 'sample_orders', 'sample_products', 'sample_promotions',
+            'sample_rules', 'sample_stores', 'sample_zones'])
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f);
+    END LOOP;
+END
+$$;

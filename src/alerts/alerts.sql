@@ -38,7 +38,7 @@ REVOKE ALL ON retailiq.alert FROM PUBLIC;
 GRANT SELECT ON retailiq.alert TO PUBLIC;
 
 -- The role the caller acts as outside any SECURITY DEFINER function (who acknowledged).
-CREATE FUNCTION retailiq._alert_invoker() RETURNS name
+CREATE FUNCTION retailiq_internal.alert_invoker() RETURNS name
     AS 'MODULE_PATHNAME', 'alert_invoker' LANGUAGE C STABLE PARALLEL RESTRICTED;
 
 -- The standard normal quantile (Wichura's AS 241, about 16 significant digits).
@@ -47,7 +47,7 @@ CREATE FUNCTION retailiq.normal_quantile(p float8) RETURNS float8
 COMMENT ON FUNCTION retailiq.normal_quantile(float8) IS 'standard normal quantile (inverse CDF), p in (0, 1)';
 
 -- NOTIFY retailiq_alert with a compact JSON payload (delivered on commit, like any NOTIFY).
-CREATE FUNCTION retailiq._alert_notify(a retailiq.alert, event text) RETURNS void
+CREATE FUNCTION retailiq_internal.alert_notify(a retailiq.alert, event text) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -67,7 +67,7 @@ BEGIN
     PERFORM pg_notify('retailiq_alert', payload);
 END
 $$;
-REVOKE ALL ON FUNCTION retailiq._alert_notify(retailiq.alert, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retailiq_internal.alert_notify(retailiq.alert, text) FROM PUBLIC;
 
 -- Raises an alert, or repeats the active one for the same kind and subject: a repeat adds to
 -- count, moves last_seen and the measured value; a repeat of higher severity escalates (and
@@ -123,7 +123,7 @@ BEGIN
              WHERE t.id = a.id;
             IF raise_alert.severity > a.severity THEN
                 SELECT * INTO a FROM retailiq.alert t WHERE t.id = a.id;
-                PERFORM retailiq._alert_notify(a, 'escalated');
+                PERFORM retailiq_internal.alert_notify(a, 'escalated');
             END IF;
             RETURN a.id;
         END IF;
@@ -135,7 +135,7 @@ BEGIN
         ON CONFLICT (kind, subject) WHERE status <> 'resolved' DO NOTHING
         RETURNING * INTO a;
         IF a.id IS NOT NULL THEN
-            PERFORM retailiq._alert_notify(a, 'new');
+            PERFORM retailiq_internal.alert_notify(a, 'new');
             RETURN a.id;
         END IF;
         tries := tries + 1;
@@ -149,7 +149,7 @@ $$;
 REVOKE ALL ON FUNCTION retailiq.raise_alert(text, jsonb, retailiq.alert_severity, text, float8, float8, text) FROM PUBLIC;
 
 -- Resolves the active alert of a kind and subject, if any (the stock trigger on recovery).
-CREATE FUNCTION retailiq._alert_resolve_subject(kind text, subject jsonb) RETURNS bigint
+CREATE FUNCTION retailiq_internal.alert_resolve_subject(kind text, subject jsonb) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -157,19 +157,19 @@ DECLARE
     a retailiq.alert;
 BEGIN
     UPDATE retailiq.alert t SET status = 'resolved', resolved_at = now()
-     WHERE t.kind = _alert_resolve_subject.kind AND t.subject = _alert_resolve_subject.subject
+     WHERE t.kind = alert_resolve_subject.kind AND t.subject = alert_resolve_subject.subject
        AND t.status <> 'resolved'
     RETURNING * INTO a;
     IF a.id IS NOT NULL THEN
-        PERFORM retailiq._alert_notify(a, 'resolved');
+        PERFORM retailiq_internal.alert_notify(a, 'resolved');
     END IF;
     RETURN a.id;
 END
 $$;
-REVOKE ALL ON FUNCTION retailiq._alert_resolve_subject(text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retailiq_internal.alert_resolve_subject(text, jsonb) FROM PUBLIC;
 
 -- Shared by acknowledge_alert and resolve_alert: moves one alert to a new status.
-CREATE FUNCTION retailiq._alert_set_status(alert_id bigint, new_status text) RETURNS retailiq.alert
+CREATE FUNCTION retailiq_internal.alert_set_status(alert_id bigint, new_status text) RETURNS retailiq.alert
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -198,7 +198,7 @@ BEGIN
     IF new_status = 'acknowledged' THEN
         IF a.status = 'open' THEN
             UPDATE retailiq.alert t
-               SET status = 'acknowledged', acknowledged_by = retailiq._alert_invoker(),
+               SET status = 'acknowledged', acknowledged_by = retailiq_internal.alert_invoker(),
                    acknowledged_at = now()
              WHERE t.id = alert_id RETURNING * INTO a;
         END IF;
@@ -209,21 +209,21 @@ BEGIN
     RETURN a;
 END
 $$;
-REVOKE ALL ON FUNCTION retailiq._alert_set_status(bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retailiq_internal.alert_set_status(bigint, text) FROM PUBLIC;
 
 -- Acknowledges an open alert (someone is on it): it stays active, so repeats still count,
 -- but only an escalation notifies again. Returns the alert as it now is.
 CREATE FUNCTION retailiq.acknowledge_alert(alert_id bigint) RETURNS retailiq.alert
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT retailiq._alert_set_status(alert_id, 'acknowledged') $$;
+AS $$ SELECT retailiq_internal.alert_set_status(alert_id, 'acknowledged') $$;
 REVOKE ALL ON FUNCTION retailiq.acknowledge_alert(bigint) FROM PUBLIC;
 
 -- Resolves an alert by hand; the next occurrence raises a new one.
 CREATE FUNCTION retailiq.resolve_alert(alert_id bigint) RETURNS retailiq.alert
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT retailiq._alert_set_status(alert_id, 'resolved') $$;
+AS $$ SELECT retailiq_internal.alert_set_status(alert_id, 'resolved') $$;
 REVOKE ALL ON FUNCTION retailiq.resolve_alert(bigint) FROM PUBLIC;
 
 -- Safety stock of a series from its forecasts over a lead time (doc/alerts.md has the

@@ -657,7 +657,7 @@ resolve_low(StockAlertConfig *cfg, TupleTableSlot *slot, bool *connected)
 	{
 		Oid			types[1] = {TEXTOID};
 
-		resolve_plan = keep_plan("SELECT retailiq._alert_resolve_subject('low_stock', $1::jsonb)",
+		resolve_plan = keep_plan("SELECT retailiq_internal.alert_resolve_subject('low_stock', $1::jsonb)",
 								 1, types);
 	}
 	initStringInfo(&json);

@@ -33,7 +33,7 @@ BEGIN
                               'order_lines', order_lines::oid, 'products', products::oid,
                               'store_zones', store_zones::oid);
     FOR r IN SELECT c.role AS source, c.column_name, c.type_category
-               FROM retailiq._source_contract() c WHERE c.required LOOP
+               FROM retailiq_internal.source_contract() c WHERE c.required LOOP
         SELECT t.typcategory INTO found_cat
           FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
          WHERE a.attrelid = (src->>r.source)::oid AND a.attname = r.column_name
@@ -285,7 +285,7 @@ COMMENT ON COLUMN retailiq.tag_rule.pending IS
     'true until the next refresh_tags has evaluated the rule over every customer (set when the condition changes)';
 SELECT pg_catalog.pg_extension_config_dump('retailiq.tag_rule', 'WHERE NOT is_default');
 
-CREATE FUNCTION retailiq._tag_rule_validate() RETURNS trigger
+CREATE FUNCTION retailiq_internal.tag_rule_validate() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -301,7 +301,7 @@ BEGIN
 END
 $$;
 CREATE TRIGGER tag_rule_validate BEFORE INSERT OR UPDATE ON retailiq.tag_rule
-    FOR EACH ROW EXECUTE FUNCTION retailiq._tag_rule_validate();
+    FOR EACH ROW EXECUTE FUNCTION retailiq_internal.tag_rule_validate();
 
 CREATE TABLE retailiq.customer_tag (
     customer_id        bigint NOT NULL,
@@ -342,7 +342,7 @@ INSERT INTO retailiq.tag_refresh_state (id) VALUES (1);
 
 -- Any change of the registered tables (register_event_source, register_source,
 -- unregister_source; sales sources aside) invalidates every tag: recompute all rules at the next refresh.
-CREATE FUNCTION retailiq._source_changed_tags() RETURNS trigger
+CREATE FUNCTION retailiq_internal.source_changed_tags() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -353,13 +353,13 @@ BEGIN
 END
 $$;
 CREATE TRIGGER source_changed_tags AFTER INSERT OR UPDATE ON retailiq.source
-    FOR EACH ROW WHEN (NEW.role <> 'sales') EXECUTE FUNCTION retailiq._source_changed_tags();
+    FOR EACH ROW WHEN (NEW.role <> 'sales') EXECUTE FUNCTION retailiq_internal.source_changed_tags();
 CREATE TRIGGER source_removed_tags AFTER DELETE ON retailiq.source
-    FOR EACH ROW WHEN (OLD.role <> 'sales') EXECUTE FUNCTION retailiq._source_changed_tags();
+    FOR EACH ROW WHEN (OLD.role <> 'sales') EXECUTE FUNCTION retailiq_internal.source_changed_tags();
 
 -- The joins and per-event filters of an events or cart_abandoned condition (normalised):
 -- fixed fragments that read every value from the condition passed as $3.
-CREATE FUNCTION retailiq._tag_event_filter(c jsonb, OUT joins text, OUT conds text)
+CREATE FUNCTION retailiq_internal.tag_event_filter(c jsonb, OUT joins text, OUT conds text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -372,12 +372,12 @@ BEGIN
     END IF;
     IF c ? 'zone_category' OR c ? 'zone_name' THEN
         joins := joins || format(' JOIN %s z ON z.store_id = e.store_id AND z.zone_id = e.zone_id',
-                                 retailiq._source_sql('store_zones'));
+                                 retailiq_internal.source_sql('store_zones'));
         IF c ? 'zone_category' THEN conds := conds || ' AND z.category = ($3->>''zone_category'')'; END IF;
         IF c ? 'zone_name' THEN conds := conds || ' AND z.zone_name = ($3->>''zone_name'')'; END IF;
     END IF;
     IF c ? 'category' THEN
-        joins := joins || format(' JOIN %s p ON p.product_id = e.product_id', retailiq._source_sql('products'));
+        joins := joins || format(' JOIN %s p ON p.product_id = e.product_id', retailiq_internal.source_sql('products'));
         conds := conds || ' AND p.category = ($3->>''category'')';
     END IF;
     IF c ? 'product_id' THEN conds := conds || ' AND e.product_id = ($3->>''product_id'')::bigint'; END IF;
@@ -398,9 +398,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c jsonb := retailiq.tag_condition_check(condition);
-    ev text := retailiq._source_sql('events');
-    ord text := retailiq._source_sql('orders');
-    lin text := retailiq._source_sql('order_lines');
+    ev text := retailiq_internal.source_sql('events');
+    ord text := retailiq_internal.source_sql('orders');
+    lin text := retailiq_internal.source_sql('order_lines');
     f record;
     q text;
     conds text;
@@ -421,7 +421,7 @@ HAVING count(DISTINCT o.order_id) >= ($3->>'min_orders')::bigint
        >= ($3->>'min_share')::numeric * sum(l.quantity * l.unit_price - l.discount)$q$, ord, lin);
     END IF;
 
-    f := retailiq._tag_event_filter(c);
+    f := retailiq_internal.tag_event_filter(c);
     conds := f.conds;
     -- a cart add old enough (after) with no later purchase of that product by the customer
     per_product := c->>'kind' = 'cart_abandoned' OR coalesce((c->>'same_product')::bool, false);
@@ -466,14 +466,14 @@ $$;
 -- a promo_share window (the two ways a rule can start to hold without a new row); and
 -- customers whose tag's evidence is ageing out ($4 = the tag). Same parameters as
 -- tag_rule_sql otherwise: fixed fragments only.
-CREATE FUNCTION retailiq._tag_candidates_sql(condition jsonb) RETURNS text
+CREATE FUNCTION retailiq_internal.tag_candidates_sql(condition jsonb) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c jsonb := retailiq.tag_condition_check(condition);
-    ev text := retailiq._source_sql('events');
-    ord text := retailiq._source_sql('orders');
+    ev text := retailiq_internal.source_sql('events');
+    ord text := retailiq_internal.source_sql('orders');
     f record;
     q text;
 BEGIN
@@ -483,7 +483,7 @@ BEGIN
                     ' AND ordered_at <= $2 - ($3->>''window'')::interval'
                     ' UNION ALL SELECT unnest($5)', ord);
     ELSE
-        f := retailiq._tag_event_filter(c);
+        f := retailiq_internal.tag_event_filter(c);
         IF c->>'kind' = 'cart_abandoned' THEN
             q := format('SELECT e.customer_id::bigint AS c FROM %s e%s'
                         ' WHERE e.occurred_at > $1 - ($3->>''after'')::interval'
@@ -511,7 +511,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    ord text := retailiq._source_sql('orders');
+    ord text := retailiq_internal.source_sql('orders');
     new_orders bigint[];
     rule_cands bigint[];
     all_cands bigint[] := '{}';
@@ -551,7 +551,7 @@ BEGIN
             rule_cands := NULL;
         ELSE
             EXECUTE format('SELECT coalesce(array_agg(DISTINCT c), ''{}'') FROM (%s) s',
-                           retailiq._tag_candidates_sql(r.condition))
+                           retailiq_internal.tag_candidates_sql(r.condition))
                INTO rule_cands USING since, as_of, r.condition, r.tag, new_orders;
             all_cands := all_cands || rule_cands;
             CONTINUE WHEN cardinality(rule_cands) = 0;

@@ -2,7 +2,7 @@
 -- Set-returning functions over the registered event source; periods are half-open
 -- [from_ts, to_ts) and days and hours are UTC (the sample data's store time).
 
-CREATE FUNCTION retailiq._check_period(from_ts timestamptz, to_ts timestamptz) RETURNS void
+CREATE FUNCTION retailiq_internal.check_period(from_ts timestamptz, to_ts timestamptz) RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 AS $$
 BEGIN
@@ -30,7 +30,7 @@ LANGUAGE plpgsql STABLE ROWS 10000
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM retailiq._check_period(from_ts, to_ts);
+    PERFORM retailiq_internal.check_period(from_ts, to_ts);
     RETURN QUERY EXECUTE format($q$
         WITH ev AS (
             SELECT e.customer_id::bigint AS customer_id, e.product_id::bigint AS product_id,
@@ -64,8 +64,8 @@ BEGIN
                     THEN count(*) FILTER (WHERE carted AND purchased)::float8 / count(*) FILTER (WHERE carted) END,
                count(*) FILTER (WHERE purchased)::float8 / count(*)
           FROM u GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4$q$,
-        retailiq._source_sql('events'), retailiq._source_sql('orders'), retailiq._source_sql('order_lines'),
-        retailiq._source_sql('products'))
+        retailiq_internal.source_sql('events'), retailiq_internal.source_sql('orders'), retailiq_internal.source_sql('order_lines'),
+        retailiq_internal.source_sql('products'))
     USING from_ts, to_ts;
 END
 $$;
@@ -80,7 +80,7 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM retailiq._check_period(from_ts, to_ts);
+    PERFORM retailiq_internal.check_period(from_ts, to_ts);
     RETURN QUERY EXECUTE format($q$
         WITH z AS (
             SELECT e.store_id::bigint AS store_id, e.zone_id::bigint AS zone_id,
@@ -96,7 +96,7 @@ BEGIN
                z.total_dwell_s, z.avg_dwell_s, z.median_dwell_s,
                z.total_dwell_s::float8 / nullif(max(z.total_dwell_s) OVER (PARTITION BY z.store_id), 0)
           FROM z LEFT JOIN %2$s sz ON sz.store_id = z.store_id AND sz.zone_id = z.zone_id
-         ORDER BY 1, 2, 4$q$, retailiq._source_sql('events'), retailiq._source_sql('store_zones'))
+         ORDER BY 1, 2, 4$q$, retailiq_internal.source_sql('events'), retailiq_internal.source_sql('store_zones'))
     USING from_ts, to_ts, store;
 END
 $$;
@@ -133,7 +133,7 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM retailiq._check_period(from_ts, to_ts);
+    PERFORM retailiq_internal.check_period(from_ts, to_ts);
     RETURN QUERY EXECUTE format($q$
         WITH b AS (
             SELECT o.order_id, o.customer_id, o.channel::text AS channel, o.total_amount,
@@ -146,7 +146,7 @@ BEGIN
                round(avg(total_amount)::numeric, 2),
                sum(promo_lines)::float8 / nullif(sum(lines), 0),
                avg((channel = 'online')::int)::float8
-          FROM b$q$, retailiq._source_sql('orders'), retailiq._source_sql('order_lines'))
+          FROM b$q$, retailiq_internal.source_sql('orders'), retailiq_internal.source_sql('order_lines'))
     USING from_ts, to_ts, store;
 END
 $$;
@@ -164,7 +164,7 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM retailiq._check_period(from_ts, to_ts);
+    PERFORM retailiq_internal.check_period(from_ts, to_ts);
     IF top IS NULL OR top < 1 THEN
         RAISE EXCEPTION 'top must be at least 1' USING ERRCODE = '22023',
               DETAIL = format('top is %s.', coalesce(top::text, 'NULL')), HINT = 'Pass e.g. 10.';
@@ -176,7 +176,7 @@ BEGIN
              WHERE o.ordered_at >= $1 AND o.ordered_at < $2 AND ($3 IS NULL OR o.store_id = $3))
         SELECT (r).antecedent, (r).consequent, (r).count, (r).support, (r).confidence, (r).lift
           FROM r ORDER BY (r).lift DESC, (r).support DESC, (r).antecedent, (r).consequent
-         LIMIT $6$q$, retailiq._source_sql('orders'), retailiq._source_sql('order_lines'))
+         LIMIT $6$q$, retailiq_internal.source_sql('orders'), retailiq_internal.source_sql('order_lines'))
     USING from_ts, to_ts, store, min_support, min_confidence, top;
 END
 $$;

@@ -26,7 +26,7 @@ COMMENT ON TABLE retailiq.customer_profile_data IS
     'scores behind retailiq.customer_profile, rebuilt by retailiq.refresh_customer_profile';
 
 -- The model saved under `name`, or NULL when there is none (load_model raises instead).
-CREATE FUNCTION retailiq._model_or_null(name text, kind text) RETURNS retailiq.model
+CREATE FUNCTION retailiq_internal.model_or_null(name text, kind text) RETURNS retailiq.model
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -46,7 +46,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    ord text := retailiq._source_sql('orders');
+    ord text := retailiq_internal.source_sql('orders');
     km retailiq.model;
     lg retailiq.model;
     bg retailiq.model;
@@ -57,10 +57,10 @@ BEGIN
         RAISE EXCEPTION 'as_of must not be NULL' USING ERRCODE = '22004', HINT = 'Omit it for now().';
     END IF;
     PERFORM pg_advisory_xact_lock(hashtext('retailiq.refresh_customer_profile'));
-    km := retailiq._model_or_null(kmeans_model, 'kmeans');
-    lg := retailiq._model_or_null(churn_model, 'logit');
-    bg := retailiq._model_or_null(bgnbd_model, 'bgnbd');
-    gg := retailiq._model_or_null(gammagamma_model, 'gammagamma');
+    km := retailiq_internal.model_or_null(kmeans_model, 'kmeans');
+    lg := retailiq_internal.model_or_null(churn_model, 'logit');
+    bg := retailiq_internal.model_or_null(bgnbd_model, 'bgnbd');
+    gg := retailiq_internal.model_or_null(gammagamma_model, 'gammagamma');
 
     DELETE FROM retailiq.customer_profile_data;
     INSERT INTO retailiq.customer_profile_data
@@ -69,10 +69,10 @@ BEGIN
            s.rfm_code, s.segment,
            CASE WHEN km IS NOT NULL
                 THEN retailiq.kmeans_assign(km, ARRAY[s.recency_days, s.frequency, s.monetary]::float8[]) END
-      FROM retailiq.rfm_segments(retailiq._source_relation('orders'), as_of, 5,
-                                 retailiq._source_column('orders', 'customer_id'),
-                                 retailiq._source_column('orders', 'ordered_at'),
-                                 retailiq._source_column('orders', 'total_amount')) s;
+      FROM retailiq.rfm_segments(retailiq_internal.source_relation('orders'), as_of, 5,
+                                 retailiq_internal.source_column('orders', 'customer_id'),
+                                 retailiq_internal.source_column('orders', 'ordered_at'),
+                                 retailiq_internal.source_column('orders', 'total_amount')) s;
     GET DIAGNOSTICS n = ROW_COUNT;
 
     -- BG/NBD (weeks): probability of having churned, expected purchases, and CLV with Gamma-Gamma

@@ -278,8 +278,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass the cut-off date of the features, e.g. now() or ''2025-09-01''.';
     END IF;
-    PERFORM retailiq._source_require('orders', ARRAY['item_count', 'discount_amount']::name[]);
-    PERFORM retailiq._source_require('order_lines', ARRAY['returned']::name[]);
+    PERFORM retailiq_internal.source_require('orders', ARRAY['item_count', 'discount_amount']::name[]);
+    PERFORM retailiq_internal.source_require('order_lines', ARRAY['returned']::name[]);
     RETURN QUERY EXECUTE format($q$
     WITH o AS (
         SELECT o.order_id, o.customer_id, o.store_id, o.channel, o.item_count,
@@ -343,8 +343,8 @@ BEGIN
       ]::float8[]
     FROM oa LEFT JOIN gs USING (customer_id) LEFT JOIN l USING (customer_id)
             LEFT JOIN e USING (customer_id)
-    $q$, retailiq._source_sql('orders'), retailiq._source_sql('order_lines'), retailiq._source_sql('products'),
-       retailiq._source_sql('events')) USING as_of;
+    $q$, retailiq_internal.source_sql('orders'), retailiq_internal.source_sql('order_lines'), retailiq_internal.source_sql('products'),
+       retailiq_internal.source_sql('events')) USING as_of;
 END
 $fn$;
 COMMENT ON FUNCTION retailiq.churn_features(timestamptz) IS
@@ -369,7 +369,7 @@ BEGIN
                NOT bool_or(o.ordered_at >= $1 AND o.ordered_at < $1 + make_interval(days => $2))
         FROM %1$s o WHERE o.ordered_at < $1 + make_interval(days => $2)
         GROUP BY o.customer_id HAVING bool_or(o.ordered_at < $1)
-    $q$, retailiq._source_sql('orders')) USING as_of, horizon_days;
+    $q$, retailiq_internal.source_sql('orders')) USING as_of, horizon_days;
 END
 $fn$;
 COMMENT ON FUNCTION retailiq.churn_labels(timestamptz, int) IS

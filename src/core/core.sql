@@ -6,10 +6,10 @@ CREATE SCHEMA retailiq;
 COMMENT ON SCHEMA retailiq IS 'retailiq: retail analytics inside PostgreSQL';
 GRANT USAGE ON SCHEMA retailiq TO PUBLIC;
 -- Aggregate support functions (transition, combine, serialize, deserialize, final) live
--- apart from the API, so \df retailiq.* lists only what users call; no role but the owner
--- has USAGE or EXECUTE here (src/privileges.sql), and aggregates reach them by OID.
+-- apart from the API, with the other machinery (triggers, the helpers of plpgsql functions),
+-- so \df retailiq.* lists only what users call. src/privileges.sql says who may execute what.
 CREATE SCHEMA retailiq_internal;
-COMMENT ON SCHEMA retailiq_internal IS 'retailiq: aggregate support functions, not for direct use';
+COMMENT ON SCHEMA retailiq_internal IS 'retailiq: machinery (aggregate support functions, triggers, helpers), not for direct use';
 
 -- A trained model of any kind: a checksummed varlena with a readable text form.
 CREATE TYPE retailiq.model;

@@ -9,14 +9,14 @@
 -- factor columns). Registration checks
 -- that the relation and every column exist with a usable type; nothing defaults to the sample
 -- schema. Readers get the relation as a FROM item whose columns carry the logical names
--- (retailiq._source): the relation itself when every column has its logical name (the plans
+-- (retailiq_internal.source view): the relation itself when every column has its logical name (the plans
 -- stay those of the plain table), else a subquery that renames. Identifiers reach SQL only
 -- through regclass output and quote_ident.
 
 -- The columns each role offers: logical name, type category (N numeric, S string,
 -- D date/time, B boolean) and whether registration requires it. Optional columns are mapped
 -- when present and checked by the analytics that need them (churn).
-CREATE FUNCTION retailiq._source_contract()
+CREATE FUNCTION retailiq_internal.source_contract()
 RETURNS TABLE (role text, column_name name, type_category "char", required bool)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
@@ -79,7 +79,7 @@ BEGIN
         RAISE EXCEPTION 'role, relation and columns must not be NULL' USING ERRCODE = '22004',
               HINT = 'Pass ''{}'' as columns when the relation uses the logical column names.';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM retailiq._source_contract() c WHERE c.role = register_source.role) THEN
+    IF NOT EXISTS (SELECT 1 FROM retailiq_internal.source_contract() c WHERE c.role = register_source.role) THEN
         RAISE EXCEPTION 'unknown source role "%"', role USING ERRCODE = '22023',
               HINT = 'Use events, orders, order_lines, products or store_zones; sales sources are registered with retailiq.register_sales_source.';
     END IF;
@@ -89,11 +89,11 @@ BEGIN
               HINT = 'Map logical names to column names, e.g. {"customer_id": "client_no"}.';
     END IF;
     FOR k IN SELECT jsonb_object_keys(columns) ORDER BY 1 LOOP
-        IF NOT EXISTS (SELECT 1 FROM retailiq._source_contract() c
+        IF NOT EXISTS (SELECT 1 FROM retailiq_internal.source_contract() c
                         WHERE c.role = register_source.role AND c.column_name = k) THEN
             RAISE EXCEPTION 'source role % has no column "%"', role, k USING ERRCODE = '22023',
                   DETAIL = format('The %s contract has the columns %s.', role,
-                                  (SELECT string_agg(c.column_name, ', ') FROM retailiq._source_contract() c
+                                  (SELECT string_agg(c.column_name, ', ') FROM retailiq_internal.source_contract() c
                                     WHERE c.role = register_source.role)),
                   HINT = 'Map only the logical columns of the contract (doc/behaviour.md, source registry).';
         END IF;
@@ -107,7 +107,7 @@ BEGIN
         RAISE EXCEPTION '% is not a table or view', relation USING ERRCODE = '42809',
               HINT = 'Register a table, view, materialized view or foreign table.';
     END IF;
-    FOR r IN SELECT * FROM retailiq._source_contract() c WHERE c.role = register_source.role LOOP
+    FOR r IN SELECT * FROM retailiq_internal.source_contract() c WHERE c.role = register_source.role LOOP
         actual := coalesce(columns->>r.column_name, r.column_name);
         SELECT t.typcategory INTO found_cat
           FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
@@ -154,7 +154,7 @@ COMMENT ON FUNCTION retailiq.unregister_source(text) IS
     'removes the registered relation of one role (sales sources: retailiq.unregister_sales_source)';
 
 -- The registered row of a role; 55000 when none is registered.
-CREATE FUNCTION retailiq._source_row(which text) RETURNS retailiq.source
+CREATE FUNCTION retailiq_internal.source_row(which text) RETURNS retailiq.source
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -175,12 +175,12 @@ $$;
 
 -- The registered relation of a role as a FROM item whose columns carry the logical names:
 -- quoted SQL text, the relation itself when no column is renamed.
-CREATE FUNCTION retailiq._source_sql(which text) RETURNS text
+CREATE FUNCTION retailiq_internal.source_sql(which text) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    s retailiq.source := retailiq._source_row(which);
+    s retailiq.source := retailiq_internal.source_row(which);
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM jsonb_each_text(s.columns) m WHERE m.key <> m.value) THEN
         RETURN s.relation::text;
@@ -194,17 +194,17 @@ $$;
 
 -- The registered relation of a role, and the actual name of one of its logical columns
 -- (42703 with a hint when an optional column was not registered).
-CREATE FUNCTION retailiq._source_relation(which text) RETURNS regclass
+CREATE FUNCTION retailiq_internal.source_relation(which text) RETURNS regclass
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT (retailiq._source_row(which)).relation $$;
+AS $$ SELECT (retailiq_internal.source_row(which)).relation $$;
 
-CREATE FUNCTION retailiq._source_column(which text, logical name) RETURNS name
+CREATE FUNCTION retailiq_internal.source_column(which text, logical name) RETURNS name
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    s retailiq.source := retailiq._source_row(which);
+    s retailiq.source := retailiq_internal.source_row(which);
 BEGIN
     IF NOT s.columns ? logical THEN
         RAISE EXCEPTION 'the % source % has no column for %', which, s.relation, logical
@@ -216,7 +216,7 @@ END
 $$;
 
 -- Checks that the roles an analytic reads are registered with the optional columns it needs.
-CREATE FUNCTION retailiq._source_require(which text, logical name[]) RETURNS void
+CREATE FUNCTION retailiq_internal.source_require(which text, logical name[]) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -224,7 +224,7 @@ DECLARE
     c name;
 BEGIN
     FOREACH c IN ARRAY logical LOOP
-        PERFORM retailiq._source_column(which, c);
+        PERFORM retailiq_internal.source_column(which, c);
     END LOOP;
 END
 $$;

@@ -81,17 +81,17 @@ COMMENT ON FUNCTION retailiq.forecast_all(retailiq.model, int, float8[]) IS
     'forecast every series of a forecasting model horizon periods ahead';
 
 -- The method table, for users and for the docs.
-CREATE FUNCTION retailiq._forecast_method_table()
+CREATE FUNCTION retailiq_internal.forecast_method_table()
     RETURNS TABLE (name text, scope text, factors boolean, intermittent boolean, trainer text,
                    options text[], description text)
     AS 'MODULE_PATHNAME', 'forecast_methods' LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 10;
-CREATE VIEW retailiq.forecast_methods AS SELECT * FROM retailiq._forecast_method_table();
+CREATE VIEW retailiq.forecast_methods AS SELECT * FROM retailiq_internal.forecast_method_table();
 GRANT SELECT ON retailiq.forecast_methods TO PUBLIC;
 COMMENT ON VIEW retailiq.forecast_methods IS
     'the registered forecasting methods: local (one series) or global (a panel), the inputs each takes, its trainer and its own options';
 
 -- For tests against a reference implementation: one ETS form with given parameters and
 -- initial state (nothing estimated) -> {loglik, yhat[1..h], lower[1..h], upper[1..h]}.
-CREATE FUNCTION retailiq._ets_check(y float8[], m int, model text, par float8[], init float8[],
+CREATE FUNCTION retailiq_internal.ets_check(y float8[], m int, model text, par float8[], init float8[],
                                     h int, level float8 DEFAULT 0.8) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'forecast_ets_check' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;

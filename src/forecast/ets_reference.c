@@ -1,5 +1,5 @@
 /*
- * ets_reference.c: retailiq._ets_check, one ETS form run with given smoothing parameters
+ * ets_reference.c: retailiq_internal.ets_check, one ETS form run with given smoothing parameters
  * and initial state (nothing estimated), for the tests that compare the equations with a
  * reference implementation (R's forecast::ets).
  */
@@ -13,7 +13,7 @@
 
 
 /*
- * _ets_check(y float8[], m int, model text, par float8[4], init float8[], h int, level float8)
+ * ets_check(y float8[], m int, model text, par float8[4], init float8[], h int, level float8)
  * -> float8[]: {loglik, yhat[1..h], lower[1..h], upper[1..h]} for an ETS form with given
  * smoothing parameters (alpha, beta, gamma, phi) and initial state (level, [slope],
  * s1..sm as R's ets reports initstate). For checking the equations against a reference

@@ -1,12 +1,15 @@
 -- forecast: the contract table between forecasting and its consumers (alerts, reports).
 --
--- Issue 5 (forecasting) fills this table; the alerts part reads it (safety stock for the
--- stock trigger, sales shortfall checks). Only the table lives here until then.
+-- refresh_forecasts (operations.sql) fills it; alerts read it (safety stock for the stock
+-- trigger, sales shortfall checks) by series key, reports by store and product.
 
--- One row per forecast value: a series (e.g. '7/42' for store 7, product 42: the key values
--- joined by '/'), a period at a grain, the point forecast and its prediction interval.
+-- One row per forecast value: a series (the key of a sales source's series column), the store
+-- and product it stands for when the source names them (reports join on these, never on the
+-- key's text), a period at a grain, the point forecast and its prediction interval.
 CREATE TABLE retailiq.forecast_result (
     series          text        NOT NULL CHECK (series <> ''),
+    store_id        bigint,
+    product_id      bigint,
     period_start    date        NOT NULL,
     grain           text        NOT NULL DEFAULT 'day' CHECK (grain IN ('day', 'week', 'month')),
     horizon         int         NOT NULL CHECK (horizon >= 1),
@@ -23,6 +26,10 @@ CREATE TABLE retailiq.forecast_result (
 );
 COMMENT ON TABLE retailiq.forecast_result IS
     'forecast values by series and period (filled by the forecasting part, read by alerts and reports)';
+COMMENT ON COLUMN retailiq.forecast_result.store_id IS
+    'the store the series is the sales of (from the sales source''s store column; NULL when it names none)';
+COMMENT ON COLUMN retailiq.forecast_result.product_id IS
+    'the product the series is the sales of (from the sales source''s product column; NULL when it names none)';
 COMMENT ON COLUMN retailiq.forecast_result.horizon IS
     'steps ahead of the forecast origin, in grain units (1 = the first period after the origin)';
 COMMENT ON COLUMN retailiq.forecast_result.interval_level IS

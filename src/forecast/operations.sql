@@ -10,12 +10,12 @@
 -- values travel as parameters.
 
 -- Methods a source may name: every entry of the method table (retailiq.forecast_methods).
-CREATE FUNCTION retailiq._forecast_methods() RETURNS text[]
+CREATE FUNCTION retailiq_internal.forecast_methods() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT array_agg(m.name) FROM retailiq._forecast_method_table() m $$;
+AS $$ SELECT array_agg(m.name) FROM retailiq_internal.forecast_method_table() m $$;
 
 -- Option keys that belong to the operations layer; every other key goes to the fit.
-CREATE FUNCTION retailiq._sales_source_ops_keys() RETURNS text[]
+CREATE FUNCTION retailiq_internal.sales_source_ops_keys() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT ARRAY['max_model_age', 'history_days', 'steps', 'keep_days'] $$;
 
@@ -26,7 +26,7 @@ CREATE TABLE retailiq.sales_source_state (
     role              text        NOT NULL DEFAULT 'sales' CHECK (role = 'sales'),
     name              text        PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),
     method            text        NOT NULL DEFAULT 'auto'
-                                  CHECK (method = ANY (retailiq._forecast_methods())),
+                                  CHECK (method = ANY (retailiq_internal.forecast_methods())),
     options           jsonb       NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(options) = 'object'),
     min_model_version int         NOT NULL DEFAULT 1 CHECK (min_model_version >= 1),
     last_refreshed_at timestamptz,
@@ -45,6 +45,8 @@ SELECT st.name, src.relation,
        (src.columns ->> 'date')::name AS date_column,
        (src.columns ->> 'value')::name AS value_column,
        ARRAY(SELECT jsonb_array_elements_text(src.columns -> 'factors'))::name[] AS exog_columns,
+       (src.columns ->> 'store')::name AS store_column,
+       (src.columns ->> 'product')::name AS product_column,
        st.method, st.options, src.registered_by, src.registered_at, st.min_model_version,
        st.last_refreshed_at, st.last_model_version, st.last_model_reused, st.last_rows
   FROM retailiq.sales_source_state st
@@ -55,7 +57,7 @@ GRANT SELECT ON retailiq.sales_source TO PUBLIC;
 
 -- Method, options and refresh figures can be updated through the view; the relation and
 -- columns change only through register_sales_source, which checks them.
-CREATE FUNCTION retailiq._sales_source_write() RETURNS trigger
+CREATE FUNCTION retailiq_internal.sales_source_write() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -84,10 +86,10 @@ BEGIN
 END
 $$;
 CREATE TRIGGER sales_source_write INSTEAD OF INSERT OR UPDATE OR DELETE ON retailiq.sales_source
-    FOR EACH ROW EXECUTE FUNCTION retailiq._sales_source_write();
+    FOR EACH ROW EXECUTE FUNCTION retailiq_internal.sales_source_write();
 
 -- Checks the operations keys of a source's options; returns the options the fit gets.
-CREATE FUNCTION retailiq._sales_source_options(options jsonb) RETURNS jsonb
+CREATE FUNCTION retailiq_internal.sales_source_options(options jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -128,12 +130,12 @@ BEGIN
                   DETAIL = format('steps is %s.', v),
                   HINT = '"all" writes every step up to the largest horizon (the default), "listed" only the horizons given.';
     END IF;
-    RETURN options - retailiq._sales_source_ops_keys();
+    RETURN options - retailiq_internal.sales_source_ops_keys();
 END
 $$;
 
 -- The base type of a column's type (through domains).
-CREATE FUNCTION retailiq._column_base_type(rel regclass, col name) RETURNS regtype
+CREATE FUNCTION retailiq_internal.column_base_type(rel regclass, col name) RETURNS regtype
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -154,7 +156,9 @@ CREATE FUNCTION retailiq.register_sales_source(name text, relation regclass, ser
                                                date_column text, value_column text,
                                                exog_columns text[] DEFAULT '{}',
                                                method text DEFAULT 'auto',
-                                               options jsonb DEFAULT '{}')
+                                               options jsonb DEFAULT '{}',
+                                               store_column text DEFAULT NULL,
+                                               product_column text DEFAULT NULL)
 RETURNS retailiq.sales_source
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -177,18 +181,19 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Use 1 to 63 letters, digits, "_", "." or "-", starting with a letter or digit, e.g. store_sales.';
     END IF;
-    IF NOT method = ANY (retailiq._forecast_methods()) THEN
+    IF NOT method = ANY (retailiq_internal.forecast_methods()) THEN
         RAISE EXCEPTION 'method "%" is not a forecasting method', method
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use one of ' || array_to_string(retailiq._forecast_methods(), ', ') || '.';
+                  HINT = 'Use one of ' || array_to_string(retailiq_internal.forecast_methods(), ', ') || '.';
     END IF;
-    IF cardinality(exog_columns) > 0 AND method <> 'lstm' THEN
-        RAISE EXCEPTION 'exog_columns are used only by method lstm'
+    IF cardinality(exog_columns) > 0
+       AND NOT (SELECT m.factors FROM retailiq.forecast_methods m WHERE m.name = method) THEN
+        RAISE EXCEPTION 'method % takes no exog_columns', method
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('method is %s, exog_columns are %s.', method, exog_columns),
-                  HINT = 'Register with method => ''lstm'', or without exog_columns.';
+                  DETAIL = format('exog_columns are %s.', exog_columns),
+                  HINT = 'Register with a method that takes factors (retailiq.forecast_methods, column factors), or without exog_columns.';
     END IF;
-    PERFORM retailiq._sales_source_options(options);
+    PERFORM retailiq_internal.sales_source_options(options);
     PERFORM FROM pg_class k WHERE k.oid = relation AND k.relkind IN ('r', 'v', 'm', 'f', 'p');
     IF NOT FOUND THEN
         RAISE EXCEPTION '% is not a table or view', relation
@@ -199,12 +204,16 @@ BEGIN
                                    (3, 'value_column', value_column)) v(o, arg, col)
              UNION ALL
              SELECT 3 + e.i, 'exog_columns', e.col FROM unnest(exog_columns) WITH ORDINALITY e(col, i)
+             UNION ALL
+             SELECT 10000 + v.o, v.arg, v.col
+               FROM (VALUES (1, 'store_column', store_column), (2, 'product_column', product_column)) v(o, arg, col)
+              WHERE v.col IS NOT NULL
              ORDER BY 1 LOOP
         IF c.col IS NULL THEN
             RAISE EXCEPTION 'exog_columns must not contain NULL'
                 USING ERRCODE = 'null_value_not_allowed';
         END IF;
-        typ := retailiq._column_base_type(relation, c.col);
+        typ := retailiq_internal.column_base_type(relation, c.col);
         IF typ IS NULL THEN
             RAISE EXCEPTION '% "%" is not a column of %', c.arg, c.col, relation
                 USING ERRCODE = 'undefined_column',
@@ -217,11 +226,15 @@ BEGIN
         END IF;
         IF (c.arg = 'date_column' AND typ NOT IN ('date'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype))
            OR (c.arg = 'value_column' AND NOT typ = ANY (numeric_types))
-           OR (c.arg = 'exog_columns' AND NOT typ = ANY (numeric_types || 'boolean'::regtype)) THEN
+           OR (c.arg = 'exog_columns' AND NOT typ = ANY (numeric_types || 'boolean'::regtype))
+           OR (c.arg IN ('store_column', 'product_column')
+               AND NOT typ = ANY (ARRAY['smallint', 'integer', 'bigint']::regtype[])) THEN
             RAISE EXCEPTION '% "%" of % is of type %', c.arg, c.col, relation, format_type(typ, NULL)
                 USING ERRCODE = 'datatype_mismatch',
                       HINT = CASE c.arg WHEN 'date_column' THEN 'The date column must be a date or a timestamp.'
                                         WHEN 'value_column' THEN 'The value column must be numeric (integer, numeric or floating point).'
+                                        WHEN 'store_column' THEN 'The store column must hold integer store ids.'
+                                        WHEN 'product_column' THEN 'The product column must hold integer product ids.'
                                         ELSE 'Factor columns must be numeric or boolean.' END;
         END IF;
     END LOOP;
@@ -236,8 +249,9 @@ BEGIN
     -- min_model_version on.
     INSERT INTO retailiq.source AS t (role, name, relation, columns)
     VALUES ('sales', name, relation,
-            jsonb_build_object('series', series_column, 'date', date_column, 'value', value_column,
-                               'factors', to_jsonb(exog_columns)))
+            jsonb_strip_nulls(jsonb_build_object('series', series_column, 'date', date_column,
+                                                 'value', value_column, 'factors', to_jsonb(exog_columns),
+                                                 'store', store_column, 'product', product_column)))
     ON CONFLICT ON CONSTRAINT source_pkey DO UPDATE
        SET relation = excluded.relation, columns = excluded.columns,
            registered_by = current_user, registered_at = now();
@@ -253,7 +267,7 @@ BEGIN
     RETURN r;
 END
 $$;
-COMMENT ON FUNCTION retailiq.register_sales_source(text, regclass, text, text, text, text[], text, jsonb) IS
+COMMENT ON FUNCTION retailiq.register_sales_source(text, regclass, text, text, text, text[], text, jsonb, text, text) IS
     'registers (or redefines) a sales source for retailiq.refresh_forecasts';
 
 -- Removes a source; with drop_forecasts also its forecasts and saved models.
@@ -286,7 +300,7 @@ COMMENT ON FUNCTION retailiq.unregister_sales_source(text, boolean) IS
     'removes a sales source; with drop_forecasts also its forecast_result rows and saved models';
 
 -- The grain of a forecast from the dates of its first two steps.
-CREATE FUNCTION retailiq._forecast_grain(first date, second date) RETURNS text
+CREATE FUNCTION retailiq_internal.forecast_grain(first date, second date) RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -307,7 +321,7 @@ $$;
 -- The source's rows summed per series and date (and factors averaged, booleans as 0/1):
 -- SELECT s text, d date, y float8[, x float8[]] ... The relation prints schema-qualified
 -- (search_path is pinned), identifiers are quoted.
-CREATE FUNCTION retailiq._sales_source_query(src retailiq.sales_source, with_exog boolean,
+CREATE FUNCTION retailiq_internal.sales_source_query(src retailiq.sales_source, with_exog boolean,
                                              future_rows boolean DEFAULT false)
 RETURNS text
 LANGUAGE plpgsql STABLE
@@ -324,7 +338,7 @@ BEGIN
     END IF;
     IF with_exog AND cardinality(src.exog_columns) > 0 THEN
         SELECT ', ARRAY[' || string_agg(
-                   CASE WHEN retailiq._column_base_type(src.relation, e.col) = 'boolean'::regtype
+                   CASE WHEN retailiq_internal.column_base_type(src.relation, e.col) = 'boolean'::regtype
                         THEN format('avg(%I::int)::float8', e.col)
                         ELSE format('avg(%I)::float8', e.col) END, ', ' ORDER BY e.i) || '] AS x'
           INTO x
@@ -340,17 +354,22 @@ $$;
 -- The fit of a source's rows dated before `before` (NULL: all) and, with history_days, no
 -- older than that many days before the latest: $1 method, $2 fit options, $3 before,
 -- $4 history_days (the filters are left out of the SQL when not needed).
-CREATE FUNCTION retailiq._sales_source_fit_query(src retailiq.sales_source, method text,
+CREATE FUNCTION retailiq_internal.sales_source_fit_query(src retailiq.sales_source, method text,
                                                  with_before boolean, with_history boolean)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    fit text := CASE WHEN method <> 'lstm' THEN 'retailiq.forecast_fit(s, d, y, $1, $2)'
-                     WHEN cardinality(src.exog_columns) > 0 THEN 'retailiq.forecast_lstm_fit(s, d, y, x, $2)'
-                     ELSE 'retailiq.forecast_lstm_fit(s, d, y, NULL::float8[], $2)' END;
-    rows text := retailiq._sales_source_query(src, method = 'lstm');
+    -- the method's trainer (retailiq.forecast_methods): forecast_fit for the local methods,
+    -- a panel aggregate of its own (series, date, value, factors, options) for the others
+    trainer text := (SELECT fm.trainer FROM retailiq.forecast_methods fm WHERE fm.name = method);
+    with_x boolean := cardinality(src.exog_columns) > 0
+                      AND (SELECT fm.factors FROM retailiq.forecast_methods fm WHERE fm.name = method);
+    fit text := CASE WHEN trainer = 'forecast_fit' THEN 'retailiq.forecast_fit(s, d, y, $1, $2)'
+                     ELSE format('retailiq.%I(s, d, y, %s, $2)', trainer,
+                                 CASE WHEN with_x THEN 'x' ELSE 'NULL::float8[]' END) END;
+    rows text := retailiq_internal.sales_source_query(src, with_x);
 BEGIN
     IF with_before THEN
         rows := format('SELECT * FROM (%s) r WHERE d < $3', rows);
@@ -367,7 +386,7 @@ $$;
 -- quantity (before `before`, when given), the source's factor values on that date. Future
 -- periods are rows with the planned factors and a NULL quantity (or, in a backtest, the
 -- actual rows). A missing one is an error: a factor's future must be known, not guessed.
-CREATE FUNCTION retailiq._sales_source_future_exog(src retailiq.sales_source, model retailiq.model,
+CREATE FUNCTION retailiq_internal.sales_source_future_exog(src retailiq.sales_source, model retailiq.model,
                                                    steps int, before date)
 RETURNS float8[]
 LANGUAGE plpgsql STABLE
@@ -401,7 +420,7 @@ BEGIN
                   FROM (SELECT c.i, array_agg(c.x ORDER BY c.k) AS xs FROM cells c GROUP BY c.i) r
                  WHERE NOT EXISTS (SELECT FROM cells c WHERE c.x IS NULL)),
                (SELECT row(c.s, c.d)::text FROM cells c WHERE c.x IS NULL ORDER BY c.i, c.k LIMIT 1)
-        $q$, retailiq._sales_source_query(src, true, true))
+        $q$, retailiq_internal.sales_source_query(src, true, true))
       INTO v_result, v_missing
       USING model, steps, before;
     IF v_result IS NULL THEN
@@ -414,7 +433,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION retailiq._check_horizons(horizons int[]) RETURNS void
+CREATE FUNCTION retailiq_internal.check_horizons(horizons int[]) RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -435,7 +454,7 @@ END
 $$;
 
 -- One source's refresh (see refresh_forecasts). Returns the rows written.
-CREATE FUNCTION retailiq._refresh_source(source_name text, horizons int[]) RETURNS bigint
+CREATE FUNCTION retailiq_internal.refresh_source(source_name text, horizons int[]) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -462,6 +481,9 @@ DECLARE
     a_upper float8[];
     f_series text[];
     f_first date[];
+    k_series text[];
+    k_store bigint[];
+    k_product bigint[];
 BEGIN
     -- One refresh of a source at a time: a second one waits here, then replaces the first's
     -- rows. The row lock below makes a second one under REPEATABLE READ fail (40001) rather
@@ -471,7 +493,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 0;               -- unregistered while we waited
     END IF;
-    v_fit_options := retailiq._sales_source_options(src.options);
+    v_fit_options := retailiq_internal.sales_source_options(src.options);
     v_max_age := (src.options ->> 'max_model_age')::interval;
     v_level := coalesce((v_fit_options ->> 'level')::float8, 0.8);
     v_clamp := NOT coalesce((v_fit_options ->> 'allow_negative')::boolean, false);
@@ -488,7 +510,7 @@ BEGIN
      ORDER BY m.version DESC LIMIT 1;
     v_reused := FOUND;
     IF NOT v_reused THEN
-        EXECUTE retailiq._sales_source_fit_query(src, src.method, false, src.options ? 'history_days') INTO v_model
+        EXECUTE retailiq_internal.sales_source_fit_query(src, src.method, false, src.options ? 'history_days') INTO v_model
           USING src.method, v_fit_options, NULL::date, (src.options ->> 'history_days')::int;
         IF v_model IS NULL THEN
             RAISE NOTICE 'sales source "%" has no rows: nothing to forecast', source_name;
@@ -503,13 +525,24 @@ BEGIN
            array_agg(q.yhat_lower ORDER BY q.series, q.step), array_agg(q.yhat_upper ORDER BY q.series, q.step)
       INTO a_series, a_step, a_ts, a_yhat, a_lower, a_upper
       FROM retailiq.forecast_all(v_model, greatest(v_hmax, 2),
-                                 CASE WHEN src.method = 'lstm' AND cardinality(src.exog_columns) > 0
-                                      THEN retailiq._sales_source_future_exog(src, v_model, greatest(v_hmax, 2), NULL)
+                                 CASE WHEN cardinality(src.exog_columns) > 0
+                                      THEN retailiq_internal.sales_source_future_exog(src, v_model, greatest(v_hmax, 2), NULL)
                                  END) q;
     IF a_series IS NULL THEN
         RETURN 0;
     END IF;
-    v_grain := retailiq._forecast_grain(a_ts[1], a_ts[2]);
+    v_grain := retailiq_internal.forecast_grain(a_ts[1], a_ts[2]);
+    -- The store and product of each series, when the source names their columns (its newest
+    -- row's: a series is one store's sales of one product, so they agree).
+    IF src.store_column IS NOT NULL OR src.product_column IS NOT NULL THEN
+        EXECUTE format('SELECT array_agg(s), array_agg(st), array_agg(p) FROM ('
+                       'SELECT DISTINCT ON (1) %1$I::text AS s, %2$s::bigint AS st, %3$s::bigint AS p'
+                       '  FROM %4$s WHERE %1$I IS NOT NULL ORDER BY 1, %5$I DESC) k',
+                       src.series_column, coalesce(quote_ident(src.store_column), 'NULL'),
+                       coalesce(quote_ident(src.product_column), 'NULL'), src.relation::text,
+                       src.date_column)
+          INTO k_series, k_store, k_product;
+    END IF;
 
     -- Replace: per series, rows of this model from the new first period on go (earlier
     -- periods stay: they are what was forecast for them, which the sales checks compare
@@ -529,15 +562,17 @@ BEGIN
     -- Sales are not negative: yhat and yhat_upper are clipped at 0 (unless the options allow
     -- negative values), yhat_lower is kept as the model gave it, so the interval's width
     -- still measures the forecast error (alerts' safety_stock reads sigma from it).
-    INSERT INTO retailiq.forecast_result (series, period_start, grain, horizon, yhat, yhat_lower,
-                                          yhat_upper, interval_level, model_name, model_version, created_at)
-    SELECT u.series, u.ts, v_grain, u.step,
+    INSERT INTO retailiq.forecast_result (series, store_id, product_id, period_start, grain, horizon, yhat,
+                                          yhat_lower, yhat_upper, interval_level, model_name, model_version,
+                                          created_at)
+    SELECT u.series, k.store_id, k.product_id, u.ts, v_grain, u.step,
            CASE WHEN v_clamp THEN greatest(u.yhat, 0) ELSE u.yhat END,
            u.yhat_lower,
            CASE WHEN v_clamp THEN greatest(u.yhat_upper, 0) ELSE u.yhat_upper END,
            v_level, v_name, v_version, now()
       FROM unnest(a_series, a_step, a_ts, a_yhat, a_lower, a_upper)
            u(series, step, ts, yhat, yhat_lower, yhat_upper)
+      LEFT JOIN unnest(k_series, k_store, k_product) k(series, store_id, product_id) ON k.series = u.series
      WHERE u.step <= v_hmax AND (v_all_steps OR u.step = ANY (horizons));
     GET DIAGNOSTICS v_rows = ROW_COUNT;
 
@@ -564,7 +599,7 @@ DECLARE
     total bigint := 0;
     seen int := 0;
 BEGIN
-    PERFORM retailiq._check_horizons(horizons);
+    PERFORM retailiq_internal.check_horizons(horizons);
     IF source IS NOT NULL AND NOT EXISTS (SELECT FROM retailiq.sales_source s WHERE s.name = source) THEN
         RAISE EXCEPTION 'sales source "%" is not registered', source
             USING ERRCODE = 'undefined_object',
@@ -573,7 +608,7 @@ BEGIN
     FOR nm IN SELECT s.name FROM retailiq.sales_source s
                WHERE refresh_forecasts.source IS NULL OR s.name = refresh_forecasts.source
                ORDER BY s.name LOOP
-        total := total + retailiq._refresh_source(nm, horizons);
+        total := total + retailiq_internal.refresh_source(nm, horizons);
         seen := seen + 1;
     END LOOP;
     IF seen = 0 THEN
@@ -626,10 +661,10 @@ BEGIN
                   HINT = 'Pass at least one method and one origin date.';
     END IF;
     FOREACH v_method IN ARRAY methods LOOP
-        IF NOT v_method = ANY (retailiq._forecast_methods()) THEN
+        IF NOT v_method = ANY (retailiq_internal.forecast_methods()) THEN
             RAISE EXCEPTION 'method "%" is not a forecasting method', v_method
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Use one of ' || array_to_string(retailiq._forecast_methods(), ', ') || '.';
+                      HINT = 'Use one of ' || array_to_string(retailiq_internal.forecast_methods(), ', ') || '.';
         END IF;
     END LOOP;
     IF horizon < 1 OR horizon > 1000 THEN
@@ -638,13 +673,13 @@ BEGIN
                   DETAIL = format('horizon is %s.', horizon),
                   HINT = 'Pass the steps ahead to evaluate, e.g. 7 or 28 for daily data.';
     END IF;
-    v_fit_options := retailiq._sales_source_options(src.options);
+    v_fit_options := retailiq_internal.sales_source_options(src.options);
     v_season := (v_fit_options ->> 'season')::int;
-    v_data := retailiq._sales_source_query(src, false);
+    v_data := retailiq_internal.sales_source_query(src, false);
     FOREACH v_origin IN ARRAY origins LOOP
         FOREACH v_method IN ARRAY methods LOOP
             v_t0 := clock_timestamp();
-            EXECUTE retailiq._sales_source_fit_query(src, v_method, true, src.options ? 'history_days') INTO v_model
+            EXECUTE retailiq_internal.sales_source_fit_query(src, v_method, true, src.options ? 'history_days') INTO v_model
               USING v_method, v_fit_options, v_origin, (src.options ->> 'history_days')::int;
             fit_seconds := extract(epoch FROM clock_timestamp() - v_t0);
             method := v_method;
@@ -658,7 +693,7 @@ BEGIN
             EXECUTE format($q$
                 WITH a AS (%s),
                 f AS MATERIALIZED (SELECT * FROM retailiq.forecast_all($1, greatest($2, 2), $5)),
-                g AS (SELECT retailiq._forecast_grain(min(f.ts), max(f.ts)) AS grain
+                g AS (SELECT retailiq_internal.forecast_grain(min(f.ts), max(f.ts)) AS grain
                         FROM f WHERE f.series = (SELECT min(series) FROM f) AND f.step <= 2),
                 h AS (SELECT a.s, a.d, a.y FROM a WHERE a.d < $3 AND a.s IN (SELECT series FROM f)),
                 bounds AS (SELECT h.s, min(h.d) AS lo, max(h.d) AS hi FROM h GROUP BY h.s),
@@ -685,8 +720,9 @@ BEGIN
                   FROM cmp LEFT JOIN sc ON sc.s = cmp.series$q$, v_data)
               INTO series, points, wape, smape, mase, bias, coverage
               USING v_model, horizon, v_origin, v_season,
-                    CASE WHEN v_method = 'lstm' AND cardinality(src.exog_columns) > 0
-                         THEN retailiq._sales_source_future_exog(src, v_model, greatest(horizon, 2), v_origin) END;
+                    CASE WHEN cardinality(src.exog_columns) > 0
+                              AND (SELECT fm.factors FROM retailiq.forecast_methods fm WHERE fm.name = v_method)
+                         THEN retailiq_internal.sales_source_future_exog(src, v_model, greatest(horizon, 2), v_origin) END;
             RETURN NEXT;
         END LOOP;
     END LOOP;

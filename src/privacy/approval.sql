@@ -237,7 +237,7 @@ REVOKE ALL ON FUNCTION retailiq.purge_audit_log() FROM PUBLIC;
 
 -- A saved model's parameters change only with an approval (new versions through
 -- save_model are inserts and need none). Approval args: {"name": "<model name>", "version": <version>}.
-CREATE FUNCTION retailiq.models_guard() RETURNS trigger
+CREATE FUNCTION retailiq_internal.models_guard() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -249,4 +249,4 @@ BEGIN
 END
 $$;
 CREATE TRIGGER models_guard BEFORE UPDATE ON retailiq.models
-    FOR EACH ROW EXECUTE FUNCTION retailiq.models_guard();
+    FOR EACH ROW EXECUTE FUNCTION retailiq_internal.models_guard();

@@ -68,7 +68,7 @@ $$;
 REVOKE ALL ON FUNCTION retailiq.audit_record(text, jsonb) FROM PUBLIC;
 
 -- No UPDATE, no DELETE (except retailiq.purge_audit_log's, of rows past the retention), no TRUNCATE.
-CREATE FUNCTION retailiq.audit_append_only() RETURNS trigger
+CREATE FUNCTION retailiq_internal.audit_append_only() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -84,11 +84,11 @@ BEGIN
 END
 $$;
 CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON retailiq.audit_log
-    FOR EACH ROW EXECUTE FUNCTION retailiq.audit_append_only();
+    FOR EACH ROW EXECUTE FUNCTION retailiq_internal.audit_append_only();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON retailiq.audit_log
-    FOR EACH STATEMENT EXECUTE FUNCTION retailiq.audit_append_only();
+    FOR EACH STATEMENT EXECUTE FUNCTION retailiq_internal.audit_append_only();
 CREATE TRIGGER audit_head_append_only BEFORE DELETE OR TRUNCATE ON retailiq.audit_head
-    FOR EACH STATEMENT EXECUTE FUNCTION retailiq.audit_append_only();
+    FOR EACH STATEMENT EXECUTE FUNCTION retailiq_internal.audit_append_only();
 
 -- The first record whose hash or link to its predecessor does not check out (no row: the
 -- chain is intact). The oldest remaining record must link to the start of the chain or to

@@ -6,17 +6,17 @@
 
 -- The family of a type for "same name and type" matches: an int column and a bigint
 -- column hold the same ids, and so do text and varchar.
-CREATE FUNCTION retailiq._gap_type_family(typ oid) RETURNS text
+CREATE FUNCTION retailiq_internal.gap_type_family(typ oid) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 RETURN CASE WHEN typ IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN 'integer'
             WHEN typ IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) THEN 'text'
             ELSE typ::text END;
-REVOKE ALL ON FUNCTION retailiq._gap_type_family(oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retailiq_internal.gap_type_family(oid) FROM PUBLIC;
 
 -- Column names that usually hold personal data, with the kind of data. Matched against
 -- the lower-cased column name; boolean columns (has_email, ...) never match.
-CREATE FUNCTION retailiq._gap_personal_kind(col name) RETURNS text
+CREATE FUNCTION retailiq_internal.gap_personal_kind(col name) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 RETURN CASE
@@ -42,29 +42,29 @@ RETURN CASE
     WHEN lower(col) ~ '^(ip|ip_?addr(ess)?|client_?ip|remote_?addr)$'
         THEN 'IP address'
     END;
-REVOKE ALL ON FUNCTION retailiq._gap_personal_kind(name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retailiq_internal.gap_personal_kind(name) FROM PUBLIC;
 
 -- The rule masking_gaps suggests for a column: PSEUDONYMIZED for identifiers and keys (so
 -- joins keep working), a partial or generalising mask where retailiq has one for the kind
 -- of data and the column's type, NULL otherwise.
-CREATE FUNCTION retailiq._gap_suggestion(col name, typ oid, kind text, is_key boolean) RETURNS text
+CREATE FUNCTION retailiq_internal.gap_suggestion(col name, typ oid, kind text, is_key boolean) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 RETURN CASE
     WHEN (is_key OR kind = 'customer identifier')
          AND typ IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'text'::regtype, 'varchar'::regtype)
         THEN 'PSEUDONYMIZED'
-    WHEN kind = 'e-mail address' AND retailiq._gap_type_family(typ) = 'text'
+    WHEN kind = 'e-mail address' AND retailiq_internal.gap_type_family(typ) = 'text'
         THEN format('MASKED WITH FUNCTION retailiq.mask_email(%I)', col)
-    WHEN kind = 'phone number' AND retailiq._gap_type_family(typ) = 'text'
+    WHEN kind = 'phone number' AND retailiq_internal.gap_type_family(typ) = 'text'
         THEN format('MASKED WITH FUNCTION retailiq.mask_partial(%I, 3, 4)', col)
-    WHEN kind = 'postcode' AND retailiq._gap_type_family(typ) = 'text'
+    WHEN kind = 'postcode' AND retailiq_internal.gap_type_family(typ) = 'text'
         THEN format('MASKED WITH FUNCTION retailiq.postcode_prefix(%I, 3)', col)
     WHEN kind = 'birth date' AND typ = 'date'::regtype
         THEN format('MASKED WITH FUNCTION retailiq.generalize_date(%I, ''year'')', col)
     ELSE 'MASKED WITH VALUE NULL'
     END;
-REVOKE ALL ON FUNCTION retailiq._gap_suggestion(name, oid, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retailiq_internal.gap_suggestion(name, oid, text, boolean) FROM PUBLIC;
 
 -- The gaps. A column counts when a masked role (or for_role) can read it and it carries no
 -- rule: through the masking view of its table (every unlabelled column of a labelled table),
@@ -74,7 +74,7 @@ REVOKE ALL ON FUNCTION retailiq._gap_suggestion(name, oid, text, boolean) FROM P
 -- a foreign key to a labelled column, a column a labelled foreign key references, or the
 -- same name and type family as a labelled key (PSEUDONYMIZED, or labelled and part of a
 -- primary key or unique constraint) of another table.
-CREATE FUNCTION retailiq._masking_gaps(for_role regrole)
+CREATE FUNCTION retailiq_internal.masking_gaps(for_role regrole)
 RETURNS TABLE (table_name regclass, column_name name, reason text, suggested_label text,
                readable_by regrole[])
 LANGUAGE sql STABLE
@@ -105,7 +105,7 @@ tabs AS (
      WHERE c.relispartition AND c.relkind IN ('r', 'p')
 ),
 cols AS (
-    SELECT t.relid, a.attnum, a.attname, a.atttypid, retailiq._gap_personal_kind(a.attname) AS kind
+    SELECT t.relid, a.attnum, a.attname, a.atttypid, retailiq_internal.gap_personal_kind(a.attname) AS kind
       FROM tabs t JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
      WHERE t.relid = t.rootid
        AND NOT EXISTS (SELECT FROM labels l WHERE l.relid = t.relid AND l.attname = a.attname)
@@ -181,7 +181,7 @@ reasons AS (
     SELECT c.relid, c.attname, 4, format('%s.%I', l.relid::regclass, l.attname)
       FROM cols c
       JOIN labels l ON l.attname = c.attname AND l.relid <> c.relid AND l.is_key
-     WHERE retailiq._gap_type_family(l.atttypid) = retailiq._gap_type_family(c.atttypid)
+     WHERE retailiq_internal.gap_type_family(l.atttypid) = retailiq_internal.gap_type_family(c.atttypid)
 ),
 -- one sentence per kind of reason, the labelled columns it names in a list
 reason_texts AS (
@@ -194,7 +194,7 @@ reason_texts AS (
 )
 SELECT c.relid::regclass, c.attname,
        string_agg(rs.txt, '; ' ORDER BY rs.prio),
-       retailiq._gap_suggestion(c.attname, c.atttypid, c.kind, bool_or(rs.prio > 1)),
+       retailiq_internal.gap_suggestion(c.attname, c.atttypid, c.kind, bool_or(rs.prio > 1)),
        (SELECT array_agg(rd.roleid::regrole ORDER BY rd.roleid::regrole::text)
           FROM (SELECT DISTINCT roleid FROM readable r
                  WHERE r.relid = c.relid AND r.attname = c.attname) rd)
@@ -204,7 +204,7 @@ SELECT c.relid::regclass, c.attname,
  GROUP BY c.relid, c.attnum, c.attname, c.atttypid, c.kind
  ORDER BY c.relid::regclass::text, c.attnum
 $$;
-REVOKE ALL ON FUNCTION retailiq._masking_gaps(regrole) FROM PUBLIC;
+REVOKE ALL ON FUNCTION retailiq_internal.masking_gaps(regrole) FROM PUBLIC;
 
 -- The list is a map of unmasked personal data, so only DBAs read it: a superuser or a member
 -- of retailiq_admin (as the session user, like every privacy decision).
@@ -222,7 +222,7 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'The list shows where personal data is unmasked: ask a DBA to run it.';
     END IF;
-    RETURN QUERY SELECT * FROM retailiq._masking_gaps(for_role);
+    RETURN QUERY SELECT * FROM retailiq_internal.masking_gaps(for_role);
 END
 $$;
 COMMENT ON FUNCTION retailiq.masking_gaps(regrole) IS

@@ -37,7 +37,7 @@ CREATE FUNCTION retailiq.is_masked(role regrole) RETURNS boolean
 CREATE FUNCTION retailiq.has_masking_rules(rel regclass) RETURNS boolean
     AS 'MODULE_PATHNAME', 'privacy_is_labelled' LANGUAGE C STRICT STABLE PARALLEL SAFE;
 
-CREATE FUNCTION retailiq.privacy_bad_argument(message text, hint text) RETURNS void
+CREATE FUNCTION retailiq_internal.privacy_bad_argument(message text, hint text) RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL SAFE AS $$
 BEGIN
     RAISE EXCEPTION '%', message USING ERRCODE = 'invalid_parameter_value', HINT = hint;
@@ -87,7 +87,7 @@ $$;
 CREATE FUNCTION retailiq.postcode_prefix(value text, keep int DEFAULT 3) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN keep IS NULL OR keep < 0
-            THEN (retailiq.privacy_bad_argument('keep must not be negative', 'Pass how many characters to keep, e.g. 3.'))::text
+            THEN (retailiq_internal.privacy_bad_argument('keep must not be negative', 'Pass how many characters to keep, e.g. 3.'))::text
             ELSE left(replace(value, ' ', ''), keep) END;
 
 -- The k of k-anonymity: the size of the smallest group of rows sharing the same values of

@@ -4,7 +4,7 @@
 -- scheduler's report jobs. Periods are inclusive date ranges [from_date, to_date] in UTC.
 
 -- 'daily' | 'day' -> 'day', and so on; anything else is 22023.
-CREATE FUNCTION retailiq._report_grain(grain text) RETURNS text
+CREATE FUNCTION retailiq_internal.report_grain(grain text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 AS $$
 BEGIN
@@ -16,11 +16,11 @@ BEGIN
         WHEN 'daily' THEN 'day' WHEN 'day' THEN 'day'
         WHEN 'weekly' THEN 'week' WHEN 'week' THEN 'week'
         WHEN 'monthly' THEN 'month' WHEN 'month' THEN 'month'
-        ELSE retailiq._report_bad_grain(grain) END;
+        ELSE retailiq_internal.report_bad_grain(grain) END;
 END
 $$;
 
-CREATE FUNCTION retailiq._report_bad_grain(grain text) RETURNS text
+CREATE FUNCTION retailiq_internal.report_bad_grain(grain text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 AS $$
 BEGIN
@@ -29,7 +29,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION retailiq._report_range(from_date date, to_date date) RETURNS void
+CREATE FUNCTION retailiq_internal.report_range(from_date date, to_date date) RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 AS $$
 BEGIN
@@ -50,21 +50,20 @@ BEGIN
 END
 $$;
 
--- The newest day-grain forecast of each series, model and day of the range, for series named
--- '<store_id>/<product_id>' (the forecasting part's key convention).
-CREATE FUNCTION retailiq._report_forecasts(from_date date, to_date date, store int)
+-- The newest day-grain forecast of each series, model and day of the range, for the series
+-- whose store and product are known (sales sources registered with store and product columns).
+CREATE FUNCTION retailiq_internal.report_forecasts(from_date date, to_date date, store int)
 RETURNS TABLE (day date, store_id bigint, product_id bigint, model_name text, yhat float8,
                yhat_lower float8, yhat_upper float8)
 LANGUAGE sql STABLE ROWS 100000
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT DISTINCT ON (r.series, r.period_start, r.model_name)
-           r.period_start, split_part(r.series, '/', 1)::bigint, split_part(r.series, '/', 2)::bigint,
-           r.model_name, r.yhat, r.yhat_lower, r.yhat_upper
+           r.period_start, r.store_id, r.product_id, r.model_name, r.yhat, r.yhat_lower, r.yhat_upper
       FROM retailiq.forecast_result r
      WHERE r.grain = 'day' AND r.period_start BETWEEN $1 AND $2
-       AND r.series ~ '^[0-9]{1,18}/[0-9]{1,18}$'
-       AND ($3 IS NULL OR split_part(r.series, '/', 1)::bigint = $3)
+       AND r.store_id IS NOT NULL AND r.product_id IS NOT NULL
+       AND ($3 IS NULL OR r.store_id = $3)
      ORDER BY r.series, r.period_start, r.model_name, r.created_at DESC
 $$;
 
@@ -77,9 +76,9 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    g text := retailiq._report_grain(grain);
+    g text := retailiq_internal.report_grain(grain);
 BEGIN
-    PERFORM retailiq._report_range(from_date, to_date);
+    PERFORM retailiq_internal.report_range(from_date, to_date);
     RETURN QUERY EXECUTE format($q$
         WITH o AS (
             SELECT date_trunc($4, (o.ordered_at AT TIME ZONE 'UTC')::date)::date AS period_start,
@@ -96,7 +95,7 @@ BEGIN
             SELECT period_start, store_id, count(*) AS orders, count(DISTINCT customer_id) AS customers,
                    sum(total_amount)::numeric AS sales
               FROM o GROUP BY 1, 2),
-        f0 AS MATERIALIZED (SELECT * FROM retailiq._report_forecasts($1, $2, $3)),
+        f0 AS MATERIALIZED (SELECT * FROM retailiq_internal.report_forecasts($1, $2, $3)),
         f AS MATERIALIZED (
             SELECT * FROM f0 WHERE model_name = (
                 SELECT model_name FROM f0 GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1)),
@@ -132,7 +131,7 @@ BEGIN
           LEFT JOIN s ON s.period_start = k.period_start AND coalesce(s.store_id, -1) = coalesce(k.store_id, -1)
           LEFT JOIN u ON u.period_start = k.period_start AND coalesce(u.store_id, -1) = coalesce(k.store_id, -1)
           LEFT JOIN fa ON fa.period_start = k.period_start AND coalesce(fa.store_id, -1) = coalesce(k.store_id, -1)
-         ORDER BY 1, 2$q$, retailiq._source_sql('orders'), retailiq._source_sql('order_lines'))
+         ORDER BY 1, 2$q$, retailiq_internal.source_sql('orders'), retailiq_internal.source_sql('order_lines'))
     USING from_date, to_date, store, g, coalesce(by_store, false);
 END
 $$;
@@ -148,11 +147,11 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    g text := retailiq._report_grain(grain);
+    g text := retailiq_internal.report_grain(grain);
 BEGIN
-    PERFORM retailiq._report_range(from_date, to_date);
+    PERFORM retailiq_internal.report_range(from_date, to_date);
     RETURN QUERY EXECUTE format($q$
-        WITH f AS MATERIALIZED (SELECT * FROM retailiq._report_forecasts($1, $2, $3)),
+        WITH f AS MATERIALIZED (SELECT * FROM retailiq_internal.report_forecasts($1, $2, $3)),
         a AS (
             SELECT (o.ordered_at AT TIME ZONE 'UTC')::date AS day, o.store_id::bigint AS store_id,
                    l.product_id::bigint AS product_id, sum(l.quantity)::float8 AS units
@@ -173,14 +172,14 @@ BEGIN
                avg(abs(y - yhat)),
                (avg((y BETWEEN yhat_lower AND yhat_upper)::int) FILTER (WHERE yhat_lower IS NOT NULL))::float8
           FROM j GROUP BY 1, 2 ORDER BY 1, 2$q$,
-        retailiq._source_sql('orders'), retailiq._source_sql('order_lines'))
+        retailiq_internal.source_sql('orders'), retailiq_internal.source_sql('order_lines'))
     USING from_date, to_date, store, g;
 END
 $$;
 
 -- Dwell by store, zone and hour of day (UTC) over [lo, hi): the aggregate behind the hot-zone
 -- parts of the reports (zone_traffic adds visitors and medians, which cost a sort).
-CREATE FUNCTION retailiq._zone_dwell(lo timestamptz, hi timestamptz, store int)
+CREATE FUNCTION retailiq_internal.zone_dwell(lo timestamptz, hi timestamptz, store int)
 RETURNS TABLE (period_day date, store_id bigint, zone_id bigint, zone_name text, hour int,
                visits bigint, total_dwell_s bigint)
 LANGUAGE plpgsql STABLE ROWS 10000
@@ -198,7 +197,7 @@ BEGIN
                    AND e.zone_id IS NOT NULL AND ($3 IS NULL OR e.store_id = $3)
                  GROUP BY 1, 2, 3, 4) d
           LEFT JOIN %2$s sz ON sz.store_id = d.store_id AND sz.zone_id = d.zone_id$q$,
-        retailiq._source_sql('events'), retailiq._source_sql('store_zones'))
+        retailiq_internal.source_sql('events'), retailiq_internal.source_sql('store_zones'))
     USING lo, hi, store;
 END
 $$;
@@ -212,11 +211,11 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    g text := retailiq._report_grain(grain);
+    g text := retailiq_internal.report_grain(grain);
     lo timestamptz;
     hi timestamptz;
 BEGIN
-    PERFORM retailiq._report_range(from_date, to_date);
+    PERFORM retailiq_internal.report_range(from_date, to_date);
     lo := from_date::timestamp AT TIME ZONE 'UTC';
     hi := (to_date + 1)::timestamp AT TIME ZONE 'UTC';
     -- conversion (online funnel), every period, empty ones as zeros
@@ -244,7 +243,7 @@ BEGIN
                                            ORDER BY z.total DESC, z.store_id, z.zone_id, z.hour) AS rk
               FROM (SELECT date_trunc(g, d.period_day)::date AS ps, d.store_id, d.zone_id, d.zone_name,
                            d.hour, sum(d.total_dwell_s) AS total
-                      FROM retailiq._zone_dwell(lo, hi, store) d GROUP BY 1, 2, 3, 4, 5) z) h
+                      FROM retailiq_internal.zone_dwell(lo, hi, store) d GROUP BY 1, 2, 3, 4, 5) z) h
      WHERE h.rk <= 5
      ORDER BY h.ps, h.rk;
     -- customers: new (first order ever), active, lost (90 days without an order end)
@@ -272,7 +271,7 @@ BEGIN
           FROM periods p
          CROSS JOIN (VALUES (1, 'new_customers'), (2, 'active_customers'), (3, 'lost_customers')) m(k, m)
           LEFT JOIN n ON n.ps = p.ps AND n.m = m.m
-         ORDER BY p.ps, m.k$q$, retailiq._source_sql('orders'))
+         ORDER BY p.ps, m.k$q$, retailiq_internal.source_sql('orders'))
     USING lo, hi, store, g, from_date, to_date;
     -- tags first given in each period, per enabled rule
     RETURN QUERY
@@ -317,7 +316,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    g text := retailiq._report_grain(grain);
+    g text := retailiq_internal.report_grain(grain);
     ps date;
     pe date;
     n bigint;

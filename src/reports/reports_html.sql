@@ -2,7 +2,7 @@
 -- with sales against forecast, the online funnel, RFM segment sizes, hot zones and tags, for
 -- teams without a BI tool: SELECT retailiq.report_html(...) and save the text as a .html file.
 
-CREATE FUNCTION retailiq._html(t text) RETURNS text
+CREATE FUNCTION retailiq_internal.html(t text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $$
     SELECT replace(replace(replace(replace(replace($1, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
@@ -10,7 +10,7 @@ AS $$
 $$;
 
 -- A number for people: 12,345 / 1.2 / 0.5.
-CREATE FUNCTION retailiq._fmt(v numeric, digits int DEFAULT 0) RETURNS text
+CREATE FUNCTION retailiq_internal.fmt(v numeric, digits int DEFAULT 0) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
     SELECT CASE WHEN $1 IS NULL THEN '–'
@@ -19,7 +19,7 @@ AS $$
 $$;
 
 -- A line chart of one or two series over days (second may be all NULL), w x h pixels.
-CREATE FUNCTION retailiq._svg_lines(days date[], a float8[], b float8[], a_name text, b_name text,
+CREATE FUNCTION retailiq_internal.svg_lines(days date[], a float8[], b float8[], a_name text, b_name text,
                                     w int DEFAULT 1100, h int DEFAULT 300)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE
@@ -64,7 +64,7 @@ BEGIN
                              left_m, round((top_m + ph - tick / ymax * ph)::numeric, 1), w - right_m,
                              round((top_m + ph - tick / ymax * ph)::numeric, 1),
                              left_m - 6, round((top_m + ph - tick / ymax * ph + 4)::numeric, 1),
-                             retailiq._fmt(tick::numeric, CASE WHEN step < 1 THEN 2 ELSE 0 END));
+                             retailiq_internal.fmt(tick::numeric, CASE WHEN step < 1 THEN 2 ELSE 0 END));
         tick := tick + step;
     END LOOP;
     -- x labels: about ten
@@ -91,17 +91,17 @@ BEGIN
     END IF;
     -- legend
     svg := svg || format('<rect x="%s" y="8" width="14" height="4" class="k1"/><text x="%s" y="14" class="leg">%s</text>',
-                         left_m, left_m + 20, retailiq._html(a_name));
+                         left_m, left_m + 20, retailiq_internal.html(a_name));
     IF has_b THEN
         svg := svg || format('<rect x="%s" y="8" width="14" height="4" class="k2"/><text x="%s" y="14" class="leg">%s</text>',
-                             left_m + 200, left_m + 220, retailiq._html(b_name));
+                             left_m + 200, left_m + 220, retailiq_internal.html(b_name));
     END IF;
     RETURN svg || '</svg>';
 END
 $$;
 
 -- Horizontal bars: one per label, the value and an optional note written after the bar.
-CREATE FUNCTION retailiq._svg_bars(labels text[], vals float8[], notes text[], w int DEFAULT 1100,
+CREATE FUNCTION retailiq_internal.svg_bars(labels text[], vals float8[], notes text[], w int DEFAULT 1100,
                                    bar_class text DEFAULT 'bar')
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE
@@ -129,10 +129,10 @@ BEGIN
         svg := svg || format('<text x="%s" y="%s" class="blab">%s</text>'
                              '<rect x="%s" y="%s" width="%s" height="%s" class="%s"/>'
                              '<text x="%s" y="%s" class="bval">%s</text>',
-                             label_w - 8, (i - 1) * row_h + 24, retailiq._html(labels[i]),
+                             label_w - 8, (i - 1) * row_h + 24, retailiq_internal.html(labels[i]),
                              label_w, (i - 1) * row_h + 8, round(bw::numeric, 1), row_h - 8, bar_class,
                              label_w + round(bw::numeric, 1) + 8, (i - 1) * row_h + 24,
-                             retailiq._html(coalesce(notes[i], retailiq._fmt(vals[i]::numeric))));
+                             retailiq_internal.html(coalesce(notes[i], retailiq_internal.fmt(vals[i]::numeric))));
     END LOOP;
     RETURN svg || '</svg>';
 END
@@ -160,7 +160,7 @@ DECLARE
     hi timestamptz;
     ncust bigint;
 BEGIN
-    PERFORM retailiq._report_range(from_date, to_date);
+    PERFORM retailiq_internal.report_range(from_date, to_date);
     lo := from_date::timestamp AT TIME ZONE 'UTC';
     hi := (to_date + 1)::timestamp AT TIME ZONE 'UTC';
 
@@ -173,7 +173,7 @@ BEGIN
       INTO tot FROM retailiq.report_sales('daily', from_date, to_date, store) r;
     v_days := tot.d; v_units := tot.u; v_fc := tot.f;
     EXECUTE format('SELECT count(DISTINCT customer_id) FROM %s o WHERE ordered_at >= $1 AND ordered_at < $2'
-                   ' AND ($3 IS NULL OR store_id = $3)', retailiq._source_sql('orders'))
+                   ' AND ($3 IS NULL OR store_id = $3)', retailiq_internal.source_sql('orders'))
        INTO ncust USING lo, hi, store;
     SELECT coalesce(sum(viewed), 0) AS v, coalesce(sum(carted), 0) AS c, coalesce(sum(purchased), 0) AS b
       INTO fn FROM retailiq.conversion_funnel(lo, hi);
@@ -190,32 +190,32 @@ BEGIN
         SELECT array_agg(segment ORDER BY n DESC, segment), array_agg(n::float8 ORDER BY n DESC, segment)
           INTO seg_labels, seg_vals
           FROM (SELECT coalesce(segment, 'unscored') AS segment, count(*) AS n
-                  FROM retailiq.rfm_segments(retailiq._source_relation('orders'), hi, 5,
-                                             retailiq._source_column('orders', 'customer_id'),
-                                             retailiq._source_column('orders', 'ordered_at'),
-                                             retailiq._source_column('orders', 'total_amount')) GROUP BY 1) s;
+                  FROM retailiq.rfm_segments(retailiq_internal.source_relation('orders'), hi, 5,
+                                             retailiq_internal.source_column('orders', 'customer_id'),
+                                             retailiq_internal.source_column('orders', 'ordered_at'),
+                                             retailiq_internal.source_column('orders', 'total_amount')) GROUP BY 1) s;
     END IF;
-    SELECT array_agg(format('%s customers (%s%%)', retailiq._fmt(v::numeric),
-                            retailiq._fmt((100 * v / sum_v)::numeric, 1)) ORDER BY i)
+    SELECT array_agg(format('%s customers (%s%%)', retailiq_internal.fmt(v::numeric),
+                            retailiq_internal.fmt((100 * v / sum_v)::numeric, 1)) ORDER BY i)
       INTO seg_notes
       FROM unnest(seg_vals) WITH ORDINALITY AS x(v, i),
            (SELECT sum(v) AS sum_v FROM unnest(seg_vals) v) s;
 
     SELECT string_agg(format('<tr><td>%s</td><td>%s</td><td>%s:00</td><td class="num">%s</td><td class="num">%s</td><td class="num">%s</td></tr>',
-                             h.store_id, retailiq._html(coalesce(h.zone_name, 'zone ' || h.zone_id)),
-                             lpad(h.hour::text, 2, '0'), retailiq._fmt(h.visits::numeric),
-                             retailiq._fmt((h.total / 60.0)::numeric),
-                             retailiq._fmt((h.total::numeric / h.visits))), '' ORDER BY h.total DESC, h.store_id, h.zone_id, h.hour)
+                             h.store_id, retailiq_internal.html(coalesce(h.zone_name, 'zone ' || h.zone_id)),
+                             lpad(h.hour::text, 2, '0'), retailiq_internal.fmt(h.visits::numeric),
+                             retailiq_internal.fmt((h.total / 60.0)::numeric),
+                             retailiq_internal.fmt((h.total::numeric / h.visits))), '' ORDER BY h.total DESC, h.store_id, h.zone_id, h.hour)
       INTO zones
       FROM (SELECT t.*, row_number() OVER (ORDER BY t.total DESC, t.store_id, t.zone_id, t.hour) AS rk
               FROM (SELECT d.store_id, d.zone_id, d.zone_name, d.hour, sum(d.visits) AS visits,
                            sum(d.total_dwell_s) AS total
-                      FROM retailiq._zone_dwell(lo, hi, store) d
+                      FROM retailiq_internal.zone_dwell(lo, hi, store) d
                      WHERE d.zone_name IS DISTINCT FROM 'checkout' GROUP BY 1, 2, 3, 4) t) h
      WHERE h.rk <= 8;
     SELECT string_agg(format('<tr><td>%s</td><td>%s</td><td class="num">%s</td></tr>',
-                             retailiq._html(r.tag), retailiq._html(r.description),
-                             retailiq._fmt(coalesce(c.n, 0)::numeric)), '' ORDER BY r.tag)
+                             retailiq_internal.html(r.tag), retailiq_internal.html(r.description),
+                             retailiq_internal.fmt(coalesce(c.n, 0)::numeric)), '' ORDER BY r.tag)
       INTO tags
       FROM retailiq.tag_rule r
       LEFT JOIN (SELECT tag, count(*) AS n FROM retailiq.customer_tag GROUP BY tag) c ON c.tag = r.tag
@@ -271,27 +271,27 @@ $h$,
         to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'),
         CASE WHEN coalesce(tot.units, 0) = 0
              THEN '<p class="msg">No orders in this period: the figures below are empty.</p>' ELSE '' END,
-        retailiq._fmt(tot.sales, 0), retailiq._fmt(tot.orders::numeric), retailiq._fmt(ncust::numeric),
-        retailiq._fmt(tot.sales / nullif(tot.orders, 0), 2),
-        retailiq._fmt(tot.units),
-        CASE WHEN tot.fu > 0 THEN retailiq._fmt((100 * tot.fa / tot.fu)::numeric, 1) || '%' ELSE 'no forecast' END,
+        retailiq_internal.fmt(tot.sales, 0), retailiq_internal.fmt(tot.orders::numeric), retailiq_internal.fmt(ncust::numeric),
+        retailiq_internal.fmt(tot.sales / nullif(tot.orders, 0), 2),
+        retailiq_internal.fmt(tot.units),
+        CASE WHEN tot.fu > 0 THEN retailiq_internal.fmt((100 * tot.fa / tot.fu)::numeric, 1) || '%' ELSE 'no forecast' END,
         CASE WHEN coalesce(tot.units, 0) = 0 AND coalesce(tot.fu, 0) = 0
              THEN '<p class="note">No units sold and no forecast in this period.</p>'
-             ELSE retailiq._svg_lines(v_days, v_units, v_fc, 'units sold', 'forecast (series with a forecast)') END,
+             ELSE retailiq_internal.svg_lines(v_days, v_units, v_fc, 'units sold', 'forecast (series with a forecast)') END,
         CASE WHEN tot.fu > 0
              THEN format('Forecast: the newest day forecast of each store/product series in retailiq.forecast_result; achievement = units sold of those series / forecast units = %s%%, bias (forecast − actual) / actual = %s%%.',
-                         retailiq._fmt((100 * tot.fa / tot.fu)::numeric, 1),
-                         retailiq._fmt((100 * (tot.fu - tot.fa) / nullif(tot.fa, 0))::numeric, 1))
+                         retailiq_internal.fmt((100 * tot.fa / tot.fu)::numeric, 1),
+                         retailiq_internal.fmt((100 * (tot.fu - tot.fa) / nullif(tot.fa, 0))::numeric, 1))
              ELSE 'No forecasts in retailiq.forecast_result for these days.' END,
         CASE WHEN fn.v = 0 THEN '<p class="note">No online product views in this period.</p>' ELSE
-        retailiq._svg_bars(ARRAY['viewed', 'carted', 'purchased'],
+        retailiq_internal.svg_bars(ARRAY['viewed', 'carted', 'purchased'],
                            ARRAY[fn.v, fn.c, fn.b]::float8[],
-                           ARRAY[retailiq._fmt(fn.v::numeric) || ' (100%)',
-                                 retailiq._fmt(fn.c::numeric) || ' (' || retailiq._fmt((100.0 * fn.c / nullif(fn.v, 0))::numeric, 1) || '%)',
-                                 retailiq._fmt(fn.b::numeric) || ' (' || retailiq._fmt((100.0 * fn.b / nullif(fn.v, 0))::numeric, 1) || '%)'],
+                           ARRAY[retailiq_internal.fmt(fn.v::numeric) || ' (100%)',
+                                 retailiq_internal.fmt(fn.c::numeric) || ' (' || retailiq_internal.fmt((100.0 * fn.c / nullif(fn.v, 0))::numeric, 1) || '%)',
+                                 retailiq_internal.fmt(fn.b::numeric) || ' (' || retailiq_internal.fmt((100.0 * fn.b / nullif(fn.v, 0))::numeric, 1) || '%)'],
                            1100, 'fbar') END,
-        retailiq._svg_bars(seg_labels, seg_vals, seg_notes),
-        retailiq._html(seg_source),
+        retailiq_internal.svg_bars(seg_labels, seg_vals, seg_notes),
+        retailiq_internal.html(seg_source),
         CASE WHEN zones IS NULL THEN '<p class="note">No dwell events in this period.</p>'
              ELSE '<table><tr><th>store</th><th>zone</th><th>hour</th><th class="num">visits</th><th class="num">dwell (min)</th><th class="num">average dwell (s)</th></tr>' || zones || '</table>' END,
         CASE WHEN tags IS NULL THEN '<p class="note">No tag rules are enabled.</p>'

@@ -641,7 +641,7 @@ dispatch_round(long *sleep_ms, TimestampTz *last_prune)
 		{
 			/* this occurrence is skipped; a requested run waits for the current one */
 			if (!requested)
-				spi_exec("UPDATE retailiq.job SET next_run = retailiq._job_advance(schedule, next_run, clock_timestamp())"
+				spi_exec("UPDATE retailiq.job SET next_run = retailiq_internal.job_advance(schedule, next_run, clock_timestamp())"
 						 " WHERE job_id = $1", 1, types, values, SPI_OK_UPDATE);
 			continue;
 		}
@@ -657,7 +657,7 @@ dispatch_round(long *sleep_ms, TimestampTz *last_prune)
 		run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		spi_exec("UPDATE retailiq.job SET run_requested = false, last_run = clock_timestamp(),"
 				 " next_run = CASE WHEN enabled AND (next_run IS NULL OR next_run <= clock_timestamp())"
-				 "            THEN retailiq._job_advance(schedule, next_run, clock_timestamp()) ELSE next_run END"
+				 "            THEN retailiq_internal.job_advance(schedule, next_run, clock_timestamp()) ELSE next_run END"
 				 " WHERE job_id = $1", 1, types, values, SPI_OK_UPDATE);
 		if (owner_missing)
 		{

@@ -117,7 +117,7 @@ GRANT SELECT ON retailiq.job_run TO PUBLIC;
 -- The next due time after a run was dispatched: the schedule's next fire time after the
 -- previous due time (so "@every" keeps its cadence), or after now when that is already past
 -- (missed runs collapse into the one that just started: the catch-up policy).
-CREATE FUNCTION retailiq._job_advance(schedule text, due timestamptz, now timestamptz)
+CREATE FUNCTION retailiq_internal.job_advance(schedule text, due timestamptz, now timestamptz)
 RETURNS timestamptz LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -128,7 +128,7 @@ $$;
 -- Keep next_run in step with the schedule whatever way a row is written, and record who wrote
 -- the job: created_by and command_by are the session user (a superuser's session may give
 -- them, which is how pg_restore brings them back).
-CREATE FUNCTION retailiq._job_before_write() RETURNS trigger LANGUAGE plpgsql
+CREATE FUNCTION retailiq_internal.job_before_write() RETURNS trigger LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -160,10 +160,10 @@ BEGIN
 END
 $$;
 CREATE TRIGGER job_before_write BEFORE INSERT OR UPDATE ON retailiq.job
-    FOR EACH ROW EXECUTE FUNCTION retailiq._job_before_write();
+    FOR EACH ROW EXECUTE FUNCTION retailiq_internal.job_before_write();
 
 -- Refuse to write a job from a session that may not own it (see job_session_may_own).
-CREATE FUNCTION retailiq._job_check_session() RETURNS void LANGUAGE plpgsql
+CREATE FUNCTION retailiq_internal.job_check_session() RETURNS void LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -176,7 +176,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION retailiq._job_not_found(job_name text) RETURNS void LANGUAGE plpgsql
+CREATE FUNCTION retailiq_internal.job_not_found(job_name text) RETURNS void LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -221,7 +221,7 @@ BEGIN
                   HINT = 'A failed run is tried again retries times, retry_delay apart.';
     END IF;
     PERFORM retailiq.check_schedule(schedule);
-    PERFORM retailiq._job_check_session();
+    PERFORM retailiq_internal.job_check_session();
     IF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = current_user) THEN
         RAISE EXCEPTION 'role "%" cannot log in, so no job can run as it', current_user
             USING ERRCODE = 'insufficient_privilege',
@@ -251,10 +251,10 @@ LANGUAGE plpgsql STRICT VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM retailiq._job_check_session();
+    PERFORM retailiq_internal.job_check_session();
     DELETE FROM retailiq.job j WHERE j.job_name = unschedule.job_name;
     IF NOT FOUND THEN
-        PERFORM retailiq._job_not_found(job_name);
+        PERFORM retailiq_internal.job_not_found(job_name);
     END IF;
     RETURN true;
 END
@@ -275,7 +275,7 @@ BEGIN
         RAISE EXCEPTION 'job_name must not be null'
             USING ERRCODE = 'null_value_not_allowed', HINT = 'Name the job to change.';
     END IF;
-    PERFORM retailiq._job_check_session();
+    PERFORM retailiq_internal.job_check_session();
     IF schedule IS NOT NULL THEN
         PERFORM retailiq.check_schedule(schedule);
     END IF;
@@ -311,7 +311,7 @@ BEGIN
     WHERE j.job_name = alter_job.job_name
     RETURNING j.* INTO r;
     IF NOT FOUND THEN
-        PERFORM retailiq._job_not_found(job_name);
+        PERFORM retailiq_internal.job_not_found(job_name);
     END IF;
     RETURN r;
 END
@@ -324,10 +324,10 @@ LANGUAGE plpgsql STRICT VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM retailiq._job_check_session();
+    PERFORM retailiq_internal.job_check_session();
     UPDATE retailiq.job j SET run_requested = true WHERE j.job_name = run_job.job_name;
     IF NOT FOUND THEN
-        PERFORM retailiq._job_not_found(job_name);
+        PERFORM retailiq_internal.job_not_found(job_name);
     END IF;
     RETURN clock_timestamp();
 END
@@ -344,7 +344,7 @@ DECLARE
     r retailiq.job_run;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM retailiq.job j WHERE j.job_name = wait_for_job.job_name) THEN
-        PERFORM retailiq._job_not_found(job_name);
+        PERFORM retailiq_internal.job_not_found(job_name);
     END IF;
     LOOP
         -- each statement of a volatile function sees what others committed meanwhile

@@ -1,7 +1,7 @@
 -- ETS against R's forecast::ets (forecast 8.20, Debian r-cran-forecast) on four aus_retail
 -- series (2006-01 .. 2015-12; test/data/forecast/README.md): the reference values were
 -- recorded by test/data/forecast/make_reference.R.
---  1. The equations: with R's fitted parameters and initial states, retailiq._ets_check
+--  1. The equations: with R's fitted parameters and initial states, retailiq_internal.ets_check
 --     gives R's log-likelihood (to 1e-6) and point forecasts (to 1e-9 relative; 2e-3 for
 --     damped multiplicative-season forms, where R's C forecast sums the damping powers
 --     differently from the textbook formula retailiq uses), and the analytic 80% intervals
@@ -24,7 +24,7 @@ SELECT is((SELECT count(*) FROM fx_data), 480::bigint, 'fixture: 4 series x 120 
 SELECT is((SELECT count(*) FROM fx_ref), 20::bigint, 'reference: 4 series x 5 fits');
 
 CREATE TEMP TABLE fx_check AS
-SELECT r.*, retailiq._ets_check((SELECT array_agg(y ORDER BY month) FROM fx_data d WHERE d.series = r.series),
+SELECT r.*, retailiq_internal.ets_check((SELECT array_agg(y ORDER BY month) FROM fx_data d WHERE d.series = r.series),
                                 12, r.form, r.par, r.init, 12, 0.8) AS o
 FROM fx_ref r;
 

@@ -63,20 +63,20 @@ RESET ROLE;
 -- ---------------------------------------------------------------- absurd arguments
 SELECT throws_ok($$SELECT retailiq.naive_scale('{1,2,3}', 2147483647)$$, '22023', NULL, 'naive_scale: season past the end');
 SELECT throws_ok($$SELECT retailiq.naive_scale('{{1,2},{3,4}}', 1)$$, NULL, NULL, 'naive_scale: two-dimensional y');
-SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 1, 'ANN', '{0,0,0,1}', '{1}', 3)$$, '22023', NULL, '_ets_check: alpha 0 (was a division by zero)');
-SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 1, 'AAdN', '{0.5,0.1,0,NaN}', '{1,0}', 3)$$, '22023', NULL, '_ets_check: NaN phi');
-SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 1000000000, 'ANA', '{0.5,0,0.1,1}', '{1}', 3)$$, '22023', NULL, '_ets_check: a season of 10^9');
-SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 4, 'ANA', '{0.5,0,0.1,1}', '{1,2}', 3)$$, '2202E', NULL, '_ets_check: init of the wrong length');
+SELECT throws_ok($$SELECT retailiq_internal.ets_check('{1,2,3,4}', 1, 'ANN', '{0,0,0,1}', '{1}', 3)$$, '22023', NULL, '_ets_check: alpha 0 (was a division by zero)');
+SELECT throws_ok($$SELECT retailiq_internal.ets_check('{1,2,3,4}', 1, 'AAdN', '{0.5,0.1,0,NaN}', '{1,0}', 3)$$, '22023', NULL, '_ets_check: NaN phi');
+SELECT throws_ok($$SELECT retailiq_internal.ets_check('{1,2,3,4}', 1000000000, 'ANA', '{0.5,0,0.1,1}', '{1}', 3)$$, '22023', NULL, '_ets_check: a season of 10^9');
+SELECT throws_ok($$SELECT retailiq_internal.ets_check('{1,2,3,4}', 4, 'ANA', '{0.5,0,0.1,1}', '{1,2}', 3)$$, '2202E', NULL, '_ets_check: init of the wrong length');
 SET retailiq.max_memory = '100MB';
-SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 1, 'MNN', '{0.5,0,0,1}', '{2}', 10000)$$, '53200', NULL,
+SELECT throws_ok($$SELECT retailiq_internal.ets_check('{1,2,3,4}', 1, 'MNN', '{0.5,0,0,1}', '{2}', 10000)$$, '53200', NULL,
                  '_ets_check: 5000 simulated paths of 10000 steps beyond the memory budget are refused (was XX000)');
 RESET retailiq.max_memory;
-SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 1, 'MNN', '{0.5,0,0,1}', '{2}', 100000)$$, '22023', NULL,
+SELECT throws_ok($$SELECT retailiq_internal.ets_check('{1,2,3,4}', 1, 'MNN', '{0.5,0,0,1}', '{2}', 100000)$$, '22023', NULL,
                  '_ets_check: a horizon beyond the one limit of every forecasting function');
-SELECT throws_ok($$SELECT retailiq._ets_check('{1,2,3,4}', 1, 'ANN', '{0.5,0,0,1}', '{2}', -5)$$, '22023', NULL, '_ets_check: negative horizon');
-SELECT throws_ok($$SELECT retailiq.forecast_lstm_gradient_check(1, 3)$$, '22023', NULL, 'gradient check: 3 layers');
-SELECT throws_ok($$SELECT retailiq.forecast_lstm_gradient_check(1, -2147483648)$$, '22023', NULL, 'gradient check: layers INT_MIN');
-SELECT cmp_ok(retailiq.forecast_lstm_gradient_check(-2147483648), '<', 1e-4::float8, 'gradient check: any seed is fine');
+SELECT throws_ok($$SELECT retailiq_internal.ets_check('{1,2,3,4}', 1, 'ANN', '{0.5,0,0,1}', '{2}', -5)$$, '22023', NULL, '_ets_check: negative horizon');
+SELECT throws_ok($$SELECT retailiq_internal.forecast_lstm_gradient_check(1, 3)$$, '22023', NULL, 'gradient check: 3 layers');
+SELECT throws_ok($$SELECT retailiq_internal.forecast_lstm_gradient_check(1, -2147483648)$$, '22023', NULL, 'gradient check: layers INT_MIN');
+SELECT cmp_ok(retailiq_internal.forecast_lstm_gradient_check(-2147483648), '<', 1e-4::float8, 'gradient check: any seed is fine');
 
 -- ---------------------------------------------------------------- crafted statistical models
 CREATE TEMP TABLE hs AS

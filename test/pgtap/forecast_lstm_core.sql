@@ -6,9 +6,9 @@ SELECT plan(21);
 SET LOCAL jit = off;
 
 -- backpropagation through time matches central finite differences (1 and 2 layers)
-SELECT cmp_ok(retailiq.forecast_lstm_gradient_check(1, 1), '<', 1e-6::float8, 'gradient check, 1 layer');
-SELECT cmp_ok(retailiq.forecast_lstm_gradient_check(7, 2), '<', 1e-6::float8, 'gradient check, 2 layers');
-SELECT throws_ok('SELECT retailiq.forecast_lstm_gradient_check(1, 3)', '22023', NULL, 'layers must be 1 or 2');
+SELECT cmp_ok(retailiq_internal.forecast_lstm_gradient_check(1, 1), '<', 1e-6::float8, 'gradient check, 1 layer');
+SELECT cmp_ok(retailiq_internal.forecast_lstm_gradient_check(7, 2), '<', 1e-6::float8, 'gradient check, 2 layers');
+SELECT throws_ok('SELECT retailiq_internal.forecast_lstm_gradient_check(1, 3)', '22023', NULL, 'layers must be 1 or 2');
 
 -- 24 weekly-patterned daily series over 150 days; a promotion (about 1 day in 8, at
 -- random) multiplies sales by 1.6; noise from a fixed formula.

@@ -1,7 +1,7 @@
 -- Sales sources, refresh_forecasts and backtest: every bad argument is an ERROR with its
 -- SQLSTATE, and the registry keeps only sources whose relation and columns can be read.
 BEGIN;
-SELECT plan(38);
+SELECT plan(41);
 
 CREATE DOMAIN qty AS numeric CHECK (VALUE >= 0);
 CREATE TABLE ops_sales (sku text, store int, day date, at timestamptz, units int, amount qty,
@@ -33,8 +33,14 @@ SELECT throws_ok($$SELECT retailiq.register_sales_source('bad name', 'ops_sales'
                  '22023', 'sales source name "bad name" is not valid', 'a name with a space');
 SELECT throws_ok($$SELECT retailiq.register_sales_source('x', 'ops_sales', 'sku', 'day', 'units', '{}', 'prophet')$$,
                  '22023', 'method "prophet" is not a forecasting method', 'unknown method');
+SELECT throws_ok($$SELECT retailiq.register_sales_source('x', 'ops_sales', 'sku', 'day', 'units', store_column => 'note')$$,
+                 '42804', 'store_column "note" of public.ops_sales is of type text', 'a store column must hold integers');
+SELECT throws_ok($$SELECT retailiq.register_sales_source('x', 'ops_sales', 'sku', 'day', 'units', product_column => 'item')$$,
+                 '42703', 'product_column "item" is not a column of public.ops_sales', 'a product column that does not exist');
+SELECT is((retailiq.register_sales_source('s4', 'ops_sales', 'sku', 'day', 'units', store_column => 'store')).store_column,
+          'store'::name, 'a store column without a product column is kept');
 SELECT throws_ok($$SELECT retailiq.register_sales_source('x', 'ops_sales', 'sku', 'day', 'units', ARRAY['promo'], 'ets')$$,
-                 '22023', 'exog_columns are used only by method lstm', 'factors with a statistical method');
+                 '22023', 'method ets takes no exog_columns', 'factors with a method that takes none');
 SELECT throws_ok($$SELECT retailiq.register_sales_source('x', 'ops_seq', 'sku', 'day', 'units')$$,
                  '42809', NULL, 'a sequence is not a sales relation');
 SELECT throws_ok($$SELECT retailiq.register_sales_source('x', 'ops_sales', 'item', 'day', 'units')$$,

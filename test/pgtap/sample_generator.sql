@@ -93,11 +93,11 @@ SELECT ok((SELECT bool_and(email LIKE '%@example.com' AND phone ~ '^\+86 1[3-9][
            FROM gen.customers), 'e-mails and phones are well formed');
 
 -- deterministic for a seed, different for another seed
-SELECT is((SELECT md5(string_agg(t::text, ',' ORDER BY order_id)) FROM retailiq._sample_orders(300, 3, 40, 60, 5) t),
-          (SELECT md5(string_agg(t::text, ',' ORDER BY order_id)) FROM retailiq._sample_orders(300, 3, 40, 60, 5) t),
+SELECT is((SELECT md5(string_agg(t::text, ',' ORDER BY order_id)) FROM retailiq_internal.sample_orders(300, 3, 40, 60, 5) t),
+          (SELECT md5(string_agg(t::text, ',' ORDER BY order_id)) FROM retailiq_internal.sample_orders(300, 3, 40, 60, 5) t),
           'the same seed gives the same orders');
-SELECT isnt((SELECT md5(string_agg(t::text, ',' ORDER BY order_id)) FROM retailiq._sample_orders(300, 3, 40, 60, 5) t),
-            (SELECT md5(string_agg(t::text, ',' ORDER BY order_id)) FROM retailiq._sample_orders(300, 3, 40, 60, 6) t),
+SELECT isnt((SELECT md5(string_agg(t::text, ',' ORDER BY order_id)) FROM retailiq_internal.sample_orders(300, 3, 40, 60, 5) t),
+            (SELECT md5(string_agg(t::text, ',' ORDER BY order_id)) FROM retailiq_internal.sample_orders(300, 3, 40, 60, 6) t),
             'another seed gives other orders');
 
 -- bad arguments

@@ -29,9 +29,9 @@ SELECT status, count(*) AS alerts FROM retailiq.alert GROUP BY 1 ORDER BY 1;
 CREATE TEMP VIEW sales_by_series AS
 SELECT store_id || '/' || product_id AS series, day, units FROM retail.daily_sales;
 SELECT max(day) - 6 AS week_start FROM retail.daily_sales \gset
-INSERT INTO retailiq.forecast_result (series, period_start, grain, horizon, yhat, yhat_lower, yhat_upper,
-                                      interval_level, model_name)
-SELECT '1/' || s.product_id, :'week_start'::date, 'week', 1, sum(s.units) / 4.0,
+INSERT INTO retailiq.forecast_result (series, store_id, product_id, period_start, grain, horizon, yhat,
+                                      yhat_lower, yhat_upper, interval_level, model_name)
+SELECT '1/' || s.product_id, 1, s.product_id, :'week_start'::date, 'week', 1, sum(s.units) / 4.0,
        sum(s.units) / 4.0 * 0.8, sum(s.units) / 4.0 * 1.2, 0.8, 'demo_4_week_mean'
   FROM retail.daily_sales s
  WHERE s.store_id = 1 AND s.day >= :'week_start'::date - 28 AND s.day < :'week_start'::date

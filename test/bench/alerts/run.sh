@@ -45,7 +45,7 @@ BEGIN
         IF was IS DISTINCT FROM 0 AND TG_OP = 'UPDATE' THEN
             subject := jsonb_build_object('table', 'bench_alerts.inv', 'store_id', NEW.store_id,
                                           'product_id', NEW.product_id);
-            PERFORM retailiq._alert_resolve_subject('low_stock', subject);
+            PERFORM retailiq_internal.alert_resolve_subject('low_stock', subject);
         END IF;
     ELSIF was IS DISTINCT FROM now AND NOT coalesce(was = 2 AND now = 1, false) THEN
         subject := jsonb_build_object('table', 'bench_alerts.inv', 'store_id', NEW.store_id,

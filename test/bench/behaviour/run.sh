@@ -169,8 +169,8 @@ SELECT (now() AT TIME ZONE 'UTC')::date - 364 AS f, (now() AT TIME ZONE 'UTC')::
 -- forecast columns and the accuracy report have rows to read
 SELECT (now() AT TIME ZONE 'UTC')::date - (SELECT max(day) FROM $S.daily_sales) AS dshift \gset
 DELETE FROM retailiq.forecast_result WHERE model_name = 'bench';
-INSERT INTO retailiq.forecast_result (series, period_start, grain, horizon, yhat, yhat_lower, yhat_upper, model_name)
-SELECT store_id || '/' || product_id, day + :dshift, 'day', 1, units * 1.05, units * 0.7, units * 1.4 + 1, 'bench'
+INSERT INTO retailiq.forecast_result (series, store_id, product_id, period_start, grain, horizon, yhat, yhat_lower, yhat_upper, model_name)
+SELECT store_id || '/' || product_id, store_id, product_id, day + :dshift, 'day', 1, units * 1.05, units * 0.7, units * 1.4 + 1, 'bench'
   FROM $S.daily_sales WHERE day > (SELECT max(day) FROM $S.daily_sales) - 28;
 CREATE TEMP TABLE tm (what text, s float8);
 CREATE TEMP TABLE c AS SELECT clock_timestamp() AS t;
