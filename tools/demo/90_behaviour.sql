@@ -1,6 +1,6 @@
 -- Behaviour and reports: customer tags from events, the customer profile, funnel, hot zones, reports and the HTML page
 \set QUIET on
-SELECT retailiq.register_event_source('retail');
+SELECT retailiq.register_event_source('retail') \g /dev/null
 SELECT date_trunc('day', max(occurred_at)) + interval '1 day' AS data_end,
        (date_trunc('day', max(occurred_at)) + interval '1 day')::date - 28 AS report_from,
        (date_trunc('day', max(occurred_at)))::date AS report_to
