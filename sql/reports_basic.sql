@@ -90,6 +90,17 @@ SELECT (length(h) - length(replace(h, '<svg', ''))) / 4 AS charts, position('<sc
   FROM (SELECT retailiq.report_html('2025-03-01', '2025-03-31') AS h) s;
 SELECT h LIKE '%No orders in this period%' AS says_empty, h LIKE '%No online product views%' AS no_funnel
   FROM (SELECT retailiq.report_html('2026-01-01', '2026-01-31') AS h) s;
+-- The segment section uses the customer profile only when it scored this source's orders as of
+-- a day of the report's period; otherwise it computes RFM and says why the profile was left out.
+SELECT retailiq.refresh_customer_profile('2025-03-05') \g /dev/null
+SELECT substring(h from 'customer_profile \(as of [0-9-]+\)') AS segments_from
+  FROM (SELECT retailiq.report_html('2025-03-01', '2025-03-31') AS h) s;
+SELECT substring(h from 'RFM as of [^<]*') AS segments_from
+  FROM (SELECT retailiq.report_html('2025-04-01', '2025-04-30') AS h) s;
+UPDATE retailiq.customer_profile_data SET orders_source = 'other_shop.orders';
+SELECT substring(h from 'RFM as of [^<]*') AS segments_from
+  FROM (SELECT retailiq.report_html('2025-03-01', '2025-03-31') AS h) s;
+DELETE FROM retailiq.customer_profile_data;
 
 -- errors
 SELECT * FROM retailiq.report_sales('hourly', '2025-03-01', '2025-03-31');

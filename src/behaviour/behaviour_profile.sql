@@ -7,6 +7,7 @@
 CREATE TABLE retailiq.customer_profile_data (
     customer_id        bigint PRIMARY KEY,
     as_of              timestamptz NOT NULL,
+    orders_source      text,        -- the registered orders relation the scores come from
     recency_days       int,
     frequency          bigint,
     monetary           numeric,
@@ -24,6 +25,8 @@ CREATE TABLE retailiq.customer_profile_data (
 );
 COMMENT ON TABLE retailiq.customer_profile_data IS
     'scores behind retailiq.customer_profile, rebuilt by retailiq.refresh_customer_profile';
+COMMENT ON COLUMN retailiq.customer_profile_data.orders_source IS
+    'the orders relation registered when the profile was computed (reports use the profile only for that source)';
 
 -- The model saved under `name`, or NULL when there is none (load_model raises instead).
 CREATE FUNCTION retailiq_internal.model_or_null(name text, kind text) RETURNS retailiq.model
@@ -64,8 +67,8 @@ BEGIN
 
     DELETE FROM retailiq.customer_profile_data;
     INSERT INTO retailiq.customer_profile_data
-        (customer_id, as_of, recency_days, frequency, monetary, r, f, m, rfm_code, segment, cluster)
-    SELECT s.customer_id, as_of, s.recency_days, s.frequency, s.monetary, s.r, s.f, s.m,
+        (customer_id, as_of, orders_source, recency_days, frequency, monetary, r, f, m, rfm_code, segment, cluster)
+    SELECT s.customer_id, as_of, retailiq_internal.source_relation('orders')::text, s.recency_days, s.frequency, s.monetary, s.r, s.f, s.m,
            s.rfm_code, s.segment,
            CASE WHEN km IS NOT NULL
                 THEN retailiq.kmeans_assign(km, ARRAY[s.recency_days, s.frequency, s.monetary]::float8[]) END

@@ -153,6 +153,7 @@ DECLARE
     seg_vals float8[];
     seg_notes text[];
     seg_source text;
+    prof record;
     zones text;
     tags text;
     body text;
@@ -178,15 +179,28 @@ BEGIN
     SELECT coalesce(sum(viewed), 0) AS v, coalesce(sum(carted), 0) AS c, coalesce(sum(purchased), 0) AS b
       INTO fn FROM retailiq.conversion_funnel(lo, hi);
 
-    -- segment sizes: the last refresh_customer_profile, or RFM computed here as of to_date
-    IF EXISTS (SELECT 1 FROM retailiq.customer_profile_data) THEN
-        seg_source := 'customer_profile (as of ' || (SELECT to_char(max(as_of), 'YYYY-MM-DD') FROM retailiq.customer_profile_data) || ')';
+    -- segment sizes: the last refresh_customer_profile when it scored the orders this report
+    -- reads, as of a day in the report's period; else RFM computed here as of to_date, saying
+    -- why the profile was not used (it is one table per database, and may be stale or another
+    -- source's)
+    SELECT max(p.as_of), min(p.orders_source), count(DISTINCT p.orders_source)
+      INTO prof FROM retailiq.customer_profile_data p;
+    IF prof.max IS NOT NULL AND prof.count = 1
+       AND prof.min = retailiq_internal.source_relation('orders')::text
+       AND prof.max >= lo AND prof.max <= hi THEN
+        seg_source := 'customer_profile (as of ' || to_char(prof.max, 'YYYY-MM-DD') || ')';
         SELECT array_agg(segment ORDER BY n DESC, segment), array_agg(n::float8 ORDER BY n DESC, segment)
           INTO seg_labels, seg_vals
           FROM (SELECT coalesce(segment, 'unscored') AS segment, count(*) AS n
                   FROM retailiq.customer_profile_data GROUP BY 1) s;
     ELSE
-        seg_source := 'RFM as of ' || to_date;
+        seg_source := 'RFM as of ' || to_char(to_date, 'YYYY-MM-DD')
+            || CASE WHEN prof.max IS NULL THEN ''
+                    WHEN prof.count <> 1 OR prof.min IS DISTINCT FROM retailiq_internal.source_relation('orders')::text
+                    THEN '; customer_profile not used: it scored another orders source ('
+                         || coalesce(prof.min, 'unknown') || ')'
+                    ELSE '; customer_profile not used: it is as of ' || to_char(prof.max, 'YYYY-MM-DD')
+                         || ', outside this report''s period' END;
         SELECT array_agg(segment ORDER BY n DESC, segment), array_agg(n::float8 ORDER BY n DESC, segment)
           INTO seg_labels, seg_vals
           FROM (SELECT coalesce(segment, 'unscored') AS segment, count(*) AS n
