@@ -1,14 +1,20 @@
 /*
- * auto.c: 'auto', the entry of the method table that picks a method per series: ETS and
- * seasonal naive (with Croston and SBA when at least 30% of the periods have no sale),
- * each fitted without the last periods, the one with the lowest mean absolute error on
- * them refitted on the whole series. Its candidates are named here, not taken from the
- * registry, so a new method changes no 'auto' forecast until it is added below.
+ * auto.c: 'auto', the entry of the method table that picks a method per series. The
+ * series is classified first (Syntetos-Boylan-Croston, demand_class.c): an intermittent or
+ * lumpy one (mean interval between sales of 1.32 periods or more), or one without any
+ * sale, goes straight to the intermittent methods SBA, TSB and IMAPA, without trying the
+ * ETS forms (most of the time of a fit, and no ETS form models sporadic demand); any other
+ * series tries ETS and seasonal naive (with Croston and SBA when at least 30% of the
+ * periods have no sale). Each candidate is fitted without the last periods, and the one
+ * with the lowest mean absolute error on them is refitted on the whole series. Its
+ * candidates are named here, not taken from the registry, so a new method changes no
+ * 'auto' forecast until it is added below.
  */
 #include "postgres.h"
 
 #include <math.h>
 
+#include "forecast/demand_class.h"
 #include "forecast/method.h"
 
 #define AUTO_MIN_LENGTH 5		/* what ETS needs */
@@ -17,6 +23,8 @@ extern const ForecastMethod ets_method;
 extern const ForecastMethod snaive_method;
 extern const ForecastMethod croston_method;
 extern const ForecastMethod sba_method;
+extern const ForecastMethod tsb_method;
+extern const ForecastMethod imapa_method;
 
 static int
 auto_min_length(const double *y, int n, int m, const ForecastOptions *o)
@@ -30,8 +38,13 @@ auto_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fit
 {
 	int			v = o->validation > 0 ? o->validation : Max(m, 7);
 	int			zeros = 0,
+				demands,
 				t,
 				c;
+	double		adi,
+				cv2;
+	DemandClass dc = demand_classify(y, n, &adi, &cv2, &demands);
+	bool		sporadic = dc == DEMAND_NONE || dc == DEMAND_INTERMITTENT || dc == DEMAND_LUMPY;
 	const ForecastMethod *cand[4];
 	int			ncand = 0;
 	const ForecastMethod *best = &ets_method;
@@ -44,16 +57,26 @@ auto_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fit
 	for (t = 0; t < n; t++)
 		if (y[t] == 0)
 			zeros++;
-	cand[ncand++] = &ets_method;
-	cand[ncand++] = &snaive_method;
-	if (zeros >= 0.3 * n)
+	if (sporadic)
 	{
-		cand[ncand++] = &croston_method;
 		cand[ncand++] = &sba_method;
+		cand[ncand++] = &tsb_method;
+		cand[ncand++] = &imapa_method;
+		best = &sba_method;
+	}
+	else
+	{
+		cand[ncand++] = &ets_method;
+		cand[ncand++] = &snaive_method;
+		if (zeros >= 0.3 * n)
+		{
+			cand[ncand++] = &croston_method;
+			cand[ncand++] = &sba_method;
+		}
 	}
 	if (n - v < Max(2 * m, 8))
 	{
-		(zeros >= 0.3 * n ? &sba_method : &ets_method)->fit(y, n, m, o, fit);
+		(sporadic || zeros >= 0.3 * n ? &sba_method : &ets_method)->fit(y, n, m, o, fit);
 		return NAN;
 	}
 	yhat = palloc(sizeof(double) * v);
@@ -100,7 +123,7 @@ const ForecastMethod auto_method = {
 	.intermittent = true,
 	.requestable = true,
 	.trainer = "forecast_fit",
-	.description = "per series, the method with the lowest error on the last periods (ETS, seasonal naive, Croston, SBA)",
+	.description = "per series, the method with the lowest error on the last periods: SBA, TSB or IMAPA for intermittent and lumpy demand, else ETS, seasonal naive (Croston, SBA)",
 	.min_length = auto_min_length,
 	.fit = auto_fit,
 	.predict = forecast_local_predict,
