@@ -286,6 +286,33 @@ accuracy_coverage_accum(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(st);
 }
 
+/*
+ * Quantile (pinball) loss of a forecast of the q-quantile: q (a - f) when the actual is above
+ * it, (1 - q) (f - a) when below; its mean is the loss M5 scored quantile forecasts with,
+ * and the one a forecast of the q-quantile minimises (a bound of an interval, an
+ * order-up-to level).
+ */
+PG_FUNCTION_INFO_V1(accuracy_quantile_loss_accum);
+Datum
+accuracy_quantile_loss_accum(PG_FUNCTION_ARGS)
+{
+	ArrayType  *st;
+	double	   *s = acc_state(fcinfo, 0, 2, ACC_ABS, &st);
+	double		a = acc_finite(fcinfo, 1, "actual");
+	double		f = acc_finite(fcinfo, 2, "forecast");
+	double		q = acc_finite(fcinfo, 3, "quantile");
+
+	if (!(q > 0 && q < 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("quantile must be between 0 and 1"),
+				 errdetail("quantile is %g.", q),
+				 errhint("Pass the probability the forecast is a quantile of, e.g. 0.9 for the upper bound of an 80%% interval.")));
+	s[0] += 1;
+	s[1] += a >= f ? q * (a - f) : (1 - q) * (f - a);
+	PG_RETURN_ARRAYTYPE_P(st);
+}
+
 /* Partial states of any of the aggregates above add up element by element. */
 PG_FUNCTION_INFO_V1(accuracy_combine);
 Datum
@@ -330,7 +357,7 @@ accuracy_wape_final(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(s[1] / s[2]);
 }
 
-/* The mean of the second element (mape, smape, bias, mase, coverage); NULL when empty. */
+/* The mean of the second element (mape, smape, bias, mase, coverage, quantile_loss); NULL when empty. */
 PG_FUNCTION_INFO_V1(accuracy_mean_final);
 Datum
 accuracy_mean_final(PG_FUNCTION_ARGS)

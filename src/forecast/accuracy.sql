@@ -1,4 +1,4 @@
--- forecast accuracy: WAPE, MAPE, sMAPE, bias, RMSE, MASE, RMSSE and interval coverage as
+-- forecast accuracy: WAPE, MAPE, sMAPE, bias, RMSE, MASE, RMSSE, interval coverage and quantile loss as
 -- parallel-safe aggregates over (actual, forecast) rows, and the seasonal-naive scale that
 -- MASE and RMSSE divide by (accuracy.c; doc/forecast-operations.md).
 --
@@ -31,6 +31,8 @@ CREATE FUNCTION retailiq_internal.rmsse_accum(float8[], float8, float8, float8) 
     AS 'MODULE_PATHNAME', 'accuracy_rmsse_accum' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION retailiq_internal.coverage_accum(float8[], float8, float8, float8) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'accuracy_coverage_accum' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION retailiq_internal.quantile_loss_accum(float8[], float8, float8, float8) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'accuracy_quantile_loss_accum' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
 
 CREATE AGGREGATE retailiq.wape(actual float8, forecast float8) (
     SFUNC = retailiq_internal.wape_accum, STYPE = float8[], INITCOND = '{0,0,0}',
@@ -87,6 +89,13 @@ CREATE AGGREGATE retailiq.coverage(actual float8, lower float8, upper float8) (
     PARALLEL = SAFE);
 COMMENT ON AGGREGATE retailiq.coverage(float8, float8, float8) IS
     'share of actuals inside their prediction interval [lower, upper]';
+
+CREATE AGGREGATE retailiq.quantile_loss(actual float8, forecast float8, quantile float8) (
+    SFUNC = retailiq_internal.quantile_loss_accum, STYPE = float8[], INITCOND = '{0,0}',
+    FINALFUNC = retailiq_internal.accuracy_mean_final, COMBINEFUNC = retailiq_internal.accuracy_combine,
+    PARALLEL = SAFE);
+COMMENT ON AGGREGATE retailiq.quantile_loss(float8, float8, float8) IS
+    'mean quantile (pinball) loss of forecasts of the quantile-th quantile: quantile (actual - forecast) above, (1 - quantile) (forecast - actual) below';
 
 CREATE FUNCTION retailiq.naive_scale(y float8[], season int, squared boolean DEFAULT false)
 RETURNS float8

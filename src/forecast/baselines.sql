@@ -95,3 +95,10 @@ COMMENT ON VIEW retailiq.forecast_methods IS
 CREATE FUNCTION retailiq_internal.ets_check(y float8[], m int, model text, par float8[], init float8[],
                                     h int, level float8 DEFAULT 0.8) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'forecast_ets_check' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+
+-- The Syntetos-Boylan-Croston class of one demand history (demand_class.c).
+CREATE FUNCTION retailiq.demand_class(y float8[], OUT class text, OUT adi float8, OUT cv2 float8,
+                                      OUT demands int, OUT periods int)
+    AS 'MODULE_PATHNAME', 'demand_class' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION retailiq.demand_class(float8[]) IS
+    'Syntetos-Boylan-Croston class of a demand history (oldest first, 0 = no sale): smooth, erratic, intermittent or lumpy by ADI (cut 1.32) and CV^2 of the sizes (cut 0.49)';
