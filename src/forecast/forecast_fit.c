@@ -143,6 +143,7 @@ fit_panel(const ForecastPanel *panel, int m, const ForecastOptions *o, SeriesFit
 {
 	const ForecastMethod *method = o->method;
 	int			ns = panel->nseries,
+				nrec = forecast_method_records(method),
 				i;
 	instr_time	t0;
 
@@ -159,11 +160,11 @@ fit_panel(const ForecastPanel *panel, int m, const ForecastOptions *o, SeriesFit
 		{
 			if (o->short_error)
 				short_refuse(o, panel, s, need);
-			keep[i] = fit_short(method, s->y, s->n, &fits[i]);
-			short_note(shorts, panel, s, need, &fits[i], keep[i]);
+			keep[i] = fit_short(method, s->y, s->n, &fits[(Size) i * nrec]);
+			short_note(shorts, panel, s, need, &fits[(Size) i * nrec], keep[i]);
 		}
 		else
-			vmae[i] = method->fit(s->y, s->n, m, o, &fits[i]);
+			vmae[i] = method->fit(s->y, s->n, m, o, &fits[(Size) i * nrec]);
 		if (keep[i])
 			shorts->kept++;
 		/* progress: about every tenth of the series (always at DEBUG1) */
@@ -182,17 +183,22 @@ fit_panel(const ForecastPanel *panel, int m, const ForecastOptions *o, SeriesFit
 
 /* ---------- the model ---------- */
 
-/* The fitted series (the first ns of fits and panel->series) into the model's layout. */
+/*
+ * The fitted series (the first ns of panel->series, nrec records each in fits) into the
+ * model's layout: the per-series arrays have ns entries, the per-record ones (method,
+ * spec, par, seasonal) ns * nrec rows, series by series.
+ */
 static void
 put_series(ModelBuilder *b, const ForecastPanel *panel, const SeriesFit *fits, int ns,
-		   const double *vmae, bool with_vmae)
+		   int nrec, const double *vmae, bool with_vmae)
 {
+	int			nr = ns * nrec;
 	const char **keys = palloc(sizeof(char *) * Max(ns, 1));
 	int64	   *start = palloc(sizeof(int64) * Max(ns, 1)),
 			   *len = palloc(sizeof(int64) * Max(ns, 1)),
-			   *meth = palloc(sizeof(int64) * Max(ns, 1)),
-			   *spec = palloc(sizeof(int64) * Max(ns, 1) * LOCAL_NSPEC);
-	double	   *par = palloc(sizeof(double) * Max(ns, 1) * LOCAL_NPAR),
+			   *meth = palloc(sizeof(int64) * Max(nr, 1)),
+			   *spec = palloc(sizeof(int64) * Max(nr, 1) * LOCAL_NSPEC);
+	double	   *par = palloc(sizeof(double) * Max(nr, 1) * LOCAL_NPAR),
 			   *loglik = palloc(sizeof(double) * Max(ns, 1)),
 			   *aicc = palloc(sizeof(double) * Max(ns, 1)),
 			   *mse = palloc(sizeof(double) * Max(ns, 1)),
@@ -202,18 +208,26 @@ put_series(ModelBuilder *b, const ForecastPanel *panel, const SeriesFit *fits, i
 				i,
 				k;
 
-	for (i = 0; i < ns; i++)
+	for (i = 0; i < nr; i++)
 		maxm = Max(maxm, fits[i].m);
-	seas = palloc0(sizeof(double) * Max(ns, 1) * maxm);
+	seas = palloc0(sizeof(double) * Max(nr, 1) * maxm);
 	for (i = 0; i < ns; i++)
 	{
-		const SeriesFit *f = &fits[i];
-		int64	   *sp = spec + i * LOCAL_NSPEC;
-		double	   *p = par + i * LOCAL_NPAR;
+		const SeriesFit *f = &fits[(Size) i * nrec];
 
 		keys[i] = panel->series[i].key;
 		start[i] = panel->series[i].start;
 		len[i] = panel->series[i].n;
+		loglik[i] = f->method == FIT_ETS ? f->loglik : NAN;
+		aicc[i] = f->method == FIT_ETS ? f->aicc : NAN;
+		mse[i] = f->mse;
+	}
+	for (i = 0; i < nr; i++)
+	{
+		const SeriesFit *f = &fits[i];
+		int64	   *sp = spec + (Size) i * LOCAL_NSPEC;
+		double	   *p = par + (Size) i * LOCAL_NPAR;
+
 		meth[i] = f->method;
 		sp[0] = f->error;
 		sp[1] = f->trend;
@@ -228,10 +242,7 @@ put_series(ModelBuilder *b, const ForecastPanel *panel, const SeriesFit *fits, i
 		p[5] = f->level;
 		p[6] = f->slope;
 		for (k = 0; k < f->m && k < maxm; k++)
-			seas[i * maxm + k] = f->s[k];
-		loglik[i] = f->method == FIT_ETS ? f->loglik : NAN;
-		aicc[i] = f->method == FIT_ETS ? f->aicc : NAN;
-		mse[i] = f->mse;
+			seas[(Size) i * maxm + k] = f->s[k];
 	}
 	dims[0] = ns;
 	model_put_float_array(b, MODEL_METRICS, "loglik", loglik, 1, dims);
@@ -242,6 +253,7 @@ put_series(ModelBuilder *b, const ForecastPanel *panel, const SeriesFit *fits, i
 	model_put_text_array(b, MODEL_DATA, "series", keys, ns);
 	model_put_int_array(b, MODEL_DATA, "start", start, 1, dims);
 	model_put_int_array(b, MODEL_DATA, "n", len, 1, dims);
+	dims[0] = nr;
 	model_put_int_array(b, MODEL_DATA, "method", meth, 1, dims);
 	dims[1] = LOCAL_NSPEC;
 	model_put_int_array(b, MODEL_DATA, "spec", spec, 2, dims);
@@ -269,6 +281,7 @@ forecast_fit_final(PG_FUNCTION_ARGS)
 	ModelBuilder *b;
 	bytea	   *result;
 	int			ns,
+				nrec,
 				i,
 				k,
 				m;
@@ -293,7 +306,8 @@ forecast_fit_final(PG_FUNCTION_ARGS)
 	}
 	m = o.season > 0 ? o.season : panel->season;
 	ns = panel->nseries;
-	fits = palloc0(sizeof(SeriesFit) * ns);
+	nrec = forecast_method_records(o.method);
+	fits = palloc0_array(SeriesFit, (Size) ns * nrec);
 	vmae = palloc(sizeof(double) * ns);
 	keep = palloc(sizeof(bool) * ns);
 	memset(&shorts, 0, sizeof(shorts));
@@ -304,7 +318,7 @@ forecast_fit_final(PG_FUNCTION_ARGS)
 	for (i = 0, k = 0; i < ns; i++)
 		if (keep[i])
 		{
-			fits[k] = fits[i];
+			memmove(&fits[(Size) k * nrec], &fits[(Size) i * nrec], sizeof(SeriesFit) * nrec);
 			vmae[k] = vmae[i];
 			panel->series[k] = panel->series[i];
 			k++;
@@ -324,7 +338,7 @@ forecast_fit_final(PG_FUNCTION_ARGS)
 	model_put_int(b, MODEL_METRICS, "nseries", ns);
 	model_put_int(b, MODEL_METRICS, "rows", series_collect_rows(st));
 	old = MemoryContextSwitchTo(work);
-	put_series(b, panel, fits, ns, vmae, o.method == forecast_method_by_name("auto"));
+	put_series(b, panel, fits, ns, nrec, vmae, o.method == forecast_method_by_name("auto"));
 	MemoryContextSwitchTo(old);
 	result = model_finish(b);
 	MemoryContextDelete(work);

@@ -4,9 +4,11 @@
  * the local methods' predict (retailiq.forecast / forecast_all dispatch here through the
  * method table) and retailiq.forecast_model_series.
  *
- * The layout, per series i (forecast_fit.c writes it): method[i] (a method's code), spec
- * [i][5] = error, trend, season, damped, m; par[i][7] = alpha, beta, gamma, phi, sigma2,
- * level, slope; seasonal[i][maxm].
+ * The layout (forecast_fit.c writes it): per series i, series[i], start[i], n[i]; per
+ * record r (nrec records per series, series by series: a combination keeps its components
+ * after its own record; nrec = 1 for every other method) method[r] (a method's code, 0 for
+ * an unused record), spec[r][5] = error, trend, season, damped, m; par[r][7] = alpha, beta,
+ * gamma, phi, sigma2, level, slope; seasonal[r][maxm].
  */
 #include "postgres.h"
 
@@ -26,6 +28,7 @@ typedef struct StatModel
 	int64		seed;
 	bool		nonneg;
 	int			ns;
+	int			nrec;			/* records per series */
 	int			maxm;
 	char	  **keys;
 	int64	   *start,
@@ -36,8 +39,9 @@ typedef struct StatModel
 			   *seas;
 } StatModel;
 
+/* record r (of every series' records, flat) */
 static void
-series_fit_of(const StatModel *sm, int i, SeriesFit *f)
+record_of(const StatModel *sm, int i, SeriesFit *f)
 {
 	int			k;
 
@@ -56,26 +60,42 @@ series_fit_of(const StatModel *sm, int i, SeriesFit *f)
 	f->level = sm->par[i * LOCAL_NPAR + 5];
 	f->slope = sm->par[i * LOCAL_NPAR + 6];
 	for (k = 0; k < f->m; k++)
-		f->s[k] = sm->seas[i * sm->maxm + k];
+		f->s[k] = sm->seas[(Size) i * sm->maxm + k];
+}
+
+/* series i's records into f[0 .. nrec - 1] */
+static void
+series_fit_of(const StatModel *sm, int i, SeriesFit *f)
+{
+	int			r;
+
+	for (r = 0; r < sm->nrec; r++)
+		record_of(sm, i * sm->nrec + r, &f[r]);
 }
 
 /*
- * Series i, checked as its method will use it: a model value can be written by hand (its
- * text form is parseable and the checksum is no secret), so a method code, a period or a
- * parameter outside what a fit produces is a corrupt model, not a NaN forecast or a read
- * past the seasonal states. What is common is checked here, the rest by the method.
+ * Record r of series i, checked as its method will use it: a model value can be written by
+ * hand (its text form is parseable and the checksum is no secret), so a method code, a
+ * period or a parameter outside what a fit produces is a corrupt model, not a NaN forecast
+ * or a read past the seasonal states. What is common is checked here, the rest by the
+ * method (a combination checks its components through their methods). A record after the
+ * first may be unused (code 0, all zero); the first never is, and a method is given no
+ * more records than it asks for.
  */
 static void
-check_series_fit(const ModelView *mv, const StatModel *sm, int i)
+check_series_fit(const ModelView *mv, const StatModel *sm, int i, int r)
 {
-	const ForecastMethod *m = forecast_method_by_code((int) sm->meth[i]);
-	const int64 *sp = sm->spec + (Size) i * LOCAL_NSPEC;
-	const double *p = sm->par + (Size) i * LOCAL_NPAR;
-	SeriesFit	f;
+	int			rec = i * sm->nrec + r;
+	const ForecastMethod *m = forecast_method_by_code((int) sm->meth[rec]);
+	const int64 *sp = sm->spec + (Size) rec * LOCAL_NSPEC;
+	const double *p = sm->par + (Size) rec * LOCAL_NPAR;
+	SeriesFit	f[FORECAST_MAX_RECORDS];
 	const char *why;
 	int			k;
 
-	if (m == NULL || m->check == NULL)
+	if (r > 0 && sm->meth[rec] == 0)
+		return;
+	if (m == NULL || m->check == NULL || forecast_method_records(m) > sm->nrec - r)
 		model_corrupt(mv, "series %d has an invalid description", i);
 	for (k = 0; k < LOCAL_NPAR; k++)
 		if (!isfinite(p[k]))
@@ -88,8 +108,9 @@ check_series_fit(const ModelView *mv, const StatModel *sm, int i)
 	for (k = 0; k < 4; k++)
 		if (sp[k] < 0 || sp[k] > 2 || (k == 3 && sp[k] > 1))
 			model_corrupt(mv, "Series %d has an invalid form.", i);
-	series_fit_of(sm, i, &f);
-	if ((why = m->check(&f)) != NULL)
+	for (k = 0; k < sm->nrec - r; k++)
+		record_of(sm, rec + k, &f[k]);
+	if ((why = m->check(f)) != NULL)
 		model_corrupt(mv, "Series %d has %s.", i, why);
 }
 
@@ -101,7 +122,8 @@ open_local(FunctionCallInfo fcinfo, StatModel *sm)
 	int			dims[2];
 	int			n;
 	char	   *freq;
-	int			i;
+	int			i,
+				r;
 
 	if (kind_method == NULL || kind_method->scope != METHOD_LOCAL)
 		ereport(ERROR,
@@ -118,7 +140,11 @@ open_local(FunctionCallInfo fcinfo, StatModel *sm)
 	dims[0] = n;
 	sm->start = model_get_int_array(mv, MODEL_DATA, "start", 1, dims);
 	sm->len = model_get_int_array(mv, MODEL_DATA, "n", 1, dims);
+	dims[0] = -1;
 	sm->meth = model_get_int_array(mv, MODEL_DATA, "method", 1, dims);
+	if (n < 1 || dims[0] % n != 0 || dims[0] / n < 1 || dims[0] / n > FORECAST_MAX_RECORDS)
+		model_corrupt(mv, "%d method codes for %d series", dims[0], n);
+	sm->nrec = dims[0] / n;
 	dims[1] = LOCAL_NSPEC;
 	sm->spec = model_get_int_array(mv, MODEL_DATA, "spec", 2, dims);
 	dims[1] = LOCAL_NPAR;
@@ -130,29 +156,36 @@ open_local(FunctionCallInfo fcinfo, StatModel *sm)
 		model_corrupt(mv, "level %g, season width %d", sm->level, sm->maxm);
 	for (i = 0; i < n; i++)
 	{
-		int64		mi = sm->spec[i * LOCAL_NSPEC + 4];
-
-		if (forecast_method_by_code((int) sm->meth[i]) == NULL || mi < 1 || mi > sm->maxm ||
-			sm->len[i] < 1 || sm->len[i] > PG_INT32_MAX / 2 || !IS_VALID_DATE(sm->start[i]) ||
+		if (sm->len[i] < 1 || sm->len[i] > PG_INT32_MAX / 2 || !IS_VALID_DATE(sm->start[i]) ||
 			(i > 0 && strcmp(sm->keys[i - 1], sm->keys[i]) >= 0))
 			model_corrupt(mv, "series %d has an invalid description", i);
-		check_series_fit(mv, sm, i);
+		for (r = 0; r < sm->nrec; r++)
+		{
+			int			rec = i * sm->nrec + r;
+			int64		mi = sm->spec[(Size) rec * LOCAL_NSPEC + 4];
+			bool		unused = r > 0 && sm->meth[rec] == 0;
+
+			if ((!unused && forecast_method_by_code((int) sm->meth[rec]) == NULL) ||
+				(!unused && (mi < 1 || mi > sm->maxm)) || (unused && mi > sm->maxm))
+				model_corrupt(mv, "series %d has an invalid description", i);
+			check_series_fit(mv, sm, i, r);
+		}
 	}
 }
 
 static void
 emit_series(ReturnSetInfo *rsi, const StatModel *sm, int i, int h, bool with_key)
 {
-	SeriesFit	f;
+	SeriesFit	f[FORECAST_MAX_RECORDS];
 	RiqRng		rng;
 	double	   *yhat = palloc(sizeof(double) * h);
 	double	   *lo = palloc(sizeof(double) * h);
 	double	   *hi = palloc(sizeof(double) * h);
 	int			t;
 
-	series_fit_of(sm, i, &f);
+	series_fit_of(sm, i, f);
 	riq_rng_seed(&rng, (uint64) sm->seed, (uint64) i);
-	fit_forecast(&f, h, sm->level, sm->nonneg, &rng, yhat, lo, hi);
+	fit_forecast(f, h, sm->level, sm->nonneg, &rng, yhat, lo, hi);
 	for (t = 0; t < h; t++)
 	{
 		Datum		values[6];
@@ -232,31 +265,32 @@ forecast_model_series(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	for (i = 0; i < sm.ns; i++)
 	{
-		SeriesFit	f;
+		SeriesFit	fr[FORECAST_MAX_RECORDS];
+		SeriesFit  *fp = fr;
 		char		buf[16];
 		Datum		values[10];
 		bool		nulls[10] = {0};
 		bool		shown[4];
 		const ForecastMethod *m;
 
-		series_fit_of(&sm, i, &f);
-		m = forecast_method_by_code(f.method);
+		series_fit_of(&sm, i, fr);
+		m = forecast_method_by_code(fp->method);
 		memset(shown, 0, sizeof(shown));
 		if (m->shown != NULL)
-			m->shown(&f, shown);
+			m->shown(fp, shown);
 		values[0] = CStringGetTextDatum(sm.keys[i]);
-		values[1] = CStringGetTextDatum(m->label(&f, buf));
+		values[1] = CStringGetTextDatum(m->label(fp, buf));
 		values[2] = Int32GetDatum((int32) sm.len[i]);
-		values[3] = Float8GetDatum(f.alpha);
-		values[4] = Float8GetDatum(f.beta);
-		values[5] = Float8GetDatum(f.gamma);
-		values[6] = Float8GetDatum(f.phi);
+		values[3] = Float8GetDatum(fp->alpha);
+		values[4] = Float8GetDatum(fp->beta);
+		values[5] = Float8GetDatum(fp->gamma);
+		values[6] = Float8GetDatum(fp->phi);
 		for (int k = 0; k < 4; k++)
 			nulls[3 + k] = !shown[k];
-		values[7] = Float8GetDatum(f.sigma2);
+		values[7] = Float8GetDatum(fp->sigma2);
 		values[8] = Float8GetDatum(aicc[i]);
 		nulls[8] = isnan(aicc[i]);
-		values[9] = Int32GetDatum(f.m);
+		values[9] = Int32GetDatum(fp->m);
 		tuplestore_putvalues(rsi->setResult, rsi->setDesc, values, nulls);
 	}
 	PG_RETURN_NULL();

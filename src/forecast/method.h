@@ -12,6 +12,10 @@
  * A local method's fit is a SeriesFit (baselines.h): the record a forecast_fit model
  * stores per series (a method code, five form codes, seven parameters, up to 64 seasonal
  * states). Each method says what its fields mean, and checks them when a model is read.
+ * A method that needs more than one record per series (a combination keeps its components'
+ * fits) says how many (`records`); it is then given that many consecutive records, the
+ * first its own. The model stores every series with as many records as the method asked
+ * for the most (unused ones have method code 0).
  */
 #ifndef RETAILIQ_FORECAST_METHOD_H
 #define RETAILIQ_FORECAST_METHOD_H
@@ -25,7 +29,8 @@
 #include "forecast/baselines.h"
 #include "forecast/series.h"
 
-#define FORECAST_MAX_METHODS 16
+#define FORECAST_MAX_METHODS 24
+#define FORECAST_MAX_RECORDS 5	/* SeriesFit records per series: a combination and 4 components */
 #define FORECAST_METHOD_OPTS 64	/* bytes of typed options a method may keep */
 
 /* One horizon limit for every predict function and every trainer that takes a horizon. */
@@ -69,6 +74,7 @@ typedef struct ForecastMethod
 	bool		factors;		/* uses per-period factors (exog) */
 	bool		intermittent;	/* meant for series with many zero periods */
 	bool		requestable;	/* a user may name it (the mean is only a fallback) */
+	int			records;		/* local methods: SeriesFit records per series (0 = 1) */
 	const char *trainer;		/* the aggregate that fits it */
 	const char *description;
 	const char *const *option_keys; /* its own option keys (NULL-terminated) or NULL */
@@ -79,7 +85,7 @@ typedef struct ForecastMethod
 	int			(*min_length) (const double *y, int n, int m, const ForecastOptions *o);
 	/* what min_length asks beyond a number of periods, for the error (NULL = nothing) */
 	const char *length_note;
-	/* local methods: fit one series; returns the validation error for auto, else NaN */
+	/* local methods: fit one series into fit[0 .. records - 1]; returns the validation error for auto, else NaN */
 	double		(*fit) (const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fit);
 	/* local methods: point forecasts and a central interval of coverage level */
 	void		(*forecast) (const SeriesFit *fit, int h, double level, RiqRng *rng,
@@ -100,6 +106,8 @@ extern int	forecast_method_index(const ForecastMethod *m);
 extern const ForecastMethod *forecast_method_by_name(const char *name);
 extern const ForecastMethod *forecast_method_by_code(int code);
 extern const ForecastMethod *forecast_method_by_kind(ModelKind kind);
+/* the SeriesFit records per series method m writes (at least 1) */
+extern int	forecast_method_records(const ForecastMethod *m);
 
 /* the method's own typed options block in o */
 extern const void *forecast_method_options(const ForecastOptions *o, const ForecastMethod *m);

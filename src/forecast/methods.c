@@ -89,6 +89,12 @@ forecast_method_by_kind(ModelKind kind)
 	return NULL;
 }
 
+int
+forecast_method_records(const ForecastMethod *m)
+{
+	return Max(m->records, 1);
+}
+
 const void *
 forecast_method_options(const ForecastOptions *o, const ForecastMethod *m)
 {

@@ -1,0 +1,30 @@
+-- 'combo': ETS, damped ETS and Theta, weighted by their errors on the last periods.
+-- Two monthly series with a season and a trend, four years each.
+CREATE TEMP TABLE c_monthly AS
+SELECT s AS series, (date '2020-01-01' + make_interval(months => t))::date AS ts,
+       100 + s * 20 + 1.5 * t + 15 * sin(2 * pi() * t / 12) + 4 * sin(t * 1.7 + s) AS y
+  FROM generate_series(1, 2) s, generate_series(0, 47) t;
+CREATE TEMP TABLE c_models AS
+SELECT (SELECT retailiq.forecast_fit(series::text, ts, y, 'combo') FROM c_monthly) AS combo,
+       (SELECT retailiq.forecast_fit(series::text, ts, y, 'ets') FROM c_monthly) AS ets,
+       (SELECT retailiq.forecast_fit(series::text, ts, y, 'ets', '{"ets_model": "ZAdZ"}') FROM c_monthly) AS damped,
+       (SELECT retailiq.forecast_fit(series::text, ts, y, 'theta') FROM c_monthly) AS theta;
+-- the weights (alpha, beta, gamma = ETS, damped ETS, Theta) sum to 1
+SELECT series, method, round(alpha::numeric, 3) AS w_ets, round(beta::numeric, 3) AS w_damped,
+       round(gamma::numeric, 3) AS w_theta, round((alpha + beta + gamma)::numeric, 12) AS total
+  FROM c_models, retailiq.forecast_model_series(combo) ORDER BY series;
+-- the forecast is the weighted mean of the components' forecasts, bounds too
+SELECT c.series, count(*) AS steps,
+       max(abs(c.yhat - (w.alpha * e.yhat + w.beta * d.yhat + w.gamma * t.yhat))) < 1e-9 AS point_is_weighted_mean,
+       max(abs(c.yhat_lower - (w.alpha * e.yhat_lower + w.beta * d.yhat_lower + w.gamma * t.yhat_lower))) < 1e-9 AS lower_is_weighted_mean
+  FROM c_models m
+  CROSS JOIN LATERAL retailiq.forecast_all(m.combo, 12) c
+  JOIN retailiq.forecast_model_series(m.combo) w ON w.series = c.series
+  JOIN retailiq.forecast_all(m.ets, 12) e ON e.series = c.series AND e.step = c.step
+  JOIN retailiq.forecast_all(m.damped, 12) d ON d.series = c.series AND d.step = c.step
+  JOIN retailiq.forecast_all(m.theta, 12) t ON t.series = c.series AND t.step = c.step
+ GROUP BY c.series ORDER BY 1;
+-- a model with weights that do not sum to 1 is corrupt, not a forecast
+SELECT retailiq.forecast_all(
+         regexp_replace(combo::text, '"par": \[\[[0-9.e-]+', '"par": [[0.9')::retailiq.model, 3)
+  FROM c_models;
