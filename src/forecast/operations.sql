@@ -510,6 +510,8 @@ BEGIN
      ORDER BY m.version DESC LIMIT 1;
     v_reused := FOUND;
     IF NOT v_reused THEN
+        -- the label of this fit in retailiq.forecast_progress, until the function returns
+        PERFORM set_config('retailiq.progress_label', source_name, true);
         EXECUTE retailiq_internal.sales_source_fit_query(src, src.method, false, src.options ? 'history_days') INTO v_model
           USING src.method, v_fit_options, NULL::date, (src.options ->> 'history_days')::int;
         IF v_model IS NULL THEN
