@@ -48,6 +48,13 @@ _PG_init(void)
 							   "",
 							   PGC_USERSET, 0,
 							   NULL, NULL, NULL);
+	DefineCustomStringVariable("retailiq.debug_fail_series",
+							   "Makes forecast_fit fail when it fits the series of this key (for testing error handling).",
+							   NULL,
+							   &forecast_debug_fail_series,
+							   "",
+							   PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
 	forecast_progress_init();
 	scheduler_init();
 	privacy_init();

@@ -36,6 +36,7 @@
 #include "forecast/progress.h"
 
 int			forecast_workers = 2;
+char	   *forecast_debug_fail_series = NULL;
 
 /* keys of the shared segment's table of contents */
 #define FIT_KEY_SHARED	UINT64CONST(0x5249510000000001)
@@ -111,6 +112,12 @@ fit_one(const char *key, const double *y, int n, int need, int m, const Forecast
 	cb.arg = (void *) key;
 	cb.previous = error_context_stack;
 	error_context_stack = &cb;
+	if (forecast_debug_fail_series != NULL && forecast_debug_fail_series[0] != '\0' &&
+		strcmp(key, forecast_debug_fail_series) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("forecast_fit failed on series \"%s\" as retailiq.debug_fail_series asks", key),
+				 errhint("This setting is for testing error handling: RESET retailiq.debug_fail_series.")));
 	memset(fit, 0, sizeof(*fit));
 	*vmae = NAN;
 	*keep = true;

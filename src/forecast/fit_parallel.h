@@ -13,6 +13,8 @@
 #define FIT_PARALLEL_MIN_SERIES 16
 
 extern int	forecast_workers;	/* GUC retailiq.forecast_workers: 0 = always in the backend */
+/* GUC retailiq.debug_fail_series (superuser, tests): the fit of this series raises an ERROR */
+extern char *forecast_debug_fail_series;
 
 /*
  * Fit series i of the panel for every i: need[i] is what the method's min_length said (0 =
