@@ -11,12 +11,12 @@
 #include <math.h>
 
 #include "miscadmin.h"
-#include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
 #include "core/model.h"
+#include "forecast/fit_parallel.h"
 #include "forecast/local_model.h"
 
 PG_FUNCTION_INFO_V1(forecast_fit_sfunc);
@@ -39,25 +39,6 @@ forecast_fit_sfunc(PG_FUNCTION_ARGS)
 }
 
 /* ---------- short series ---------- */
-
-/*
- * A series too short for the method, with the fallback (options.short "fallback", the
- * default of 'auto'): seasonal naive becomes the plain naive forecast, every other method the
- * mean, both with an interval from at least one in-sample error. A single period has none:
- * the series is left out of the model (false). Nothing here is silent: the caller names
- * every such series in a NOTICE.
- */
-static bool
-fit_short(const ForecastMethod *m, const double *y, int n, SeriesFit *fit)
-{
-	if (n < 2)
-		return false;
-	if (m->code == FIT_SNAIVE)
-		snaive_fit(y, n, 1, fit);
-	else
-		mean_fit(y, n, fit);
-	return true;
-}
 
 /* The series too short for the method, gathered for one NOTICE. */
 typedef struct ShortReport
@@ -135,50 +116,36 @@ short_report(const ShortReport *r, const ForecastOptions *o, const ForecastPanel
 
 /*
  * Fit every series of the panel with the method asked for; keep[i] false for a series
- * left out (too short even for the fallback); vmae[i] auto's validation error.
+ * left out (too short even for the fallback); vmae[i] auto's validation error. The
+ * lengths are checked first, so a refused series stops the call before any fit; the fits
+ * run in this backend or in parallel workers (fit_parallel.c), with the same result.
  */
 static void
 fit_panel(const ForecastPanel *panel, int m, const ForecastOptions *o, SeriesFit *fits,
 		  bool *keep, double *vmae, ShortReport *shorts)
 {
-	const ForecastMethod *method = o->method;
 	int			ns = panel->nseries,
-				nrec = forecast_method_records(method),
+				nrec = forecast_method_records(o->method),
 				i;
-	instr_time	t0;
+	int		   *need = palloc(sizeof(int) * Max(ns, 1));
 
-	INSTR_TIME_SET_CURRENT(t0);
 	for (i = 0; i < ns; i++)
 	{
 		const ForecastSeries *s = &panel->series[i];
-		int			need = method->min_length(s->y, s->n, m, o);
 
-		CHECK_FOR_INTERRUPTS();
-		vmae[i] = NAN;
-		keep[i] = true;
-		if (need > 0)
-		{
-			if (o->short_error)
-				short_refuse(o, panel, s, need);
-			keep[i] = fit_short(method, s->y, s->n, &fits[(Size) i * nrec]);
-			short_note(shorts, panel, s, need, &fits[(Size) i * nrec], keep[i]);
-		}
-		else
-			vmae[i] = method->fit(s->y, s->n, m, o, &fits[(Size) i * nrec]);
+		need[i] = o->method->min_length(s->y, s->n, m, o);
+		if (need[i] > 0 && o->short_error)
+			short_refuse(o, panel, s, need[i]);
+	}
+	forecast_fit_series(panel, m, o, need, fits, keep, vmae);
+	for (i = 0; i < ns; i++)
+	{
+		if (need[i] > 0)
+			short_note(shorts, panel, &panel->series[i], need[i], &fits[(Size) i * nrec], keep[i]);
 		if (keep[i])
 			shorts->kept++;
-		/* progress: about every tenth of the series (always at DEBUG1) */
-		if ((i + 1) % Max(ns / 10, 1) == 0 || i + 1 == ns)
-		{
-			instr_time	now;
-
-			INSTR_TIME_SET_CURRENT(now);
-			INSTR_TIME_SUBTRACT(now, t0);
-			ereport(o->verbose ? NOTICE : DEBUG1,
-					(errmsg("forecast_fit: %d of %d series fitted (%.1f s)",
-							i + 1, ns, INSTR_TIME_GET_DOUBLE(now))));
-		}
 	}
+	pfree(need);
 }
 
 /* ---------- the model ---------- */

@@ -472,6 +472,7 @@ DECLARE
     v_keep int;
     v_hmax int := (SELECT max(h) FROM unnest(horizons) h);
     v_rows bigint;
+    v_gather text;
     v_grain text;
     a_series text[];
     a_step int[];
@@ -510,8 +511,16 @@ BEGIN
      ORDER BY m.version DESC LIMIT 1;
     v_reused := FOUND;
     IF NOT v_reused THEN
+        -- the label of this fit in retailiq.forecast_progress; a fit inside a parallel plan
+        -- is serial, so with retailiq.forecast_workers the workers go to the fit, not the scan
+        PERFORM set_config('retailiq.progress_label', source_name, true);
+        v_gather := current_setting('max_parallel_workers_per_gather');
+        IF src.method <> 'lstm' AND coalesce(current_setting('retailiq.forecast_workers', true), '2')::int > 0 THEN
+            PERFORM set_config('max_parallel_workers_per_gather', '0', true);
+        END IF;
         EXECUTE retailiq_internal.sales_source_fit_query(src, src.method, false, src.options ? 'history_days') INTO v_model
           USING src.method, v_fit_options, NULL::date, (src.options ->> 'history_days')::int;
+        PERFORM set_config('max_parallel_workers_per_gather', v_gather, true);
         IF v_model IS NULL THEN
             RAISE NOTICE 'sales source "%" has no rows: nothing to forecast', source_name;
             RETURN 0;

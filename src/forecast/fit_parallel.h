@@ -1,0 +1,28 @@
+/*
+ * fit_parallel.h: fitting every series of a forecast_fit panel, one after another in the
+ * backend or side by side in PostgreSQL parallel workers (retailiq.forecast_workers).
+ * Each series' fit depends on nothing but its own values and the options, so the two give
+ * the same fits bit for bit; forecast_fit.c builds the model from them either way.
+ */
+#ifndef RETAILIQ_FORECAST_FIT_PARALLEL_H
+#define RETAILIQ_FORECAST_FIT_PARALLEL_H
+
+#include "forecast/method.h"
+
+/* fewer series than this are fitted in the backend: starting workers would cost more */
+#define FIT_PARALLEL_MIN_SERIES 16
+
+extern int	forecast_workers;	/* GUC retailiq.forecast_workers: 0 = always in the backend */
+/* GUC retailiq.debug_fail_series (superuser, tests): the fit of this series raises an ERROR */
+extern char *forecast_debug_fail_series;
+
+/*
+ * Fit series i of the panel for every i: need[i] is what the method's min_length said (0 =
+ * long enough; else the series gets the short-series fallback, keep[i] false when even
+ * that is impossible). vmae[i] is auto's validation error (NaN for other methods). An
+ * error while fitting a series names it (error context), in the backend as in a worker.
+ */
+extern void forecast_fit_series(const ForecastPanel *panel, int m, const ForecastOptions *o,
+								const int *need, SeriesFit *fits, bool *keep, double *vmae);
+
+#endif							/* RETAILIQ_FORECAST_FIT_PARALLEL_H */
