@@ -14,10 +14,11 @@
  *  - One row per basket (arrays): baskets vary in length, so they would become (basket,
  *    item) rows of 16 bytes where the list spends 4 bytes an item and 4 a basket; the rows
  *    must then be sorted back into baskets before mining, where the list needs nothing.
- *    Measured with a prototype on the same machine and run (serial, median of 7):
- *    Groceries at support 0.001, 79 -> 90 ms, smallest retailiq.max_memory 2 -> 3 MB;
- *    FIMI T10I4D100K (1 M items) at 0.01, 399 -> 529 ms and 26 -> 33 MB, at 0.05 (where
- *    the state is most of the memory) 9 -> 17 MB.
+ *    Measured with a prototype (the list replaced by such rows), serial, on one machine:
+ *    the smallest retailiq.max_memory that runs frequent_itemsets is 2 -> 3 MB on
+ *    Groceries (support 0.001), 26 -> 33 MB on FIMI T10I4D100K (1 M items, support 0.01)
+ *    and 6 -> 17 MB at support 0.05, where the state is most of the memory; time (median
+ *    of 7, a quiet machine) 79 -> 90 ms on Groceries and 399 -> 529 ms on T10I4D100K.
  *  - One row per order line (pairs): order ids are bigint, which float8 holds exactly only
  *    up to 2^53, so two orders could merge; and the 16-byte BasketPair is already the size
  *    of a two-value row.
