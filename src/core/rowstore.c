@@ -1,6 +1,7 @@
 /*
  * rowstore.c: fixed-width float8 rows held in an aggregate state (see rowstore.h): growth
- * under the memory budget, the canonical sort, combine, and the checked flat form.
+ * under the memory budget (also for the other arrays a state holds), the canonical sort,
+ * combine, and the checked flat form.
  */
 #include "postgres.h"
 
@@ -32,32 +33,42 @@ riq_rows_init(RiqRows *r, MemoryContext cxt, int width, const char *what)
 	r->what = what;
 }
 
-void
-riq_rows_reserve(RiqRows *r, int64 need)
+void *
+riq_grow_array(MemoryContext cxt, void *p, int64 *cap, int64 need, Size elem, const char *what)
 {
 	int64		newcap;
 	Size		bytes,
 				oldbytes;
 
-	if (need <= r->cap)
-		return;
+	if (need <= *cap)
+		return p;
 	/* double while small, then grow by a quarter so that the slack stays small */
-	newcap = r->cap < (1 << 20) ? Max(r->cap * 2, 1024) : r->cap + r->cap / 4;
+	newcap = *cap < (1 << 20) ? Max(*cap * 2, 64) : *cap + *cap / 4;
 	newcap = Max(newcap, need);
-	bytes = riq_mul_size(riq_mul_size((Size) newcap, (Size) r->width, r->what),
-						 sizeof(double), r->what);
-	oldbytes = (Size) r->cap * (Size) r->width * sizeof(double);
+	bytes = riq_mul_size((Size) newcap, elem, what);
+	oldbytes = (Size) *cap * elem;
 
 	/*
 	 * A huge chunk is grown with realloc() (AllocSetRealloc), which moves pages rather than
 	 * holding two copies, so the budget is asked for the increase only.
 	 */
-	riq_memory_check(r->cxt, bytes - oldbytes, r->what);
-	if (r->data == NULL)
-		r->data = MemoryContextAllocHuge(r->cxt, bytes);
+	riq_memory_check(cxt, bytes - oldbytes, what);
+	if (p == NULL)
+		p = MemoryContextAllocHuge(cxt, bytes);
 	else
-		r->data = repalloc_huge(r->data, bytes);
-	r->cap = newcap;
+		p = repalloc_huge(p, bytes);
+	*cap = newcap;
+	return p;
+}
+
+void
+riq_rows_reserve(RiqRows *r, int64 need)
+{
+	if (need <= r->cap)
+		return;
+	/* rows come in thousands: start at 1024 */
+	r->data = riq_grow_array(r->cxt, r->data, &r->cap, Max(need, 1024),
+							 riq_mul_size((Size) r->width, sizeof(double), r->what), r->what);
 }
 
 void

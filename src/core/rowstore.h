@@ -32,6 +32,16 @@ typedef struct RiqRows
 /* row i of the store */
 #define RIQ_ROW(r, i)	((r)->data + (Size) (i) * (Size) (r)->width)
 
+/*
+ * The store's growth for any array an aggregate state holds beside (or instead of) rows:
+ * room for `need` elements of `elem` bytes at *p (NULL: none yet, allocated in cxt), the
+ * capacity doubled while small and then grown by a quarter, the increase charged to
+ * retailiq.max_memory (ERROR 53200 naming `what` beyond it). Returns the array; *cap is
+ * updated.
+ */
+extern void *riq_grow_array(MemoryContext cxt, void *p, int64 *cap, int64 need, Size elem,
+							const char *what);
+
 /* An empty store; `what` must outlive it (a string literal). */
 extern void riq_rows_init(RiqRows *r, MemoryContext cxt, int width, const char *what);
 /* Room for `need` rows, charged to retailiq.max_memory (ERROR 53200 beyond it). */

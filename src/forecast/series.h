@@ -5,12 +5,14 @@
  * (series key, date, value, optional factors) to a SeriesCollector; the final function turns
  * the rows into a ForecastPanel: one regular series per key, sorted by key, dates checked and
  * gaps handled, the frequency inferred from the dates. Predict functions use the same
- * frequency helpers to lay out future dates. One implementation (series.c), shared by the
- * statistical baselines and the LSTM, so every method sees the same data the same way.
+ * frequency helpers to lay out future dates. One implementation, shared by the statistical
+ * baselines and the LSTM, so every method sees the same data the same way: the collector
+ * (series_collect.c, its rows in the core row store), the panel (series_panel.c), the
+ * options (series_options.c) and the calendar (series_dates.c).
  *
  * The collector is a parallel-safe aggregate state: the SQL objects
- * retailiq.forecast_collect_combine / _serialize / _deserialize (series.c) serve every
- * forecasting aggregate.
+ * retailiq_internal.forecast_collect_combine / _serialize / _deserialize (series_collect.c)
+ * serve every forecasting aggregate.
  */
 #ifndef RETAILIQ_FORECAST_SERIES_H
 #define RETAILIQ_FORECAST_SERIES_H

@@ -3,7 +3,7 @@
 -- in a clean ERROR with its SQLSTATE, never a crash, a read out of bounds, a huge allocation
 -- or a NaN answer. Ordinary use keeps working, also for an ordinary role.
 BEGIN;
-SELECT plan(66);
+SELECT plan(69);
 SET extra_float_digits = 0;
 
 -- ---------------------------------------------------------------- accuracy states
@@ -160,26 +160,37 @@ CREATE FUNCTION public.hostile_deser(bytea) RETURNS boolean
 CREATE FUNCTION public.hostile_keep(bytea, bytea) RETURNS bytea LANGUAGE sql AS 'SELECT $2';
 CREATE AGGREGATE public.hostile_state(bytea) (SFUNC = public.hostile_keep, STYPE = bytea,
     FINALFUNC = public.hostile_deser);
--- header: version, n_exog, nkeys, optlen (int32), nrows, keybytes (int64), little-endian;
--- then the keys, series ids, dates, values
-CREATE FUNCTION pg_temp.state(n_exog text, nkeys text, nrows text, keybytes text, rest text) RETURNS bytea
-LANGUAGE sql AS $$ SELECT decode('01000000' || n_exog || nkeys || 'ffffffff' || nrows || keybytes || rest, 'hex') $$;
--- one series "a", one row: id 0, 2024-01-01 (day 8766 = 0x223e), 5.0
-SELECT ok((SELECT public.hostile_state(pg_temp.state('00000000', '01000000', '0100000000000000', '0200000000000000',
-                                                     '6100' || '00000000' || '3e220000' || '0000000000001440'))),
+-- the row store's header: width (int32), pad (int32), nrows, extra_len (int64); then the
+-- collector's parameter area: version 2, n_exog, nkeys, optlen (int32), keybytes (int64) and
+-- the keys; then the rows as float8 (series id, date, value), little-endian throughout
+CREATE FUNCTION pg_temp.state(width text, nrows text, n_exog text, nkeys text, keys text, rows text) RETURNS bytea
+LANGUAGE sql AS $$
+    SELECT decode(width || '00000000' || nrows
+                  || lpad(to_hex(24 + length(keys) / 2), 2, '0') || '00000000000000'
+                  || '02000000' || n_exog || nkeys || 'ffffffff'
+                  || lpad(to_hex(length(keys) / 2), 2, '0') || '00000000000000' || keys || rows, 'hex') $$;
+-- one series "a", one row: id 0, 2024-01-01 (day 8766), 5.0
+SELECT ok((SELECT public.hostile_state(pg_temp.state('03000000', '0100000000000000', '00000000', '01000000', '6100',
+                                                     '0000000000000000' || '00000000001fc140' || '0000000000001440'))),
           'a well-formed partial state decodes');
-SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('00000000', '01000000', '0000000000010000', '0200000000000000',
-                     '6100' || '00000000' || '3e220000' || '0000000000001440'))$$, 'XX001', NULL, 'state: 2^40 rows claimed');
-SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('ffffff7f', '01000000', '0100000000000000', '0200000000000000',
-                     '6100' || '00000000' || '3e220000' || '0000000000001440'))$$, 'XX001', NULL, 'state: 2^31 factors claimed');
-SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('00000000', '01000000', '0100000000000000', '0200000000000000',
-                     '6100' || '05000000' || '3e220000' || '0000000000001440'))$$, 'XX001', NULL, 'state: a series id past the keys');
-SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('00000000', '01000000', '0100000000000000', '0200000000000000',
-                     '6100' || '00000000' || 'ffffff7f' || '0000000000001440'))$$, 'XX001', NULL, 'state: an infinite date');
-SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('00000000', '01000000', '0100000000000000', '0200000000000000',
-                     '6100' || '00000000' || '3e220000' || '000000000000f87f'))$$, 'XX001', NULL, 'state: a NaN value');
-SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('00000000', '01000000', '0100000000000000', '0200000000000000',
-                     '6100' || '00000000' || '3e220000'))$$, 'XX001', NULL, 'state: truncated');
+SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('03000000', '0000000000010000', '00000000', '01000000', '6100',
+                     '0000000000000000' || '00000000001fc140' || '0000000000001440'))$$, 'XX001', NULL, 'state: 2^40 rows claimed');
+SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('03000000', '0100000000000000', 'ffffff7f', '01000000', '6100',
+                     '0000000000000000' || '00000000001fc140' || '0000000000001440'))$$, 'XX001', NULL, 'state: 2^31 factors claimed');
+SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('ffffff7f', '0100000000000000', '00000000', '01000000', '6100',
+                     '0000000000000000' || '00000000001fc140' || '0000000000001440'))$$, 'XX001', NULL, 'state: rows of 2^31 values claimed');
+SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('03000000', '0100000000000000', '00000000', '01000000', '6100',
+                     '0000000000001440' || '00000000001fc140' || '0000000000001440'))$$, 'XX001', NULL, 'state: a series id past the keys');
+SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('03000000', '0100000000000000', '00000000', '01000000', '6100',
+                     '000000000000e03f' || '00000000001fc140' || '0000000000001440'))$$, 'XX001', NULL, 'state: a series id that is not a whole number');
+SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('03000000', '0100000000000000', '00000000', '02000000', '61006200',
+                     '0000000000000000' || '00000000001fc140' || '0000000000001440'))$$, 'XX001', NULL, 'state: a series key without a row');
+SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('03000000', '0100000000000000', '00000000', '01000000', '6100',
+                     '0000000000000000' || '0000c0ffffffdf41' || '0000000000001440'))$$, 'XX001', NULL, 'state: an infinite date');
+SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('03000000', '0100000000000000', '00000000', '01000000', '6100',
+                     '0000000000000000' || '00000000001fc140' || '000000000000f87f'))$$, 'XX001', NULL, 'state: a NaN value');
+SELECT throws_ok($$SELECT public.hostile_state(pg_temp.state('03000000', '0100000000000000', '00000000', '01000000', '6100',
+                     '0000000000000000' || '00000000001fc140'))$$, 'XX001', NULL, 'state: truncated');
 
 SELECT * FROM finish();
 ROLLBACK;
