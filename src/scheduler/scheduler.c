@@ -954,121 +954,131 @@ as_superuser_begin(Oid *saved_user, int *saved_sec)
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, *saved_sec | SECURITY_LOCAL_USERID_CHANGE);
 }
 
-void
-scheduler_job_main(Datum arg)
+/*
+ * Claim the run: record this worker's pid on it and read the command, and who wrote it, as
+ * the job has them now; only if the run is still running and the owner unchanged. The
+ * strings are kept in TopMemoryContext. False when the run was settled (or deleted) before
+ * the worker started.
+ */
+static bool
+job_claim_run(const JobWorkerArgs *args, char **command, char **job_name)
 {
-	JobWorkerArgs args;
-	Oid			types[9] = {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
-	Datum		values[9];
-	char		nulls[9];
+	Oid			types[3] = {INT8OID, INT4OID, OIDOID};
+	Datum		values[3];
 	Oid			saved_user;
 	int			saved_sec;
 	bool		isnull;
-	/* static: set before PG_TRY and read after it */
-	static char *command = NULL;
-	static char *job_name = NULL;
-	bool		got_lock;
-	const char *status;
-	static ErrorData *edata = NULL;
-	static int64 rows = 0;
-	TimestampTz t0;
-	MemoryContext keep = TopMemoryContext;
+	bool		claimed = false;
 
-	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	/* a session of the owner: the job can do what its owner can, and no more */
-	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.owner, 0);
-
-	/* claim the run and the job's lock */
 	as_superuser_begin(&saved_user, &saved_sec);
 	begin_txn("retailiq job: starting");
-	values[0] = Int64GetDatum(args.run_id);
+	values[0] = Int64GetDatum(args->run_id);
 	values[1] = Int32GetDatum(MyProcPid);
-	types[1] = INT4OID;
-	values[2] = ObjectIdGetDatum(args.owner);
-	types[2] = OIDOID;
-	/* the command, and who wrote it, as the job has them now; only if the owner is unchanged */
+	values[2] = ObjectIdGetDatum(args->owner);
 	spi_exec("UPDATE retailiq.job_run r SET pid = $2 FROM retailiq.job j"
 			 " WHERE r.run_id = $1 AND r.status = 'running' AND j.job_id = r.job_id AND j.owner = $3"
 			 " RETURNING j.command, r.job_name, j.created_by::oid, j.command_by::oid",
 			 3, types, values, SPI_OK_UPDATE_RETURNING);
 	if (SPI_processed == 1)
 	{
-		MemoryContext old = MemoryContextSwitchTo(keep);
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-		command = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		job_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		*command = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		*job_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 		current_job_created_by = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 		current_job_command_by = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
-		current_job_id = args.job_id;
+		current_job_id = args->job_id;
 		MemoryContextSwitchTo(old);
+		claimed = true;
 	}
-	types[2] = INT8OID;
-	types[1] = TEXTOID;
 	end_txn();
 	SetUserIdAndSecContext(saved_user, saved_sec);
-	if (command == NULL)
-		proc_exit(0);			/* the run was settled (or deleted) before we started */
+	return claimed;
+}
 
+/* The job's session advisory lock, held until the worker exits; false if another run has it. */
+static bool
+job_try_lock(int64 job_id)
+{
+	Oid			lt[2] = {INT4OID, INT4OID};
+	Datum		lv[2] = {Int32GetDatum(SCHED_LOCK_KEY), Int32GetDatum((int32) job_id)};
+	bool		isnull;
+	bool		got_lock;
+
+	begin_txn("retailiq job: locking");
+	spi_exec("SELECT pg_catalog.pg_try_advisory_lock($1, $2)", 2, lt, lv, SPI_OK_SELECT);
+	got_lock = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	end_txn();
+	return got_lock;
+}
+
+/*
+ * Run the command in one transaction under the job's timeout (counted from t0). Returns
+ * the status: succeeded (*rows set), or failed, timed out or cancelled (*edata, a copy of
+ * the error in TopMemoryContext).
+ */
+static const char *
+job_run_command(const JobWorkerArgs *args, const char *command, const char *job_name,
+				TimestampTz t0, int64 *rows, ErrorData **edata)
+{
+	MemoryContext old = CurrentMemoryContext;
+	char		appname[NAMEDATALEN];
+	const char *status;
+
+	snprintf(appname, sizeof(appname), "retailiq job %s", job_name);
+	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
+	PG_TRY();
 	{
-		Oid			lt[2] = {INT4OID, INT4OID};
-		Datum		lv[2] = {Int32GetDatum(SCHED_LOCK_KEY), Int32GetDatum((int32) args.job_id)};
-
-		begin_txn("retailiq job: locking");
-		spi_exec("SELECT pg_catalog.pg_try_advisory_lock($1, $2)", 2, lt, lv, SPI_OK_SELECT);
-		got_lock = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		begin_txn(command);
+		if (args->timeout_ms > 0)
+			enable_timeout_after(STATEMENT_TIMEOUT, args->timeout_ms);
+		if (SPI_execute(command, false, 0) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the command of job \"%s\" could not be run", job_name)));
+		*rows = (int64) SPI_processed;
+		if (args->timeout_ms > 0)
+			disable_timeout(STATEMENT_TIMEOUT, false);
 		end_txn();
+		status = "succeeded";
 	}
-
-	t0 = GetCurrentTimestamp();
-	if (!got_lock)
-		status = "cancelled";
-	else
+	PG_CATCH();
 	{
-		MemoryContext old = CurrentMemoryContext;
-		char		appname[NAMEDATALEN];
-
-		snprintf(appname, sizeof(appname), "retailiq job %s", job_name);
-		SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
-		PG_TRY();
-		{
-			begin_txn(command);
-			if (args.timeout_ms > 0)
-				enable_timeout_after(STATEMENT_TIMEOUT, args.timeout_ms);
-			if (SPI_execute(command, false, 0) < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("the command of job \"%s\" could not be run", job_name)));
-			rows = (int64) SPI_processed;
-			if (args.timeout_ms > 0)
-				disable_timeout(STATEMENT_TIMEOUT, false);
-			end_txn();
-			status = "succeeded";
-		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(keep);
-			edata = CopyErrorData();
-			FlushErrorState();
-			disable_all_timeouts(false);
-			AbortCurrentTransaction();
-			MemoryContextSwitchTo(old);
-			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-				status = (args.timeout_ms > 0 &&
-						  TimestampDifferenceExceeds(t0, GetCurrentTimestamp(), args.timeout_ms - 1))
-					? "timed out" : "cancelled";
-			else
-				status = "failed";
-		}
-		PG_END_TRY();
+		MemoryContextSwitchTo(TopMemoryContext);
+		*edata = CopyErrorData();
+		FlushErrorState();
+		disable_all_timeouts(false);
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(old);
+		if ((*edata)->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			status = (args->timeout_ms > 0 &&
+					  TimestampDifferenceExceeds(t0, GetCurrentTimestamp(), args->timeout_ms - 1))
+				? "timed out" : "cancelled";
+		else
+			status = "failed";
 	}
+	PG_END_TRY();
+	return status;
+}
 
-	/* record the outcome */
+/*
+ * Record the outcome on the run (status, rows, the error's fields) and on the job (its
+ * last status; failures count towards retries: a failed run comes back after retry_delay).
+ */
+static void
+job_record_outcome(const JobWorkerArgs *args, const char *status, int64 rows,
+				   const ErrorData *edata, bool got_lock)
+{
+	Oid			types[8] = {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[8];
+	char		nulls[8];
+	Oid			saved_user;
+	int			saved_sec;
+
 	as_superuser_begin(&saved_user, &saved_sec);
 	begin_txn("retailiq job: recording the result");
 	memset(nulls, ' ', sizeof(nulls));
-	values[0] = Int64GetDatum(args.run_id);
+	values[0] = Int64GetDatum(args->run_id);
 	values[1] = CStringGetTextDatum(status);
 	values[2] = Int64GetDatum(rows);
 	if (status[0] != 's')
@@ -1096,17 +1106,45 @@ scheduler_job_main(Datum arg)
 							  " sqlstate = $4, message = $5, detail = $6, hint = $7, context = $8"
 							  " WHERE run_id = $1 AND status = 'running'",
 							  8, types, values, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "retailiq job: could not record the result of run " INT64_FORMAT, args.run_id);
-	/* failures count towards retries: a failed run comes back after retry_delay */
-	values[0] = Int64GetDatum(args.job_id);
+		elog(ERROR, "retailiq job: could not record the result of run " INT64_FORMAT, args->run_id);
+	values[0] = Int64GetDatum(args->job_id);
 	if (SPI_execute_with_args("UPDATE retailiq.job SET last_status = $2,"
 							  " failures = CASE WHEN $2 = 'succeeded' THEN 0 ELSE failures + 1 END,"
 							  " next_run = CASE WHEN $2 IN ('failed', 'timed out') AND failures < retries"
 							  "            THEN LEAST(next_run, clock_timestamp() + retry_delay) ELSE next_run END"
 							  " WHERE job_id = $1",
 							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "retailiq job: could not update job " INT64_FORMAT, args.job_id);
+		elog(ERROR, "retailiq job: could not update job " INT64_FORMAT, args->job_id);
 	end_txn();
 	SetUserIdAndSecContext(saved_user, saved_sec);
+}
+
+void
+scheduler_job_main(Datum arg)
+{
+	JobWorkerArgs args;
+	char	   *command = NULL;
+	char	   *job_name = NULL;
+	bool		got_lock;
+	const char *status;
+	ErrorData  *edata = NULL;
+	int64		rows = 0;
+	TimestampTz t0;
+
+	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	/* a session of the owner: the job can do what its owner can, and no more */
+	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.owner, 0);
+
+	if (!job_claim_run(&args, &command, &job_name))
+		proc_exit(0);			/* the run was settled (or deleted) before we started */
+	got_lock = job_try_lock(args.job_id);
+	t0 = GetCurrentTimestamp();
+	if (!got_lock)
+		status = "cancelled";
+	else
+		status = job_run_command(&args, command, job_name, t0, &rows, &edata);
+	job_record_outcome(&args, status, rows, edata, got_lock);
 	proc_exit(0);
 }
