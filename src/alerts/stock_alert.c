@@ -285,31 +285,16 @@ alert_table_owner(Oid *alert_relid)
 	return owner;
 }
 
-static StockAlertConfig *
-build_config(TriggerData *td, MemoryContext mcxt)
+/* key columns: a comma-separated list, each an existing column, listed once */
+static void
+config_keys(StockAlertConfig *cfg, Relation rel, Trigger *tg, MemoryContext mcxt)
 {
-	Trigger    *tg = td->tg_trigger;
-	Relation	rel = td->tg_relation;
-	MemoryContext old = MemoryContextSwitchTo(mcxt);
-	StockAlertConfig *cfg = palloc0(sizeof(StockAlertConfig));
 	List	   *keys = NIL;
 	char	   *keylist;
 	ListCell   *lc;
 	int			i;
-	Oid			tableid;
 	Oid			typid;
 
-	cfg->tgoid = tg->tgoid;
-	cfg->relid = RelationGetRelid(rel);
-
-	if (tg->tgnargs < 3 || tg->tgnargs > 5)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("stock_alert on table \"%s\" needs 3 to 5 trigger arguments, got %d",
-						RelationGetRelationName(rel), tg->tgnargs),
-				 errhint("EXECUTE FUNCTION retailiq.stock_alert('key_col[,key_col...]', 'qty_col', 'threshold_col' or a number or 'safety_stock'[, lead_time_days[, service_level]]).")));
-
-	/* key columns */
 	keylist = pstrdup(tg->tgargs[0]);
 	if (!SplitIdentifierString(keylist, ',', &keys) || keys == NIL)
 		ereport(ERROR,
@@ -352,8 +337,12 @@ build_config(TriggerData *td, MemoryContext mcxt)
 		get_typlenbyval(typid, &cfg->keylen[i], &cfg->keybyval[i]);
 		i++;
 	}
+}
 
-	/* quantity */
+/* the quantity: one numeric column */
+static void
+config_quantity(StockAlertConfig *cfg, Relation rel, Trigger *tg)
+{
 	cfg->qtyname = single_identifier(tg->tgargs[1]);
 	if (cfg->qtyname == NULL)
 		ereport(ERROR,
@@ -361,8 +350,12 @@ build_config(TriggerData *td, MemoryContext mcxt)
 				 errmsg("quantity argument \"%s\" of stock_alert is not a column name", tg->tgargs[1]),
 				 errhint("Pass the one column holding the stock on hand, e.g. 'on_hand'.")));
 	cfg->qtyatt = config_column(rel, cfg->qtyname, "quantity", true, &cfg->qtytype);
+}
 
-	/* threshold: a column wins over a number or 'safety_stock' of the same spelling */
+/* the threshold: a column wins over a number or 'safety_stock' of the same spelling */
+static void
+config_threshold(StockAlertConfig *cfg, Relation rel, Trigger *tg)
+{
 	cfg->thrname = single_identifier(tg->tgargs[2]);
 	if (cfg->thrname != NULL && column_exists(rel, cfg->thrname))
 	{
@@ -379,39 +372,48 @@ build_config(TriggerData *td, MemoryContext mcxt)
 				 errmsg("threshold column \"%s\" of stock_alert does not exist in table \"%s\"",
 						tg->tgargs[2], RelationGetRelationName(rel)),
 				 errhint("The threshold is a numeric column, a finite number, or 'safety_stock' (from retailiq.forecast_result).")));
+}
+
+/* the lead time and service level of 'safety_stock' (4th and 5th arguments) */
+static void
+config_safety_stock(StockAlertConfig *cfg, Trigger *tg)
+{
+	double		v;
 
 	cfg->lead_time = 2;
 	cfg->service_level = 0.95;
-	if (tg->tgnargs > 3)
+	if (tg->tgnargs <= 3)
+		return;
+	if (cfg->mode != THRESHOLD_SAFETY_STOCK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stock_alert takes a lead time and service level only with the threshold 'safety_stock'"),
+				 errhint("Drop the fourth and fifth arguments, or use 'safety_stock'.")));
+	if (!parse_number(tg->tgargs[3], &v) || v != floor(v) || v < 1 || v > 366)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lead time argument \"%s\" of stock_alert must be a whole number of days from 1 to 366",
+						tg->tgargs[3]),
+				 errhint("Pass the days between ordering and delivery, e.g. '2'.")));
+	cfg->lead_time = (int) v;
+	if (tg->tgnargs > 4)
 	{
-		double		v;
-
-		if (cfg->mode != THRESHOLD_SAFETY_STOCK)
+		if (!parse_number(tg->tgargs[4], &v) || !(v >= 0.5 && v < 1))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("stock_alert takes a lead time and service level only with the threshold 'safety_stock'"),
-					 errhint("Drop the fourth and fifth arguments, or use 'safety_stock'.")));
-		if (!parse_number(tg->tgargs[3], &v) || v != floor(v) || v < 1 || v > 366)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("lead time argument \"%s\" of stock_alert must be a whole number of days from 1 to 366",
-							tg->tgargs[3]),
-					 errhint("Pass the days between ordering and delivery, e.g. '2'.")));
-		cfg->lead_time = (int) v;
-		if (tg->tgnargs > 4)
-		{
-			if (!parse_number(tg->tgargs[4], &v) || !(v >= 0.5 && v < 1))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("service level argument \"%s\" of stock_alert must be at least 0.5 and below 1",
-								tg->tgargs[4]),
-						 errhint("Pass the probability of not running out during the lead time, e.g. '0.95'.")));
-			cfg->service_level = v;
-		}
+					 errmsg("service level argument \"%s\" of stock_alert must be at least 0.5 and below 1",
+							tg->tgargs[4]),
+					 errhint("Pass the probability of not running out during the lead time, e.g. '0.95'.")));
+		cfg->service_level = v;
 	}
+}
 
-	/* the subject names the table the user sees: a partition's alerts belong to its root */
-	tableid = RelationGetRelid(rel);
+/* the subject names the table the user sees: a partition's alerts belong to its root */
+static char *
+config_subject_table(Relation rel)
+{
+	Oid			tableid = RelationGetRelid(rel);
+
 	if (rel->rd_rel->relispartition)
 	{
 		List	   *anc = get_partition_ancestors(tableid);
@@ -419,8 +421,33 @@ build_config(TriggerData *td, MemoryContext mcxt)
 		if (anc != NIL)
 			tableid = llast_oid(anc);
 	}
-	cfg->tablename = quote_qualified_identifier(get_namespace_name(get_rel_namespace(tableid)),
-												get_rel_name(tableid));
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(tableid)),
+									  get_rel_name(tableid));
+}
+
+/* the trigger's arguments, checked in the order they are given, into a config in mcxt */
+static StockAlertConfig *
+build_config(TriggerData *td, MemoryContext mcxt)
+{
+	Trigger    *tg = td->tg_trigger;
+	Relation	rel = td->tg_relation;
+	MemoryContext old = MemoryContextSwitchTo(mcxt);
+	StockAlertConfig *cfg = palloc0(sizeof(StockAlertConfig));
+
+	cfg->tgoid = tg->tgoid;
+	cfg->relid = RelationGetRelid(rel);
+
+	if (tg->tgnargs < 3 || tg->tgnargs > 5)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stock_alert on table \"%s\" needs 3 to 5 trigger arguments, got %d",
+						RelationGetRelationName(rel), tg->tgnargs),
+				 errhint("EXECUTE FUNCTION retailiq.stock_alert('key_col[,key_col...]', 'qty_col', 'threshold_col' or a number or 'safety_stock'[, lead_time_days[, service_level]]).")));
+	config_keys(cfg, rel, tg, mcxt);
+	config_quantity(cfg, rel, tg);
+	config_threshold(cfg, rel, tg);
+	config_safety_stock(cfg, tg);
+	cfg->tablename = config_subject_table(rel);
 	cfg->alert_owner = alert_table_owner(&cfg->alert_relid);
 
 	MemoryContextSwitchTo(old);

@@ -1,5 +1,5 @@
 -- forecast, LSTM: a global LSTM forecaster over many series (lstm_net.c, lstm_train.c,
--- lstm_sql.c). See doc/forecast-lstm.md.
+-- lstm_options.c, lstm_fit.c, lstm_model.c, lstm_predict.c). See doc/forecast-lstm.md.
 
 CREATE FUNCTION retailiq_internal.forecast_lstm_gradient_check(seed int, layers int DEFAULT 1) RETURNS float8
     AS 'MODULE_PATHNAME', 'forecast_lstm_gradient_check' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

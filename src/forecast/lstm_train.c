@@ -71,6 +71,34 @@ typedef struct TrainCtx
 	double	   *basebuf;		/* horizon */
 } TrainCtx;
 
+/* The windows to train on: the training part, the whole history, the held-out origins. */
+typedef struct SampleSets
+{
+	Sample	   *trn;
+	Sample	   *full;
+	Sample	   *val;
+	int			ntrain;
+	int			nfull;
+	int			nval;
+} SampleSets;
+
+/* The held-out origins' inputs and targets (built once) and the forecasts of them. */
+typedef struct ValSet
+{
+	int			n;
+	double	   *x,
+			   *f,
+			   *tgt,
+			   *mask,
+			   *scale;
+	double	   *med,			/* one network's forecasts, written by validate() */
+			   *lo,
+			   *hi;
+	double	   *emed,			/* the mean forecasts of the held-out networks */
+			   *elo,
+			   *ehi;
+} ValSet;
+
 int
 lstm_cal_dim(ForecastFreq freq)
 {
@@ -480,31 +508,32 @@ train_step(TrainCtx *c, const Sample *smp, int n, int lim_back, double lr, int64
 	}
 }
 
-/* Validation forecasts (scaled by their window) of one network's parameters. */
+/*
+ * Validation forecasts (scaled by their window) of one network's parameters into
+ * v->med/lo/hi; returns their WAPE.
+ */
 static double
-validate(TrainCtx *c, const double *params, int nmodels, const Sample *val, int nval,
-		 const double *vx, const double *vf, const double *vtgt, const double *vmask,
-		 const double *vscale, double *med, double *lo, double *hi)
+validate(TrainCtx *c, const double *params, int nmodels, ValSet *v)
 {
 	double		num = 0.0,
 				den = 0.0;
 	int			P = c->S->horizon;
 
-	ensemble_forward(c->S, c->L->base_col, params, nmodels, c->np, c->w, c->out, nval, vx, vf,
-					 med, lo, hi);
-	for (int i = 0; i < nval; i++)
+	ensemble_forward(c->S, c->L->base_col, params, nmodels, c->np, c->w, c->out, v->n, v->x, v->f,
+					 v->med, v->lo, v->hi);
+	for (int i = 0; i < v->n; i++)
 		for (int k = 0; k < P; k++)
 		{
 			Size		at = (Size) i * P + k;
-			double		yhat = lstm_from_space(c->L, med[at]);
-			double		y = lstm_from_space(c->L, vtgt[at]);
+			double		yhat = lstm_from_space(c->L, v->med[at]);
+			double		y = lstm_from_space(c->L, v->tgt[at]);
 
 			if (c->cfg->nonnegative && yhat < 0)
 				yhat = 0;
-			if (vmask[at] > 0)
+			if (v->mask[at] > 0)
 			{
-				num += fabs(y - yhat) * vscale[i];
-				den += fabs(y) * vscale[i];
+				num += fabs(y - yhat) * v->scale[i];
+				den += fabs(y) * v->scale[i];
 			}
 		}
 	return den > 0 ? num / den : num;
@@ -524,15 +553,13 @@ shuffle(RiqRng *rng, int *idx, int n, int take)
 }
 
 /*
- * Train one network. With epochs_fixed < 0: early stopping on the validation samples,
+ * Train one network. With epochs_fixed < 0: early stopping on the validation samples val,
  * recording the learning rate of each epoch in lr_hist and returning the best epoch
- * (params hold the best weights). Otherwise: epochs_fixed epochs following lr_hist.
+ * (params hold the best weights). Otherwise (val unused, may be NULL): epochs_fixed epochs
+ * following lr_hist.
  */
 static int
-train_net(TrainCtx *c, int netno, const Sample *smp, int nsmp, int lim_back,
-		  const Sample *val, int nval, const double *vx, const double *vf,
-		  const double *vtgt, const double *vmask, const double *vscale,
-		  double *vmed, double *vlo, double *vhi,
+train_net(TrainCtx *c, int netno, const Sample *smp, int nsmp, int lim_back, ValSet *val,
 		  int epochs_fixed, double *lr_hist, double *params, double *best_val)
 {
 	const LstmConfig *cfg = c->cfg;
@@ -586,8 +613,7 @@ train_net(TrainCtx *c, int netno, const Sample *smp, int nsmp, int lim_back,
 		}
 		if (epochs_fixed < 0)
 		{
-			double		v = validate(c, ema, 1, val, nval, vx, vf, vtgt, vmask, vscale,
-									 vmed, vlo, vhi);
+			double		v = validate(c, ema, 1, val);
 
 			if (!isfinite(v))
 				ereport(ERROR,
@@ -650,50 +676,17 @@ calibrate_side(const double *r, int n, double q)
 	return Max(0.25, Min(4.0, a));
 }
 
-LstmTrained *
-lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
+/* The layout of the inputs and the network's shape from the panel and the options. */
+static void
+init_layout(LstmTrained *res, const ForecastPanel *panel, const LstmConfig *cfg)
 {
-	MemoryContext work,
-				old;
-	LstmTrained *res = palloc0(sizeof(LstmTrained));
 	LstmLayout *L = &res->layout;
 	LstmShape  *S = &res->shape;
-	TrainCtx	c;
-	int			W = cfg->window,
-				P = cfg->horizon,
-				V = cfg->validation;
-	int			ntrain = 0,
-				nfull = 0,
-				nval = 0;
-	Sample	   *trn,
-			   *full,
-			   *val;
-	double	   *vx = NULL,
-			   *vf = NULL,
-			   *vtgt = NULL,
-			   *vmask = NULL,
-			   *vscale = NULL,
-			   *vmed = NULL,
-			   *vlo = NULL,
-			   *vhi = NULL,
-			   *emed = NULL,
-			   *elo = NULL,
-			   *ehi = NULL;
-	double	   *lr_hist;
-	double		lsum = 0,
-				lsq = 0,
-				ssum = 0;
-	int			nls = 0;
-	instr_time	t0,
-				t1;
-
-	INSTR_TIME_SET_CURRENT(t0);
-	work = AllocSetContextCreate(CurrentMemoryContext, "forecast_lstm_fit", ALLOCSET_DEFAULT_SIZES);
 
 	L->freq = panel->freq;
 	L->season = panel->season;
-	L->window = W;
-	L->horizon = P;
+	L->window = cfg->window;
+	L->horizon = cfg->horizon;
 	L->n_exog = panel->n_exog;
 	L->cal_dim = lstm_cal_dim(panel->freq);
 	L->din = 2 + L->cal_dim + L->n_exog;
@@ -704,8 +697,8 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 	S->din = L->din;
 	S->hidden = cfg->hidden;
 	S->layers = cfg->layers;
-	S->window = W;
-	S->horizon = P;
+	S->window = cfg->window;
+	S->horizon = cfg->horizon;
 	S->nq = LSTM_NQ;
 	S->fdim = L->fdim;
 	lstm_check_shape(S);
@@ -713,61 +706,80 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 	res->nmodels = cfg->ensemble;
 	res->q_lo = cfg->q_lo;
 	res->q_hi = cfg->q_hi;
+}
 
-	/* count the samples: origins with a full window and at least one target */
+/*
+ * Count the samples: origins with a full window and at least one target. Without a
+ * series long enough for a held-out tail, the training part is the whole history.
+ */
+static void
+count_samples(const ForecastPanel *panel, int W, int V, SampleSets *ss)
+{
+	ss->ntrain = ss->nfull = ss->nval = 0;
 	for (int i = 0; i < panel->nseries; i++)
 	{
 		int			n = panel->series[i].n;
 
-		nfull += Max(0, n - W);
-		ntrain += Max(0, n - V - W);
+		ss->nfull += Max(0, n - W);
+		ss->ntrain += Max(0, n - V - W);
 		if (n - V - 1 >= W - 1 && V > 0)
-			nval++;
+			ss->nval++;
 	}
-	if (nval == 0)
-		ntrain = nfull;
-	if (nfull == 0)
+	if (ss->nval == 0)
+		ss->ntrain = ss->nfull;
+	if (ss->nfull == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("every series is too short for the LSTM window"),
 				 errdetail("The window is %d periods; a series needs at least %d.", W, W + 1),
 				 errhint("Give a smaller \"window\" in the options, or longer series.")));
+}
 
-	old = MemoryContextSwitchTo(work);
-	trn = riq_alloc(work, riq_mul_size(ntrain, sizeof(Sample), "LSTM samples"), "LSTM samples");
-	full = riq_alloc(work, riq_mul_size(nfull, sizeof(Sample), "LSTM samples"), "LSTM samples");
-	val = riq_alloc(work, riq_mul_size(Max(nval, 1), sizeof(Sample), "LSTM samples"), "LSTM samples");
-	ntrain = nfull = 0;
+/*
+ * List the samples counted by count_samples in work, and standardise log(scale) over the
+ * training windows (into L). Returns the training windows' mean scale (1 without any).
+ */
+static double
+collect_samples(const ForecastPanel *panel, int W, int V, MemoryContext work, SampleSets *ss,
+				LstmLayout *L)
+{
+	int			nval = ss->nval;
+	int			iv = 0;
+	double		lsum = 0,
+				lsq = 0,
+				ssum = 0;
+	int			nls = 0;
+
+	ss->trn = riq_alloc(work, riq_mul_size(ss->ntrain, sizeof(Sample), "LSTM samples"), "LSTM samples");
+	ss->full = riq_alloc(work, riq_mul_size(ss->nfull, sizeof(Sample), "LSTM samples"), "LSTM samples");
+	ss->val = riq_alloc(work, riq_mul_size(Max(nval, 1), sizeof(Sample), "LSTM samples"), "LSTM samples");
+	ss->ntrain = ss->nfull = 0;
+	for (int i = 0; i < panel->nseries; i++)
 	{
-		int			iv = 0;
+		const ForecastSeries *sr = &panel->series[i];
 
-		for (int i = 0; i < panel->nseries; i++)
+		for (int t = W - 1; t <= sr->n - 2; t++)
 		{
-			const ForecastSeries *sr = &panel->series[i];
-
-			for (int t = W - 1; t <= sr->n - 2; t++)
+			ss->full[ss->nfull].series = i;
+			ss->full[ss->nfull++].t = t;
+			if (nval == 0 || t <= sr->n - V - 2)
 			{
-				full[nfull].series = i;
-				full[nfull++].t = t;
-				if (nval == 0 || t <= sr->n - V - 2)
-				{
-					double		sc = window_scale(sr->y, t, W);
-					double		ls = log(sc);
+				double		sc = window_scale(sr->y, t, W);
+				double		ls = log(sc);
 
-					ssum += sc;
+				ssum += sc;
 
-					trn[ntrain].series = i;
-					trn[ntrain++].t = t;
-					lsum += ls;
-					lsq += ls * ls;
-					nls++;
-				}
+				ss->trn[ss->ntrain].series = i;
+				ss->trn[ss->ntrain++].t = t;
+				lsum += ls;
+				lsq += ls * ls;
+				nls++;
 			}
-			if (nval > 0 && sr->n - V - 1 >= W - 1)
-			{
-				val[iv].series = i;
-				val[iv++].t = sr->n - V - 1;
-			}
+		}
+		if (nval > 0 && sr->n - V - 1 >= W - 1)
+		{
+			ss->val[iv].series = i;
+			ss->val[iv++].t = sr->n - V - 1;
 		}
 	}
 	if (nls > 0)
@@ -777,67 +789,256 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 		if (!(L->ls_sd > 1e-6))
 			L->ls_sd = 1.0;
 	}
+	return nls > 0 && ssum > 0 ? ssum / nls : 1.0;
+}
 
-	/* buffers */
-	memset(&c, 0, sizeof(c));
-	c.panel = panel;
-	c.cfg = cfg;
-	c.L = L;
-	c.S = S;
-	c.np = res->nparams;
-	c.tau[0] = 0.5;
-	c.tau[1] = res->q_lo;
-	c.tau[2] = res->q_hi;
-	c.B = cfg->batch_size;
-	c.mean_scale = nls > 0 && ssum > 0 ? ssum / nls : 1.0;
-	c.w = lstm_work_alloc(S, c.B, work);
+/*
+ * The training context: the minibatch buffers (checked against the memory budget with
+ * the validation buffers), the ETS bases and Adam's moments. Allocates in the current
+ * context (the training's work context).
+ */
+static void
+init_train_ctx(TrainCtx *c, LstmTrained *res, const ForecastPanel *panel, const LstmConfig *cfg,
+			   double mean_scale, int nval, MemoryContext work)
+{
+	LstmLayout *L = &res->layout;
+	LstmShape  *S = &res->shape;
+	int			W = cfg->window,
+				P = cfg->horizon;
+
+	memset(c, 0, sizeof(*c));
+	c->panel = panel;
+	c->cfg = cfg;
+	c->L = L;
+	c->S = S;
+	c->np = res->nparams;
+	c->tau[0] = 0.5;
+	c->tau[1] = res->q_lo;
+	c->tau[2] = res->q_hi;
+	c->B = cfg->batch_size;
+	c->mean_scale = mean_scale;
+	c->w = lstm_work_alloc(S, c->B, work);
 	{
 		Size		per = (Size) W * L->din + (Size) P * L->fdim + (Size) P * (2 + 2 * LSTM_NQ) + 1;
-		Size		need = riq_mul_size(per, (Size) c.B + nval, "LSTM batches");
+		Size		need = riq_mul_size(per, (Size) c->B + nval, "LSTM batches");
 
-		need += (Size) c.np * (4 + res->nmodels);
+		need += (Size) c->np * (4 + res->nmodels);
 		riq_memory_check(work, riq_mul_size(need, sizeof(double), "LSTM batches"), "LSTM training");
 	}
-	c.x = palloc(sizeof(double) * c.B * W * L->din);
-	c.f = palloc(sizeof(double) * c.B * P * L->fdim);
-	c.out = palloc(sizeof(double) * c.B * P * LSTM_NQ);
-	c.dout = palloc(sizeof(double) * c.B * P * LSTM_NQ);
-	c.tgt = palloc(sizeof(double) * c.B * P);
-	c.mask = palloc(sizeof(double) * c.B * P);
-	c.scale = palloc(sizeof(double) * c.B);
+	c->x = palloc(sizeof(double) * c->B * W * L->din);
+	c->f = palloc(sizeof(double) * c->B * P * L->fdim);
+	c->out = palloc(sizeof(double) * c->B * P * LSTM_NQ);
+	c->dout = palloc(sizeof(double) * c->B * P * LSTM_NQ);
+	c->tgt = palloc(sizeof(double) * c->B * P);
+	c->mask = palloc(sizeof(double) * c->B * P);
+	c->scale = palloc(sizeof(double) * c->B);
 	if (cfg->ets_base)
 	{
-		c.basebuf = palloc(sizeof(double) * P);
+		c->basebuf = palloc(sizeof(double) * P);
 		if (cfg->base_init)
 		{
-			c.base = palloc(sizeof(SeriesFit) * panel->nseries);
-			memcpy(c.base, cfg->base_init, sizeof(SeriesFit) * panel->nseries);
+			c->base = palloc(sizeof(SeriesFit) * panel->nseries);
+			memcpy(c->base, cfg->base_init, sizeof(SeriesFit) * panel->nseries);
 		}
 		else
-			c.base = lstm_fit_bases(panel, V, cfg->verbose);
+			c->base = lstm_fit_bases(panel, cfg->validation, cfg->verbose);
 	}
-	c.grad = palloc(sizeof(double) * c.np);
-	c.m1 = palloc(sizeof(double) * c.np);
-	c.m2 = palloc(sizeof(double) * c.np);
-	if (nval > 0)
+	c->grad = palloc(sizeof(double) * c->np);
+	c->m1 = palloc(sizeof(double) * c->np);
+	c->m2 = palloc(sizeof(double) * c->np);
+}
+
+/*
+ * The held-out origins' inputs, built once: their targets are the V held-out periods
+ * only. Allocates in the current context (the training's work context).
+ */
+static void
+init_validation(TrainCtx *c, const SampleSets *ss, int V, MemoryContext work, ValSet *v)
+{
+	const LstmLayout *L = c->L;
+	int			nval = ss->nval,
+				W = L->window,
+				P = L->horizon;
+
+	v->n = nval;
+	v->x = MemoryContextAllocHuge(work, sizeof(double) * nval * W * L->din);
+	v->f = MemoryContextAllocHuge(work, sizeof(double) * nval * P * L->fdim);
+	v->tgt = palloc(sizeof(double) * nval * P);
+	v->mask = palloc(sizeof(double) * nval * P);
+	v->scale = palloc(sizeof(double) * nval);
+	v->med = palloc(sizeof(double) * nval * P);
+	v->lo = palloc(sizeof(double) * nval * P);
+	v->hi = palloc(sizeof(double) * nval * P);
+	v->emed = palloc0(sizeof(double) * nval * P);
+	v->elo = palloc0(sizeof(double) * nval * P);
+	v->ehi = palloc0(sizeof(double) * nval * P);
+	build_batch(c, ss->val, nval, 0, v->x, v->f, v->tgt, v->mask, v->scale);
+	for (int i = 0; i < nval; i++)
+		for (int k = V; k < P; k++)
+			v->mask[(Size) i * P + k] = 0.0;
+}
+
+/*
+ * Training with a held-out tail. With refit (the default) only the first network is
+ * trained against the validation tail: it chooses the number of epochs and the
+ * learning-rate schedule, and its held-out forecasts calibrate the intervals. Then every
+ * network of the ensemble is trained on the whole history with that schedule. Without
+ * refit each network stops early on its own and the held-out forecasts are the ensemble's.
+ */
+static void
+train_held_out(TrainCtx *c, LstmTrained *res, const SampleSets *ss, ValSet *v,
+			   double *lr_hist)
+{
+	const LstmConfig *cfg = c->cfg;
+	int			V = cfg->validation,
+				P = cfg->horizon;
+	int			nheld = cfg->refit ? 1 : res->nmodels;
+	int			epochs = 1;
+	double		bv;
+
+	for (int m = 0; m < nheld; m++)
 	{
-		vx = MemoryContextAllocHuge(work, sizeof(double) * nval * W * L->din);
-		vf = MemoryContextAllocHuge(work, sizeof(double) * nval * P * L->fdim);
-		vtgt = palloc(sizeof(double) * nval * P);
-		vmask = palloc(sizeof(double) * nval * P);
-		vscale = palloc(sizeof(double) * nval);
-		vmed = palloc(sizeof(double) * nval * P);
-		vlo = palloc(sizeof(double) * nval * P);
-		vhi = palloc(sizeof(double) * nval * P);
-		emed = palloc0(sizeof(double) * nval * P);
-		elo = palloc0(sizeof(double) * nval * P);
-		ehi = palloc0(sizeof(double) * nval * P);
-		/* validation targets: the V held-out periods only */
-		build_batch(&c, val, nval, 0, vx, vf, vtgt, vmask, vscale);
-		for (int i = 0; i < nval; i++)
-			for (int k = V; k < P; k++)
-				vmask[(Size) i * P + k] = 0.0;
+		double	   *params = res->params + (Size) m * c->np;
+		int			e;
+
+		e = train_net(c, m, ss->trn, ss->ntrain, V, v, -1, lr_hist, params, &bv);
+		/* the held-out forecasts of the kept (best) weights */
+		validate(c, params, 1, v);
+		for (int i = 0; i < v->n * P; i++)
+		{
+			v->emed[i] += v->med[i] / nheld;
+			v->elo[i] += v->lo[i] / nheld;
+			v->ehi[i] += v->hi[i] / nheld;
+		}
+		if (m == 0)
+			epochs = Max(e, 1);
 	}
+	res->epochs = epochs;
+	if (cfg->refit && c->base && V > 0)
+		refit_bases(c);
+	if (cfg->refit)
+		for (int m = 0; m < res->nmodels; m++)
+			train_net(c, m, ss->full, ss->nfull, 0, NULL, epochs, lr_hist,
+					  res->params + (Size) m * c->np, &bv);
+}
+
+/* Training without a held-out tail: a fixed number of epochs at the given rate. */
+static void
+train_whole(TrainCtx *c, LstmTrained *res, const SampleSets *ss, double *lr_hist)
+{
+	const LstmConfig *cfg = c->cfg;
+	int			epochs = Min(cfg->max_epochs, 40);
+	double		bv;
+
+	for (int e = 0; e < epochs; e++)
+		lr_hist[e] = cfg->learning_rate;
+	if (c->base && cfg->validation > 0)
+		refit_bases(c);
+	for (int m = 0; m < res->nmodels; m++)
+		train_net(c, m, ss->full, ss->nfull, 0, NULL, epochs, lr_hist,
+				  res->params + (Size) m * c->np, &bv);
+	res->epochs = epochs;
+}
+
+/*
+ * Interval calibration and the validation figures (WAPE, coverage), from the held-out
+ * ensemble forecasts in v.
+ */
+static void
+calibrate(LstmTrained *res, const ValSet *v, const LstmConfig *cfg)
+{
+	const LstmLayout *L = &res->layout;
+	int			nval = v->n,
+				P = L->horizon;
+	double	   *rlo = palloc(sizeof(double) * nval * P);
+	double	   *rhi = palloc(sizeof(double) * nval * P);
+	int			nr = 0;
+	double		num = 0,
+				den = 0,
+				inside = 0;
+
+	for (int i = 0; i < nval * P; i++)
+	{
+		double		md = v->emed[i],
+					y = v->tgt[i];
+		double		wl = md - Min(v->elo[i], md),
+					wh = Max(v->ehi[i], md) - md;
+
+		if (v->mask[i] <= 0)
+			continue;
+		rlo[nr] = wl > 1e-12 ? (md - y) / wl : (y < md ? 1e6 : -1e6);
+		rhi[nr] = wh > 1e-12 ? (y - md) / wh : (y > md ? 1e6 : -1e6);
+		nr++;
+	}
+	res->calib_lo = calibrate_side(rlo, nr, res->q_lo);
+	res->calib_hi = calibrate_side(rhi, nr, 1.0 - res->q_hi);
+	for (int i = 0; i < nval; i++)
+		for (int k = 0; k < P; k++)
+		{
+			Size		at = (Size) i * P + k;
+			double		md = v->emed[at],
+						y = v->tgt[at];
+			double		lo = md - res->calib_lo * (md - Min(v->elo[at], md));
+			double		hi = md + res->calib_hi * (Max(v->ehi[at], md) - md);
+
+			if (v->mask[at] <= 0)
+				continue;
+			{
+				double		yh = lstm_from_space(L, md),
+							yt = lstm_from_space(L, y);
+
+				if (cfg->nonnegative)
+					yh = Max(yh, 0.0);
+				num += fabs(yt - yh) * v->scale[i];
+				den += fabs(yt) * v->scale[i];
+			}
+			inside += (y >= lo && y <= hi) ? 1 : 0;
+		}
+	res->val_wape = den > 0 ? num / den : num;
+	res->val_coverage = nr > 0 ? inside / nr : get_float8_nan();
+}
+
+/* each series' base at its last period: where forecasting starts from */
+static SeriesFit *
+final_bases(TrainCtx *c)
+{
+	const ForecastPanel *panel = c->panel;
+	SeriesFit  *base = palloc(sizeof(SeriesFit) * panel->nseries);
+
+	for (int i = 0; i < panel->nseries; i++)
+	{
+		const ForecastSeries *sr = &panel->series[i];
+
+		base_forecast(&c->base[i], sr->y, sr->n - 1, c->L->horizon, c->basebuf, &base[i]);
+	}
+	return base;
+}
+
+LstmTrained *
+lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
+{
+	MemoryContext work,
+				old;
+	LstmTrained *res = palloc0(sizeof(LstmTrained));
+	TrainCtx	c;
+	SampleSets	ss;
+	ValSet		v;
+	double	   *lr_hist;
+	double		mean_scale;
+	instr_time	t0,
+				t1;
+
+	INSTR_TIME_SET_CURRENT(t0);
+	work = AllocSetContextCreate(CurrentMemoryContext, "forecast_lstm_fit", ALLOCSET_DEFAULT_SIZES);
+	init_layout(res, panel, cfg);
+	count_samples(panel, cfg->window, cfg->validation, &ss);
+
+	old = MemoryContextSwitchTo(work);
+	mean_scale = collect_samples(panel, cfg->window, cfg->validation, work, &ss, &res->layout);
+	init_train_ctx(&c, res, panel, cfg, mean_scale, ss.nval, work);
+	memset(&v, 0, sizeof(v));
+	if (ss.nval > 0)
+		init_validation(&c, &ss, cfg->validation, work, &v);
 	lr_hist = palloc(sizeof(double) * Max(cfg->max_epochs, 1));
 	MemoryContextSwitchTo(old);
 	res->params = palloc(sizeof(double) * res->nmodels * c.np);
@@ -845,123 +1046,17 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 
 	res->val_wape = get_float8_nan();
 	res->val_coverage = get_float8_nan();
-	/*
-	 * With refit (the default) only the first network is trained against the validation
-	 * tail: it chooses the number of epochs and the learning-rate schedule, and its
-	 * held-out forecasts calibrate the intervals. Then every network of the ensemble is
-	 * trained on the whole history with that schedule. Without refit each network stops
-	 * early on its own and the held-out forecasts are the ensemble's.
-	 */
-	if (nval > 0)
-	{
-		int			nheld = cfg->refit ? 1 : res->nmodels;
-		int			epochs = 1;
-		double		bv;
-
-		for (int m = 0; m < nheld; m++)
-		{
-			double	   *params = res->params + (Size) m * c.np;
-			int			e;
-
-			e = train_net(&c, m, trn, ntrain, V, val, nval, vx, vf, vtgt, vmask, vscale,
-						  vmed, vlo, vhi, -1, lr_hist, params, &bv);
-			/* the held-out forecasts of the kept (best) weights */
-			validate(&c, params, 1, val, nval, vx, vf, vtgt, vmask, vscale, vmed, vlo, vhi);
-			for (int i = 0; i < nval * P; i++)
-			{
-				emed[i] += vmed[i] / nheld;
-				elo[i] += vlo[i] / nheld;
-				ehi[i] += vhi[i] / nheld;
-			}
-			if (m == 0)
-				epochs = Max(e, 1);
-		}
-		res->epochs = epochs;
-		if (cfg->refit && c.base && V > 0)
-			refit_bases(&c);
-		if (cfg->refit)
-			for (int m = 0; m < res->nmodels; m++)
-				train_net(&c, m, full, nfull, 0, NULL, 0, NULL, NULL, NULL, NULL, NULL,
-						  NULL, NULL, NULL, epochs, lr_hist, res->params + (Size) m * c.np, &bv);
-	}
+	if (ss.nval > 0)
+		train_held_out(&c, res, &ss, &v, lr_hist);
 	else
-	{
-		int			epochs = Min(cfg->max_epochs, 40);
-		double		bv;
+		train_whole(&c, res, &ss, lr_hist);
 
-		for (int e = 0; e < epochs; e++)
-			lr_hist[e] = cfg->learning_rate;
-		if (c.base && V > 0)
-			refit_bases(&c);
-		for (int m = 0; m < res->nmodels; m++)
-			train_net(&c, m, full, nfull, 0, NULL, 0, NULL, NULL, NULL, NULL, NULL,
-					  NULL, NULL, NULL, epochs, lr_hist, res->params + (Size) m * c.np, &bv);
-		res->epochs = epochs;
-	}
-
-	/* interval calibration and the validation figures, from the held-out ensemble */
 	res->calib_lo = res->calib_hi = 1.0;
-	if (nval > 0)
-	{
-		double	   *rlo = palloc(sizeof(double) * nval * P);
-		double	   *rhi = palloc(sizeof(double) * nval * P);
-		int			nr = 0;
-		double		num = 0,
-					den = 0,
-					inside = 0;
-
-		for (int i = 0; i < nval * P; i++)
-		{
-			double		md = emed[i],
-						y = vtgt[i];
-			double		wl = md - Min(elo[i], md),
-						wh = Max(ehi[i], md) - md;
-
-			if (vmask[i] <= 0)
-				continue;
-			rlo[nr] = wl > 1e-12 ? (md - y) / wl : (y < md ? 1e6 : -1e6);
-			rhi[nr] = wh > 1e-12 ? (y - md) / wh : (y > md ? 1e6 : -1e6);
-			nr++;
-		}
-		res->calib_lo = calibrate_side(rlo, nr, res->q_lo);
-		res->calib_hi = calibrate_side(rhi, nr, 1.0 - res->q_hi);
-		for (int i = 0; i < nval; i++)
-			for (int k = 0; k < P; k++)
-			{
-				Size		at = (Size) i * P + k;
-				double		md = emed[at],
-							y = vtgt[at];
-				double		lo = md - res->calib_lo * (md - Min(elo[at], md));
-				double		hi = md + res->calib_hi * (Max(ehi[at], md) - md);
-
-				if (vmask[at] <= 0)
-					continue;
-				{
-					double		yh = lstm_from_space(L, md),
-								yt = lstm_from_space(L, y);
-
-					if (cfg->nonnegative)
-						yh = Max(yh, 0.0);
-					num += fabs(yt - yh) * vscale[i];
-					den += fabs(yt) * vscale[i];
-				}
-				inside += (y >= lo && y <= hi) ? 1 : 0;
-			}
-		res->val_wape = den > 0 ? num / den : num;
-		res->val_coverage = nr > 0 ? inside / nr : get_float8_nan();
-	}
+	if (ss.nval > 0)
+		calibrate(res, &v, cfg);
 	MemoryContextSwitchTo(old);
 	if (c.base)
-	{
-		/* each series' base at its last period: where forecasting starts from */
-		res->base = palloc(sizeof(SeriesFit) * panel->nseries);
-		for (int i = 0; i < panel->nseries; i++)
-		{
-			const ForecastSeries *sr = &panel->series[i];
-
-			base_forecast(&c.base[i], sr->y, sr->n - 1, P, c.basebuf, &res->base[i]);
-		}
-	}
+		res->base = final_bases(&c);
 	MemoryContextDelete(work);
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, t0);

@@ -131,37 +131,23 @@ world_alloc(World *w, Size n, Size size, const char *what)
 	return riq_alloc(CurrentMemoryContext, riq_mul_size(n, size, what), what);
 }
 
-World *
-sample_world(uint64 seed, int ncustomers, int nstores, int nproducts, int ndays)
+/* products: category, brand, price, Zipf-like popularity in a shuffled order */
+static void
+world_products(World *w, RiqRng *rng)
 {
-	World	   *w = palloc0(sizeof(World));
-	RiqRng		rng;
-	int			year,
-				month,
-				mday;
-	double		cum;
-	int		   *count;
+	int			nproducts = w->nproducts;
 
-	w->seed = seed;
-	w->ncustomers = ncustomers;
-	w->nstores = nstores;
-	w->nproducts = nproducts;
-	w->ndays = ndays;
-	w->start_date = date2j(2024, 1, 1) - POSTGRES_EPOCH_JDATE;
-
-	/* products: category, brand, price, Zipf-like popularity in a shuffled order */
-	riq_rng_seed(&rng, seed, 1);
 	w->products = world_alloc(w, nproducts, sizeof(Product), "sample products");
 	for (int p = 0; p < nproducts; p++)
 	{
 		Product    *pr = &w->products[p];
-		double		u = riq_rng_uniform(&rng);
+		double		u = riq_rng_uniform(rng);
 
 		/* fresh, dairy and beverages have the most lines */
 		pr->category = u < 0.16 ? 0 : u < 0.29 ? 1 : u < 0.39 ? 2 : u < 0.47 ? 3 : u < 0.60 ? 4 :
 			u < 0.72 ? 5 : u < 0.80 ? 6 : u < 0.88 ? 7 : u < 0.96 ? 8 : 9;
-		pr->brand = (int) riq_rng_below(&rng, lengthof(brands));
-		pr->price = round(category_price[pr->category] * exp(0.45 * riq_rng_normal(&rng)) * 100.0) / 100.0;
+		pr->brand = (int) riq_rng_below(rng, lengthof(brands));
+		pr->price = round(category_price[pr->category] * exp(0.45 * riq_rng_normal(rng)) * 100.0) / 100.0;
 		if (pr->price < 0.3)
 			pr->price = 0.3;
 		pr->popularity = 0;
@@ -169,23 +155,37 @@ sample_world(uint64 seed, int ncustomers, int nstores, int nproducts, int ndays)
 	for (int rank = 0; rank < nproducts; rank++)
 	{
 		/* rank r gets weight 1/(r+1)^0.9, assigned to products in a shuffled order */
-		int			p = (int) riq_rng_below(&rng, nproducts);
+		int			p = (int) riq_rng_below(rng, nproducts);
 
 		while (w->products[p].popularity != 0)
 			p = (p + 1) % nproducts;
 		w->products[p].popularity = 1.0 / pow(rank + 1.0, 0.9);
 	}
+}
 
-	/* stores: size weights; the home store of customers follows them */
-	w->store_weight = world_alloc(w, nstores, sizeof(double), "sample stores");
-	cum = 0;
-	for (int s = 0; s < nstores; s++)
+/* stores: size weights; the home store of customers follows them */
+static void
+world_stores(World *w, RiqRng *rng)
+{
+	double		cum = 0;
+
+	w->store_weight = world_alloc(w, w->nstores, sizeof(double), "sample stores");
+	for (int s = 0; s < w->nstores; s++)
 	{
-		cum += 0.5 + riq_rng_uniform(&rng);
+		cum += 0.5 + riq_rng_uniform(rng);
 		w->store_weight[s] = cum;
 	}
+}
 
-	/* calendar: trend x weekday x year x holiday, and temperature */
+/* calendar: trend x weekday x year x holiday, and temperature */
+static void
+world_calendar(World *w, RiqRng *rng)
+{
+	int			ndays = w->ndays;
+	int			year,
+				month,
+				mday;
+
 	w->day_factor = world_alloc(w, ndays, sizeof(double), "sample calendar");
 	w->is_holiday = world_alloc(w, ndays, sizeof(bool), "sample calendar");
 	w->holiday_name = world_alloc(w, ndays, sizeof(char *), "sample calendar");
@@ -206,7 +206,7 @@ sample_world(uint64 seed, int ncustomers, int nstores, int nproducts, int ndays)
 		f *= 1.0 + 0.05 * d / 365.25;
 		w->day_factor[d] = f;
 		w->temperature[d] = round((16.0 + 11.0 * sin(2.0 * M_PI * (doy - 105) / 365.25) +
-								   2.5 * riq_rng_normal(&rng)) * 10.0) / 10.0;
+								   2.5 * riq_rng_normal(rng)) * 10.0) / 10.0;
 	}
 	for (int d = 0; d < ndays; d++)
 	{
@@ -216,32 +216,47 @@ sample_world(uint64 seed, int ncustomers, int nstores, int nproducts, int ndays)
 		if (w->is_holiday[d])
 			w->day_factor[d] *= strcmp(w->holiday_name[d], "Christmas Day") == 0 ? 0.6 : 1.4;
 	}
+}
 
-	/* promotions: about one per product per quarter */
+/* promotions: about one per product per quarter */
+static void
+world_promotions(World *w, RiqRng *rng)
+{
+	int			nproducts = w->nproducts,
+				ndays = w->ndays;
+	int			cap = Max(16, (int) (nproducts * (ndays / 91.0 + 1)));
+
+	w->promos = world_alloc(w, cap, sizeof(Promotion), "sample promotions");
+	for (int p = 0; p < nproducts && w->npromos < cap; p++)
 	{
-		int			cap = Max(16, (int) (nproducts * (ndays / 91.0 + 1)));
+		int			n = (int) riq_rng_poisson(rng, ndays / 91.0);
 
-		w->promos = world_alloc(w, cap, sizeof(Promotion), "sample promotions");
-		for (int p = 0; p < nproducts && w->npromos < cap; p++)
+		for (int i = 0; i < n && w->npromos < cap; i++)
 		{
-			int			n = (int) riq_rng_poisson(&rng, ndays / 91.0);
+			Promotion  *pm = &w->promos[w->npromos++];
+			int			len = 7 + (int) riq_rng_below(rng, 8);
 
-			for (int i = 0; i < n && w->npromos < cap; i++)
-			{
-				Promotion  *pm = &w->promos[w->npromos++];
-				int			len = 7 + (int) riq_rng_below(&rng, 8);
-
-				pm->product = p;
-				pm->store = riq_rng_uniform(&rng) < 0.2 ? (int) riq_rng_below(&rng, nstores) : -1;
-				pm->start_day = (int) riq_rng_below(&rng, Max(1, ndays - len));
-				pm->end_day = Min(ndays - 1, pm->start_day + len - 1);
-				pm->depth = (10 + 5 * (int) riq_rng_below(&rng, 6)) / 100.0;
-				pm->featured = riq_rng_uniform(&rng) < 0.3;
-			}
+			pm->product = p;
+			pm->store = riq_rng_uniform(rng) < 0.2 ? (int) riq_rng_below(rng, w->nstores) : -1;
+			pm->start_day = (int) riq_rng_below(rng, Max(1, ndays - len));
+			pm->end_day = Min(ndays - 1, pm->start_day + len - 1);
+			pm->depth = (10 + 5 * (int) riq_rng_below(rng, 6)) / 100.0;
+			pm->featured = riq_rng_uniform(rng) < 0.3;
 		}
 	}
+}
 
-	/* per-day pick weights: popularity x category season x promotion uplift */
+/* per-day pick weights: popularity x category season x promotion uplift */
+static void
+world_pick_weights(World *w)
+{
+	int			nproducts = w->nproducts,
+				ndays = w->ndays;
+	int			year,
+				month,
+				mday;
+	int		   *count;
+
 	w->promo_of = world_alloc(w, (Size) ndays * nproducts, sizeof(int), "sample promotion calendar");
 	w->day_cum = world_alloc(w, (Size) ndays * nproducts, sizeof(double), "sample pick weights");
 	for (Size i = 0; i < (Size) ndays * nproducts; i++)
@@ -256,7 +271,8 @@ sample_world(uint64 seed, int ncustomers, int nstores, int nproducts, int ndays)
 		int			jd = w->start_date + POSTGRES_EPOCH_JDATE + d;
 		int			doy,
 					np = 0;
-		double		summer;
+		double		summer,
+					cum;
 
 		CHECK_FOR_INTERRUPTS();
 		j2date(jd, &year, &month, &mday);
@@ -284,30 +300,40 @@ sample_world(uint64 seed, int ncustomers, int nstores, int nproducts, int ndays)
 		w->promoted_on[d][np] = -1;
 	}
 	pfree(count);
+}
 
-	/* products grouped by category, for customers' favourite-category picks */
+/* products grouped by category, for customers' favourite-category picks */
+static void
+world_categories(World *w)
+{
+	int			nproducts = w->nproducts;
+	int			k = 0;
+
 	w->cat_products = world_alloc(w, nproducts, sizeof(int), "sample categories");
 	w->cat_cum = world_alloc(w, nproducts, sizeof(double), "sample categories");
+	for (int c = 0; c < SAMPLE_NCAT; c++)
 	{
-		int			k = 0;
+		double		cum = 0;
 
-		for (int c = 0; c < SAMPLE_NCAT; c++)
-		{
-			w->cat_start[c] = k;
-			cum = 0;
-			for (int p = 0; p < nproducts; p++)
-				if (w->products[p].category == c)
-				{
-					cum += w->products[p].popularity;
-					w->cat_products[k] = p;
-					w->cat_cum[k] = cum;
-					k++;
-				}
-		}
-		w->cat_start[SAMPLE_NCAT] = k;
+		w->cat_start[c] = k;
+		for (int p = 0; p < nproducts; p++)
+			if (w->products[p].category == c)
+			{
+				cum += w->products[p].popularity;
+				w->cat_products[k] = p;
+				w->cat_cum[k] = cum;
+				k++;
+			}
 	}
+	w->cat_start[SAMPLE_NCAT] = k;
+}
 
-	/* planted rules: a popular-enough antecedent pulls in a consequent of another category */
+/* planted rules: a popular-enough antecedent pulls in a consequent of another category */
+static void
+world_rules(World *w, RiqRng *rng)
+{
+	int			nproducts = w->nproducts;
+
 	w->nrules = Min(Max(nproducts / 20, 1), 60);
 	if (nproducts < 4)
 		w->nrules = 0;
@@ -323,21 +349,48 @@ sample_world(uint64 seed, int ncustomers, int nstores, int nproducts, int ndays)
 		/* antecedents among the top third by popularity, each used once */
 		do
 		{
-			a = (int) riq_rng_below(&rng, nproducts);
+			a = (int) riq_rng_below(rng, nproducts);
 		} while (w->products[a].popularity < 1.0 / pow(nproducts / 3.0 + 1.0, 0.9) ||
 				 w->rules_from[a] >= 0);
 		/* prefer another category; give up on that after many tries (tiny catalogues) */
 		for (int tries = 0;; tries++)
 		{
-			c = (int) riq_rng_below(&rng, nproducts);
+			c = (int) riq_rng_below(rng, nproducts);
 			if (c != a && (w->products[c].category != w->products[a].category || tries > 1000))
 				break;
 		}
 		w->rules[r].antecedent = a;
 		w->rules[r].consequent = c;
-		w->rules[r].probability = (35 + 5 * (int) riq_rng_below(&rng, 8)) / 100.0;
+		w->rules[r].probability = (35 + 5 * (int) riq_rng_below(rng, 8)) / 100.0;
 		w->rules_from[a] = r;
 	}
+}
+
+/*
+ * The world, step by step: every step that draws takes the next numbers of one stream,
+ * so the order of the steps is part of what a seed means.
+ */
+World *
+sample_world(uint64 seed, int ncustomers, int nstores, int nproducts, int ndays)
+{
+	World	   *w = palloc0(sizeof(World));
+	RiqRng		rng;
+
+	w->seed = seed;
+	w->ncustomers = ncustomers;
+	w->nstores = nstores;
+	w->nproducts = nproducts;
+	w->ndays = ndays;
+	w->start_date = date2j(2024, 1, 1) - POSTGRES_EPOCH_JDATE;
+
+	riq_rng_seed(&rng, seed, 1);
+	world_products(w, &rng);
+	world_stores(w, &rng);
+	world_calendar(w, &rng);
+	world_promotions(w, &rng);
+	world_pick_weights(w);
+	world_categories(w);
+	world_rules(w, &rng);
 	return w;
 }
 

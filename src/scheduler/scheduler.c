@@ -572,6 +572,166 @@ sweep_orphan_runs(void)
 			 0, NULL, NULL, SPI_OK_UPDATE);
 }
 
+/* a due job, as the round's query returns it */
+typedef struct DueJob
+{
+	int64		job_id;
+	char	   *job_name;
+	Datum		owner;
+	bool		owner_missing;
+	bool		can_login;
+	bool		requested;
+	int64		timeout_ms;
+} DueJob;
+
+/* Delete finished runs older than retailiq.job_history_retention, at most once a minute. */
+static void
+prune_history(TimestampTz *last_prune)
+{
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		values[2];
+
+	if (scheduler_history_retention_min > 0 &&
+		TimestampDifferenceExceeds(*last_prune, GetCurrentTimestamp(), 60 * 1000))
+	{
+		values[0] = Int64GetDatum(0);
+		values[1] = Int32GetDatum(scheduler_history_retention_min);
+		spi_exec("DELETE FROM retailiq.job_run WHERE status <> 'running'"
+				 " AND finished < clock_timestamp() - make_interval(mins => $2)",
+				 2, types, values, SPI_OK_DELETE);
+		*last_prune = GetCurrentTimestamp();
+	}
+}
+
+static void
+read_due_job(HeapTuple tup, TupleDesc desc, DueJob *job)
+{
+	bool		isnull;
+	Datum		timeout_d;
+
+	job->job_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	job->job_name = SPI_getvalue(tup, desc, 2);
+	job->owner = SPI_getbinval(tup, desc, 3, &isnull);
+	job->owner_missing = isnull;
+	job->can_login = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull)) && !isnull;
+	job->requested = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+	timeout_d = SPI_getbinval(tup, desc, 6, &isnull);
+	job->timeout_ms = isnull ? scheduler_default_timeout_ms : DatumGetInt64(timeout_d);
+}
+
+/* Never twice at once: is the job running, ours in memory, anyone's through its advisory lock? */
+static bool
+job_busy(int64 job_id)
+{
+	Oid			types[3] = {INT8OID, INT4OID, INT4OID};
+	Datum		values[3];
+	bool		isnull;
+	bool		busy = job_is_running_here(job_id);
+
+	if (!busy)
+	{
+		values[0] = Int64GetDatum(job_id);
+		values[1] = Int32GetDatum(SCHED_LOCK_KEY);
+		values[2] = Int32GetDatum((int32) job_id);
+		spi_exec("SELECT pg_catalog.pg_try_advisory_lock($2, $3)", 3, types, values, SPI_OK_SELECT);
+		busy = !DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		if (!busy)
+			spi_exec("SELECT pg_catalog.pg_advisory_unlock($2, $3)", 3, types, values, SPI_OK_SELECT);
+	}
+	return busy;
+}
+
+/* A busy job's occurrence is skipped: its next run moves on. */
+static void
+skip_occurrence(int64 job_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job_id)};
+
+	spi_exec("UPDATE retailiq.job SET next_run = retailiq_internal.job_advance(schedule, next_run, clock_timestamp())"
+			 " WHERE job_id = $1", 1, types, values, SPI_OK_UPDATE);
+}
+
+/* Record a run of the job as running and advance the job's next run; returns the run's id. */
+static int64
+start_run(int64 job_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job_id)};
+	bool		isnull;
+	int64		run_id;
+
+	spi_exec("INSERT INTO retailiq.job_run (job_id, job_name, owner, trigger, status, scheduled_for, started)"
+			 " SELECT job_id, job_name, owner,"
+			 "        CASE WHEN run_requested THEN 'manual' WHEN failures > 0 AND failures <= retries"
+			 "             THEN 'retry' ELSE 'schedule' END,"
+			 "        'running', CASE WHEN run_requested THEN clock_timestamp() ELSE next_run END, clock_timestamp()"
+			 " FROM retailiq.job WHERE job_id = $1 RETURNING run_id", 1, types, values, SPI_OK_INSERT_RETURNING);
+	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	spi_exec("UPDATE retailiq.job SET run_requested = false, last_run = clock_timestamp(),"
+			 " next_run = CASE WHEN enabled AND (next_run IS NULL OR next_run <= clock_timestamp())"
+			 "            THEN retailiq_internal.job_advance(schedule, next_run, clock_timestamp()) ELSE next_run END"
+			 " WHERE job_id = $1", 1, types, values, SPI_OK_UPDATE);
+	return run_id;
+}
+
+/* Can the job's owner run it? If not, the run is recorded as failed (and why). */
+static bool
+owner_can_run(const DueJob *job, int64 run_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(job->job_id)};
+
+	if (job->owner_missing)
+	{
+		/*
+		 * The role was dropped: a role created later under its name is another role and
+		 * inherits nothing. The job stays, disabled, until a superuser or
+		 * retailiq.forget_dropped_roles() removes it.
+		 */
+		record_lost_run(run_id, "failed", "the owner of the job no longer exists",
+						"The role that owned the job was dropped; the job was disabled.");
+		spi_exec("UPDATE retailiq.job SET enabled = false WHERE job_id = $1", 1, types, values, SPI_OK_UPDATE);
+		return false;
+	}
+	if (!job->can_login)
+	{
+		record_lost_run(run_id, "failed", "the owner of the job cannot log in",
+						"Jobs run in a session of their owner, which needs the LOGIN attribute.");
+		return false;
+	}
+	return true;
+}
+
+/* What launch_job needs, in the round's context: SPI's memory goes away at SPI_finish. */
+static Launch *
+make_launch(const DueJob *job, int64 run_id)
+{
+	Launch	   *l = MemoryContextAllocZero(sched_round_cxt, sizeof(Launch));
+
+	l->job_id = job->job_id;
+	l->run_id = run_id;
+	l->owner = DatumGetObjectId(job->owner);
+	l->timeout_ms = (int32) Min(Max(job->timeout_ms, 0), INT_MAX);
+	strlcpy(l->name, job->job_name, sizeof(l->name));
+	return l;
+}
+
+/* The time until the next job is due, at most naptime. */
+static long
+next_sleep_ms(void)
+{
+	bool		isnull;
+	Datum		d;
+
+	spi_exec("SELECT ceil(extract(epoch FROM min(next_run) - clock_timestamp()) * 1000)::bigint"
+			 " FROM retailiq.job WHERE enabled", 0, NULL, NULL, SPI_OK_SELECT);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return scheduler_naptime_ms;
+	return Max(1, Min((int64) scheduler_naptime_ms, DatumGetInt64(d)));
+}
+
 /*
  * One round: find due jobs, record their runs, advance their next run. Returns the launches
  * to make after commit and sets *sleep_ms to the time until the next job is due.
@@ -581,26 +741,12 @@ dispatch_round(long *sleep_ms, TimestampTz *last_prune)
 {
 	List	   *launches = NIL;
 	int			free_slots = scheduler_max_job_workers - running_jobs();
-	uint64		i;
-	Oid			types[3] = {INT8OID, INT4OID, INT4OID};
-	Datum		values[3];
 	SPITupleTable *tt;
 	uint64		n;
-	bool		isnull;
 
 	sweep_orphan_runs();
+	prune_history(last_prune);
 
-	if (scheduler_history_retention_min > 0 &&
-		TimestampDifferenceExceeds(*last_prune, GetCurrentTimestamp(), 60 * 1000))
-	{
-		values[1] = Int32GetDatum(scheduler_history_retention_min);
-		spi_exec("DELETE FROM retailiq.job_run WHERE status <> 'running'"
-				 " AND finished < clock_timestamp() - make_interval(mins => $2)",
-				 2, types, values, SPI_OK_DELETE);
-		*last_prune = GetCurrentTimestamp();
-	}
-
-	values[1] = Int32GetDatum(SCHED_LOCK_KEY);
 	spi_exec("SELECT j.job_id, j.job_name, r.oid, r.rolcanlogin, j.run_requested,"
 			 "       (extract(epoch FROM j.timeout) * 1000)::bigint"
 			 " FROM retailiq.job j LEFT JOIN pg_catalog.pg_roles r ON r.oid = j.owner"
@@ -609,81 +755,26 @@ dispatch_round(long *sleep_ms, TimestampTz *last_prune)
 			 " FOR UPDATE OF j SKIP LOCKED", 0, NULL, NULL, SPI_OK_SELECT);
 	tt = SPI_tuptable;
 	n = SPI_processed;
-	for (i = 0; i < n; i++)
+	for (uint64 i = 0; i < n; i++)
 	{
-		HeapTuple	tup = tt->vals[i];
-		TupleDesc	desc = tt->tupdesc;
-		int64		job_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		char	   *job_name = SPI_getvalue(tup, desc, 2);
-		Datum		owner_d = SPI_getbinval(tup, desc, 3, &isnull);
-		bool		owner_missing = isnull;
-		bool		can_login = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull)) && !isnull;
-		bool		requested = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
-		Datum		timeout_d = SPI_getbinval(tup, desc, 6, &isnull);
-		int64		timeout_ms = isnull ? scheduler_default_timeout_ms : DatumGetInt64(timeout_d);
-		bool		busy;
+		DueJob		job;
 		int64		run_id;
 		Launch	   *l;
 
-		/* never twice at once: ours in memory, anyone's through the advisory lock */
-		busy = job_is_running_here(job_id);
-		if (!busy)
-		{
-			values[0] = Int64GetDatum(job_id);
-			values[2] = Int32GetDatum((int32) job_id);
-			spi_exec("SELECT pg_catalog.pg_try_advisory_lock($2, $3)", 3, types, values, SPI_OK_SELECT);
-			busy = !DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-			if (!busy)
-				spi_exec("SELECT pg_catalog.pg_advisory_unlock($2, $3)", 3, types, values, SPI_OK_SELECT);
-		}
-		values[0] = Int64GetDatum(job_id);
-		if (busy)
+		read_due_job(tt->vals[i], tt->tupdesc, &job);
+		if (job_busy(job.job_id))
 		{
 			/* this occurrence is skipped; a requested run waits for the current one */
-			if (!requested)
-				spi_exec("UPDATE retailiq.job SET next_run = retailiq_internal.job_advance(schedule, next_run, clock_timestamp())"
-						 " WHERE job_id = $1", 1, types, values, SPI_OK_UPDATE);
+			if (!job.requested)
+				skip_occurrence(job.job_id);
 			continue;
 		}
 		if (free_slots <= 0)
 			break;
-
-		spi_exec("INSERT INTO retailiq.job_run (job_id, job_name, owner, trigger, status, scheduled_for, started)"
-				 " SELECT job_id, job_name, owner,"
-				 "        CASE WHEN run_requested THEN 'manual' WHEN failures > 0 AND failures <= retries"
-				 "             THEN 'retry' ELSE 'schedule' END,"
-				 "        'running', CASE WHEN run_requested THEN clock_timestamp() ELSE next_run END, clock_timestamp()"
-				 " FROM retailiq.job WHERE job_id = $1 RETURNING run_id", 1, types, values, SPI_OK_INSERT_RETURNING);
-		run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		spi_exec("UPDATE retailiq.job SET run_requested = false, last_run = clock_timestamp(),"
-				 " next_run = CASE WHEN enabled AND (next_run IS NULL OR next_run <= clock_timestamp())"
-				 "            THEN retailiq_internal.job_advance(schedule, next_run, clock_timestamp()) ELSE next_run END"
-				 " WHERE job_id = $1", 1, types, values, SPI_OK_UPDATE);
-		if (owner_missing)
-		{
-			/*
-			 * The role was dropped: a role created later under its name is another role and
-			 * inherits nothing. The job stays, disabled, until a superuser or
-			 * retailiq.forget_dropped_roles() removes it.
-			 */
-			record_lost_run(run_id, "failed", "the owner of the job no longer exists",
-							"The role that owned the job was dropped; the job was disabled.");
-			spi_exec("UPDATE retailiq.job SET enabled = false WHERE job_id = $1", 1, types, values, SPI_OK_UPDATE);
+		run_id = start_run(job.job_id);
+		if (!owner_can_run(&job, run_id))
 			continue;
-		}
-		if (!can_login)
-		{
-			record_lost_run(run_id, "failed", "the owner of the job cannot log in",
-							"Jobs run in a session of their owner, which needs the LOGIN attribute.");
-			continue;
-		}
-		/* in the round's context: SPI's memory goes away at SPI_finish */
-		l = MemoryContextAllocZero(sched_round_cxt, sizeof(Launch));
-		l->job_id = job_id;
-		l->run_id = run_id;
-		l->owner = DatumGetObjectId(owner_d);
-		l->timeout_ms = (int32) Min(Max(timeout_ms, 0), INT_MAX);
-		strlcpy(l->name, job_name, sizeof(l->name));
+		l = make_launch(&job, run_id);
 		{
 			MemoryContext old = MemoryContextSwitchTo(sched_round_cxt);
 
@@ -693,16 +784,7 @@ dispatch_round(long *sleep_ms, TimestampTz *last_prune)
 		free_slots--;
 	}
 
-	/* sleep until the next job is due, at most naptime */
-	spi_exec("SELECT ceil(extract(epoch FROM min(next_run) - clock_timestamp()) * 1000)::bigint"
-			 " FROM retailiq.job WHERE enabled", 0, NULL, NULL, SPI_OK_SELECT);
-	{
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-		*sleep_ms = scheduler_naptime_ms;
-		if (!isnull)
-			*sleep_ms = Max(1, Min((int64) scheduler_naptime_ms, DatumGetInt64(d)));
-	}
+	*sleep_ms = next_sleep_ms();
 	return launches;
 }
 
@@ -872,121 +954,131 @@ as_superuser_begin(Oid *saved_user, int *saved_sec)
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, *saved_sec | SECURITY_LOCAL_USERID_CHANGE);
 }
 
-void
-scheduler_job_main(Datum arg)
+/*
+ * Claim the run: record this worker's pid on it and read the command, and who wrote it, as
+ * the job has them now; only if the run is still running and the owner unchanged. The
+ * strings are kept in TopMemoryContext. False when the run was settled (or deleted) before
+ * the worker started.
+ */
+static bool
+job_claim_run(const JobWorkerArgs *args, char **command, char **job_name)
 {
-	JobWorkerArgs args;
-	Oid			types[9] = {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
-	Datum		values[9];
-	char		nulls[9];
+	Oid			types[3] = {INT8OID, INT4OID, OIDOID};
+	Datum		values[3];
 	Oid			saved_user;
 	int			saved_sec;
 	bool		isnull;
-	/* static: set before PG_TRY and read after it */
-	static char *command = NULL;
-	static char *job_name = NULL;
-	bool		got_lock;
-	const char *status;
-	static ErrorData *edata = NULL;
-	static int64 rows = 0;
-	TimestampTz t0;
-	MemoryContext keep = TopMemoryContext;
+	bool		claimed = false;
 
-	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	/* a session of the owner: the job can do what its owner can, and no more */
-	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.owner, 0);
-
-	/* claim the run and the job's lock */
 	as_superuser_begin(&saved_user, &saved_sec);
 	begin_txn("retailiq job: starting");
-	values[0] = Int64GetDatum(args.run_id);
+	values[0] = Int64GetDatum(args->run_id);
 	values[1] = Int32GetDatum(MyProcPid);
-	types[1] = INT4OID;
-	values[2] = ObjectIdGetDatum(args.owner);
-	types[2] = OIDOID;
-	/* the command, and who wrote it, as the job has them now; only if the owner is unchanged */
+	values[2] = ObjectIdGetDatum(args->owner);
 	spi_exec("UPDATE retailiq.job_run r SET pid = $2 FROM retailiq.job j"
 			 " WHERE r.run_id = $1 AND r.status = 'running' AND j.job_id = r.job_id AND j.owner = $3"
 			 " RETURNING j.command, r.job_name, j.created_by::oid, j.command_by::oid",
 			 3, types, values, SPI_OK_UPDATE_RETURNING);
 	if (SPI_processed == 1)
 	{
-		MemoryContext old = MemoryContextSwitchTo(keep);
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-		command = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		job_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		*command = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		*job_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 		current_job_created_by = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 		current_job_command_by = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
-		current_job_id = args.job_id;
+		current_job_id = args->job_id;
 		MemoryContextSwitchTo(old);
+		claimed = true;
 	}
-	types[2] = INT8OID;
-	types[1] = TEXTOID;
 	end_txn();
 	SetUserIdAndSecContext(saved_user, saved_sec);
-	if (command == NULL)
-		proc_exit(0);			/* the run was settled (or deleted) before we started */
+	return claimed;
+}
 
+/* The job's session advisory lock, held until the worker exits; false if another run has it. */
+static bool
+job_try_lock(int64 job_id)
+{
+	Oid			lt[2] = {INT4OID, INT4OID};
+	Datum		lv[2] = {Int32GetDatum(SCHED_LOCK_KEY), Int32GetDatum((int32) job_id)};
+	bool		isnull;
+	bool		got_lock;
+
+	begin_txn("retailiq job: locking");
+	spi_exec("SELECT pg_catalog.pg_try_advisory_lock($1, $2)", 2, lt, lv, SPI_OK_SELECT);
+	got_lock = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	end_txn();
+	return got_lock;
+}
+
+/*
+ * Run the command in one transaction under the job's timeout (counted from t0). Returns
+ * the status: succeeded (*rows set), or failed, timed out or cancelled (*edata, a copy of
+ * the error in TopMemoryContext).
+ */
+static const char *
+job_run_command(const JobWorkerArgs *args, const char *command, const char *job_name,
+				TimestampTz t0, int64 *rows, ErrorData **edata)
+{
+	MemoryContext old = CurrentMemoryContext;
+	char		appname[NAMEDATALEN];
+	const char *status;
+
+	snprintf(appname, sizeof(appname), "retailiq job %s", job_name);
+	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
+	PG_TRY();
 	{
-		Oid			lt[2] = {INT4OID, INT4OID};
-		Datum		lv[2] = {Int32GetDatum(SCHED_LOCK_KEY), Int32GetDatum((int32) args.job_id)};
-
-		begin_txn("retailiq job: locking");
-		spi_exec("SELECT pg_catalog.pg_try_advisory_lock($1, $2)", 2, lt, lv, SPI_OK_SELECT);
-		got_lock = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		begin_txn(command);
+		if (args->timeout_ms > 0)
+			enable_timeout_after(STATEMENT_TIMEOUT, args->timeout_ms);
+		if (SPI_execute(command, false, 0) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the command of job \"%s\" could not be run", job_name)));
+		*rows = (int64) SPI_processed;
+		if (args->timeout_ms > 0)
+			disable_timeout(STATEMENT_TIMEOUT, false);
 		end_txn();
+		status = "succeeded";
 	}
-
-	t0 = GetCurrentTimestamp();
-	if (!got_lock)
-		status = "cancelled";
-	else
+	PG_CATCH();
 	{
-		MemoryContext old = CurrentMemoryContext;
-		char		appname[NAMEDATALEN];
-
-		snprintf(appname, sizeof(appname), "retailiq job %s", job_name);
-		SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
-		PG_TRY();
-		{
-			begin_txn(command);
-			if (args.timeout_ms > 0)
-				enable_timeout_after(STATEMENT_TIMEOUT, args.timeout_ms);
-			if (SPI_execute(command, false, 0) < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("the command of job \"%s\" could not be run", job_name)));
-			rows = (int64) SPI_processed;
-			if (args.timeout_ms > 0)
-				disable_timeout(STATEMENT_TIMEOUT, false);
-			end_txn();
-			status = "succeeded";
-		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(keep);
-			edata = CopyErrorData();
-			FlushErrorState();
-			disable_all_timeouts(false);
-			AbortCurrentTransaction();
-			MemoryContextSwitchTo(old);
-			if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-				status = (args.timeout_ms > 0 &&
-						  TimestampDifferenceExceeds(t0, GetCurrentTimestamp(), args.timeout_ms - 1))
-					? "timed out" : "cancelled";
-			else
-				status = "failed";
-		}
-		PG_END_TRY();
+		MemoryContextSwitchTo(TopMemoryContext);
+		*edata = CopyErrorData();
+		FlushErrorState();
+		disable_all_timeouts(false);
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(old);
+		if ((*edata)->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			status = (args->timeout_ms > 0 &&
+					  TimestampDifferenceExceeds(t0, GetCurrentTimestamp(), args->timeout_ms - 1))
+				? "timed out" : "cancelled";
+		else
+			status = "failed";
 	}
+	PG_END_TRY();
+	return status;
+}
 
-	/* record the outcome */
+/*
+ * Record the outcome on the run (status, rows, the error's fields) and on the job (its
+ * last status; failures count towards retries: a failed run comes back after retry_delay).
+ */
+static void
+job_record_outcome(const JobWorkerArgs *args, const char *status, int64 rows,
+				   const ErrorData *edata, bool got_lock)
+{
+	Oid			types[8] = {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[8];
+	char		nulls[8];
+	Oid			saved_user;
+	int			saved_sec;
+
 	as_superuser_begin(&saved_user, &saved_sec);
 	begin_txn("retailiq job: recording the result");
 	memset(nulls, ' ', sizeof(nulls));
-	values[0] = Int64GetDatum(args.run_id);
+	values[0] = Int64GetDatum(args->run_id);
 	values[1] = CStringGetTextDatum(status);
 	values[2] = Int64GetDatum(rows);
 	if (status[0] != 's')
@@ -1014,17 +1106,45 @@ scheduler_job_main(Datum arg)
 							  " sqlstate = $4, message = $5, detail = $6, hint = $7, context = $8"
 							  " WHERE run_id = $1 AND status = 'running'",
 							  8, types, values, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "retailiq job: could not record the result of run " INT64_FORMAT, args.run_id);
-	/* failures count towards retries: a failed run comes back after retry_delay */
-	values[0] = Int64GetDatum(args.job_id);
+		elog(ERROR, "retailiq job: could not record the result of run " INT64_FORMAT, args->run_id);
+	values[0] = Int64GetDatum(args->job_id);
 	if (SPI_execute_with_args("UPDATE retailiq.job SET last_status = $2,"
 							  " failures = CASE WHEN $2 = 'succeeded' THEN 0 ELSE failures + 1 END,"
 							  " next_run = CASE WHEN $2 IN ('failed', 'timed out') AND failures < retries"
 							  "            THEN LEAST(next_run, clock_timestamp() + retry_delay) ELSE next_run END"
 							  " WHERE job_id = $1",
 							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "retailiq job: could not update job " INT64_FORMAT, args.job_id);
+		elog(ERROR, "retailiq job: could not update job " INT64_FORMAT, args->job_id);
 	end_txn();
 	SetUserIdAndSecContext(saved_user, saved_sec);
+}
+
+void
+scheduler_job_main(Datum arg)
+{
+	JobWorkerArgs args;
+	char	   *command = NULL;
+	char	   *job_name = NULL;
+	bool		got_lock;
+	const char *status;
+	ErrorData  *edata = NULL;
+	int64		rows = 0;
+	TimestampTz t0;
+
+	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	/* a session of the owner: the job can do what its owner can, and no more */
+	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.owner, 0);
+
+	if (!job_claim_run(&args, &command, &job_name))
+		proc_exit(0);			/* the run was settled (or deleted) before we started */
+	got_lock = job_try_lock(args.job_id);
+	t0 = GetCurrentTimestamp();
+	if (!got_lock)
+		status = "cancelled";
+	else
+		status = job_run_command(&args, command, job_name, t0, &rows, &edata);
+	job_record_outcome(&args, status, rows, edata, got_lock);
 	proc_exit(0);
 }

@@ -1,0 +1,302 @@
+/*
+ * lstm_fit.c: the forecast_lstm_fit aggregates. Rows are gathered by the shared series
+ * collector, so partial aggregation in parallel workers works as for every forecasting
+ * aggregate; the final function holds the training policy: the horizon, validation tail
+ * and window fitted to the series (short series padded, with a NOTICE), the window chosen
+ * on the validation tail when none is given, then lstm_train and the model value.
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/jsonb.h"
+
+#include "core/agg_state.h"
+#include "core/model.h"
+#include "forecast/lstm_model.h"
+#include "forecast/lstm_options.h"
+#include "forecast/lstm_train.h"
+#include "forecast/method.h"
+#include "forecast/series.h"
+
+PG_FUNCTION_INFO_V1(forecast_lstm_fit_accum);
+PG_FUNCTION_INFO_V1(forecast_lstm_fit_final);
+
+Datum
+forecast_lstm_fit_accum(PG_FUNCTION_ARGS)
+{
+	SeriesCollector *state = PG_ARGISNULL(0) ? NULL : (SeriesCollector *) PG_GETARG_POINTER(0);
+	ArrayType  *exog = NULL;
+
+	(void) riq_agg_context(fcinfo, "forecast_lstm_fit_accum");
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", PG_ARGISNULL(1) ? "series" : PG_ARGISNULL(2) ? "ts" : "y"),
+				 errhint("Filter out the rows with NULLs, or COALESCE a missing sale to 0.")));
+	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
+		exog = PG_GETARG_ARRAYTYPE_P(4);
+	state = series_collect_add(fcinfo, state, PG_GETARG_TEXT_PP(1), PG_GETARG_DATEADT(2),
+							   PG_GETARG_FLOAT8(3), exog);
+	series_collect_options_from_args(state, fcinfo, 0, 5);
+	PG_RETURN_POINTER(state);
+}
+
+/*
+ * Lengthen every series shorter than `need` periods at its start: the missing periods
+ * repeat the same season's value of the series' first season (its mean when it has less
+ * than a season), factors 0.
+ */
+static void
+pad_short_series(ForecastPanel *panel, int need)
+{
+	int			E = panel->n_exog;
+	int			m = Max(panel->season, 1);
+
+	for (int i = 0; i < panel->nseries; i++)
+	{
+		ForecastSeries *sr = &panel->series[i];
+		int			pad = need - sr->n;
+		double	   *y,
+					mean = 0.0;
+
+		if (pad <= 0)
+			continue;
+		for (int p = 0; p < sr->n; p++)
+			mean += sr->y[p] / sr->n;
+		y = palloc(sizeof(double) * need);
+		for (int p = 0; p < pad; p++)
+		{
+			int			phase = ((p - pad) % m + m) % m;
+
+			y[p] = phase < sr->n && sr->n >= m ? sr->y[phase] : mean;
+		}
+		memcpy(y + pad, sr->y, sizeof(double) * sr->n);
+		sr->y = y;
+		if (E > 0)
+		{
+			double	   *ex = palloc0(sizeof(double) * (Size) need * E);
+
+			memcpy(ex + (Size) pad * E, sr->exog, sizeof(double) * (Size) sr->n * E);
+			sr->exog = ex;
+		}
+		sr->start = series_date_add(panel->freq, sr->start, -pad);
+		sr->n = need;
+	}
+}
+
+/*
+ * Without an explicit window the validation tail chooses it: one network (no refit, no
+ * ensemble) per candidate window, half the default, the default, and twice the default
+ * when every series is long enough for that and its validation tail, and the lowest
+ * validation WAPE wins (the default on ties). The ETS bases are fitted once for all.
+ */
+static int
+choose_window(const ForecastPanel *panel, LstmConfig *cfg, int wmin)
+{
+	int			W0 = cfg->window;
+	int			cand[3],
+				ncand = 0,
+				best = W0,
+				shortest = INT_MAX;
+	double		best_wape = get_float8_infinity();
+	LstmConfig	trial = *cfg;
+
+	for (int i = 0; i < panel->nseries; i++)
+		shortest = Min(shortest, panel->series[i].n);
+	cand[ncand++] = W0;
+	if (W0 / 2 >= wmin && W0 / 2 < W0)
+		cand[ncand++] = W0 / 2;
+	if (shortest >= 2 * W0 + cfg->validation + 1)
+		cand[ncand++] = 2 * W0;
+	if (ncand == 1)
+		return W0;
+	if (cfg->ets_base)
+		cfg->base_init = lstm_fit_bases(panel, cfg->validation, cfg->verbose);
+	trial.base_init = cfg->base_init;
+	trial.refit = false;
+	trial.ensemble = 1;
+	for (int i = 0; i < ncand; i++)
+	{
+		LstmTrained *t;
+
+		trial.window = cand[i];
+		t = lstm_train(panel, &trial);
+		ereport(cfg->verbose ? NOTICE : DEBUG1,
+				(errmsg("forecast_lstm_fit: window %d: validation WAPE %.4f", cand[i], t->val_wape)));
+		if (t->val_wape < best_wape)
+		{
+			best_wape = t->val_wape;
+			best = cand[i];
+		}
+		pfree(t->params);
+		if (t->base)
+			pfree(t->base);
+		pfree(t);
+	}
+	return best;
+}
+
+/* the options as JSON (NULL without any), every key checked; sopt: the series options */
+static Jsonb *
+fit_options(SeriesCollector *state, SeriesOptions *sopt)
+{
+	const char *opttext = series_collect_options(state);
+	Jsonb	   *jb = NULL;
+
+	if (opttext)
+		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(opttext)));
+	series_check_option_keys(jb, lstm_option_keys, "forecast_lstm_fit");
+	series_options_from_jsonb(jb, sopt);
+	return jb;
+}
+
+/* the first of the shortest and the first of the longest series (panel not empty) */
+static void
+series_extremes(const ForecastPanel *panel, const ForecastSeries **shortest,
+				const ForecastSeries **longest)
+{
+	*shortest = *longest = &panel->series[0];
+	for (int i = 1; i < panel->nseries; i++)
+	{
+		if (panel->series[i].n < (*shortest)->n)
+			*shortest = &panel->series[i];
+		if (panel->series[i].n > (*longest)->n)
+			*longest = &panel->series[i];
+	}
+}
+
+/*
+ * Every series must hold a window and one target when the window is given (shorter ones
+ * are padded otherwise), the longest a window and `reserve` periods.
+ */
+static void
+check_lengths(const ForecastPanel *panel, const LstmConfig *cfg, bool window_given, int reserve,
+			  const ForecastSeries *shortest_sr, const ForecastSeries *longest_sr)
+{
+	int			shortest = shortest_sr->n,
+				longest = longest_sr->n;
+	const char *short_key = shortest_sr->key,
+			   *long_key = longest_sr->key;
+
+	if (window_given && shortest < cfg->window + 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("series \"%s\" is too short for forecast_lstm_fit", short_key),
+				 errdetail("It has %d periods; with a window of %d periods every series needs at least %d.",
+						   shortest, cfg->window, cfg->window + 1),
+				 errhint("Leave out the short series (e.g. HAVING count(*) > %d in a subquery), give a smaller \"window\", or leave \"window\" out (short series are then padded).",
+						 cfg->window)));
+	if (longest < cfg->window + reserve)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("series \"%s\" is too short for forecast_lstm_fit", long_key),
+				 errdetail("It is the longest series with %d %ss; a window of %d %ss and %s need at least %d.",
+						   longest, series_freq_name(panel->freq), cfg->window,
+						   series_freq_name(panel->freq),
+						   cfg->validation > 0 ? psprintf("a validation tail of %d with one training origin before it", cfg->validation) :
+						   psprintf("a horizon of %d", cfg->horizon),
+						   cfg->window + reserve),
+				 errhint("Forecast short histories with retailiq.forecast_fit(..., 'auto'), which falls back to simpler methods, or lower \"horizon\", \"validation\" or \"window\".")));
+}
+
+/*
+ * A series shorter than the window + 1 is padded at its start, so that a few new
+ * products do not cut the window of all the others: visibly.
+ */
+static void
+pad_with_notice(ForecastPanel *panel, const LstmConfig *cfg)
+{
+	StringInfoData padded;
+	int			npad = 0;
+	const char *first = NULL;
+
+	initStringInfo(&padded);
+	for (int i = 0; i < panel->nseries; i++)
+		if (panel->series[i].n < cfg->window + 1)
+		{
+			if (npad < 10)
+				appendStringInfo(&padded, "%s\"%s\" (%d)", npad ? ", " : "",
+								 panel->series[i].key, panel->series[i].n);
+			if (npad == 0)
+				first = panel->series[i].key;
+			npad++;
+		}
+	if (npad > 0)
+		ereport(NOTICE,
+				(errmsg("forecast_lstm_fit: series \"%s\"%s shorter than the window + 1 (%d %ss) and padded",
+						first, npad > 1 ? psprintf(" and %d more are", npad - 1) : " is",
+						cfg->window + 1, series_freq_name(panel->freq)),
+				 errdetail("Padded series (periods): %s%s.", padded.data,
+						   npad > 10 ? psprintf(" and %d more", npad - 10) : ""),
+				 errhint("Their missing start repeats their first season; their forecasts lean on the other series. Forecast them with retailiq.forecast_fit(..., 'auto') if that is not wanted.")));
+	pad_short_series(panel, cfg->window + 1);
+}
+
+/*
+ * Fit the window to the series. What the longest series must hold beyond one window: the
+ * validation tail and one training origin before it (the held-out forecasts calibrate the
+ * interval), or without validation the whole horizon after the window. The other series
+ * are padded (default window, with a NOTICE) or must hold a window and one target
+ * (explicit window).
+ */
+static void
+fit_window_to_series(ForecastPanel *panel, LstmConfig *cfg, bool window_given, int wmin)
+{
+	int			reserve = cfg->validation > 0 ? cfg->validation + 1 : cfg->horizon;
+	const ForecastSeries *shortest,
+			   *longest;
+
+	series_extremes(panel, &shortest, &longest);
+	if (!window_given)
+		/* the default window shrinks (down to half a season) to leave room for the tail */
+		cfg->window = Max(Min(cfg->window, longest->n - reserve), wmin);
+	check_lengths(panel, cfg, window_given, reserve, shortest, longest);
+	if (!window_given)
+		pad_with_notice(panel, cfg);
+}
+
+Datum
+forecast_lstm_fit_final(PG_FUNCTION_ARGS)
+{
+	SeriesCollector *state;
+	Jsonb	   *jb;
+	SeriesOptions sopt;
+	ForecastPanel *panel;
+	LstmConfig	cfg;
+	LstmTrained *t;
+	ModelBuilder *b;
+	int			wmin;
+	bool		window_given;
+
+	(void) riq_agg_context(fcinfo, "forecast_lstm_fit_final");
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	state = (SeriesCollector *) PG_GETARG_POINTER(0);
+	if (series_collect_rows(state) == 0)
+		PG_RETURN_NULL();
+	jb = fit_options(state, &sopt);
+
+	panel = series_collect_finish(state, &sopt);
+	if (panel == NULL || panel->nseries == 0)
+		PG_RETURN_NULL();
+
+	memset(&cfg, 0, sizeof(cfg));
+	lstm_options_horizon(jb, panel->freq, &cfg);
+	window_given = lstm_options_window(jb, panel->freq, &cfg);
+	wmin = Max(2, panel->season / 2);
+	fit_window_to_series(panel, &cfg, window_given, wmin);
+	lstm_options_training(jb, &sopt, &cfg);
+	if (!window_given && cfg.validation > 0)
+		cfg.window = choose_window(panel, &cfg, wmin);
+
+	t = lstm_train(panel, &cfg);
+
+	b = model_begin(MODEL_KIND_LSTM);
+	lstm_model_put(b, t, &cfg, panel);
+	PG_RETURN_BYTEA_P(model_finish(b));
+}
