@@ -169,11 +169,7 @@ static void
 adida_forecast(const SeriesFit *fit, int h, double level, RiqRng *rng,
 			   double *yhat, double *lo, double *hi)
 {
-	int			i;
-
-	for (i = 0; i < h; i++)
-		yhat[i] = fit->level / fit->slope;
-	forecast_flat_interval(fit, h, level, yhat, lo, hi);
+	forecast_flat(fit, fit->level / fit->slope, h, level, yhat, lo, hi);
 }
 
 static const char *

@@ -57,6 +57,17 @@ mean_fit(const double *y, int n, SeriesFit *fit)
 }
 
 void
+forecast_flat(const SeriesFit *fit, double value, int h, double level,
+			  double *yhat, double *lo, double *hi)
+{
+	int			i;
+
+	for (i = 0; i < h; i++)
+		yhat[i] = value;
+	forecast_flat_interval(fit, h, level, yhat, lo, hi);
+}
+
+void
 forecast_flat_interval(const SeriesFit *fit, int h, double level, const double *yhat,
 					   double *lo, double *hi)
 {
@@ -139,11 +150,7 @@ static void
 mean_forecast(const SeriesFit *fit, int h, double level, RiqRng *rng,
 			  double *yhat, double *lo, double *hi)
 {
-	int			i;
-
-	for (i = 0; i < h; i++)
-		yhat[i] = fit->level;
-	forecast_flat_interval(fit, h, level, yhat, lo, hi);
+	forecast_flat(fit, fit->level, h, level, yhat, lo, hi);
 }
 
 static const char *

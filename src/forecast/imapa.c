@@ -111,11 +111,7 @@ static void
 imapa_forecast(const SeriesFit *fit, int h, double level, RiqRng *rng,
 			   double *yhat, double *lo, double *hi)
 {
-	int			i;
-
-	for (i = 0; i < h; i++)
-		yhat[i] = fit->level;
-	forecast_flat_interval(fit, h, level, yhat, lo, hi);
+	forecast_flat(fit, fit->level, h, level, yhat, lo, hi);
 }
 
 static const char *

@@ -130,6 +130,10 @@ extern void forecast_check_horizon(int64 horizon);
 /* the local methods' predict (forecast_fit.c), shared by every local entry */
 extern Datum forecast_local_predict(FunctionCallInfo fcinfo, bool all);
 
+/* a flat forecast: value at every step, with the flat interval below */
+extern void forecast_flat(const SeriesFit *fit, double value, int h, double level,
+						  double *yhat, double *lo, double *hi);
+
 /* the common interval of a method with a constant variance sigma2 (Croston, the mean) */
 extern void forecast_flat_interval(const SeriesFit *fit, int h, double level, const double *yhat,
 								   double *lo, double *hi);
