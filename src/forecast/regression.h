@@ -39,6 +39,8 @@ typedef struct RegConfig
 	int			harmonics;		/* Fourier pairs of the season (0 = none) */
 	bool		ar;				/* AR(1) errors */
 	RegPooling	pooling;
+	double		halflife;		/* observation weights halve every halflife periods back (0 = equal) */
+	bool		robust;			/* Huber weights: outlying periods count less */
 } RegConfig;
 
 /* What every series shares: the calendar of the Fourier terms and the factor width. */

@@ -44,6 +44,7 @@ typedef struct RegSeriesEq
 	double	   *A;				/* p x p */
 	double	   *g;				/* p */
 	double		zz;
+	double		wsum;			/* the observations' total weight (n when equal) */
 	double		rss;			/* residual sum of squares of the current coefficients */
 	double		sigma2;
 } RegSeriesEq;
@@ -144,7 +145,7 @@ spd_solve(int p, const double *M, const double *rhs, double *x, double *invdiag,
 /* A = D'D, g = D'z, zz = z'z of one series' first n periods, whitened by phi */
 static void
 series_equations(const RegLayout *L, const RegConfig *cfg, const ForecastSeries *sr, int n,
-				 double phi, double *D, double *zt, RegSeriesEq *eq)
+				 double phi, const double *hw, double *D, double *zt, RegSeriesEq *eq)
 {
 	int			p = 1 + L->ncoef;
 	double		pos0 = reg_position(L->freq, sr->start);
@@ -167,6 +168,25 @@ series_equations(const RegLayout *L, const RegConfig *cfg, const ForecastSeries 
 	for (int j = 0; j < p; j++)
 		D[j] *= r0;
 	zt[0] *= r0;
+	eq->wsum = n;
+	if (cfg->halflife > 0 || hw != NULL)
+	{
+		/* discounted least squares: the latest period weighs 1, older ones less */
+		eq->wsum = 0.0;
+		for (int t = 0; t < n; t++)
+		{
+			double		w = cfg->halflife > 0 ? pow(0.5, (n - 1 - t) / cfg->halflife) : 1.0;
+
+			if (hw != NULL)
+				w *= hw[t];
+
+			eq->wsum += w;
+			w = sqrt(w);
+			for (int j = 0; j < p; j++)
+				D[(Size) t * p + j] *= w;
+			zt[t] *= w;
+		}
+	}
 	riq_syrk_ata(p, n, 1.0, D, p, 0.0, eq->A);
 	riq_gemv(true, n, p, 1.0, D, p, zt, 0.0, eq->g);
 	eq->zz = riq_dot(n, zt, zt);
@@ -208,7 +228,7 @@ shrink_variances(RegSeriesEq *eqs, const double *dfs, int ns)
 		if (eqs[i].n == 0)
 			continue;
 		rsum += eqs[i].rss;
-		nsum += eqs[i].n;
+		nsum += eqs[i].wsum;
 		if (dfs[i] >= 1.0)
 			v[nv++] = eqs[i].rss / dfs[i];
 	}
@@ -482,7 +502,10 @@ reg_fit(const ForecastPanel *panel, const RegLayout *L, const RegConfig *cfg, in
 	double	   *D,
 			   *zt,
 			   *row = palloc(sizeof(double) * p);
-	int			passes = cfg->ar ? 2 : 1;
+	int			passes = cfg->ar || cfg->robust ? 2 : 1;
+	double	   *hw = NULL;
+	Size		rows = 0;
+	Size	   *woff = palloc0(sizeof(Size) * (ns + 1));
 
 	fit->layout = *L;
 	fit->config = *cfg;
@@ -528,13 +551,14 @@ reg_fit(const ForecastPanel *panel, const RegLayout *L, const RegConfig *cfg, in
 				continue;
 			CHECK_FOR_INTERRUPTS();
 			eq->phi = fit->phi[i];
-			series_equations(L, cfg, &panel->series[i], eq->n, eq->phi, D, zt, eq);
+			series_equations(L, cfg, &panel->series[i], eq->n, eq->phi,
+							 pass > 0 && hw ? hw + woff[i] : NULL, D, zt, eq);
 			memcpy(D, eq->A, sizeof(double) * p * p);
 			for (int j = 0; j < p; j++)
 				D[j * p + j] += REG_RIDGE * (D[j * p + j] + 1.0);
 			spd_solve(p, D, eq->g, c, NULL, D + (Size) p * p);
 			eq->rss = equations_rss(p, eq, c);
-			dfs[i] = eq->n - p;
+			dfs[i] = eq->wsum - p;
 		}
 		shrink_variances(eqs, dfs, ns);
 		pool_coefficients(L, cfg, eqs, ns, fit, eff, verbose && pass == passes - 1);
@@ -543,9 +567,48 @@ reg_fit(const ForecastPanel *panel, const RegLayout *L, const RegConfig *cfg, in
 			if (eqs[i].n > 0)
 			{
 				eqs[i].rss = equations_rss(p, &eqs[i], fit->coef + (Size) i * p);
-				dfs[i] = eqs[i].n - eff[i];
+				dfs[i] = eqs[i].wsum - eff[i];
 			}
 		shrink_variances(eqs, dfs, ns);
+		if (pass == 0 && cfg->robust)
+		{
+			/*
+			 * Huber weights (k = 1.345 robust standard deviations, 95% efficient under normal
+			 * errors): a period the fit misses by far, a stock-out, a filled gap, a data
+			 * error, pulls the coefficients less.
+			 */
+			for (int i = 0; i < ns; i++)
+			{
+				woff[i] = rows;
+				rows += eqs[i].n;
+			}
+			woff[ns] = rows;
+			hw = riq_alloc(CurrentMemoryContext, riq_mul_size(Max(rows, 1), 2 * sizeof(double), "the robust weights"),
+						   "the robust weights");
+			for (int i = 0; i < ns; i++)
+			{
+				const ForecastSeries *sr = &panel->series[i];
+				double		pos0 = reg_position(L->freq, sr->start),
+						   *w = hw + woff[i],
+						   *a = hw + rows + woff[i],
+							s;
+				int			n = eqs[i].n;
+
+				if (n == 0)
+					continue;
+				CHECK_FOR_INTERRUPTS();
+				for (int t = 0; t < n; t++)
+				{
+					w[t] = residual_at(L, cfg, sr, fit->coef + (Size) i * p, pos0, t, row);
+					a[t] = fabs(w[t]);
+				}
+				qsort(a, n, sizeof(double), riq_cmp_double);
+				s = 1.4826 * (n % 2 ? a[n / 2] : 0.5 * (a[n / 2 - 1] + a[n / 2]));
+				s = Max(s, sqrt(eqs[i].sigma2) * 1e-3);
+				for (int t = 0; t < n; t++)
+					w[t] = fabs(w[t]) <= 1.345 * s ? 1.0 : 1.345 * s / fabs(w[t]);
+			}
+		}
 		if (pass == 0 && cfg->ar)
 		{
 			/* each series' phi: the lag-1 autocorrelation of its residuals */
@@ -585,6 +648,9 @@ reg_fit(const ForecastPanel *panel, const RegLayout *L, const RegConfig *cfg, in
 		pfree(eqs[i].A);
 	}
 	pfree(D);
+	if (hw)
+		pfree(hw);
+	pfree(woff);
 	pfree(eqs);
 	pfree(eff);
 	pfree(dfs);

@@ -39,10 +39,10 @@ PG_FUNCTION_INFO_V1(forecast_regression_fit_final);
 PG_FUNCTION_INFO_V1(forecast_regression_series);
 
 static const char *const regression_option_keys[] = {
-	"horizon", "validation", "level", "transform", "harmonics", "errors", "pooling", "verbose", NULL
+	"horizon", "validation", "level", "transform", "harmonics", "errors", "pooling", "halflife", "robust", "verbose", NULL
 };
 
-#define REG_MAX_CANDIDATES 4
+#define REG_MAX_CANDIDATES 6
 
 /* A decoded model. */
 typedef struct RegModel
@@ -131,7 +131,9 @@ max_harmonics(double period)
 static const char *
 candidate_name(const RegConfig *c)
 {
-	return psprintf("%s%s", c->log_scale ? "log" : "none", c->harmonics > 0 ? psprintf("+fourier%d", c->harmonics) : "");
+	return psprintf("%s%s%s", c->log_scale ? "log" : "none",
+					c->harmonics > 0 ? psprintf("+fourier%d", c->harmonics) : "",
+					c->halflife > 0 ? psprintf("+halflife%g", c->halflife) : "");
 }
 
 typedef struct ValResult
@@ -329,6 +331,9 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 				nonnegative,
 				ar;
 	RegPooling	pooling;
+	double		halflife;
+	bool		halflife_given,
+				robust;
 	JsonbValue *hv;
 	RegFit	   *fit;
 	ModelBuilder *b;
@@ -370,6 +375,10 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 					"\"ar1\" carries the latest departure from the level into the forecast; \"none\" does not.") == 0;
 	pooling = (RegPooling) opt_choice(jb, "pooling", poolings, REG_POOL_SHRINK,
 									  "\"shrink\" pools the coefficients with shrinkage estimated from the data; \"none\" fits each series alone; \"full\" one set for all.");
+	robust = forecast_opt_bool(jb, "robust", true);
+	halflife_given = series_option_value(jb, "halflife") != NULL;
+	halflife = forecast_opt_number(jb, "halflife", 0, 0, 1e6, false,
+								   "The half-life of the observation weights in periods (0: equal weights; leave it out to let validation choose).");
 	nonnegative = !sopt.allow_negative;
 	if (transform == 1 && !nonnegative)
 		ereport(ERROR,
@@ -410,6 +419,8 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 			cand[ncand].harmonics = harm[h];
 			cand[ncand].ar = ar;
 			cand[ncand].pooling = pooling;
+			cand[ncand].halflife = halflife;
+			cand[ncand].robust = robust;
 			ncand++;
 		}
 
@@ -422,25 +433,42 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 				 errhint("Give \"validation\": 0 to say so, or a shorter one.")));
 		validation = 0;
 	}
+	/*
+	 * Two stages: the scale and the season with equal weights, then, for the best of those,
+	 * observation weights with a half-life of four and of two validation tails (a level that
+	 * moves is followed more closely); the first candidate wins ties.
+	 */
 	best = cand[0];
 	best_wape = get_float8_infinity();
-	for (int c = 0; c < ncand; c++)
+	for (int stage = 0; stage < 2; stage++)
 	{
-		ValResult	v;
-		RegLayout	Lc = L;
+		int			from = stage == 0 ? 0 : ncand;
 
-		cand_wape[c] = get_float8_nan();
-		if (validation == 0)
-			continue;
-		Lc.harmonics = cand[c].harmonics;
-		Lc.ncoef = 2 * Lc.harmonics + Lc.n_exog;
-		v = validate(panel, &Lc, &cand[c], validation, level, nonnegative, verbose);
-		cand_wape[c] = v.wape;
-		if (v.wape < best_wape)
+		if (stage == 1 && validation > 0 && !halflife_given && isfinite(best_wape))
+			for (int k = 4; k >= 2; k -= 2)
+			{
+				cand[ncand] = best;
+				cand[ncand].halflife = (double) k * validation;
+				ncand++;
+			}
+		for (int c = from; c < ncand; c++)
 		{
-			best_wape = v.wape;
-			best = cand[c];
-			calib = v.calib;
+			ValResult	v;
+			RegLayout	Lc = L;
+
+			cand_wape[c] = get_float8_nan();
+			if (validation == 0)
+				continue;
+			Lc.harmonics = cand[c].harmonics;
+			Lc.ncoef = 2 * Lc.harmonics + Lc.n_exog;
+			v = validate(panel, &Lc, &cand[c], validation, level, nonnegative, verbose);
+			cand_wape[c] = v.wape;
+			if (v.wape < best_wape)
+			{
+				best_wape = v.wape;
+				best = cand[c];
+				calib = v.calib;
+			}
 		}
 	}
 	L.harmonics = best.harmonics;
