@@ -32,8 +32,8 @@
 #include "forecast/regression.h"
 
 #define REG_SIGMA_DF   4.0		/* periods' worth of prior on each series' variance */
-#define REG_EM_MAX     500
-#define REG_EM_TOL     1e-7
+#define REG_EM_MAX     200
+#define REG_EM_TOL     1e-6
 #define REG_RIDGE      1e-8		/* relative ridge of the unpooled solves (numerical only) */
 
 /* One series' normal equations on its whitened scale. */
