@@ -93,8 +93,11 @@ extern void reg_forecast_z(const RegLayout *L, const double *coef, double phi, d
 						   double resid, double pos0, int h, const double *x,
 						   double *mu, double *var);
 
-/* From the z scale back to sales: the mean (bias-corrected) and the central interval. */
-extern void reg_back(bool log_scale, double mu, double var, double zq, double calib,
+/*
+ * From the z scale back to sales: the mean (bias-corrected) and the central interval;
+ * false when they are not finite numbers (a log-scale forecast beyond exp's range).
+ */
+extern bool reg_back(bool log_scale, double mu, double var, double zq, double calib,
 					 bool nonnegative, double *yhat, double *lo, double *hi);
 
 #endif							/* RETAILIQ_FORECAST_REGRESSION_H */

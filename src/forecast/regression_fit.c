@@ -501,7 +501,8 @@ reg_fit(const ForecastPanel *panel, const RegLayout *L, const RegConfig *cfg, in
 	double	   *dfs = palloc0(sizeof(double) * ns);
 	double	   *D,
 			   *zt,
-			   *row = palloc(sizeof(double) * p);
+			   *row = palloc(sizeof(double) * p),
+			   *solve = palloc(sizeof(double) * (2 * (Size) p * p + p));	/* a matrix and spd_solve's work */
 	int			passes = cfg->ar || cfg->robust ? 2 : 1;
 	double	   *hw = NULL;
 	Size		rows = 0;
@@ -553,10 +554,10 @@ reg_fit(const ForecastPanel *panel, const RegLayout *L, const RegConfig *cfg, in
 			eq->phi = fit->phi[i];
 			series_equations(L, cfg, &panel->series[i], eq->n, eq->phi,
 							 pass > 0 && hw ? hw + woff[i] : NULL, D, zt, eq);
-			memcpy(D, eq->A, sizeof(double) * p * p);
+			memcpy(solve, eq->A, sizeof(double) * p * p);
 			for (int j = 0; j < p; j++)
-				D[j * p + j] += REG_RIDGE * (D[j * p + j] + 1.0);
-			spd_solve(p, D, eq->g, c, NULL, D + (Size) p * p);
+				solve[j * p + j] += REG_RIDGE * (solve[j * p + j] + 1.0);
+			spd_solve(p, solve, eq->g, c, NULL, solve + (Size) p * p);
 			eq->rss = equations_rss(p, eq, c);
 			dfs[i] = eq->wsum - p;
 		}
@@ -655,6 +656,7 @@ reg_fit(const ForecastPanel *panel, const RegLayout *L, const RegConfig *cfg, in
 	pfree(eff);
 	pfree(dfs);
 	pfree(row);
+	pfree(solve);
 	return fit;
 }
 
@@ -687,7 +689,7 @@ reg_forecast_z(const RegLayout *L, const double *coef, double phi, double sigma2
 	}
 }
 
-void
+bool
 reg_back(bool log_scale, double mu, double var, double zq, double calib, bool nonnegative,
 		 double *yhat, double *lo, double *hi)
 {
@@ -712,10 +714,5 @@ reg_back(bool log_scale, double mu, double var, double zq, double calib, bool no
 		*lo = Max(*lo, 0.0);
 		*hi = Max(*hi, 0.0);
 	}
-	if (!isfinite(*yhat) || !isfinite(*lo) || !isfinite(*hi))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("forecast is out of range"),
-				 errdetail("The model's log-scale forecast %g does not map back to a finite sales figure.", mu),
-				 errhint("Check the future factors against the ones the model was trained on.")));
+	return isfinite(*yhat) && isfinite(*lo) && isfinite(*hi);
 }

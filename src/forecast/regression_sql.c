@@ -190,7 +190,8 @@ validate(const ForecastPanel *panel, const RegLayout *L, const RegConfig *cfg, i
 						hi,
 						z = cfg->log_scale ? log1p(y) : y;
 
-			reg_back(cfg->log_scale, mu[k], var[k], zq, 1.0, nonnegative, &yhat, &lo, &hi);
+			if (!reg_back(cfg->log_scale, mu[k], var[k], zq, 1.0, nonnegative, &yhat, &lo, &hi))
+				yhat = get_float8_infinity();	/* a candidate that explodes loses */
 			num += fabs(y - yhat);
 			den += fabs(y);
 			err[nerr++] = fabs(z - mu[k]) / sqrt(var[k]);
@@ -664,7 +665,13 @@ forecast_one(const RegModel *m, int s, int h, const double *x, double *yhat, dou
 	reg_forecast_z(L, m->coef + (Size) s * (1 + L->ncoef), m->phi[s], m->sigma2[s], m->resid[s],
 				   reg_position(L->freq, first), h, x, mu, var);
 	for (int k = 0; k < h; k++)
-		reg_back(m->log_scale, mu[k], var[k], zq, m->calib, m->nonnegative, &yhat[k], &lo[k], &hi[k]);
+		if (!reg_back(m->log_scale, mu[k], var[k], zq, m->calib, m->nonnegative, &yhat[k], &lo[k], &hi[k]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("forecast is out of range"),
+					 errdetail("Series \"%s\", step %d: the log-scale forecast %g does not map back to a finite sales figure.",
+							   m->keys[s], k + 1, mu[k]),
+					 errhint("Check future_exog against the factors the model was trained on (their order and scale).")));
 	pfree(mu);
 	pfree(var);
 }

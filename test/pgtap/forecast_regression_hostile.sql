@@ -4,7 +4,7 @@
 -- SQLSTATE, never a crash or a NaN answer; the fit stops on statement_timeout and on
 -- retailiq.max_memory; an ordinary role fits and forecasts.
 BEGIN;
-SELECT plan(52);
+SELECT plan(53);
 SET extra_float_digits = 0;
 
 CREATE TEMP TABLE rh AS
@@ -89,6 +89,8 @@ SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(m, '{data,series}', '["s02", "s
 SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(m, '{data,last_date,0}', '9000000000')) FROM rh_m$$, 'XX001', NULL, 'a last date out of range');
 SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(pg_temp.mut(m, '{params,nonnegative}', 'false'), '{params,transform}', '"log"')) FROM rh_m$$, 'XX001', NULL, 'a log-scale model that may forecast negative sales');
 SELECT throws_ok($$SELECT pg_temp.fc(((m::text::jsonb) #- '{data,phi}')::text::retailiq.model) FROM rh_m$$, 'XX001', NULL, 'a missing field');
+SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(pg_temp.mut(m, '{params,transform}', '"log"'), '{data,coef,1,0}', '1000.0')) FROM rh_m$$,
+                 '22003', 'forecast is out of range', 'a level beyond exp''s range: an error, not Infinity');
 
 -- ---------------------------------------------------------------- limits
 CREATE TEMP TABLE rh_big AS
