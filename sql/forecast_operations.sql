@@ -127,5 +127,23 @@ SELECT (SELECT count(*) FROM retailiq.forecast_result WHERE model_name = 'foreca
        (SELECT count(*) FROM retailiq.models WHERE name = 'forecast:shop') AS models;
 -- With nothing registered the nightly job does nothing.
 SELECT retailiq.refresh_forecasts(ARRAY[1, 7, 28]) AS rows_written;
+
+-- Any method that takes factors works from a source: the dynamic regression with the planned
+-- promotion flag (future rows carry the factor and no quantity), its series listed by
+-- retailiq.forecast_series in the model's order.
+CREATE TABLE ops.planned AS
+SELECT 'p' || s AS item, date '2024-01-01' + t AS day,
+       CASE WHEN t <= 120 THEN (10 + s + 10 * (t % 7 = 0)::int + t % 3)::float8 END AS units,
+       (t % 7 = 0) AS promo
+  FROM generate_series(1, 3) s, generate_series(0, 127) t;
+SELECT name, method, exog_columns
+  FROM retailiq.register_sales_source('planned', 'ops.planned', 'item', 'day', 'units', ARRAY['promo'], 'regression');
+SELECT retailiq.refresh_forecasts(ARRAY[1, 7]) AS rows_written;
+SELECT s AS series FROM retailiq.forecast_series(retailiq.load_model('forecast:planned')) s;
+-- 2024-05-06 (day 126, t % 7 = 0) is a planned promotion day: the forecast is highest there
+SELECT series, bool_and(yhat > 0) AS positive,
+       max(yhat) FILTER (WHERE period_start = '2024-05-06') > max(yhat) FILTER (WHERE period_start <> '2024-05-06') AS promo_day_highest
+  FROM retailiq.forecast_result WHERE model_name = 'forecast:planned' GROUP BY 1 ORDER BY 1;
+SELECT retailiq.unregister_sales_source('planned', drop_forecasts => true);
 SET client_min_messages = warning;
 DROP SCHEMA ops CASCADE;

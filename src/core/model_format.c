@@ -42,6 +42,7 @@ static const KindInfo kinds[MODEL_KIND_MAX + 1] = {
 	[MODEL_KIND_ASSOC_RULES] = {"assoc_rules", true},
 	[MODEL_KIND_RFM] = {"rfm", false},
 	[MODEL_KIND_FORECAST_ENSEMBLE] = {"forecast_ensemble", true},
+	[MODEL_KIND_FORECAST_REGRESSION] = {"forecast_regression", true},
 };
 
 const char *

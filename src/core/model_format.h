@@ -69,10 +69,11 @@ typedef enum ModelKind
 	MODEL_KIND_GBM = 12,
 	MODEL_KIND_ASSOC_RULES = 13,
 	MODEL_KIND_RFM = 14,
-	MODEL_KIND_FORECAST_ENSEMBLE = 15
+	MODEL_KIND_FORECAST_ENSEMBLE = 15,
+	MODEL_KIND_FORECAST_REGRESSION = 16
 } ModelKind;
 
-#define MODEL_KIND_MAX 15
+#define MODEL_KIND_MAX 16
 
 /* Why a value was rejected: a truncated/garbled value, or one from a newer retailiq. */
 typedef enum ModelDecodeStatus

@@ -80,6 +80,11 @@ CREATE FUNCTION retailiq.forecast_all(model retailiq.model, horizon int,
 COMMENT ON FUNCTION retailiq.forecast_all(retailiq.model, int, float8[]) IS
     'forecast every series of a forecasting model horizon periods ahead';
 
+CREATE FUNCTION retailiq.forecast_series(model retailiq.model) RETURNS SETOF text
+    AS 'MODULE_PATHNAME', 'forecast_series' LANGUAGE C STRICT STABLE PARALLEL SAFE ROWS 1000;
+COMMENT ON FUNCTION retailiq.forecast_series(retailiq.model) IS
+    'the series of a forecasting model of any method, in the model''s order (the order of forecast_all and of future_exog''s blocks)';
+
 -- The method table, for users and for the docs.
 CREATE FUNCTION retailiq_internal.forecast_method_table()
     RETURNS TABLE (name text, scope text, factors boolean, intermittent boolean, trainer text,

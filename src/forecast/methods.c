@@ -6,7 +6,9 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 
@@ -30,6 +32,7 @@ StaticAssertDecl(lengthof(registry) <= FORECAST_MAX_METHODS,
 PG_FUNCTION_INFO_V1(forecast_dispatch);
 PG_FUNCTION_INFO_V1(forecast_dispatch_all);
 PG_FUNCTION_INFO_V1(forecast_methods);
+PG_FUNCTION_INFO_V1(forecast_series);
 
 int
 forecast_method_count(void)
@@ -154,6 +157,48 @@ dispatch(FunctionCallInfo fcinfo, bool all)
 				 errmsg("model is not a forecasting model"),
 				 errhint("Train one with retailiq.forecast_fit or retailiq.forecast_lstm_fit.")));
 	return m->predict(fcinfo, all);
+}
+
+/*
+ * forecast_series(model): the series keys every forecasting model keeps (its "series" array,
+ * in the model's order), whatever its method; the order future_exog's blocks follow.
+ */
+Datum
+forecast_series(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
+	ModelView  *mv = model_open_cached(fcinfo, 0, MODEL_KIND_ANY);
+	char	  **keys;
+	TupleDesc	desc;
+	MemoryContext old;
+	int			n,
+				i;
+
+	if (forecast_method_by_kind(mv->kind) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model is not a forecasting model"),
+				 errhint("Train one with the trainer of a method in retailiq.forecast_methods.")));
+	keys = model_get_text_array(mv, MODEL_DATA, "series", &n);
+	if (rsi == NULL || !IsA(rsi, ReturnSetInfo) || !(rsi->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	old = MemoryContextSwitchTo(rsi->econtext->ecxt_per_query_memory);
+	desc = CreateTemplateTupleDesc(1);
+	TupleDescInitEntry(desc, (AttrNumber) 1, "series", TEXTOID, -1, 0);
+	rsi->returnMode = SFRM_Materialize;
+	rsi->setResult = tuplestore_begin_heap(true, false, work_mem);
+	rsi->setDesc = desc;
+	MemoryContextSwitchTo(old);
+	for (i = 0; i < n; i++)
+	{
+		Datum		v = CStringGetTextDatum(keys[i]);
+		bool		isnull = false;
+
+		tuplestore_putvalues(rsi->setResult, rsi->setDesc, &v, &isnull);
+	}
+	PG_RETURN_NULL();
 }
 
 /* forecast(model, series, horizon, future_exog) */

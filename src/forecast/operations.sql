@@ -411,7 +411,7 @@ BEGIN
             SELECT o.i, o.s, k.k,
                    CASE WHEN sp.days BETWEEN 28 AND 31 THEN (l.ld + make_interval(months => k.k))::date
                         ELSE l.ld + k.k * coalesce(sp.days, 1) END AS d
-              FROM retailiq.forecast_lstm_series($1) WITH ORDINALITY o(s, i)
+              FROM retailiq.forecast_series($1) WITH ORDINALITY o(s, i)
               JOIN last l ON l.s = o.s
              CROSS JOIN spacing sp CROSS JOIN generate_series(1, $2) k(k)),
         cells AS (
@@ -515,7 +515,8 @@ BEGIN
         -- is serial, so with retailiq.forecast_workers the workers go to the fit, not the scan
         PERFORM set_config('retailiq.progress_label', source_name, true);
         v_gather := current_setting('max_parallel_workers_per_gather');
-        IF src.method <> 'lstm' AND coalesce(current_setting('retailiq.forecast_workers', true), '2')::int > 0 THEN
+        IF (SELECT fm.trainer FROM retailiq.forecast_methods fm WHERE fm.name = src.method) = 'forecast_fit'
+           AND coalesce(current_setting('retailiq.forecast_workers', true), '2')::int > 0 THEN
             PERFORM set_config('max_parallel_workers_per_gather', '0', true);
         END IF;
         EXECUTE retailiq_internal.sales_source_fit_query(src, src.method, false, src.options ? 'history_days') INTO v_model
