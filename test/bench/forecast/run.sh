@@ -120,15 +120,19 @@ run_r() {
   echo "R $ds: ets, thetaf, stlf$([ ${#extra[@]} -gt 0 ] && echo ', OLS on the factors') ..."
   rm -f "$OUT/$ds.r.csv.time"
   # shellcheck disable=SC2046
-  ( Rscript "$HERE/peer_r.R" "$OUT/$ds.train.csv" "$h" $(r_args "$ds") "$OUT/$ds.r.csv" "${extra[@]}" \
-      > "$OUT/$ds.r.log" 2>&1 \
-    && if [ -n "$PEER_DIR" ]; then cp "$OUT/$ds.r.csv" "$OUT/$ds.r.csv.time" "$PEER_DIR/" && echo "$key" > "$PEER_DIR/$ds.r.key"; fi \
-    || echo "R $ds FAILED: see $OUT/$ds.r.log" ) &
+  if Rscript "$HERE/peer_r.R" "$OUT/$ds.train.csv" "$h" $(r_args "$ds") "$OUT/$ds.r.csv" "${extra[@]}" > "$OUT/$ds.r.log" 2>&1; then
+    echo "R $ds: done"
+    if [ -n "$PEER_DIR" ]; then cp "$OUT/$ds.r.csv" "$OUT/$ds.r.csv.time" "$PEER_DIR/" && echo "$key" > "$PEER_DIR/$ds.r.key"; fi
+  else
+    echo "R $ds FAILED: see $OUT/$ds.r.log"
+    rm -f "$OUT/$ds.r.csv"
+  fi
+}
+# one R process at a time (the machine has few cores), beside retailiq unless asked not to
+if [ "$DO_R" = 1 ]; then
+  ( for ds in "${sets[@]}"; do run_r "$ds"; done ) &
   r_pids+=($!)
   if [ "${FORECAST_BENCH_R_BESIDE:-1}" != 1 ]; then wait $!; fi
-}
-if [ "$DO_R" = 1 ]; then
-  for ds in "${sets[@]}"; do run_r "$ds"; done
 fi
 
 # ---------------------------------------------------------------- retailiq, every method
