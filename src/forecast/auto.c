@@ -5,8 +5,9 @@
  * sale, goes straight to the intermittent methods SBA, TSB and IMAPA, without trying the
  * ETS forms (most of the time of a fit, and no ETS form models sporadic demand); any other
  * series tries ETS and seasonal naive (with Croston and SBA when at least 30% of the
- * periods have no sale). Each candidate is fitted without the last periods, and the one
- * with the lowest mean absolute error on them is refitted on the whole series. Its
+ * periods have no sale). Each candidate is fitted at up to three rolling origins at the end
+ * of the series and forecasts the v periods after each; the one with the lowest mean
+ * absolute error over them is refitted on the whole series. Its
  * candidates are named here, not taken from the registry, so a new method changes no
  * 'auto' forecast until it is added below.
  */
@@ -18,6 +19,7 @@
 #include "forecast/method.h"
 
 #define AUTO_MIN_LENGTH 5		/* what ETS needs */
+#define AUTO_ORIGINS 3			/* rolling validation origins at the end of a series */
 
 extern const ForecastMethod ets_method;
 extern const ForecastMethod snaive_method;
@@ -32,14 +34,21 @@ auto_min_length(const double *y, int n, int m, const ForecastOptions *o)
 	return n < AUTO_MIN_LENGTH ? AUTO_MIN_LENGTH : 0;
 }
 
-/* auto: the method with the lowest mean absolute error over a held-out tail */
+/*
+ * auto: the method with the lowest mean absolute error over held-out stretches of v periods
+ * (options.validation, else the season, at least 7) at up to three rolling origins at the
+ * end of the series: one origin's errors decide by chance too often.
+ */
 static double
 auto_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fit)
 {
 	int			v = o->validation > 0 ? o->validation : Max(m, 7);
 	int			zeros = 0,
 				demands,
+				step,
+				norig,
 				t,
+				k,
 				c;
 	double		adi,
 				cv2;
@@ -74,7 +83,15 @@ auto_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fit
 			cand[ncand++] = &sba_method;
 		}
 	}
-	if (n - v < Max(2 * m, 8))
+	/*
+	 * Rolling origins: up to AUTO_ORIGINS, s = v / 2 periods apart, as many as leave each
+	 * training stretch at least two seasons (8 periods); none left: ETS (or SBA), unscored.
+	 */
+	step = Max(v / 2, 1);
+	for (norig = AUTO_ORIGINS; norig > 0; norig--)
+		if (n - v - (norig - 1) * step >= Max(2 * m, 8))
+			break;
+	if (norig == 0)
 	{
 		(sporadic || zeros >= 0.3 * n ? &sba_method : &ets_method)->fit(y, n, m, o, fit);
 		return NAN;
@@ -84,24 +101,29 @@ auto_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fit
 	hi = palloc(sizeof(double) * v);
 	for (c = 0; c < ncand; c++)
 	{
-		SeriesFit	f;
 		double		mae = 0;
 
-		cand[c]->fit(y, n - v, m, o, &f);
-		/* point forecasts only: the interval is not compared */
-		riq_rng_seed(&rng, o->seed, 0);
-		if (f.method == FIT_ETS)
+		for (k = 0; k < norig; k++)
 		{
-			ets_point(&f, v, yhat);
-			if (!o->series.allow_negative)
-				for (t = 0; t < v; t++)
-					yhat[t] = Max(yhat[t], 0);
+			int			end = n - k * step;	/* the origin's held-out stretch ends here */
+			SeriesFit	f;
+
+			cand[c]->fit(y, end - v, m, o, &f);
+			/* point forecasts only: the interval is not compared */
+			riq_rng_seed(&rng, o->seed, 0);
+			if (f.method == FIT_ETS)
+			{
+				ets_point(&f, v, yhat);
+				if (!o->series.allow_negative)
+					for (t = 0; t < v; t++)
+						yhat[t] = Max(yhat[t], 0);
+			}
+			else
+				fit_forecast(&f, v, o->level, !o->series.allow_negative, &rng, yhat, lo, hi);
+			for (t = 0; t < v; t++)
+				mae += fabs(y[end - v + t] - yhat[t]);
 		}
-		else
-			fit_forecast(&f, v, o->level, !o->series.allow_negative, &rng, yhat, lo, hi);
-		for (t = 0; t < v; t++)
-			mae += fabs(y[n - v + t] - yhat[t]);
-		mae /= v;
+		mae /= (double) v * norig;
 		if (mae < best_mae)
 		{
 			best_mae = mae;
