@@ -27,6 +27,13 @@ SELECT retailiq.model_kind(m),
        retailiq.model_info(m) -> 'params' ->> 'base' AS base,
        (retailiq.model_info(m) -> 'metrics' ->> 'validation_wape')::float8 < 0.05 AS learned
 FROM lstm_m;
+-- The evidence for the network's correction to its ETS base, on the validation tail: the
+-- WAPE of the base alone, of base + correction, of what is used; the weight kept (0..1).
+SELECT k, retailiq.model_info(m) -> 'metrics' ? k AS shown
+FROM lstm_m, unnest(ARRAY['validation_wape_base', 'validation_wape_network', 'validation_wape']) k;
+SELECT (retailiq.model_info(m) -> 'data' ->> 'shrink')::float8 BETWEEN 0 AND 1 AS weight_in_0_1,
+       (mt ->> 'validation_wape')::float8 <= (mt ->> 'validation_wape_base')::float8 AS not_worse_than_base
+FROM lstm_m, LATERAL (SELECT retailiq.model_info(m) -> 'metrics' AS mt) q;
 SELECT retailiq.forecast_lstm_series(m) FROM lstm_m;
 
 -- Next week of store2 (2024-04-30 is a Tuesday), with a promotion on Thursday 2 May:

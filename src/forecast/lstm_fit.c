@@ -93,7 +93,9 @@ pad_short_series(ForecastPanel *panel, int need)
  * Without an explicit window the validation tail chooses it: one network (no refit, no
  * ensemble) per candidate window, half the default, the default, and twice the default
  * when every series is long enough for that and its validation tail, and the lowest
- * validation WAPE wins (the default on ties). The ETS bases are fitted once for all.
+ * validation WAPE of the network (its whole correction to the base) wins (the default on
+ * ties). The window is the network's: how much of the correction to use is decided after,
+ * on the chosen network (lstm_train). The ETS bases are fitted once for all.
  */
 static int
 choose_window(const ForecastPanel *panel, LstmConfig *cfg, int wmin)
@@ -127,10 +129,10 @@ choose_window(const ForecastPanel *panel, LstmConfig *cfg, int wmin)
 		trial.window = cand[i];
 		t = lstm_train(panel, &trial);
 		ereport(cfg->verbose ? NOTICE : DEBUG1,
-				(errmsg("forecast_lstm_fit: window %d: validation WAPE %.4f", cand[i], t->val_wape)));
-		if (t->val_wape < best_wape)
+				(errmsg("forecast_lstm_fit: window %d: validation WAPE %.4f", cand[i], t->val_wape_net)));
+		if (t->val_wape_net < best_wape)
 		{
-			best_wape = t->val_wape;
+			best_wape = t->val_wape_net;
 			best = cand[i];
 		}
 		pfree(t->params);

@@ -69,6 +69,10 @@ lstm_model_put(ModelBuilder *b, const LstmTrained *t, const LstmConfig *cfg,
 	model_put_int(b, MODEL_METRICS, "epochs", t->epochs);
 	if (!isnan(t->val_wape))
 		model_put_float(b, MODEL_METRICS, "validation_wape", t->val_wape);
+	if (!isnan(t->val_wape_base))
+		model_put_float(b, MODEL_METRICS, "validation_wape_base", t->val_wape_base);
+	if (!isnan(t->val_wape_net))
+		model_put_float(b, MODEL_METRICS, "validation_wape_network", t->val_wape_net);
 	if (!isnan(t->val_coverage))
 		model_put_float(b, MODEL_METRICS, "validation_coverage", t->val_coverage);
 	/* no training time here: the same rows and seed must give the same value */
@@ -77,6 +81,7 @@ lstm_model_put(ModelBuilder *b, const LstmTrained *t, const LstmConfig *cfg,
 	model_put_float(b, MODEL_DATA, "ls_sd", L->ls_sd);
 	model_put_float(b, MODEL_DATA, "calib_lo", t->calib_lo);
 	model_put_float(b, MODEL_DATA, "calib_hi", t->calib_hi);
+	model_put_float(b, MODEL_DATA, "shrink", t->shrink);
 	dims[0] = t->nmodels;
 	dims[1] = t->nparams;
 	model_put_float_array(b, MODEL_DATA, "weights", t->params, 2, dims);
@@ -205,6 +210,11 @@ lstm_model_load(FunctionCallInfo fcinfo)
 	L->ls_sd = model_get_float(mv, MODEL_DATA, "ls_sd");
 	t->calib_lo = model_get_float(mv, MODEL_DATA, "calib_lo");
 	t->calib_hi = model_get_float(mv, MODEL_DATA, "calib_hi");
+	/* models written before the correction was weighed use all of it */
+	t->shrink = model_find(mv, MODEL_DATA, "shrink") ? model_get_float(mv, MODEL_DATA, "shrink") : 1.0;
+	if (!(t->shrink >= 0.0 && t->shrink <= 1.0))
+		model_corrupt(mv, "The weight of the network's correction (shrink) %g is not between 0 and 1.",
+					  t->shrink);
 	if (L->season < 1 || L->season > 1000 || L->window < 1 || L->window > 10000 ||
 		L->horizon < 1 || L->horizon > FORECAST_MAX_HORIZON || L->n_exog < 0 || L->n_exog > 10000 ||
 		S->hidden < 1 || S->hidden > 1024 || S->layers < 1 || S->layers > LSTM_MAX_LAYERS ||

@@ -404,6 +404,24 @@ ensemble_forward(const LstmShape *S, int base_col, const double *params, int nmo
 	}
 }
 
+/*
+ * Only a share (shrink) of the network's correction to the base: every output moves by
+ * the same amount, so the interval keeps the width the network gave it.
+ */
+static void
+shrink_toward_base(double shrink, int base_col, int fdim, int n, const double *f,
+				   double *med, double *lo, double *hi)
+{
+	for (int i = 0; i < n; i++)
+	{
+		double		d = (1.0 - shrink) * (med[i] - f[(Size) i * fdim + base_col]);
+
+		med[i] -= d;
+		lo[i] -= d;
+		hi[i] -= d;
+	}
+}
+
 void
 lstm_predict_scaled(const LstmTrained *m, LstmWork *w, int nb, const double *x,
 					const double *f, double *med, double *lo, double *hi)
@@ -412,6 +430,9 @@ lstm_predict_scaled(const LstmTrained *m, LstmWork *w, int nb, const double *x,
 
 	ensemble_forward(&m->shape, m->layout.base_col, m->params, m->nmodels, m->nparams, w, out,
 					 nb, x, f, med, lo, hi);
+	if (m->layout.base_col >= 0 && m->shrink < 1.0)
+		shrink_toward_base(m->shrink, m->layout.base_col, m->shape.fdim, nb * m->shape.horizon,
+						   f, med, lo, hi);
 	for (int i = 0; i < nb * m->shape.horizon; i++)
 	{
 		lo[i] = med[i] - m->calib_lo * (med[i] - lo[i]);
@@ -998,6 +1019,134 @@ calibrate(LstmTrained *res, const ValSet *v, const LstmConfig *cfg)
 	res->val_coverage = nr > 0 ? inside / nr : get_float8_nan();
 }
 
+/* validation WAPE of the base plus shrink times the network's correction */
+static double
+shrunk_wape(const LstmLayout *L, const ValSet *v, bool nonnegative, double shrink)
+{
+	int			P = L->horizon;
+	double		num = 0.0,
+				den = 0.0;
+
+	for (int i = 0; i < v->n; i++)
+		for (int k = 0; k < P; k++)
+		{
+			Size		at = (Size) i * P + k;
+			double		z = v->f[at * L->fdim + L->base_col];
+			double		yh = lstm_from_space(L, v->emed[at] - (1.0 - shrink) * (v->emed[at] - z)),
+						yt = lstm_from_space(L, v->tgt[at]);
+
+			if (v->mask[at] <= 0)
+				continue;
+			if (nonnegative)
+				yh = Max(yh, 0.0);
+			num += fabs(yt - yh) * v->scale[i];
+			den += fabs(yt) * v->scale[i];
+		}
+	return den > 0 ? num / den : num;
+}
+
+/*
+ * Whether the gain of shrink over the base on the held-out tail is shown, not just seen:
+ * the series are the independent units (one origin each), so the per-series gains in
+ * absolute error (in the WAPE's units) must have a mean above LSTM_SHRINK_Z standard errors
+ * (a one-sided paired test at 5%). The network was stopped early on this same tail and the
+ * share picked on it, so its held-out error flatters it; the test is what keeps a
+ * correction fitted to noise from passing on that flattery.
+ */
+#define LSTM_SHRINK_Z 1.645
+
+static bool
+shrink_gain_shown(const LstmLayout *L, const ValSet *v, bool nonnegative, double shrink)
+{
+	int			P = L->horizon;
+	double		sum = 0.0,
+				sq = 0.0,
+				mean,
+				sd;
+
+	if (v->n < 2)
+		return false;
+	for (int i = 0; i < v->n; i++)
+	{
+		double		gain = 0.0;
+
+		for (int k = 0; k < P; k++)
+		{
+			Size		at = (Size) i * P + k;
+			double		z = v->f[at * L->fdim + L->base_col];
+			double		yb = lstm_from_space(L, z),
+						yh = lstm_from_space(L, v->emed[at] - (1.0 - shrink) * (v->emed[at] - z)),
+						yt = lstm_from_space(L, v->tgt[at]);
+
+			if (v->mask[at] <= 0)
+				continue;
+			if (nonnegative)
+			{
+				yb = Max(yb, 0.0);
+				yh = Max(yh, 0.0);
+			}
+			gain += (fabs(yt - yb) - fabs(yt - yh)) * v->scale[i];
+		}
+		sum += gain;
+		sq += gain * gain;
+	}
+	mean = sum / v->n;
+	sd = sqrt(Max(sq / v->n - mean * mean, 0.0) * v->n / (v->n - 1));
+	return mean > LSTM_SHRINK_Z * sd / sqrt((double) v->n);
+}
+
+/*
+ * Whether the network's correction is used, by evidence: on the held-out tail (the honest
+ * ETS bases' forecasts and the held-out network's), the WAPE of the base alone, of the base
+ * plus the whole correction, and of the base plus a share s of it for s in steps of
+ * 1/LSTM_SHRINK_STEPS; the lowest wins, the smaller share on ties, and then only if its gain
+ * over the base is shown across the series (shrink_gain_shown): otherwise the base alone is
+ * used (s = 0). The WAPE is convex in s without the clamp at zero (a sum of absolute values
+ * of lines in s), so the grid finds its minimum to a step.
+ *
+ * One share for the whole model, not one per series: the tail holds one origin per series,
+ * and its `horizon` errors move together (the base's level error persists through the
+ * horizon), so a series' own share would rest on about one independent error and be fitted
+ * to noise, which is what this guards against. Pooled over every series it rests on them all.
+ *
+ * The shrunk held-out forecasts replace the network's in v, so that the interval is
+ * calibrated and the validation figures computed for what is used. With s = 1 nothing in v
+ * changes (the training and its model stay bit for bit what they were).
+ */
+#define LSTM_SHRINK_STEPS 20
+
+static void
+choose_shrink(LstmTrained *res, ValSet *v, const LstmConfig *cfg)
+{
+	const LstmLayout *L = &res->layout;
+	double		best_s = 0.0,
+				best;
+
+	res->val_wape_base = best = shrunk_wape(L, v, cfg->nonnegative, 0.0);
+	for (int j = 1; j <= LSTM_SHRINK_STEPS; j++)
+	{
+		double		s = (double) j / LSTM_SHRINK_STEPS;
+		double		w = shrunk_wape(L, v, cfg->nonnegative, s);
+
+		if (j == LSTM_SHRINK_STEPS)
+			res->val_wape_net = w;
+		if (w < best)
+		{
+			best = w;
+			best_s = s;
+		}
+	}
+	if (best_s > 0.0 && !shrink_gain_shown(L, v, cfg->nonnegative, best_s))
+		best_s = 0.0;
+	res->shrink = best_s;
+	if (best_s < 1.0)
+		shrink_toward_base(best_s, L->base_col, L->fdim, v->n * L->horizon, v->f,
+						   v->emed, v->elo, v->ehi);
+	ereport(cfg->verbose ? NOTICE : DEBUG1,
+			(errmsg("forecast_lstm_fit: validation WAPE %.4f for the ETS base, %.4f with the network's correction; its weight is %g",
+					res->val_wape_base, res->val_wape_net, res->shrink)));
+}
+
 /* each series' base at its last period: where forecasting starts from */
 static SeriesFit *
 final_bases(TrainCtx *c)
@@ -1052,8 +1201,14 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 		train_whole(&c, res, &ss, lr_hist);
 
 	res->calib_lo = res->calib_hi = 1.0;
+	res->shrink = 1.0;
+	res->val_wape_base = res->val_wape_net = get_float8_nan();
+	if (ss.nval > 0 && c.base)
+		choose_shrink(res, &v, cfg);
 	if (ss.nval > 0)
 		calibrate(res, &v, cfg);
+	if (ss.nval > 0 && !c.base)
+		res->val_wape_net = res->val_wape;
 	MemoryContextSwitchTo(old);
 	if (c.base)
 		res->base = final_bases(&c);

@@ -83,7 +83,10 @@ typedef struct LstmTrained
 	double		q_hi;
 	double		calib_lo;		/* interval half-width factors from the validation tail */
 	double		calib_hi;
-	double		val_wape;		/* ensemble WAPE on the validation tail (NaN if none) */
+	double		val_wape;		/* WAPE on the validation tail of what is used (NaN if none) */
+	double		val_wape_base;	/* there: the ETS base alone (NaN without base or tail) */
+	double		val_wape_net;	/* there: the base plus the whole correction */
+	double		shrink;			/* weight of the network's correction, in [0, 1] */
 	double		val_coverage;	/* calibrated interval coverage there */
 	int			epochs;			/* best epoch of the first network */
 	double		seconds;

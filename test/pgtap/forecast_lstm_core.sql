@@ -1,8 +1,10 @@
 -- forecast LSTM: the backward pass against finite differences, determinism, serial =
 -- parallel plans, error cases with their SQLSTATE, and a planted promotion uplift
--- recovered from the factors (forecasts with the factors beat forecasts without).
+-- recovered from the factors (forecasts with the factors beat forecasts without), and
+-- the evidence that weighs the network's correction to its ETS base: kept where a factor
+-- moves sales, dropped where there is nothing but noise to learn.
 BEGIN;
-SELECT plan(21);
+SELECT plan(29);
 SET LOCAL jit = off;
 
 -- backpropagation through time matches central finite differences (1 and 2 layers)
@@ -51,6 +53,48 @@ SELECT cmp_ok(wape_f, '<', wape_nof, 'forecasts with the promotion factor beat f
 SELECT cmp_ok(wape_f, '<', 0.12::float8, 'WAPE with factors is small') FROM lstm_tap_err;
 SELECT ok(uplift BETWEEN 0.35 AND 0.85, 'planted uplift of 60% recovered (got ' || round(uplift::numeric, 2) || ')') FROM lstm_tap_err;
 SELECT ok(cov BETWEEN 0.6 AND 0.97, '80% interval coverage plausible (got ' || round(cov::numeric, 2) || ')') FROM lstm_tap_err;
+-- the planted promotion is evidence for the correction: it is kept (weight > 0), and the
+-- model's metrics show why
+SELECT ok((retailiq.model_info(with_f) -> 'data' ->> 'shrink')::float8 > 0,
+          'the correction that recovers the uplift is kept (weight ' || (retailiq.model_info(with_f) -> 'data' ->> 'shrink') || ')')
+FROM lstm_tap_models;
+SELECT ok((mt ->> 'validation_wape')::float8 < (mt ->> 'validation_wape_base')::float8,
+          'with the factor, validation WAPE below the base''s (' || (mt ->> 'validation_wape') || ' < ' || (mt ->> 'validation_wape_base') || ')')
+FROM (SELECT retailiq.model_info(with_f) -> 'metrics' AS mt FROM lstm_tap_models) q;
+
+-- pure noise around an ETS-friendly signal (level, weekly pattern, iid noise, no factor):
+-- nothing for the network to learn, so the evidence drops its correction (weight 0) and
+-- the forecasts are the ETS base's, i.e. forecast_fit(..., 'ets')'s
+CREATE TABLE lstm_tap_noise AS
+SELECT 'n' || lpad(s::text, 2, '0') AS series, '2024-01-01'::date + i AS ts,
+       round(((20 + 2 * s) * (1 + 0.3 * (extract(dow FROM '2024-01-01'::date + i) IN (5, 6))::int)
+              * (0.8 + 0.4 * (sin(s * 12.9898 + i * 78.233) * 43758.5453
+                              - floor(sin(s * 12.9898 + i * 78.233) * 43758.5453))))::numeric, 2)::float8 AS y
+FROM generate_series(1, 24) s, generate_series(0, 149) i;
+CREATE TABLE lstm_tap_noise_m AS
+SELECT retailiq.forecast_lstm_fit(series, ts, y, NULL, '{"horizon": 14, "hidden": 16, "ensemble": 1, "seed": 3, "windows_per_epoch": 1024}') AS m,
+       (SELECT retailiq.forecast_fit(series, ts, y, 'ets') FROM lstm_tap_noise) AS e
+FROM lstm_tap_noise;
+SELECT is((retailiq.model_info(m) -> 'data' ->> 'shrink')::float8, 0::float8, 'noise: the correction is dropped (weight 0)')
+FROM lstm_tap_noise_m;
+SELECT is(mt ->> 'validation_wape', mt ->> 'validation_wape_base', 'noise: the validation WAPE is the base''s')
+FROM (SELECT retailiq.model_info(m) -> 'metrics' AS mt FROM lstm_tap_noise_m) q;
+SELECT cmp_ok((SELECT max(abs(a.yhat - b.yhat) / abs(b.yhat))
+               FROM lstm_tap_noise_m, retailiq.forecast_lstm_all(m, 14) a JOIN retailiq.forecast_all(e, 14) b USING (series, step)),
+              '<', 1e-9::float8, 'noise: the forecasts are the ETS base''s');
+-- a crafted weight outside [0, 1] is a corrupt model
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_lstm(regexp_replace(
+                      (SELECT with_f FROM lstm_tap_models)::text, '"shrink": [-0-9.e]+', '"shrink": 1.5')::retailiq.model,
+                      's01', 3, array_fill(0::float8, ARRAY[3, 1]))$$,
+                 'XX001', NULL, 'a weight of the correction above 1 is refused');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_lstm(regexp_replace(
+                      (SELECT with_f FROM lstm_tap_models)::text, '"shrink": [-0-9.e]+', '"shrink": -0.25')::retailiq.model,
+                      's01', 3, array_fill(0::float8, ARRAY[3, 1]))$$,
+                 'XX001', NULL, 'a negative weight of the correction is refused');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_lstm(regexp_replace(
+                      (SELECT with_f FROM lstm_tap_models)::text, '"shrink": [-0-9.e]+', '"shrink": "NaN"')::retailiq.model,
+                      's01', 3, array_fill(0::float8, ARRAY[3, 1]))$$,
+                 'XX001', NULL, 'a NaN weight of the correction is refused');
 
 -- serial and parallel plans give the same model, bit for bit (the training time aside)
 CREATE FUNCTION pg_temp.strip(m retailiq.model) RETURNS text LANGUAGE sql AS $$
