@@ -1,4 +1,4 @@
--- Sales forecasting: one global LSTM over store x category daily sales, with promotions, holidays and temperature as factors
+-- Sales forecasting: one global LSTM over store x category daily sales (3 stores), with promotions, holidays and temperature as factors
 \set QUIET on
 SELECT max(day) AS last_day, max(day) - 28 AS cutoff FROM retail.daily_sales \gset
 \echo 'Daily units per store and category; factors per day: share of the category on promotion in the store, holiday flag, temperature / 30'
@@ -18,7 +18,7 @@ SELECT s.store_id || '/' || c.category AS series, cal.day, coalesce(u.units, 0) 
 FROM retail.stores s CROSS JOIN cats c CROSS JOIN retail.calendar cal
 LEFT JOIN units u ON u.store_id = s.store_id AND u.category = c.category AND u.day = cal.day
 LEFT JOIN fc_promo pr ON pr.store_id = s.store_id AND pr.category = c.category AND pr.day = cal.day
-WHERE cal.day <= :'last_day';
+WHERE cal.day <= :'last_day' AND s.store_id <= 3;   -- 3 stores x every category: the demo stays short
 ANALYZE fc_sales;
 SELECT count(DISTINCT series) AS series, min(day) AS first_day, max(day) AS last_day,
        round(avg(units)::numeric, 1) AS mean_units_per_day FROM fc_sales;
