@@ -32,75 +32,6 @@ PG_FUNCTION_INFO_V1(forecast_lstm_all);
 PG_FUNCTION_INFO_V1(forecast_lstm_series);
 
 /*
- * The future factors: a horizon x width array (forecast_lstm) or series x horizon x width
- * (forecast_lstm_all); NULL only for a model without factors. Returns NULL then.
- */
-static double *
-future_exog_values(FunctionCallInfo fcinfo, int argno, const LstmModel *m, int nseries,
-				   int horizon, bool all)
-{
-	int			E = m->net.layout.n_exog;
-	ArrayType  *a;
-	int			ndim = all ? 3 : 2;
-	int			expect[3];
-	double	   *v;
-
-	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
-	{
-		if (E > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("future_exog must be given: the model was trained with %d factors", E),
-					 errhint("Pass the factors of the forecast periods as a %s array.",
-							 all ? "series x horizon x factors" : "horizon x factors")));
-		return NULL;
-	}
-	a = PG_GETARG_ARRAYTYPE_P(argno);
-	if (E == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("future_exog must be NULL: the model was trained without factors"),
-				 errhint("Train with the exog argument of forecast_lstm_fit to use factors.")));
-	if (all)
-	{
-		expect[0] = nseries;
-		expect[1] = horizon;
-		expect[2] = E;
-	}
-	else
-	{
-		expect[0] = horizon;
-		expect[1] = E;
-	}
-	if (ARR_ELEMTYPE(a) != FLOAT8OID || ARR_NDIM(a) != ndim ||
-		memcmp(ARR_DIMS(a), expect, sizeof(int) * ndim) != 0)
-	{
-		if (all)
-			ereport(ERROR,
-					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-					 errmsg("future_exog must be a %d x %d x %d array (series x horizon x factors)",
-							nseries, horizon, E),
-					 errhint("Give one row of %d factors per forecast period, one block per series in forecast_lstm_series() order.", E)));
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-					 errmsg("future_exog must be a %d x %d array (horizon x factors)", horizon, E),
-					 errhint("Give one row of %d factors per forecast period, e.g. ARRAY[[1, 0], [0, 0]].", E)));
-	}
-	if (ARR_HASNULL(a))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("future_exog must not contain NULLs")));
-	v = (double *) ARR_DATA_PTR(a);
-	for (Size i = 0; i < (Size) (all ? nseries : 1) * horizon * E; i++)
-		if (!isfinite(v[i]))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("future_exog must contain finite numbers only")));
-	return v;
-}
-
-/*
  * Forecast the series which[0..ns) over h periods; fex is ns x h x E (or NULL).
  * yhat/lo/hi are ns x h.
  */
@@ -255,7 +186,8 @@ forecast_lstm(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("series \"%s\" is not in the model", key),
 				 errhint("retailiq.forecast_lstm_series(model) lists the series the model was trained on.")));
-	fex = future_exog_values(fcinfo, 3, m, 1, horizon, false);
+	fex = forecast_future_exog(fcinfo, 3, m->net.layout.n_exog, 1, horizon, false,
+							   "retailiq.forecast_lstm_fit");
 	yhat = palloc(sizeof(double) * horizon);
 	lo = palloc(sizeof(double) * horizon);
 	hi = palloc(sizeof(double) * horizon);
@@ -299,7 +231,8 @@ forecast_lstm_all(PG_FUNCTION_ARGS)
 	forecast_check_horizon(horizon);
 	m = lstm_model_load(fcinfo);
 	ns = m->nseries;
-	fex = future_exog_values(fcinfo, 2, m, ns, horizon, true);
+	fex = forecast_future_exog(fcinfo, 2, m->net.layout.n_exog, ns, horizon, true,
+							   "retailiq.forecast_lstm_fit");
 	cells = riq_mul_size(ns, horizon, "the forecast");
 	riq_memory_check(CurrentMemoryContext, riq_mul_size(cells, 3 * sizeof(double), "the forecast"),
 					 "the forecast");

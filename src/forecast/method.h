@@ -127,6 +127,17 @@ extern bool forecast_opt_bool(Jsonb *j, const char *key, bool dflt);
 /* horizon must be between 1 and FORECAST_MAX_HORIZON (22023) */
 extern void forecast_check_horizon(int64 horizon);
 
+/*
+ * The future factors a global method with factors predicts from (argument argno): horizon x
+ * n_exog for one series, nseries x horizon x n_exog for forecast_all (series in the model's
+ * order, retailiq.forecast_series); NULL for a model without factors. Missing (22004), given
+ * to a model without factors (22023), of the wrong shape (2202E), with NULLs (22004) or
+ * non-finite values (22023): an ERROR naming future_exog, with a hint. trainer names the
+ * aggregate to train with factors.
+ */
+extern double *forecast_future_exog(FunctionCallInfo fcinfo, int argno, int n_exog, int nseries,
+									int horizon, bool all, const char *trainer);
+
 /* the local methods' predict (forecast_fit.c), shared by every local entry */
 extern Datum forecast_local_predict(FunctionCallInfo fcinfo, bool all);
 

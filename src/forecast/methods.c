@@ -6,6 +6,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -132,6 +134,66 @@ fit_forecast(const SeriesFit *fit, int h, double level, bool nonneg, RiqRng *rng
 			lo[i] = Max(lo[i], 0);
 			hi[i] = Max(hi[i], 0);
 		}
+}
+
+double *
+forecast_future_exog(FunctionCallInfo fcinfo, int argno, int n_exog, int nseries, int horizon,
+					 bool all, const char *trainer)
+{
+	int			E = n_exog;
+	int			ndim = all ? 3 : 2;
+	int			expect[3];
+	ArrayType  *a;
+	double	   *v;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+	{
+		if (E > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("future_exog must be given: the model was trained with %d factors", E),
+					 errhint("Pass the factors planned for the forecast periods as a %s array, in the order of the training exog.",
+							 all ? "series x horizon x factors (series in retailiq.forecast_series(model) order)" : "horizon x factors")));
+		return NULL;
+	}
+	a = PG_GETARG_ARRAYTYPE_P(argno);
+	if (E == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("future_exog must be NULL: the model was trained without factors"),
+				 errhint("Train with the exog argument of %s to use factors.", trainer)));
+	expect[0] = all ? nseries : horizon;
+	expect[1] = all ? horizon : E;
+	expect[2] = E;
+	if (ARR_ELEMTYPE(a) != FLOAT8OID || ARR_NDIM(a) != ndim ||
+		memcmp(ARR_DIMS(a), expect, sizeof(int) * ndim) != 0)
+	{
+		if (all)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("future_exog must be a %d x %d x %d array (series x horizon x factors)",
+							nseries, horizon, E),
+					 errhint("Give one row of %d factors per forecast period, one block per series in retailiq.forecast_series(model) order.", E)));
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("future_exog must be a %d x %d array (horizon x factors)", horizon, E),
+					 errhint("Give one row of %d factors per forecast period, e.g. ARRAY[[...], [...]] with %d rows.",
+							 E, horizon)));
+	}
+	if (ARR_HASNULL(a))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("future_exog must not contain NULLs"),
+				 errhint("Give every factor of every forecast period, e.g. 0 for no promotion.")));
+	v = (double *) ARR_DATA_PTR(a);
+	for (Size i = 0; i < (Size) (all ? nseries : 1) * horizon * E; i++)
+		if (!isfinite(v[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("future_exog must contain finite numbers only"),
+					 errhint("Replace NaN and infinite factors with the values planned.")));
+	return v;
 }
 
 /* ---------- the dispatch ---------- */

@@ -581,77 +581,6 @@ load_model(FunctionCallInfo fcinfo)
 
 /* ---------------------------------------------------------------- predicting */
 
-/*
- * The future factors: horizon x factors (forecast) or series x horizon x factors
- * (forecast_all); NULL for a model without factors.
- */
-static double *
-future_exog_values(FunctionCallInfo fcinfo, int argno, const RegModel *m, int horizon, bool all)
-{
-	int			E = m->L.n_exog;
-	ArrayType  *a;
-	int			ndim = all ? 3 : 2;
-	int			expect[3];
-	double	   *v;
-
-	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
-	{
-		if (E > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("future_exog must be given: the regression was trained with %d factors", E),
-					 errhint("Pass the factors planned for the forecast periods as a %s array, in the order of the training exog.",
-							 all ? "series x horizon x factors (series in forecast_regression_series order)" : "horizon x factors")));
-		return NULL;
-	}
-	a = PG_GETARG_ARRAYTYPE_P(argno);
-	if (E == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("future_exog must be NULL: the regression was trained without factors"),
-				 errhint("Train with the exog argument of forecast_regression_fit to use factors.")));
-	if (all)
-	{
-		expect[0] = m->nseries;
-		expect[1] = horizon;
-		expect[2] = E;
-	}
-	else
-	{
-		expect[0] = horizon;
-		expect[1] = E;
-	}
-	if (ARR_ELEMTYPE(a) != FLOAT8OID || ARR_NDIM(a) != ndim ||
-		memcmp(ARR_DIMS(a), expect, sizeof(int) * ndim) != 0)
-	{
-		if (all)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("future_exog must be a %d x %d x %d array (series x horizon x factors)",
-							m->nseries, horizon, E),
-					 errhint("Give one row of %d factors per forecast period, one block per series in retailiq.forecast_regression_series(model) order.", E)));
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("future_exog must be a %d x %d array (horizon x factors)", horizon, E),
-					 errhint("Give one row of %d factors per forecast period, e.g. ARRAY[[...], [...]] with %d rows.",
-							 E, horizon)));
-	}
-	if (ARR_HASNULL(a))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("future_exog must not contain NULLs"),
-				 errhint("Give every factor of every forecast period, e.g. 0 for no promotion.")));
-	v = (double *) ARR_DATA_PTR(a);
-	for (Size i = 0; i < (Size) (all ? m->nseries : 1) * horizon * E; i++)
-		if (!isfinite(v[i]))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("future_exog must contain finite numbers only"),
-					 errhint("Replace NaN and infinite factors with the values planned.")));
-	return v;
-}
-
 /* series s over h periods: yhat, lo, hi */
 static void
 forecast_one(const RegModel *m, int s, int h, const double *x, double *yhat, double *lo, double *hi)
@@ -702,7 +631,8 @@ regression_predict(FunctionCallInfo fcinfo, bool all)
 					 errhint("retailiq.forecast_regression_series(model) lists the series the model was trained on.")));
 		count = 1;
 	}
-	fex = future_exog_values(fcinfo, hpos + 1, m, horizon, all);
+	fex = forecast_future_exog(fcinfo, hpos + 1, m->L.n_exog, m->nseries, horizon, all,
+							   "retailiq.forecast_regression_fit");
 	riq_memory_check(CurrentMemoryContext,
 					 riq_mul_size(riq_mul_size(count, horizon, "the forecast"), 6 * sizeof(double), "the forecast"),
 					 "the forecast");

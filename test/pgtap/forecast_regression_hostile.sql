@@ -57,16 +57,16 @@ SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, x, '{"
 SELECT ok((SELECT retailiq.forecast_regression_fit(series, ts, y, x) FROM rh WHERE false) IS NULL, 'no rows, no model');
 
 -- ---------------------------------------------------------------- bad arguments to predict
-SELECT throws_ok($$SELECT * FROM rh_m, retailiq.forecast(m, 's01', 3)$$, '22023', 'future_exog must be given: the regression was trained with 2 factors', 'future_exog missing');
-SELECT throws_ok($$SELECT * FROM rh_m, retailiq.forecast(m, 's01', 3, array_fill(0::float8, ARRAY[3, 1]))$$, '22023',
+SELECT throws_ok($$SELECT * FROM rh_m, retailiq.forecast(m, 's01', 3)$$, '22004', 'future_exog must be given: the model was trained with 2 factors', 'future_exog missing');
+SELECT throws_ok($$SELECT * FROM rh_m, retailiq.forecast(m, 's01', 3, array_fill(0::float8, ARRAY[3, 1]))$$, '2202E',
                  'future_exog must be a 3 x 2 array (horizon x factors)', 'future_exog too narrow');
-SELECT throws_ok($$SELECT * FROM rh_m, retailiq.forecast(m, 's01', 3, array_fill(0::float8, ARRAY[6]))$$, '22023', NULL, 'future_exog flat');
-SELECT throws_ok($$SELECT * FROM rh_m, retailiq.forecast_all(m, 3, array_fill(0::float8, ARRAY[4, 3, 2]))$$, '22023',
+SELECT throws_ok($$SELECT * FROM rh_m, retailiq.forecast(m, 's01', 3, array_fill(0::float8, ARRAY[6]))$$, '2202E', NULL, 'future_exog flat');
+SELECT throws_ok($$SELECT * FROM rh_m, retailiq.forecast_all(m, 3, array_fill(0::float8, ARRAY[4, 3, 2]))$$, '2202E',
                  'future_exog must be a 5 x 3 x 2 array (series x horizon x factors)', 'forecast_all: a series short');
 SELECT throws_ok($$SELECT * FROM rh_m, retailiq.forecast(m, 's01', 1, ARRAY[[1, NULL]]::float8[])$$, '22004', NULL, 'NULL future factor');
 SELECT throws_ok($$SELECT * FROM rh_m, retailiq.forecast(m, 's01', 1, ARRAY[[1, 'Infinity']]::float8[])$$, '22023', NULL, 'infinite future factor');
 SELECT throws_ok($$SELECT * FROM rh_m, retailiq.forecast(plain, 's01', 1, ARRAY[[1]]::float8[])$$, '22023',
-                 'future_exog must be NULL: the regression was trained without factors', 'factors for a model without');
+                 'future_exog must be NULL: the model was trained without factors', 'factors for a model without');
 SELECT throws_ok($$SELECT * FROM rh_m, retailiq.forecast(m, 's01', 0, NULL)$$, '22023', NULL, 'horizon 0');
 SELECT throws_ok($$SELECT * FROM rh_m, retailiq.forecast(m, NULL, 1, NULL)$$, '22004', NULL, 'NULL series');
 SELECT throws_ok($$SELECT * FROM rh_m, retailiq.forecast(m, 's99', 1, ARRAY[[1, 1]]::float8[])$$, '22023', 'series "s99" is not in the model', 'unknown series');
