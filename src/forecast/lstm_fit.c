@@ -29,21 +29,7 @@ PG_FUNCTION_INFO_V1(forecast_lstm_fit_final);
 Datum
 forecast_lstm_fit_accum(PG_FUNCTION_ARGS)
 {
-	SeriesCollector *state = PG_ARGISNULL(0) ? NULL : (SeriesCollector *) PG_GETARG_POINTER(0);
-	ArrayType  *exog = NULL;
-
-	(void) riq_agg_context(fcinfo, "forecast_lstm_fit_accum");
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", PG_ARGISNULL(1) ? "series" : PG_ARGISNULL(2) ? "ts" : "y"),
-				 errhint("Filter out the rows with NULLs, or COALESCE a missing sale to 0.")));
-	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
-		exog = PG_GETARG_ARRAYTYPE_P(4);
-	state = series_collect_add(fcinfo, state, PG_GETARG_TEXT_PP(1), PG_GETARG_DATEADT(2),
-							   PG_GETARG_FLOAT8(3), exog);
-	series_collect_options_from_args(state, fcinfo, 0, 5);
-	PG_RETURN_POINTER(state);
+	PG_RETURN_POINTER(series_collect_panel_accum(fcinfo, "forecast_lstm_fit_accum"));
 }
 
 /*

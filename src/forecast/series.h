@@ -82,6 +82,14 @@ extern SeriesCollector *series_collect_add(FunctionCallInfo fcinfo, SeriesCollec
  */
 extern SeriesCollector *series_collect_sfunc(FunctionCallInfo fcinfo, int exog_argno);
 
+/*
+ * The transition step of a panel trainer (series text, ts date, y float8 [, exog float8[]
+ * [, options jsonb]]), such as forecast_lstm_fit and forecast_regression_fit: NULL series,
+ * ts or y are ERRORs (22004); the options (argument 5) travel with the rows. fname names the
+ * transition function in the error for a call outside an aggregate.
+ */
+extern SeriesCollector *series_collect_panel_accum(FunctionCallInfo fcinfo, const char *fname);
+
 /* An opaque per-aggregate options value (e.g. the jsonb text), kept with the rows and
  * carried through combine/serialize; the first non-NULL one wins, later ones must match. */
 extern void series_collect_set_options(SeriesCollector *state, const char *options);
