@@ -270,34 +270,11 @@ forecast_lstm_all(PG_FUNCTION_ARGS)
 Datum
 forecast_lstm_series(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ModelView  *mv = model_open_cached(fcinfo, 0, MODEL_KIND_LSTM);
 	int			n;
 	char	  **keys = model_get_text_array(mv, MODEL_DATA, "series", &n);
 
-	TupleDesc	desc;
-	MemoryContext old;
-
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) || !(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
-	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	desc = CreateTemplateTupleDesc(1);
-	TupleDescInitEntry(desc, (AttrNumber) 1, "series", TEXTOID, -1, 0);
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
-	rsinfo->setDesc = desc;
-	MemoryContextSwitchTo(old);
-	for (int i = 0; i < n; i++)
-	{
-		Datum		values[1];
-		bool		nulls[1] = {false};
-
-		values[0] = CStringGetTextDatum(keys[i]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	PG_RETURN_NULL();
+	return forecast_emit_keys(fcinfo, keys, n);
 }
 
 /* ---------------------------------------------------------------- method table */

@@ -138,6 +138,9 @@ extern void forecast_check_horizon(int64 horizon);
 extern double *forecast_future_exog(FunctionCallInfo fcinfo, int argno, int n_exog, int nseries,
 									int horizon, bool all, const char *trainer);
 
+/* the rows of forecast_series, forecast_lstm_series, forecast_regression_series: the keys */
+extern Datum forecast_emit_keys(FunctionCallInfo fcinfo, char *const *keys, int n);
+
 /* the local methods' predict (forecast_fit.c), shared by every local entry */
 extern Datum forecast_local_predict(FunctionCallInfo fcinfo, bool all);
 

@@ -225,23 +225,15 @@ dispatch(FunctionCallInfo fcinfo, bool all)
  * forecast_series(model): the series keys every forecasting model keeps (its "series" array,
  * in the model's order), whatever its method; the order future_exog's blocks follow.
  */
+/* the rows of a series-listing function: one text column "series", keys in order */
 Datum
-forecast_series(PG_FUNCTION_ARGS)
+forecast_emit_keys(FunctionCallInfo fcinfo, char *const *keys, int n)
 {
 	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
-	ModelView  *mv = model_open_cached(fcinfo, 0, MODEL_KIND_ANY);
-	char	  **keys;
 	TupleDesc	desc;
 	MemoryContext old;
-	int			n,
-				i;
+	int			i;
 
-	if (forecast_method_by_kind(mv->kind) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model is not a forecasting model"),
-				 errhint("Train one with the trainer of a method in retailiq.forecast_methods.")));
-	keys = model_get_text_array(mv, MODEL_DATA, "series", &n);
 	if (rsi == NULL || !IsA(rsi, ReturnSetInfo) || !(rsi->allowedModes & SFRM_Materialize))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -261,6 +253,22 @@ forecast_series(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsi->setResult, rsi->setDesc, &v, &isnull);
 	}
 	PG_RETURN_NULL();
+}
+
+Datum
+forecast_series(PG_FUNCTION_ARGS)
+{
+	ModelView  *mv = model_open_cached(fcinfo, 0, MODEL_KIND_ANY);
+	char	  **keys;
+	int			n;
+
+	if (forecast_method_by_kind(mv->kind) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model is not a forecasting model"),
+				 errhint("Train one with the trainer of a method in retailiq.forecast_methods.")));
+	keys = model_get_text_array(mv, MODEL_DATA, "series", &n);
+	return forecast_emit_keys(fcinfo, keys, n);
 }
 
 /* forecast(model, series, horizon, future_exog) */

@@ -654,31 +654,9 @@ regression_predict(FunctionCallInfo fcinfo, bool all)
 Datum
 forecast_regression_series(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	RegModel   *m = load_model(fcinfo);
-	TupleDesc	desc;
-	MemoryContext old;
 
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) || !(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
-	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	desc = CreateTemplateTupleDesc(1);
-	TupleDescInitEntry(desc, (AttrNumber) 1, "series", TEXTOID, -1, 0);
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
-	rsinfo->setDesc = desc;
-	MemoryContextSwitchTo(old);
-	for (int i = 0; i < m->nseries; i++)
-	{
-		Datum		values[1];
-		bool		nulls[1] = {false};
-
-		values[0] = CStringGetTextDatum(m->keys[i]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	PG_RETURN_NULL();
+	return forecast_emit_keys(fcinfo, m->keys, m->nseries);
 }
 
 /* ---------------------------------------------------------------- method table */
