@@ -54,6 +54,10 @@ INSERT INTO fuzz.model SELECT 'ets', retailiq.forecast_fit(series, ts, y, 'ets')
 INSERT INTO fuzz.model SELECT 'croston', retailiq.forecast_fit(series, ts, CASE WHEN y > 13 THEN y ELSE 0 END, 'croston') FROM fuzz.series;
 INSERT INTO fuzz.model SELECT 'snaive', retailiq.forecast_fit(series, ts, y, 'snaive') FROM fuzz.series;
 INSERT INTO fuzz.model SELECT 'auto', retailiq.forecast_fit(series, ts, y, 'auto') FROM fuzz.series;
+INSERT INTO fuzz.model SELECT 'theta', retailiq.forecast_fit(series, ts, y, 'theta') FROM fuzz.series;
+INSERT INTO fuzz.model SELECT 'combo', retailiq.forecast_fit(series, ts, y, 'combo') FROM fuzz.series;
+INSERT INTO fuzz.model SELECT 'imapa', retailiq.forecast_fit(series, ts, CASE WHEN y > 13 THEN y ELSE 0 END, 'imapa') FROM fuzz.series;
+INSERT INTO fuzz.model SELECT 'regression', retailiq.forecast_regression_fit(series, ts, y, exog, '{"horizon": 7}') FROM fuzz.series;
 INSERT INTO fuzz.model
 SELECT 'lstm', retailiq.forecast_lstm_fit(series, ts, y, exog, '{"epochs": 2, "hidden": 4, "window": 14, "horizon": 7}')
 FROM fuzz.series;
