@@ -13,10 +13,12 @@ SELECT (SELECT retailiq.forecast_fit(series::text, ts, y, 'combo') FROM c_monthl
 SELECT series, method, round(alpha::numeric, 3) AS w_ets, round(beta::numeric, 3) AS w_damped,
        round(gamma::numeric, 3) AS w_theta, round((alpha + beta + gamma)::numeric, 12) AS total
   FROM c_models, retailiq.forecast_model_series(combo) ORDER BY series;
--- the forecast is the weighted mean of the components' forecasts, bounds too
+-- the forecast is the weighted mean of the components' forecasts; each bound the weighted
+-- mean of theirs, moved away from (or toward) the forecast by the calibration (phi)
 SELECT c.series, count(*) AS steps,
        max(abs(c.yhat - (w.alpha * e.yhat + w.beta * d.yhat + w.gamma * t.yhat))) < 1e-9 AS point_is_weighted_mean,
-       max(abs(c.yhat_lower - (w.alpha * e.yhat_lower + w.beta * d.yhat_lower + w.gamma * t.yhat_lower))) < 1e-9 AS lower_is_weighted_mean
+       max(abs(c.yhat_lower - (c.yhat - w.phi * (c.yhat - (w.alpha * e.yhat_lower + w.beta * d.yhat_lower + w.gamma * t.yhat_lower))))) < 1e-9 AS lower_is_calibrated_weighted_mean,
+       max(abs(c.yhat_upper - (c.yhat + w.phi * ((w.alpha * e.yhat_upper + w.beta * d.yhat_upper + w.gamma * t.yhat_upper) - c.yhat)))) < 1e-9 AS upper_is_calibrated_weighted_mean
   FROM c_models m
   CROSS JOIN LATERAL retailiq.forecast_all(m.combo, 12) c
   JOIN retailiq.forecast_model_series(m.combo) w ON w.series = c.series
@@ -24,6 +26,18 @@ SELECT c.series, count(*) AS steps,
   JOIN retailiq.forecast_all(m.damped, 12) d ON d.series = c.series AND d.step = c.step
   JOIN retailiq.forecast_all(m.theta, 12) t ON t.series = c.series AND t.step = c.step
  GROUP BY c.series ORDER BY 1;
+-- the calibration: each series alone keeps its own (the conformal 80% quantile of its
+-- held-out errors over the interval's half-width); over a panel every series takes the
+-- median of the series' own, for two series their geometric mean
+CREATE TEMP TABLE c_alone AS
+SELECT c.series, f.phi
+  FROM (SELECT series, retailiq.forecast_fit(series::text, ts, y, 'combo') AS m FROM c_monthly GROUP BY series) c,
+       retailiq.forecast_model_series(c.m) f;
+SELECT a.series, round(a.phi::numeric, 4) AS alone, round(p.phi::numeric, 4) AS in_panel,
+       abs(p.phi - (SELECT exp(avg(ln(phi))) FROM c_alone)) < 1e-12 AS panel_is_geometric_mean,
+       a.phi BETWEEN 0.1 AND 10 AS in_range
+  FROM c_alone a JOIN (SELECT f.series::int, f.phi FROM c_models, retailiq.forecast_model_series(combo) f) p USING (series)
+ ORDER BY 1;
 -- a model with weights that do not sum to 1 is corrupt, not a forecast
 SELECT retailiq.forecast_all(
          regexp_replace(combo::text, '"par": \[\[[0-9.e-]+', '"par": [[0.9')::retailiq.model, 3)

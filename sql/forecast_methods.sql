@@ -44,3 +44,5 @@ EXCEPT SELECT f.* FROM m_models, retailiq.forecast(tsb, 'sku', 1) f;
 -- one horizon check and one dispatch for every method
 SELECT * FROM m_models, retailiq.forecast(tsb, 'sku', 10001);
 SELECT count(*) FROM m_models, retailiq.forecast(tsb, 'sku', 10000);
+-- a method that fits through another when factors are given ('auto': the regression)
+SELECT name, factors, with_factors FROM retailiq.forecast_methods WHERE with_factors IS NOT NULL;

@@ -145,5 +145,15 @@ SELECT series, bool_and(yhat > 0) AS positive,
        max(yhat) FILTER (WHERE period_start = '2024-05-06') > max(yhat) FILTER (WHERE period_start <> '2024-05-06') AS promo_day_highest
   FROM retailiq.forecast_result WHERE model_name = 'forecast:planned' GROUP BY 1 ORDER BY 1;
 SELECT retailiq.unregister_sales_source('planned', drop_forecasts => true);
+-- The default method takes factors too: 'auto' with exog_columns fits the method the table
+-- names in with_factors (the regression), so the promotion moves its forecast the same way.
+SELECT name, method, exog_columns
+  FROM retailiq.register_sales_source('planned', 'ops.planned', 'item', 'day', 'units', ARRAY['promo']);
+SELECT retailiq.refresh_forecasts(ARRAY[1, 7]) AS rows_written;
+SELECT retailiq.model_info(retailiq.load_model('forecast:planned')) ->> 'kind' AS model_kind;
+SELECT series,
+       max(yhat) FILTER (WHERE period_start = '2024-05-06') > max(yhat) FILTER (WHERE period_start <> '2024-05-06') AS promo_day_highest
+  FROM retailiq.forecast_result WHERE model_name = 'forecast:planned' GROUP BY 1 ORDER BY 1;
+SELECT retailiq.unregister_sales_source('planned', drop_forecasts => true);
 SET client_min_messages = warning;
 DROP SCHEMA ops CASCADE;

@@ -48,7 +48,7 @@ BEGIN
             'check_horizons', 'column_base_type', 'forecast_grain', 'forecast_methods',
             'forecast_method_table', 'refresh_source', 'sales_source_fit_query',
             'sales_source_future_exog', 'sales_source_ops_keys', 'sales_source_options',
-            'sales_source_query', 'forecast_progress_rows',
+            'sales_source_query', 'forecast_progress_rows', 'forecast_fit_method',
             -- the source registry's readers (reports, behaviour, churn features, basket)
             'source_column', 'source_contract', 'source_relation', 'source_require',
             'source_row', 'source_sql',

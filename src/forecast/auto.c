@@ -12,6 +12,11 @@
  * periods after each; the one with the lowest mean absolute error over them is refitted on
  * the whole series. The candidates are named here, not taken from the registry, so a new
  * method changes no 'auto' forecast until it is added below.
+ *
+ * Given factors (a sales source with exog_columns, the benchmark's Dominick's), 'auto' is
+ * the dynamic regression (regression_sql.c): the one method here whose forecast moves with
+ * planned promotions and prices; it chooses its own form by validation. forecast_fit takes
+ * no factors, so this is the method table's with_factors, which the sources follow.
  */
 #include "postgres.h"
 
@@ -137,11 +142,13 @@ const ForecastMethod auto_method = {
 	.code = 0,					/* never stored: each series keeps the method auto chose */
 	.kind = MODEL_KIND_FORECAST_ENSEMBLE,
 	.scope = METHOD_LOCAL,
+	.factors = true,
+	.with_factors = "regression",
 	.intermittent = true,
 	.requestable = true,
 	.records = 4,				/* combo's */
 	.trainer = "forecast_fit",
-	.description = "per series, the method with the lowest error on the last periods: SBA, TSB or IMAPA for intermittent and lumpy demand, else ETS, seasonal naive (Croston, SBA)",
+	.description = "per series: SBA, TSB or IMAPA (by validation) for intermittent and lumpy demand, else combo (with Croston and SBA at 30% zeros or more); with factors, the regression",
 	.min_length = auto_min_length,
 	.fit = auto_fit,
 	.predict = forecast_local_predict,

@@ -88,10 +88,16 @@ COMMENT ON FUNCTION retailiq.forecast_series(retailiq.model) IS
 -- The method table, for users and for the docs.
 CREATE FUNCTION retailiq_internal.forecast_method_table()
     RETURNS TABLE (name text, scope text, factors boolean, intermittent boolean, trainer text,
-                   options text[], description text)
+                   options text[], description text, with_factors text)
     AS 'MODULE_PATHNAME', 'forecast_methods' LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 10;
 CREATE VIEW retailiq.forecast_methods AS SELECT * FROM retailiq_internal.forecast_method_table();
 GRANT SELECT ON retailiq.forecast_methods TO PUBLIC;
+-- The method that fits for `method`: its with_factors when factors are given, else itself.
+CREATE FUNCTION retailiq_internal.forecast_fit_method(method text, has_factors boolean) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (SELECT CASE WHEN has_factors THEN coalesce(m.with_factors, m.name) ELSE m.name END
+              FROM retailiq.forecast_methods m WHERE m.name = method);
 COMMENT ON VIEW retailiq.forecast_methods IS
     'the registered forecasting methods: local (one series) or global (a panel), the inputs each takes, its trainer and its own options';
 

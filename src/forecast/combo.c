@@ -12,11 +12,18 @@
  * quarter of the series; when the series is too short to hold v back the weights are equal.
  *
  * The forecast is the weighted mean of the components' forecasts, and each bound the
- * weighted mean of their bounds (quantile averaging: the combined interval's coverage
- * stays near the components' own).
+ * weighted mean of their bounds (quantile averaging), widened or narrowed around the
+ * forecast by a calibration factor: the components' intervals assume their models are
+ * right, and on real data they cover more or less than they say. The same held-out periods
+ * measure it: each error as a multiple of the combined interval's half-width on its side;
+ * the factor is the conformal level-quantile of those multiples (the ceil(level (v + 1))-th
+ * smallest of v), the smallest widening that would have covered `level` of them. One
+ * series' v errors are few and come from one origin, so over a panel every combination
+ * takes the median of the series' factors (combo_finish_panel); a lone series keeps its own.
  *
  * In a forecast_fit model a series takes 1 + COMBO_PARTS records: this method's own (the
- * weights in alpha, beta, gamma; sigma2 the weighted components' variance, for display)
+ * weights in alpha, beta, gamma; the interval calibration in phi, 0 = none (1); sigma2 the
+ * weighted components' variance, for display)
  * and then each component's fit as its method stores it. A component that could not be
  * fitted (damped ETS on a constant series) has weight 0 and an unused record.
  */
@@ -26,11 +33,14 @@
 
 #include "miscadmin.h"
 
+#include "core/stats.h"
 #include "forecast/method.h"
 
 #define FIT_COMBO 10			/* per-series code in forecast_fit models: never renumber */
 #define COMBO_PARTS 3
 #define COMBO_MIN_LENGTH 5		/* what ETS and Theta need */
+#define COMBO_CALIB_MIN 0.1		/* the interval calibration's range */
+#define COMBO_CALIB_MAX 10.0
 
 StaticAssertDecl(1 + COMBO_PARTS <= FORECAST_MAX_RECORDS, "raise FORECAST_MAX_RECORDS");
 
@@ -73,43 +83,67 @@ combo_fit_part(int c, const double *y, int n, int m, const ForecastOptions *o, S
 	}
 }
 
-/* the point forecasts of a fitted component over h periods (no interval needed) */
+/* the forecasts and interval of a fitted component over h periods */
 static void
-combo_point(const SeriesFit *f, int h, const ForecastOptions *o, double *yhat)
+combo_part_forecast(const SeriesFit *f, int h, const ForecastOptions *o, double *yhat,
+					double *lo, double *hi)
 {
-	double	   *lo = palloc(sizeof(double) * h),
-			   *hi = palloc(sizeof(double) * h);
 	RiqRng		rng;
 
 	riq_rng_seed(&rng, (uint64) o->seed, 0);
-	if (f->method == FIT_ETS)
-		ets_point(f, h, yhat);
-	else
-		fit_forecast(f, h, o->level, false, &rng, yhat, lo, hi);
-	if (!o->series.allow_negative)
-		for (int t = 0; t < h; t++)
-			yhat[t] = Max(yhat[t], 0);
-	pfree(lo);
-	pfree(hi);
+	fit_forecast(f, h, o->level, !o->series.allow_negative, &rng, yhat, lo, hi);
+}
+
+/*
+ * The conformal calibration of the combined interval over the v held-out periods: the
+ * ceil(level (v + 1))-th smallest of the errors as multiples of the interval's half-width
+ * on their side (an error inside the interval is a multiple of at most 1).
+ */
+static double
+combo_calibration(const double *y, const double *f, const double *lo, const double *hi,
+				  int v, double level)
+{
+	double	   *score = palloc(sizeof(double) * v);
+	int			rank = (int) ceil(level * (v + 1)) - 1;
+	double		c;
+
+	for (int t = 0; t < v; t++)
+	{
+		double		e = y[t] - f[t],
+					half = e >= 0 ? hi[t] - f[t] : f[t] - lo[t];
+
+		score[t] = e == 0 ? 0 : half > 0 ? fabs(e) / half : COMBO_CALIB_MAX;
+	}
+	qsort(score, v, sizeof(double), riq_cmp_double);
+	c = score[Min(Max(rank, 0), v - 1)];
+	pfree(score);
+	return Min(Max(c, COMBO_CALIB_MIN), COMBO_CALIB_MAX);
 }
 
 /*
  * The validation: each component's mean absolute error on the last v periods, fitted
- * without them; weights proportional to their inverses. Returns the combination's own
+ * without them; weights proportional to their inverses, and the calibration of the combined
+ * interval (*calib, 1 when there is nothing to measure it on). Returns the combination's own
  * error there (what auto compares), or NaN when the series is too short to hold v back.
  */
 static double
-combo_weights(const double *y, int n, int m, const ForecastOptions *o, double *w)
+combo_weights(const double *y, int n, int m, const ForecastOptions *o, double *w, double *calib)
 {
 	int			v = o->validation > 0 ? o->validation : Max(m, 7);
 	double		mae[COMBO_PARTS],
 				total = 0,
 				comb_mae = 0;
-	double	   *yhat[COMBO_PARTS];
+	double	   *yhat[COMBO_PARTS],
+			   *part_lo[COMBO_PARTS],
+			   *part_hi[COMBO_PARTS],
+			   *cf,
+			   *clo,
+			   *chi;
 	bool		ok[COMBO_PARTS];
 	int			c,
 				t;
 
+	*calib = 1;
 	v = Min(v, n / 4);
 	for (c = 0; c < COMBO_PARTS; c++)
 		w[c] = 1.0 / COMBO_PARTS;
@@ -120,11 +154,13 @@ combo_weights(const double *y, int n, int m, const ForecastOptions *o, double *w
 		SeriesFit	f;
 
 		yhat[c] = palloc(sizeof(double) * v);
+		part_lo[c] = palloc(sizeof(double) * v);
+		part_hi[c] = palloc(sizeof(double) * v);
 		ok[c] = combo_fit_part(c, y, n - v, m, o, &f);
 		mae[c] = 0;
 		if (ok[c])
 		{
-			combo_point(&f, v, o, yhat[c]);
+			combo_part_forecast(&f, v, o, yhat[c], part_lo[c], part_hi[c]);
 			for (t = 0; t < v; t++)
 				mae[c] += fabs(y[n - v + t] - yhat[c][t]);
 			mae[c] /= v;
@@ -136,7 +172,7 @@ combo_weights(const double *y, int n, int m, const ForecastOptions *o, double *w
 		{
 			for (int k = 0; k < COMBO_PARTS; k++)
 				w[k] = k == c ? 1 : 0;
-			return 0;
+			return 0;			/* calibration 1: nothing to widen */
 		}
 	for (c = 0; c < COMBO_PARTS; c++)
 	{
@@ -151,17 +187,30 @@ combo_weights(const double *y, int n, int m, const ForecastOptions *o, double *w
 	}
 	for (c = 0; c < COMBO_PARTS; c++)
 		w[c] /= total;
+	cf = palloc0(sizeof(double) * v);
+	clo = palloc0(sizeof(double) * v);
+	chi = palloc0(sizeof(double) * v);
 	for (t = 0; t < v; t++)
 	{
-		double		f = 0;
-
 		for (c = 0; c < COMBO_PARTS; c++)
 			if (w[c] > 0)
-				f += w[c] * yhat[c][t];
-		comb_mae += fabs(y[n - v + t] - f);
+			{
+				cf[t] += w[c] * yhat[c][t];
+				clo[t] += w[c] * part_lo[c][t];
+				chi[t] += w[c] * part_hi[c][t];
+			}
+		comb_mae += fabs(y[n - v + t] - cf[t]);
 	}
+	*calib = combo_calibration(y + n - v, cf, clo, chi, v, o->level);
 	for (c = 0; c < COMBO_PARTS; c++)
+	{
 		pfree(yhat[c]);
+		pfree(part_lo[c]);
+		pfree(part_hi[c]);
+	}
+	pfree(cf);
+	pfree(clo);
+	pfree(chi);
 	return comb_mae / v;
 }
 
@@ -175,8 +224,9 @@ combo_weight(const SeriesFit *fit, int c)
 static double
 combo_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fit)
 {
-	double		w[COMBO_PARTS];
-	double		vmae = combo_weights(y, n, m, o, w),
+	double		w[COMBO_PARTS],
+				calib;
+	double		vmae = combo_weights(y, n, m, o, w, &calib),
 				total = 0;
 	int			c;
 
@@ -201,6 +251,7 @@ combo_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fi
 	fit->alpha = w[0] / total;
 	fit->beta = w[1] / total;
 	fit->gamma = w[2] / total;
+	fit->phi = calib;
 	for (c = 0; c < COMBO_PARTS; c++)
 	{
 		fit->sigma2 += combo_weight(fit, c) * fit[1 + c].sigma2;
@@ -235,9 +286,49 @@ combo_forecast(const SeriesFit *fit, int h, double level, RiqRng *rng,
 			hi[t] += w * ph[t];
 		}
 	}
+	if (fit->phi > 0)
+		for (t = 0; t < h; t++)
+		{
+			lo[t] = yhat[t] - fit->phi * (yhat[t] - lo[t]);
+			hi[t] = yhat[t] + fit->phi * (hi[t] - yhat[t]);
+		}
 	pfree(py);
 	pfree(pl);
 	pfree(ph);
+}
+
+/*
+ * Over a panel, every combination's interval takes the median of the series' calibrations
+ * (their logs' median: a factor and its inverse weigh alike); a lone series keeps its own.
+ */
+static void
+combo_finish_panel(SeriesFit *fits, int ns, int nrec)
+{
+	double	   *lc = palloc(sizeof(double) * Max(ns, 1));
+	int			k = 0;
+	double		med;
+
+	for (int i = 0; i < ns; i++)
+	{
+		const SeriesFit *f = &fits[(Size) i * nrec];
+
+		if (f->method == FIT_COMBO && f->phi > 0)
+			lc[k++] = log(f->phi);
+	}
+	if (k >= 2)
+	{
+		qsort(lc, k, sizeof(double), riq_cmp_double);
+		med = exp(k % 2 ? lc[k / 2] : (lc[k / 2 - 1] + lc[k / 2]) / 2);
+		med = Min(Max(med, COMBO_CALIB_MIN), COMBO_CALIB_MAX);
+		for (int i = 0; i < ns; i++)
+		{
+			SeriesFit  *f = &fits[(Size) i * nrec];
+
+			if (f->method == FIT_COMBO && f->phi > 0)
+				f->phi = med;
+		}
+	}
+	pfree(lc);
 }
 
 /* weights in [0, 1] summing to 1; every weighted component a valid fit of its method */
@@ -249,6 +340,8 @@ combo_check(const SeriesFit *fit)
 
 	if (fit->m != 1)
 		return "an invalid combination";
+	if (fit->phi != 0 && !(fit->phi >= COMBO_CALIB_MIN && fit->phi <= COMBO_CALIB_MAX))
+		return "an interval calibration outside [0.1, 10]";
 	for (c = 0; c < COMBO_PARTS; c++)
 	{
 		double		w = combo_weight(fit, c);
@@ -276,7 +369,7 @@ static void
 combo_shown(const SeriesFit *f, bool shown[4])
 {
 	shown[0] = shown[1] = shown[2] = true;	/* the weights */
-	shown[3] = false;
+	shown[3] = f->phi > 0;		/* the interval calibration */
 }
 
 static const char *
@@ -299,6 +392,7 @@ const ForecastMethod combo_method = {
 	.fit = combo_fit,
 	.forecast = combo_forecast,
 	.check = combo_check,
+	.finish_panel = combo_finish_panel,
 	.shown = combo_shown,
 	.label = combo_label,
 	.predict = forecast_local_predict,

@@ -71,7 +71,8 @@ typedef struct ForecastMethod
 	int			code;			/* per-series code in forecast_fit models: never renumber; 0 = none */
 	ModelKind	kind;			/* the kind of the model the method's trainer writes */
 	MethodScope scope;
-	bool		factors;		/* uses per-period factors (exog) */
+	bool		factors;		/* uses per-period factors (exog), itself or through with_factors */
+	const char *with_factors;	/* the method that fits in its place when factors are given (NULL: itself) */
 	bool		intermittent;	/* meant for series with many zero periods */
 	bool		requestable;	/* a user may name it (the mean is only a fallback) */
 	int			records;		/* local methods: SeriesFit records per series (0 = 1) */
@@ -94,6 +95,11 @@ typedef struct ForecastMethod
 	const char *(*check) (const SeriesFit *fit);
 	/* local methods: which of alpha, beta, gamma, phi forecast_model_series shows (NULL = none) */
 	void		(*shown) (const SeriesFit *fit, bool shown[4]);
+	/*
+	 * local methods: after every series of a forecast_fit call is fitted, what the method
+	 * learns from the panel as a whole (fits: ns series of nrec records; NULL = nothing)
+	 */
+	void		(*finish_panel) (SeriesFit *fits, int ns, int nrec);
 	/* local methods: the name forecast_model_series shows (buf has 16 bytes) */
 	const char *(*label) (const SeriesFit *fit, char *buf);
 	/* forecast(model, series, horizon, future_exog) / forecast_all(model, horizon, future_exog) */
@@ -140,6 +146,9 @@ extern double *forecast_future_exog(FunctionCallInfo fcinfo, int argno, int n_ex
 
 /* the rows of forecast_series, forecast_lstm_series, forecast_regression_series: the keys */
 extern Datum forecast_emit_keys(FunctionCallInfo fcinfo, char *const *keys, int n);
+
+/* every method's finish_panel over a forecast_fit panel's fits (ns series, nrec records each) */
+extern void forecast_finish_panel(SeriesFit *fits, int ns, int nrec);
 
 /* the local methods' predict (forecast_fit.c), shared by every local entry */
 extern Datum forecast_local_predict(FunctionCallInfo fcinfo, bool all);

@@ -118,6 +118,18 @@ forecast_check_horizon(int64 horizon)
 }
 
 void
+forecast_finish_panel(SeriesFit *fits, int ns, int nrec)
+{
+	for (int i = 0; i < forecast_method_count(); i++)
+	{
+		const ForecastMethod *m = forecast_method_at(i);
+
+		if (m->finish_panel)
+			m->finish_panel(fits, ns, nrec);
+	}
+}
+
+void
 fit_forecast(const SeriesFit *fit, int h, double level, bool nonneg, RiqRng *rng,
 			 double *yhat, double *lo, double *hi)
 {
@@ -298,8 +310,8 @@ forecast_methods(PG_FUNCTION_ARGS)
 	for (i = 0; i < NMETHODS; i++)
 	{
 		const ForecastMethod *m = registry[i];
-		Datum		values[7];
-		bool		nulls[7] = {0};
+		Datum		values[8];
+		bool		nulls[8] = {0};
 		Datum	   *keys;
 		int			nk = 0;
 
@@ -317,6 +329,10 @@ forecast_methods(PG_FUNCTION_ARGS)
 		values[4] = CStringGetTextDatum(m->trainer);
 		values[5] = PointerGetDatum(construct_array(keys, nk, TEXTOID, -1, false, TYPALIGN_INT));
 		values[6] = CStringGetTextDatum(m->description);
+		if (m->with_factors)
+			values[7] = CStringGetTextDatum(m->with_factors);
+		else
+			nulls[7] = true;
 		tuplestore_putvalues(rsi->setResult, rsi->setDesc, values, nulls);
 	}
 	PG_RETURN_NULL();

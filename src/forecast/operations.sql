@@ -363,9 +363,11 @@ AS $$
 DECLARE
     -- the method's trainer (retailiq.forecast_methods): forecast_fit for the local methods,
     -- a panel aggregate of its own (series, date, value, factors, options) for the others
-    trainer text := (SELECT fm.trainer FROM retailiq.forecast_methods fm WHERE fm.name = method);
+    -- (with factors, 'auto' fits the method the table names in with_factors: the regression)
+    fit_method text := retailiq_internal.forecast_fit_method(method, cardinality(src.exog_columns) > 0);
+    trainer text := (SELECT fm.trainer FROM retailiq.forecast_methods fm WHERE fm.name = fit_method);
     with_x boolean := cardinality(src.exog_columns) > 0
-                      AND (SELECT fm.factors FROM retailiq.forecast_methods fm WHERE fm.name = method);
+                      AND (SELECT fm.factors FROM retailiq.forecast_methods fm WHERE fm.name = fit_method);
     fit text := CASE WHEN trainer = 'forecast_fit' THEN 'retailiq.forecast_fit(s, d, y, $1, $2)'
                      ELSE format('retailiq.%I(s, d, y, %s, $2)', trainer,
                                  CASE WHEN with_x THEN 'x' ELSE 'NULL::float8[]' END) END;
@@ -515,7 +517,8 @@ BEGIN
         -- is serial, so with retailiq.forecast_workers the workers go to the fit, not the scan
         PERFORM set_config('retailiq.progress_label', source_name, true);
         v_gather := current_setting('max_parallel_workers_per_gather');
-        IF (SELECT fm.trainer FROM retailiq.forecast_methods fm WHERE fm.name = src.method) = 'forecast_fit'
+        IF (SELECT fm.trainer FROM retailiq.forecast_methods fm
+             WHERE fm.name = retailiq_internal.forecast_fit_method(src.method, cardinality(src.exog_columns) > 0)) = 'forecast_fit'
            AND coalesce(current_setting('retailiq.forecast_workers', true), '2')::int > 0 THEN
             PERFORM set_config('max_parallel_workers_per_gather', '0', true);
         END IF;

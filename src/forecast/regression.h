@@ -35,7 +35,8 @@ typedef enum RegPooling
 /* One candidate form of the model; validation chooses among them. */
 typedef struct RegConfig
 {
-	bool		log_scale;		/* z = log(1 + y), back-transformed with the bias correction */
+	bool		log_scale;		/* z = log(1 + y) */
+	bool		median;			/* log scale: the point forecast is the median exp(mu) - 1, else the mean */
 	int			harmonics;		/* Fourier pairs of the season (0 = none) */
 	bool		ar;				/* AR(1) errors */
 	RegPooling	pooling;
@@ -94,10 +95,11 @@ extern void reg_forecast_z(const RegLayout *L, const double *coef, double phi, d
 						   double *mu, double *var);
 
 /*
- * From the z scale back to sales: the mean (bias-corrected) and the central interval;
- * false when they are not finite numbers (a log-scale forecast beyond exp's range).
+ * From the z scale back to sales: the point forecast (on the log scale the median, or the
+ * bias-corrected mean) and the central interval; false when they are not finite numbers (a
+ * log-scale forecast beyond exp's range).
  */
-extern bool reg_back(bool log_scale, double mu, double var, double zq, double calib,
+extern bool reg_back(bool log_scale, bool median, double mu, double var, double zq, double calib,
 					 bool nonnegative, double *yhat, double *lo, double *hi);
 
 #endif							/* RETAILIQ_FORECAST_REGRESSION_H */

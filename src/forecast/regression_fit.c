@@ -690,15 +690,15 @@ reg_forecast_z(const RegLayout *L, const double *coef, double phi, double sigma2
 }
 
 bool
-reg_back(bool log_scale, double mu, double var, double zq, double calib, bool nonnegative,
-		 double *yhat, double *lo, double *hi)
+reg_back(bool log_scale, bool median, double mu, double var, double zq, double calib,
+		 bool nonnegative, double *yhat, double *lo, double *hi)
 {
 	double		half = zq * calib * sqrt(var);
 
 	if (log_scale)
 	{
-		/* the mean of a log-normal (bias-corrected); the quantiles map through exp */
-		*yhat = expm1(mu + 0.5 * var);
+		/* the median or the mean of a log-normal; the quantiles map through exp */
+		*yhat = median ? expm1(mu) : expm1(mu + 0.5 * var);
 		*lo = expm1(mu - half);
 		*hi = expm1(mu + half);
 	}

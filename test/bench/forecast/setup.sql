@@ -36,7 +36,8 @@ CREATE TABLE fb.peer_csv (method text, series text, step int, yhat float8, lo fl
 -- options), so a method with a trainer of its own joins without a change here. Local methods
 -- get "short": "fallback" (a series too short for the method gets its fallback, as under
 -- 'auto', instead of failing the whole fit); a method with a "horizon" option is trained for
--- the horizon asked. Returns 'ok' or the error.
+-- the horizon asked. A method given factors fits as the method table's with_factors says.
+-- Returns 'ok' or the error.
 CREATE FUNCTION fb.run_method(p_ds text, p_method text, p_factors boolean) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -52,6 +53,10 @@ DECLARE
 BEGIN
     SELECT * INTO d FROM fb.dataset WHERE ds = p_ds;
     SELECT * INTO m FROM retailiq.forecast_methods WHERE name = p_method;
+    -- with factors, a method that names with_factors ('auto': the regression) fits through it
+    IF p_factors AND m.with_factors IS NOT NULL THEN
+        SELECT * INTO m FROM retailiq.forecast_methods WHERE name = m.with_factors;
+    END IF;
     IF m.trainer = 'forecast_fit' THEN
         opts := opts || '{"short": "fallback"}';
     END IF;
