@@ -60,10 +60,28 @@ CREATE TEMP TABLE reg_sample_m AS
 SELECT retailiq.forecast_regression_fit(store_id || '/' || product_id, day, units::float8,
                                         ARRAY[on_promo::int::float8], '{"horizon": 14}') AS m
 FROM reg_sample.daily_sales;
-SELECT retailiq.model_info(m) -> 'metrics' -> 'pooled_names' AS pooled_names,
-       exp((retailiq.model_info(m) -> 'metrics' -> 'pooled' ->> -1)::float8) > 1.5 AS promotion_lifts_sales,
+SELECT retailiq.model_info(m) -> 'metrics' -> 'pooled_names' ? 'exog1' AS has_promotion_term,
+       exp((SELECT (retailiq.model_info(m) -> 'metrics' -> 'pooled' ->> (n.i - 1)::int)::float8
+              FROM jsonb_array_elements_text(retailiq.model_info(m) -> 'metrics' -> 'pooled_names') WITH ORDINALITY n(name, i)
+             WHERE n.name = 'exog1')) > 1.5 AS promotion_lifts_sales,
        (retailiq.model_info(m) -> 'metrics' ->> 'series')::int AS series
 FROM reg_sample_m;
+-- "lags": "previous": each factor also counts one period later (the dip after a promotion).
+-- A promotion on the first forecast day moves the second day's log-scale forecast by exactly
+-- the lag's coefficient (same variance, same season), and nothing after that.
+CREATE TEMP TABLE reg_lag_m AS
+SELECT retailiq.forecast_regression_fit(store_id || '/' || product_id, day, units::float8,
+                                        ARRAY[on_promo::int::float8], '{"horizon": 14, "lags": "previous", "transform": "log"}') AS m
+FROM reg_sample.daily_sales;
+WITH s AS (SELECT min(k) AS key FROM reg_lag_m, retailiq.forecast_regression_series(m) k),
+lagc AS (SELECT ((m::text)::jsonb -> 'data' -> 'coef' -> 0 ->> -1)::float8 AS b FROM reg_lag_m),  -- first series, last term
+a AS (SELECT f.* FROM reg_lag_m, s, retailiq.forecast(m, s.key, 3, ARRAY[[0], [0], [0]]::float8[]) f),
+b AS (SELECT f.* FROM reg_lag_m, s, retailiq.forecast(m, s.key, 3, ARRAY[[1], [0], [0]]::float8[]) f)
+SELECT a.step, round((ln(1 + b.yhat) - ln(1 + a.yhat) - CASE WHEN a.step = 2 THEN (SELECT b FROM lagc) ELSE 0 END)::numeric, 9) AS unexplained
+  FROM a JOIN b USING (step) WHERE a.step > 1 ORDER BY 1;
+SELECT retailiq.model_info(m) -> 'params' ->> 'lags' AS lags,
+       retailiq.model_info(m) -> 'metrics' -> 'coef_names' ->> -1 AS last_term
+FROM reg_lag_m;
 
 -- Dominick's orange juice (test/data/dominicks: two stores x 11 brands, weekly): train on
 -- weeks up to 148, forecast weeks 149..160 with the prices and promotions as planned.

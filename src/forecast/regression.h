@@ -42,6 +42,7 @@ typedef struct RegConfig
 	RegPooling	pooling;
 	double		halflife;		/* observation weights halve every halflife periods back (0 = equal) */
 	bool		robust;			/* Huber weights: outlying periods count less */
+	bool		lags;			/* each factor also one period earlier (the dip after a promotion) */
 } RegConfig;
 
 /* What every series shares: the calendar of the Fourier terms and the factor width. */

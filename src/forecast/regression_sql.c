@@ -13,7 +13,9 @@
  * On the log scale the point forecast is the median or the mean of the log-normal, whichever
  * of the two has the lower WAPE on the same held-out periods (a WAPE is smallest at the
  * median; the mean is what a sum of forecasts needs). The chosen form is then refitted on
- * the whole history.
+ * the whole history. With factors, the form chosen is then offered with every factor also
+ * taken one period earlier (a promotion's dip afterwards, when shoppers have stocked up: the
+ * pantry loading of the marketing literature), kept when validation prefers it.
  */
 #include "postgres.h"
 
@@ -43,15 +45,18 @@ PG_FUNCTION_INFO_V1(forecast_regression_fit_final);
 PG_FUNCTION_INFO_V1(forecast_regression_series);
 
 static const char *const regression_option_keys[] = {
-	"horizon", "validation", "level", "transform", "harmonics", "errors", "pooling", "halflife", "robust", "point", "verbose", NULL
+	"horizon", "validation", "level", "transform", "harmonics", "errors", "pooling", "halflife", "robust", "point", "lags", "verbose", NULL
 };
 
-#define REG_MAX_CANDIDATES 6
+#define REG_MAX_CANDIDATES 8
 
 /* A decoded model. */
 typedef struct RegModel
 {
-	RegLayout	L;
+	RegLayout	L;					/* L.n_exog counts the lagged factors too */
+	int			n_exog;			/* the factors future_exog gives */
+	bool		lags;			/* the factors one period earlier are terms too */
+	double	   *last_exog;		/* lags: nseries x n_exog, each series' last factors */
 	bool		log_scale;
 	bool		median;			/* point forecast: the log-normal's median (else its mean) */
 	bool		nonnegative;
@@ -122,10 +127,45 @@ max_harmonics(double period)
 static const char *
 candidate_name(const RegConfig *c)
 {
-	return psprintf("%s%s%s%s", c->log_scale ? "log" : "none",
+	return psprintf("%s%s%s%s%s", c->log_scale ? "log" : "none",
 					c->harmonics > 0 ? psprintf("+fourier%d", c->harmonics) : "",
 					c->halflife > 0 ? psprintf("+halflife%g", c->halflife) : "",
+					c->lags ? "+lag1" : "",
 					c->log_scale && c->median ? "+median" : "");
+}
+
+/*
+ * The panel with each period's factors followed by the same factors one period earlier (the
+ * first period repeats its own): what a form with lags is fitted on. Memory in the current
+ * context, charged to retailiq.max_memory.
+ */
+static ForecastPanel *
+panel_with_lags(const ForecastPanel *panel)
+{
+	int			E = panel->n_exog;
+	ForecastPanel *p = palloc(sizeof(ForecastPanel));
+
+	*p = *panel;
+	p->n_exog = 2 * E;
+	p->series = palloc(sizeof(ForecastSeries) * panel->nseries);
+	for (int i = 0; i < panel->nseries; i++)
+	{
+		const ForecastSeries *sr = &panel->series[i];
+		double	   *x = riq_alloc(CurrentMemoryContext,
+								  riq_mul_size(riq_mul_size(sr->n, 2 * E, "the lagged factors"),
+											   sizeof(double), "the lagged factors"),
+								  "the lagged factors");
+
+		CHECK_FOR_INTERRUPTS();
+		for (int t = 0; t < sr->n; t++)
+		{
+			memcpy(x + (Size) t * 2 * E, sr->exog + (Size) t * E, sizeof(double) * E);
+			memcpy(x + (Size) t * 2 * E + E, sr->exog + (Size) Max(t - 1, 0) * E, sizeof(double) * E);
+		}
+		p->series[i] = *sr;
+		p->series[i].exog = x;
+	}
+	return p;
 }
 
 typedef struct ValResult
@@ -234,7 +274,8 @@ put_model(ModelBuilder *b, const ForecastPanel *panel, const RegFit *fit, int se
 	model_put_int(b, MODEL_PARAMS, "season", season);
 	model_put_float(b, MODEL_PARAMS, "period", L->period);
 	model_put_int(b, MODEL_PARAMS, "harmonics", L->harmonics);
-	model_put_int(b, MODEL_PARAMS, "n_exog", L->n_exog);
+	model_put_int(b, MODEL_PARAMS, "n_exog", panel->n_exog);
+	model_put_int(b, MODEL_PARAMS, "lags", fit->config.lags ? 1 : 0);
 	model_put_text(b, MODEL_PARAMS, "transform", fit->config.log_scale ? "log" : "none");
 	if (fit->config.log_scale)
 		model_put_text(b, MODEL_PARAMS, "point", fit->config.median ? "median" : "mean");
@@ -253,7 +294,8 @@ put_model(ModelBuilder *b, const ForecastPanel *panel, const RegFit *fit, int se
 		names[2 * k] = psprintf("sin%d", k);
 	}
 	for (int k = 0; k < L->n_exog; k++)
-		names[1 + 2 * L->harmonics + k] = psprintf("exog%d", k + 1);
+		names[1 + 2 * L->harmonics + k] = k < panel->n_exog ? psprintf("exog%d", k + 1) :
+			psprintf("exog%d_lag1", k - panel->n_exog + 1);
 	model_put_text_array(b, MODEL_METRICS, "coef_names", names, p);
 	if (q > 0)
 	{
@@ -300,6 +342,17 @@ put_model(ModelBuilder *b, const ForecastPanel *panel, const RegFit *fit, int se
 	model_put_float_array(b, MODEL_DATA, "resid", fit->resid, 1, dims);
 	dims[1] = p;
 	model_put_float_array(b, MODEL_DATA, "coef", fit->coef, 2, dims);
+	if (fit->config.lags)
+	{
+		double	   *lastx = palloc(sizeof(double) * ns * panel->n_exog);
+
+		for (int i = 0; i < ns; i++)
+			memcpy(lastx + (Size) i * panel->n_exog,
+				   panel->series[i].exog + (Size) (panel->series[i].n - 1) * panel->n_exog,
+				   sizeof(double) * panel->n_exog);
+		dims[1] = panel->n_exog;
+		model_put_float_array(b, MODEL_DATA, "last_exog", lastx, 2, dims);
+	}
 }
 
 Datum
@@ -309,6 +362,7 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 	static const char *const errors[] = {"ar1", "none", NULL};
 	static const char *const poolings[] = {"shrink", "none", "full", NULL};
 	static const char *const points[] = {"auto", "median", "mean", NULL};
+	static const char *const lag_choices[] = {"auto", "none", "previous", NULL};
 	SeriesCollector *state;
 	const char *opttext;
 	Jsonb	   *jb = NULL;
@@ -328,6 +382,7 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 				longest = 0,
 				transform,
 				point,
+				lags_opt,
 				kmax;
 	double		level,
 				calib = 1.0,
@@ -342,6 +397,7 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 	JsonbValue *hv;
 	RegFit	   *fit;
 	ModelBuilder *b;
+	ForecastPanel *lagged = NULL;
 
 	(void) riq_agg_context(fcinfo, "forecast_regression_fit_final");
 	if (PG_ARGISNULL(0))
@@ -381,6 +437,8 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 	pooling = (RegPooling) opt_choice(jb, "pooling", poolings, REG_POOL_SHRINK,
 									  "\"shrink\" pools the coefficients with shrinkage estimated from the data; \"none\" fits each series alone; \"full\" one set for all.");
 	robust = forecast_opt_bool(jb, "robust", true);
+	lags_opt = opt_choice(jb, "lags", lag_choices, 0,
+						  "\"auto\" lets validation choose whether each factor also counts one period later.");
 	point = opt_choice(jb, "point", points, 0,
 					   "\"auto\" lets validation choose between the median and the mean of the log-scale forecast.");
 	halflife_given = series_option_value(jb, "halflife") != NULL;
@@ -429,6 +487,7 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 			cand[ncand].pooling = pooling;
 			cand[ncand].halflife = halflife;
 			cand[ncand].robust = robust;
+			cand[ncand].lags = lags_opt == 2 && panel->n_exog > 0;
 			ncand++;
 		}
 
@@ -441,14 +500,17 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 				 errhint("Give \"validation\": 0 to say so, or a shorter one.")));
 		validation = 0;
 	}
+	if (panel->n_exog > 0 && lags_opt != 1)
+		lagged = panel_with_lags(panel);
 	/*
-	 * Two stages: the scale and the season with equal weights, then, for the best of those,
+	 * Three stages: the scale and the season with equal weights; for the best of those,
 	 * observation weights with a half-life of four and of two validation tails (a level that
-	 * moves is followed more closely); the first candidate wins ties.
+	 * moves is followed more closely); for the best so far, the factors' lags. The first
+	 * candidate wins ties.
 	 */
 	best = cand[0];
 	best_wape = get_float8_infinity();
-	for (int stage = 0; stage < 2; stage++)
+	for (int stage = 0; stage < 3; stage++)
 	{
 		int			from = stage == 0 ? 0 : ncand;
 
@@ -459,6 +521,12 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 				cand[ncand].halflife = (double) k * validation;
 				ncand++;
 			}
+		if (stage == 2 && validation > 0 && lags_opt == 0 && lagged != NULL && isfinite(best_wape))
+		{
+			cand[ncand] = best;
+			cand[ncand].lags = true;
+			ncand++;
+		}
 		for (int c = from; c < ncand; c++)
 		{
 			ValResult	v;
@@ -468,8 +536,9 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 			if (validation == 0)
 				continue;
 			Lc.harmonics = cand[c].harmonics;
+			Lc.n_exog = cand[c].lags ? lagged->n_exog : panel->n_exog;
 			Lc.ncoef = 2 * Lc.harmonics + Lc.n_exog;
-			v = validate(panel, &Lc, &cand[c], validation, level, nonnegative, verbose);
+			v = validate(cand[c].lags ? lagged : panel, &Lc, &cand[c], validation, level, nonnegative, verbose);
 			/* the other point forecast of a log-scale form, unless options.point fixes it */
 			if (point == 0 && v.wape_other < v.wape)
 			{
@@ -486,8 +555,9 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 		}
 	}
 	L.harmonics = best.harmonics;
+	L.n_exog = best.lags ? lagged->n_exog : panel->n_exog;
 	L.ncoef = 2 * L.harmonics + L.n_exog;
-	fit = reg_fit(panel, &L, &best, 0, verbose);
+	fit = reg_fit(best.lags ? lagged : panel, &L, &best, 0, verbose);
 
 	b = model_begin(MODEL_KIND_FORECAST_REGRESSION);
 	put_model(b, panel, fit, panel->season, horizon, validation, level, calib, nonnegative,
@@ -522,8 +592,14 @@ load_model(FunctionCallInfo fcinfo)
 	season = (int) model_get_int(mv, MODEL_PARAMS, "season");
 	L->period = model_get_float(mv, MODEL_PARAMS, "period");
 	L->harmonics = (int) model_get_int(mv, MODEL_PARAMS, "harmonics");
-	L->n_exog = (int) model_get_int(mv, MODEL_PARAMS, "n_exog");
-	if (season < 1 || season > 1000 || L->n_exog < 0 || L->n_exog > REG_MAX_EXOG ||
+	m->n_exog = (int) model_get_int(mv, MODEL_PARAMS, "n_exog");
+	m->lags = model_find(mv, MODEL_PARAMS, "lags") != NULL && model_get_int(mv, MODEL_PARAMS, "lags") != 0;
+	if (m->lags && model_get_int(mv, MODEL_PARAMS, "lags") != 1)
+		model_corrupt(mv, "The lags %lld are not 0 or 1.", (long long) model_get_int(mv, MODEL_PARAMS, "lags"));
+	if (m->lags && m->n_exog < 1)
+		model_corrupt(mv, "A model without factors has no lags.");
+	L->n_exog = m->lags ? 2 * m->n_exog : m->n_exog;
+	if (season < 1 || season > 1000 || m->n_exog < 0 || m->n_exog > REG_MAX_EXOG ||
 		L->harmonics < 0 || L->harmonics > REG_MAX_HARMONICS)
 		model_corrupt(mv, "A size of the regression is out of range.");
 	if (L->period != season_period(L->freq, season))
@@ -537,7 +613,7 @@ load_model(FunctionCallInfo fcinfo)
 		m->log_scale = true;
 	else if (strcmp(s, "none") != 0)
 		model_corrupt(mv, "The transform \"%s\" is not log or none.", s);
-	if (m->log_scale)
+	if (m->log_scale && model_find(mv, MODEL_PARAMS, "point") != NULL)	/* absent: the mean */
 	{
 		s = model_get_text(mv, MODEL_PARAMS, "point");
 		if (strcmp(s, "median") == 0)
@@ -596,6 +672,14 @@ load_model(FunctionCallInfo fcinfo)
 	for (Size i = 0; i < (Size) n * p; i++)
 		if (!isfinite(m->coef[i]))
 			model_corrupt(mv, "A coefficient is not finite.");
+	if (m->lags)
+	{
+		dims[1] = m->n_exog;
+		m->last_exog = model_get_float_array(mv, MODEL_DATA, "last_exog", 2, dims);
+		for (Size i = 0; i < (Size) n * m->n_exog; i++)
+			if (!isfinite(m->last_exog[i]))
+				model_corrupt(mv, "A last factor is not finite.");
+	}
 	return m;
 }
 
@@ -610,7 +694,21 @@ forecast_one(const RegModel *m, int s, int h, const double *x, double *yhat, dou
 			   *var = palloc(sizeof(double) * h);
 	double		zq = riq_normal_quantile(0.5 + m->level / 2);
 	DateADT		first = series_date_add(L->freq, (DateADT) m->last[s], 1);
+	int			E = m->n_exog;
 
+	if (m->lags)
+	{
+		/* the factors of each period, then those of the period before (the last one known) */
+		double	   *xx = palloc(sizeof(double) * (Size) h * 2 * E);
+
+		for (int k = 0; k < h; k++)
+		{
+			memcpy(xx + (Size) k * 2 * E, x + (Size) k * E, sizeof(double) * E);
+			memcpy(xx + (Size) k * 2 * E + E, k == 0 ? m->last_exog + (Size) s * E : x + (Size) (k - 1) * E,
+				   sizeof(double) * E);
+		}
+		x = xx;
+	}
 	reg_forecast_z(L, m->coef + (Size) s * (1 + L->ncoef), m->phi[s], m->sigma2[s], m->resid[s],
 				   reg_position(L->freq, first), h, x, mu, var);
 	for (int k = 0; k < h; k++)
@@ -651,7 +749,7 @@ regression_predict(FunctionCallInfo fcinfo, bool all)
 					 errhint("retailiq.forecast_regression_series(model) lists the series the model was trained on.")));
 		count = 1;
 	}
-	fex = forecast_future_exog(fcinfo, hpos + 1, m->L.n_exog, m->nseries, horizon, all,
+	fex = forecast_future_exog(fcinfo, hpos + 1, m->n_exog, m->nseries, horizon, all,
 							   "retailiq.forecast_regression_fit");
 	riq_memory_check(CurrentMemoryContext,
 					 riq_mul_size(riq_mul_size(count, horizon, "the forecast"), 6 * sizeof(double), "the forecast"),
@@ -664,7 +762,7 @@ regression_predict(FunctionCallInfo fcinfo, bool all)
 		Datum		key = all ? CStringGetTextDatum(m->keys[s]) : (Datum) 0;
 
 		CHECK_FOR_INTERRUPTS();
-		forecast_one(m, s, horizon, fex ? fex + (Size) i * horizon * m->L.n_exog : NULL, yhat, lo, hi);
+		forecast_one(m, s, horizon, fex ? fex + (Size) i * horizon * m->n_exog : NULL, yhat, lo, hi);
 		for (int k = 0; k < horizon; k++)
 		{
 			Datum		values[6];

@@ -4,7 +4,7 @@
 -- SQLSTATE, never a crash or a NaN answer; the fit stops on statement_timeout and on
 -- retailiq.max_memory; an ordinary role fits and forecasts.
 BEGIN;
-SELECT plan(53);
+SELECT plan(62);
 SET extra_float_digits = 0;
 
 CREATE TEMP TABLE rh AS
@@ -80,6 +80,18 @@ SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(m, '{data,sigma2,0}', '-1.0')) 
 SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(m, '{data,resid,2}', '"Infinity"')) FROM rh_m$$, 'XX001', NULL, 'an infinite residual');
 SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(m, '{data,calibration}', '0.0')) FROM rh_m$$, 'XX001', NULL, 'calibration 0');
 SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(m, '{params,level}', '1.5')) FROM rh_m$$, 'XX001', NULL, 'level above 1');
+-- the factors' lags (the previous period's factors) and the point forecast's choice
+CREATE TEMP TABLE rh_lag AS
+SELECT retailiq.forecast_regression_fit(series, ts, y, x, '{"horizon": 4, "lags": "previous", "transform": "log", "point": "median"}') AS m FROM rh;
+SELECT is((SELECT count(*) FROM rh_lag, pg_temp.fc(m) f WHERE f > 0), 2::bigint, 'a model with lags forecasts');
+SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(m, '{params,lags}', '2')) FROM rh_lag$$, 'XX001', NULL, 'lags 2');
+SELECT throws_ok($$SELECT pg_temp.fc((m::text::jsonb #- '{data,last_exog}')::text::retailiq.model) FROM rh_lag$$, 'XX001', NULL, 'lags without the last factors');
+SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(m, '{data,last_exog,1,0}', '"NaN"')) FROM rh_lag$$, 'XX001', NULL, 'a NaN last factor');
+SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(m, '{data,last_exog}', '[[1], [1], [1], [1], [1]]')) FROM rh_lag$$, 'XX001', NULL, 'last factors of the wrong width');
+SELECT throws_ok($$SELECT retailiq.forecast(pg_temp.mut(plain, '{params,lags}', '1'), 's01', 2) FROM rh_m$$, 'XX001', NULL, 'lags in a model without factors');
+SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(m, '{params,point}', '"mode"')) FROM rh_lag$$, 'XX001', NULL, 'an unknown point forecast');
+SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, x, '{"lags": "two"}') FROM rh$$, '22023', NULL, 'options.lags unknown');
+SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, x, '{"point": 1}') FROM rh$$, '22023', NULL, 'options.point not text');
 SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(m, '{params,transform}', '"sqrt"')) FROM rh_m$$, 'XX001', NULL, 'unknown transform');
 SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(m, '{params,freq}', '"hour"')) FROM rh_m$$, 'XX001', NULL, 'unknown frequency');
 SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(m, '{params,harmonics}', '40')) FROM rh_m$$, 'XX001', NULL, 'too many Fourier pairs');
