@@ -19,7 +19,10 @@
  * the factor is the conformal level-quantile of those multiples (the ceil(level (v + 1))-th
  * smallest of v), the smallest widening that would have covered `level` of them. One
  * series' v errors are few and come from one origin, so over a panel every combination
- * takes the median of the series' factors (combo_finish_panel); a lone series keeps its own.
+ * takes the conformal quantile of all the series' multiples pooled (combo_finish_panel: up
+ * to COMBO_SCORES of each, kept in the combination's record until then); a lone series keeps
+ * its own. (The median of the series' own factors covers less than `level`: a series that
+ * needs a wide interval loses more than one that needs a narrow one gains.)
  *
  * In a forecast_fit model a series takes 1 + COMBO_PARTS records: this method's own (the
  * weights in alpha, beta, gamma; the interval calibration in phi, 0 = none (1); sigma2 the
@@ -41,6 +44,7 @@
 #define COMBO_MIN_LENGTH 5		/* what ETS and Theta need */
 #define COMBO_CALIB_MIN 0.1		/* the interval calibration's range */
 #define COMBO_CALIB_MAX 10.0
+#define COMBO_SCORES FIT_MAX_M		/* held-out multiples a series passes to its panel, in fit->s */
 
 StaticAssertDecl(1 + COMBO_PARTS <= FORECAST_MAX_RECORDS, "raise FORECAST_MAX_RECORDS");
 
@@ -100,13 +104,18 @@ combo_part_forecast(const SeriesFit *f, int h, const ForecastOptions *o, double 
  * on their side (an error inside the interval is a multiple of at most 1).
  */
 static double
-combo_calibration(const double *y, const double *f, const double *lo, const double *hi,
-				  int v, double level)
+conformal_quantile(const double *sorted, int n, double level)
 {
-	double	   *score = palloc(sizeof(double) * v);
-	int			rank = (int) ceil(level * (v + 1)) - 1;
-	double		c;
+	int			rank = (int) ceil(level * (n + 1)) - 1;
 
+	return Min(Max(sorted[Min(Max(rank, 0), n - 1)], COMBO_CALIB_MIN), COMBO_CALIB_MAX);
+}
+
+/* the multiples, sorted, into score[0 .. v) */
+static void
+combo_scores(const double *y, const double *f, const double *lo, const double *hi, int v,
+			 double *score)
+{
 	for (int t = 0; t < v; t++)
 	{
 		double		e = y[t] - f[t],
@@ -115,19 +124,18 @@ combo_calibration(const double *y, const double *f, const double *lo, const doub
 		score[t] = e == 0 ? 0 : half > 0 ? fabs(e) / half : COMBO_CALIB_MAX;
 	}
 	qsort(score, v, sizeof(double), riq_cmp_double);
-	c = score[Min(Max(rank, 0), v - 1)];
-	pfree(score);
-	return Min(Max(c, COMBO_CALIB_MIN), COMBO_CALIB_MAX);
 }
 
 /*
  * The validation: each component's mean absolute error on the last v periods, fitted
- * without them; weights proportional to their inverses, and the calibration of the combined
- * interval (*calib, 1 when there is nothing to measure it on). Returns the combination's own
- * error there (what auto compares), or NaN when the series is too short to hold v back.
+ * without them; weights proportional to their inverses, and the held-out errors as multiples
+ * of the combined interval's half-width (sorted, *nscores of them, at most COMBO_SCORES:
+ * evenly spaced ranks of more). Returns the combination's own error there (what auto
+ * compares), or NaN when the series is too short to hold v back.
  */
 static double
-combo_weights(const double *y, int n, int m, const ForecastOptions *o, double *w, double *calib)
+combo_weights(const double *y, int n, int m, const ForecastOptions *o, double *w,
+			  double *scores, int *nscores)
 {
 	int			v = o->validation > 0 ? o->validation : Max(m, 7);
 	double		mae[COMBO_PARTS],
@@ -143,7 +151,7 @@ combo_weights(const double *y, int n, int m, const ForecastOptions *o, double *w
 	int			c,
 				t;
 
-	*calib = 1;
+	*nscores = 0;
 	v = Min(v, n / 4);
 	for (c = 0; c < COMBO_PARTS; c++)
 		w[c] = 1.0 / COMBO_PARTS;
@@ -172,7 +180,7 @@ combo_weights(const double *y, int n, int m, const ForecastOptions *o, double *w
 		{
 			for (int k = 0; k < COMBO_PARTS; k++)
 				w[k] = k == c ? 1 : 0;
-			return 0;			/* calibration 1: nothing to widen */
+			return 0;			/* no scores: calibration 1, nothing to widen */
 		}
 	for (c = 0; c < COMBO_PARTS; c++)
 	{
@@ -201,7 +209,15 @@ combo_weights(const double *y, int n, int m, const ForecastOptions *o, double *w
 			}
 		comb_mae += fabs(y[n - v + t] - cf[t]);
 	}
-	*calib = combo_calibration(y + n - v, cf, clo, chi, v, o->level);
+	{
+		double	   *all = palloc(sizeof(double) * v);
+
+		combo_scores(y + n - v, cf, clo, chi, v, all);
+		*nscores = Min(v, COMBO_SCORES);
+		for (int k = 0; k < *nscores; k++)
+			scores[k] = all[*nscores == v ? k : (int) ((double) k * (v - 1) / (*nscores - 1))];
+		pfree(all);
+	}
 	for (c = 0; c < COMBO_PARTS; c++)
 	{
 		pfree(yhat[c]);
@@ -225,8 +241,9 @@ static double
 combo_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fit)
 {
 	double		w[COMBO_PARTS],
-				calib;
-	double		vmae = combo_weights(y, n, m, o, w, &calib),
+				scores[COMBO_SCORES];
+	int			nscores;
+	double		vmae = combo_weights(y, n, m, o, w, scores, &nscores),
 				total = 0;
 	int			c;
 
@@ -251,7 +268,13 @@ combo_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fi
 	fit->alpha = w[0] / total;
 	fit->beta = w[1] / total;
 	fit->gamma = w[2] / total;
-	fit->phi = calib;
+	/*
+	 * The series' own calibration, and its multiples for the panel's (in the record's
+	 * seasonal states and level, which a combination does not use; finish_panel clears them)
+	 */
+	fit->phi = nscores > 0 ? conformal_quantile(scores, nscores, o->level) : 1;
+	memcpy(fit->s, scores, sizeof(double) * nscores);
+	fit->level = nscores;
 	for (c = 0; c < COMBO_PARTS; c++)
 	{
 		fit->sigma2 += combo_weight(fit, c) * fit[1 + c].sigma2;
@@ -298,37 +321,54 @@ combo_forecast(const SeriesFit *fit, int h, double level, RiqRng *rng,
 }
 
 /*
- * Over a panel, every combination's interval takes the median of the series' calibrations
- * (their logs' median: a factor and its inverse weigh alike); a lone series keeps its own.
+ * Over a panel, every combination's interval takes the conformal quantile of the series'
+ * held-out multiples pooled; a lone series keeps its own. The multiples leave the records.
  */
 static void
-combo_finish_panel(SeriesFit *fits, int ns, int nrec)
+combo_finish_panel(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o)
 {
-	double	   *lc = palloc(sizeof(double) * Max(ns, 1));
-	int			k = 0;
-	double		med;
+	double	   *pool;
+	Size		k = 0;
+	int			with = 0;
 
 	for (int i = 0; i < ns; i++)
 	{
 		const SeriesFit *f = &fits[(Size) i * nrec];
 
-		if (f->method == FIT_COMBO && f->phi > 0)
-			lc[k++] = log(f->phi);
+		if (f->method == FIT_COMBO && f->level >= 1)
+		{
+			k += (Size) f->level;
+			with++;
+		}
 	}
-	if (k >= 2)
+	pool = palloc(sizeof(double) * Max(k, 1));
+	k = 0;
+	for (int i = 0; i < ns; i++)
 	{
-		qsort(lc, k, sizeof(double), riq_cmp_double);
-		med = exp(k % 2 ? lc[k / 2] : (lc[k / 2 - 1] + lc[k / 2]) / 2);
-		med = Min(Max(med, COMBO_CALIB_MIN), COMBO_CALIB_MAX);
+		SeriesFit  *f = &fits[(Size) i * nrec];
+
+		if (f->method != FIT_COMBO)
+			continue;
+		for (int t = 0; t < (int) f->level && t < COMBO_SCORES; t++)
+			pool[k++] = f->s[t];
+		f->level = 0;
+		memset(f->s, 0, sizeof(f->s));
+	}
+	if (with >= 2)
+	{
+		double		c;
+
+		qsort(pool, k, sizeof(double), riq_cmp_double);
+		c = conformal_quantile(pool, (int) k, o->level);
 		for (int i = 0; i < ns; i++)
 		{
 			SeriesFit  *f = &fits[(Size) i * nrec];
 
 			if (f->method == FIT_COMBO && f->phi > 0)
-				f->phi = med;
+				f->phi = c;
 		}
 	}
-	pfree(lc);
+	pfree(pool);
 }
 
 /* weights in [0, 1] summing to 1; every weighted component a valid fit of its method */

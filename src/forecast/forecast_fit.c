@@ -305,7 +305,7 @@ forecast_fit_final(PG_FUNCTION_ARGS)
 		}
 	ns = k;
 	nrec = used;
-	forecast_finish_panel(fits, ns, nrec);
+	forecast_finish_panel(fits, ns, nrec, &o);
 
 	MemoryContextSwitchTo(old);
 	b = model_begin(o.method->kind);

@@ -99,7 +99,7 @@ typedef struct ForecastMethod
 	 * local methods: after every series of a forecast_fit call is fitted, what the method
 	 * learns from the panel as a whole (fits: ns series of nrec records; NULL = nothing)
 	 */
-	void		(*finish_panel) (SeriesFit *fits, int ns, int nrec);
+	void		(*finish_panel) (SeriesFit *fits, int ns, int nrec, const ForecastOptions *o);
 	/* local methods: the name forecast_model_series shows (buf has 16 bytes) */
 	const char *(*label) (const SeriesFit *fit, char *buf);
 	/* forecast(model, series, horizon, future_exog) / forecast_all(model, horizon, future_exog) */
@@ -148,7 +148,7 @@ extern double *forecast_future_exog(FunctionCallInfo fcinfo, int argno, int n_ex
 extern Datum forecast_emit_keys(FunctionCallInfo fcinfo, char *const *keys, int n);
 
 /* every method's finish_panel over a forecast_fit panel's fits (ns series, nrec records each) */
-extern void forecast_finish_panel(SeriesFit *fits, int ns, int nrec);
+extern void forecast_finish_panel(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o);
 
 /* the local methods' predict (forecast_fit.c), shared by every local entry */
 extern Datum forecast_local_predict(FunctionCallInfo fcinfo, bool all);

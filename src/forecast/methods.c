@@ -118,14 +118,14 @@ forecast_check_horizon(int64 horizon)
 }
 
 void
-forecast_finish_panel(SeriesFit *fits, int ns, int nrec)
+forecast_finish_panel(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o)
 {
 	for (int i = 0; i < forecast_method_count(); i++)
 	{
 		const ForecastMethod *m = forecast_method_at(i);
 
 		if (m->finish_panel)
-			m->finish_panel(fits, ns, nrec);
+			m->finish_panel(fits, ns, nrec, o);
 	}
 }
 
