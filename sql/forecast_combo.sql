@@ -43,3 +43,6 @@ SELECT (combo::text)::jsonb -> 'data' -> 'par' -> 0 ->> 5 AS combination_level F
 SELECT retailiq.forecast_all(
          regexp_replace(combo::text, '"par": \[\[[0-9.e-]+', '"par": [[0.9')::retailiq.model, 3)
   FROM c_models;
+-- a calibration outside [0.1, 10] is corrupt too
+SELECT retailiq.forecast_all(jsonb_set(combo::text::jsonb, '{data,par,0,3}', '50')::text::retailiq.model, 3)
+  FROM c_models;
