@@ -67,13 +67,14 @@ BEGIN
     z := retailiq.normal_quantile(0.5 + lvl / 2);
 
     -- the sales, one row per store (or chain), product and period
-    DROP TABLE IF EXISTS pg_temp.promo_sales, pg_temp.promo_list, pg_temp.promo_grid;
+    DROP TABLE IF EXISTS promo_sales, promo_list, promo_grid, promo_coef, promo_r;
     EXECUTE format($q$
         CREATE TEMP TABLE promo_sales ON COMMIT DROP AS
-        SELECT CASE WHEN %L = 'chain' THEN NULL ELSE store_id::bigint END AS store_id,
+        SELECT CASE WHEN %L = 'chain' THEN -1 ELSE store_id::bigint END AS store_id,
                product_id::bigint AS product_id, day::date AS day,
                sum(units)::float8 AS units, sum(revenue)::float8 AS revenue
         FROM %s GROUP BY 1, 2, 3$q$, grain, sales);
+    ANALYZE promo_sales;
     IF NOT EXISTS (SELECT 1 FROM promo_sales) THEN
         RAISE EXCEPTION 'promotion_effects: % has no sales', sales USING ERRCODE = '22023',
             HINT = 'Give the sales relation (store_id, product_id, day, units, revenue).';
@@ -109,7 +110,6 @@ BEGIN
         RAISE EXCEPTION 'promotion_effects: % has a promotion without dates, ending before it starts, or with a discount outside 0-100%%', promotions
             USING ERRCODE = '22023', HINT = 'Each promotion needs starts_on <= ends_on and discount_pct from 0 to under 100.';
     END IF;
-    CREATE INDEX ON promo_list (product_id);
     ANALYZE promo_list;
 
     -- every period of each series, with its factors: on promotion, depth, featured, the
@@ -120,45 +120,51 @@ BEGIN
                       FROM promo_sales ps GROUP BY 1, 2),
              cat AS (SELECT pr.product_id::bigint AS product_id, pr.category::text AS category,
                             pr.price::float8 AS price, pr.unit_cost::float8 AS unit_cost FROM %s pr),
-             g AS (SELECT sp.store_id, sp.product_id, d::date AS day
+             g AS MATERIALIZED (SELECT sp.store_id, sp.product_id, d::date AS day
                    FROM span sp, generate_series(sp.d0, sp.d1, make_interval(days => %s)) d),
-             f AS (SELECT g.store_id, g.product_id, g.day,
-                          coalesce(ps.units, 0) AS units, coalesce(ps.revenue, 0) AS revenue,
-                          (SELECT l.promo_id FROM promo_list l WHERE l.product_id = g.product_id
-                              AND l.store_id IS NOT DISTINCT FROM g.store_id
-                              AND g.day + %s > l.starts_on AND g.day <= l.ends_on
-                            ORDER BY l.promo_id LIMIT 1) AS promo
-                   FROM g LEFT JOIN promo_sales ps USING (store_id, product_id, day))
-        SELECT f.*, c.category, c.price, c.unit_cost,
-               coalesce(l.depth, 0) AS depth, coalesce(l.featured, false) AS featured,
-               f.promo IS NULL AND EXISTS (SELECT 1 FROM promo_list b WHERE b.product_id = f.product_id
-                   AND b.store_id IS NOT DISTINCT FROM f.store_id
-                   AND f.day >= b.starts_on - %s * %s AND f.day < b.starts_on) AS before,
-               f.promo IS NULL AND EXISTS (SELECT 1 FROM promo_list a WHERE a.product_id = f.product_id
-                   AND a.store_id IS NOT DISTINCT FROM f.store_id
-                   AND f.day > a.ends_on AND f.day <= a.ends_on + %s * %s) AS after
-        FROM f LEFT JOIN cat c USING (product_id) LEFT JOIN promo_list l ON l.promo_id = f.promo
-           AND l.product_id = f.product_id AND l.store_id IS NOT DISTINCT FROM f.store_id$q$,
+             onp AS (SELECT DISTINCT ON (g.store_id, g.product_id, g.day) g.store_id, g.product_id, g.day,
+                            l.promo_id AS promo, l.depth, l.featured
+                     FROM g JOIN promo_list l ON l.product_id = g.product_id AND l.store_id = g.store_id
+                      AND g.day + %s > l.starts_on AND g.day <= l.ends_on
+                     ORDER BY g.store_id, g.product_id, g.day, l.promo_id),
+             bef AS (SELECT DISTINCT g.store_id, g.product_id, g.day
+                     FROM g JOIN promo_list b ON b.product_id = g.product_id AND b.store_id = g.store_id
+                      AND g.day >= b.starts_on - %s * %s AND g.day < b.starts_on),
+             aft AS (SELECT DISTINCT g.store_id, g.product_id, g.day
+                     FROM g JOIN promo_list a ON a.product_id = g.product_id AND a.store_id = g.store_id
+                      AND g.day > a.ends_on AND g.day <= a.ends_on + %s * %s)
+        SELECT g.store_id, g.product_id, g.day,
+               coalesce(ps.units, 0) AS units, coalesce(ps.revenue, 0) AS revenue, onp.promo,
+               c.category, c.price, c.unit_cost,
+               coalesce(onp.depth, 0) AS depth, coalesce(onp.featured, false) AS featured,
+               onp.promo IS NULL AND bef.day IS NOT NULL AS before,
+               onp.promo IS NULL AND aft.day IS NOT NULL AS after
+        FROM g LEFT JOIN promo_sales ps USING (store_id, product_id, day)
+        LEFT JOIN onp USING (store_id, product_id, day)
+        LEFT JOIN bef USING (store_id, product_id, day)
+        LEFT JOIN aft USING (store_id, product_id, day)
+        LEFT JOIN cat c USING (product_id)$q$,
         products, step, step, dip, step, dip, step);
     ALTER TABLE promo_grid ADD COLUMN cannibal int;
     UPDATE promo_grid g SET cannibal = c.n - (g.promo IS NOT NULL)::int
-    FROM (SELECT coalesce(o.store_id, -1) AS sid, o.day, coalesce(o.category, '') AS cat,
+    FROM (SELECT o.store_id AS sid, o.day, coalesce(o.category, '') AS cat,
                  count(*) FILTER (WHERE o.promo IS NOT NULL) AS n
           FROM promo_grid o GROUP BY 1, 2, 3) c
-    WHERE c.sid = coalesce(g.store_id, -1) AND c.day = g.day AND c.cat = coalesce(g.category, '');
+    WHERE c.sid = g.store_id AND c.day = g.day AND c.cat = coalesce(g.category, '');
     ANALYZE promo_grid;
 
     -- the factor regression of issue 17 over every series
     SELECT retailiq.forecast_regression_fit(
-               coalesce(g.store_id::text, 'chain') || '/' || g.product_id, g.day, g.units,
+               g.store_id || '/' || g.product_id, g.day, g.units,
                ARRAY[(g.promo IS NOT NULL)::int, g.depth, g.featured::int, g.before::int,
                      g.after::int, g.cannibal]::float8[],
                reg)
       INTO m FROM promo_grid g;
 
-    RETURN QUERY
-    WITH c AS (SELECT * FROM retailiq_internal.promotion_coefficients(m)),
-         r AS (   -- each period's counterfactuals: without its promotion, without its dip, without one cannibal
+    CREATE TEMP TABLE promo_coef ON COMMIT DROP AS
+    SELECT * FROM retailiq_internal.promotion_coefficients(m);
+    -- each period's counterfactuals: without its promotion, without its dip, without one cannibal
+    CREATE TEMP TABLE promo_r ON COMMIT DROP AS
         SELECT g.*, c.transform, c.sigma2, c.b_promo, c.b_before, c.b_after, c.b_cannibal,
                c.series IS NOT NULL AS fitted,
                CASE WHEN g.promo IS NULL THEN g.units
@@ -170,16 +176,20 @@ BEGIN
                     WHEN c.transform = 'log' THEN (1 + g.units) * exp(-c.b_cannibal) - 1
                     ELSE g.units - c.b_cannibal END AS nocann
         FROM promo_grid g
-        LEFT JOIN c ON c.series = coalesce(g.store_id::text, 'chain') || '/' || g.product_id),
-         e AS (   -- per promotion and store: the promotion window
+        LEFT JOIN promo_coef c ON c.series = g.store_id || '/' || g.product_id;
+    CREATE INDEX ON promo_r (product_id, day);
+    ANALYZE promo_r;
+
+    RETURN QUERY
+    WITH e AS (   -- per promotion and store: the promotion window
         SELECT l.promo_id, l.product_id, l.store_id, l.starts_on, l.ends_on, l.promo_cost,
                count(r.day)::int AS periods, sum(r.units) AS units, sum(r.revenue) AS revenue,
                sum(greatest(r.base, 0)) AS base,
                sqrt(sum(CASE WHEN r.transform = 'log' THEN (1 + greatest(r.base, 0)) ^ 2 * r.sigma2 ELSE r.sigma2 END)) AS base_sd,
                bool_and(r.fitted) AS fitted, min(r.price) AS price, min(r.unit_cost) AS unit_cost,
                min(l.depth) AS depth
-        FROM promo_list l JOIN r ON r.promo = l.promo_id AND r.product_id = l.product_id
-                                AND r.store_id IS NOT DISTINCT FROM l.store_id
+        FROM promo_list l JOIN promo_r r ON r.promo = l.promo_id AND r.product_id = l.product_id
+                                AND r.store_id = l.store_id
         GROUP BY 1, 2, 3, 4, 5, 6),
          baseline AS (   -- periods of each series outside any promotion and its dips
         SELECT g.store_id, g.product_id, count(*) AS n FROM promo_grid g
@@ -188,22 +198,22 @@ BEGIN
         SELECT l.promo_id, l.product_id, l.store_id,
                sum(r.units - r.nodip) FILTER (WHERE r.before AND r.day < l.starts_on) AS dip_before,
                sum(r.units - r.nodip) FILTER (WHERE r.after AND r.day > l.ends_on) AS dip_after
-        FROM promo_list l JOIN r ON r.product_id = l.product_id AND r.store_id IS NOT DISTINCT FROM l.store_id
+        FROM promo_list l JOIN promo_r r ON r.product_id = l.product_id AND r.store_id = l.store_id
          AND r.day >= l.starts_on - dip * step AND r.day <= l.ends_on + dip * step
         GROUP BY 1, 2, 3),
          cn AS (
         SELECT l.promo_id, l.product_id, l.store_id,
                sum(r.units - r.nocann) AS units, sum((r.units - r.nocann) * (r.price - r.unit_cost)) AS margin
         FROM promo_list l JOIN promo_grid own ON own.promo = l.promo_id AND own.product_id = l.product_id
-             AND own.store_id IS NOT DISTINCT FROM l.store_id
-        JOIN r ON r.store_id IS NOT DISTINCT FROM l.store_id AND r.day = own.day
+             AND own.store_id = l.store_id
+        JOIN promo_r r ON r.store_id = l.store_id AND r.day = own.day
              AND r.category = own.category AND r.product_id <> l.product_id AND r.cannibal > 0
         GROUP BY 1, 2, 3),
          money AS (
         SELECT e.*, b.n AS nbase,
                CASE WHEN e.units > 0 THEN e.revenue / e.units ELSE e.price * (1 - e.depth) END AS promo_price,
                coalesce(e.promo_cost, 0) + fixed AS fixed_cost
-        FROM e LEFT JOIN baseline b ON b.store_id IS NOT DISTINCT FROM e.store_id AND b.product_id = e.product_id),
+        FROM e LEFT JOIN baseline b ON b.store_id = e.store_id AND b.product_id = e.product_id),
          v AS (
         SELECT mo.*, d.dip_before, d.dip_after, cn.units AS cann_units, cn.margin AS cann_margin,
                CASE WHEN NOT coalesce(mo.fitted, false) THEN 'no baseline: the regression left this series out (too short)'
@@ -212,7 +222,7 @@ BEGIN
                END AS why
         FROM money mo LEFT JOIN d USING (promo_id, product_id, store_id)
         LEFT JOIN cn USING (promo_id, product_id, store_id))
-    SELECT v.promo_id, v.product_id, v.store_id, v.starts_on, v.ends_on, v.periods, v.units,
+    SELECT v.promo_id, v.product_id, CASE WHEN grain = 'chain' THEN NULL ELSE v.store_id END, v.starts_on, v.ends_on, v.periods, v.units,
            CASE WHEN v.why LIKE 'no baseline%' THEN NULL ELSE v.base END,
            CASE WHEN v.why LIKE 'no baseline%' THEN NULL ELSE v.units - v.base END,
            CASE WHEN v.why LIKE 'no baseline%' THEN NULL ELSE v.units - (v.base + z * v.base_sd) END,
