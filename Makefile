@@ -18,7 +18,7 @@ SQL_scheduler = scheduler
 SQL_privacy   = masking gaps audit approval roles
 SQL_behaviour = behaviour behaviour_funnel behaviour_profile
 SQL_reports   = reports reports_html
-SQL_marketing = elasticity promotion retention
+SQL_marketing = elasticity elasticity_price promotion retention
 PARTS = core sample segment basket forecast churn alerts scheduler privacy behaviour reports marketing
 
 MODULE_big = retailiq
