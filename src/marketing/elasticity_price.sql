@@ -78,7 +78,7 @@ BEGIN
 
     RETURN QUERY
     WITH cand AS (
-        SELECT c / 100.0 AS p
+        SELECT (c / 100.0)::float8 AS p
         FROM generate_series(ceil(lo * 100 - 1e-9)::bigint, floor(hi * 100 + 1e-9)::bigint) c
         WHERE endings IS NULL OR round((c % 100)::numeric) = ANY (ARRAY(SELECT round((100 * x)::numeric) FROM unnest(endings) x))),
          q AS (

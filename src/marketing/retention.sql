@@ -38,8 +38,8 @@ INSERT INTO retailiq.retention_offer (action, cost, effect, is_default) VALUES
     ('regular loyalty communication, watch next month', 0.1, 0.01, true),
     ('no action', 0, 0, true);
 
-CREATE FUNCTION retailiq.retention_offers(budget float8, customers bigint[], churn_probability float8[],
-                                          clv float8[], reasons text[] DEFAULT NULL,
+CREATE FUNCTION retailiq.retention_offers(budget float8, customers bigint[], probabilities float8[],
+                                          lifetime_values float8[], reasons text[] DEFAULT NULL,
                                           thresholds float8[] DEFAULT '{0.6,0.3}')
 RETURNS TABLE (rank int, customer_id bigint, tier text, reason text, offer text,
                churn_probability float8, clv float8, effect float8, cost float8,
@@ -51,29 +51,29 @@ AS $$
 DECLARE
     n int := cardinality(customers);
 BEGIN
-    IF budget IS NULL OR customers IS NULL OR churn_probability IS NULL OR clv IS NULL THEN
-        RAISE EXCEPTION 'retention_offers: budget, customers, churn_probability and clv must not be NULL'
+    IF budget IS NULL OR customers IS NULL OR probabilities IS NULL OR lifetime_values IS NULL THEN
+        RAISE EXCEPTION 'retention_offers: budget, customers, probabilities and lifetime_values must not be NULL'
             USING ERRCODE = '22004', HINT = 'Build the arrays with array_agg over one row per customer.';
     END IF;
     IF NOT (budget >= 0) OR budget = 'Infinity' THEN
         RAISE EXCEPTION 'budget must be a finite number at least 0' USING ERRCODE = '22023',
             DETAIL = format('It is %s.', budget), HINT = 'The campaign''s spend on offers, in the currency of clv.';
     END IF;
-    IF cardinality(churn_probability) <> n OR cardinality(clv) <> n
+    IF cardinality(probabilities) <> n OR cardinality(lifetime_values) <> n
        OR (reasons IS NOT NULL AND cardinality(reasons) <> n) THEN
-        RAISE EXCEPTION 'customers, churn_probability, clv and reasons must have the same length'
+        RAISE EXCEPTION 'customers, probabilities, lifetime_values and reasons must have the same length'
             USING ERRCODE = '2202E',
-            DETAIL = format('Lengths %s, %s, %s, %s.', n, cardinality(churn_probability), cardinality(clv),
+            DETAIL = format('Lengths %s, %s, %s, %s.', n, cardinality(probabilities), cardinality(lifetime_values),
                             coalesce(cardinality(reasons)::text, 'NULL')),
             HINT = 'Aggregate them in one query: array_agg(x ORDER BY customer_id) for each.';
     END IF;
-    IF EXISTS (SELECT 1 FROM unnest(churn_probability) p WHERE p IS NULL OR NOT (p >= 0 AND p <= 1)) THEN
-        RAISE EXCEPTION 'churn_probability must hold numbers from 0 to 1, without NULLs' USING ERRCODE = '22023',
+    IF EXISTS (SELECT 1 FROM unnest(probabilities) p WHERE p IS NULL OR NOT (p >= 0 AND p <= 1)) THEN
+        RAISE EXCEPTION 'probabilities must hold churn probabilities from 0 to 1, without NULLs' USING ERRCODE = '22023',
             HINT = 'Use retailiq.churn_probability of a BG/NBD or logistic model.';
     END IF;
-    IF EXISTS (SELECT 1 FROM unnest(clv) v WHERE v IS NULL OR v = 'NaN' OR v IN ('Infinity', '-Infinity'))
+    IF EXISTS (SELECT 1 FROM unnest(lifetime_values) v WHERE v IS NULL OR v = 'NaN' OR v IN ('Infinity', '-Infinity'))
        OR EXISTS (SELECT 1 FROM unnest(customers) c WHERE c IS NULL) THEN
-        RAISE EXCEPTION 'clv must hold finite numbers and customers no NULLs' USING ERRCODE = '22023',
+        RAISE EXCEPTION 'lifetime_values must hold finite numbers and customers no NULLs' USING ERRCODE = '22023',
             HINT = 'Use retailiq.clv; leave out customers without a value.';
     END IF;
 
@@ -81,7 +81,7 @@ BEGIN
     WITH c AS (
         SELECT u.cid, u.p, u.v, coalesce(u.why, 'general') AS reason,
                retailiq.churn_risk(u.p, thresholds) AS tier
-        FROM unnest(customers, churn_probability, clv, coalesce(reasons, array_fill(NULL::text, ARRAY[n])))
+        FROM unnest(customers, probabilities, lifetime_values, coalesce(reasons, array_fill(NULL::text, ARRAY[n])))
              AS u(cid, p, v, why)),
          o AS (   -- every offer the strategy allows for the customer's tier and reason: the best net value
         SELECT DISTINCT ON (c.cid) c.*, s.action, f.effect, f.cost,
