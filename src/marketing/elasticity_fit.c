@@ -27,6 +27,8 @@
 #include "core/model.h"
 #include "core/rowstore.h"
 #include "core/stats.h"
+#include "forecast/method.h"		/* forecast_opt_number: the options reader (belongs in core) */
+#include "forecast/series.h"
 #include "marketing/elasticity.h"
 
 #define AGG_NAME "elasticity_fit"
@@ -259,42 +261,6 @@ typedef struct ElasOptions
 	bool		shrink;
 } ElasOptions;
 
-static JsonbValue *
-option_value(Jsonb *j, const char *key)
-{
-	JsonbValue	k;
-	JsonbValue *v;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v = findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
-	return v == NULL || v->type == jbvNull ? NULL : v;
-}
-
-static double
-option_number(Jsonb *j, const char *key, double dflt, double lo, double hi, const char *hint)
-{
-	JsonbValue *v = option_value(j, key);
-	double		d;
-
-	if (v == NULL)
-		return dflt;
-	if (v->type != jbvNumeric)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options.%s must be a number", key),
-				 errhint("%s", hint)));
-	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
-	if (!(d >= lo && d <= hi))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options.%s must be between %g and %g", key, lo, hi),
-				 errdetail("It is %g.", d),
-				 errhint("%s", hint)));
-	return d;
-}
-
 static void
 parse_options(const char *text, ElasOptions *o)
 {
@@ -303,7 +269,6 @@ parse_options(const char *text, ElasOptions *o)
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	JsonbValue *pool;
-	double		h;
 
 	o->level = 0.95;
 	o->harmonics = -1;
@@ -328,18 +293,11 @@ parse_options(const char *text, ElasOptions *o)
 						 errmsg("unknown option \"%s\" of elasticity_fit", k),
 						 errhint("The options are level, harmonics and pooling.")));
 		}
-	o->level = option_number(j, "level", 0.95, 0.5, 0.999,
-							 "level is the coverage of the intervals, e.g. 0.95.");
-	h = option_number(j, "harmonics", -1, 0, ELAS_MAX_HARMONICS,
-					  "harmonics is the number of Fourier pairs of the yearly season (0 = none).");
-	if (h != floor(h))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options.harmonics must be a whole number"),
-				 errdetail("It is %g.", h),
-				 errhint("harmonics is the number of Fourier pairs of the yearly season (0 = none).")));
-	o->harmonics = (int) h;
-	pool = option_value(j, "pooling");
+	o->level = forecast_opt_number(j, "level", 0.95, 0.5, 0.999, false,
+								   "level is the coverage of the intervals, e.g. 0.95.");
+	o->harmonics = (int) forecast_opt_number(j, "harmonics", -1, 0, ELAS_MAX_HARMONICS, true,
+											 "harmonics is the number of Fourier pairs of the yearly season, 0 to 10 (0 = none).");
+	pool = series_option_value(j, "pooling");
 	if (pool != NULL)
 	{
 		char	   *p = pool->type == jbvString ? pnstrdup(pool->val.string.val, pool->val.string.len) : "";
