@@ -62,7 +62,9 @@ BEGIN
             'privacy_bad_argument',
             'sample_calendar', 'sample_customers', 'sample_events', 'sample_inventory_daily',
             'sample_order_lines', 'sample_orders', 'sample_products', 'sample_promotions',
-            'sample_rules', 'sample_stores', 'sample_zones'])
+            'sample_rules', 'sample_stores', 'sample_zones',
+            -- marketing (promotion_effects)
+            'promotion_coefficients'])
     LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f);
     END LOOP;
