@@ -17,7 +17,7 @@ SQL_alerts    = alerts
 SQL_scheduler = scheduler
 SQL_privacy   = masking gaps audit approval roles
 SQL_behaviour = behaviour behaviour_funnel behaviour_profile
-SQL_reports   = reports reports_html
+SQL_reports   = reports reports_html report_days
 PARTS = core sample segment basket forecast churn alerts scheduler privacy behaviour reports
 
 MODULE_big = retailiq

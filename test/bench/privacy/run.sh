@@ -79,4 +79,4 @@ for name in fetch agg; do
   echo "$name: unmasked ${p} ms, masked ${m} ms (median of $REPS on $N rows); masked/unmasked throughput $(echo "scale=2; $p / $m" | bc)"
 done
 
-Q -c "DROP SCHEMA retailiq_mask CASCADE" -c "DROP SCHEMA bench_privacy CASCADE" >/dev/null 2>&1 || true
+[ -n "${BENCH_KEEP:-}" ] || Q -c "DROP SCHEMA retailiq_mask CASCADE" -c "DROP SCHEMA bench_privacy CASCADE" >/dev/null 2>&1 || true
