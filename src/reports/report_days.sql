@@ -212,35 +212,12 @@ $$;
 -- conversion_funnel's totals by day (a unit is a customer viewing a product on a day).
 CREATE FUNCTION retailiq_internal.report_day_funnel_live(from_date date, to_date date)
 RETURNS TABLE (day date, viewed bigint, carted bigint, purchased bigint)
-LANGUAGE plpgsql STABLE ROWS 1000
+LANGUAGE sql STABLE ROWS 1000
 SET search_path = pg_catalog, pg_temp
 AS $$
-BEGIN
-    RETURN QUERY EXECUTE format($q$
-        WITH ev AS (
-            SELECT e.customer_id::bigint AS customer_id, e.product_id::bigint AS product_id,
-                   (e.occurred_at AT TIME ZONE 'UTC')::date AS day,
-                   bool_or(e.event_type = 'view') AS viewed, bool_or(e.event_type = 'cart_add') AS carted
-              FROM %1$s e
-             WHERE e.occurred_at >= ($1::timestamp AT TIME ZONE 'UTC')
-               AND e.occurred_at < (($2 + 1)::timestamp AT TIME ZONE 'UTC')
-               AND e.event_type IN ('view', 'cart_add') AND e.product_id IS NOT NULL
-             GROUP BY 1, 2, 3),
-        bought AS (
-            SELECT DISTINCT o.customer_id::bigint AS customer_id, l.product_id::bigint AS product_id,
-                   (o.ordered_at AT TIME ZONE 'UTC')::date AS day
-              FROM %2$s o JOIN %3$s l ON l.order_id = o.order_id
-             WHERE o.ordered_at >= ($1::timestamp AT TIME ZONE 'UTC')
-               AND o.ordered_at < (($2 + 1)::timestamp AT TIME ZONE 'UTC'))
-        SELECT ev.day, count(*), count(*) FILTER (WHERE ev.carted), count(b.customer_id)
-          FROM ev LEFT JOIN bought b ON b.customer_id = ev.customer_id AND b.product_id = ev.product_id
-                                    AND b.day = ev.day
-         WHERE ev.viewed
-         GROUP BY ev.day$q$,
-        retailiq_internal.source_sql('events'), retailiq_internal.source_sql('orders'),
-        retailiq_internal.source_sql('order_lines'))
-    USING from_date, to_date;
-END
+    SELECT f.day, sum(f.viewed)::bigint, sum(f.carted)::bigint, sum(f.purchased)::bigint
+      FROM retailiq.conversion_funnel($1::timestamp AT TIME ZONE 'UTC', ($2 + 1)::timestamp AT TIME ZONE 'UTC') f
+     GROUP BY f.day
 $$;
 
 CREATE FUNCTION retailiq_internal.report_day_dwell_live(from_date date, to_date date)
@@ -288,60 +265,28 @@ BEGIN
 END
 $$;
 
--- Stored days of [from_date, to_date] where current, the definition computed for the others.
-CREATE FUNCTION retailiq_internal.report_day_sales_rows(from_date date, to_date date)
-RETURNS SETOF retailiq.report_day_sales
+-- The rows of one of the per-day tables (kind: a NULL of its row type, e.g.
+-- NULL::retailiq.report_day_sales) for [from_date, to_date]: the stored days where current,
+-- its _live function (report_day_sales_live, ...) for the others.
+CREATE FUNCTION retailiq_internal.report_day_rows(kind anyelement, part text, from_date date, to_date date)
+RETURNS SETOF anyelement
 LANGUAGE plpgsql STABLE ROWS 10000
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    tbl text := pg_typeof(kind)::text;
     g record;
 BEGIN
     IF retailiq_internal.report_days_readable() THEN
-        RETURN QUERY
-        SELECT d.* FROM retailiq.report_day_sales d JOIN retailiq.report_day r ON r.part = 'orders' AND r.day = d.day
-         WHERE d.day BETWEEN from_date AND to_date AND r.sources = retailiq_internal.report_sources('orders');
+        RETURN QUERY EXECUTE format(
+            'SELECT d.* FROM %s d JOIN retailiq.report_day r ON r.part = $1 AND r.day = d.day
+              WHERE d.day BETWEEN $2 AND $3 AND r.sources = retailiq_internal.report_sources($1)', tbl)
+        USING part, from_date, to_date;
     END IF;
-    FOR g IN SELECT * FROM retailiq_internal.report_gaps('orders', from_date, to_date) LOOP
-        RETURN QUERY SELECT * FROM retailiq_internal.report_day_sales_live(g.gap_from, g.gap_to);
-    END LOOP;
-END
-$$;
-
-CREATE FUNCTION retailiq_internal.report_day_customers_rows(from_date date, to_date date)
-RETURNS SETOF retailiq.report_day_customers
-LANGUAGE plpgsql STABLE ROWS 10000
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    g record;
-BEGIN
-    IF retailiq_internal.report_days_readable() THEN
-        RETURN QUERY
-        SELECT d.* FROM retailiq.report_day_customers d JOIN retailiq.report_day r ON r.part = 'orders' AND r.day = d.day
-         WHERE d.day BETWEEN from_date AND to_date AND r.sources = retailiq_internal.report_sources('orders');
-    END IF;
-    FOR g IN SELECT * FROM retailiq_internal.report_gaps('orders', from_date, to_date) LOOP
-        RETURN QUERY SELECT * FROM retailiq_internal.report_day_customers_live(g.gap_from, g.gap_to);
-    END LOOP;
-END
-$$;
-
-CREATE FUNCTION retailiq_internal.report_day_funnel_rows(from_date date, to_date date)
-RETURNS SETOF retailiq.report_day_funnel
-LANGUAGE plpgsql STABLE ROWS 1000
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    g record;
-BEGIN
-    IF retailiq_internal.report_days_readable() THEN
-        RETURN QUERY
-        SELECT d.* FROM retailiq.report_day_funnel d JOIN retailiq.report_day r ON r.part = 'events' AND r.day = d.day
-         WHERE d.day BETWEEN from_date AND to_date AND r.sources = retailiq_internal.report_sources('events');
-    END IF;
-    FOR g IN SELECT * FROM retailiq_internal.report_gaps('events', from_date, to_date) LOOP
-        RETURN QUERY SELECT * FROM retailiq_internal.report_day_funnel_live(g.gap_from, g.gap_to);
+    FOR g IN SELECT * FROM retailiq_internal.report_gaps(part, from_date, to_date) LOOP
+        RETURN QUERY EXECUTE format('SELECT * FROM %s($1, $2)',
+                                    replace(tbl, 'retailiq.', 'retailiq_internal.') || '_live')
+        USING g.gap_from, g.gap_to;
     END LOOP;
 END
 $$;
@@ -404,7 +349,7 @@ BEGIN
 END
 $$;
 
--- Distinct customers by period: days from report_day_sales_rows; complete weeks and months
+-- Distinct customers by period: days from report_day_sales; complete weeks and months
 -- inside the range from report_period_customers where stored; the rest (partial periods at
 -- the ends of the range, periods not stored) computed.
 CREATE FUNCTION retailiq_internal.report_customers_rows(grain text, from_date date, to_date date)
@@ -420,7 +365,7 @@ DECLARE
 BEGIN
     IF g = 'day' THEN
         RETURN QUERY SELECT d.day, d.by_store, d.store_id, d.customers, d.active
-                       FROM retailiq_internal.report_day_sales_rows(from_date, to_date) d;
+                       FROM retailiq_internal.report_day_rows(NULL::retailiq.report_day_sales, 'orders', from_date, to_date) d;
         RETURN;
     END IF;
     IF NOT retailiq_internal.report_days_readable() THEN

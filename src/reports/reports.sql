@@ -83,7 +83,7 @@ BEGIN
         WITH d AS (
             SELECT date_trunc($4, d.day)::date AS period_start, CASE WHEN $5 THEN d.store_id END AS store_id,
                    d.orders, d.customers, d.units, d.sales
-              FROM retailiq_internal.report_day_sales_rows($1, $2) d
+              FROM retailiq_internal.report_day_rows(NULL::retailiq.report_day_sales, 'orders', $1, $2) d
              WHERE CASE WHEN $3 IS NULL THEN d.by_store = $5 ELSE d.by_store AND d.store_id = $3 END),
         c AS (
             SELECT c.period_start, CASE WHEN $5 THEN c.store_id END AS store_id, c.customers
@@ -201,7 +201,7 @@ BEGIN
                                                   ('1 ' || g)::interval) p),
     f AS (
         SELECT date_trunc(g, c.day)::date AS ps, sum(c.viewed) AS v, sum(c.carted) AS ca, sum(c.purchased) AS b
-          FROM retailiq_internal.report_day_funnel_rows(from_date, to_date) c GROUP BY 1)
+          FROM retailiq_internal.report_day_rows(NULL::retailiq.report_day_funnel, 'events', from_date, to_date) c GROUP BY 1)
     SELECT p.ps, m.metric, 'online', m.value
       FROM periods p LEFT JOIN f ON f.ps = p.ps,
            LATERAL (VALUES (1, 'viewed', coalesce(f.v, 0)::float8), (2, 'carted', coalesce(f.ca, 0)::float8),
@@ -229,7 +229,7 @@ BEGIN
                                                   ('1 ' || g)::interval) p),
     cd AS (
         SELECT date_trunc(g, d.day)::date AS ps, sum(d.new_customers) AS new_c, sum(d.lost_customers) AS lost_c
-          FROM retailiq_internal.report_day_customers_rows(from_date, to_date) d
+          FROM retailiq_internal.report_day_rows(NULL::retailiq.report_day_customers, 'orders', from_date, to_date) d
          WHERE CASE WHEN store IS NULL THEN NOT d.by_store ELSE d.by_store AND d.store_id = store END
          GROUP BY 1),
     ac AS (

@@ -179,7 +179,7 @@ BEGIN
                    retailiq_internal.source_sql('orders'))
        INTO ncust USING lo, hi, store;
     SELECT coalesce(sum(viewed), 0) AS v, coalesce(sum(carted), 0) AS c, coalesce(sum(purchased), 0) AS b
-      INTO fn FROM retailiq_internal.report_day_funnel_rows(from_date, to_date);
+      INTO fn FROM retailiq_internal.report_day_rows(NULL::retailiq.report_day_funnel, 'events', from_date, to_date);
 
     -- segment sizes: the last refresh_customer_profile when it scored the orders this report
     -- reads, as of a day in the report's period; else RFM computed here as of to_date, saying
