@@ -397,7 +397,8 @@ $$;
 
 -- Stores the days [from_date, to_date] (UTC) and the complete weeks and months that end in
 -- them. Default: from the day after the last stored day less lookback_days (so late rows of
--- the last days are taken in), or from the first order when nothing is stored, to yesterday.
+-- the last days are taken in), or when nothing is stored from the first order but at most
+-- 400 days back (older days are computed when a report asks for them), to yesterday.
 -- Returns the number of days stored.
 CREATE FUNCTION retailiq.refresh_report_days(from_date date DEFAULT NULL, to_date date DEFAULT NULL,
                                              lookback_days int DEFAULT 3)
@@ -433,7 +434,7 @@ BEGIN
         IF lo IS NULL THEN
             RETURN 0;
         END IF;
-        lo := greatest(lo, hi - 3660);
+        lo := greatest(lo, hi - 399);      -- a first run stores about the last year
     END IF;
     IF lo > hi THEN
         RETURN 0;
