@@ -128,22 +128,26 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     RETURN QUERY EXECUTE format($q$
-        WITH o AS MATERIALIZED (
-            SELECT (o.ordered_at AT TIME ZONE 'UTC')::date AS day, o.store_id::bigint AS store_id,
-                   o.order_id, o.customer_id, o.total_amount
-              FROM %1$s o
-             WHERE o.ordered_at >= ($1::timestamp AT TIME ZONE 'UTC')
-               AND o.ordered_at < (($2 + 1)::timestamp AT TIME ZONE 'UTC')),
-        s AS (
+        -- two queries over the orders of the range (not one CTE), so that the planner sees
+        -- the orders table and joins the order lines by index for a few days, by hash for a year
+        WITH s AS (
             SELECT o.day, GROUPING(o.store_id) = 0 AS by_store, o.store_id, count(*) AS orders,
                    count(DISTINCT o.customer_id) AS customers,
                    count(DISTINCT o.customer_id) + max(CASE WHEN o.customer_id IS NULL THEN 1 ELSE 0 END) AS active,
                    sum(o.total_amount)::numeric AS sales
-              FROM o GROUP BY GROUPING SETS ((o.day), (o.day, o.store_id))),
+              FROM (SELECT (o.ordered_at AT TIME ZONE 'UTC')::date AS day, o.store_id::bigint AS store_id,
+                           o.customer_id, o.total_amount
+                      FROM %1$s o
+                     WHERE o.ordered_at >= ($1::timestamp AT TIME ZONE 'UTC')
+                       AND o.ordered_at < (($2 + 1)::timestamp AT TIME ZONE 'UTC')) o
+             GROUP BY GROUPING SETS ((o.day), (o.day, o.store_id))),
         u AS (
-            SELECT o.day, GROUPING(o.store_id) = 0 AS by_store, o.store_id, sum(l.quantity)::numeric AS units
-              FROM o JOIN %2$s l ON l.order_id = o.order_id
-             GROUP BY GROUPING SETS ((o.day), (o.day, o.store_id)))
+            SELECT x.day, GROUPING(x.store_id) = 0 AS by_store, x.store_id, sum(x.quantity)::numeric AS units
+              FROM (SELECT (o.ordered_at AT TIME ZONE 'UTC')::date AS day, o.store_id::bigint AS store_id, l.quantity
+                      FROM %1$s o JOIN %2$s l ON l.order_id = o.order_id
+                     WHERE o.ordered_at >= ($1::timestamp AT TIME ZONE 'UTC')
+                       AND o.ordered_at < (($2 + 1)::timestamp AT TIME ZONE 'UTC')) x
+             GROUP BY GROUPING SETS ((x.day), (x.day, x.store_id)))
         SELECT s.day, s.by_store, s.store_id, s.orders, s.customers, s.active, u.units, s.sales
           FROM s LEFT JOIN u ON u.day = s.day AND u.by_store = s.by_store
                             AND coalesce(u.store_id, -1) = coalesce(s.store_id, -1)$q$,
