@@ -10,8 +10,9 @@
 -- Only where storing cannot change what a masked role sees: an ordinary table (no
 -- partitions, no inheritance) without row security (its policies would not apply to the
 -- stored rows), with a primary key whose columns are unlabelled or PSEUDONYMIZED (so a row
--- can be found again from its masked key), and rules that call only IMMUTABLE functions and
--- operators and read no other table than the pseudonym key. Any other table keeps the view
+-- can be found again from its masked key), no column of a domain or of a non-superuser's
+-- type, and rules that call only IMMUTABLE functions, operators and casts owned by
+-- superusers and read no other table than the pseudonym key. Any other table keeps the view
 -- over the table, computed per read, as before.
 
 CREATE FUNCTION retailiq_internal.masked_copy_name(rel regclass) RETURNS text
@@ -42,18 +43,27 @@ AS $$
     SELECT c.relkind = 'r' AND NOT c.relrowsecurity AND NOT c.relhassubclass AND NOT c.relispartition
        AND NOT EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = c.oid)
        AND retailiq_internal.masked_copy_key(rel) IS NOT NULL
-       -- what the view's rule depends on: functions and operators immutable, no other table
+       -- what the view's rule depends on: functions and operators immutable and owned by
+       -- superusers (the triggers run them with the extension owner's rights, so a function
+       -- its owner could replace must not be among them), casts likewise, no other table
        AND NOT EXISTS (
            SELECT FROM pg_rewrite w
              JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
-             LEFT JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
              LEFT JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND o.oid = d.refobjid
-             LEFT JOIN pg_proc op ON op.oid = o.oprcode
+             LEFT JOIN pg_cast k ON d.refclassid = 'pg_cast'::regclass AND k.oid = d.refobjid
+             LEFT JOIN pg_proc p ON p.oid = CASE d.refclassid WHEN 'pg_proc'::regclass THEN d.refobjid
+                                                              WHEN 'pg_operator'::regclass THEN o.oprcode
+                                                              WHEN 'pg_cast'::regclass THEN k.castfunc END
             WHERE w.ev_class = view
-              AND ((d.refclassid = 'pg_proc'::regclass AND p.provolatile <> 'i')
-                   OR (d.refclassid = 'pg_operator'::regclass AND op.provolatile <> 'i')
+              AND ((p.oid IS NOT NULL AND (p.provolatile <> 'i' OR NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.oid = p.proowner)))
                    OR (d.refclassid = 'pg_class'::regclass AND d.refobjid NOT IN
                            (rel, view, 'retailiq.pseudonym_key'::regclass))))
+       -- no column of a domain or of a type a non-superuser owns (their checks and operators
+       -- would run with the extension owner's rights too)
+       AND NOT EXISTS (
+           SELECT FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+            WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+              AND (t.typtype = 'd' OR NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.oid = t.typowner)))
       FROM pg_class c WHERE c.oid = rel
 $$;
 
