@@ -15,9 +15,9 @@ SQL_forecast  = forecast_result baselines lstm regression accuracy operations pr
 SQL_churn     = churn
 SQL_alerts    = alerts
 SQL_scheduler = scheduler
-SQL_privacy   = masking gaps audit approval roles
+SQL_privacy   = masking masking_copy gaps audit approval roles
 SQL_behaviour = behaviour behaviour_funnel behaviour_profile
-SQL_reports   = reports reports_html
+SQL_reports   = reports reports_html report_days
 SQL_marketing = elasticity elasticity_price promotion retention
 PARTS = core sample segment basket forecast churn alerts scheduler privacy behaviour reports marketing
 

@@ -54,7 +54,12 @@ BEGIN
             'source_row', 'source_sql',
             -- reports and behaviour
             'check_period', 'fmt', 'html', 'svg_bars', 'svg_lines', 'report_bad_grain',
-            'report_forecasts', 'report_grain', 'report_range', 'zone_dwell',
+            'report_forecasts', 'report_grain', 'report_range',
+            -- the stored days of the reports (src/reports/report_days.sql)
+            'report_customers_live', 'report_customers_rows', 'report_day_customers_live',
+            'report_day_dwell_live', 'report_day_funnel_live', 'report_day_rows',
+            'report_day_sales_live', 'report_days_readable', 'report_dwell_rows', 'report_gaps',
+            'report_sources',
             'model_or_null', 'tag_candidates_sql', 'tag_event_filter',
             -- the scheduler's API (schedule, alter_job, run_job, unschedule, wait_for_job)
             'job_check_session', 'job_not_found',

@@ -210,6 +210,7 @@ BEGIN
               WHERE n.nspname = 'retailiq_mask' AND c.relkind = 'v' LOOP
         EXECUTE 'DROP VIEW ' || v || ' CASCADE';
     END LOOP;
+    PERFORM retailiq_internal.masked_copy_drop_all();
 
     FOR t IN SELECT DISTINCT m.table_name AS rel, c.relname, ns.nspname
                FROM retailiq.masking_rules m JOIN pg_class c ON c.oid = m.table_name
@@ -219,6 +220,8 @@ BEGIN
         EXECUTE format('CREATE VIEW retailiq_mask.%I WITH (security_barrier) AS SELECT %s FROM %s t',
                        t.relname, retailiq.masking_select_list(t.rel, 't'), t.rel);
         EXECUTE format('ALTER VIEW retailiq_mask.%I OWNER TO retailiq_masking_owner', t.relname);
+        -- masked rows stored beside the table where that is safe (masking_copy.sql)
+        PERFORM retailiq_internal.masked_copy_build(t.rel);
         FOR r IN SELECT role_name FROM retailiq.masked_roles LOOP
             EXECUTE format('REVOKE ALL ON %s FROM %s', t.rel, r.role_name);
             EXECUTE format('GRANT SELECT ON retailiq_mask.%I TO %s', t.relname, r.role_name);

@@ -80,21 +80,23 @@ DECLARE
 BEGIN
     PERFORM retailiq_internal.report_range(from_date, to_date);
     RETURN QUERY EXECUTE format($q$
-        WITH o AS (
-            SELECT date_trunc($4, (o.ordered_at AT TIME ZONE 'UTC')::date)::date AS period_start,
-                   CASE WHEN $5 THEN o.store_id::bigint END AS store_id,
-                   o.order_id, o.customer_id, o.total_amount
-              FROM %1$s o
-             WHERE o.ordered_at >= ($1::timestamp AT TIME ZONE 'UTC')
-               AND o.ordered_at < (($2 + 1)::timestamp AT TIME ZONE 'UTC')
-               AND ($3 IS NULL OR o.store_id = $3)),
-        u AS (
-            SELECT o.period_start, o.store_id, sum(l.quantity)::bigint AS units
-              FROM o JOIN %2$s l ON l.order_id = o.order_id GROUP BY 1, 2),
+        WITH d AS (
+            SELECT date_trunc($4, d.day)::date AS period_start, CASE WHEN $5 THEN d.store_id END AS store_id,
+                   d.orders, d.customers, d.units, d.sales
+              FROM retailiq_internal.report_day_rows(NULL::retailiq.report_day_sales, 'orders', $1, $2) d
+             WHERE CASE WHEN $3 IS NULL THEN d.by_store = $5 ELSE d.by_store AND d.store_id = $3 END),
+        c AS (
+            SELECT c.period_start, CASE WHEN $5 THEN c.store_id END AS store_id, c.customers
+              FROM retailiq_internal.report_customers_rows($4, $1, $2) c
+             WHERE $4 <> 'day'
+               AND CASE WHEN $3 IS NULL THEN c.by_store = $5 ELSE c.by_store AND c.store_id = $3 END),
         s AS (
-            SELECT period_start, store_id, count(*) AS orders, count(DISTINCT customer_id) AS customers,
-                   sum(total_amount)::numeric AS sales
-              FROM o GROUP BY 1, 2),
+            SELECT d.period_start, d.store_id, sum(d.orders)::bigint AS orders,
+                   CASE WHEN $4 = 'day' THEN sum(d.customers)::bigint ELSE min(c.customers) END AS customers,
+                   sum(d.units)::bigint AS units, sum(d.sales) AS sales
+              FROM d LEFT JOIN c ON c.period_start = d.period_start
+                                AND coalesce(c.store_id, -1) = coalesce(d.store_id, -1)
+             GROUP BY 1, 2),
         f0 AS MATERIALIZED (SELECT * FROM retailiq_internal.report_forecasts($1, $2, $3)),
         f AS MATERIALIZED (
             SELECT * FROM f0 WHERE model_name = (
@@ -122,14 +124,13 @@ BEGIN
             UNION SELECT period_start, store_id FROM s WHERE $5
             UNION SELECT period_start, store_id FROM fa WHERE $5)
         SELECT k.period_start, k.store_id, coalesce(s.orders, 0), coalesce(s.customers, 0),
-               coalesce(u.units, 0), coalesce(s.sales, 0),
+               coalesce(s.units, 0), coalesce(s.sales, 0),
                round(s.sales / nullif(s.orders, 0), 2),
                fa.forecast_units, fa.actual_units,
                fa.actual_units / nullif(fa.forecast_units, 0),
                (fa.forecast_units - fa.actual_units) / nullif(fa.actual_units, 0)
           FROM keys k
           LEFT JOIN s ON s.period_start = k.period_start AND coalesce(s.store_id, -1) = coalesce(k.store_id, -1)
-          LEFT JOIN u ON u.period_start = k.period_start AND coalesce(u.store_id, -1) = coalesce(k.store_id, -1)
           LEFT JOIN fa ON fa.period_start = k.period_start AND coalesce(fa.store_id, -1) = coalesce(k.store_id, -1)
          ORDER BY 1, 2$q$, retailiq_internal.source_sql('orders'), retailiq_internal.source_sql('order_lines'))
     USING from_date, to_date, store, g, coalesce(by_store, false);
@@ -177,31 +178,6 @@ BEGIN
 END
 $$;
 
--- Dwell by store, zone and hour of day (UTC) over [lo, hi): the aggregate behind the hot-zone
--- parts of the reports (zone_traffic adds visitors and medians, which cost a sort).
-CREATE FUNCTION retailiq_internal.zone_dwell(lo timestamptz, hi timestamptz, store int)
-RETURNS TABLE (period_day date, store_id bigint, zone_id bigint, zone_name text, hour int,
-               visits bigint, total_dwell_s bigint)
-LANGUAGE plpgsql STABLE ROWS 10000
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    RETURN QUERY EXECUTE format($q$
-        SELECT d.day, d.store_id, d.zone_id, sz.zone_name::text, d.hour, d.visits, d.total
-          FROM (SELECT (e.occurred_at AT TIME ZONE 'UTC')::date AS day, e.store_id::bigint AS store_id,
-                       e.zone_id::bigint AS zone_id,
-                       extract(hour FROM e.occurred_at AT TIME ZONE 'UTC')::int AS hour,
-                       count(*) AS visits, sum(e.duration_s)::bigint AS total
-                  FROM %1$s e
-                 WHERE e.occurred_at >= $1 AND e.occurred_at < $2 AND e.event_type = 'dwell'
-                   AND e.zone_id IS NOT NULL AND ($3 IS NULL OR e.store_id = $3)
-                 GROUP BY 1, 2, 3, 4) d
-          LEFT JOIN %2$s sz ON sz.store_id = d.store_id AND sz.zone_id = d.zone_id$q$,
-        retailiq_internal.source_sql('events'), retailiq_internal.source_sql('store_zones'))
-    USING lo, hi, store;
-END
-$$;
-
 -- Behaviour by period in long form (metric, dimension, value): online conversion, the hottest
 -- in-store zone-hours, new / active / lost customers, tags first given in the period. Each
 -- part is one pass over the whole range, bucketed into periods.
@@ -225,7 +201,7 @@ BEGIN
                                                   ('1 ' || g)::interval) p),
     f AS (
         SELECT date_trunc(g, c.day)::date AS ps, sum(c.viewed) AS v, sum(c.carted) AS ca, sum(c.purchased) AS b
-          FROM retailiq.conversion_funnel(lo, hi) c GROUP BY 1)
+          FROM retailiq_internal.report_day_rows(NULL::retailiq.report_day_funnel, 'events', from_date, to_date) c GROUP BY 1)
     SELECT p.ps, m.metric, 'online', m.value
       FROM periods p LEFT JOIN f ON f.ps = p.ps,
            LATERAL (VALUES (1, 'viewed', coalesce(f.v, 0)::float8), (2, 'carted', coalesce(f.ca, 0)::float8),
@@ -241,38 +217,31 @@ BEGIN
            round(h.total / 60.0, 1)::float8
       FROM (SELECT z.*, row_number() OVER (PARTITION BY z.ps
                                            ORDER BY z.total DESC, z.store_id, z.zone_id, z.hour) AS rk
-              FROM (SELECT date_trunc(g, d.period_day)::date AS ps, d.store_id, d.zone_id, d.zone_name,
-                           d.hour, sum(d.total_dwell_s) AS total
-                      FROM retailiq_internal.zone_dwell(lo, hi, store) d GROUP BY 1, 2, 3, 4, 5) z) h
+              FROM (SELECT d.period_start AS ps, d.store_id, d.zone_id, d.zone_name, d.hour,
+                           d.total_dwell_s AS total
+                      FROM retailiq_internal.report_dwell_rows(g, from_date, to_date, store) d) z) h
      WHERE h.rk <= 5
      ORDER BY h.ps, h.rk;
     -- customers: new (first order ever), active, lost (90 days without an order end)
-    RETURN QUERY EXECUTE format($q$
-        WITH periods AS (
-            SELECT p::date AS ps FROM generate_series(date_trunc($4, $5::timestamp), $6::timestamp,
-                                                      ('1 ' || $4)::interval) p),
-        o AS (
-            SELECT customer_id, ordered_at,
-                   row_number() OVER (PARTITION BY customer_id ORDER BY ordered_at) AS k,
-                   lead(ordered_at) OVER (PARTITION BY customer_id ORDER BY ordered_at) AS next_at
-              FROM %s o WHERE ordered_at < $2 AND ($3 IS NULL OR store_id = $3)),
-        ev AS (
-            SELECT date_trunc($4, (ordered_at AT TIME ZONE 'UTC')::date)::date AS ps, 'new_customers' AS m, customer_id
-              FROM o WHERE k = 1 AND ordered_at >= $1
-            UNION ALL
-            SELECT DISTINCT date_trunc($4, (ordered_at AT TIME ZONE 'UTC')::date)::date, 'active_customers', customer_id
-              FROM o WHERE ordered_at >= $1
-            UNION ALL
-            SELECT date_trunc($4, ((ordered_at + interval '90 days') AT TIME ZONE 'UTC')::date)::date, 'lost_customers', customer_id
-              FROM o WHERE ordered_at + interval '90 days' >= $1 AND ordered_at + interval '90 days' < $2
-               AND (next_at IS NULL OR next_at > ordered_at + interval '90 days')),
-        n AS (SELECT ps, m, count(*) AS n FROM ev GROUP BY 1, 2)
-        SELECT p.ps, m.m, 'all', coalesce(n.n, 0)::float8
-          FROM periods p
-         CROSS JOIN (VALUES (1, 'new_customers'), (2, 'active_customers'), (3, 'lost_customers')) m(k, m)
-          LEFT JOIN n ON n.ps = p.ps AND n.m = m.m
-         ORDER BY p.ps, m.k$q$, retailiq_internal.source_sql('orders'))
-    USING lo, hi, store, g, from_date, to_date;
+    RETURN QUERY
+    WITH periods AS (
+        SELECT p::date AS ps FROM generate_series(date_trunc(g, from_date::timestamp), to_date::timestamp,
+                                                  ('1 ' || g)::interval) p),
+    cd AS (
+        SELECT date_trunc(g, d.day)::date AS ps, sum(d.new_customers) AS new_c, sum(d.lost_customers) AS lost_c
+          FROM retailiq_internal.report_day_rows(NULL::retailiq.report_day_customers, 'orders', from_date, to_date) d
+         WHERE CASE WHEN store IS NULL THEN NOT d.by_store ELSE d.by_store AND d.store_id = store END
+         GROUP BY 1),
+    ac AS (
+        SELECT c.period_start AS ps, c.active
+          FROM retailiq_internal.report_customers_rows(g, from_date, to_date) c
+         WHERE CASE WHEN store IS NULL THEN NOT c.by_store ELSE c.by_store AND c.store_id = store END)
+    SELECT p.ps, m.m, 'all', coalesce(CASE m.k WHEN 1 THEN cd.new_c WHEN 2 THEN ac.active ELSE cd.lost_c END, 0)::float8
+      FROM periods p
+     CROSS JOIN (VALUES (1, 'new_customers'), (2, 'active_customers'), (3, 'lost_customers')) m(k, m)
+      LEFT JOIN cd ON cd.ps = p.ps
+      LEFT JOIN ac ON ac.ps = p.ps
+     ORDER BY p.ps, m.k;
     -- tags first given in each period, per enabled rule
     RETURN QUERY
     SELECT p.ps, 'tags_added', r.tag, count(t.customer_id)::float8
@@ -330,6 +299,10 @@ BEGIN
     ps := (pe - ('1 ' || g)::interval)::date;
     pe := pe - 1;
     PERFORM pg_advisory_xact_lock(hashtext('retailiq.materialize_report'), hashtext(g));
+    -- the daily job keeps the stored days (report_days.sql) current up to the period's end
+    IF g = 'day' THEN
+        PERFORM retailiq.refresh_report_days(to_date => pe);
+    END IF;
     DELETE FROM retailiq.report_sales_data d WHERE d.grain = g AND d.period_start = ps;
     DELETE FROM retailiq.report_behaviour_data d WHERE d.grain = g AND d.period_start = ps;
     DELETE FROM retailiq.report_forecast_accuracy_data d WHERE d.grain = g AND d.period_start = ps;

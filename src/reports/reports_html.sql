@@ -173,11 +173,13 @@ BEGIN
            array_agg(r.forecast_units ORDER BY r.period_start) AS f
       INTO tot FROM retailiq.report_sales('daily', from_date, to_date, store) r;
     v_days := tot.d; v_units := tot.u; v_fc := tot.f;
-    EXECUTE format('SELECT count(DISTINCT customer_id) FROM %s o WHERE ordered_at >= $1 AND ordered_at < $2'
-                   ' AND ($3 IS NULL OR store_id = $3)', retailiq_internal.source_sql('orders'))
+    -- (a hash aggregate: count(DISTINCT) sorts a year's orders)
+    EXECUTE format('SELECT count(*) FROM (SELECT customer_id FROM %s o WHERE ordered_at >= $1 AND ordered_at < $2'
+                   ' AND ($3 IS NULL OR store_id = $3) AND customer_id IS NOT NULL GROUP BY 1) c',
+                   retailiq_internal.source_sql('orders'))
        INTO ncust USING lo, hi, store;
     SELECT coalesce(sum(viewed), 0) AS v, coalesce(sum(carted), 0) AS c, coalesce(sum(purchased), 0) AS b
-      INTO fn FROM retailiq.conversion_funnel(lo, hi);
+      INTO fn FROM retailiq_internal.report_day_rows(NULL::retailiq.report_day_funnel, 'events', from_date, to_date);
 
     -- segment sizes: the last refresh_customer_profile when it scored the orders this report
     -- reads, as of a day in the report's period; else RFM computed here as of to_date, saying
@@ -224,7 +226,7 @@ BEGIN
       FROM (SELECT t.*, row_number() OVER (ORDER BY t.total DESC, t.store_id, t.zone_id, t.hour) AS rk
               FROM (SELECT d.store_id, d.zone_id, d.zone_name, d.hour, sum(d.visits) AS visits,
                            sum(d.total_dwell_s) AS total
-                      FROM retailiq_internal.zone_dwell(lo, hi, store) d
+                      FROM retailiq_internal.report_dwell_rows(NULL, from_date, to_date, store) d
                      WHERE d.zone_name IS DISTINCT FROM 'checkout' GROUP BY 1, 2, 3, 4) t) h
      WHERE h.rk <= 8;
     SELECT string_agg(format('<tr><td>%s</td><td>%s</td><td class="num">%s</td></tr>',

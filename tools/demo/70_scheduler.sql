@@ -29,8 +29,8 @@ FROM retailiq.forecast_result WHERE model_name = 'forecast:demo_shop' AND horizo
 ORDER BY yhat DESC, series LIMIT 5;
 \echo 'A job whose source is not configured yet fails; the run records the error and the scheduler carries on:'
 \o /dev/null
-SELECT retailiq.run_job('report_daily');
+SELECT retailiq.run_job('sales_alert_check');
 \o
-SELECT job_name, status, sqlstate, message FROM retailiq.wait_for_job('report_daily', '2 minutes');
+SELECT job_name, status, sqlstate, message FROM retailiq.wait_for_job('sales_alert_check', '2 minutes');
 SELECT job_name, enabled, last_status, runs_24h, failed_24h FROM retailiq.job_status
-WHERE job_name IN ('nightly_forecast', 'report_daily') ORDER BY job_name;
+WHERE job_name IN ('nightly_forecast', 'sales_alert_check') ORDER BY job_name;

@@ -8,8 +8,10 @@
 #      first_tagged_at - the trigger's insert time (p50 / p95 / max), and each refresh's time;
 #   2. the peer: a full recompute of the same four default rules in plain SQL over every
 #      customer (what a nightly batch does), against one incremental refresh: the ratio;
-#   3. reports over a year: report_sales (daily, by store), report_behaviour (monthly),
-#      report_forecast_accuracy, materialize_report('monthly') and report_html for the year.
+#   3. reports over a year: report_sales (daily, by store), report_behaviour (monthly) and
+#      report_html with nothing stored, refresh_report_days() (the year, then a night's), the
+#      same with the stored days (goals: 3 s, 10 s, 10 s), report_forecast_accuracy and
+#      materialize_report('monthly').
 # Data: BENCH_CUSTOMERS (default 100,000) customers, 20 stores, 500 products, BENCH_DAYS
 # (default 365) days, shifted so that the history ends now.
 set -euo pipefail
@@ -172,13 +174,31 @@ DELETE FROM retailiq.forecast_result WHERE model_name = 'bench';
 INSERT INTO retailiq.forecast_result (series, store_id, product_id, period_start, grain, horizon, yhat, yhat_lower, yhat_upper, model_name)
 SELECT store_id || '/' || product_id, store_id, product_id, day + :dshift, 'day', 1, units * 1.05, units * 0.7, units * 1.4 + 1, 'bench'
   FROM $S.daily_sales WHERE day > (SELECT max(day) FROM $S.daily_sales) - 28;
-CREATE TEMP TABLE tm (what text, s float8);
+CREATE TEMP TABLE tm (what text, s float8, goal float8);
 CREATE TEMP TABLE c AS SELECT clock_timestamp() AS t;
+-- nothing stored: every report computed from the tables (the definitions before issue 20)
 SELECT count(*) FROM retailiq.report_sales('daily', :'f', :'t', by_store => true) \gset
-INSERT INTO tm SELECT 'report_sales(daily, by store)', extract(epoch FROM clock_timestamp() - t) FROM c;
+INSERT INTO tm SELECT 'report_sales(daily, by store), nothing stored', extract(epoch FROM clock_timestamp() - t) FROM c;
 UPDATE c SET t = clock_timestamp();
 SELECT count(*) FROM retailiq.report_behaviour('monthly', :'f', :'t') \gset
-INSERT INTO tm SELECT 'report_behaviour(monthly)', extract(epoch FROM clock_timestamp() - t) FROM c;
+INSERT INTO tm SELECT 'report_behaviour(monthly), nothing stored', extract(epoch FROM clock_timestamp() - t) FROM c;
+UPDATE c SET t = clock_timestamp();
+SELECT length(retailiq.report_html(:'f', :'t')) AS html_len \gset
+INSERT INTO tm SELECT 'report_html(one year), nothing stored', extract(epoch FROM clock_timestamp() - t) FROM c;
+-- the stored days, as the scheduler's daily report job keeps them: built once for the year
+-- here, then each night's materialize_report('daily') adds a day
+UPDATE c SET t = clock_timestamp();
+SELECT retailiq.refresh_report_days() \gset
+INSERT INTO tm SELECT 'refresh_report_days() (the whole year, once)', extract(epoch FROM clock_timestamp() - t) FROM c;
+UPDATE c SET t = clock_timestamp();
+SELECT retailiq.refresh_report_days() \gset
+INSERT INTO tm SELECT 'refresh_report_days() (a night: the last 3 days)', extract(epoch FROM clock_timestamp() - t) FROM c;
+UPDATE c SET t = clock_timestamp();
+SELECT count(*) FROM retailiq.report_sales('daily', :'f', :'t', by_store => true) \gset
+INSERT INTO tm SELECT 'report_sales(daily, by store)', extract(epoch FROM clock_timestamp() - t), 3 FROM c;
+UPDATE c SET t = clock_timestamp();
+SELECT count(*) FROM retailiq.report_behaviour('monthly', :'f', :'t') \gset
+INSERT INTO tm SELECT 'report_behaviour(monthly)', extract(epoch FROM clock_timestamp() - t), 10 FROM c;
 UPDATE c SET t = clock_timestamp();
 SELECT count(*) FROM retailiq.report_forecast_accuracy('weekly', :'f', :'t') \gset
 INSERT INTO tm SELECT 'report_forecast_accuracy(weekly)', extract(epoch FROM clock_timestamp() - t) FROM c;
@@ -187,8 +207,13 @@ SELECT retailiq.materialize_report('monthly') \gset
 INSERT INTO tm SELECT 'materialize_report(monthly)', extract(epoch FROM clock_timestamp() - t) FROM c;
 UPDATE c SET t = clock_timestamp();
 SELECT length(retailiq.report_html(:'f', :'t')) AS html_len \gset
-INSERT INTO tm SELECT 'report_html(one year), ' || :html_len || ' bytes', extract(epoch FROM clock_timestamp() - t) FROM c;
-SELECT format('   %-45s %8s s', what, round(s::numeric, 2)) FROM tm;
+INSERT INTO tm SELECT 'report_html(one year), ' || :html_len || ' bytes', extract(epoch FROM clock_timestamp() - t), 10 FROM c;
+SELECT format('   %-50s %8s s%s', what, round(s::numeric, 2),
+              CASE WHEN goal IS NOT NULL THEN format('  (goal <= %s s: %s; %s x faster than with nothing stored)', goal,
+                   CASE WHEN s <= goal THEN 'met' ELSE 'NOT met' END,
+                   round(((SELECT n.s FROM tm n WHERE n.what LIKE split_part(tm.what, ',', 1) || '%nothing stored') / s)::numeric, 1))
+                   ELSE '' END)
+  FROM tm;
 SQL
 Q -c "DROP SCHEMA $S CASCADE" -c "DELETE FROM retailiq.customer_tag" -c "DELETE FROM retailiq.source" \
   -c "DELETE FROM retailiq.forecast_result WHERE model_name = 'bench'" 2>/dev/null || true
