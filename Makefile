@@ -18,7 +18,9 @@ SQL_scheduler = scheduler
 SQL_privacy   = masking gaps audit approval roles
 SQL_behaviour = behaviour behaviour_funnel behaviour_profile
 SQL_reports   = reports reports_html
-PARTS = core sample segment basket forecast churn alerts scheduler privacy behaviour reports
+# issue 24 (slow movers, forecast health, two-person rule); the replenishment plan adds its own files
+SQL_replenishment += planning_thresholds slow_movers forecast_health
+PARTS = core sample segment basket forecast churn alerts scheduler privacy behaviour replenishment reports
 
 MODULE_big = retailiq
 OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
