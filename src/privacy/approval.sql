@@ -353,21 +353,23 @@ BEGIN
     IF (SELECT x.rolsuper FROM pg_roles x WHERE x.rolname = session_user) THEN
         RETURN r;
     END IF;
-    -- the refresh's bookkeeping
-    IF TG_TABLE_NAME = 'sales_source_state' AND TG_OP = 'UPDATE'
-       AND (NEW.role, NEW.name, NEW.method, NEW.options, NEW.min_model_version)
+    -- the refresh's bookkeeping (nested: NEW.method exists only in sales_source_state)
+    IF TG_TABLE_NAME = 'sales_source_state' AND TG_OP = 'UPDATE' THEN
+        IF (NEW.role, NEW.name, NEW.method, NEW.options, NEW.min_model_version)
            IS NOT DISTINCT FROM (OLD.role, OLD.name, OLD.method, OLD.options, OLD.min_model_version) THEN
-        RETURN NEW;
+            RETURN NEW;
+        END IF;
     END IF;
     SELECT a.change INTO c FROM retailiq_internal.approved_change a
      WHERE a.txid = pg_current_xact_id() AND a.source = r.name AND r.role = 'sales';
     IF TG_OP = 'DELETE' THEN
         ok := c ->> 'change' = 'unregister';
+    ELSIF c ->> 'change' IS DISTINCT FROM 'register' THEN
+        ok := false;
     ELSIF TG_TABLE_NAME = 'source' THEN
-        ok := c ->> 'change' = 'register' AND NEW.relation = (c ->> 'relation')::regclass
-              AND NEW.columns = c -> 'columns';
+        ok := NEW.relation = (c ->> 'relation')::regclass AND NEW.columns = c -> 'columns';
     ELSE
-        ok := c ->> 'change' = 'register' AND NEW.method = c ->> 'method' AND NEW.options = c -> 'options';
+        ok := NEW.method = c ->> 'method' AND NEW.options = c -> 'options';
     END IF;
     IF ok IS NOT TRUE THEN
         RAISE EXCEPTION 'changes of sales sources need an approval'

@@ -38,7 +38,7 @@ BEGIN
     -- operator and admin change sales sources (register_sales_source runs with their rights);
     -- every change still needs a second admin's approval (forecast_change_guard, approval.sql);
     -- the refresh locks its source's row through the view
-    GRANT INSERT, UPDATE, DELETE ON retailiq.source, retailiq.sales_source_state TO retailiq_operator, retailiq_admin;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON retailiq.source, retailiq.sales_source_state TO retailiq_operator, retailiq_admin;
     GRANT UPDATE ON retailiq.sales_source TO retailiq_operator;
     -- purchaser: inventory and replenishment read the forecasts
     GRANT SELECT ON retailiq.forecast_result TO retailiq_purchaser;

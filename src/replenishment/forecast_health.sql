@@ -319,8 +319,8 @@ BEGIN
         CONTINUE WHEN d IS NULL;
         -- the accuracy after earlier refits: the periods after the refit's as_of
         FOR r IN SELECT f.* FROM retailiq.forecast_refit f WHERE f.source = src.name AND f.as_of < d LOOP
-            SELECT h2.n, CASE WHEN h2.actual > 0 THEN h2.abs_error / h2.actual END, h2.mase,
-                   CASE WHEN h2.actual > 0 THEN (h2.forecast - h2.actual) / h2.actual END
+            SELECT h2.n AS n, CASE WHEN h2.actual > 0 THEN h2.abs_error / h2.actual END AS wape, h2.mase AS mase,
+                   CASE WHEN h2.actual > 0 THEN (h2.forecast - h2.actual) / h2.actual END AS bias
               INTO h
               FROM retailiq_internal.forecast_health_rows(src, r.as_of + 1, d,
                        retailiq_internal.planning_threshold(src.name, 'health_horizon')::int, ARRAY[r.series]) h2;
