@@ -40,6 +40,8 @@ SELECT store_id, product_id, round(days_of_cover::numeric, 2) AS cover, round(se
        move_to_store, move_units, bundle_with
   FROM retailiq.slow_movers('sm', '2025-01-14');
 SELECT store_id, product_id, reason FROM retailiq.slow_movers('sm', '2025-01-14') WHERE status <> 'ok';
+-- rules saved under another name (none here: mark down instead of bundling)
+SELECT store_id, product_id, action FROM retailiq.slow_movers('sm', '2025-01-14', 'other_rules') WHERE status <> 'ok';
 -- the default as_of is the source's latest day
 SELECT count(*) FROM retailiq.slow_movers('sm') a JOIN retailiq.slow_movers('sm', '2025-01-14') b
  USING (store_id, product_id) WHERE a.status = b.status AND a.action IS NOT DISTINCT FROM b.action;
@@ -80,6 +82,9 @@ SELECT * FROM retailiq.slow_movers('nope');
 SELECT (retailiq.register_sales_source('sm_nokeys', 'sm.series', 'series', 'day', 'units', method => 'snaive')).name;
 SELECT * FROM retailiq.slow_movers('sm_nokeys');
 SELECT * FROM retailiq.report_slow_movers('sm', '2025-02-01', '2025-01-01');
+SELECT retailiq.save_model('text_rules', retailiq.rules_model(ARRAY[
+    ROW(ARRAY['x'], ARRAY['y'], 0.1, 0.6, 3.0, 0.05, 2.0, 10)::retailiq.rule]));
+SELECT * FROM retailiq.slow_movers('sm', '2025-01-14', 'text_rules');
 SELECT retailiq.set_planning_threshold('slow_days_of_cover', 0, 'sm');
 SELECT retailiq.set_planning_threshold('no_such', 1);
 SELECT retailiq.set_planning_threshold('dead_weeks', 4, 'nope');
@@ -90,7 +95,7 @@ SELECT details FROM retailiq.audit_log WHERE action = 'forecast_parameters_chang
 SELECT retailiq.unregister_sales_source(n) FROM unnest(ARRAY['sm', 'sm_nokeys']) n;
 SELECT retailiq.unregister_source('inventory'), retailiq.unregister_source('products');
 DELETE FROM retailiq.planning_threshold WHERE source = 'sm';
-DELETE FROM retailiq.models WHERE name = 'basket_rules';
+DELETE FROM retailiq.models WHERE name IN ('basket_rules', 'text_rules');
 DROP OWNED BY sm_reader;
 DROP ROLE sm_reader;
 DROP SCHEMA sm CASCADE;

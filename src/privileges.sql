@@ -52,7 +52,7 @@ BEGIN
             -- the two-person rule of sales sources, forecast health and slow movers (issue 24)
             'sales_source_change', 'forecast_issued_record', 'planning_threshold',
             'planning_threshold_table', 'sales_source_named', 'sales_source_last_date',
-            'forecast_health_rows', 'forecast_refit_series', 'newest_product_rules',
+            'forecast_health_rows', 'forecast_refit_series', 'product_rules',
             -- the source registry's readers (reports, behaviour, churn features, basket)
             'source_column', 'source_contract', 'source_relation', 'source_require',
             'source_row', 'source_sql',

@@ -2,34 +2,24 @@
 -- source: days of cover, sell-through, weeks since the last sale, ABC (revenue) x XYZ (demand
 -- variability), a status (ok, slow, dead) and for slow and dead stock a suggested action:
 -- move it to a store where it sells, bundle it with a product customers often buy with it
--- (the newest saved association rules, when the caller may read retailiq.models), or mark
--- it down (retailiq.slow_movers). A nightly
+-- (association rules saved as a model, basket_rules by default, when the caller may read
+-- retailiq.models), or mark it down (retailiq.slow_movers). A nightly
 -- check raises a slow_mover alert when an item turns slow and keeps the share of slow stock
 -- per day for the reports (retailiq.check_slow_movers, retailiq.report_slow_movers).
 -- Stock on hand comes from the registered inventory relation, prices and costs from the
 -- products relation when it maps price / unit_cost. doc/slow-movers.md.
 
--- The rules of the newest saved model of kind assoc_rules over product ids (NULL: none).
-CREATE FUNCTION retailiq_internal.newest_product_rules() RETURNS retailiq.rule_bigint[]
-LANGUAGE plpgsql STABLE
+-- The rules saved under a model name (the newest version; NULL when there is none), over
+-- product ids: a model of rules over text items is refused by model_rules_bigint (22023).
+CREATE FUNCTION retailiq_internal.product_rules(model_name text) RETURNS retailiq.rule_bigint[]
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    m retailiq.model;
-BEGIN
-    SELECT x.model INTO m FROM retailiq.models x
-     WHERE retailiq.model_kind(x.model) = 'assoc_rules'
-     ORDER BY x.created_at DESC, x.name, x.version DESC LIMIT 1;
-    IF m IS NULL THEN
-        RETURN NULL;
-    END IF;
-    RETURN retailiq.model_rules_bigint(m);
-EXCEPTION WHEN invalid_text_representation OR invalid_parameter_value OR data_corrupted THEN
-    RETURN NULL;            -- rules over text items: no product ids to pair with
-END
+    SELECT retailiq.model_rules_bigint(m.model) FROM retailiq.models m
+     WHERE m.name = model_name ORDER BY m.version DESC LIMIT 1
 $$;
 
-CREATE FUNCTION retailiq.slow_movers(source text, as_of date DEFAULT NULL)
+CREATE FUNCTION retailiq.slow_movers(source text, as_of date, rules text)
 RETURNS TABLE (store_id bigint, product_id bigint, days_of_cover float8, sell_through float8,
                weeks_since_last_sale float8, abc text, xyz text, status text, stock_value float8,
                action text, reason text, on_hand float8, units_sold float8, revenue float8,
@@ -169,10 +159,22 @@ BEGIN
          ORDER BY st.store_id, st.product_id$q$,
         src.store_column, src.product_column, src.date_column, src.value_column, src.relation::text,
         retailiq_internal.source_sql('inventory'), prod)
-    USING as_of, CASE WHEN has_table_privilege('retailiq.models', 'SELECT')
-                      THEN retailiq_internal.newest_product_rules() END, source;
+    USING as_of, CASE WHEN rules IS NOT NULL AND has_table_privilege('retailiq.models', 'SELECT')
+                      THEN retailiq_internal.product_rules(rules) END, source;
 END
 $$;
+COMMENT ON FUNCTION retailiq.slow_movers(text, date, text) IS
+    'slow movers with bundles from the association rules saved under the model name rules';
+
+-- The same with the rules saved as basket_rules.
+CREATE FUNCTION retailiq.slow_movers(source text, as_of date DEFAULT NULL)
+RETURNS TABLE (store_id bigint, product_id bigint, days_of_cover float8, sell_through float8,
+               weeks_since_last_sale float8, abc text, xyz text, status text, stock_value float8,
+               action text, reason text, on_hand float8, units_sold float8, revenue float8,
+               move_to_store bigint, move_units float8, bundle_with bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM retailiq.slow_movers(source, as_of, 'basket_rules') $$;
 COMMENT ON FUNCTION retailiq.slow_movers(text, date) IS
     'per store x product of a sales source: days of cover, sell-through, weeks since the last sale, ABC x XYZ, slow / dead status and a suggested action';
 
