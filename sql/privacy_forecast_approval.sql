@@ -11,6 +11,7 @@ GRANT retailiq_admin TO fa_admin1, fa_admin2;
 GRANT retailiq_operator TO fa_admin1;
 CREATE SCHEMA fa;
 CREATE TABLE fa.sales (series text, day date, units float8);
+INSERT INTO fa.sales SELECT s, date '2025-03-01' + i, 3 + i % 2 FROM unnest(ARRAY['x', 'y']) s, generate_series(0, 13) i;
 GRANT USAGE ON SCHEMA fa TO PUBLIC;
 GRANT SELECT ON fa.sales TO PUBLIC;
 
@@ -36,6 +37,10 @@ SET SESSION AUTHORIZATION fa_admin2;
 SELECT status, decided_by FROM retailiq.approval WHERE id = :request;
 SET SESSION AUTHORIZATION fa_oper;
 SELECT retailiq.register_sales_source('shop', 'fa.sales', 'series', 'day', 'units', method => 'ets');
+-- the operator runs the forecast: the refresh's bookkeeping needs no approval
+SELECT retailiq.refresh_forecasts(ARRAY[1, 2], 'shop') AS written;
+SELECT name, last_model_version, last_rows FROM retailiq.sales_source;
+SELECT series, period_start, horizon FROM retailiq.forecast_issued WHERE source = 'shop' ORDER BY series;
 -- an approval covers exactly its change: not another method, not a direct write
 SELECT retailiq.request_approval('change_forecast_parameters',
     '{"change": "register", "source": "shop", "relation": "fa.sales", "method": "theta", "options": {},
@@ -83,6 +88,9 @@ SELECT actor, details -> 'before' AS before, details -> 'after' AS after, detail
   FROM retailiq.audit_log WHERE action = 'forecast_parameters_changed' ORDER BY id DESC LIMIT 1;
 
 DELETE FROM retailiq.planning_threshold;
+DELETE FROM retailiq.forecast_result WHERE model_name = 'forecast:shop';
+DELETE FROM retailiq.forecast_issued WHERE source = 'shop';
+DELETE FROM retailiq.models WHERE name = 'forecast:shop';
 DELETE FROM retailiq.approval WHERE requested_by::text LIKE 'fa\_%';
 DROP SCHEMA fa CASCADE;
 DROP ROLE fa_oper, fa_admin1, fa_admin2;
