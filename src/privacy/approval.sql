@@ -360,8 +360,13 @@ BEGIN
             RETURN NEW;
         END IF;
     END IF;
+    IF r.role <> 'sales' THEN
+        RAISE EXCEPTION 'only a superuser registers the % source', r.role
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Operators and admins change sales sources (under the two-person rule); ask a superuser for the others.';
+    END IF;
     SELECT a.change INTO c FROM retailiq_internal.approved_change a
-     WHERE a.txid = pg_current_xact_id() AND a.source = r.name AND r.role = 'sales';
+     WHERE a.txid = pg_current_xact_id() AND a.source = r.name;
     IF TG_OP = 'DELETE' THEN
         ok := c ->> 'change' = 'unregister';
     ELSIF c ->> 'change' IS DISTINCT FROM 'register' THEN

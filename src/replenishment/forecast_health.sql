@@ -193,7 +193,7 @@ COMMENT ON FUNCTION retailiq.forecast_health(text, int, date) IS
 -- Early refits and their accuracy before (the window that found the drift) and after (the
 -- periods since, filled in by later checks).
 CREATE TABLE retailiq.forecast_refit (
-    id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id            bigserial   PRIMARY KEY,
     source        text        NOT NULL,
     series        text        NOT NULL,
     store_id      bigint,
@@ -218,6 +218,7 @@ COMMENT ON TABLE retailiq.forecast_refit IS
     'series refitted ahead of the schedule because their forecasts drifted, with the accuracy before and after';
 CREATE INDEX forecast_refit_series ON retailiq.forecast_refit (source, series, as_of);
 SELECT pg_catalog.pg_extension_config_dump('retailiq.forecast_refit', '');
+SELECT pg_catalog.pg_extension_config_dump('retailiq.forecast_refit_id_seq', '');
 REVOKE ALL ON retailiq.forecast_refit FROM PUBLIC;
 GRANT SELECT ON retailiq.forecast_refit TO PUBLIC;
 
@@ -285,7 +286,7 @@ END
 $$;
 
 -- The nightly health check of one source (or every source): fills in the accuracy after
--- earlier refits, raises a forecast_drift alert for each drifting series (resolving it when
+-- earlier refits (those of the last health_history_days), raises a forecast_drift alert for each drifting series (resolving it when
 -- the series is healthy again), and refits the drifting series ahead of the schedule (unless
 -- refit is false, or the series was refitted within the window, whose forecasts are then
 -- still partly the old ones). Needs EXECUTE on retailiq.raise_alert and
@@ -318,7 +319,9 @@ BEGIN
         d := coalesce(as_of, retailiq_internal.sales_source_last_date(src));
         CONTINUE WHEN d IS NULL;
         -- the accuracy after earlier refits: the periods after the refit's as_of
-        FOR r IN SELECT f.* FROM retailiq.forecast_refit f WHERE f.source = src.name AND f.as_of < d LOOP
+        FOR r IN SELECT f.* FROM retailiq.forecast_refit f
+                  WHERE f.source = src.name AND f.as_of < d
+                    AND f.as_of >= d - retailiq_internal.planning_threshold(src.name, 'health_history_days')::int LOOP
             SELECT h2.n AS n, CASE WHEN h2.actual > 0 THEN h2.abs_error / h2.actual END AS wape, h2.mase AS mase,
                    CASE WHEN h2.actual > 0 THEN (h2.forecast - h2.actual) / h2.actual END AS bias
               INTO h

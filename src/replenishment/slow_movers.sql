@@ -64,16 +64,20 @@ BEGIN
                           (SELECT x.value FROM retailiq.planning_thresholds($3) x WHERE x.name = 'xyz_y') AS xyz_y),
         s AS MATERIALIZED (
             SELECT %1$I::bigint AS store_id, %2$I::bigint AS product_id, %3$I::date AS d, sum(%4$I)::float8 AS y
-              FROM %5$s
-             WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL AND %3$I IS NOT NULL AND %3$I <= $1
+              FROM %5$s CROSS JOIN t
+             WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL AND %3$I::date <= $1 AND %3$I::date > $1 - t.win
              GROUP BY 1, 2, 3),
+        last AS (
+            SELECT %1$I::bigint AS store_id, %2$I::bigint AS product_id, max(%3$I)::date AS last_sale
+              FROM %5$s
+             WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL AND %3$I::date <= $1 AND %4$I > 0
+             GROUP BY 1, 2),
         inv AS (SELECT i.store_id::bigint AS store_id, i.product_id::bigint AS product_id,
                        sum(i.on_hand)::float8 AS on_hand
                   FROM %6$s i WHERE i.store_id IS NOT NULL AND i.product_id IS NOT NULL GROUP BY 1, 2),
         pr AS (SELECT DISTINCT ON (q.product_id) q.* FROM (%7$s) q ORDER BY q.product_id),
         win AS (SELECT s.store_id, s.product_id, sum(s.y) AS units, sum(s.y * coalesce(pr.price, 1)) AS revenue
-                  FROM s CROSS JOIN t LEFT JOIN pr ON pr.product_id = s.product_id
-                 WHERE s.d > $1 - t.win GROUP BY 1, 2),
+                  FROM s LEFT JOIN pr ON pr.product_id = s.product_id GROUP BY 1, 2),
         wk AS (SELECT s.store_id, s.product_id, (($1 - s.d) / 7) AS w, sum(s.y) AS y
                  FROM s CROSS JOIN t WHERE s.d > $1 - 7 * greatest(t.win / 7, 1) GROUP BY 1, 2, 3),
         var AS (SELECT wk.store_id, wk.product_id,
@@ -81,7 +85,6 @@ BEGIN
                        sqrt(greatest(sum(wk.y * wk.y) / greatest(t.win / 7, 1)
                                      - (sum(wk.y) / greatest(t.win / 7, 1)) ^ 2, 0)) AS sd
                   FROM wk CROSS JOIN t GROUP BY wk.store_id, wk.product_id, t.win),
-        last AS (SELECT s.store_id, s.product_id, max(s.d) AS last_sale FROM s WHERE s.y > 0 GROUP BY 1, 2),
         k AS (SELECT inv.store_id, inv.product_id FROM inv UNION SELECT win.store_id, win.product_id FROM win),
         b AS (
             SELECT k.store_id, k.product_id, coalesce(inv.on_hand, 0) AS on_hand,
