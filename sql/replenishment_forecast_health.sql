@@ -87,6 +87,11 @@ SELECT * FROM retailiq.forecast_health('fh', NULL);
 SELECT * FROM retailiq.check_forecast_health('nope');
 SELECT * FROM retailiq.check_forecast_health('fh', 7, NULL);
 SELECT retailiq.set_planning_threshold('health_threshold', 'NaN');
+CREATE TABLE fh.gone (series text, day date, units float8);
+SELECT (retailiq.register_sales_source('fh_gone', 'fh.gone', 'series', 'day', 'units')).name;
+DROP TABLE fh.gone;
+SELECT * FROM retailiq.forecast_health('fh_gone');
+SELECT retailiq.unregister_sales_source('fh_gone');
 
 SELECT retailiq.unregister_sales_source('fh', true);
 DELETE FROM retailiq.forecast_issued;

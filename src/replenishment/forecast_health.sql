@@ -110,7 +110,7 @@ BEGIN
 END
 $$;
 
--- The registered sales source, or 42704 naming it.
+-- The registered sales source, or 42704 naming it (42P01 when its relation was dropped).
 CREATE FUNCTION retailiq_internal.sales_source_named(source text) RETURNS retailiq.sales_source
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -127,6 +127,12 @@ BEGIN
         RAISE EXCEPTION 'sales source "%" is not registered', source
             USING ERRCODE = 'undefined_object',
                   HINT = 'retailiq.sales_source lists the registered sources; retailiq.register_sales_source adds one.';
+    END IF;
+    PERFORM FROM pg_class k WHERE k.oid = src.relation;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'the relation of sales source "%" no longer exists', source
+            USING ERRCODE = 'undefined_table',
+                  HINT = 'Register the source again with retailiq.register_sales_source.';
     END IF;
     RETURN src;
 END
