@@ -592,7 +592,7 @@ BEGIN
      WHERE u.step <= v_hmax AND (v_all_steps OR u.step = ANY (horizons));
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     -- keep the forecasts as issued, for forecast health (src/replenishment/forecast_health.sql)
-    PERFORM retailiq_internal.forecast_issued_record(source_name);
+    PERFORM retailiq_internal.forecast_issued_record(source_name, (SELECT min(x) FROM unnest(f_first) x));
 
     UPDATE retailiq.sales_source_state s
        SET last_refreshed_at = now(), last_model_version = v_version,

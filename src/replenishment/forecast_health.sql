@@ -29,9 +29,9 @@ REVOKE ALL ON retailiq.forecast_issued FROM PUBLIC;
 GRANT SELECT ON retailiq.forecast_issued TO PUBLIC;
 
 -- The hook at the end of a source's refresh (retailiq_internal.refresh_source, and the early
--- refits below): copies the forecasts this transaction wrote for the source and drops those
--- past the retention. Returns the rows kept.
-CREATE FUNCTION retailiq_internal.forecast_issued_record(source_name text) RETURNS bigint
+-- refits below): copies the forecasts this transaction wrote for the source from since (the
+-- first new period) on, and drops those past the retention. Returns the rows kept.
+CREATE FUNCTION retailiq_internal.forecast_issued_record(source_name text, since date) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -39,19 +39,17 @@ DECLARE
     h int := retailiq_internal.planning_threshold(source_name, 'health_horizon')::int;
     keep int := retailiq_internal.planning_threshold(source_name, 'health_history_days')::int;
     n bigint;
-    first date;
 BEGIN
     INSERT INTO retailiq.forecast_issued AS i (source, series, store_id, product_id, period_start, grain,
                                               horizon, yhat, model_version, issued_at)
     SELECT source_name, r.series, r.store_id, r.product_id, r.period_start, r.grain, r.horizon, r.yhat,
            r.model_version, r.created_at
       FROM retailiq.forecast_result r
-     WHERE r.model_name = 'forecast:' || source_name AND r.created_at = now() AND r.horizon IN (1, h)
+     WHERE r.model_name = 'forecast:' || source_name AND r.period_start >= since AND r.created_at = now()
+       AND r.horizon IN (1, h)
     ON CONFLICT DO NOTHING;
     GET DIAGNOSTICS n = ROW_COUNT;
-    SELECT min(r.period_start) INTO first FROM retailiq.forecast_result r
-     WHERE r.model_name = 'forecast:' || source_name AND r.created_at = now();
-    DELETE FROM retailiq.forecast_issued i WHERE i.source = source_name AND i.period_start < first - keep;
+    DELETE FROM retailiq.forecast_issued i WHERE i.source = source_name AND i.period_start < since - keep;
     RETURN n;
 END
 $$;
@@ -286,7 +284,7 @@ BEGIN
       LEFT JOIN LATERAL (SELECT i.store_id, i.product_id FROM retailiq.forecast_issued i
                           WHERE i.source = src.name AND i.series = t.series
                           ORDER BY i.issued_at DESC LIMIT 1) k ON true;
-    PERFORM retailiq_internal.forecast_issued_record(src.name);
+    PERFORM retailiq_internal.forecast_issued_record(src.name, (SELECT min(t.ts) FROM riq_refit_forecast t));
     RETURN v_version;
 END
 $$;
