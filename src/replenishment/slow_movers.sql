@@ -118,6 +118,21 @@ BEGIN
                         ELSE 'Z' END AS xyz,
                    greatest(c.on_hand - ceil(c.rate * c.slow_days), 0) AS excess
               FROM c),
+        -- where stock can go: stores selling the product with little cover and room for more,
+        -- fastest first (the two fastest suffice: one of them is another store)
+        cand AS (
+            SELECT x.* FROM (
+                SELECT st.store_id, st.product_id, st.rate, st.cover, st.on_hand,
+                       row_number() OVER (PARTITION BY st.product_id ORDER BY st.rate DESC, st.store_id) AS rk
+                  FROM st
+                 WHERE st.rate > 0 AND st.cover < st.move_below AND st.rate * st.slow_days - st.on_hand > 0) x
+             WHERE x.rk <= 2),
+        mv AS (
+            SELECT DISTINCT ON (x.store_id, x.product_id) x.store_id AS from_store, x.product_id AS from_product,
+                   c.store_id, c.rate, c.cover, least(x.excess, ceil(c.rate * x.slow_days - c.on_hand)) AS qty
+              FROM st x JOIN cand c ON c.product_id = x.product_id AND c.store_id <> x.store_id
+             WHERE x.status <> 'ok' AND x.excess > 0
+             ORDER BY x.store_id, x.product_id, c.rk),
         rules AS (
             SELECT r.antecedent[1] AS a, r.consequent[1] AS b, r.lift, r.confidence
               FROM unnest($2::retailiq.rule_bigint[]) r
@@ -146,14 +161,7 @@ BEGIN
                         ELSE 'mark down: no other store sells it faster and no product is often bought with it' END),
                st.on_hand, st.units, st.revenue, mv.store_id, mv.qty, bd.partner
           FROM st
-          LEFT JOIN LATERAL (
-              SELECT o.store_id, o.rate, o.cover,
-                     least(st.excess, ceil(o.rate * st.slow_days - o.on_hand)) AS qty
-                FROM st o
-               WHERE st.status <> 'ok' AND o.product_id = st.product_id AND o.store_id <> st.store_id
-                 AND o.rate > 0 AND o.cover < st.move_below
-                 AND least(st.excess, ceil(o.rate * st.slow_days - o.on_hand)) > 0
-               ORDER BY o.rate DESC, o.store_id LIMIT 1) mv ON true
+          LEFT JOIN mv ON mv.from_store = st.store_id AND mv.from_product = st.product_id
           LEFT JOIN LATERAL (
               SELECT CASE WHEN r.a = st.product_id THEN r.b ELSE r.a END AS partner, r.lift, r.confidence
                 FROM rules r
