@@ -83,22 +83,36 @@ BEGIN
              WHERE r.d >= $2 - 366 AND r.d <= $3 AND r.s IN (SELECT w.series FROM w)),
         cmp AS (
             SELECT w.series, w.store_id, w.product_id, w.yhat, coalesce(sum(a.y), 0) AS y
-              FROM w LEFT JOIN a ON a.s = w.series AND a.d >= w.period_start AND a.d < w.period_end
+              FROM w LEFT JOIN (SELECT * FROM a WHERE a.d >= $2) a
+                ON a.s = w.series AND a.d >= w.period_start AND a.d < w.period_end
              GROUP BY w.series, w.store_id, w.product_id, w.period_start, w.yhat),
         g AS (SELECT min(w.grain) AS grain FROM w),
         m AS (SELECT coalesce($6, CASE g.grain WHEN 'day' THEN 7 WHEN 'week' THEN 52 ELSE 12 END) AS season,
                      CASE g.grain WHEN 'day' THEN interval '1 day' WHEN 'week' THEN interval '7 days'
                                   ELSE interval '1 month' END AS step
                 FROM g),
-        bounds AS (SELECT a.s, min(a.d) AS lo FROM a WHERE a.d < $2 GROUP BY a.s),
-        filled AS (
-            SELECT b.s, coalesce(a.y, 0) AS y, k.d
-              FROM bounds b CROSS JOIN m
-             CROSS JOIN LATERAL generate_series(b.lo, $2 - 1, m.step) k(d)
-              LEFT JOIN a ON a.s = b.s AND a.d = k.d::date),
+        -- the seasonal-naive MAE of retailiq.naive_scale over the zero-filled history
+        -- [lo, first), computed from the rows alone: a period and the one a season before
+        -- pair up by a full join (a pair of two empty periods adds 0), divided by the grid's
+        -- periods after the first season (a filled grid costs a row per series and period)
+        bounds AS (
+            SELECT a.s, min(a.d) AS lo,
+                   CASE WHEN m.step = interval '1 month'
+                        THEN (extract(year FROM age($2 - 1, min(a.d))) * 12 + extract(month FROM age($2 - 1, min(a.d))))::int + 1
+                        ELSE ceil(($2 - min(a.d)) / extract(day FROM m.step))::int END - m.season AS terms
+              FROM a CROSS JOIN m WHERE a.d < $2 GROUP BY a.s, m.step, m.season),
+        h AS (SELECT a.s, a.d, a.y FROM a WHERE a.d < $2),
+        pairs AS (
+            SELECT coalesce(x.s, p.s) AS s, coalesce(x.d, p.d) AS t, abs(coalesce(x.y, 0) - coalesce(p.y, 0)) AS e
+              FROM h x
+              FULL JOIN (SELECT h.s, (h.d + m.season * m.step)::date AS d, h.y FROM h CROSS JOIN m) p
+                ON p.s = x.s AND p.d = x.d
+             WHERE coalesce(x.d, p.d) < $2),
         sc AS (
-            SELECT filled.s, retailiq.naive_scale(array_agg(filled.y ORDER BY filled.d), m.season) AS scale
-              FROM filled CROSS JOIN m GROUP BY filled.s, m.season HAVING count(*) > m.season)
+            SELECT b.s, coalesce(sum(pairs.e), 0) / b.terms AS scale
+              FROM bounds b CROSS JOIN m
+              LEFT JOIN pairs ON pairs.s = b.s AND pairs.t >= (b.lo + m.season * m.step)::date
+             WHERE b.terms > 0 GROUP BY b.s, b.terms)
         SELECT cmp.series, max(cmp.store_id), max(cmp.product_id), count(*)::int, sum(cmp.y), sum(cmp.yhat),
                sum(abs(cmp.y - cmp.yhat)), retailiq.mase(cmp.y, cmp.yhat, nullif(sc.scale, 0))
           FROM cmp LEFT JOIN sc ON sc.s = cmp.series
@@ -216,7 +230,8 @@ CREATE TABLE retailiq.forecast_refit (
     after_n       int,
     after_wape    float8,
     after_mase    float8,
-    after_bias    float8
+    after_bias    float8,
+    refit_error   text
 );
 COMMENT ON TABLE retailiq.forecast_refit IS
     'series refitted ahead of the schedule because their forecasts drifted, with the accuracy before and after';
@@ -250,12 +265,28 @@ DECLARE
     v_grain text;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('retailiq.refresh_forecasts'), hashtext(src.name));
-    EXECUTE format('SELECT %s FROM (%s) b WHERE b.s = ANY ($3)',
+    -- Alone, a series sold every third day looks like a series of a 3-day frequency (the
+    -- whole source's fit sees the daily dates of the others): fill its periods without sales
+    -- with 0 at the grain its forecasts were issued at, as the fit would. Factors are not
+    -- made up: a source with factors gives its rows as they are.
+    SELECT min(i.grain) INTO v_grain FROM retailiq.forecast_issued i
+     WHERE i.source = src.name AND i.series = ANY (only_series);
+    EXECUTE format($q$
+        WITH r AS (SELECT * FROM (%2$s) q WHERE q.s = ANY ($3) AND ($4::int IS NULL OR q.d > $5::date - $4)),
+             b AS (SELECT r.s, min(r.d) AS lo, max(r.d) AS hi FROM r GROUP BY r.s)
+        SELECT %1$s FROM (%3$s) f$q$,
                    CASE WHEN trainer = 'forecast_fit' THEN 'retailiq.forecast_fit(s, d, y, $1, $2)'
                         ELSE format('retailiq.%I(s, d, y, %s, $2)', trainer,
                                     CASE WHEN with_x THEN 'x' ELSE 'NULL::float8[]' END) END,
-                   retailiq_internal.sales_source_query(src, with_x))
-      INTO v_model USING src.method, fit_options, only_series;
+                   retailiq_internal.sales_source_query(src, with_x),
+                   CASE WHEN with_x OR v_grain IS NULL THEN 'SELECT * FROM r'
+                        ELSE 'SELECT b.s, k.d::date AS d, coalesce(r.y, 0) AS y
+                                FROM b CROSS JOIN LATERAL generate_series(b.lo, b.hi, $6::interval) k(d)
+                                LEFT JOIN r ON r.s = b.s AND r.d = k.d::date' END)
+      INTO v_model
+      USING src.method, fit_options, only_series, (src.options ->> 'history_days')::int,
+            retailiq_internal.sales_source_last_date(src),
+            CASE v_grain WHEN 'day' THEN interval '1 day' WHEN 'week' THEN interval '7 days' ELSE interval '1 month' END;
     IF v_model IS NULL THEN
         RETURN NULL;
     END IF;
@@ -271,6 +302,7 @@ BEGIN
                                  CASE WHEN with_x THEN retailiq_internal.sales_source_future_exog(src, v_model, v_steps, NULL) END) q;
     v_grain := (SELECT retailiq_internal.forecast_grain(min(t.ts), min(t.ts) FILTER (WHERE t.step = 2))
                   FROM riq_refit_forecast t WHERE t.series = (SELECT min(u.series) FROM riq_refit_forecast u));
+    -- (the grain of the new forecasts, from their own first two steps)
     DELETE FROM retailiq.forecast_result r
      USING (SELECT t.series, min(t.ts) AS first FROM riq_refit_forecast t GROUP BY t.series) n
      WHERE r.model_name = v_name AND r.series = n.series AND r.period_start >= n.first;
@@ -309,6 +341,7 @@ DECLARE
     h record;
     r record;
     v_version int;
+    v_error text;
     drifting text[];
 BEGIN
     IF refit IS NULL THEN
@@ -371,9 +404,18 @@ BEGIN
             END IF;
         END LOOP;
         IF cardinality(drifting) > 0 THEN
-            v_version := retailiq_internal.forecast_refit_series(src, drifting);
-            UPDATE retailiq.forecast_refit f SET model_version = v_version
-             WHERE f.source = src.name AND f.series = ANY (drifting) AND f.as_of = d AND f.model_version IS NULL;
+            -- a refit that fails leaves the alerts and its reason, not an aborted check
+            BEGIN
+                v_version := retailiq_internal.forecast_refit_series(src, drifting);
+                UPDATE retailiq.forecast_refit f SET model_version = v_version
+                 WHERE f.source = src.name AND f.series = ANY (drifting) AND f.as_of = d AND f.model_version IS NULL;
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT;
+                UPDATE retailiq.forecast_refit f SET refit_error = v_error
+                 WHERE f.source = src.name AND f.series = ANY (drifting) AND f.as_of = d AND f.model_version IS NULL;
+                RAISE WARNING 'the early refit of % series of sales source "%" failed: %', cardinality(drifting), src.name, v_error
+                    USING HINT = 'retailiq.forecast_refit keeps the error; the nightly refresh refits them as usual.';
+            END;
         END IF;
     END LOOP;
 END

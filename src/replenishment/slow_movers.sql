@@ -133,10 +133,15 @@ BEGIN
               FROM st x JOIN cand c ON c.product_id = x.product_id AND c.store_id <> x.store_id
              WHERE x.status <> 'ok' AND x.excess > 0
              ORDER BY x.store_id, x.product_id, c.rk),
-        rules AS (
-            SELECT r.antecedent[1] AS a, r.consequent[1] AS b, r.lift, r.confidence
+        -- each product's partner: the pair rule (one item each side, either way) of highest lift
+        bd AS (
+            SELECT DISTINCT ON (p.product_id) p.product_id, p.partner, p.lift, p.confidence
               FROM unnest($2::retailiq.rule_bigint[]) r
-             WHERE cardinality(r.antecedent) = 1 AND cardinality(r.consequent) = 1)
+             CROSS JOIN LATERAL (VALUES (r.antecedent[1], r.consequent[1], r.lift, r.confidence),
+                                        (r.consequent[1], r.antecedent[1], r.lift, r.confidence))
+                                p(product_id, partner, lift, confidence)
+             WHERE cardinality(r.antecedent) = 1 AND cardinality(r.consequent) = 1
+             ORDER BY p.product_id, p.lift DESC, p.confidence DESC, p.partner)
         SELECT st.store_id, st.product_id, st.cover,
                CASE WHEN st.units + st.on_hand > 0 THEN st.units / (st.units + st.on_hand) END,
                st.weeks, st.abc, st.xyz, st.status,
@@ -162,11 +167,7 @@ BEGIN
                st.on_hand, st.units, st.revenue, mv.store_id, mv.qty, bd.partner
           FROM st
           LEFT JOIN mv ON mv.from_store = st.store_id AND mv.from_product = st.product_id
-          LEFT JOIN LATERAL (
-              SELECT CASE WHEN r.a = st.product_id THEN r.b ELSE r.a END AS partner, r.lift, r.confidence
-                FROM rules r
-               WHERE st.status <> 'ok' AND st.product_id IN (r.a, r.b)
-               ORDER BY r.lift DESC, r.confidence DESC, 1 LIMIT 1) bd ON true
+          LEFT JOIN bd ON bd.product_id = st.product_id AND st.status <> 'ok'
          ORDER BY st.store_id, st.product_id$q$,
         src.store_column, src.product_column, src.date_column, src.value_column, src.relation::text,
         retailiq_internal.source_sql('inventory'), prod)

@@ -1,7 +1,7 @@
 -- Slow movers, forecast health, planning thresholds and the two-person rule of forecast
 -- parameters: every bad argument and every refused change is an ERROR with its SQLSTATE.
 BEGIN;
-SELECT plan(24);
+SELECT plan(27);
 
 CREATE TABLE rh_sales (series text, store_id int, product_id int, day date, units int);
 INSERT INTO rh_sales VALUES ('1/1', 1, 1, '2025-01-01', 3), ('1/1', 1, 1, '2025-01-02', 0);
@@ -33,6 +33,19 @@ SELECT throws_ok($$SELECT * FROM retailiq.forecast_health('rh', 100000)$$, '2202
 SELECT is((SELECT count(*)::int FROM retailiq.forecast_health('rh')), 0, 'no issued forecasts: no rows');
 SELECT throws_ok($$SELECT * FROM retailiq.check_forecast_health('rh', 7, NULL)$$, '22004', NULL, 'refit NULL');
 SELECT throws_ok($$SELECT * FROM retailiq.check_forecast_health('nope')$$, '42704', NULL, 'unknown source');
+
+-- an early refit that fails: the check goes on, the alert stands, the refit keeps the error
+INSERT INTO rh_sales SELECT '1/2', 1, 2, date '2025-01-01' + i, 4 FROM generate_series(0, 20) i;
+INSERT INTO retailiq.forecast_issued (source, series, store_id, product_id, period_start, grain, horizon, yhat, issued_at)
+SELECT 'rh', '1/2', 1, 2, date '2025-01-15' + i, 'day', 1, 8, now() FROM generate_series(0, 6) i;
+SET LOCAL retailiq.debug_fail_series = '1/2';
+SELECT is((SELECT array_agg(series || ':' || status || ':' || (alert_id IS NOT NULL) || ':' || (refit_id IS NOT NULL))
+             FROM retailiq.check_forecast_health('rh', 7, true, '2025-01-21')),
+          ARRAY['1/2:drift:true:true'], 'the drifting series is alerted and its refit recorded');
+SELECT matches((SELECT refit_error FROM retailiq.forecast_refit WHERE source = 'rh'),
+               'forecast_fit failed on series "1/2"', 'the refit''s error is kept');
+SELECT is((SELECT model_version FROM retailiq.forecast_refit WHERE source = 'rh'), NULL, 'and no model');
+RESET retailiq.debug_fail_series;
 
 -- thresholds
 SELECT throws_ok($$SELECT retailiq.set_planning_threshold(NULL, 1)$$, '22023', NULL, 'name NULL');
