@@ -30,16 +30,16 @@ SELECT retailiq.approve(:own);
 SET SESSION AUTHORIZATION fa_admin2;
 SELECT retailiq.approve(:request);
 SET SESSION AUTHORIZATION fa_oper;
-SELECT name, relation, method, options FROM retailiq.sales_source;
+SELECT name, relation, method, options FROM retailiq.sales_source WHERE name = 'shop';
 SELECT (retailiq.register_sales_source('shop', 'fa.sales', 'series', 'day', 'units', method => 'ets')).method;
-SELECT name, relation, method, options FROM retailiq.sales_source;
+SELECT name, relation, method, options FROM retailiq.sales_source WHERE name = 'shop';
 SET SESSION AUTHORIZATION fa_admin2;
 SELECT status, decided_by FROM retailiq.approval WHERE id = :request;
 SET SESSION AUTHORIZATION fa_oper;
 SELECT retailiq.register_sales_source('shop', 'fa.sales', 'series', 'day', 'units', method => 'ets');
 -- the operator runs the forecast: the refresh's bookkeeping needs no approval
 SELECT retailiq.refresh_forecasts(ARRAY[1, 2], 'shop') AS written;
-SELECT name, last_model_version, last_rows FROM retailiq.sales_source;
+SELECT name, last_model_version, last_rows FROM retailiq.sales_source WHERE name = 'shop';
 SELECT series, period_start, horizon FROM retailiq.forecast_issued WHERE source = 'shop' ORDER BY series;
 -- an approval covers exactly its change: not another method, not a direct write
 SELECT retailiq.request_approval('change_forecast_parameters',
@@ -56,7 +56,7 @@ BEGIN;
 SELECT (retailiq.register_sales_source('shop', 'fa.sales', 'series', 'day', 'units', method => 'theta')).method;
 UPDATE retailiq.sales_source_state SET method = 'croston' WHERE name = 'shop';   -- approved theta, not croston
 ROLLBACK;
-SELECT name, method FROM retailiq.sales_source;
+SELECT name, method FROM retailiq.sales_source WHERE name = 'shop';
 -- thresholds too
 SELECT retailiq.set_planning_threshold('health_threshold', 0.2);
 SELECT retailiq.request_approval('change_forecast_parameters', '{"change": "threshold", "source": "", "name": "health_threshold", "value": 0.2}') AS thr \gset
@@ -64,7 +64,7 @@ SET SESSION AUTHORIZATION fa_admin2;
 SELECT retailiq.approve(:thr);
 SET SESSION AUTHORIZATION fa_oper;
 SELECT retailiq.set_planning_threshold('health_threshold', 0.2);
-SELECT source, name, value, changed_by FROM retailiq.planning_threshold;
+SELECT source, name, value, changed_by FROM retailiq.planning_threshold WHERE changed_by = 'fa_oper';
 -- and removing a source
 SELECT retailiq.unregister_sales_source('shop');
 SELECT retailiq.request_approval('change_forecast_parameters', '{"change": "unregister", "source": "shop"}') AS unreg \gset
@@ -72,7 +72,7 @@ SET SESSION AUTHORIZATION fa_admin2;
 SELECT retailiq.approve(:unreg);
 SET SESSION AUTHORIZATION fa_oper;
 SELECT retailiq.unregister_sales_source('shop');
-SELECT count(*) AS sources FROM retailiq.sales_source;
+SELECT count(*) AS sources FROM retailiq.sales_source WHERE name = 'shop';
 RESET SESSION AUTHORIZATION;
 
 -- the audit log: each change with its values before and after, and the approval used

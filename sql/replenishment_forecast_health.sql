@@ -14,9 +14,9 @@ SELECT (retailiq.register_sales_source('fh', 'fh.sales', 'series', 'day', 'units
                                        store_column => 'store_id', product_column => 'product_id')).name;
 
 -- The refresh keeps what it issued: horizon 1 (and health_horizon), here 4 series x 1 row.
-SELECT retailiq.refresh_forecasts(ARRAY[1, 7]) AS written;
-SELECT series, store_id, product_id, period_start, horizon, yhat FROM retailiq.forecast_issued ORDER BY series;
-DELETE FROM retailiq.forecast_issued;
+SELECT retailiq.refresh_forecasts(ARRAY[1, 7], 'fh') AS written;
+SELECT series, store_id, product_id, period_start, horizon, yhat FROM retailiq.forecast_issued WHERE source = 'fh' ORDER BY series;
+DELETE FROM retailiq.forecast_issued WHERE source = 'fh';
 
 -- Issued forecasts for March 8-14, as a nightly refresh would have left them: a 12 a day,
 -- b 8 a day, c 1 a day, d only for March 13 and 14.
@@ -48,12 +48,12 @@ SELECT series, n, round(wape::numeric, 4) AS wape, status FROM retailiq.forecast
 SELECT source_name, series, status, round(bias::numeric, 4) AS bias, alert_id IS NOT NULL AS alerted,
        refit_id IS NOT NULL AS refitted
   FROM retailiq.check_forecast_health('fh', 7, true, '2025-03-14');
-SELECT kind, severity, subject, status, measured, threshold, message FROM retailiq.alert WHERE kind = 'forecast_drift';
+SELECT kind, severity, subject, status, measured, threshold, message FROM retailiq.alert WHERE kind = 'forecast_drift' AND subject ->> 'source' = 'fh';
 SELECT series, as_of, method, model_name, model_version, before_n, round(before_wape::numeric, 4) AS before_wape,
-       before_bias, after_n, refit_error FROM retailiq.forecast_refit;
+       before_bias, after_n, refit_error FROM retailiq.forecast_refit WHERE source = 'fh';
 SELECT series, period_start, horizon, yhat, model_version IS NULL AS refit_row
-  FROM retailiq.forecast_result WHERE series = 'b' AND period_start >= '2025-03-15' ORDER BY period_start LIMIT 3;
-SELECT series, period_start, horizon, yhat FROM retailiq.forecast_issued WHERE period_start > '2025-03-14' ORDER BY series;
+  FROM retailiq.forecast_result WHERE model_name = 'forecast:fh' AND series = 'b' AND period_start >= '2025-03-15' ORDER BY period_start LIMIT 3;
+SELECT series, period_start, horizon, yhat FROM retailiq.forecast_issued WHERE source = 'fh' AND period_start > '2025-03-14' ORDER BY series;
 
 -- March 15 sells 5 of b: the next check fills in the accuracy after the refit (1 period, exact),
 -- repeats the alert (the window still holds 6 old days) and does not refit b again. Over
@@ -65,14 +65,14 @@ SELECT series, status, round(bias::numeric, 4) AS bias, refit_id IS NOT NULL AS 
   FROM retailiq.check_forecast_health('fh', 7);
 SELECT series, as_of, model_version, before_n, round(before_wape::numeric, 4) AS before_wape,
        round(before_bias::numeric, 4) AS before_bias, after_as_of, after_n, after_wape, after_bias, refit_error
-  FROM retailiq.forecast_refit ORDER BY id;
+  FROM retailiq.forecast_refit WHERE source = 'fh' ORDER BY id;
 SELECT series, period_start, horizon, yhat FROM retailiq.forecast_result
- WHERE series = 'e' AND period_start >= '2025-03-15' ORDER BY period_start LIMIT 3;
-SELECT subject ->> 'series' AS series, count, status FROM retailiq.alert WHERE kind = 'forecast_drift' ORDER BY id;
+ WHERE model_name = 'forecast:fh' AND series = 'e' AND period_start >= '2025-03-15' ORDER BY period_start LIMIT 3;
+SELECT subject ->> 'series' AS series, count, status FROM retailiq.alert WHERE kind = 'forecast_drift' AND subject ->> 'source' = 'fh' ORDER BY id;
 -- b healthy again: its alert is resolved
-UPDATE retailiq.forecast_issued SET yhat = 5 WHERE series = 'b';
+UPDATE retailiq.forecast_issued SET yhat = 5 WHERE source = 'fh' AND series = 'b';
 SELECT series, status FROM retailiq.check_forecast_health('fh', 7, false);
-SELECT subject ->> 'series' AS series, status FROM retailiq.alert WHERE kind = 'forecast_drift' ORDER BY id;
+SELECT subject ->> 'series' AS series, status FROM retailiq.alert WHERE kind = 'forecast_drift' AND subject ->> 'source' = 'fh' ORDER BY id;
 
 -- a threshold per source (a superuser needs no approval; the change is audited)
 SELECT retailiq.set_planning_threshold('health_threshold', 0.01, 'fh');
@@ -107,9 +107,9 @@ SELECT * FROM retailiq.forecast_health('fh_gone');
 SELECT retailiq.unregister_sales_source('fh_gone');
 
 SELECT retailiq.unregister_sales_source('fh', true);
-DELETE FROM retailiq.forecast_issued;
-DELETE FROM retailiq.forecast_refit;
-DELETE FROM retailiq.models WHERE name LIKE 'refit:%';
+DELETE FROM retailiq.forecast_issued WHERE source = 'fh';
+DELETE FROM retailiq.forecast_refit WHERE source = 'fh';
+DELETE FROM retailiq.models WHERE name = 'refit:fh';
 DROP OWNED BY fh_reader;
 DROP ROLE fh_reader;
 DROP SCHEMA fh CASCADE;

@@ -26,7 +26,7 @@ SELECT retailiq.set_planning_threshold(name, value, 'sm')
 
 -- customers often buy 30 with 10 (a saved rules model over product ids)
 SELECT retailiq.save_model('basket_rules', retailiq.rules_model(ARRAY[
-    ROW(ARRAY[30]::bigint[], ARRAY[10]::bigint[], 0.1, 0.6, 3.0, 0.05, 2.0, 10)::retailiq.rule_bigint]));
+    ROW(ARRAY[30]::bigint[], ARRAY[10]::bigint[], 0.1, 0.6, 3.0, 0.05, 2.0, 10)::retailiq.rule_bigint])) > 0 AS saved;
 
 -- Store 1 revenue over Jan 1-14: product 10 56 (28 x 2), 20 35 (7 x 5), 40 10, 30 nothing:
 -- 10 and 20 are A (less than 80% of 101 above them), 40 B (91 above < 95.95), 30 C.
@@ -51,11 +51,12 @@ SELECT * FROM retailiq.check_slow_movers('sm', '2025-01-14');
 UPDATE sm.inventory SET on_hand = 80 WHERE store_id = 1 AND product_id = 10;   -- 40 days of cover
 SELECT store_id, product_id, status, previous, action, alert_id IS NOT NULL AS alerted
   FROM retailiq.check_slow_movers('sm', '2025-01-14');
-SELECT kind, severity, subject, audience, status, message FROM retailiq.alert WHERE kind = 'slow_mover';
+SELECT kind, severity, subject, audience, status, message FROM retailiq.alert WHERE kind = 'slow_mover' AND subject ->> 'source' = 'sm';
 UPDATE sm.inventory SET on_hand = 20 WHERE store_id = 1 AND product_id = 10;
 SELECT store_id, product_id, status, previous FROM retailiq.check_slow_movers('sm', '2025-01-14');
-SELECT kind, status FROM retailiq.alert WHERE kind = 'slow_mover';
-SELECT * FROM retailiq.check_slow_movers('sm', '2025-01-07');
+SELECT kind, status FROM retailiq.alert WHERE kind = 'slow_mover' AND subject ->> 'source' = 'sm';
+SELECT store_id, product_id, status, previous, action, alert_id IS NOT NULL AS alerted
+  FROM retailiq.check_slow_movers('sm', '2025-01-07');
 -- the share over time, for the reports
 SELECT * FROM retailiq.report_slow_movers('sm', '2025-01-01', '2025-01-31');
 SELECT as_of, products, slow_share FROM retailiq.report_slow_movers('sm', '2025-01-01', '2025-01-31', 2);
@@ -83,14 +84,14 @@ SELECT (retailiq.register_sales_source('sm_nokeys', 'sm.series', 'series', 'day'
 SELECT * FROM retailiq.slow_movers('sm_nokeys');
 SELECT * FROM retailiq.report_slow_movers('sm', '2025-02-01', '2025-01-01');
 SELECT retailiq.save_model('text_rules', retailiq.rules_model(ARRAY[
-    ROW(ARRAY['x'], ARRAY['y'], 0.1, 0.6, 3.0, 0.05, 2.0, 10)::retailiq.rule]));
+    ROW(ARRAY['x'], ARRAY['y'], 0.1, 0.6, 3.0, 0.05, 2.0, 10)::retailiq.rule])) > 0 AS saved;
 SELECT * FROM retailiq.slow_movers('sm', '2025-01-14', 'text_rules');
 SELECT retailiq.set_planning_threshold('slow_days_of_cover', 0, 'sm');
 SELECT retailiq.set_planning_threshold('no_such', 1);
 SELECT retailiq.set_planning_threshold('dead_weeks', 4, 'nope');
 SELECT name, value, set_for FROM retailiq.planning_thresholds('sm') ORDER BY name;
-SELECT details FROM retailiq.audit_log WHERE action = 'forecast_parameters_changed' AND details ->> 'change' = 'threshold'
- ORDER BY id LIMIT 1;
+SELECT details FROM retailiq.audit_log WHERE action = 'forecast_parameters_changed' AND details ->> 'source' = 'sm'
+   AND details ->> 'change' = 'threshold' ORDER BY id DESC LIMIT 1;
 
 SELECT retailiq.unregister_sales_source(n) FROM unnest(ARRAY['sm', 'sm_nokeys']) n;
 SELECT retailiq.unregister_source('inventory'), retailiq.unregister_source('products');
