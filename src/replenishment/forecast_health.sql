@@ -39,17 +39,22 @@ DECLARE
     h int := retailiq_internal.planning_threshold(source_name, 'health_horizon')::int;
     keep int := retailiq_internal.planning_threshold(source_name, 'health_history_days')::int;
     n bigint;
+    first date;
 BEGIN
-    INSERT INTO retailiq.forecast_issued AS i (source, series, store_id, product_id, period_start, grain,
-                                              horizon, yhat, model_version, issued_at)
-    SELECT source_name, r.series, r.store_id, r.product_id, r.period_start, r.grain, r.horizon, r.yhat,
-           r.model_version, r.created_at
-      FROM retailiq.forecast_result r
-     WHERE r.model_name = 'forecast:' || source_name AND r.period_start >= since AND r.created_at = now()
-       AND r.horizon IN (1, h)
-    ON CONFLICT DO NOTHING;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    DELETE FROM retailiq.forecast_issued i WHERE i.source = source_name AND i.period_start < since - keep;
+    -- the retention counts back from the forecasts just kept (not from since: anyone may call
+    -- this, but only a writer of forecast_result has rows of this transaction to keep)
+    WITH kept AS (
+        INSERT INTO retailiq.forecast_issued AS i (source, series, store_id, product_id, period_start, grain,
+                                                  horizon, yhat, model_version, issued_at)
+        SELECT source_name, r.series, r.store_id, r.product_id, r.period_start, r.grain, r.horizon, r.yhat,
+               r.model_version, r.created_at
+          FROM retailiq.forecast_result r
+         WHERE r.model_name = 'forecast:' || source_name AND r.period_start >= since AND r.created_at = now()
+           AND r.horizon IN (1, h)
+        ON CONFLICT DO NOTHING
+        RETURNING i.period_start)
+    SELECT count(*), min(kept.period_start) INTO n, first FROM kept;
+    DELETE FROM retailiq.forecast_issued i WHERE i.source = source_name AND i.period_start < first - keep;
     RETURN n;
 END
 $$;

@@ -1,7 +1,7 @@
 -- Slow movers, forecast health, planning thresholds and the two-person rule of forecast
 -- parameters: every bad argument and every refused change is an ERROR with its SQLSTATE.
 BEGIN;
-SELECT plan(27);
+SELECT plan(28);
 
 CREATE TABLE rh_sales (series text, store_id int, product_id int, day date, units int);
 INSERT INTO rh_sales VALUES ('1/1', 1, 1, '2025-01-01', 3), ('1/1', 1, 1, '2025-01-02', 0);
@@ -46,6 +46,13 @@ SELECT matches((SELECT refit_error FROM retailiq.forecast_refit WHERE source = '
                'forecast_fit failed on series "1/2"', 'the refit''s error is kept');
 SELECT is((SELECT model_version FROM retailiq.forecast_refit WHERE source = 'rh'), NULL, 'and no model');
 RESET retailiq.debug_fail_series;
+-- the hook of the refresh is anyone's to call, but prunes only behind forecasts it kept
+CREATE ROLE rh_nobody;
+SET LOCAL ROLE rh_nobody;
+SELECT retailiq_internal.forecast_issued_record('rh', '9999-01-01');
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM retailiq.forecast_issued WHERE source = 'rh'), 7,
+          'a call with nothing to keep removes no issued forecast');
 
 -- thresholds
 SELECT throws_ok($$SELECT retailiq.set_planning_threshold(NULL, 1)$$, '22023', NULL, 'name NULL');
