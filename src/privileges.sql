@@ -49,6 +49,10 @@ BEGIN
             'forecast_method_table', 'refresh_source', 'sales_source_fit_query',
             'sales_source_future_exog', 'sales_source_ops_keys', 'sales_source_options',
             'sales_source_query', 'forecast_progress_rows', 'forecast_fit_method',
+            -- the two-person rule of sales sources, forecast health and slow movers (issue 24)
+            'sales_source_change', 'forecast_issued_record', 'planning_threshold',
+            'planning_threshold_table', 'sales_source_named', 'sales_source_last_date',
+            'forecast_health_rows', 'forecast_refit_series', 'product_rules',
             -- the source registry's readers (reports, behaviour, churn features, basket)
             'source_column', 'source_contract', 'source_relation', 'source_require',
             'source_row', 'source_sql',

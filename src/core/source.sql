@@ -1,7 +1,8 @@
 -- core: the source registry, the one way in to the retailer's tables.
 --
 -- Every function that reads the retailer's tables by itself (behaviour's tags, profile,
--- funnels and zones; the reports; churn features and labels; the nightly forecast refresh)
+-- funnels and zones; the reports; churn features and labels; the nightly forecast refresh;
+-- slow movers, which read stock on hand from the inventory role and prices from products)
 -- takes them from here: one row per role (events, orders, order_lines, products, store_zones)
 -- naming a relation and, for each logical column of the role's contract, the relation's
 -- actual column; and one row per named sales source (role sales, registered by
@@ -15,7 +16,8 @@
 
 -- The columns each role offers: logical name, type category (N numeric, S string,
 -- D date/time, B boolean) and whether registration requires it. Optional columns are mapped
--- when present and checked by the analytics that need them (churn).
+-- when present and checked by the analytics that need them (churn; slow movers value stock
+-- at unit_cost, else price).
 CREATE FUNCTION retailiq_internal.source_contract()
 RETURNS TABLE (role text, column_name name, type_category "char", required bool)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -33,13 +35,16 @@ AS $$
            ('order_lines', 'discount', 'N', true), ('order_lines', 'promo_id', 'N', true),
            ('order_lines', 'returned', 'B', false),
            ('products', 'product_id', 'N', true), ('products', 'category', 'S', true),
+           ('products', 'price', 'N', false), ('products', 'unit_cost', 'N', false),
+           ('inventory', 'store_id', 'N', true), ('inventory', 'product_id', 'N', true),
+           ('inventory', 'on_hand', 'N', true),
            ('store_zones', 'store_id', 'N', true), ('store_zones', 'zone_id', 'N', true),
            ('store_zones', 'zone_name', 'S', true), ('store_zones', 'category', 'S', true)
 $$;
 
 CREATE TABLE retailiq.source (
     role           text NOT NULL
-                   CHECK (role IN ('events', 'orders', 'order_lines', 'products', 'store_zones', 'sales')),
+                   CHECK (role IN ('events', 'orders', 'order_lines', 'products', 'store_zones', 'inventory', 'sales')),
     name           text NOT NULL DEFAULT '' CHECK ((role = 'sales') = (name <> '')),
     relation       regclass NOT NULL,
     columns        jsonb NOT NULL CHECK (jsonb_typeof(columns) = 'object'),
@@ -81,7 +86,7 @@ BEGIN
     END IF;
     IF NOT EXISTS (SELECT 1 FROM retailiq_internal.source_contract() c WHERE c.role = register_source.role) THEN
         RAISE EXCEPTION 'unknown source role "%"', role USING ERRCODE = '22023',
-              HINT = 'Use events, orders, order_lines, products or store_zones; sales sources are registered with retailiq.register_sales_source.';
+              HINT = 'Use events, orders, order_lines, products, store_zones or inventory; sales sources are registered with retailiq.register_sales_source.';
     END IF;
     IF jsonb_typeof(columns) <> 'object' THEN
         RAISE EXCEPTION 'columns must be a JSON object' USING ERRCODE = '22023',

@@ -167,6 +167,7 @@ DECLARE
     r retailiq.sales_source;
     c record;
     typ regtype;
+    v_columns jsonb;
     numeric_types regtype[] := ARRAY['smallint', 'integer', 'bigint', 'numeric', 'real',
                                      'double precision']::regtype[];
 BEGIN
@@ -247,11 +248,13 @@ BEGIN
     -- The relation and columns go to the core registry, the rest to the state. Models saved
     -- before this definition are not reused: the refresh reuses only versions from
     -- min_model_version on.
+    v_columns := jsonb_strip_nulls(jsonb_build_object('series', series_column, 'date', date_column,
+                                                      'value', value_column, 'factors', to_jsonb(exog_columns),
+                                                      'store', store_column, 'product', product_column));
+    -- the two-person rule and the audit record (src/privacy/approval.sql)
+    PERFORM retailiq_internal.sales_source_change('register', name, relation, v_columns, method, options);
     INSERT INTO retailiq.source AS t (role, name, relation, columns)
-    VALUES ('sales', name, relation,
-            jsonb_strip_nulls(jsonb_build_object('series', series_column, 'date', date_column,
-                                                 'value', value_column, 'factors', to_jsonb(exog_columns),
-                                                 'store', store_column, 'product', product_column)))
+    VALUES ('sales', name, relation, v_columns)
     ON CONFLICT ON CONSTRAINT source_pkey DO UPDATE
        SET relation = excluded.relation, columns = excluded.columns,
            registered_by = current_user, registered_at = now();
@@ -283,6 +286,9 @@ BEGIN
     END IF;
     -- wait for a refresh of this source to finish
     PERFORM pg_advisory_xact_lock(hashtext('retailiq.refresh_forecasts'), hashtext(unregister_sales_source.name));
+    IF EXISTS (SELECT FROM retailiq.source s WHERE s.role = 'sales' AND s.name = unregister_sales_source.name) THEN
+        PERFORM retailiq_internal.sales_source_change('unregister', name, NULL, NULL, NULL, NULL);
+    END IF;
     DELETE FROM retailiq.source s WHERE s.role = 'sales' AND s.name = unregister_sales_source.name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'sales source "%" is not registered', name
@@ -588,6 +594,8 @@ BEGIN
       LEFT JOIN unnest(k_series, k_store, k_product) k(series, store_id, product_id) ON k.series = u.series
      WHERE u.step <= v_hmax AND (v_all_steps OR u.step = ANY (horizons));
     GET DIAGNOSTICS v_rows = ROW_COUNT;
+    -- keep the forecasts as issued, for forecast health (src/replenishment/forecast_health.sql)
+    PERFORM retailiq_internal.forecast_issued_record(source_name, (SELECT min(x) FROM unnest(f_first) x));
 
     UPDATE retailiq.sales_source_state s
        SET last_refreshed_at = now(), last_model_version = v_version,

@@ -8,7 +8,8 @@
 CREATE TABLE retailiq.approval (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     action       text        NOT NULL
-                 CHECK (action IN ('export_unmasked', 'set_masking_rule', 'change_model', 'purge_audit_log')),
+                 CHECK (action IN ('export_unmasked', 'set_masking_rule', 'change_model', 'purge_audit_log',
+                            'change_forecast_parameters')),
     args         jsonb       NOT NULL,
     requested_by regrole     NOT NULL,
     requested_at timestamptz NOT NULL,
@@ -32,10 +33,11 @@ DECLARE
     new_id bigint;
     expires timestamptz;
 BEGIN
-    IF action IS NULL OR action NOT IN ('export_unmasked', 'set_masking_rule', 'change_model', 'purge_audit_log') THEN
+    IF action IS NULL OR action NOT IN ('export_unmasked', 'set_masking_rule', 'change_model', 'purge_audit_log',
+                            'change_forecast_parameters') THEN
         RAISE EXCEPTION 'unknown action %', coalesce(quote_literal(action), 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Actions are export_unmasked, set_masking_rule, change_model and purge_audit_log.';
+                  HINT = 'Actions are export_unmasked, set_masking_rule, change_model, purge_audit_log and change_forecast_parameters.';
     END IF;
     IF args IS NULL OR jsonb_typeof(args) <> 'object' THEN
         RAISE EXCEPTION 'args must be a JSON object'
@@ -250,3 +252,141 @@ END
 $$;
 CREATE TRIGGER models_guard BEFORE UPDATE ON retailiq.models
     FOR EACH ROW EXECUTE FUNCTION retailiq_internal.models_guard();
+
+-- Forecast parameters under the two-person rule (issue 24). A change of a sales source
+-- (register_sales_source, unregister_sales_source) or of a planning threshold
+-- (retailiq.set_planning_threshold) by anyone but a superuser uses up an approved
+-- change_forecast_parameters request whose args are exactly the change; every change,
+-- superusers' too, is audited with the values before and after. register_sales_source and
+-- unregister_sales_source run with the caller's rights (they read the caller's relation), so
+-- the standard roles may write retailiq.source and retailiq.sales_source_state
+-- (create_standard_roles), and a trigger on both refuses any write by a non-superuser that
+-- no approval of this transaction covers: the approved relation, columns, method and options
+-- of that one source, nothing else. The refresh's own bookkeeping (last_* columns) needs none.
+
+-- The changes approved in the running transactions: the guard's evidence. Rows of finished
+-- transactions are removed by the next change.
+CREATE TABLE retailiq_internal.approved_change (
+    txid        xid8   NOT NULL,
+    source      text   NOT NULL,
+    change      jsonb  NOT NULL,
+    approval_id bigint,
+    PRIMARY KEY (txid, source)
+);
+REVOKE ALL ON retailiq_internal.approved_change FROM PUBLIC;
+
+-- The approval of one change of forecast parameters: change is the approval's args
+-- ({"change": "register" | "unregister" | "threshold", "source": ..., ...}); before the
+-- current values (NULL for a new one). Uses up the requester's approved request unless the
+-- session user is a superuser, records the change with both values in the audit log, and
+-- lets this transaction write exactly that change. Returns the approval used (NULL for a
+-- superuser).
+CREATE FUNCTION retailiq_internal.forecast_change_approve(change jsonb, before jsonb) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    got bigint;
+    after jsonb := change - 'change' - 'source';
+BEGIN
+    IF change IS NULL OR change ->> 'change' IS NULL OR change ->> 'source' IS NULL THEN
+        RAISE EXCEPTION 'a change of forecast parameters must name the change and the source'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user) THEN
+        got := retailiq.consume_approval('change_forecast_parameters', change);
+    END IF;
+    DELETE FROM retailiq_internal.approved_change c
+     WHERE c.txid < pg_snapshot_xmin(pg_current_snapshot());
+    INSERT INTO retailiq_internal.approved_change AS c (txid, source, change, approval_id)
+    VALUES (pg_current_xact_id(), change ->> 'source', change, got)
+    ON CONFLICT (txid, source) DO UPDATE SET change = excluded.change, approval_id = excluded.approval_id;
+    PERFORM retailiq.audit_record('forecast_parameters_changed',
+                                  jsonb_build_object('change', change ->> 'change', 'source', change ->> 'source',
+                                                     'before', before,
+                                                     'after', CASE WHEN change ->> 'change' = 'unregister' THEN NULL
+                                                                   ELSE after END,
+                                                     'approval', got));
+    RETURN got;
+END
+$$;
+
+-- A sales source's definition as register_sales_source writes it, and as the approval's args
+-- carry it (also its "before" in the audit log).
+CREATE FUNCTION retailiq_internal.sales_source_definition(source text) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object('relation', s.relation::text, 'columns', s.columns,
+                              'method', st.method, 'options', st.options)
+      FROM retailiq.source s JOIN retailiq.sales_source_state st ON st.role = s.role AND st.name = s.name
+     WHERE s.role = 'sales' AND s.name = source
+$$;
+
+-- The hooks of register_sales_source and unregister_sales_source (src/forecast/operations.sql).
+CREATE FUNCTION retailiq_internal.sales_source_change(change text, source text, relation regclass,
+                                                      columns jsonb, method text, options jsonb)
+RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT retailiq_internal.forecast_change_approve(
+        jsonb_build_object('change', change, 'source', source)
+        || CASE WHEN change = 'register'
+                THEN jsonb_build_object('relation', relation::text, 'columns', columns,
+                                        'method', method, 'options', options)
+                ELSE '{}'::jsonb END,
+        retailiq_internal.sales_source_definition(source))
+$$;
+
+-- Refuses writes of retailiq.source and retailiq.sales_source_state by non-superusers that no
+-- approved change of this transaction covers. Superusers (and so pg_restore) pass.
+CREATE FUNCTION retailiq_internal.forecast_change_guard() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record := CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    c jsonb;
+    ok boolean;
+BEGIN
+    IF (SELECT x.rolsuper FROM pg_roles x WHERE x.rolname = session_user) THEN
+        RETURN r;
+    END IF;
+    -- the refresh's bookkeeping (nested: NEW.method exists only in sales_source_state)
+    IF TG_TABLE_NAME = 'sales_source_state' AND TG_OP = 'UPDATE' THEN
+        IF (NEW.role, NEW.name, NEW.method, NEW.options, NEW.min_model_version)
+           IS NOT DISTINCT FROM (OLD.role, OLD.name, OLD.method, OLD.options, OLD.min_model_version) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    IF r.role <> 'sales' THEN
+        RAISE EXCEPTION 'only a superuser registers the % source', r.role
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Operators and admins change sales sources (under the two-person rule); ask a superuser for the others.';
+    END IF;
+    SELECT a.change INTO c FROM retailiq_internal.approved_change a
+     WHERE a.txid = pg_current_xact_id() AND a.source = r.name;
+    IF TG_OP = 'DELETE' THEN
+        ok := c ->> 'change' = 'unregister';
+    ELSIF c ->> 'change' IS DISTINCT FROM 'register' THEN
+        ok := false;
+    ELSIF TG_TABLE_NAME = 'source' THEN
+        ok := NEW.relation = (c ->> 'relation')::regclass AND NEW.columns = c -> 'columns';
+    ELSE
+        ok := NEW.method = c ->> 'method' AND NEW.options = c -> 'options';
+    END IF;
+    IF ok IS NOT TRUE THEN
+        RAISE EXCEPTION 'changes of sales sources need an approval'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('%s of %s %s refused: no approved change_forecast_parameters request covers it.',
+                                  TG_OP, TG_TABLE_NAME, coalesce(quote_literal(r.name), 'NULL')),
+                  HINT = 'Change sources through retailiq.register_sales_source after retailiq.request_approval(''change_forecast_parameters'', ...) and a second admin''s retailiq.approve(id).';
+    END IF;
+    RETURN r;
+END
+$$;
+CREATE TRIGGER forecast_change_guard BEFORE INSERT OR UPDATE OR DELETE ON retailiq.source
+    FOR EACH ROW EXECUTE FUNCTION retailiq_internal.forecast_change_guard();
+CREATE TRIGGER forecast_change_guard BEFORE INSERT OR UPDATE OR DELETE ON retailiq.sales_source_state
+    FOR EACH ROW EXECUTE FUNCTION retailiq_internal.forecast_change_guard();

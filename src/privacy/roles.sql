@@ -35,6 +35,11 @@ BEGIN
     -- operator: analysis and forecasting; saves and reads models
     GRANT SELECT, INSERT ON retailiq.models TO retailiq_operator;
     GRANT SELECT, INSERT, UPDATE, DELETE ON retailiq.forecast_result TO retailiq_operator;
+    -- operator and admin change sales sources (register_sales_source runs with their rights);
+    -- every change still needs a second admin's approval (forecast_change_guard, approval.sql);
+    -- the refresh locks its source's row through the view
+    GRANT SELECT, INSERT, UPDATE, DELETE ON retailiq.source, retailiq.sales_source_state TO retailiq_operator, retailiq_admin;
+    GRANT UPDATE ON retailiq.sales_source TO retailiq_operator;
     -- purchaser: inventory and replenishment read the forecasts
     GRANT SELECT ON retailiq.forecast_result TO retailiq_purchaser;
     GRANT SELECT ON retailiq.models TO retailiq_purchaser;
