@@ -18,7 +18,8 @@ SQL_scheduler = scheduler
 SQL_privacy   = masking gaps audit approval roles
 SQL_behaviour = behaviour behaviour_funnel behaviour_profile
 SQL_reports   = reports reports_html
-PARTS = core sample segment basket forecast churn alerts scheduler privacy behaviour reports
+SQL_marketing = recommend
+PARTS = core sample segment basket forecast churn alerts scheduler privacy behaviour reports marketing
 
 MODULE_big = retailiq
 OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))

@@ -70,10 +70,11 @@ typedef enum ModelKind
 	MODEL_KIND_ASSOC_RULES = 13,
 	MODEL_KIND_RFM = 14,
 	MODEL_KIND_FORECAST_ENSEMBLE = 15,
-	MODEL_KIND_FORECAST_REGRESSION = 16
+	MODEL_KIND_FORECAST_REGRESSION = 16,
+	MODEL_KIND_RECOMMENDER = 17
 } ModelKind;
 
-#define MODEL_KIND_MAX 16
+#define MODEL_KIND_MAX 17
 
 /* Why a value was rejected: a truncated/garbled value, or one from a newer retailiq. */
 typedef enum ModelDecodeStatus
