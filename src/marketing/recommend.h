@@ -73,6 +73,7 @@ typedef struct RecNeighbours
 typedef struct RecBlend
 {
 	double		half_life;		/* days; 0 = no decay (a basket count); -1 = binary */
+	double		pop_half_life;	/* recency of popularity, days; 0 = none */
 	double		w_als;
 	double		w_knn;
 	double		w_pop;
@@ -101,7 +102,14 @@ typedef struct RecScores
 	int32	   *knn_from;		/* the history item that contributed most, -1 none */
 	double	   *best;			/* that item's contribution */
 	double	   *pop;
+	double		scale[4];		/* own, ALS, neighbours, popularity: see rec_scores_scale */
 } RecScores;
+
+#define REC_OWN 1
+#define REC_ALS 2
+#define REC_KNN 4
+#define REC_POP 8
+#define REC_ALL 15
 
 /* recommender_fit's state */
 typedef struct RecState
@@ -126,6 +134,7 @@ extern RecData *rec_data_build(const RecLine *lines, int64 n, const int32 *ucode
 							   const bool *keep, int nu, int ni);
 extern double rec_decay(double half_life, int32 ref_day, int32 day);
 extern void rec_entry_weights(const RecData *d, double half_life, double *w);
+extern void rec_popularity(const RecData *d, double half_life, double *pop);
 
 /* recommend_als.c */
 extern void rec_als_fit(const RecData *d, RecAls *als);
@@ -135,18 +144,21 @@ extern RecNeighbours *rec_knn_build(const RecData *d, int k);
 
 /* recommend_score.c */
 extern void rec_scores_alloc(RecScores *s, int ni);
-extern void rec_scores_customer(RecScores *s, const int32 *items, const double *weights, int nitems,
-								const double *xu, const double *y, int factors,
-								const RecNeighbours *nb, int knn_k, const double *pop);
+extern void rec_scores_als(RecScores *s, const double *xu, const double *y, int factors);
+extern void rec_scores_history(RecScores *s, const int32 *items, const double *weights, int nitems,
+							   const RecNeighbours *nb, int knn_k);
+extern void rec_scores_pop(RecScores *s, const double *pop);
+extern void rec_scores_scale(RecScores *s, const bool *banned, int which);
 extern double rec_blend_score(const RecScores *s, const RecBlend *b, int i);
 extern int	rec_top(const RecScores *s, const RecBlend *b, const int32 *cand, int ncand,
 					const bool *banned, int n, int32 *out, double *score);
-extern int	rec_candidates(const RecScores *s, int c, bool *mark, int32 *out);
+extern int	rec_top_component(const double *v, int n, int c, int32 *top, double *val);
 
 /* recommend_validate.c */
 typedef struct RecValidation
 {
 	RecAls		als;			/* the chosen settings (factors not fitted) */
+	int			neighbours;		/* the chosen number of neighbours a product */
 	RecBlend	repeat;
 	RecBlend	fresh;			/* new products only */
 	int			customers;		/* held-back customers scored */
@@ -159,7 +171,7 @@ typedef struct RecValidation
 	double	   *grid;			/* grid_rows x REC_GRID_COLS */
 } RecValidation;
 
-#define REC_GRID_COLS 11
+#define REC_GRID_COLS 13
 extern void rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *icode,
 						 int nu, int ni, const RecFitOptions *o, RecValidation *v);
 

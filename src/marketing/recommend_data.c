@@ -137,3 +137,13 @@ rec_entry_weights(const RecData *d, double half_life, double *w)
 		w[e] = s;
 	}
 }
+
+/* Each product's recency-weighted number of baskets. */
+void
+rec_popularity(const RecData *d, double half_life, double *pop)
+{
+	memset(pop, 0, sizeof(double) * d->ni);
+	for (int64 e = 0; e < d->nnz; e++)
+		for (int64 k = d->dptr[e]; k < d->dptr[e + 1]; k++)
+			pop[d->item[e]] += rec_decay(half_life, d->ref_day, d->days[k]);
+}

@@ -54,6 +54,8 @@ put_blend(ModelBuilder *mb, const char *prefix, const RecBlend *b)
 
 	snprintf(key, sizeof(key), "%s_half_life", prefix);
 	model_put_float(mb, MODEL_PARAMS, key, b->half_life);
+	snprintf(key, sizeof(key), "%s_pop_half_life", prefix);
+	model_put_float(mb, MODEL_PARAMS, key, b->pop_half_life);
 	snprintf(key, sizeof(key), "%s_w_als", prefix);
 	model_put_float(mb, MODEL_PARAMS, key, b->w_als);
 	snprintf(key, sizeof(key), "%s_w_knn", prefix);
@@ -131,7 +133,7 @@ recommender_fit_final(PG_FUNCTION_ARGS)
 	d = rec_data_build(s->lines, n, ucode, icode, NULL, nu, ni);
 	als = v.als;
 	rec_als_fit(d, &als);
-	nb = rec_knn_build(d, o.neighbours);
+	nb = rec_knn_build(d, v.neighbours);
 
 	mb = model_begin(MODEL_KIND_RECOMMENDER);
 	model_put_int(mb, MODEL_PARAMS, "factors", als.factors);
@@ -140,7 +142,7 @@ recommender_fit_final(PG_FUNCTION_ARGS)
 	model_put_float(mb, MODEL_PARAMS, "als_half_life", als.half_life);
 	model_put_int(mb, MODEL_PARAMS, "iterations", als.iterations);
 	model_put_int(mb, MODEL_PARAMS, "seed", als.seed);
-	model_put_int(mb, MODEL_PARAMS, "neighbours", o.neighbours);
+	model_put_int(mb, MODEL_PARAMS, "neighbours", v.neighbours);
 	model_put_bool(mb, MODEL_PARAMS, "validated", v.customers > 0);
 	put_blend(mb, "repeat", &v.repeat);
 	put_blend(mb, "new", &v.fresh);
@@ -153,8 +155,8 @@ recommender_fit_final(PG_FUNCTION_ARGS)
 	if (v.customers > 0)
 	{
 		static const char *const cols[REC_GRID_COLS] = {
-			"factors", "lambda", "alpha", "als_half_life", "half_life", "repeat",
-			"w_als", "w_knn", "w_pop", "ndcg10", "recall10"
+			"factors", "lambda", "alpha", "als_half_life", "half_life", "pop_half_life", "repeat",
+			"w_als", "w_knn", "w_pop", "ndcg10", "recall10", "neighbours"
 		};
 
 		model_put_float(mb, MODEL_METRICS, "validation_repeat_ndcg10", v.repeat_ndcg);
@@ -194,7 +196,14 @@ recommender_fit_final(PG_FUNCTION_ARGS)
 		model_put_int_array(mb, MODEL_DATA, "customer_ids", cust, 1, dims);
 		dims[0] = ni;
 		model_put_int_array(mb, MODEL_DATA, "product_ids", prod, 1, dims);
-		model_put_float_array(mb, MODEL_DATA, "popularity", d->pop, 1, dims);
+		{
+			double	   *pop = palloc(sizeof(double) * ni);
+
+			rec_popularity(d, v.repeat.pop_half_life, pop);
+			model_put_float_array(mb, MODEL_DATA, "repeat_popularity", pop, 1, dims);
+			rec_popularity(d, v.fresh.pop_half_life, pop);
+			model_put_float_array(mb, MODEL_DATA, "new_popularity", pop, 1, dims);
+		}
 		model_put_int(mb, MODEL_DATA, "ref_day", d->ref_day);
 		dims[0] = nu + 1;
 		model_put_int_array(mb, MODEL_DATA, "history_ptr", uptr64, 1, dims);

@@ -43,7 +43,7 @@ rec_knn_build(const RecData *d, int k)
 	int64	   *fill = palloc(sizeof(int64) * (ni + 1));
 	double	   *cnt = palloc0(sizeof(double) * Max(ni, 1));
 	int32	   *touched = palloc(sizeof(int32) * Max(ni, 1));
-	Cand	   *cand = palloc(sizeof(Cand) * Max(ni, 1));
+	Cand	   *cand = palloc(sizeof(Cand) * k);
 
 	nb->ni = ni;
 	nb->k = k;
@@ -80,17 +80,26 @@ rec_knn_build(const RecData *d, int k)
 				cnt[j] += 1;
 			}
 		}
+		/* the k best, kept sorted by insertion: most candidates fall out at the first test */
 		for (int t = 0; t < nt; t++)
 		{
 			int32		j = touched[t];
-			double		nj = (double) (iptr[j + 1] - iptr[j]);
+			Cand		x;
+			int			p;
 
-			cand[nc].item = j;
-			cand[nc].sim = cnt[j] / sqrt(ni_users * nj);
-			nc++;
+			x.item = j;
+			x.sim = cnt[j] / sqrt(ni_users * (double) (iptr[j + 1] - iptr[j]));
 			cnt[j] = 0;
+			if (nc == k && cmp_cand(&x, &cand[k - 1]) >= 0)
+				continue;
+			p = nc < k ? nc++ : k - 1;
+			while (p > 0 && cmp_cand(&x, &cand[p - 1]) < 0)
+			{
+				cand[p] = cand[p - 1];
+				p--;
+			}
+			cand[p] = x;
 		}
-		qsort(cand, nc, sizeof(Cand), cmp_cand);
 		for (int t = 0; t < k; t++)
 		{
 			nb->item[(Size) i * k + t] = t < nc ? cand[t].item : -1;

@@ -43,7 +43,8 @@ typedef struct RecModel
 	int32		ref_day;
 	int64	   *cust;
 	int64	   *prod;
-	double	   *pop;
+	double	   *pop_rep;
+	double	   *pop_new;
 	int64	   *hptr;
 	int32	   *hitem;
 	int64	   *hbaskets;
@@ -105,13 +106,15 @@ get_blend(const ModelView *v, const char *prefix, RecBlend *b)
 
 	snprintf(key, sizeof(key), "%s_half_life", prefix);
 	b->half_life = model_get_float(v, MODEL_PARAMS, key);
+	snprintf(key, sizeof(key), "%s_pop_half_life", prefix);
+	b->pop_half_life = model_get_float(v, MODEL_PARAMS, key);
 	snprintf(key, sizeof(key), "%s_w_als", prefix);
 	b->w_als = model_get_float(v, MODEL_PARAMS, key);
 	snprintf(key, sizeof(key), "%s_w_knn", prefix);
 	b->w_knn = model_get_float(v, MODEL_PARAMS, key);
 	snprintf(key, sizeof(key), "%s_w_pop", prefix);
 	b->w_pop = model_get_float(v, MODEL_PARAMS, key);
-	if (!(b->half_life >= -1 && b->half_life < 1e9) || !isfinite(b->w_als) || !isfinite(b->w_knn) ||
+	if (!(b->half_life >= -1 && b->half_life < 1e9) || !(b->pop_half_life >= 0 && b->pop_half_life < 1e9) || !isfinite(b->w_als) || !isfinite(b->w_knn) ||
 		!isfinite(b->w_pop) || fabs(b->w_als) > 1e6 || fabs(b->w_knn) > 1e6 || fabs(b->w_pop) > 1e6)
 		model_corrupt(v, "Its %s blend is out of range.", prefix);
 }
@@ -133,7 +136,8 @@ decode_model(bytea *raw)
 	if (m->ni < 1)
 		model_corrupt(v, "It has no products.");
 	dims[0] = m->ni;
-	m->pop = model_get_float_array(v, MODEL_DATA, "popularity", 1, dims);
+	m->pop_rep = model_get_float_array(v, MODEL_DATA, "repeat_popularity", 1, dims);
+	m->pop_new = model_get_float_array(v, MODEL_DATA, "new_popularity", 1, dims);
 	dims[0] = m->nu + 1;
 	m->hptr = model_get_int_array(v, MODEL_DATA, "history_ptr", 1, dims);
 	dims[0] = -1;
@@ -200,7 +204,8 @@ decode_model(bytea *raw)
 			model_corrupt(v, "Its history holds a count or a day out of range.");
 	if (m->ref_day < -36524 || m->ref_day > 73049)
 		model_corrupt(v, "Its last day is out of range.");
-	check_finite(v, m->pop, m->ni, 0, "popularity");
+	check_finite(v, m->pop_rep, m->ni, 0, "popularity");
+	check_finite(v, m->pop_new, m->ni, 0, "popularity");
 	check_finite(v, m->wrep, m->nnz, 0, "recency weights");
 	check_finite(v, m->wnew, m->nnz, 0, "recency weights");
 	check_finite(v, m->x, (Size) m->nu * m->f, -HUGE_VAL, "customer factors");
@@ -384,7 +389,7 @@ popularity(RecCache *c, const RecOptions *o)
 	uint64		h = 0x9e3779b97f4a7c15ULL;
 
 	if (o->npeers < 0)
-		return m->pop;
+		return o->repeat ? m->pop_rep : m->pop_new;
 	for (int p = 0; p < o->npeers; p++)
 		h = riq_mix64(h, (uint64) o->peers[p]);
 	h = riq_mix64(h, (uint64) o->npeers) | 1;
@@ -450,7 +455,7 @@ recommend_one(RecCache *c, const RecOptions *o, int u, int n, Tuplestorestate *t
 	RecModel   *m = c->m;
 	const double *pop = popularity(c, o);
 	const RecBlend *b = o->repeat ? &m->repeat : &m->fresh;
-	RecBlend	cold = {0, 0, 0, 1};
+	RecBlend	cold = {0, 0, 0, 0, 1};
 	int64		e0 = u >= 0 ? m->hptr[u] : 0;
 	int			nh = u >= 0 ? (int) (m->hptr[u + 1] - e0) : 0;
 	bool	   *own_banned = palloc(sizeof(bool) * Max(nh, 1));
@@ -458,14 +463,16 @@ recommend_one(RecCache *c, const RecOptions *o, int u, int n, Tuplestorestate *t
 
 	if (nh == 0)
 		b = &cold;
-	rec_scores_customer(&c->s, m->hitem + e0, (o->repeat ? m->wrep : m->wnew) + e0, nh,
-						nh > 0 ? m->x + (Size) u * m->f : NULL, m->y, m->f, &m->nb, m->k, pop);
+	rec_scores_history(&c->s, m->hitem + e0, (o->repeat ? m->wrep : m->wnew) + e0, nh, &m->nb, m->k);
+	rec_scores_als(&c->s, nh > 0 ? m->x + (Size) u * m->f : NULL, m->y, m->f);
+	rec_scores_pop(&c->s, pop);
 	for (int t = 0; t < nh; t++)
 	{
 		own_banned[t] = c->banned[m->hitem[e0 + t]];
 		if (!o->repeat)
 			c->banned[m->hitem[e0 + t]] = true;
 	}
+	rec_scores_scale(&c->s, c->banned, REC_ALL);
 	got = rec_top(&c->s, b, NULL, 0, c->banned, n, c->out, c->score);
 	for (int t = 0; t < nh; t++)
 		c->banned[m->hitem[e0 + t]] = own_banned[t];
@@ -481,10 +488,10 @@ recommend_one(RecCache *c, const RecOptions *o, int u, int n, Tuplestorestate *t
 		char	   *reason;
 		int			col = 0;
 
-		parts[0] = c->s.own[i];
-		parts[1] = b->w_als * c->s.als[i];
-		parts[2] = b->w_knn * c->s.knn[i];
-		parts[3] = b->w_pop * c->s.pop[i];
+		parts[0] = c->s.scale[0] * c->s.own[i];
+		parts[1] = b->w_als * c->s.scale[1] * c->s.als[i];
+		parts[2] = b->w_knn * c->s.scale[2] * c->s.knn[i];
+		parts[3] = b->w_pop * c->s.scale[3] * c->s.pop[i];
 		if (nh > 0)
 		{
 			best = 0;

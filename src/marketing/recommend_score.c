@@ -2,7 +2,7 @@
  * recommend_score.c: the scorer shared by validation and prediction.
  *
  * A customer's score for a product blends four components, each scaled to a maximum of 1 over
- * the products for that customer: the customer's own recency-weighted basket count (weight 1),
+ * the products that customer may be recommended: the customer's own recency-weighted basket count (weight 1),
  * the ALS preference x_u . y_i, the item-to-item score (the sum of the product's similarities
  * to the customer's products, each weighted by its recency-weighted count) and popularity.
  * Ties go to the more popular product, then to the smaller id, so rankings are deterministic.
@@ -29,22 +29,48 @@ rec_scores_alloc(RecScores *s, int ni)
 	s->best = riq_alloc(CurrentMemoryContext, riq_mul_size(n, sizeof(double), "recommender"), "recommender");
 }
 
-static void
-scale_to_one(double *v, int n)
+/*
+ * Each component's scale: 1 / its largest magnitude over the products that may be recommended
+ * (not banned), so that the blend weights mean the same for every customer and in both modes
+ * (in "new products only" the customer's own products, which usually score highest, are out).
+ * `which` is a bit mask of the components to rescale (REC_OWN ... REC_POP).
+ */
+void
+rec_scores_scale(RecScores *s, const bool *banned, int which)
 {
-	double		m = 0;
+	double	   *comp[4] = {s->own, s->als, s->knn, s->pop};
 
-	for (int i = 0; i < n; i++)
-		m = Max(m, fabs(v[i]));
-	if (m > 0)
-		for (int i = 0; i < n; i++)
-			v[i] /= m;
+	for (int k = 0; k < 4; k++)
+	{
+		double		m = 0;
+
+		if (!(which & (1 << k)))
+			continue;
+		for (int i = 0; i < s->ni; i++)
+			if (banned == NULL || !banned[i])
+				m = Max(m, fabs(comp[k][i]));
+		s->scale[k] = m > 0 ? 1.0 / m : 0.0;
+	}
 }
 
+/* The ALS component: x_u . y_i for every product (zero without factors). */
 void
-rec_scores_customer(RecScores *s, const int32 *items, const double *weights, int nitems,
-					const double *xu, const double *y, int factors, const RecNeighbours *nb,
-					int knn_k, const double *pop)
+rec_scores_als(RecScores *s, const double *xu, const double *y, int factors)
+{
+	if (xu != NULL && factors > 0)
+		riq_gemv(false, s->ni, factors, 1.0, y, factors, xu, 0.0, s->als);
+	else
+		memset(s->als, 0, sizeof(double) * s->ni);
+}
+
+/*
+ * The components that come from the customer's history: the own component (each past
+ * product's weight) and the neighbours' (each past product pushes its weight times the
+ * similarity to its k nearest neighbours), remembering which past product pushed most.
+ */
+void
+rec_scores_history(RecScores *s, const int32 *items, const double *weights, int nitems,
+				   const RecNeighbours *nb, int knn_k)
 {
 	int			ni = s->ni;
 
@@ -58,8 +84,6 @@ rec_scores_customer(RecScores *s, const int32 *items, const double *weights, int
 		int32		j = items[t];
 
 		s->own[j] = weights[t];
-		if (nb == NULL)
-			continue;
 		for (int q = 0; q < Min(knn_k, nb->k); q++)
 		{
 			int32		i = nb->item[(Size) j * nb->k + q];
@@ -76,23 +100,19 @@ rec_scores_customer(RecScores *s, const int32 *items, const double *weights, int
 			}
 		}
 	}
-	scale_to_one(s->own, ni);
-	scale_to_one(s->knn, ni);
-	if (xu != NULL && factors > 0)
-	{
-		riq_gemv(false, ni, factors, 1.0, y, factors, xu, 0.0, s->als);
-		scale_to_one(s->als, ni);
-	}
-	else
-		memset(s->als, 0, sizeof(double) * ni);
-	memcpy(s->pop, pop, sizeof(double) * ni);
-	scale_to_one(s->pop, ni);
+}
+
+void
+rec_scores_pop(RecScores *s, const double *pop)
+{
+	memcpy(s->pop, pop, sizeof(double) * s->ni);
 }
 
 double
 rec_blend_score(const RecScores *s, const RecBlend *b, int i)
 {
-	return s->own[i] + b->w_als * s->als[i] + b->w_knn * s->knn[i] + b->w_pop * s->pop[i];
+	return s->scale[0] * s->own[i] + b->w_als * s->scale[1] * s->als[i] +
+		b->w_knn * s->scale[2] * s->knn[i] + b->w_pop * s->scale[3] * s->pop[i];
 }
 
 /* a before b in the ranking */
@@ -186,56 +206,27 @@ rec_top(const RecScores *s, const RecBlend *b, const int32 *cand, int ncand, con
 	return got;
 }
 
-/*
- * Candidates for validation: every product of the customer's history and the `c` best of each
- * other component. Only the blend's order among these can put a product in a top 10 with weights
- * of the grid's sizes, and scoring them instead of every product keeps the grid affordable.
- */
+/* The c largest values of v (ties to the smaller index), best first; returns how many. */
 int
-rec_candidates(const RecScores *s, int c, bool *mark, int32 *out)
+rec_top_component(const double *v, int n, int c, int32 *top, double *val)
 {
-	const double *comp[3] = {s->als, s->knn, s->pop};
-	int			n = 0;
-	int32	   *top = palloc(sizeof(int32) * c);
-	double	   *val = palloc(sizeof(double) * c);
+	int			got = 0;
 
-	for (int i = 0; i < s->ni; i++)
-		if (s->own[i] > 0 && !mark[i])
-		{
-			mark[i] = true;
-			out[n++] = i;
-		}
-	for (int k = 0; k < 3; k++)
+	for (int i = 0; i < n; i++)
 	{
-		int			got = 0;
+		int			p;
 
-		for (int i = 0; i < s->ni; i++)
+		if (got == c && v[i] <= val[c - 1])
+			continue;
+		p = got < c ? got++ : c - 1;
+		while (p > 0 && v[i] > val[p - 1])
 		{
-			double		v = comp[k][i];
-			int			p;
-
-			if (got == c && v <= val[c - 1])
-				continue;
-			p = got < c ? got++ : c - 1;
-			while (p > 0 && v > val[p - 1])
-			{
-				top[p] = top[p - 1];
-				val[p] = val[p - 1];
-				p--;
-			}
-			top[p] = i;
-			val[p] = v;
+			top[p] = top[p - 1];
+			val[p] = val[p - 1];
+			p--;
 		}
-		for (int t = 0; t < got; t++)
-			if (!mark[top[t]])
-			{
-				mark[top[t]] = true;
-				out[n++] = top[t];
-			}
+		top[p] = i;
+		val[p] = v[i];
 	}
-	for (int t = 0; t < n; t++)
-		mark[out[t]] = false;
-	pfree(top);
-	pfree(val);
-	return n;
+	return got;
 }

@@ -48,7 +48,7 @@ rec_fit_options_default(RecFitOptions *o)
 	o->lambda = -1;
 	o->alpha = -1;
 	o->seed = 1;
-	o->neighbours = 50;
+	o->neighbours = 0;
 	o->validate = 1;
 	o->max_validation_customers = 2000;
 }
@@ -147,7 +147,7 @@ check_options(const RecFitOptions *o, const char *what)
 	if (o->factors < 0 || o->factors > REC_MAX_FACTORS || o->iterations < 1 || o->iterations > 100 ||
 		!(o->lambda == -1 || (o->lambda >= 1e-6 && o->lambda <= 1e6)) ||
 		!(o->alpha == -1 || (o->alpha >= 0 && o->alpha <= 1e6)) || o->seed < 0 ||
-		o->neighbours < 1 || o->neighbours > REC_MAX_NEIGHBOURS ||
+		o->neighbours < 0 || o->neighbours > REC_MAX_NEIGHBOURS ||
 		(o->validate != 0 && o->validate != 1) ||
 		o->max_validation_customers < 10 || o->max_validation_customers > 1000000)
 		riq_state_corrupt(what, "Its fit options are out of range.");

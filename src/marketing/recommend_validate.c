@@ -4,7 +4,7 @@
  * Every customer with at least two purchase days (up to max_validation_customers of them, drawn
  * by a seeded hash of the id) has the products of his last purchase day held back; the rest of
  * the history trains. For each ALS setting tried (a coordinate search: confidence alpha x
- * regularisation lambda, then the recency of the confidences, then the number of factors), ALS
+ * regularisation lambda, the number of factors, the number of neighbours kept), ALS
  * and the neighbours are fitted on the shortened history and every blend of the grid below is
  * scored by NDCG@10 against the held-back baskets, in both modes: repeat purchases allowed, and
  * new products only (the customer's past products excluded; the held-back basket is still the
@@ -26,14 +26,19 @@
 
 #define TOPN 10
 #define CAND 60
+#define VAL_ITERATIONS 6
 
 static const double half_lives[] = {-1, 0, 14, 60, 240};
+static const double pop_half_lives[] = {0, 4, 10, 30};
 #define NHL ((int) lengthof(half_lives))
-static const double w_grid[] = {0, 0.1, 0.3, 1};
-static const double w_pop_grid[] = {0, 0.05, 0.2};
+#define NHP ((int) lengthof(pop_half_lives))
+static const double w_grid[] = {0, 0.1, 0.3, 0.6, 1};
+static const double w_pop_grid[] = {0, 0.05, 0.2, 0.5, 1};
 #define NW ((int) lengthof(w_grid))
 #define NP ((int) lengthof(w_pop_grid))
 #define NCOMBO (NW * NW * NP)
+#define NSLOT (NHP * NHL * 2 * NCOMBO)
+#define SLOT(hp, h, mode, c) ((((Size) (hp) * NHL + (h)) * 2 + (mode)) * NCOMBO + (c))
 
 typedef struct AlsSetting
 {
@@ -41,12 +46,14 @@ typedef struct AlsSetting
 	double		lambda;
 	double		alpha;
 	double		half_life;
+	int			neighbours;
 } AlsSetting;
 
 static void
-combo_blend(int c, double half_life, RecBlend *b)
+combo_blend(int c, int hp, int h, RecBlend *b)
 {
-	b->half_life = half_life;
+	b->half_life = half_lives[h];
+	b->pop_half_life = pop_half_lives[hp];
 	b->w_als = w_grid[c / (NW * NP)];
 	b->w_knn = w_grid[(c / NP) % NW];
 	b->w_pop = w_pop_grid[c % NP];
@@ -64,6 +71,14 @@ cmp_hash_pair(const void *pa, const void *pb)
 	return a[1] < b[1] ? -1 : (a[1] > b[1]);
 }
 
+/* which cells of the grid to score: all, or one (pop recency, recency, mode) */
+typedef struct Cell
+{
+	int			hp;
+	int			h;
+	int			mode;
+} Cell;
+
 typedef struct ValSet
 {
 	RecData    *d;
@@ -74,9 +89,85 @@ typedef struct ValSet
 	int32	   *titem;			/* held-back products */
 } ValSet;
 
-/* Scores of one ALS setting: sums over customers per (half-life, mode, combo). */
+/*
+ * Every blend of the grid on one customer's candidates: the four scaled components are copied
+ * into short arrays first, so each blend is four multiply-adds a candidate and a top 10.
+ */
 static void
-score_setting(const ValSet *vs, const RecAls *als, int knn_k, double *ndcg, double *recall)
+eval_combos(const RecScores *s, const int32 *cand, int nc, const bool *banned, const bool *truth,
+			int64 nt, double idcg, double *ndcg, double *recall)
+{
+	double	   *comp = palloc(sizeof(double) * 5 * Max(nc, 1));
+	int32	   *idx = palloc(sizeof(int32) * Max(nc, 1));
+	int			m = 0;
+	double		disc[TOPN];
+
+	for (int r = 0; r < TOPN; r++)
+		disc[r] = 1.0 / log2(r + 2.0);
+	for (int t = 0; t < nc; t++)
+	{
+		int			i = cand[t];
+
+		if (banned != NULL && banned[i])
+			continue;
+		comp[5 * m] = s->scale[0] * s->own[i];
+		comp[5 * m + 1] = s->scale[1] * s->als[i];
+		comp[5 * m + 2] = s->scale[2] * s->knn[i];
+		comp[5 * m + 3] = s->scale[3] * s->pop[i];
+		comp[5 * m + 4] = s->pop[i];
+		idx[m++] = i;
+	}
+	for (int c = 0; c < NCOMBO; c++)
+	{
+		double		wa = w_grid[c / (NW * NP)],
+					wk = w_grid[(c / NP) % NW],
+					wp = w_pop_grid[c % NP];
+		double		topv[TOPN];
+		int			topk[TOPN];
+		int			got = 0;
+		double		dcg = 0,
+					hits = 0;
+
+		for (int t = 0; t < m; t++)
+		{
+			const double *x = comp + 5 * t;
+			double		v = x[0] + wa * x[1] + wk * x[2] + wp * x[3];
+			int			p;
+
+			/* the order of rec_top: score, then popularity, then product */
+#define BEFORE(va, ta, vb, tb) ((va) != (vb) ? (va) > (vb) : \
+	comp[5 * (ta) + 4] != comp[5 * (tb) + 4] ? comp[5 * (ta) + 4] > comp[5 * (tb) + 4] : idx[ta] < idx[tb])
+			if (got == TOPN && !BEFORE(v, t, topv[TOPN - 1], topk[TOPN - 1]))
+				continue;
+			p = got < TOPN ? got++ : TOPN - 1;
+			while (p > 0 && BEFORE(v, t, topv[p - 1], topk[p - 1]))
+			{
+				topv[p] = topv[p - 1];
+				topk[p] = topk[p - 1];
+				p--;
+			}
+			topv[p] = v;
+			topk[p] = t;
+#undef BEFORE
+		}
+		for (int r = 0; r < got; r++)
+			if (truth[idx[topk[r]]])
+			{
+				dcg += disc[r];
+				hits += 1;
+			}
+		ndcg[c] += dcg / idcg;
+		recall[c] += hits / (double) nt;
+	}
+	pfree(comp);
+	pfree(idx);
+}
+
+/* Scores of one ALS setting: sums over customers per slot (pop recency, recency, mode, blend). */
+static void
+score_setting(const ValSet *vs, const RecAls *als, int knn_k, double *const *w,
+			  double *const *popv, int32 *const *poptop, const int *npoptop, const Cell *only,
+			  double *ndcg, double *recall)
 {
 	const RecData *d = vs->d;
 	RecScores	s;
@@ -84,82 +175,147 @@ score_setting(const ValSet *vs, const RecAls *als, int knn_k, double *ndcg, doub
 	bool	   *truth = palloc0(sizeof(bool) * Max(d->ni, 1));
 	bool	   *own = palloc0(sizeof(bool) * Max(d->ni, 1));
 	int32	   *cand = palloc(sizeof(int32) * Max(d->ni, 1));
-	double	   *w = palloc(sizeof(double) * Max(d->nnz, 1));
 	double		disc[TOPN];
-	int32		top[TOPN];
-	double		topv[TOPN];
+	int32		top[Max(TOPN, CAND)];
+	double		topv[Max(TOPN, CAND)];
+	int32		alstop[CAND];
+	int			nalstop;
+	double		alsscale[2];
+	double		hscale[2][4];
 
 	for (int r = 0; r < TOPN; r++)
 		disc[r] = 1.0 / log2(r + 2.0);
 	rec_scores_alloc(&s, d->ni);
-	memset(ndcg, 0, sizeof(double) * NHL * 2 * NCOMBO);
-	memset(recall, 0, sizeof(double) * NHL * 2 * NCOMBO);
-	for (int h = 0; h < NHL; h++)
+	for (int v = 0; v < vs->nval; v++)
 	{
-		rec_entry_weights(d, half_lives[h], w);
-		for (int v = 0; v < vs->nval; v++)
+		int			u = vs->vu[v];
+		int64		nt = vs->tptr[v + 1] - vs->tptr[v];
+		double		idcg = 0;
+		int64		e0 = d->uptr[u];
+		int			nh = (int) (d->uptr[u + 1] - e0);
+
+		CHECK_FOR_INTERRUPTS();
+		for (int r = 0; r < Min(nt, TOPN); r++)
+			idcg += disc[r];
+		for (int64 t = vs->tptr[v]; t < vs->tptr[v + 1]; t++)
+			truth[vs->titem[t]] = true;
+		for (int t = 0; t < nh; t++)
+			own[d->item[e0 + t]] = true;
+		rec_scores_als(&s, als->x + (Size) u * als->factors, als->y, als->factors);
+		nalstop = rec_top_component(s.als, d->ni, CAND, alstop, topv);
+		for (int mode = 0; mode < 2; mode++)
 		{
-			int			u = vs->vu[v];
-			int64		nt = vs->tptr[v + 1] - vs->tptr[v];
-			double		idcg = 0;
-			int			nc;
-			int64		e0 = d->uptr[u];
-			int			nh = (int) (d->uptr[u + 1] - e0);
-
-			CHECK_FOR_INTERRUPTS();
-			for (int r = 0; r < Min(nt, TOPN); r++)
-				idcg += disc[r];
-			for (int64 t = vs->tptr[v]; t < vs->tptr[v + 1]; t++)
-				truth[vs->titem[t]] = true;
-			for (int t = 0; t < nh; t++)
-				own[d->item[e0 + t]] = true;
-			rec_scores_customer(&s, d->item + e0, w + e0, nh, als->x + (Size) u * als->factors,
-								als->y, als->factors, vs->nb, knn_k, d->pop);
-			nc = rec_candidates(&s, CAND, mark, cand);
-			for (int mode = 0; mode < 2; mode++)
-				for (int c = 0; c < NCOMBO; c++)
-				{
-					RecBlend	b;
-					int			got;
-					double		dcg = 0,
-								hits = 0;
-					Size		slot = ((Size) h * 2 + mode) * NCOMBO + c;
-
-					combo_blend(c, half_lives[h], &b);
-					got = rec_top(&s, &b, cand, nc, mode == 1 ? own : NULL, TOPN, top, topv);
-					for (int r = 0; r < got; r++)
-						if (truth[top[r]])
-						{
-							dcg += disc[r];
-							hits += 1;
-						}
-					ndcg[slot] += dcg / idcg;
-					recall[slot] += hits / (double) nt;
-				}
-			for (int64 t = vs->tptr[v]; t < vs->tptr[v + 1]; t++)
-				truth[vs->titem[t]] = false;
-			for (int t = 0; t < nh; t++)
-				own[d->item[e0 + t]] = false;
+			rec_scores_scale(&s, mode == 1 ? own : NULL, REC_ALS);
+			alsscale[mode] = s.scale[1];
 		}
+		for (int h = 0; h < NHL; h++)
+		{
+			int			nknn,
+						nbase = 0;
+
+			if (only != NULL && h != only->h)
+				continue;
+			rec_scores_history(&s, d->item + e0, w[h] + e0, nh, vs->nb, knn_k);
+			for (int mode = 0; mode < 2; mode++)
+			{
+				rec_scores_scale(&s, mode == 1 ? own : NULL, REC_OWN | REC_KNN);
+				memcpy(hscale[mode], s.scale, sizeof(s.scale));
+			}
+
+			/* candidates: the customer's products and the best few of each other component */
+			for (int t = 0; t < nh; t++)
+			{
+				mark[d->item[e0 + t]] = true;
+				cand[nbase++] = d->item[e0 + t];
+			}
+			nknn = rec_top_component(s.knn, d->ni, CAND, top, topv);
+			for (int t = 0; t < nknn + nalstop; t++)
+			{
+				int32		i = t < nknn ? top[t] : alstop[t - nknn];
+
+				if (!mark[i])
+				{
+					mark[i] = true;
+					cand[nbase++] = i;
+				}
+			}
+			for (int hp = 0; hp < NHP; hp++)
+			{
+				int			nc = nbase;
+
+				if (only != NULL && hp != only->hp)
+					continue;
+				rec_scores_pop(&s, popv[hp]);
+				for (int t = 0; t < npoptop[hp]; t++)
+					if (!mark[poptop[hp][t]])
+					{
+						mark[poptop[hp][t]] = true;
+						cand[nc++] = poptop[hp][t];
+					}
+				for (int mode = 0; mode < 2; mode++)
+				{
+					if (only != NULL && mode != only->mode)
+						continue;
+					/* scales over what each mode may recommend */
+					memcpy(s.scale, hscale[mode], sizeof(s.scale));
+					s.scale[1] = alsscale[mode];
+					rec_scores_scale(&s, mode == 1 ? own : NULL, REC_POP);
+					eval_combos(&s, cand, nc, mode == 1 ? own : NULL, truth, nt, idcg,
+								ndcg + SLOT(hp, h, mode, 0), recall + SLOT(hp, h, mode, 0));
+				}
+				for (int t = nbase; t < nc; t++)
+					mark[cand[t]] = false;
+			}
+			for (int t = 0; t < nbase; t++)
+				mark[cand[t]] = false;
+		}
+		for (int64 t = vs->tptr[v]; t < vs->tptr[v + 1]; t++)
+			truth[vs->titem[t]] = false;
+		for (int t = 0; t < nh; t++)
+			own[d->item[e0 + t]] = false;
 	}
 	pfree(mark);
 	pfree(truth);
 	pfree(own);
 	pfree(cand);
-	pfree(w);
 }
 
 static void
 set_defaults(const RecFitOptions *o, RecValidation *v)
 {
 	v->als.factors = o->factors > 0 ? o->factors : 32;
-	v->als.lambda = o->lambda > 0 ? o->lambda : 10;
-	v->als.alpha = o->alpha >= 0 ? o->alpha : 10;
-	v->als.half_life = 0;
+	v->als.lambda = o->lambda > 0 ? o->lambda : 5;
+	v->als.alpha = o->alpha >= 0 ? o->alpha : 5;
+	v->als.half_life = 120;
 	v->als.iterations = o->iterations;
 	v->als.seed = o->seed;
-	v->repeat = (RecBlend) {0, 0.1, 0.1, 0.05};
-	v->fresh = (RecBlend) {0, 1, 0.5, 0.05};
+	v->neighbours = o->neighbours > 0 ? o->neighbours : 20;
+	v->repeat = (RecBlend) {240, 30, 0.3, 0, 0.2};
+	v->fresh = (RecBlend) {14, 30, 0.3, 0.1, 0.05};
+}
+
+/* the best blend of a (pop recency, recency, mode) cell, or of a mode (hp, h < 0: all cells) */
+static int
+best_slot(const double *ndcg, int hp, int h, int mode, int *bhp, int *bh)
+{
+	int			bc = -1;
+	double		bn = -1;
+
+	for (int p = 0; p < NHP; p++)
+		for (int q = 0; q < NHL; q++)
+		{
+			if ((hp >= 0 && p != hp) || (h >= 0 && q != h))
+				continue;
+			for (int c = 0; c < NCOMBO; c++)
+				if (ndcg[SLOT(p, q, mode, c)] > bn)
+				{
+					bn = ndcg[SLOT(p, q, mode, c)];
+					bc = c;
+					*bhp = p;
+					*bh = q;
+				}
+		}
+	return bc;
 }
 
 void
@@ -173,12 +329,14 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 	uint64	   *order;
 	int			neligible = 0;
 	ValSet		vs;
-	AlsSetting	tried[16];
-	int			ntried = 0;
-	double	   *ndcg = palloc(sizeof(double) * NHL * 2 * NCOMBO);
-	double	   *recall = palloc(sizeof(double) * NHL * 2 * NCOMBO);
-	double		best_fresh = -1;
-	int			stage;
+	AlsSetting	cands[8];
+	int			ncand = 0;
+	double	   *ndcg = palloc(sizeof(double) * NSLOT);
+	double	   *recall = palloc(sizeof(double) * NSLOT);
+	double	   *w[NHL];
+	double	   *popv[NHP];
+	int32	   *poptop[NHP];
+	int			npoptop[NHP];
 
 	memset(v, 0, sizeof(*v));
 	set_defaults(o, v);
@@ -234,116 +392,128 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 				vs.titem[t++] = icode[l];
 		}
 		vs.tptr[k] = t;
-		Assert(k == vs.nval);
 	}
-	vs.nb = rec_knn_build(vs.d, o->neighbours);
+	vs.nb = rec_knn_build(vs.d, Max(v->neighbours, o->neighbours > 0 ? o->neighbours : 50));
+	for (int h = 0; h < NHL; h++)
+	{
+		w[h] = palloc(sizeof(double) * Max(vs.d->nnz, 1));
+		rec_entry_weights(vs.d, half_lives[h], w[h]);
+	}
+	for (int hp = 0; hp < NHP; hp++)
+	{
+		double		val[CAND];
+
+		popv[hp] = palloc(sizeof(double) * Max(ni, 1));
+		poptop[hp] = palloc(sizeof(int32) * CAND);
+		rec_popularity(vs.d, pop_half_lives[hp], popv[hp]);
+		npoptop[hp] = rec_top_component(popv[hp], ni, CAND, poptop[hp], val);
+	}
 	v->customers = vs.nval;
-	v->grid = palloc(sizeof(double) * 16 * NHL * 2 * REC_GRID_COLS);
+	v->grid = palloc(sizeof(double) * lengthof(cands) * NHP * NHL * 2 * REC_GRID_COLS);
 
 	/*
-	 * Coordinate search over the ALS settings the options leave open: (alpha, lambda) on a
-	 * grid, then the recency of the confidences, then the number of factors.
+	 * The settings tried, one coordinate at a time from (32 factors, alpha 5, lambda 5,
+	 * confidences halved every 120 days, 20 neighbours), among those the options leave open.
 	 */
-	for (stage = 0; stage < 3; stage++)
 	{
-		AlsSetting	cands[8];
-		int			nc = 0;
-		AlsSetting	base = {v->als.factors, v->als.lambda, v->als.alpha, v->als.half_life};
+		AlsSetting	base = {v->als.factors, v->als.lambda, v->als.alpha, v->als.half_life, v->neighbours};
+		AlsSetting	c;
 
-		if (stage == 0)
-		{
-			static const double alphas[] = {5, 25};
-			static const double lambdas[] = {5, 50};
+		cands[ncand++] = base;
+		c = base;
+		c.alpha = o->alpha >= 0 ? o->alpha : 20;
+		cands[ncand++] = c;
+		c = base;
+		c.lambda = o->lambda > 0 ? o->lambda : 50;
+		cands[ncand++] = c;
+		c = base;
+		c.factors = o->factors > 0 ? o->factors : 64;
+		cands[ncand++] = c;
+		c = base;
+		c.neighbours = o->neighbours > 0 ? o->neighbours : 50;
+		cands[ncand++] = c;
+	}
+	/*
+	 * The first setting is scored on the whole grid; the others only in the cell (recency,
+	 * popularity recency) where new products scored best, which is where ALS matters; a winner
+	 * other than the first is scored on the whole grid again for its blends.
+	 */
+	{
+		Cell		cell = {0, 0, 1};
+		int			winner = -1;
+		double		best_fresh = -1;
 
-			for (int a = 0; a < 2; a++)
-				for (int l = 0; l < 2; l++)
-				{
-					cands[nc] = base;
-					if (o->alpha < 0)
-						cands[nc].alpha = alphas[a];
-					if (o->lambda < 0)
-						cands[nc].lambda = lambdas[l];
-					nc++;
-				}
-		}
-		else if (stage == 1)
-		{
-			cands[nc] = base;
-			cands[nc++].half_life = 120;
-		}
-		else if (o->factors == 0)
-		{
-			cands[nc] = base;
-			cands[nc++].factors = 16;
-			cands[nc] = base;
-			cands[nc++].factors = 64;
-		}
-		for (int c = 0; c < nc; c++)
+		for (int ci = 0; ci <= ncand; ci++)
 		{
 			RecAls		als = v->als;
 			bool		seen = false;
-			double		best_f = -1;
-			MemoryContext fitcxt = AllocSetContextCreate(CurrentMemoryContext, "recommender validation",
-														 ALLOCSET_DEFAULT_SIZES);
-			MemoryContext old;
+			bool		full = ci == 0 || ci == ncand;
+			int			si = ci == ncand ? winner : ci;
+			int			bhp,
+						bh,
+						bc;
+			MemoryContext fitcxt,
+						old;
 
-			for (int t = 0; t < ntried; t++)
-				seen = seen || memcmp(&tried[t], &cands[c], sizeof(AlsSetting)) == 0;
-			if (seen || ntried >= 16)
+			if (ci == ncand && winner <= 0)
+				break;
+			for (int t = 0; t < ci && ci < ncand; t++)
+				seen = seen || (cands[t].factors == cands[ci].factors &&
+								 cands[t].lambda == cands[ci].lambda &&
+								 cands[t].alpha == cands[ci].alpha &&
+								 cands[t].half_life == cands[ci].half_life &&
+								 cands[t].neighbours == cands[ci].neighbours);
+			if (seen)
 				continue;
-			tried[ntried++] = cands[c];
-			als.factors = cands[c].factors;
-			als.lambda = cands[c].lambda;
-			als.alpha = cands[c].alpha;
-			als.half_life = cands[c].half_life;
+			als.factors = cands[si].factors;
+			als.lambda = cands[si].lambda;
+			als.alpha = cands[si].alpha;
+			als.half_life = cands[si].half_life;
+			als.iterations = Min(o->iterations, VAL_ITERATIONS);
+			fitcxt = AllocSetContextCreate(CurrentMemoryContext, "recommender validation",
+										   ALLOCSET_DEFAULT_SIZES);
 			old = MemoryContextSwitchTo(fitcxt);
 			rec_als_fit(vs.d, &als);
-			score_setting(&vs, &als, o->neighbours, ndcg, recall);
+			memset(ndcg, 0, sizeof(double) * NSLOT);
+			memset(recall, 0, sizeof(double) * NSLOT);
+			score_setting(&vs, &als, cands[si].neighbours, w, popv, poptop, npoptop, full ? NULL : &cell,
+						  ndcg, recall);
 			MemoryContextSwitchTo(old);
-			for (int h = 0; h < NHL; h++)
-				for (int mode = 0; mode < 2; mode++)
-				{
-					int			bc = -1;
-					double		bn = -1;
-					double	   *row = v->grid + (Size) v->grid_rows * REC_GRID_COLS;
-					RecBlend	b;
-
-					for (int k = 0; k < NCOMBO; k++)
+			MemoryContextDelete(fitcxt);
+			for (int hp = 0; hp < NHP; hp++)
+				for (int h = 0; h < NHL; h++)
+					for (int mode = 0; mode < 2; mode++)
 					{
-						Size		slot = ((Size) h * 2 + mode) * NCOMBO + k;
+						double	   *row = v->grid + (Size) v->grid_rows * REC_GRID_COLS;
+						RecBlend	b;
 
-						if (ndcg[slot] > bn)
-						{
-							bn = ndcg[slot];
-							bc = k;
-						}
+						if (!full && (hp != cell.hp || h != cell.h || mode != cell.mode))
+							continue;
+						bc = best_slot(ndcg, hp, h, mode, &bhp, &bh);
+						combo_blend(bc, hp, h, &b);
+						row[0] = als.factors;
+						row[12] = cands[si].neighbours;
+						row[1] = als.lambda;
+						row[2] = als.alpha;
+						row[3] = als.half_life;
+						row[4] = b.half_life;
+						row[5] = b.pop_half_life;
+						row[6] = mode == 0 ? 1 : 0;
+						row[7] = b.w_als;
+						row[8] = b.w_knn;
+						row[9] = b.w_pop;
+						row[10] = ndcg[SLOT(hp, h, mode, bc)] / vs.nval;
+						row[11] = recall[SLOT(hp, h, mode, bc)] / vs.nval;
+						v->grid_rows++;
 					}
-					combo_blend(bc, half_lives[h], &b);
-					row[0] = als.factors;
-					row[1] = als.lambda;
-					row[2] = als.alpha;
-					row[3] = als.half_life;
-					row[4] = b.half_life;
-					row[5] = mode == 0 ? 1 : 0;
-					row[6] = b.w_als;
-					row[7] = b.w_knn;
-					row[8] = b.w_pop;
-					row[9] = bn / vs.nval;
-					/* recall of the same blend */
-					row[10] = recall[((Size) h * 2 + mode) * NCOMBO + bc] / vs.nval;
-					v->grid_rows++;
-					if (mode == 1 && bn > best_f)
-						best_f = bn;
-				}
-			/* the baselines, from the first setting: they do not depend on ALS */
-			if (ntried == 1)
+			if (ci == 0)
 			{
-				/* own basket counts alone, ties by popularity: the customer's most-bought */
-				Size		own_slot = ((Size) 1 * 2 + 0) * NCOMBO + 0;
-				/* binary neighbours alone, new products only */
-				Size		knn_slot = ((Size) 0 * 2 + 1) * NCOMBO + (0 * NW + 3) * NP + 0;
-				/* popularity alone (the tie-break), new products only */
-				Size		pop_slot = ((Size) 0 * 2 + 1) * NCOMBO + 0;
+				/* the baselines do not depend on ALS: own basket counts alone (ties by
+				 * popularity: the customer's most-bought), binary neighbours alone and
+				 * popularity alone, new products only */
+				Size		own_slot = SLOT(0, 1, 0, 0);
+				Size		knn_slot = SLOT(0, 0, 1, (0 * NW + (NW - 1)) * NP + 0);
+				Size		pop_slot = SLOT(0, 0, 1, 0);
 
 				v->own_top_ndcg = ndcg[own_slot] / vs.nval;
 				v->own_top_recall = recall[own_slot] / vs.nval;
@@ -352,42 +522,32 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 				v->pop_ndcg = ndcg[pop_slot] / vs.nval;
 				v->pop_recall = recall[pop_slot] / vs.nval;
 			}
-			if (best_f > best_fresh)
+			bc = best_slot(ndcg, full ? -1 : cell.hp, full ? -1 : cell.h, 1, &bhp, &bh);
+			if (ci == 0)
 			{
-				best_fresh = best_f;
+				cell.hp = bhp;
+				cell.h = bh;
+			}
+			if (ci < ncand && ndcg[SLOT(bhp, bh, 1, bc)] > best_fresh)
+			{
+				best_fresh = ndcg[SLOT(bhp, bh, 1, bc)];
+				winner = ci;
+			}
+			if (full && si == winner)
+			{
 				v->als.factors = als.factors;
 				v->als.lambda = als.lambda;
 				v->als.alpha = als.alpha;
 				v->als.half_life = als.half_life;
-				/* the blends of both modes under this setting */
-				for (int mode = 0; mode < 2; mode++)
-				{
-					double		bn = -1;
-
-					for (int h = 0; h < NHL; h++)
-						for (int k = 0; k < NCOMBO; k++)
-						{
-							Size		slot = ((Size) h * 2 + mode) * NCOMBO + k;
-
-							if (ndcg[slot] > bn)
-							{
-								bn = ndcg[slot];
-								combo_blend(k, half_lives[h], mode == 0 ? &v->repeat : &v->fresh);
-								if (mode == 0)
-								{
-									v->repeat_ndcg = ndcg[slot] / vs.nval;
-									v->repeat_recall = recall[slot] / vs.nval;
-								}
-								else
-								{
-									v->fresh_ndcg = ndcg[slot] / vs.nval;
-									v->fresh_recall = recall[slot] / vs.nval;
-								}
-							}
-						}
-				}
+				v->neighbours = cands[si].neighbours;
+				combo_blend(bc, bhp, bh, &v->fresh);
+				v->fresh_ndcg = ndcg[SLOT(bhp, bh, 1, bc)] / vs.nval;
+				v->fresh_recall = recall[SLOT(bhp, bh, 1, bc)] / vs.nval;
+				bc = best_slot(ndcg, -1, -1, 0, &bhp, &bh);
+				combo_blend(bc, bhp, bh, &v->repeat);
+				v->repeat_ndcg = ndcg[SLOT(bhp, bh, 0, bc)] / vs.nval;
+				v->repeat_recall = recall[SLOT(bhp, bh, 0, bc)] / vs.nval;
 			}
-			MemoryContextDelete(fitcxt);
 		}
 	}
 }
