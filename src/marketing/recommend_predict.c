@@ -8,7 +8,8 @@
  * catalogue, finite values), so crafted bytes end in XX001, never in a wild read.
  *
  * Options: "repeat" (default true: the customer's past products may be recommended; false: new
- * products only), "exclude" (product ids never to recommend, e.g. out of stock at the customer's
+ * products only), "method" ("blend", the default, or one component alone with its raw score:
+ * "own", "als", "item", "popularity"), "exclude" (product ids never to recommend, e.g. out of stock at the customer's
  * home store), "only" (the product ids allowed, e.g. the products of some categories) and
  * "peers" (customer ids of the customer's segment: popularity is counted among them, which is
  * what a customer without history is recommended).
@@ -72,9 +73,19 @@ typedef struct RecCache
 	uint64		peer_hash;		/* 0: no peers cached */
 } RecCache;
 
+typedef enum RecMethod
+{
+	METHOD_BLEND,
+	METHOD_OWN,
+	METHOD_ALS,
+	METHOD_ITEM,
+	METHOD_POPULARITY
+} RecMethod;
+
 typedef struct RecOptions
 {
 	bool		repeat;
+	RecMethod	method;
 	int64	   *exclude;
 	int			nexclude;
 	int64	   *only;
@@ -317,6 +328,7 @@ parse_options(FunctionCallInfo fcinfo, int argno, RecOptions *o)
 	char	   *key = NULL;
 
 	o->repeat = true;
+	o->method = METHOD_BLEND;
 	o->nexclude = 0;
 	o->nonly = -1;
 	o->npeers = -1;
@@ -346,6 +358,24 @@ parse_options(FunctionCallInfo fcinfo, int argno, RecOptions *o)
 							 errhint("true lets a customer's past products be recommended; false recommends new products only.")));
 				o->repeat = v.val.boolean;
 			}
+			else if (strcmp(key, "method") == 0)
+			{
+				static const char *const names[] = {"blend", "own", "als", "item", "popularity"};
+				bool		found = false;
+
+				for (int k = 0; k < (int) lengthof(names) && v.type == jbvString; k++)
+					if (v.val.string.len == (int) strlen(names[k]) &&
+						memcmp(v.val.string.val, names[k], v.val.string.len) == 0)
+					{
+						o->method = (RecMethod) k;
+						found = true;
+					}
+				if (!found)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("option \"method\" must be \"blend\", \"own\", \"als\", \"item\" or \"popularity\""),
+							 errhint("\"blend\" (the default) mixes the others with the weights chosen by validation.")));
+			}
 			else if (strcmp(key, "exclude") == 0)
 				o->exclude = option_ids(&v, key, &o->nexclude);
 			else if (strcmp(key, "only") == 0)
@@ -356,7 +386,7 @@ parse_options(FunctionCallInfo fcinfo, int argno, RecOptions *o)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown option \"%s\"", key),
-						 errhint("The options are repeat, exclude, only and peers.")));
+						 errhint("The options are repeat, method, exclude, only and peers.")));
 		}
 	}
 }
@@ -456,6 +486,7 @@ recommend_one(RecCache *c, const RecOptions *o, int u, int n, Tuplestorestate *t
 	const double *pop = popularity(c, o);
 	const RecBlend *b = o->repeat ? &m->repeat : &m->fresh;
 	RecBlend	cold = {0, 0, 0, 0, 1};
+	RecBlend	single = {0, 0, 1, 1, 1};
 	int64		e0 = u >= 0 ? m->hptr[u] : 0;
 	int			nh = u >= 0 ? (int) (m->hptr[u + 1] - e0) : 0;
 	bool	   *own_banned = palloc(sizeof(bool) * Max(nh, 1));
@@ -473,6 +504,14 @@ recommend_one(RecCache *c, const RecOptions *o, int u, int n, Tuplestorestate *t
 			c->banned[m->hitem[e0 + t]] = true;
 	}
 	rec_scores_scale(&c->s, c->banned, REC_ALL);
+	if (o->method != METHOD_BLEND)
+	{
+		/* one component, unscaled: the raw score of that method */
+		b = &single;
+		memset(c->s.scale, 0, sizeof(c->s.scale));
+		c->s.scale[o->method == METHOD_OWN ? 0 : o->method == METHOD_ALS ? 1 :
+				   o->method == METHOD_ITEM ? 2 : 3] = 1.0;
+	}
 	got = rec_top(&c->s, b, NULL, 0, c->banned, n, c->out, c->score);
 	for (int t = 0; t < nh; t++)
 		c->banned[m->hitem[e0 + t]] = own_banned[t];
@@ -492,12 +531,16 @@ recommend_one(RecCache *c, const RecOptions *o, int u, int n, Tuplestorestate *t
 		parts[1] = b->w_als * c->s.scale[1] * c->s.als[i];
 		parts[2] = b->w_knn * c->s.scale[2] * c->s.knn[i];
 		parts[3] = b->w_pop * c->s.scale[3] * c->s.pop[i];
-		if (nh > 0)
+		if (nh > 0 || o->method != METHOD_BLEND)
 		{
 			best = 0;
 			for (int k = 1; k < 4; k++)
 				if (parts[k] > parts[best])
 					best = k;
+			if (o->method != METHOD_BLEND)
+				best = o->method == METHOD_OWN ? 0 : o->method == METHOD_ALS ? 1 :
+					o->method == METHOD_ITEM ? 2 : 3;
+			/* a product with nothing from its method is a popularity fill */
 			if (parts[best] <= 0)
 				best = 3;
 		}
