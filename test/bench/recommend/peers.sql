@@ -4,7 +4,8 @@
 -- popularity; filled with popularity) and item-to-item cosine kNN on the binary customer x
 -- product matrix (k nearest neighbours of each product, a product's score = the sum of its
 -- similarities to the customer's products, filled with popularity), repeat and new variants.
--- psql variables: train, last (held-back customers), k, prefix (of the result tables).
+-- psql variables: train, last (held-back customers), k. Results: peer_personal_top,
+-- peer_item_knn_repeat, peer_item_knn_new (customer, rank, product).
 CREATE TEMP TABLE pop AS
     SELECT product, count(DISTINCT (customer, day)) AS baskets FROM :train GROUP BY product;
 CREATE TEMP TABLE pop_rank AS
@@ -13,7 +14,7 @@ CREATE TEMP TABLE hist AS
     SELECT customer, product, count(DISTINCT day) AS baskets, max(day) AS last_day
     FROM :train WHERE customer IN (SELECT customer FROM :last) GROUP BY customer, product;
 -- personal_top (repeat only)
-CREATE TABLE :"prefix"_personal_top AS
+CREATE TABLE peer_personal_top AS
     SELECT customer, rank, product FROM (
         SELECT customer, product, row_number() OVER (PARTITION BY customer ORDER BY own DESC, last_day DESC NULLS LAST, r) AS rank
         FROM (SELECT c.customer, p.product, p.r, coalesce(h.baskets, 0) AS own, h.last_day
@@ -40,7 +41,7 @@ CREATE TEMP TABLE simk AS
 CREATE TEMP TABLE knn_score AS
     SELECT h.customer, k.i AS product, sum(k.s) AS score
     FROM hist h JOIN simk k ON k.j = h.product GROUP BY h.customer, k.i;
-CREATE TABLE :"prefix"_item_knn_repeat AS
+CREATE TABLE peer_item_knn_repeat AS
     SELECT customer, rank, product FROM (
         SELECT customer, product, row_number() OVER (PARTITION BY customer ORDER BY score DESC, r) AS rank
         FROM (SELECT customer, product, score, r FROM knn_score JOIN pop_rank USING (product)
@@ -49,7 +50,7 @@ CREATE TABLE :"prefix"_item_knn_repeat AS
               CROSS JOIN (SELECT * FROM pop_rank WHERE r <= 10) p
               WHERE NOT EXISTS (SELECT 1 FROM knn_score s WHERE s.customer = c.customer AND s.product = p.product)) s) s
     WHERE rank <= 10;
-CREATE TABLE :"prefix"_item_knn_new AS
+CREATE TABLE peer_item_knn_new AS
     SELECT customer, rank, product FROM (
         SELECT customer, product, row_number() OVER (PARTITION BY customer ORDER BY score DESC, r) AS rank
         FROM (SELECT customer, product, score, r FROM knn_score JOIN pop_rank USING (product)

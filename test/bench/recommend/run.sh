@@ -33,6 +33,10 @@ run_ours() {  # $1 train table, $2 held-back customers, $3 prefix
   Q -At -c "CREATE TABLE $3_ours_new AS SELECT customer, rank, product FROM $3_model, retailiq.recommend_for_customers(m, 10, '{\"repeat\": false}')
               WHERE customer IN (SELECT customer FROM $2)"
 }
+peers() {  # $1 train table, $2 held-back customers, $3 prefix: the SQL peers, k = 20
+  Q -v train="$1" -v last="$2" -v k=20 -f "$HERE/peers.sql" >/dev/null
+  for t in personal_top item_knn_repeat item_knn_new; do Q -c "ALTER TABLE peer_$t RENAME TO $3_$t"; done
+}
 score() {  # $1 recs, $2 test -> "recall ndcg"
   Q -At -F ' ' -f "$HERE/score.sql" -c "SELECT round(recall10::numeric, 4), round(ndcg10::numeric, 4) FROM pg_temp.score_recs('$1', '$2')" | tail -1
 }
@@ -53,7 +57,7 @@ if [ -f "$OR/online_retail_clean_shared.csv.gz" ]; then
   t0=$(date +%s.%N)
   run_ours orl_train orl_last orl
   t1=$(date +%s.%N)
-  Q -v train=orl_train -v last=orl_last -v k=20 -v prefix=orl -f "$HERE/peers.sql" >/dev/null
+  peers orl_train orl_last orl
   echo "-- Online Retail P1: $(Q -At -c "SELECT count(*) FROM orl_train") training lines, $(Q -At -c "SELECT count(DISTINCT customer) FROM orl_test") test customers (fit + 2 x 10 products for every customer: $(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.1f", b-a}') s wall)"
   validation orl_model
   read -r r_rep n_rep <<<"$(score orl_ours_repeat orl_test)"
@@ -89,7 +93,7 @@ fi
 # ---- 2. the sample ----------------------------------------------------------------------
 Q -f "$HERE/sample.sql" >/dev/null
 run_ours smp_train smp_last smp
-Q -v train=smp_train -v last=smp_last -v k=20 -v prefix=smp -f "$HERE/peers.sql" >/dev/null
+peers smp_train smp_last smp
 echo "-- sample (generate_sample_data 2000 customers, 300 products, 365 days, seed 42): $(Q -At -c "SELECT count(*) FROM smp_train") training lines, $(Q -At -c "SELECT count(DISTINCT customer) FROM smp_test") test customers"
 validation smp_model
 read -r r_rep n_rep <<<"$(score smp_ours_repeat smp_test)"
