@@ -135,6 +135,7 @@ extern RecData *rec_data_build(const RecLine *lines, int64 n, const int32 *ucode
 extern double rec_decay(double half_life, int32 ref_day, int32 day);
 extern void rec_entry_weights(const RecData *d, double half_life, double *w);
 extern void rec_popularity(const RecData *d, double half_life, double *pop);
+extern int32 rec_find_id(const int64 *ids, int n, int64 id);
 
 /* recommend_als.c */
 extern void rec_als_fit(const RecData *d, RecAls *als);

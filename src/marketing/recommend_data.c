@@ -147,3 +147,24 @@ rec_popularity(const RecData *d, double half_life, double *pop)
 		for (int64 k = d->dptr[e]; k < d->dptr[e + 1]; k++)
 			pop[d->item[e]] += rec_decay(half_life, d->ref_day, d->days[k]);
 }
+
+/* The index of id in the ascending ids, or -1. */
+int32
+rec_find_id(const int64 *ids, int n, int64 id)
+{
+	int			lo = 0,
+				hi = n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (ids[mid] == id)
+			return mid;
+		if (ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}

@@ -27,26 +27,6 @@ cmp_int64(const void *pa, const void *pb)
 	return a < b ? -1 : (a > b);
 }
 
-static int32
-find_id(const int64 *ids, int n, int64 id)
-{
-	int			lo = 0,
-				hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (ids[mid] == id)
-			return mid;
-		if (ids[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
-}
-
 static void
 put_blend(ModelBuilder *mb, const char *prefix, const RecBlend *b)
 {
@@ -123,7 +103,7 @@ recommender_fit_final(PG_FUNCTION_ARGS)
 			prod[ni++] = prod[l];
 	for (int64 l = 0; l < n; l++)
 	{
-		icode[l] = find_id(prod, ni, s->lines[l].product);
+		icode[l] = rec_find_id(prod, ni, s->lines[l].product);
 		if ((l & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}

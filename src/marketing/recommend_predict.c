@@ -391,26 +391,6 @@ parse_options(FunctionCallInfo fcinfo, int argno, RecOptions *o)
 	}
 }
 
-static int
-find_id(const int64 *ids, int n, int64 id)
-{
-	int			lo = 0,
-				hi = n - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (ids[mid] == id)
-			return mid;
-		if (ids[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
-}
-
 /* Popularity: over the whole history, or the baskets of the peers (cached by their list). */
 static const double *
 popularity(RecCache *c, const RecOptions *o)
@@ -428,7 +408,7 @@ popularity(RecCache *c, const RecOptions *o)
 	memset(c->peer_pop, 0, sizeof(double) * m->ni);
 	for (int p = 0; p < o->npeers; p++)
 	{
-		int			u = find_id(m->cust, m->nu, o->peers[p]);
+		int			u = rec_find_id(m->cust, m->nu, o->peers[p]);
 
 		CHECK_FOR_INTERRUPTS();
 		if (u < 0)
@@ -449,14 +429,14 @@ base_bans(RecCache *c, const RecOptions *o)
 	memset(c->banned, o->nonly >= 0 ? 1 : 0, sizeof(bool) * m->ni);
 	for (int t = 0; t < o->nonly; t++)
 	{
-		int			i = find_id(m->prod, m->ni, o->only[t]);
+		int			i = rec_find_id(m->prod, m->ni, o->only[t]);
 
 		if (i >= 0)
 			c->banned[i] = false;
 	}
 	for (int t = 0; t < o->nexclude; t++)
 	{
-		int			i = find_id(m->prod, m->ni, o->exclude[t]);
+		int			i = rec_find_id(m->prod, m->ni, o->exclude[t]);
 
 		if (i >= 0)
 			c->banned[i] = true;
@@ -642,7 +622,7 @@ recommend_for_customer(PG_FUNCTION_ARGS)
 	c = get_model(fcinfo);
 	InitMaterializedSRF(fcinfo, 0);
 	base_bans(c, &o);
-	recommend_one(c, &o, find_id(c->m->cust, c->m->nu, customer), Min(n, c->m->ni),
+	recommend_one(c, &o, rec_find_id(c->m->cust, c->m->nu, customer), Min(n, c->m->ni),
 				  rsinfo->setResult, rsinfo->setDesc, false, customer);
 	return (Datum) 0;
 }
