@@ -40,6 +40,22 @@ peers() {  # $1 train table, $2 held-back customers, $3 prefix: the SQL peers, k
 score() {  # $1 recs, $2 test -> "recall ndcg"
   Q -At -F ' ' -f "$HERE/score.sql" -c "SELECT round(recall10::numeric, 4), round(ndcg10::numeric, 4) FROM pg_temp.score_recs('$1', '$2')" | tail -1
 }
+row() { printf '   %-44s %9s %9s\n' "$1" "$2" "$3"; }
+# evaluate PREFIX: ours and the SQL peers of this run against PREFIX_test, printed as rows;
+# sets r_/n_ (recall/NDCG) of rep, new (ours), pt (personal_top), kr, kn (item-kNN)
+evaluate() {
+  read -r r_rep n_rep <<<"$(score $1_ours_repeat $1_test)"
+  read -r r_new n_new <<<"$(score $1_ours_new $1_test)"
+  read -r r_pt n_pt <<<"$(score $1_personal_top $1_test)"
+  read -r r_kr n_kr <<<"$(score $1_item_knn_repeat $1_test)"
+  read -r r_kn n_kn <<<"$(score $1_item_knn_new $1_test)"
+  row "method (variant)" "recall@10" "NDCG@10"
+  row "retailiq recommender (repeat)" "$r_rep" "$n_rep"
+  row "retailiq recommender (new)" "$r_new" "$n_new"
+  row "personal_top, this run (SQL)" "$r_pt" "$n_pt"
+  row "item_knn k=20 (repeat), this run (SQL)" "$r_kr" "$n_kr"
+  row "item_knn k=20 (new), this run (SQL)" "$r_kn" "$n_kn"
+}
 validation() {  # $1 model table
   Q -At -c "SELECT 'validation inside the fit (' || (i->'metrics'->>'validation_customers') || ' customers): repeat NDCG@10 '
               || round((i->'metrics'->>'validation_repeat_ndcg10')::numeric, 4) || ' (own most-bought '
@@ -60,21 +76,11 @@ if [ -f "$OR/online_retail_clean_shared.csv.gz" ]; then
   peers orl_train orl_last orl
   echo "-- Online Retail P1: $(Q -At -c "SELECT count(*) FROM orl_train") training lines, $(Q -At -c "SELECT count(DISTINCT customer) FROM orl_test") test customers (fit + 2 x 10 products for every customer: $(awk -v a=$t0 -v b=$t1 'BEGIN{printf "%.1f", b-a}') s wall)"
   validation orl_model
-  read -r r_rep n_rep <<<"$(score orl_ours_repeat orl_test)"
-  read -r r_new n_new <<<"$(score orl_ours_new orl_test)"
-  read -r r_pt n_pt <<<"$(score orl_personal_top orl_test)"
-  read -r r_kr n_kr <<<"$(score orl_item_knn_repeat orl_test)"
-  read -r r_kn n_kn <<<"$(score orl_item_knn_new orl_test)"
-  printf '   %-44s %9s %9s\n' "method (variant)" "recall@10" "NDCG@10"
-  printf '   %-44s %9s %9s\n' "retailiq recommender (repeat)" "$r_rep" "$n_rep"
-  printf '   %-44s %9s %9s\n' "personal_top, this run (SQL)" "$r_pt" "$n_pt"
-  printf '   %-44s %9s %9s\n' "personal_top, README" 0.1868 0.2815
-  printf '   %-44s %9s %9s\n' "item_knn k=20 (repeat), this run (SQL)" "$r_kr" "$n_kr"
-  printf '   %-44s %9s %9s\n' "item_knn (repeat), README" 0.0843 0.1457
-  printf '   %-44s %9s %9s\n' "retailiq recommender (new)" "$r_new" "$n_new"
-  printf '   %-44s %9s %9s\n' "item_knn k=20 (new), this run (SQL)" "$r_kn" "$n_kn"
-  printf '   %-44s %9s %9s\n' "item_knn (new), README" 0.0287 0.0610
-  printf '   %-44s %9s %9s\n' "arules (new), README" 0.0280 0.0566
+  evaluate orl
+  row "personal_top, README" 0.1868 0.2815
+  row "item_knn (repeat), README" 0.0843 0.1457
+  row "item_knn (new), README" 0.0287 0.0610
+  row "arules (new), README" 0.0280 0.0566
   echo "   ratios, repeat vs personal_top (README): recall $(ratio $r_rep 0.1868), NDCG $(ratio $n_rep 0.2815)   (goal >= 1)"
   echo "   ratios, new vs best of item_knn/arules (README 0.0287 / 0.0610): recall $(ratio $r_new 0.0287), NDCG $(ratio $n_new 0.0610)   (goal >= 1.2)"
   if $PY -c 'import pandas' 2>/dev/null; then
@@ -96,16 +102,7 @@ run_ours smp_train smp_last smp
 peers smp_train smp_last smp
 echo "-- sample (generate_sample_data 2000 customers, 300 products, 365 days, seed 42): $(Q -At -c "SELECT count(*) FROM smp_train") training lines, $(Q -At -c "SELECT count(DISTINCT customer) FROM smp_test") test customers"
 validation smp_model
-read -r r_rep n_rep <<<"$(score smp_ours_repeat smp_test)"
-read -r r_new n_new <<<"$(score smp_ours_new smp_test)"
-read -r r_pt n_pt <<<"$(score smp_personal_top smp_test)"
-read -r r_kr n_kr <<<"$(score smp_item_knn_repeat smp_test)"
-read -r r_kn n_kn <<<"$(score smp_item_knn_new smp_test)"
-printf '   %-44s %9s %9s\n' "retailiq recommender (repeat)" "$r_rep" "$n_rep"
-printf '   %-44s %9s %9s\n' "personal_top (SQL)" "$r_pt" "$n_pt"
-printf '   %-44s %9s %9s\n' "item_knn k=20 (repeat, SQL)" "$r_kr" "$n_kr"
-printf '   %-44s %9s %9s\n' "retailiq recommender (new)" "$r_new" "$n_new"
-printf '   %-44s %9s %9s\n' "item_knn k=20 (new, SQL)" "$r_kn" "$n_kn"
+evaluate smp
 echo "   ratios, repeat vs personal_top: recall $(ratio $r_rep $r_pt), NDCG $(ratio $n_rep $n_pt)   (goal >= 1)"
 echo "   ratios, new vs item_knn: recall $(ratio $r_new $r_kn), NDCG $(ratio $n_new $n_kn)   (goal >= 1.2)"
 
