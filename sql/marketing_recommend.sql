@@ -72,6 +72,11 @@ SELECT * FROM fit, retailiq.recommend_for_customer(m, 1, 5, '{"exclude": 30}');
 SELECT * FROM fit, retailiq.recommend_for_customer(m, 1, 5, '{"exclude": [1.5]}');
 SELECT * FROM fit, retailiq.recommend_for_customer(m, 1, 5, '{"method": "magic"}');
 SELECT * FROM fit, retailiq.recommend_for_customer(m, 1, 5, '{"colour": "red"}');
+-- the lines held are charged to retailiq.max_memory
+SET retailiq.max_memory = '2MB';
+SELECT retailiq.recommender_fit(x % 1000, x % 97, 1, timestamptz '2024-01-01' + x * interval '1 hour')
+FROM generate_series(1, 200000) x;
+RESET retailiq.max_memory;
 -- a model whose bytes were edited: a history that names a fifth product of four
 SELECT * FROM fit, retailiq.recommend_for_customer(
     replace(m::text, '"history_product": [0, 1,', '"history_product": [0, 4,')::retailiq.model, 1, 5);

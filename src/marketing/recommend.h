@@ -16,6 +16,8 @@
 
 #include "utils/jsonb.h"
 
+#include "core/memory.h"
+
 /* One purchase line; ids are kept as int64, never as float8 (pseudonyms use all 64 bits). */
 typedef struct RecLine
 {
@@ -110,6 +112,12 @@ typedef struct RecScores
 #define REC_KNN 4
 #define REC_POP 8
 #define REC_ALL 15
+
+/* an array of n (at least 1) elements, charged to retailiq.max_memory (53200 beyond it) */
+#define REC_ALLOC(n, type) \
+	((type *) riq_alloc(CurrentMemoryContext, \
+						riq_mul_size((Size) Max((n), 1), sizeof(type), "recommender_fit"), \
+						"recommender_fit"))
 
 /* recommender_fit's state */
 typedef struct RecState

@@ -97,11 +97,11 @@ rec_als_fit(const RecData *d, RecAls *als)
 	int			f = als->factors;
 	int			nu = d->nu,
 				ni = d->ni;
-	double	   *w = palloc(sizeof(double) * Max(d->nnz, 1));
-	double	   *uconf = palloc(sizeof(double) * Max(d->nnz, 1));
+	double	   *w = REC_ALLOC(d->nnz, double);
+	double	   *uconf = REC_ALLOC(d->nnz, double);
 	int64	   *iptr = palloc0(sizeof(int64) * (ni + 1));
-	int32	   *iidx = palloc(sizeof(int32) * Max(d->nnz, 1));
-	double	   *iconf = palloc(sizeof(double) * Max(d->nnz, 1));
+	int32	   *iidx = REC_ALLOC(d->nnz, int32);
+	double	   *iconf = REC_ALLOC(d->nnz, double);
 	int64	   *fill = palloc(sizeof(int64) * (ni + 1));
 	double	   *sts = palloc(sizeof(double) * f * f);
 	double	   *work = palloc(sizeof(double) * 3 * f);

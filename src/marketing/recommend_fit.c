@@ -158,11 +158,11 @@ recommender_fit_final(PG_FUNCTION_ARGS)
 	/* the history, with each entry's counts and recency weights under both modes */
 	{
 		int64	   *uptr64 = d->uptr;
-		int64	   *items = palloc(sizeof(int64) * Max(d->nnz, 1));
-		int64	   *baskets = palloc(sizeof(int64) * Max(d->nnz, 1));
-		int64	   *lastday = palloc(sizeof(int64) * Max(d->nnz, 1));
-		double	   *wrep = palloc(sizeof(double) * Max(d->nnz, 1));
-		double	   *wnew = palloc(sizeof(double) * Max(d->nnz, 1));
+		int64	   *items = REC_ALLOC(d->nnz, int64);
+		int64	   *baskets = REC_ALLOC(d->nnz, int64);
+		int64	   *lastday = REC_ALLOC(d->nnz, int64);
+		double	   *wrep = REC_ALLOC(d->nnz, double);
+		double	   *wnew = REC_ALLOC(d->nnz, double);
 
 		rec_entry_weights(d, v.repeat.half_life, wrep);
 		rec_entry_weights(d, v.fresh.half_life, wnew);

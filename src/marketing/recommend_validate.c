@@ -174,7 +174,7 @@ score_setting(const ValSet *vs, const RecAls *als, int knn_k, double *const *w,
 	bool	   *mark = palloc0(sizeof(bool) * Max(d->ni, 1));
 	bool	   *truth = palloc0(sizeof(bool) * Max(d->ni, 1));
 	bool	   *own = palloc0(sizeof(bool) * Max(d->ni, 1));
-	int32	   *cand = palloc(sizeof(int32) * Max(d->ni, 1));
+	int32	   *cand = REC_ALLOC(d->ni, int32);
 	double		disc[TOPN];
 	int32		top[Max(TOPN, CAND)];
 	double		topv[Max(TOPN, CAND)];
@@ -323,7 +323,7 @@ void
 rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *icode,
 			 int nu, int ni, const RecFitOptions *o, RecValidation *v)
 {
-	int32	   *last = palloc(sizeof(int32) * Max(nu, 1));
+	int32	   *last = REC_ALLOC(nu, int32);
 	bool	   *multi = palloc0(sizeof(bool) * Max(nu, 1));
 	bool	   *chosen = palloc0(sizeof(bool) * Max(nu, 1));
 	bool	   *keep;
@@ -352,7 +352,7 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 		last[u] = Max(last[u], lines[l].day);
 	}
 	/* the validated customers: a seeded hash order of the ids, the first max of them */
-	order = palloc(sizeof(uint64) * Max(nu, 1) * 2);
+	order = REC_ALLOC(2 * (Size) nu, uint64);
 	for (int64 l = 0; l < n; l++)
 		if (multi[ucode[l]] && (l == 0 || ucode[l - 1] != ucode[l]))
 		{
@@ -366,13 +366,13 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 	vs.nval = Min(neligible, o->max_validation_customers);
 	for (int i = 0; i < vs.nval; i++)
 		chosen[order[2 * i + 1]] = true;
-	keep = palloc(sizeof(bool) * Max(n, 1));
+	keep = REC_ALLOC(n, bool);
 	for (int64 l = 0; l < n; l++)
 		keep[l] = !(chosen[ucode[l]] && lines[l].day == last[ucode[l]]);
 	vs.d = rec_data_build(lines, n, ucode, icode, keep, nu, ni);
 	vs.vu = palloc(sizeof(int32) * vs.nval);
 	vs.tptr = palloc(sizeof(int64) * (vs.nval + 1));
-	vs.titem = palloc(sizeof(int32) * Max(n, 1));
+	vs.titem = REC_ALLOC(n, int32);
 	{
 		int			k = 0;
 		int64		t = 0;
@@ -397,14 +397,14 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 	vs.nb = rec_knn_build(vs.d, Max(v->neighbours, o->neighbours > 0 ? o->neighbours : 50));
 	for (int h = 0; h < NHL; h++)
 	{
-		w[h] = palloc(sizeof(double) * Max(vs.d->nnz, 1));
+		w[h] = REC_ALLOC(vs.d->nnz, double);
 		rec_entry_weights(vs.d, half_lives[h], w[h]);
 	}
 	for (int hp = 0; hp < NHP; hp++)
 	{
 		double		val[CAND];
 
-		popv[hp] = palloc(sizeof(double) * Max(ni, 1));
+		popv[hp] = REC_ALLOC(ni, double);
 		poptop[hp] = palloc(sizeof(int32) * CAND);
 		rec_popularity(vs.d, pop_half_lives[hp], popv[hp]);
 		npoptop[hp] = rec_top_component(popv[hp], ni, CAND, poptop[hp], val);
