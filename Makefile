@@ -20,7 +20,7 @@ SQL_behaviour = behaviour behaviour_funnel behaviour_profile
 SQL_reports   = reports reports_html report_days
 # issue 24 (slow movers, forecast health, two-person rule); the replenishment plan adds its own files
 SQL_replenishment += planning_thresholds slow_movers forecast_health
-SQL_marketing = elasticity elasticity_price promotion retention
+SQL_marketing = recommend elasticity elasticity_price promotion retention
 PARTS = core sample segment basket forecast churn alerts scheduler privacy behaviour replenishment reports marketing
 
 MODULE_big = retailiq

@@ -43,6 +43,7 @@ static const KindInfo kinds[MODEL_KIND_MAX + 1] = {
 	[MODEL_KIND_RFM] = {"rfm", false},
 	[MODEL_KIND_FORECAST_ENSEMBLE] = {"forecast_ensemble", true},
 	[MODEL_KIND_FORECAST_REGRESSION] = {"forecast_regression", true},
+	[MODEL_KIND_RECOMMENDER] = {"recommender", true},
 	[MODEL_KIND_ELASTICITY] = {"elasticity", true},
 };
 

@@ -71,7 +71,8 @@ typedef enum ModelKind
 	MODEL_KIND_RFM = 14,
 	MODEL_KIND_FORECAST_ENSEMBLE = 15,
 	MODEL_KIND_FORECAST_REGRESSION = 16,
-	MODEL_KIND_ELASTICITY = 18	/* 17: the recommender of issue 25 (another branch) */
+	MODEL_KIND_RECOMMENDER = 17,
+	MODEL_KIND_ELASTICITY = 18
 } ModelKind;
 
 #define MODEL_KIND_MAX 18

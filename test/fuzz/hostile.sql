@@ -59,6 +59,9 @@ INSERT INTO fuzz.model SELECT 'combo', retailiq.forecast_fit(series, ts, y, 'com
 INSERT INTO fuzz.model SELECT 'imapa', retailiq.forecast_fit(series, ts, CASE WHEN y > 13 THEN y ELSE 0 END, 'imapa') FROM fuzz.series;
 INSERT INTO fuzz.model SELECT 'regression', retailiq.forecast_regression_fit(series, ts, y, exog, '{"horizon": 7}') FROM fuzz.series;
 INSERT INTO fuzz.model
+SELECT 'recommender', retailiq.recommender_fit(1 + x % 7, 100 + (x * 5) % 9, 1 + x % 3, timestamptz '2025-01-01' + (x % 4) * interval '1 day')
+FROM generate_series(1, 60) x;
+INSERT INTO fuzz.model
 SELECT 'lstm', retailiq.forecast_lstm_fit(series, ts, y, exog, '{"epochs": 2, "hidden": 4, "window": 14, "horizon": 7}')
 FROM fuzz.series;
 

@@ -1,0 +1,116 @@
+/*
+ * recommend_knn.c: item-to-item cosine similarity on the binary customer x product matrix
+ * (two products are similar when the same customers bought both), each product's k nearest
+ * neighbours kept, best first (ties by product order, so the result is deterministic).
+ *
+ * The co-occurrence counts of one product at a time are gathered through its customers'
+ * histories into one dense counter that is reset through the list of touched products, so the
+ * work is the sum over customers of their number of products squared and the memory is O(ni).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+
+#include "core/memory.h"
+#include "marketing/recommend.h"
+
+typedef struct Cand
+{
+	int32		item;
+	double		sim;
+} Cand;
+
+static int
+cmp_cand(const void *pa, const void *pb)
+{
+	const Cand *a = pa;
+	const Cand *b = pb;
+
+	if (a->sim != b->sim)
+		return a->sim > b->sim ? -1 : 1;
+	return a->item < b->item ? -1 : (a->item > b->item);
+}
+
+RecNeighbours *
+rec_knn_build(const RecData *d, int k)
+{
+	int			ni = d->ni;
+	RecNeighbours *nb = palloc0(sizeof(RecNeighbours));
+	int64	   *iptr = palloc0(sizeof(int64) * (ni + 1));
+	int32	   *iusers = palloc(sizeof(int32) * Max(d->nnz, 1));
+	int64	   *fill = palloc(sizeof(int64) * (ni + 1));
+	double	   *cnt = palloc0(sizeof(double) * Max(ni, 1));
+	int32	   *touched = palloc(sizeof(int32) * Max(ni, 1));
+	Cand	   *cand = palloc(sizeof(Cand) * k);
+
+	nb->ni = ni;
+	nb->k = k;
+	nb->item = riq_alloc(CurrentMemoryContext, riq_mul_size((Size) Max(ni, 1) * k, sizeof(int32), "recommender_fit"), "recommender_fit");
+	nb->sim = riq_alloc(CurrentMemoryContext, riq_mul_size((Size) Max(ni, 1) * k, sizeof(double), "recommender_fit"), "recommender_fit");
+	for (int64 e = 0; e < d->nnz; e++)
+		iptr[d->item[e] + 1]++;
+	for (int i = 0; i < ni; i++)
+		iptr[i + 1] += iptr[i];
+	memcpy(fill, iptr, sizeof(int64) * (ni + 1));
+	for (int u = 0; u < d->nu; u++)
+		for (int64 e = d->uptr[u]; e < d->uptr[u + 1]; e++)
+			iusers[fill[d->item[e]]++] = u;
+
+	for (int i = 0; i < ni; i++)
+	{
+		int			nt = 0,
+					nc = 0;
+		double		ni_users = (double) (iptr[i + 1] - iptr[i]);
+
+		CHECK_FOR_INTERRUPTS();
+		for (int64 p = iptr[i]; p < iptr[i + 1]; p++)
+		{
+			int			u = iusers[p];
+
+			for (int64 e = d->uptr[u]; e < d->uptr[u + 1]; e++)
+			{
+				int32		j = d->item[e];
+
+				if (j == i)
+					continue;
+				if (cnt[j] == 0)
+					touched[nt++] = j;
+				cnt[j] += 1;
+			}
+		}
+		/* the k best, kept sorted by insertion: most candidates fall out at the first test */
+		for (int t = 0; t < nt; t++)
+		{
+			int32		j = touched[t];
+			Cand		x;
+			int			p;
+
+			x.item = j;
+			x.sim = cnt[j] / sqrt(ni_users * (double) (iptr[j + 1] - iptr[j]));
+			cnt[j] = 0;
+			if (nc == k && cmp_cand(&x, &cand[k - 1]) >= 0)
+				continue;
+			p = nc < k ? nc++ : k - 1;
+			while (p > 0 && cmp_cand(&x, &cand[p - 1]) < 0)
+			{
+				cand[p] = cand[p - 1];
+				p--;
+			}
+			cand[p] = x;
+		}
+		for (int t = 0; t < k; t++)
+		{
+			nb->item[(Size) i * k + t] = t < nc ? cand[t].item : -1;
+			nb->sim[(Size) i * k + t] = t < nc ? cand[t].sim : 0.0;
+		}
+	}
+	pfree(iptr);
+	pfree(iusers);
+	pfree(fill);
+	pfree(cnt);
+	pfree(touched);
+	pfree(cand);
+	return nb;
+}
