@@ -38,6 +38,10 @@
 int			forecast_workers = 2;
 char	   *forecast_debug_fail_series = NULL;
 
+/* the current call's series fitted so far (as the backend knows) and its workers */
+static int64 fit_done;
+static int	fit_launched;
+
 /* keys of the shared segment's table of contents */
 #define FIT_KEY_SHARED	UINT64CONST(0x5249510000000001)
 #define FIT_KEY_SERIES	UINT64CONST(0x5249510000000002)
@@ -200,6 +204,7 @@ fit_serial(const ForecastPanel *panel, int m, const ForecastOptions *o, const in
 		fit_one(s->key, s->y, s->n, need[i], m, o, &plans[i], &fits[(Size) i * nrec], &keep[i],
 				&vmae[i]);
 		forecast_progress_add(slot, 1);
+		fit_done = i + 1;
 		report_done(&r, i + 1);
 	}
 }
@@ -239,7 +244,10 @@ fit_claimed(FitShared *sh, FitSeries *series, const double *values, const char *
 		done = pg_atomic_add_fetch_u32(&sh->done, 1);
 		forecast_progress_add(sh->progress_slot, 1);
 		if (r != NULL)
+		{
+			fit_done = done;
 			report_done(r, (int) done);
+		}
 	}
 	MemoryContextSwitchTo(old);
 }
@@ -364,6 +372,7 @@ fit_parallel(const ForecastPanel *panel, int m, const ForecastOptions *o, const 
 
 	LaunchParallelWorkers(pcxt);
 	forecast_progress_workers(slot, pcxt->nworkers_launched);
+	fit_launched = pcxt->nworkers_launched;
 	ereport(DEBUG1,
 			(errmsg("forecast_fit: %d series over %d parallel workers and the leader",
 					ns, pcxt->nworkers_launched)));
@@ -376,6 +385,7 @@ fit_parallel(const ForecastPanel *panel, int m, const ForecastOptions *o, const 
 	MemoryContextDelete(cxt);
 	WaitForParallelWorkersToFinish(pcxt);
 
+	fit_done = pg_atomic_read_u32(&sh->done);
 	if (pg_atomic_read_u32(&sh->done) != (uint32) ns)
 		elog(ERROR, "forecast_fit: %u of %d series fitted by the parallel workers",
 			 pg_atomic_read_u32(&sh->done), ns);
@@ -401,7 +411,11 @@ forecast_fit_series(const ForecastPanel *panel, int m, const ForecastOptions *o,
 					const int *need, WarmPlan *plans, SeriesFit *fits, bool *keep, double *vmae)
 {
 	int			slot = forecast_progress_begin(o->method->name, panel->nseries);
+	instr_time	t0;
 
+	INSTR_TIME_SET_CURRENT(t0);
+	fit_done = 0;
+	fit_launched = 0;
 	PG_TRY();
 	{
 		if (parallel_possible(panel->nseries))
@@ -411,7 +425,25 @@ forecast_fit_series(const ForecastPanel *panel, int m, const ForecastOptions *o,
 	}
 	PG_FINALLY();
 	{
+		ForecastRunTotals one;
+		instr_time	now;
+
 		forecast_progress_end(slot);
+		/* the session's totals (the scheduler's run record), a failed call's too */
+		memset(&one, 0, sizeof(one));
+		INSTR_TIME_SET_CURRENT(now);
+		INSTR_TIME_SUBTRACT(now, t0);
+		one.fits = 1;
+		one.series_total = panel->nseries;
+		one.series_done = fit_done;
+		one.seconds = INSTR_TIME_GET_DOUBLE(now);
+		one.workers = fit_launched;
+		for (int i = 0; i < panel->nseries; i++)
+		{
+			one.series_warm += plans[i].status == WARM_REFIT;
+			one.series_skipped += plans[i].status == WARM_SKIPPED;
+		}
+		forecast_run_totals_add(&one);
 	}
 	PG_END_TRY();
 }
