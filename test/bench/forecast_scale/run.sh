@@ -44,23 +44,21 @@ if [ "$($PSQL -tAc "SELECT to_regclass('$S.daily_sales') IS NOT NULL")" != t ]; 
   $PSQL -c "SELECT retailiq.generate_sample_data('$S')" >/dev/null
 fi
 
-# The source: N store x product series over the sample's calendar, plus the "new days"
-# table the warm night adds to.
+# The source: N store x product series over the sample's calendar (a table, days without a
+# sale 0), plus the table of new days the warm night adds to.
 $PSQL <<SQL
 DROP VIEW IF EXISTS $S.scale_source;
-DROP TABLE IF EXISTS $S.scale_keys, $S.scale_extra, $S.scale_runs;
-CREATE TABLE $S.scale_keys AS
-SELECT DISTINCT store_id, product_id FROM $S.daily_sales ORDER BY store_id, product_id LIMIT $N;
-CREATE TABLE $S.scale_extra (store_id int, product_id int, day date, units float8);
-CREATE VIEW $S.scale_source AS
+DROP TABLE IF EXISTS $S.scale_rows, $S.scale_extra, $S.scale_runs;
+CREATE TABLE $S.scale_rows AS
 SELECT k.store_id || '/' || k.product_id AS series, k.store_id, k.product_id, c.day,
        coalesce(d.units, 0)::float8 AS units
-  FROM $S.scale_keys k
+  FROM (SELECT DISTINCT store_id, product_id FROM $S.daily_sales ORDER BY store_id, product_id LIMIT $N) k
  CROSS JOIN (SELECT generate_series(min(day), max(day), '1 day')::date AS day FROM $S.daily_sales) c
   LEFT JOIN (SELECT store_id, product_id, day, sum(units) AS units FROM $S.daily_sales GROUP BY 1, 2, 3) d
-         USING (store_id, product_id, day)
-UNION ALL
-SELECT store_id || '/' || product_id, store_id, product_id, day, units FROM $S.scale_extra;
+         USING (store_id, product_id, day);
+CREATE TABLE $S.scale_extra (LIKE $S.scale_rows);
+CREATE VIEW $S.scale_source AS
+SELECT * FROM $S.scale_rows UNION ALL SELECT * FROM $S.scale_extra;
 CREATE TABLE $S.scale_runs (id serial, method text, workers int, night text, seconds float8, series int,
                             warm int, skipped int, peak_kb bigint, load_before text, load_after text,
                             forecasts bigint);
@@ -103,10 +101,8 @@ for m in $METHODS; do
     refresh "$m" "$w" cold
     # the next night: one more day for every series (the same weekday a week before)
     $PSQL -c "INSERT INTO $S.scale_extra
-              SELECT store_id, product_id, max(day) + 1, 0 FROM $S.scale_source GROUP BY 1, 2" \
-          -c "UPDATE $S.scale_extra e SET units = coalesce((SELECT sum(units) FROM $S.daily_sales d
-                                                             WHERE d.store_id = e.store_id AND d.product_id = e.product_id
-                                                               AND d.day = e.day - 7), 0)" >/dev/null
+              SELECT r.series, r.store_id, r.product_id, r.day + 7, r.units FROM $S.scale_rows r
+               WHERE r.day = (SELECT max(day) FROM $S.scale_rows) - 6" >/dev/null
     refresh "$m" "$w" warm
     refresh "$m" "$w" same
   done
