@@ -6,13 +6,14 @@
 -- 24 series of 10 weeks: weekly patterns and a trend, every third one intermittent, one
 -- constant (p15: no ETS form fits it, the mean does).
 CREATE TABLE warm_sales AS
-SELECT 'p' || lpad(k::text, 2, '0') AS series, d::date AS ts,
-       CASE WHEN k % 3 = 0
-            THEN CASE WHEN (i * k) % 5 = 0 THEN 2 + k % 4 ELSE 0 END
-            ELSE round(20 + k + 6 * sin(i * 2 * pi() / 7) + (i % 4) + 0.1 * k * i / 7)
-       END::float8 AS y
-FROM generate_series(1, 24) k,
-     generate_series(date '2024-01-01', date '2024-03-10', '1 day') WITH ORDINALITY g(d, i);
+WITH days AS (SELECT d::date AS ts, row_number() OVER (ORDER BY d) AS i
+                FROM generate_series(date '2024-01-01', date '2024-03-10', '1 day') d),
+     keys AS (SELECT k, 'p' || lpad(k::text, 2, '0') AS series FROM generate_series(1, 24) k)
+SELECT series, ts,
+       (CASE WHEN k % 3 <> 0 THEN round(20 + k + 6 * sin(i * 2 * pi() / 7) + (i % 4) + 0.1 * k * i / 7)
+             WHEN (i * k) % 5 = 0 THEN 2 + k % 4
+             ELSE 0 END)::float8 AS y
+  FROM keys, days;
 
 -- what a model says of its warm start
 CREATE FUNCTION warm_summary(m retailiq.model)
