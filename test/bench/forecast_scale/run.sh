@@ -25,6 +25,7 @@
 #   FORECAST_SCALE_SERIES=N        the first N store x product series by key (default 10000)
 #   FORECAST_SCALE_METHODS="auto lstm"
 #   FORECAST_SCALE_WORKERS="0 1"   retailiq.forecast_workers settings (0 = the backend alone)
+#   FORECAST_SCALE_NIGHTS="cold warm same"   which nights to run (cold always runs first)
 #   FORECAST_SCALE_SCHEMA=bench_scale   where the sample data is made (kept for reruns)
 #   FORECAST_SCALE_BIG=0|1         the 100,000-series panel (default 0: hours on a loaded machine)
 set -euo pipefail
@@ -32,6 +33,7 @@ PSQL="psql -X -q -v ON_ERROR_STOP=1"
 N=${FORECAST_SCALE_SERIES:-10000}
 METHODS=${FORECAST_SCALE_METHODS:-auto lstm}
 WORKERS=${FORECAST_SCALE_WORKERS:-0 1}
+NIGHTS=${FORECAST_SCALE_NIGHTS:-cold warm same}
 S=${FORECAST_SCALE_SCHEMA:-bench_scale}
 BIG=${FORECAST_SCALE_BIG:-0}
 BIG_DAYS=${FORECAST_SCALE_BIG_DAYS:-120}
@@ -103,8 +105,8 @@ for m in $METHODS; do
     $PSQL -c "INSERT INTO $S.scale_extra
               SELECT r.series, r.store_id, r.product_id, r.day + 7, r.units FROM $S.scale_rows r
                WHERE r.day = (SELECT max(day) FROM $S.scale_rows) - 6" >/dev/null
-    refresh "$m" "$w" warm
-    refresh "$m" "$w" same
+    case " $NIGHTS " in *" warm "*) refresh "$m" "$w" warm ;; esac
+    case " $NIGHTS " in *" same "*) refresh "$m" "$w" same ;; esac
   done
 done
 $PSQL -c "SELECT retailiq.unregister_sales_source('scale', true) FROM retailiq.sales_source WHERE name = 'scale'" >/dev/null
