@@ -143,8 +143,8 @@ SELECT clock_timestamp() AS t0 \gset
 SELECT retailiq.refresh_forecasts(ARRAY[1, 7, 28], 'scale_big') AS rows_written;
 SELECT round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz)::numeric, 1) AS seconds,
        retailiq.model_info(retailiq.load_model('forecast:scale_big')) -> 'metrics' ->> 'nseries' AS series;
-\echo peak resident memory of the refreshing backend:
-\! grep VmHWM /proc/:pid/status
+\set peak \`grep VmHWM /proc/:pid/status\`
+\echo peak resident memory of the refreshing backend: :peak
 SQL
   echo "   load before: $before; after: $(load)"
 fi
