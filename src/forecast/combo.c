@@ -38,6 +38,7 @@
 
 #include "core/stats.h"
 #include "forecast/method.h"
+#include "forecast/warm_start.h"
 
 #define FIT_COMBO 10			/* per-series code in forecast_fit models: never renumber */
 #define COMBO_PARTS 3
@@ -76,6 +77,7 @@ combo_fit_part(int c, const double *y, int n, int m, const ForecastOptions *o, S
 				d.trend = ETS_ADD;
 				d.damped = 1;
 				d.allow_damped = true;
+				warm_start_damped_form(&d);	/* a warm refit: its previous form */
 				if (ets_fit(y, n, m, &d, f))
 					return true;
 				memset(f, 0, sizeof(*f));

@@ -29,6 +29,7 @@
 #include "core/memory.h"
 #include "core/stats.h"
 #include "forecast/baselines.h"
+#include "forecast/ets_memo.h"
 
 #define TOL 1.0e-10
 #define HUGEN 1.0e10
@@ -750,6 +751,7 @@ ets_fit(const double *y, int n, int m, const EtsOptions *opt, SeriesFit *fit)
 	bool		positive = true;
 	bool		constant = true;
 	bool		found = false;
+	bool		fitted;
 	double		scale = 0;
 	int			e,
 				t,
@@ -807,7 +809,12 @@ ets_fit(const double *y, int n, int m, const EtsOptions *opt, SeriesFit *fit)
 					f.season = s;
 					f.damped = d;
 					f.m = s != ETS_NONE ? m : 1;
-					if (!ets_fit_form(y, n, &f, opt->maxit, scale))
+					if (!ets_memo_get(y, n, m, opt->maxit, &f, &fitted))
+					{
+						fitted = ets_fit_form(y, n, &f, opt->maxit, scale);
+						ets_memo_put(y, n, m, opt->maxit, &f, fitted);	/* ets_memo.c */
+					}
+					if (!fitted)
 						continue;
 					if (f.aicc < fit->aicc)
 					{

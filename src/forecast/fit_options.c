@@ -16,7 +16,9 @@
 #include "forecast/method.h"
 
 static const char *const common_keys[] = {
-	"level", "season", "seed", "validation", "verbose", "short", NULL
+	"level", "season", "seed", "validation", "verbose", "short",
+	"warm_start", "reselect_days", "degrade_ratio", /* warm_start.c */
+	NULL
 };
 
 double

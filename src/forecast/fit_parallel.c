@@ -38,6 +38,10 @@
 int			forecast_workers = 2;
 char	   *forecast_debug_fail_series = NULL;
 
+/* the current call's series fitted so far (as the backend knows) and its workers */
+static int64 fit_done;
+static int	fit_launched;
+
 /* keys of the shared segment's table of contents */
 #define FIT_KEY_SHARED	UINT64CONST(0x5249510000000001)
 #define FIT_KEY_SERIES	UINT64CONST(0x5249510000000002)
@@ -64,6 +68,7 @@ typedef struct FitSeries
 	Size		key;			/* offset in bytes into the keys chunk */
 	int			n;
 	int			need;
+	WarmPlan	plan;			/* the fitter writes back the status */
 } FitSeries;
 
 /* one series' result, written by whoever fitted it: its method's SeriesFit records */
@@ -109,7 +114,7 @@ fit_short(const ForecastMethod *m, const double *y, int n, SeriesFit *fit)
 
 static void
 fit_one(const char *key, const double *y, int n, int need, int m, const ForecastOptions *o,
-		SeriesFit *fit, bool *keep, double *vmae)
+		WarmPlan *plan, SeriesFit *fit, bool *keep, double *vmae)
 {
 	ErrorContextCallback cb;
 
@@ -123,11 +128,24 @@ fit_one(const char *key, const double *y, int n, int need, int m, const Forecast
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("forecast_fit failed on series \"%s\" as retailiq.debug_fail_series asks", key),
 				 errhint("This setting is for testing error handling: RESET retailiq.debug_fail_series.")));
+	*keep = true;
+	if (plan->status == WARM_SKIPPED)
+	{
+		/* no new rows: the previous fit is in fit already (warm_start_plan) */
+		*vmae = plan->prev_vmae;
+		error_context_stack = cb.previous;
+		return;
+	}
 	memset(fit, 0, sizeof(SeriesFit) * forecast_method_records(o->method));
 	*vmae = NAN;
-	*keep = true;
 	if (need > 0)
+	{
 		*keep = fit_short(o->method, y, n, fit);
+		if (plan->status == WARM_REFIT)
+			plan->status = WARM_RESELECT_OTHER;
+	}
+	else if (plan->status == WARM_REFIT)
+		*vmae = warm_start_fit(plan, y, n, m, o, fit);
 	else
 		*vmae = o->method->fit(y, n, m, o, fit);
 	error_context_stack = cb.previous;
@@ -171,7 +189,7 @@ report_done(FitReport *r, int done)
 
 static void
 fit_serial(const ForecastPanel *panel, int m, const ForecastOptions *o, const int *need,
-		   SeriesFit *fits, bool *keep, double *vmae, int slot)
+		   WarmPlan *plans, SeriesFit *fits, bool *keep, double *vmae, int slot)
 {
 	FitReport	r;
 	int			nrec = forecast_method_records(o->method),
@@ -183,8 +201,10 @@ fit_serial(const ForecastPanel *panel, int m, const ForecastOptions *o, const in
 		const ForecastSeries *s = &panel->series[i];
 
 		CHECK_FOR_INTERRUPTS();
-		fit_one(s->key, s->y, s->n, need[i], m, o, &fits[(Size) i * nrec], &keep[i], &vmae[i]);
+		fit_one(s->key, s->y, s->n, need[i], m, o, &plans[i], &fits[(Size) i * nrec], &keep[i],
+				&vmae[i]);
 		forecast_progress_add(slot, 1);
+		fit_done = i + 1;
 		report_done(&r, i + 1);
 	}
 }
@@ -198,7 +218,7 @@ fit_serial(const ForecastPanel *panel, int m, const ForecastOptions *o, const in
  * together with the shared segment every participant maps.
  */
 static void
-fit_claimed(FitShared *sh, const FitSeries *series, const double *values, const char *keys,
+fit_claimed(FitShared *sh, FitSeries *series, const double *values, const char *keys,
 			FitResult *results, const ForecastOptions *o, MemoryContext cxt, Size mapped,
 			FitReport *r)
 {
@@ -208,7 +228,7 @@ fit_claimed(FitShared *sh, const FitSeries *series, const double *values, const 
 	for (;;)
 	{
 		uint32		i = pg_atomic_fetch_add_u32(&sh->next, 1);
-		const FitSeries *s;
+		FitSeries  *s;
 		FitResult  *res;
 		uint32		done;
 
@@ -217,14 +237,17 @@ fit_claimed(FitShared *sh, const FitSeries *series, const double *values, const 
 		CHECK_FOR_INTERRUPTS();
 		s = &series[i];
 		res = FIT_RESULT(results, i, nrec);
-		fit_one(keys + s->key, values + s->values, s->n, s->need, sh->m, o,
+		fit_one(keys + s->key, values + s->values, s->n, s->need, sh->m, o, &s->plan,
 				res->fit, &res->keep, &res->vmae);
 		riq_memory_check(cxt, mapped, "a forecast_fit worker");
 		MemoryContextReset(cxt);
 		done = pg_atomic_add_fetch_u32(&sh->done, 1);
 		forecast_progress_add(sh->progress_slot, 1);
 		if (r != NULL)
+		{
+			fit_done = done;
 			report_done(r, (int) done);
+		}
 	}
 	MemoryContextSwitchTo(old);
 }
@@ -258,7 +281,7 @@ parallel_possible(int ns)
 
 static void
 fit_parallel(const ForecastPanel *panel, int m, const ForecastOptions *o, const int *need,
-			 SeriesFit *fits, bool *keep, double *vmae, int slot)
+			 WarmPlan *plans, SeriesFit *fits, bool *keep, double *vmae, int slot)
 {
 	int			ns = panel->nseries,
 				nrec = forecast_method_records(o->method),
@@ -306,7 +329,7 @@ fit_parallel(const ForecastPanel *panel, int m, const ForecastOptions *o, const 
 		/* no segment to be had (too many in use): fit here */
 		DestroyParallelContext(pcxt);
 		ExitParallelMode();
-		fit_serial(panel, m, o, need, fits, keep, vmae, slot);
+		fit_serial(panel, m, o, need, plans, fits, keep, vmae, slot);
 		return;
 	}
 
@@ -335,6 +358,7 @@ fit_parallel(const ForecastPanel *panel, int m, const ForecastOptions *o, const 
 		series[i].key = nkeys;
 		series[i].n = s->n;
 		series[i].need = need[i];
+		series[i].plan = plans[i];
 		memcpy(values + nvalues, s->y, sizeof(double) * s->n);
 		memcpy(keys + nkeys, s->key, klen);
 		nvalues += s->n;
@@ -348,6 +372,7 @@ fit_parallel(const ForecastPanel *panel, int m, const ForecastOptions *o, const 
 
 	LaunchParallelWorkers(pcxt);
 	forecast_progress_workers(slot, pcxt->nworkers_launched);
+	fit_launched = pcxt->nworkers_launched;
 	ereport(DEBUG1,
 			(errmsg("forecast_fit: %d series over %d parallel workers and the leader",
 					ns, pcxt->nworkers_launched)));
@@ -360,6 +385,7 @@ fit_parallel(const ForecastPanel *panel, int m, const ForecastOptions *o, const 
 	MemoryContextDelete(cxt);
 	WaitForParallelWorkersToFinish(pcxt);
 
+	fit_done = pg_atomic_read_u32(&sh->done);
 	if (pg_atomic_read_u32(&sh->done) != (uint32) ns)
 		elog(ERROR, "forecast_fit: %u of %d series fitted by the parallel workers",
 			 pg_atomic_read_u32(&sh->done), ns);
@@ -367,7 +393,10 @@ fit_parallel(const ForecastPanel *panel, int m, const ForecastOptions *o, const 
 	{
 		const FitResult *res = FIT_RESULT(results, i, nrec);
 
-		memcpy(&fits[(Size) i * nrec], res->fit, sizeof(SeriesFit) * nrec);
+		plans[i] = series[i].plan;
+		/* a skipped series' fit was filled in here, not in the segment */
+		if (plans[i].status != WARM_SKIPPED)
+			memcpy(&fits[(Size) i * nrec], res->fit, sizeof(SeriesFit) * nrec);
 		keep[i] = res->keep;
 		vmae[i] = res->vmae;
 	}
@@ -379,20 +408,42 @@ fit_parallel(const ForecastPanel *panel, int m, const ForecastOptions *o, const 
 
 void
 forecast_fit_series(const ForecastPanel *panel, int m, const ForecastOptions *o,
-					const int *need, SeriesFit *fits, bool *keep, double *vmae)
+					const int *need, WarmPlan *plans, SeriesFit *fits, bool *keep, double *vmae)
 {
 	int			slot = forecast_progress_begin(o->method->name, panel->nseries);
+	instr_time	t0;
 
+	INSTR_TIME_SET_CURRENT(t0);
+	fit_done = 0;
+	fit_launched = 0;
 	PG_TRY();
 	{
 		if (parallel_possible(panel->nseries))
-			fit_parallel(panel, m, o, need, fits, keep, vmae, slot);
+			fit_parallel(panel, m, o, need, plans, fits, keep, vmae, slot);
 		else
-			fit_serial(panel, m, o, need, fits, keep, vmae, slot);
+			fit_serial(panel, m, o, need, plans, fits, keep, vmae, slot);
 	}
 	PG_FINALLY();
 	{
+		ForecastRunTotals one;
+		instr_time	now;
+
 		forecast_progress_end(slot);
+		/* the session's totals (the scheduler's run record), a failed call's too */
+		memset(&one, 0, sizeof(one));
+		INSTR_TIME_SET_CURRENT(now);
+		INSTR_TIME_SUBTRACT(now, t0);
+		one.fits = 1;
+		one.series_total = panel->nseries;
+		one.series_done = fit_done;
+		one.seconds = INSTR_TIME_GET_DOUBLE(now);
+		one.workers = fit_launched;
+		for (int i = 0; i < panel->nseries; i++)
+		{
+			one.series_warm += plans[i].status == WARM_REFIT;
+			one.series_skipped += plans[i].status == WARM_SKIPPED;
+		}
+		forecast_run_totals_add(&one);
 	}
 	PG_END_TRY();
 }

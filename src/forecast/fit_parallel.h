@@ -8,6 +8,7 @@
 #define RETAILIQ_FORECAST_FIT_PARALLEL_H
 
 #include "forecast/method.h"
+#include "forecast/warm_start.h"
 
 /* fewer series than this are fitted in the backend: starting workers would cost more */
 #define FIT_PARALLEL_MIN_SERIES 16
@@ -19,10 +20,13 @@ extern char *forecast_debug_fail_series;
 /*
  * Fit series i of the panel for every i: need[i] is what the method's min_length said (0 =
  * long enough; else the series gets the short-series fallback, keep[i] false when even
- * that is impossible). vmae[i] is auto's validation error (NaN for other methods). An
- * error while fitting a series names it (error context), in the backend as in a worker.
+ * that is impossible). vmae[i] is auto's validation error (NaN for other methods). plans[i]
+ * says whether series i is fitted cold, refitted warm or skipped (its fits already filled
+ * in); a warm refit that degrades becomes cold and says so in plans[i].status. An error
+ * while fitting a series names it (error context), in the backend as in a worker.
  */
 extern void forecast_fit_series(const ForecastPanel *panel, int m, const ForecastOptions *o,
-								const int *need, SeriesFit *fits, bool *keep, double *vmae);
+								const int *need, WarmPlan *plans, SeriesFit *fits, bool *keep,
+								double *vmae);
 
 #endif							/* RETAILIQ_FORECAST_FIT_PARALLEL_H */

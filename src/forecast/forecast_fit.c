@@ -121,8 +121,8 @@ short_report(const ShortReport *r, const ForecastOptions *o, const ForecastPanel
  * run in this backend or in parallel workers (fit_parallel.c), with the same result.
  */
 static void
-fit_panel(const ForecastPanel *panel, int m, const ForecastOptions *o, SeriesFit *fits,
-		  bool *keep, double *vmae, ShortReport *shorts)
+fit_panel(const ForecastPanel *panel, int m, const ForecastOptions *o, WarmPlan *plans,
+		  SeriesFit *fits, bool *keep, double *vmae, ShortReport *shorts)
 {
 	int			ns = panel->nseries,
 				nrec = forecast_method_records(o->method),
@@ -137,7 +137,7 @@ fit_panel(const ForecastPanel *panel, int m, const ForecastOptions *o, SeriesFit
 		if (need[i] > 0 && o->short_error)
 			short_refuse(o, panel, s, need[i]);
 	}
-	forecast_fit_series(panel, m, o, need, fits, keep, vmae);
+	forecast_fit_series(panel, m, o, need, plans, fits, keep, vmae);
 	for (i = 0; i < ns; i++)
 	{
 		if (need[i] > 0)
@@ -242,6 +242,7 @@ forecast_fit_final(PG_FUNCTION_ARGS)
 	SeriesFit  *fits;
 	double	   *vmae;
 	bool	   *keep;
+	WarmPlan   *plans;
 	ShortReport shorts;
 	MemoryContext work,
 				old;
@@ -281,7 +282,8 @@ forecast_fit_final(PG_FUNCTION_ARGS)
 	keep = palloc(sizeof(bool) * ns);
 	memset(&shorts, 0, sizeof(shorts));
 	initStringInfo(&shorts.list);
-	fit_panel(panel, m, &o, fits, keep, vmae, &shorts);
+	plans = warm_start_plan(j, &o, panel, m, fits, nrec);	/* warm_start.c */
+	fit_panel(panel, m, &o, plans, fits, keep, vmae, &shorts);
 	short_report(&shorts, &o, panel);
 	/*
 	 * The model holds the series kept, in panel (key) order, with as many records each as the
@@ -300,6 +302,7 @@ forecast_fit_final(PG_FUNCTION_ARGS)
 		{
 			memmove(&fits[(Size) k * used], &fits[(Size) i * nrec], sizeof(SeriesFit) * used);
 			vmae[k] = vmae[i];
+			plans[k] = plans[i];
 			panel->series[k] = panel->series[i];
 			k++;
 		}
@@ -321,6 +324,7 @@ forecast_fit_final(PG_FUNCTION_ARGS)
 	model_put_int(b, MODEL_METRICS, "rows", series_collect_rows(st));
 	old = MemoryContextSwitchTo(work);
 	put_series(b, panel, fits, ns, nrec, vmae, o.method == forecast_method_by_name("auto"));
+	warm_start_put(b, panel, plans, ns);
 	MemoryContextSwitchTo(old);
 	result = model_finish(b);
 	MemoryContextDelete(work);

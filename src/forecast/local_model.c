@@ -21,23 +21,6 @@
 #include "core/model.h"
 #include "forecast/local_model.h"
 
-typedef struct StatModel
-{
-	ForecastFreq freq;
-	double		level;
-	int64		seed;
-	bool		nonneg;
-	int			ns;
-	int			nrec;			/* records per series */
-	int			maxm;
-	char	  **keys;
-	int64	   *start,
-			   *len,
-			   *meth,
-			   *spec;
-	double	   *par,
-			   *seas;
-} StatModel;
 
 /* record r (of every series' records, flat) */
 static void
@@ -64,8 +47,8 @@ record_of(const StatModel *sm, int i, SeriesFit *f)
 }
 
 /* series i's records into f[0 .. nrec - 1] */
-static void
-series_fit_of(const StatModel *sm, int i, SeriesFit *f)
+void
+local_model_fits(const StatModel *sm, int i, SeriesFit *f)
 {
 	int			r;
 
@@ -117,7 +100,12 @@ check_series_fit(const ModelView *mv, const StatModel *sm, int i, int r)
 static void
 open_local(FunctionCallInfo fcinfo, StatModel *sm)
 {
-	ModelView  *mv = model_open_cached(fcinfo, 0, MODEL_KIND_ANY);
+	local_model_read(model_open_cached(fcinfo, 0, MODEL_KIND_ANY), sm);
+}
+
+void
+local_model_read(const ModelView *mv, StatModel *sm)
+{
 	const ForecastMethod *kind_method = forecast_method_by_kind(mv->kind);
 	int			dims[2];
 	int			n;
@@ -183,7 +171,7 @@ emit_series(ReturnSetInfo *rsi, const StatModel *sm, int i, int h, bool with_key
 	double	   *hi = palloc(sizeof(double) * h);
 	int			t;
 
-	series_fit_of(sm, i, f);
+	local_model_fits(sm, i, f);
 	riq_rng_seed(&rng, (uint64) sm->seed, (uint64) i);
 	fit_forecast(f, h, sm->level, sm->nonneg, &rng, yhat, lo, hi);
 	for (t = 0; t < h; t++)
@@ -273,7 +261,7 @@ forecast_model_series(PG_FUNCTION_ARGS)
 		bool		shown[4];
 		const ForecastMethod *m;
 
-		series_fit_of(&sm, i, fr);
+		local_model_fits(&sm, i, fr);
 		m = forecast_method_by_code(fp->method);
 		memset(shown, 0, sizeof(shown));
 		if (m->shown != NULL)

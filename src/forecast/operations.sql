@@ -473,6 +473,7 @@ DECLARE
     v_reused boolean;
     v_name text := 'forecast:' || source_name;
     v_fit_options jsonb;
+    v_warm jsonb;
     v_max_age interval;
     v_level float8;
     v_clamp boolean;
@@ -527,6 +528,18 @@ BEGIN
              WHERE fm.name = retailiq_internal.forecast_fit_method(src.method, cardinality(src.exog_columns) > 0)) = 'forecast_fit'
            AND coalesce(current_setting('retailiq.forecast_workers', true), '2')::int > 0 THEN
             PERFORM set_config('max_parallel_workers_per_gather', '0', true);
+        END IF;
+        -- Warm start: refit from the newest model of the current definition (its series keep
+        -- their method and form until reselect_days pass; unchanged series keep their fit).
+        IF (SELECT fm.trainer FROM retailiq.forecast_methods fm WHERE fm.name = src.method) = 'forecast_fit'
+           AND NOT v_fit_options ? 'warm_start' THEN
+            SELECT jsonb_build_object('model', m.name, 'version', m.version) INTO v_warm
+              FROM retailiq.models m
+             WHERE m.name = v_name AND m.version >= src.min_model_version
+             ORDER BY m.version DESC LIMIT 1;
+            IF v_warm IS NOT NULL THEN
+                v_fit_options := v_fit_options || jsonb_build_object('warm_start', v_warm);
+            END IF;
         END IF;
         EXECUTE retailiq_internal.sales_source_fit_query(src, src.method, false, src.options ? 'history_days') INTO v_model
           USING src.method, v_fit_options, NULL::date, (src.options ->> 'history_days')::int;

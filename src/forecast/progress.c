@@ -229,3 +229,31 @@ forecast_progress_rows(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_VOID();
 }
+
+/* ---------- this session's totals (the scheduler's run record) ---------- */
+
+static ForecastRunTotals run_totals;
+
+void
+forecast_run_totals_reset(void)
+{
+	memset(&run_totals, 0, sizeof(run_totals));
+}
+
+void
+forecast_run_totals_add(const ForecastRunTotals *one)
+{
+	run_totals.fits += one->fits;
+	run_totals.series_total += one->series_total;
+	run_totals.series_done += one->series_done;
+	run_totals.series_warm += one->series_warm;
+	run_totals.series_skipped += one->series_skipped;
+	run_totals.seconds += one->seconds;
+	run_totals.workers = Max(run_totals.workers, one->workers);
+}
+
+const ForecastRunTotals *
+forecast_run_totals(void)
+{
+	return &run_totals;
+}

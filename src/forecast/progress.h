@@ -23,4 +23,24 @@ extern void forecast_progress_add(int slot, int64 n);
 /* the fit is over (done or failed): the row disappears */
 extern void forecast_progress_end(int slot);
 
+/*
+ * The fits of this session since the last reset, summed (done or failed): what the
+ * scheduler keeps in a job run's record (retailiq.job_run.progress). Kept in the backend,
+ * with or without the shared area.
+ */
+typedef struct ForecastRunTotals
+{
+	int64		fits;			/* forecast_fit calls that fitted series */
+	int64		series_total;
+	int64		series_done;	/* fitted (or skipped) before the end, even a failed end */
+	int64		series_warm;	/* refitted warm (warm_start.c) */
+	int64		series_skipped; /* no new rows: previous fit kept */
+	double		seconds;		/* time spent fitting */
+	int			workers;		/* the most parallel workers one fit had */
+} ForecastRunTotals;
+
+extern void forecast_run_totals_reset(void);
+extern void forecast_run_totals_add(const ForecastRunTotals *one);
+extern const ForecastRunTotals *forecast_run_totals(void);
+
 #endif							/* RETAILIQ_FORECAST_PROGRESS_H */

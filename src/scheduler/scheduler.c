@@ -58,6 +58,7 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
+#include "forecast/progress.h"
 #include "scheduler/scheduler.h"
 
 /* the first key of every advisory lock the scheduler takes: 'RIQ1' */
@@ -1030,6 +1031,7 @@ job_run_command(const JobWorkerArgs *args, const char *command, const char *job_
 	PG_TRY();
 	{
 		begin_txn(command);
+		forecast_run_totals_reset();	/* the run record's forecast figures */
 		if (args->timeout_ms > 0)
 			enable_timeout_after(STATEMENT_TIMEOUT, args->timeout_ms);
 		if (SPI_execute(command, false, 0) < 0)
@@ -1069,11 +1071,12 @@ static void
 job_record_outcome(const JobWorkerArgs *args, const char *status, int64 rows,
 				   const ErrorData *edata, bool got_lock)
 {
-	Oid			types[8] = {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[8];
-	char		nulls[8];
+	Oid			types[9] = {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[9];
+	char		nulls[9];
 	Oid			saved_user;
 	int			saved_sec;
+	const ForecastRunTotals *ft = forecast_run_totals();
 
 	as_superuser_begin(&saved_user, &saved_sec);
 	begin_txn("retailiq job: recording the result");
@@ -1102,10 +1105,28 @@ job_record_outcome(const JobWorkerArgs *args, const char *status, int64 rows,
 	}
 	else
 		nulls[3] = nulls[4] = nulls[5] = nulls[6] = nulls[7] = 'n';
+	/* the forecast fits the command ran (refresh_forecasts): series done of total, time, rate */
+	nulls[8] = 'n';
+	if (ft->fits > 0)
+	{
+		StringInfoData p;
+
+		initStringInfo(&p);
+		appendStringInfo(&p, "{\"fits\": " INT64_FORMAT ", \"series_total\": " INT64_FORMAT
+						 ", \"series_done\": " INT64_FORMAT ", \"series_warm\": " INT64_FORMAT
+						 ", \"series_skipped\": " INT64_FORMAT ", \"fit_seconds\": %.3f"
+						 ", \"series_per_second\": %.1f, \"workers\": %d}",
+						 ft->fits, ft->series_total, ft->series_done, ft->series_warm,
+						 ft->series_skipped, ft->seconds,
+						 ft->seconds > 0 ? ft->series_done / ft->seconds : 0.0, ft->workers);
+		values[8] = CStringGetTextDatum(p.data);
+		nulls[8] = ' ';
+	}
 	if (SPI_execute_with_args("UPDATE retailiq.job_run SET status = $2, finished = clock_timestamp(), rows = $3,"
-							  " sqlstate = $4, message = $5, detail = $6, hint = $7, context = $8"
+							  " sqlstate = $4, message = $5, detail = $6, hint = $7, context = $8,"
+							  " progress = $9::jsonb"
 							  " WHERE run_id = $1 AND status = 'running'",
-							  8, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+							  9, types, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "retailiq job: could not record the result of run " INT64_FORMAT, args->run_id);
 	values[0] = Int64GetDatum(args->job_id);
 	if (SPI_execute_with_args("UPDATE retailiq.job SET last_status = $2,"

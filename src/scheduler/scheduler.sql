@@ -88,7 +88,8 @@ CREATE TABLE retailiq.job_run (
     message       text,
     detail        text,
     hint          text,
-    context       text
+    context       text,
+    progress      jsonb         -- the forecast fits of the run (refresh_forecasts): series done/total, time, rate
 );
 COMMENT ON TABLE retailiq.job_run IS 'run history of scheduled jobs (pruned after retailiq.job_history_retention)';
 CREATE INDEX job_run_job_idx ON retailiq.job_run (job_id, run_id);
