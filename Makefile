@@ -16,9 +16,10 @@ SQL_churn     = churn
 SQL_alerts    = alerts
 SQL_scheduler = scheduler
 SQL_privacy   = masking gaps audit approval roles
+SQL_replenishment = replenishment plan backtest
 SQL_behaviour = behaviour behaviour_funnel behaviour_profile
-SQL_reports   = reports reports_html
-PARTS = core sample segment basket forecast churn alerts scheduler privacy behaviour reports
+SQL_reports   = reports reports_html report_purchaser
+PARTS = core sample segment basket forecast churn alerts scheduler privacy replenishment behaviour reports
 
 MODULE_big = retailiq
 OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))

@@ -56,6 +56,10 @@ BEGIN
             'check_period', 'fmt', 'html', 'svg_bars', 'svg_lines', 'report_bad_grain',
             'report_forecasts', 'report_grain', 'report_range', 'zone_dwell',
             'model_or_null', 'tag_candidates_sql', 'tag_event_filter',
+            -- replenishment (replenishment_plan, replenishment_backtest, the row security
+            -- of purchase_order, order_plan and replenishment_parameter)
+            'replenishment_order', 'replenishment_simulate', 'replenishment_all_stores',
+            'replenishment_defaults',
             -- the scheduler's API (schedule, alter_job, run_job, unschedule, wait_for_job)
             'job_check_session', 'job_not_found',
             -- masking functions (mask_partial) and generate_sample_data

@@ -34,12 +34,15 @@ AS $$
            ('order_lines', 'returned', 'B', false),
            ('products', 'product_id', 'N', true), ('products', 'category', 'S', true),
            ('store_zones', 'store_id', 'N', true), ('store_zones', 'zone_id', 'N', true),
-           ('store_zones', 'zone_name', 'S', true), ('store_zones', 'category', 'S', true)
+           ('store_zones', 'zone_name', 'S', true), ('store_zones', 'category', 'S', true),
+           -- stock on hand per store and product (the replenishment plan's position)
+           ('inventory', 'store_id', 'N', true), ('inventory', 'product_id', 'N', true),
+           ('inventory', 'on_hand', 'N', true)
 $$;
 
 CREATE TABLE retailiq.source (
     role           text NOT NULL
-                   CHECK (role IN ('events', 'orders', 'order_lines', 'products', 'store_zones', 'sales')),
+                   CHECK (role IN ('events', 'orders', 'order_lines', 'products', 'store_zones', 'inventory', 'sales')),
     name           text NOT NULL DEFAULT '' CHECK ((role = 'sales') = (name <> '')),
     relation       regclass NOT NULL,
     columns        jsonb NOT NULL CHECK (jsonb_typeof(columns) = 'object'),
@@ -81,7 +84,7 @@ BEGIN
     END IF;
     IF NOT EXISTS (SELECT 1 FROM retailiq_internal.source_contract() c WHERE c.role = register_source.role) THEN
         RAISE EXCEPTION 'unknown source role "%"', role USING ERRCODE = '22023',
-              HINT = 'Use events, orders, order_lines, products or store_zones; sales sources are registered with retailiq.register_sales_source.';
+              HINT = 'Use events, orders, order_lines, products, store_zones or inventory; sales sources are registered with retailiq.register_sales_source.';
     END IF;
     IF jsonb_typeof(columns) <> 'object' THEN
         RAISE EXCEPTION 'columns must be a JSON object' USING ERRCODE = '22023',
