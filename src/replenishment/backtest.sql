@@ -34,7 +34,7 @@ DECLARE
     v_fit_options jsonb;
     v_level float8;
     v_z float8;
-    v_keys text := 'NULL::bigint AS store_id, NULL::bigint AS product_id';
+    v_keys text;
     v_inventory boolean;
     j int;
 BEGIN
@@ -106,22 +106,32 @@ BEGIN
     v_reviews := (v_n + v_r - 1) / v_r;
 
     IF src.store_column IS NOT NULL AND src.product_column IS NOT NULL THEN
-        v_keys := format('(SELECT max(%1$I)::bigint FROM %3$s k WHERE k.%4$I::text = s.s) AS store_id,'
-                         ' (SELECT max(%2$I)::bigint FROM %3$s k WHERE k.%4$I::text = s.s) AS product_id',
-                         src.store_column, src.product_column, src.relation::text, src.series_column);
+        v_keys := format('SELECT %1$I::text AS s, max(%2$I)::bigint AS store_id, max(%3$I)::bigint AS product_id'
+                         ' FROM %4$s WHERE %1$I IS NOT NULL GROUP BY 1',
+                         src.series_column, src.store_column, src.product_column, src.relation::text);
+    ELSE
+        v_keys := 'SELECT NULL::text AS s, NULL::bigint AS store_id, NULL::bigint AS product_id WHERE false';
     END IF;
-    DROP TABLE IF EXISTS pg_temp.riq_backtest_series;
-    DROP TABLE IF EXISTS pg_temp.riq_backtest_forecast;
+    -- an earlier call in the same transaction left them (ON COMMIT DROP)
+    IF to_regclass('pg_temp.riq_backtest_series') IS NOT NULL THEN
+        DROP TABLE pg_temp.riq_backtest_series;
+    END IF;
+    IF to_regclass('pg_temp.riq_backtest_forecast') IS NOT NULL THEN
+        DROP TABLE pg_temp.riq_backtest_forecast;
+    END IF;
     -- per series: the demand of the history and replayed periods (no row: 0)
     EXECUTE format($q$
         CREATE TEMP TABLE riq_backtest_series ON COMMIT DROP AS
-        WITH a AS (SELECT * FROM (%s) a WHERE a.d >= $1 AND a.d <= $2),
-        s AS (SELECT DISTINCT a.s FROM a)
-        SELECT s.s AS series, %s,
-               (SELECT array_agg(coalesce(a.y, 0)::float8 ORDER BY g.d)
-                  FROM generate_series($1, $2, make_interval(days => $3)) g(d)
-                  LEFT JOIN a ON a.s = s.s AND a.d = g.d::date) AS y
-          FROM s$q$, v_data, v_keys)
+        WITH a AS MATERIALIZED (SELECT * FROM (%s) a WHERE a.d >= $1 AND a.d <= $2),
+        g AS (SELECT g.d::date AS d FROM generate_series($1, $2, make_interval(days => $3)) g(d)),
+        k AS (%s)
+        SELECT s.s AS series, k.store_id, k.product_id,
+               array_agg(coalesce(a.y, 0)::float8 ORDER BY g.d) AS y
+          FROM (SELECT DISTINCT a.s FROM a) s
+         CROSS JOIN g
+          LEFT JOIN a ON a.s = s.s AND a.d = g.d
+          LEFT JOIN k ON k.s = s.s
+         GROUP BY s.s, k.store_id, k.product_id$q$, v_data, v_keys)
       USING v_first - v_hist * v_pd, v_last, v_pd;
 
     CREATE TEMP TABLE riq_backtest_forecast (series text, fit int, step int, mu float8, var float8)
