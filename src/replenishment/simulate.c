@@ -144,10 +144,10 @@ replenishment_simulate(PG_FUNCTION_ARGS)
 				 errmsg("history must be from 0 to below the length of demand, window at least 1"),
 				 errdetail("history is %d, demand has %d periods, window is %d.", hist, ny, window)));
 	for (i = 0; i < ny; i++)
-		if (y[i] < 0)
+		if (y[i] < 0 || y[i] > 1e12)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("demand must not be negative"),
+					 errmsg("demand must not be negative or above 1e12 units a period"),
 					 errdetail("Period %d has demand %g.", i + 1, y[i]),
 					 errhint("Leave returns out of the sales source, or clip them at 0.")));
 	n = ny - hist;
@@ -171,10 +171,11 @@ replenishment_simulate(PG_FUNCTION_ARGS)
 					 errdetail("They have %d and %d values; %d reviews need %d.", nm, nv, reviews,
 							   reviews * cover)));
 		for (i = 0; i < nm; i++)
-			if (fc_mean[i] < 0 || fc_var[i] < 0)
+			if (fc_mean[i] < 0 || fc_var[i] < 0 || fc_mean[i] > 1e12 || fc_var[i] > 1e24)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("forecast means and variances must not be negative")));
+						 errmsg("forecast means and variances must not be negative or absurdly large"),
+						 errdetail("Value %d has mean %g and variance %g.", i + 1, fc_mean[i], fc_var[i])));
 	}
 	else
 		z = riq_normal_quantile(level);
@@ -188,7 +189,7 @@ replenishment_simulate(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(6))
 	{
 		on_hand = PG_GETARG_FLOAT8(6);
-		if (!(on_hand >= 0 && isfinite(on_hand)))
+		if (!(on_hand >= 0 && on_hand <= 1e15))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("start_stock must be finite and not negative"),
