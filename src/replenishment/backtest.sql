@@ -8,8 +8,7 @@
 
 CREATE FUNCTION retailiq.replenishment_backtest(source text, from_date date, to_date date,
                                                 lead_time int, review_period int, service_level float8,
-                                                policy text DEFAULT 'plan', refit_every int DEFAULT NULL,
-                                                calibrate boolean DEFAULT true)
+                                                policy text DEFAULT 'plan', refit_every int DEFAULT NULL)
 RETURNS TABLE (series text, store_id bigint, product_id bigint, periods int, demand float8,
                units_sold float8, fill_rate float8, cycle_service_level float8, cycles int,
                avg_on_hand float8, stockout_days int, units_ordered float8, turnover float8)
@@ -40,7 +39,7 @@ DECLARE
     j int;
 BEGIN
     IF source IS NULL OR from_date IS NULL OR to_date IS NULL OR lead_time IS NULL
-       OR review_period IS NULL OR service_level IS NULL OR policy IS NULL OR calibrate IS NULL THEN
+       OR review_period IS NULL OR service_level IS NULL OR policy IS NULL THEN
         RAISE EXCEPTION 'arguments of replenishment_backtest must not be NULL (refit_every excepted)'
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Example: retailiq.replenishment_backtest(''store_sales'', ''2025-10-01'', ''2025-12-31'', 2, 1, 0.95, ''plan'').';
@@ -103,27 +102,8 @@ BEGIN
     END IF;
     v_n := (v_last - v_first) / v_pd + 1;
     v_window := 56 / v_pd;                       -- the classic policy's 8 weeks
+    v_hist := greatest(v_window, v_r + v_l);
     v_reviews := (v_n + v_r - 1) / v_r;
-    IF policy = 'plan' THEN
-        -- refits: at each review, or every refit_every days (a whole number of reviews)
-        IF refit_every IS NOT NULL THEN
-            IF refit_every < review_period OR refit_every % review_period <> 0 THEN
-                RAISE EXCEPTION 'refit_every must be a whole number of review periods'
-                    USING ERRCODE = 'invalid_parameter_value',
-                          DETAIL = format('refit_every is %s, review_period %s.', refit_every, review_period);
-            END IF;
-            v_f := refit_every / v_pd;
-        ELSE
-            v_f := v_r * greatest(1, (v_reviews + 15) / 16);
-            IF v_f > v_r THEN
-                RAISE NOTICE 'refitting the forecasts every % days (% fits), not at each of the % reviews',
-                             v_f * v_pd, (v_n + v_f - 1) / v_f, v_reviews
-                    USING HINT = 'Pass refit_every => the review period to refit at each review (slower).';
-            END IF;
-        END IF;
-    END IF;
-    -- history: the classic policy's window, naive's start, and the calibration fit's periods
-    v_hist := greatest(v_window, v_r + v_l, coalesce(v_f, 0));
 
     IF src.store_column IS NOT NULL AND src.product_column IS NOT NULL THEN
         v_keys := format('SELECT %1$I::text AS s, max(%2$I)::bigint AS store_id, max(%3$I)::bigint AS product_id'
@@ -157,12 +137,27 @@ BEGIN
     CREATE TEMP TABLE riq_backtest_forecast (series text, fit int, step int, mu float8, var float8)
         ON COMMIT DROP;
     IF policy = 'plan' THEN
+        -- refits: at each review, or every refit_every days (a whole number of reviews)
+        IF refit_every IS NOT NULL THEN
+            IF refit_every < review_period OR refit_every % review_period <> 0 THEN
+                RAISE EXCEPTION 'refit_every must be a whole number of review periods'
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = format('refit_every is %s, review_period %s.', refit_every, review_period);
+            END IF;
+            v_f := refit_every / v_pd;
+        ELSE
+            v_f := v_r * greatest(1, (v_reviews + 15) / 16);
+            IF v_f > v_r THEN
+                RAISE NOTICE 'refitting the forecasts every % days (% fits), not at each of the % reviews',
+                             v_f * v_pd, (v_n + v_f - 1) / v_f, v_reviews
+                    USING HINT = 'Pass refit_every => the review period to refit at each review (slower).';
+            END IF;
+        END IF;
         v_fits := (v_n + v_f - 1) / v_f;
         v_fit_options := retailiq_internal.sales_source_options(src.options);
         v_level := coalesce((v_fit_options ->> 'level')::float8, 0.8);
         v_z := retailiq.normal_quantile((1 + v_level) / 2);
-        -- fit -1, one refit interval before the replay, only calibrates fit 0
-        FOR j IN CASE WHEN calibrate THEN -1 ELSE 0 END .. v_fits - 1 LOOP
+        FOR j IN 0 .. v_fits - 1 LOOP
             v_origin := v_first + j * v_f * v_pd;
             EXECUTE retailiq_internal.sales_source_fit_query(src, src.method, true, src.options ? 'history_days')
                INTO v_model
@@ -179,21 +174,6 @@ BEGIN
              WHERE f.series IN (SELECT b.series FROM riq_backtest_series b);
         END LOOP;
         CREATE INDEX ON riq_backtest_forecast (series, fit, step);
-        IF calibrate THEN
-            -- each fit's variances scaled by how far the previous fit's forecasts of the
-            -- periods up to it missed (sum of squared errors over sum of variances, over all
-            -- series): validation on what was known at the time
-            UPDATE riq_backtest_forecast f SET var = f.var * c.k2
-              FROM (SELECT e.fit + 1 AS fit,
-                           CASE WHEN sum(e.var) > 0 THEN least(greatest(sum(e.err2) / sum(e.var), 0.05), 20)
-                                ELSE 1 END AS k2
-                      FROM (SELECT p.fit, p.var, (b.y[v_hist + p.fit * v_f + p.step] - p.mu) ^ 2 AS err2
-                              FROM riq_backtest_forecast p JOIN riq_backtest_series b ON b.series = p.series
-                             WHERE p.step <= v_f AND p.fit < v_fits - 1) e
-                     GROUP BY e.fit) c
-             WHERE f.fit = c.fit;
-            DELETE FROM riq_backtest_forecast f WHERE f.fit = -1;
-        END IF;
         ANALYZE riq_backtest_forecast;
     END IF;
 
@@ -242,5 +222,5 @@ BEGIN
       USING v_hist, v_l, v_r, policy, service_level, v_window, v_reviews, coalesce(v_f, v_r);
 END
 $$;
-COMMENT ON FUNCTION retailiq.replenishment_backtest(text, date, date, int, int, float8, text, int, boolean) IS
+COMMENT ON FUNCTION retailiq.replenishment_backtest(text, date, date, int, int, float8, text, int) IS
     'replays a past period of a sales source period by period under a replenishment policy (plan, reorder_point, naive): fill rate, cycle service level, average stock, stock-outs, units ordered and turnover per series and in total (series NULL)';

@@ -114,21 +114,58 @@ repl_dist_quantile(const ReplDist *d, double alpha)
 	return d->k0 + (d->n - 1) * d->step;
 }
 
-double
-repl_dist_shortage(const ReplDist *d, double s)
+/* P(D <= v) on the grid: the probability of the grid points at or below v */
+static double
+repl_dist_cdf_at(const ReplDist *d, const double *cdf, double v)
 {
-	double		e = 0;
+	double		i;
+
+	if (v < d->k0)
+		return 0;
+	i = floor((v - d->k0) / d->step);
+	return i >= d->n - 1 ? 1 : cdf[(int) i];
+}
+
+/*
+ * Lost sales: what sells during the lead time comes out of the stock there is, and demand
+ * beyond it is lost, not owed; the order arrives after the lead time whole. The review
+ * period after the arrival is served when its demand D_R stays within (x - D_L)+ + q (x: on
+ * hand + on order, taken as there at the start; D_L: the lead time's demand). The smallest
+ * whole q with that probability at least `level` (binary search: it grows with q); never more
+ * than the backorder answer `hi`.
+ */
+double
+repl_lost_sales_qty(const ReplDist *dl, const ReplDist *dr, double x, double level, double hi)
+{
+	double	   *cdf = palloc(sizeof(double) * dr->n),
+				lo = 0,
+				cum = 0;
 	int			i;
 
-	for (i = d->n - 1; i >= 0; i--)
+	for (i = 0; i < dr->n; i++)
 	{
-		double		k = d->k0 + i * d->step;
-
-		if (k <= s)
-			break;
-		e += (k - s) * d->p[i];
+		cum += dr->p[i];
+		cdf[i] = cum;
 	}
-	return e;
+	hi = fmax(0, ceil(hi));
+	while (lo < hi)
+	{
+		double		q = floor((lo + hi) / 2),
+					served = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		if (dl == NULL)
+			served = repl_dist_cdf_at(dr, cdf, x + q);
+		else
+			for (i = 0; i < dl->n; i++)
+				served += dl->p[i] * repl_dist_cdf_at(dr, cdf, fmax(0, x - (dl->k0 + i * dl->step)) + q);
+		if (served >= level - 1e-12)
+			hi = q;
+		else
+			lo = q + 1;
+	}
+	pfree(cdf);
+	return lo;
 }
 
 static void
@@ -150,12 +187,12 @@ repl_order(const double *mean, const double *var, int lead, int review, int shel
 		   double service_level, double position, double pack, double moq, ReplOrder *out)
 {
 	ReplDist	dlr,
-				dl;
+				dl,
+				dr;
 	double		m,
 				v,
 				cap = INFINITY,
-				level,
-				raw,
+				need,
 				q = 0,
 				review_demand;
 
@@ -164,9 +201,17 @@ repl_order(const double *mean, const double *var, int lead, int review, int shel
 	repl_dist_init(&dlr, m, v);
 	out->demand_mean = m;
 	out->demand_quantile = repl_dist_quantile(&dlr, service_level);
-	level = out->demand_quantile;
 	if (m <= 0)
 		out->reasons |= REPL_NO_DEMAND;
+	repl_sum(mean, var, 0, lead, &m, &v);
+	repl_dist_init(&dl, m, v);
+	repl_sum(mean, var, lead, lead + review, &review_demand, &v);
+	repl_dist_init(&dr, review_demand, v);
+
+	/* the order that serves the review period after its arrival at the service level */
+	need = repl_lost_sales_qty(lead > 0 ? &dl : NULL, &dr, position, service_level,
+							   out->demand_quantile - position);
+	out->order_up_to = position + need;
 
 	/* perishables: never more than sells, at the service level, before the order spoils */
 	if (shelf > 0)
@@ -177,20 +222,18 @@ repl_order(const double *mean, const double *var, int lead, int review, int shel
 		repl_dist_init(&ds, m, v);
 		cap = repl_dist_quantile(&ds, 1 - service_level);
 		repl_dist_free(&ds);
-		if (cap < level)
+		if (cap < out->order_up_to)
 		{
-			level = cap;
+			out->order_up_to = Max(cap, position);
 			out->reasons |= REPL_SHELF;
 		}
 	}
-	out->order_up_to = level;
 
-	raw = level - position;
-	if (raw <= 0 || out->demand_mean <= 0)
+	if (need <= 0 || out->demand_mean <= 0)
 		out->reasons |= REPL_ENOUGH;
 	else
 	{
-		q = raw;
+		q = need;
 		if (q < moq)
 		{
 			q = moq;
@@ -215,24 +258,39 @@ repl_order(const double *mean, const double *var, int lead, int review, int shel
 	}
 	out->order_qty = q;
 
-	/* expected fill rate of the review period's demand with the position after ordering */
-	repl_sum(mean, var, lead, lead + review, &review_demand, &v);
+	/*
+	 * expected fill rate of the review period after the arrival, with lost sales: the
+	 * review period's expected shortage E[(D_R - A)+], A = (x - D_L)+ + q, over its demand
+	 */
 	if (review_demand <= 0)
 		out->fill_rate = 1;
 	else
 	{
-		double		s = position + q;
-		double		short_lr = repl_dist_shortage(&dlr, s);
-		double		short_l = 0;
+		double	   *t0 = palloc(sizeof(double) * (dr.n + 1)),
+				   *t1 = palloc(sizeof(double) * (dr.n + 1)),
+					shortage = 0;
+		int			i;
 
-		if (lead > 0)
+		/* tails: t0[i] = P(D_R at grid point i or above), t1[i] = its partial mean */
+		t0[dr.n] = t1[dr.n] = 0;
+		for (i = dr.n - 1; i >= 0; i--)
 		{
-			repl_sum(mean, var, 0, lead, &m, &v);
-			repl_dist_init(&dl, m, v);
-			short_l = repl_dist_shortage(&dl, s);
-			repl_dist_free(&dl);
+			t0[i] = t0[i + 1] + dr.p[i];
+			t1[i] = t1[i + 1] + dr.p[i] * (dr.k0 + i * dr.step);
 		}
-		out->fill_rate = fmin(1, fmax(0, 1 - (short_lr - short_l) / review_demand));
+		for (i = 0; i < (lead > 0 ? dl.n : 1); i++)
+		{
+			double		a = fmax(0, position - (lead > 0 ? dl.k0 + i * dl.step : 0)) + q,
+						first = a < dr.k0 ? 0 : floor((a - dr.k0) / dr.step) + 1;
+			int			j = first > dr.n ? dr.n : (int) first;
+
+			shortage += (lead > 0 ? dl.p[i] : 1) * (t1[j] - a * t0[j]);
+		}
+		out->fill_rate = fmin(1, fmax(0, 1 - shortage / review_demand));
+		pfree(t0);
+		pfree(t1);
 	}
 	repl_dist_free(&dlr);
+	repl_dist_free(&dl);
+	repl_dist_free(&dr);
 }

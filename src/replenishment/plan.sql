@@ -6,46 +6,6 @@
 -- whole packs, at least the MOQ, never more than sells before it spoils
 -- (retailiq_internal.replenishment_order, demand.c).
 
--- How far the source's stored forecasts of the last `days` days before as_of missed what then
--- sold: the sum of squared errors over the sum of the forecasts' variances, over all series
--- (1 when fewer than 30 forecast values can be compared; bounded to 0.05 .. 20). The plan
--- scales its variances by it, so a method whose intervals run wide (or narrow) on this
--- source's data does not carry that into every order.
-CREATE FUNCTION retailiq_internal.replenishment_spread(source text, as_of date, days int DEFAULT 28)
-RETURNS float8
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    src retailiq.sales_source;
-    n bigint;
-    k2 float8;
-BEGIN
-    SELECT * INTO src FROM retailiq.sales_source s WHERE s.name = source;
-    IF NOT FOUND OR as_of IS NULL OR days IS NULL OR days < 1 THEN
-        RETURN 1;
-    END IF;
-    EXECUTE format($q$
-        WITH f AS (
-            SELECT DISTINCT ON (r.series, r.period_start) r.series, r.period_start, greatest(r.yhat, 0) AS mu,
-                   CASE WHEN r.yhat_upper IS NULL THEN greatest(r.yhat, 0)
-                        ELSE ((r.yhat_upper - r.yhat_lower)
-                              / (2 * retailiq.normal_quantile((1 + r.interval_level) / 2))) ^ 2 END AS var
-              FROM retailiq.forecast_result r
-             WHERE r.model_name = $1 AND r.period_start < $2 AND r.period_start >= $2 - $3
-             ORDER BY r.series, r.period_start, r.created_at),
-        a AS (SELECT * FROM (%s) a WHERE a.d < $2 AND a.d >= $2 - $3)
-        SELECT count(*), sum((coalesce(a.y, 0) - f.mu) ^ 2) / nullif(sum(f.var), 0)
-          FROM f LEFT JOIN a ON a.s = f.series AND a.d = f.period_start$q$,
-        retailiq_internal.sales_source_query(src, false))
-      INTO n, k2 USING 'forecast:' || source, as_of, days;
-    IF n < 30 OR k2 IS NULL THEN
-        RETURN 1;
-    END IF;
-    RETURN least(greatest(k2, 0.05), 20);
-END
-$$;
-
 CREATE FUNCTION retailiq.replenishment_plan(source text, as_of date DEFAULT NULL, stores bigint[] DEFAULT NULL,
                                             missing_inventory text DEFAULT 'error')
 RETURNS TABLE (store_id bigint, product_id bigint, series text, on_hand float8, on_order float8,
@@ -63,7 +23,6 @@ DECLARE
     v_missing bigint;
     v_example text;
     v_base text;
-    v_k2 float8;
 BEGIN
     IF source IS NULL OR missing_inventory IS NULL THEN
         RAISE EXCEPTION 'source and missing_inventory must not be NULL'
@@ -104,7 +63,6 @@ BEGIN
                   HINT = 'Register the stock on hand: retailiq.register_source(''inventory'', relation) with columns store_id, product_id, on_hand.';
     END IF;
     v_inv := retailiq_internal.source_sql('inventory');
-    v_k2 := retailiq_internal.replenishment_spread(source, as_of);
 
     -- the store x product series with a forecast from as_of on, their parameters and stock
     v_base := format($q$
@@ -151,7 +109,7 @@ BEGIN
                            CASE WHEN r.yhat_upper IS NULL THEN greatest(r.yhat, 0)
                                 ELSE ((r.yhat_upper - r.yhat_lower)
                                       / (2 * retailiq.normal_quantile((1 + r.interval_level) / 2))) ^ 2
-                           END * $5 / n.days AS var
+                           END / n.days AS var
                       FROM retailiq.forecast_result r
                      CROSS JOIN LATERAL (SELECT ((r.period_start + CASE r.grain WHEN 'day' THEN interval '1 day'
                                                      WHEN 'week' THEN interval '1 week' ELSE interval '1 month' END)::date
@@ -183,14 +141,12 @@ BEGIN
                         || CASE WHEN arr.covered < p.need
                                 THEN format('; %%s of %%s days without a forecast took the mean of the others',
                                             p.need - arr.covered, p.need) ELSE '' END
-                        || CASE WHEN $5 <> 1 THEN format('; forecast variance x %%s, calibrated on the last 28 days'' errors',
-                                                         round($5::numeric, 2)) ELSE '' END
           FROM p JOIN arr ON arr.series = p.series
          CROSS JOIN LATERAL retailiq_internal.replenishment_order(
                arr.mu, arr.var, p.lead_time_days, p.review_days, coalesce(p.shelf_life_days, 0),
                p.service_level, p.stock, p.on_order, p.pack_size, p.moq) o
          ORDER BY p.store_id, p.product_id, p.series$q$, v_base)
-      USING v_model, as_of, stores, missing_inventory, v_k2;
+      USING v_model, as_of, stores, missing_inventory;
 END
 $$;
 COMMENT ON FUNCTION retailiq.replenishment_plan(text, date, bigint[], text) IS

@@ -29,15 +29,20 @@ extern void repl_dist_init(ReplDist *d, double mean, double var);
 extern void repl_dist_free(ReplDist *d);
 /* the smallest grid value whose cumulative probability reaches alpha */
 extern double repl_dist_quantile(const ReplDist *d, double alpha);
-/* E[(D - s)+], the expected demand above s */
-extern double repl_dist_shortage(const ReplDist *d, double s);
+
+/*
+ * The smallest whole order that serves the review period after its arrival with probability
+ * `level` under lost sales (dl NULL: no lead time), x the position; at most hi.
+ */
+extern double repl_lost_sales_qty(const ReplDist *dl, const ReplDist *dr, double x, double level,
+								  double hi);
 
 /* One store x product's order at a review (replenishment_order). */
 typedef struct ReplOrder
 {
 	double		demand_mean;	/* over lead time + review period */
 	double		demand_quantile;	/* its service-level quantile */
-	double		order_up_to;	/* the quantile, or less when capped by shelf life */
+	double		order_up_to;	/* the position the order brings it to (before packs and MOQ) */
 	double		order_qty;
 	double		fill_rate;		/* expected, with the position after ordering */
 	int			reasons;		/* REPL_* bits */

@@ -57,6 +57,43 @@ plan_level(const double *fc_mean, const double *fc_var, int k, int cover, double
 	return s;
 }
 
+/* the plan's order at review k from position x: lost sales, as the plan computes it */
+static double
+plan_order(const double *fc_mean, const double *fc_var, int k, int lead, int review, double level,
+		   double x)
+{
+	ReplDist	dl,
+				dr;
+	double		ml = 0,
+				vl = 0,
+				mr = 0,
+				vr = 0,
+				q;
+	int			i,
+				cover = lead + review;
+
+	for (i = 0; i < cover; i++)
+	{
+		if (i < lead)
+		{
+			ml += fc_mean[(Size) k * cover + i];
+			vl += fc_var[(Size) k * cover + i];
+		}
+		else
+		{
+			mr += fc_mean[(Size) k * cover + i];
+			vr += fc_var[(Size) k * cover + i];
+		}
+	}
+	repl_dist_init(&dl, ml, vl);
+	repl_dist_init(&dr, mr, vr);
+	q = repl_lost_sales_qty(lead > 0 ? &dl : NULL, &dr, x, level,
+							plan_level(fc_mean, fc_var, k, cover, level) - x);
+	repl_dist_free(&dl);
+	repl_dist_free(&dr);
+	return q;
+}
+
 /* the classic level: mean x cover + z x sd x sqrt(cover) over the last `window` periods */
 static double
 reorder_point_level(const double *y, int end, int window, int cover, double z)
@@ -223,7 +260,7 @@ replenishment_simulate(PG_FUNCTION_ARGS)
 			switch (policy)
 			{
 				case POLICY_PLAN:
-					q = plan_level(fc_mean, fc_var, t / review, cover, level) - position;
+					q = plan_order(fc_mean, fc_var, t / review, lead, review, level, position);
 					break;
 				case POLICY_REORDER_POINT:
 					q = reorder_point_level(y, hist + t, window, cover, z) - position;
