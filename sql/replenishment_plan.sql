@@ -36,48 +36,77 @@ SELECT retailiq.register_source('inventory', 'shop.stock');
 INSERT INTO shop.stock SELECT s, p, 3 FROM generate_series(1, 2) s, generate_series(1, 6) p WHERE (s, p) <> (2, 6);
 SELECT * FROM retailiq.replenishment_plan('shop');
 
--- Parameters: lead time 2 days, daily review (the defaults), 95%. Store 1:
+-- Parameters worked out by hand first with no lead time and a 3-day review (so the order
+-- covers the next 3 days' demand, whatever happened before). Store 1:
 --   product 1: pack of 6;  product 2: MOQ 20;  product 3: 5 units on order;
 --   product 4: 12 on hand (nothing to order);  product 5: intermittent;
 --   product 6: perishable, 2 days' shelf life, pack 1.
 INSERT INTO retailiq.replenishment_parameter (store_id, product_id, pack_size) VALUES (NULL, 1, 6);
 INSERT INTO retailiq.replenishment_parameter (store_id, product_id, moq) VALUES (1, 2, 20);
 INSERT INTO retailiq.replenishment_parameter (store_id, product_id, shelf_life_days) VALUES (1, 6, 2);
--- a chain-wide default overridden per column by the product's row
-INSERT INTO retailiq.replenishment_parameter (store_id, product_id, supplier, service_level) VALUES (NULL, NULL, 'Acme', 0.95);
+-- a chain-wide row, overridden per column by more specific rows
+INSERT INTO retailiq.replenishment_parameter (store_id, product_id, supplier, lead_time_days, review_days, service_level)
+VALUES (NULL, NULL, 'Acme', 0, 3, 0.95);
+-- store 2: the default lead time of 2 days and a daily review
+INSERT INTO retailiq.replenishment_parameter (store_id, product_id, lead_time_days, review_days) VALUES (2, NULL, 2, 1);
+SELECT * FROM retailiq.replenishment_parameters(1, 1);
+SELECT * FROM retailiq.replenishment_parameters(2, 3);
 SELECT (retailiq.record_purchase_order(1, 3, 5, ordered_on => date '2025-03-28')).order_id;
 SELECT order_id, store_id, product_id, quantity, supplier, ordered_on, expected_on, status FROM retailiq.purchase_order;
 UPDATE shop.stock SET on_hand = 12 WHERE store_id = 1 AND product_id = 4;
 UPDATE shop.stock SET on_hand = 1 WHERE store_id = 1 AND product_id = 6;
 
--- Demand over lead time + review period (3 days): Poisson(6), whose 95% quantile is 10
--- (P(D <= 9) = 0.916, P(D <= 10) = 0.957).
+-- Demand over the 3 days: Poisson(6), whose 95% quantile is 10 (P(D <= 9) = 0.916,
+-- P(D <= 10) = 0.957).
 --   product 1: 10 - 3 = 7, two packs of 6: 12.
 --   product 2: 10 - 3 = 7, raised to the MOQ: 20.
 --   product 3: 10 - (3 + 5) = 2.
 --   product 4: 12 >= 10: nothing.
 --   product 5: mean 0.6, variance 3: negative binomial r = 0.15, p = 0.2, whose 95% quantile is
 --              4 (a Normal would give 0.6 + 1.645 x 1.73 = 3.45); 4 - 3 = 1.
---   product 6: what sells in lead time + shelf life (4 days, NB mean 0.8 variance 4) at the
---              5% quantile is 0 units: nothing may be ordered.
+--   product 6: what sells within the 2 days' shelf life (NB mean 0.4 variance 2) at the 5%
+--              quantile is 0 units: nothing may be ordered.
 SELECT store_id, product_id, on_hand, on_order, demand_mean, demand_quantile, order_up_to, order_qty,
        round(expected_fill_rate::numeric, 3) AS fill_rate, round(days_of_cover::numeric, 1) AS cover, reason
   FROM retailiq.replenishment_plan('shop', stores => ARRAY[1::bigint]);
--- a Poisson perishable: products 1-4 at 2 a day with a 2-day shelf life: 4 days' demand is
--- Poisson(8), whose 5% quantile is 4 (P(D <= 3) = 0.042, P(D <= 4) = 0.100): order up to 4.
+-- With a lead time, sales are lost, not owed: store 2 orders today for delivery in 2 days,
+-- and the delivery must serve the day after it arrives. What sells (or is lost) in the 2
+-- days comes out of the 3 units there are, so the day is served when its demand D_R
+-- (Poisson(2)) stays within (3 - D_L)+ + q, D_L the 2 days' demand (Poisson(4)). Product 3
+-- orders the smallest q with that probability at least 95%, checked here against the
+-- probability summed from the Poisson terms; an empty shelf would need the review day's
+-- 95% quantile alone, 5 (P(D_R <= 4) = 0.947, P(D_R <= 5) = 0.983), not the 10 of the 3 days.
+WITH RECURSIVE pois(lam, k, p, cum) AS (
+    SELECT lam, 0, exp(-lam), exp(-lam) FROM (VALUES (2.0), (4.0)) v(lam)
+    UNION ALL
+    SELECT lam, k + 1, p * lam / (k + 1), cum + p * lam / (k + 1) FROM pois WHERE k < 40),
+served(q, p) AS (
+    SELECT q, sum(l.p * r.cum)
+      FROM generate_series(0, 8) q
+     CROSS JOIN pois l
+      JOIN pois r ON r.lam = 2 AND r.k = greatest(3 - l.k, 0) + q
+     WHERE l.lam = 4 GROUP BY q)
+SELECT (SELECT min(q) FROM served WHERE p >= 0.95) AS q_by_sum,
+       (SELECT order_qty FROM retailiq.replenishment_plan('shop', stores => ARRAY[2::bigint], missing_inventory => 'skip')
+         WHERE product_id = 3) AS q_plan,
+       (SELECT order_qty FROM retailiq_internal.replenishment_order(array_fill(2::float8, ARRAY[3]), array_fill(2::float8, ARRAY[3]),
+                                                                   2, 1, 0, 0.95, 0, 0, 1, 0)) AS q_empty_shelf;
+-- a Poisson perishable: 2 a day, no lead time, 3-day review, a 4-day shelf life: 4 days'
+-- demand is Poisson(8), whose 5% quantile is 4 (P(D <= 3) = 0.042, P(D <= 4) = 0.100): with
+-- 1 on hand, order 3, not the 9 the 3 days' 95% quantile (10) would call for.
 SELECT order_up_to, order_qty, reason
   FROM retailiq_internal.replenishment_order(array_fill(2::float8, ARRAY[4]), array_fill(2::float8, ARRAY[4]),
-                                            2, 1, 2, 0.95, 1, 0, 1, 0);
+                                            0, 3, 4, 0.95, 1, 0, 1, 0);
 -- The quantile checked against the negative binomial's cumulative distribution summed here.
 WITH RECURSIVE nb(k, p, cum) AS (
     SELECT 0, 0.2 ^ 0.15, 0.2 ^ 0.15
     UNION ALL
     SELECT k + 1, p * (k + 0.15) / (k + 1) * 0.8, cum + p * (k + 0.15) / (k + 1) * 0.8 FROM nb WHERE k < 40)
 SELECT (SELECT min(k) FROM nb WHERE cum >= 0.95) AS q95, (SELECT min(k) FROM nb WHERE cum >= 0.90) AS q90,
-       (SELECT demand_quantile FROM retailiq_internal.replenishment_order(ARRAY[0.2, 0.2, 0.2], ARRAY[1, 1, 1]::float8[],
-                                  2, 1, 0, 0.95, 0, 0, 1, 0)) AS c95,
-       (SELECT demand_quantile FROM retailiq_internal.replenishment_order(ARRAY[0.2, 0.2, 0.2], ARRAY[1, 1, 1]::float8[],
-                                  2, 1, 0, 0.90, 0, 0, 1, 0)) AS c90;
+       (SELECT order_qty FROM retailiq_internal.replenishment_order(ARRAY[0.2, 0.2, 0.2], ARRAY[1, 1, 1]::float8[],
+                                  0, 3, 0, 0.95, 0, 0, 1, 0)) AS c95,
+       (SELECT order_qty FROM retailiq_internal.replenishment_order(ARRAY[0.2, 0.2, 0.2], ARRAY[1, 1, 1]::float8[],
+                                  0, 3, 0, 0.90, 0, 0, 1, 0)) AS c90;
 
 -- Store 2 lacks a row for product 6: refused unless told what to do.
 SELECT count(*) FROM retailiq.replenishment_plan('shop');
@@ -97,9 +126,11 @@ SELECT * FROM retailiq.receive_purchase_order(99);
 SELECT retailiq.record_purchase_order(1, 3, 0);
 
 -- Bad parameters are refused by the table: negative lead time, service level 0 or 1.
+\set VERBOSITY terse
 INSERT INTO retailiq.replenishment_parameter (store_id, product_id, lead_time_days) VALUES (2, 1, -1);
 INSERT INTO retailiq.replenishment_parameter (store_id, product_id, service_level) VALUES (2, 1, 0);
 INSERT INTO retailiq.replenishment_parameter (store_id, product_id, service_level) VALUES (2, 1, 1);
+\set VERBOSITY default
 SELECT * FROM retailiq_internal.replenishment_order(ARRAY[1]::float8[], ARRAY[1]::float8[], -1, 1, 0, 0.9, 0, 0, 1, 0);
 SELECT * FROM retailiq_internal.replenishment_order(ARRAY[1, 1]::float8[], ARRAY[1]::float8[], 1, 1, 0, 0.9, 0, 0, 1, 0);
 SELECT * FROM retailiq_internal.replenishment_order(ARRAY[1, 1]::float8[], ARRAY[1, 'NaN']::float8[], 1, 1, 0, 0.9, 0, 0, 1, 0);

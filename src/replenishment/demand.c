@@ -221,6 +221,7 @@ repl_order(const double *mean, const double *var, int lead, int review, int shel
 		repl_sum(mean, var, 0, lead + shelf, &m, &v);
 		repl_dist_init(&ds, m, v);
 		cap = repl_dist_quantile(&ds, 1 - service_level);
+		out->shelf_cap = cap;
 		repl_dist_free(&ds);
 		if (cap < out->order_up_to)
 		{

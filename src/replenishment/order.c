@@ -59,11 +59,13 @@ repl_reason_text(const ReplOrder *o, double position)
 	if (o->reasons & REPL_NO_DEMAND)
 		appendStringInfoString(&s, "no demand forecast over the protection period");
 	else if (o->reasons & REPL_ENOUGH)
-		appendStringInfo(&s, "nothing to order: on hand + on order (%g) reach the order-up-to level (%g)",
-						 position, o->order_up_to);
+		appendStringInfo(&s, "nothing to order: on hand + on order (%g) serve the review period at the service level",
+						 position);
+	else if ((o->reasons & REPL_SHELF_MOQ) && o->shelf_cap <= position)
+		appendStringInfo(&s, "nothing to order: on hand + on order (%g) already reach what sells before it spoils",
+						 position);
 	else if (o->reasons & REPL_SHELF_MOQ)
-		appendStringInfo(&s, "nothing ordered: the minimum order would not sell before it spoils (at most %g units)",
-						 o->order_up_to);
+		appendStringInfoString(&s, "nothing ordered: the minimum order would not sell before it spoils");
 	else
 	{
 		appendStringInfo(&s, "below the order-up-to level (%g - %g = %g)", o->order_up_to, position,
@@ -74,8 +76,8 @@ repl_reason_text(const ReplOrder *o, double position)
 			appendStringInfoString(&s, "; rounded up to whole packs");
 	}
 	if (o->reasons & REPL_SHELF)
-		appendStringInfo(&s, "; capped by shelf life (the service-level quantile %g would spoil)",
-						 o->demand_quantile);
+		appendStringInfo(&s, "; capped by shelf life: at most %g sell before it spoils at the service level",
+						 o->shelf_cap);
 	return s.data;
 }
 

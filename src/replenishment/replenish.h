@@ -45,6 +45,7 @@ typedef struct ReplOrder
 	double		order_up_to;	/* the position the order brings it to (before packs and MOQ) */
 	double		order_qty;
 	double		fill_rate;		/* expected, with the position after ordering */
+	double		shelf_cap;		/* what sells before it spoils (perishables) */
 	int			reasons;		/* REPL_* bits */
 } ReplOrder;
 
