@@ -68,12 +68,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('from_date is %s, to_date %s.', from_date, to_date);
     END IF;
-    SELECT * INTO src FROM retailiq.sales_source s WHERE s.name = source;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'sales source "%" is not registered', source
-            USING ERRCODE = 'undefined_object',
-                  HINT = 'retailiq.sales_source lists the registered sources.';
-    END IF;
+    src := retailiq_internal.replenishment_source(source);
     v_data := retailiq_internal.sales_source_query(src, false);
 
     -- the source's period (smallest gap between its dates) and the replayed periods

@@ -34,11 +34,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', DETAIL = format('missing_inventory is %s.', missing_inventory),
                   HINT = '"error" refuses a plan with a product that has no inventory row, "zero" takes its stock as 0, "skip" leaves it out.';
     END IF;
-    IF NOT EXISTS (SELECT FROM retailiq.sales_source s WHERE s.name = source) THEN
-        RAISE EXCEPTION 'sales source "%" is not registered', source
-            USING ERRCODE = 'undefined_object',
-                  HINT = 'retailiq.sales_source lists the registered sources.';
-    END IF;
+    PERFORM retailiq_internal.replenishment_source(source);
     SELECT max(r.created_at) INTO v_created FROM retailiq.forecast_result r WHERE r.model_name = v_model;
     IF v_created IS NULL THEN
         RAISE EXCEPTION 'sales source "%" has no stored forecasts', source
@@ -167,10 +163,8 @@ DECLARE
     n bigint;
     total bigint := 0;
 BEGIN
-    IF source IS NOT NULL AND NOT EXISTS (SELECT FROM retailiq.sales_source s WHERE s.name = source) THEN
-        RAISE EXCEPTION 'sales source "%" is not registered', source
-            USING ERRCODE = 'undefined_object',
-                  HINT = 'retailiq.sales_source lists the registered sources.';
+    IF source IS NOT NULL THEN
+        PERFORM retailiq_internal.replenishment_source(source);
     END IF;
     FOR nm IN SELECT s.name FROM retailiq.sales_source s
                WHERE (refresh_replenishment_plan.source IS NULL
