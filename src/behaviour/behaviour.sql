@@ -33,7 +33,7 @@ BEGIN
                               'order_lines', order_lines::oid, 'products', products::oid,
                               'store_zones', store_zones::oid);
     FOR r IN SELECT c.role AS source, c.column_name, c.type_category
-               FROM retailiq_internal.source_contract() c WHERE c.required LOOP
+               FROM retailiq_internal.source_contract() c WHERE c.required AND src ? c.role LOOP
         SELECT t.typcategory INTO found_cat
           FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
          WHERE a.attrelid = (src->>r.source)::oid AND a.attname = r.column_name
