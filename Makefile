@@ -17,11 +17,11 @@ SQL_alerts    = alerts
 SQL_scheduler = scheduler
 SQL_privacy   = masking masking_copy gaps audit approval roles
 SQL_behaviour = behaviour behaviour_funnel behaviour_profile
-SQL_reports   = reports reports_html report_days
-# issue 24 (slow movers, forecast health, two-person rule); the replenishment plan adds its own files
-SQL_replenishment += planning_thresholds slow_movers forecast_health
+# issue 24: the replenishment plan and backtest; slow movers, forecast health, the two-person rule
+SQL_replenishment = replenishment plan backtest planning_thresholds slow_movers forecast_health
+SQL_reports   = reports reports_html report_days report_purchaser
 SQL_marketing = recommend elasticity elasticity_price promotion retention
-PARTS = core sample segment basket forecast churn alerts scheduler privacy behaviour replenishment reports marketing
+PARTS = core sample segment basket forecast churn alerts scheduler privacy replenishment behaviour reports marketing
 
 MODULE_big = retailiq
 OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))

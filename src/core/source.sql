@@ -36,6 +36,7 @@ AS $$
            ('order_lines', 'returned', 'B', false),
            ('products', 'product_id', 'N', true), ('products', 'category', 'S', true),
            ('products', 'price', 'N', false), ('products', 'unit_cost', 'N', false),
+           -- stock on hand per store and product (the replenishment plan's position, slow movers)
            ('inventory', 'store_id', 'N', true), ('inventory', 'product_id', 'N', true),
            ('inventory', 'on_hand', 'N', true),
            ('store_zones', 'store_id', 'N', true), ('store_zones', 'zone_id', 'N', true),

@@ -405,4 +405,6 @@ INSERT INTO retailiq.job (job_id, job_name, schedule, command, enabled, builtin,
   'SELECT count(*) FROM retailiq.check_sales_shortfall(0.10, ''public.sales_actuals'')', false, true, '30 minutes',
   'sales of the last 7 days against their forecasts (alerts part), every morning; needs a view public.sales_actuals (series, day, units)'),
  (7, 'audit_maintenance', '0 3 * * *', 'SELECT retailiq.maintain_audit_log()', false, true, '1 hour',
-  'audit-log retention and partition maintenance, nightly');
+  'audit-log retention and partition maintenance, nightly'),
+ (8, 'nightly_replenishment', '15 2 * * *', 'SELECT retailiq.refresh_replenishment_plan()', false, true, '1 hour',
+  'replenishment plan of every sales source with store and product columns from its newest forecasts, after nightly_forecast (doc/replenishment.md)');

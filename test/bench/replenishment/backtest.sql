@@ -1,0 +1,24 @@
+-- Every policy at 90% and 95% on each data set, and the classic policy on a grid of targets.
+CREATE FUNCTION bench_repl.run(data text, source text, from_date date, to_date date, lead int, review int,
+                               policy text, target float8, refit int)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+    r record;
+BEGIN
+    SELECT * INTO r FROM retailiq.replenishment_backtest(source, from_date, to_date, lead, review, target, policy, refit) b
+     WHERE b.series IS NULL;
+    INSERT INTO bench_repl.result VALUES (data, target, policy, r.cycle_service_level, r.fill_rate, r.avg_on_hand,
+                                          extract(epoch FROM clock_timestamp() - t0));
+END $$;
+
+SELECT bench_repl.run('sample', 'bench_repl_sample', '2025-11-05', '2025-12-30', 2, 1, p, t, 7)
+  FROM unnest(ARRAY['plan', 'naive']) p, unnest(ARRAY[0.9, 0.95]) t;
+SELECT bench_repl.run('sample', 'bench_repl_sample', '2025-11-05', '2025-12-30', 2, 1, 'reorder_point', t, NULL)
+  FROM unnest(ARRAY[0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 0.995]) t;
+SELECT bench_repl.run('dominicks', 'bench_repl_dom', '1992-05-21', '1992-10-01', 7, 7, p, t, 28)
+  FROM unnest(ARRAY['plan', 'naive']) p, unnest(ARRAY[0.9, 0.95]) t
+ WHERE EXISTS (SELECT FROM bench_repl.oj);
+SELECT bench_repl.run('dominicks', 'bench_repl_dom', '1992-05-21', '1992-10-01', 7, 7, 'reorder_point', t, NULL)
+  FROM unnest(ARRAY[0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 0.995]) t
+ WHERE EXISTS (SELECT FROM bench_repl.oj);

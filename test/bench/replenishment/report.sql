@@ -1,0 +1,31 @@
+-- Per data set and target: each policy's achieved cycle service level, fill rate and average
+-- stock; for 'plan', the classic policy's average stock at the same achieved service level
+-- (linear between the two grid targets whose achieved levels bracket it) and the ratio.
+\pset format aligned
+\pset footer off
+WITH rop AS (
+    SELECT data, csl, avg_on_hand, lead(csl) OVER w AS csl2, lead(avg_on_hand) OVER w AS aoh2
+      FROM bench_repl.result WHERE policy = 'reorder_point'
+    WINDOW w AS (PARTITION BY data ORDER BY csl, target)),
+plan AS (
+    SELECT p.*, (SELECT r.avg_on_hand + (p.csl - r.csl) * (r.aoh2 - r.avg_on_hand) / nullif(r.csl2 - r.csl, 0)
+                   FROM rop r WHERE r.data = p.data AND p.csl BETWEEN r.csl AND r.csl2
+                  ORDER BY r.csl LIMIT 1) AS rop_same
+      FROM bench_repl.result p WHERE p.policy = 'plan')
+SELECT r.data, r.target, r.policy, round(r.csl::numeric, 3) AS csl, round(r.fill_rate::numeric, 3) AS fill_rate,
+       round(r.avg_on_hand::numeric, 1) AS avg_on_hand,
+       round(p.rop_same::numeric, 1) AS rop_stock_same_csl,
+       round((r.avg_on_hand / p.rop_same)::numeric, 3) AS ratio,
+       CASE WHEN r.policy = 'plan' THEN
+            CASE WHEN abs(r.csl - r.target) <= 0.02 THEN 'csl ok' ELSE 'csl MISSED' END || ', ' ||
+            CASE WHEN p.rop_same IS NULL THEN 'ratio n/a' WHEN r.avg_on_hand <= 0.85 * p.rop_same THEN 'stock ok'
+                 ELSE 'stock MISSED' END END AS goals,
+       round(r.seconds::numeric, 1) AS seconds
+  FROM bench_repl.result r
+  LEFT JOIN plan p ON p.data = r.data AND p.target = r.target AND r.policy = 'plan'
+ WHERE r.policy <> 'reorder_point' OR r.target IN (0.9, 0.95)
+ ORDER BY r.data DESC, r.target, r.policy;
+\echo 'reorder_point on the grid of targets (for the interpolation):'
+SELECT data, string_agg(format('%s -> csl %s, stock %s', target, round(csl::numeric, 3), round(avg_on_hand::numeric)), '; '
+                        ORDER BY target)
+  FROM bench_repl.result WHERE policy = 'reorder_point' GROUP BY data ORDER BY data DESC;
