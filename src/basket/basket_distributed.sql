@@ -1,7 +1,7 @@
 
 -- basket_distributed: association rules over a table whose baskets need not meet on one node
 -- (a Citus distributed table, or a table too large for retailiq.max_memory). Level-wise
--- (Apriori) counting: each level's candidate itemsets go to the data as one jsonb parameter,
+-- (Apriori) counting: each level's candidate itemsets go to the data as one text[][] parameter,
 -- the baskets holding each candidate are counted where the rows are (on Citus: on the
 -- workers, partial counts per shard), and only (candidate, count) rows come back. The same
 -- rules and measures as retailiq.assoc_rules. doc/basket.md, doc/distributed.md.
@@ -9,11 +9,7 @@
 -- a basket's distinct items as text (NULL items are skipped)
 CREATE FUNCTION retailiq_internal.basket_item_set(items anyarray) RETURNS text[]
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-    RETURN (SELECT coalesce(array_agg(DISTINCT x::text), '{}') FROM unnest(items) x WHERE x IS NOT NULL);
--- a candidate itemset (a jsonb array of strings) as text[], in its order
-CREATE FUNCTION retailiq_internal.basket_jsonb_items(itemset jsonb) RETURNS text[]
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-    RETURN ARRAY(SELECT e FROM jsonb_array_elements_text(itemset) WITH ORDINALITY AS t(e, o) ORDER BY o);
+    AS $$ SELECT coalesce(array_agg(DISTINCT x::text), '{}') FROM unnest(items) x WHERE x IS NOT NULL $$;
 
 CREATE FUNCTION retailiq.assoc_rules_distributed(relation regclass, items_column name,
                                                  min_support float8, min_confidence float8,
@@ -26,7 +22,7 @@ DECLARE
     n bigint;
     mc bigint;
     lvl int := 1;
-    cand jsonb;
+    cand text[];
     found_any bool;
     r record;
 BEGIN
@@ -62,7 +58,9 @@ BEGIN
     WHILE mc > 1 AND (mc - 1)::float8 / n >= min_support LOOP mc := mc - 1; END LOOP;
     WHILE mc <= n AND mc::float8 / n < min_support LOOP mc := mc + 1; END LOOP;
 
-    DROP TABLE IF EXISTS pg_temp.riq_basket_freq;
+    IF to_regclass('pg_temp.riq_basket_freq') IS NOT NULL THEN   -- left by a call that failed
+        DROP TABLE pg_temp.riq_basket_freq;
+    END IF;
     CREATE TEMP TABLE riq_basket_freq (items text[] COLLATE "C" PRIMARY KEY, cnt bigint NOT NULL);
     -- level 1: item counts, grouped where the rows are
     FOR r IN EXECUTE format(
@@ -74,7 +72,7 @@ BEGIN
     -- item, kept when every (k-1)-subset is frequent; counted where the rows are
     WHILE lvl < max_len LOOP
         lvl := lvl + 1;
-        SELECT jsonb_agg(to_jsonb(c.items)) INTO cand
+        SELECT array_agg(c.items ORDER BY c.items) INTO cand
           FROM (SELECT a.items || b.items[lvl - 1] AS items
                   FROM riq_basket_freq a JOIN riq_basket_freq b
                     ON cardinality(a.items) = lvl - 1 AND cardinality(b.items) = lvl - 1
@@ -82,15 +80,19 @@ BEGIN
          WHERE lvl = 2 OR NOT EXISTS (
                 SELECT 1 FROM generate_series(1, lvl - 2) j
                  WHERE NOT EXISTS (SELECT 1 FROM riq_basket_freq f
-                                    WHERE f.items = c.items[1:j - 1] || c.items[j + 1:lvl])));
+                                    WHERE f.items = c.items[1:j - 1] || c.items[j + 1:lvl]));
         EXIT WHEN cand IS NULL;
         found_any := false;
+        -- the candidates become rows once (a CTE: on Citus an intermediate result sent to
+        -- every worker), then each basket is tested against each candidate (containment:
+        -- an item twice in a basket changes nothing)
         FOR r IN EXECUTE format(
-            'SELECT c, count(*) AS n FROM (SELECT retailiq_internal.basket_item_set(%I) AS b FROM %s) s,
-                    jsonb_array_elements($1) c
-              WHERE s.b @> retailiq_internal.basket_jsonb_items(c)
-              GROUP BY c HAVING count(*) >= $2', items_column, relation) USING cand, mc LOOP
-            INSERT INTO riq_basket_freq VALUES (retailiq_internal.basket_jsonb_items(r.c), r.n);
+            'WITH c AS MATERIALIZED (SELECT i, ARRAY(SELECT unnest($1[i:i])) AS items
+                                       FROM generate_subscripts($1, 1) i)
+             SELECT c.i, count(*) AS n
+               FROM %s s JOIN c ON s.%I::text[] @> c.items
+              GROUP BY c.i HAVING count(*) >= $2', relation, items_column) USING cand, mc LOOP
+            INSERT INTO riq_basket_freq VALUES (ARRAY(SELECT unnest(cand[r.i:r.i])), r.n);
             found_any := true;
         END LOOP;
         EXIT WHEN NOT found_any;

@@ -22,7 +22,7 @@ SELECT (SELECT max(abs(a.v - b.v) / greatest(abs(a.v), 1))
 -- one pass: partial aggregates on the 8 shards, combined on the coordinator (8 rows of k x d sums)
 SELECT * FROM citus_test.plan(
   format($$SELECT retailiq.kmeans_pass(x, %L::retailiq.model) FROM retail.rfm_features$$, :'km2'),
-  'Custom Scan|Task Count|worker_partial_agg|coord_combine_agg|rows=', true);
+  'Custom Scan|Task Count|worker_partial_agg|coord_combine_agg', 'VERBOSE');
 -- kmeans_segment (everything in one backend) gathers the rows instead: every row reaches the coordinator
 SELECT * FROM citus_test.plan(
-  $$SELECT retailiq.kmeans_segment(x, 4, 7) FROM retail.rfm_features$$, 'Custom Scan|rows=', true);
+  $$SELECT retailiq.kmeans_segment(x, 4, 7) FROM retail.rfm_features$$, 'Custom Scan|rows=', 'ANALYZE, TIMING OFF');
