@@ -78,7 +78,9 @@ citus_free_port() {
 citus_start_node() {
   local name=$1 data=$WORK/citus-$1 port
   port=$(citus_free_port)
-  as_cluster_user initdb -D "$data" -U "$(cluster_user)" -A trust --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null
+  mkdir -p "$data"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$WORK" "$data"
+  as_cluster_user initdb -D "$data" -U "$(cluster_user)" -A trust --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null || return 1
   {
     echo "port = $port"
     echo "listen_addresses = ''"
@@ -96,9 +98,9 @@ citus_start_node() {
     echo "citus.shard_count = 8"
     echo "retailiq.database = 'retailiq_citus'"
   } >> "$data/postgresql.conf"
-  as_cluster_user pg_ctl -D "$data" -l "$WORK/citus-$name.log" -w -t 60 start >/dev/null
-  printf -v "CITUS_PORT_$name" '%s' "$port"
   CITUS_NODES+=("$data")
+  as_cluster_user pg_ctl -D "$data" -l "$WORK/citus-$name.log" -w -t 120 start >/dev/null || return 1
+  printf -v "CITUS_PORT_$name" '%s' "$port"
 }
 
 citus_stop() {

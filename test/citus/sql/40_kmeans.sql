@@ -25,4 +25,4 @@ SELECT * FROM citus_test.plan(
   'Custom Scan|Task Count|worker_partial_agg|coord_combine_agg', 'VERBOSE');
 -- kmeans_segment (everything in one backend) gathers the rows instead: every row reaches the coordinator
 SELECT * FROM citus_test.plan(
-  $$SELECT retailiq.kmeans_segment(x, 4, 7) FROM retail.rfm_features$$, 'Custom Scan|rows=', 'ANALYZE, TIMING OFF');
+  $$SELECT retailiq.kmeans_segment(x, 4, 7) FROM retail.rfm_features$$, 'Aggregate|Custom Scan', 'ANALYZE, TIMING OFF');
