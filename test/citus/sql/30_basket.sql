@@ -38,6 +38,13 @@ SELECT count(*) FROM (SELECT unnest(retailiq.assoc_rules(items, 0.01, 0.3)) FROM
 \set VERBOSITY default
 -- as a scalar subquery it runs (rows gathered, mined on the coordinator): same count
 SELECT cardinality((SELECT retailiq.assoc_rules(items, 0.01, 0.3) FROM retail.baskets)) = (SELECT count(*) FROM r_one) AS same_count;
+-- an ordinary role with SELECT on the table gets the same rules
+CREATE ROLE citus_analyst LOGIN;
+GRANT USAGE ON SCHEMA retail TO citus_analyst;
+GRANT SELECT ON retail.baskets TO citus_analyst;
+SET ROLE citus_analyst;
+SELECT count(*) AS rules_as_analyst FROM retailiq.assoc_rules_distributed('retail.baskets', 'items', 0.01, 0.3);
+RESET ROLE;
 -- errors
 SELECT * FROM retailiq.assoc_rules_distributed('retail.baskets', 'items', 0, 0.5);
 SELECT * FROM retailiq.assoc_rules_distributed('retail.baskets', 'items', 0.1, 'NaN');
