@@ -6,7 +6,7 @@ CREATE TABLE retail.baskets (order_id bigint, items bigint[]);
 SELECT create_distributed_table('retail.baskets', 'order_id', colocate_with => 'retail.order_lines') \gset
 INSERT INTO retail.baskets SELECT * FROM one.baskets;
 CREATE TABLE one.rfm_features AS
-SELECT customer_id, ARRAY[recency_days, frequency, monetary]::float8[] AS x
+SELECT customer_id::int AS customer_id, ARRAY[recency_days, frequency, monetary]::float8[] AS x
 FROM retailiq.rfm_segments('one.orders', '2024-05-30');
 CREATE TABLE retail.rfm_features (LIKE one.rfm_features);
 SELECT create_distributed_table('retail.rfm_features', 'customer_id', colocate_with => 'retail.customers') \gset
