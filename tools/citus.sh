@@ -96,6 +96,7 @@ citus_start_node() {
     echo "max_connections = 100"
     echo "log_min_messages = warning"
     echo "citus.shard_count = 8"
+    echo "citus.local_hostname = '$CITUS_SOCK'"   # connections to itself: the socket too
     echo "retailiq.database = 'retailiq_citus'"
   } >> "$data/postgresql.conf"
   CITUS_NODES+=("$data")

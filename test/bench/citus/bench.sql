@@ -13,7 +13,7 @@ SELECT create_distributed_table('retail.rfm_features', 'customer_id', colocate_w
 INSERT INTO retail.rfm_features SELECT * FROM one.rfm_features;
 SELECT retailiq.kmeans_segment(x, 5, 1) AS km FROM one.rfm_features \gset
 
-CREATE FUNCTION pg_temp.best(q text) RETURNS float8 LANGUAGE plpgsql AS $$
+CREATE FUNCTION citus_test.best(q text) RETURNS float8 LANGUAGE plpgsql AS $$
 DECLARE t0 timestamptz; best float8 := 'Infinity'; dummy record;
 BEGIN
     FOR i IN 1..3 LOOP
@@ -23,7 +23,7 @@ BEGIN
     END LOOP;
     RETURN best;
 END $$;
-CREATE FUNCTION pg_temp.tasks(q text) RETURNS text LANGUAGE plpgsql AS $$
+CREATE FUNCTION citus_test.tasks(q text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE l text; r text := '';
 BEGIN
     FOR l IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || q LOOP
@@ -34,7 +34,7 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
     RETURN 'cannot plan on the cluster: ' || SQLERRM;
 END $$;
-CREATE FUNCTION pg_temp.coord_rows(q text) RETURNS text LANGUAGE plpgsql AS $$
+CREATE FUNCTION citus_test.coord_rows(q text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE l text;
 BEGIN
     FOR l IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ' || q LOOP
@@ -42,7 +42,8 @@ BEGIN
     END LOOP;
     RETURN NULL;
 EXCEPTION WHEN OTHERS THEN
-    RETURN 'one partial state per shard';  -- EXPLAIN ANALYZE cannot run worker_partial_agg (Citus 13.2)
+    -- e.g. EXPLAIN ANALYZE cannot run worker_partial_agg (Citus 13.2): one partial state per shard
+    RETURN 'n/a: ' || left(SQLERRM, 60);
 END $$;
 
 CREATE TEMP TABLE q (name text, body text);
@@ -57,11 +58,11 @@ INSERT INTO q VALUES
  ('assoc_rules (aggregate, one node) / assoc_rules_distributed', $$SELECT unnest(retailiq.assoc_rules(items, 0.01, 0.3)) FROM S.baskets$$);
 SET retailiq.forecast_workers = 0;
 SELECT name,
-       round(pg_temp.best(replace(body, 'S.', 'one.'))::numeric, 3) AS one_node_s,
+       round(citus_test.best(replace(body, 'S.', 'one.'))::numeric, 3) AS one_node_s,
        round(c::numeric, 3) AS cluster_s,
-       round((c / nullif(pg_temp.best(replace(body, 'S.', 'one.')), 0))::numeric, 2) AS ratio,
-       pg_temp.coord_rows(replace(body, 'S.', 'retail.')) AS rows_to_coordinator,
-       pg_temp.tasks(replace(body, 'S.', 'retail.')) AS on_workers
+       round((c / nullif(citus_test.best(replace(body, 'S.', 'one.')), 0))::numeric, 2) AS ratio,
+       citus_test.coord_rows(replace(body, 'S.', 'retail.')) AS rows_to_coordinator,
+       citus_test.tasks(replace(body, 'S.', 'retail.')) AS on_workers
 FROM q, LATERAL (SELECT CASE WHEN name LIKE 'assoc_rules%'
-                             THEN pg_temp.best($$SELECT * FROM retailiq.assoc_rules_distributed('retail.baskets', 'items', 0.01, 0.3)$$)
-                             ELSE pg_temp.best(replace(body, 'S.', 'retail.')) END) AS t(c);
+                             THEN citus_test.best($$SELECT * FROM retailiq.assoc_rules_distributed('retail.baskets', 'items', 0.01, 0.3)$$)
+                             ELSE citus_test.best(replace(body, 'S.', 'retail.')) END) AS t(c);
