@@ -10,7 +10,7 @@ EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" retailiq.cont
 SQL_core      = core source
 SQL_sample    = sample
 SQL_segment   = segment
-SQL_basket    = basket
+SQL_basket    = basket basket_distributed
 SQL_forecast  = forecast_result baselines lstm regression accuracy operations progress
 SQL_churn     = churn
 SQL_alerts    = alerts

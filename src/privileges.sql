@@ -44,6 +44,8 @@ BEGIN
         FROM pg_catalog.pg_proc p
         WHERE p.pronamespace = 'retailiq_internal'::regnamespace
           AND p.proname = ANY (ARRAY[
+            -- distributed association rules (assoc_rules_distributed, issue 19)
+            'basket_item_set',
             -- forecasting operations (refresh_forecasts, backtest, register_sales_source)
             'check_horizons', 'column_base_type', 'forecast_grain', 'forecast_methods',
             'forecast_method_table', 'refresh_source', 'sales_source_fit_query',

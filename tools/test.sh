@@ -3,7 +3,8 @@
 # cluster with shared_preload_libraries = 'retailiq', and runs every suite:
 #   pg_regress (sql/, expected/), then the same again with parallel query forced,
 #   isolation specs (test/isolation), pgTAP (test/pgtap, via pg_prove),
-#   Perl TAP (test/t, PostgreSQL::Test::Cluster, each with its own server).
+#   Perl TAP (test/t, PostgreSQL::Test::Cluster, each with its own server),
+#   the Citus suite (test/citus, tools/citus.sh).
 # Ends with "N passed, N failed" over all of them; exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -98,6 +99,11 @@ if ls test/t/*.pl >/dev/null 2>&1; then
     fi
   done
 fi
+
+# 5. Citus: a coordinator and two workers of their own (tools/citus.sh); "citus: skipped
+#    (reason)" where no Citus is installed and ../shared/citus is not there to build one.
+. tools/citus.sh
+citus_suite
 
 if [ -n "${VALGRIND:-}" ] && ! valgrind_report; then
   FAILED=$((FAILED + 1)); FAILURES+=("valgrind memcheck"); KEEP_WORK=1

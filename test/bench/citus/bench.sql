@@ -1,0 +1,68 @@
+-- per analytic: best of 3 on one node (schema one) and on the cluster (schema retail)
+\pset footer off
+CREATE TABLE one.baskets AS
+SELECT order_id, array_agg(product_id::bigint ORDER BY product_id) AS items FROM one.order_lines GROUP BY order_id;
+CREATE TABLE retail.baskets (order_id bigint, items bigint[]);
+SELECT create_distributed_table('retail.baskets', 'order_id', colocate_with => 'retail.order_lines') \gset
+INSERT INTO retail.baskets SELECT * FROM one.baskets;
+CREATE TABLE one.rfm_features AS
+SELECT customer_id::int AS customer_id, ARRAY[recency_days, frequency, monetary]::float8[] AS x
+FROM retailiq.rfm_segments('one.orders', '2024-05-30');
+CREATE TABLE retail.rfm_features (LIKE one.rfm_features);
+SELECT create_distributed_table('retail.rfm_features', 'customer_id', colocate_with => 'retail.customers') \gset
+INSERT INTO retail.rfm_features SELECT * FROM one.rfm_features;
+SELECT retailiq.kmeans_segment(x, 5, 1) AS km FROM one.rfm_features \gset
+
+CREATE FUNCTION citus_test.best(q text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz; best float8 := 'Infinity';
+BEGIN
+    FOR i IN 1..3 LOOP
+        t0 := clock_timestamp();
+        EXECUTE q;   -- every row computed and fetched (a count(*) around it would let the planner drop unused columns)
+        best := least(best, extract(epoch FROM clock_timestamp() - t0));
+    END LOOP;
+    RETURN best;
+END $$;
+CREATE FUNCTION citus_test.tasks(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE l text; r text := '';
+BEGIN
+    FOR l IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || q LOOP
+        IF l ~ 'Task Count' THEN r := r || btrim(l) || ' '; END IF;
+        IF l ~ 'worker_partial_agg' AND r !~ 'partial' THEN r := r || 'partial aggregates on workers '; END IF;
+    END LOOP;
+    RETURN btrim(r);
+EXCEPTION WHEN OTHERS THEN
+    RETURN 'cannot plan on the cluster: ' || SQLERRM;
+END $$;
+CREATE FUNCTION citus_test.coord_rows(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE l text;
+BEGIN
+    FOR l IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ' || q LOOP
+        IF l ~ 'Custom Scan \(Citus' THEN RETURN substring(l from 'actual rows=([0-9]+)'); END IF;
+    END LOOP;
+    RETURN NULL;
+EXCEPTION WHEN OTHERS THEN
+    -- e.g. EXPLAIN ANALYZE cannot run worker_partial_agg (Citus 13.2): one partial state per shard
+    RETURN 'n/a: ' || left(SQLERRM, 60);
+END $$;
+
+CREATE TEMP TABLE q (name text, body text);
+INSERT INTO q VALUES
+ ('rfm_agg per customer', $$SELECT customer_id, retailiq.rfm_agg(ordered_at, total_amount, '2024-05-30') FROM S.orders GROUP BY customer_id$$),
+ ('rfm_segments', $$SELECT * FROM retailiq.rfm_segments('S.orders', '2024-05-30')$$),
+ ('purchase_summary per customer', $$SELECT customer_id, retailiq.purchase_summary((ordered_at AT TIME ZONE 'UTC')::date, total_amount::float8, '2024-05-30', '7 days') FROM S.orders GROUP BY customer_id$$),
+ ('kmeans_pass (one Lloyd pass)', format($$SELECT retailiq.kmeans_pass(x, %L::retailiq.model) FROM S.rfm_features$$, :'km')),
+ ('kmeans_segment (rows gathered)', $$SELECT retailiq.kmeans_segment(x, 5, 1) FROM S.rfm_features$$),
+ ('wape over daily_sales', $$SELECT retailiq.wape(units::float8, (units + 1)::float8) FROM S.daily_sales$$),
+ ('forecast_fit ets GROUP BY store', $$SELECT store_id, retailiq.forecast_fit(product_id::text, day, units::float8, 'ets') FROM S.daily_sales WHERE product_id <= 20 GROUP BY store_id$$),
+ ('assoc_rules (aggregate, one node) / assoc_rules_distributed', $$SELECT unnest(retailiq.assoc_rules(items, 0.01, 0.3)) FROM S.baskets$$);
+SET retailiq.forecast_workers = 0;
+SELECT name,
+       round(citus_test.best(replace(body, 'S.', 'one.'))::numeric, 3) AS one_node_s,
+       round(c::numeric, 3) AS cluster_s,
+       round((c / nullif(citus_test.best(replace(body, 'S.', 'one.')), 0))::numeric, 2) AS ratio,
+       citus_test.coord_rows(replace(body, 'S.', 'retail.')) AS rows_to_coordinator,
+       citus_test.tasks(replace(body, 'S.', 'retail.')) AS on_workers
+FROM q, LATERAL (SELECT CASE WHEN name LIKE 'assoc_rules%'
+                             THEN citus_test.best($$SELECT * FROM retailiq.assoc_rules_distributed('retail.baskets', 'items', 0.01, 0.3)$$)
+                             ELSE citus_test.best(replace(body, 'S.', 'retail.')) END) AS t(c);

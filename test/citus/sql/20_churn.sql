@@ -1,0 +1,66 @@
+-- Churn on tables distributed by customer_id.
+-- 1. The behavioural features per customer (orders, events; order lines by order_id).
+SELECT retailiq.register_event_source('one');
+CREATE TEMP TABLE f_one AS SELECT * FROM retailiq.churn_features('2024-04-01');
+CREATE TEMP TABLE l_one AS SELECT * FROM retailiq.churn_labels('2024-04-01', 60);
+SELECT retailiq.register_event_source('retail');
+CREATE TEMP TABLE f_dist AS SELECT * FROM retailiq.churn_features('2024-04-01');
+CREATE TEMP TABLE l_dist AS SELECT * FROM retailiq.churn_labels('2024-04-01', 60);
+-- same customers; each feature equal within 1e-12 relative (float sums over a customer's
+-- rows add in another order on the shards: the largest difference seen is about 5e-16)
+SELECT (SELECT count(*) FROM f_dist) AS customers,
+       citus_test.diff('SELECT customer_id FROM f_one', 'SELECT customer_id FROM f_dist') AS customers_differing,
+       (SELECT count(*) FROM f_one f JOIN f_dist g USING (customer_id),
+               unnest(f.features, g.features) u(a, b)
+         WHERE a IS DISTINCT FROM b AND abs(a - b) > 1e-12 * greatest(abs(a), 1)) AS features_differing,
+       citus_test.diff('TABLE l_one', 'TABLE l_dist') AS label_rows_differing;
+
+-- 2. Purchase summaries (BG/NBD's inputs) per customer: pushed down whole, identical.
+CREATE TABLE one.summary AS
+SELECT customer_id, (retailiq.purchase_summary((ordered_at AT TIME ZONE 'UTC')::date, total_amount::float8,
+                                               '2024-05-30', '7 days')).*
+FROM one.orders GROUP BY customer_id;
+CREATE TABLE retail.summary AS
+SELECT customer_id, (retailiq.purchase_summary((ordered_at AT TIME ZONE 'UTC')::date, total_amount::float8,
+                                               '2024-05-30', '7 days')).*
+FROM retail.orders GROUP BY customer_id;
+SELECT citus_test.diff('TABLE one.summary', 'TABLE retail.summary') AS summary_rows_differing;
+SELECT * FROM citus_test.plan(
+  $$SELECT customer_id, retailiq.purchase_summary((ordered_at AT TIME ZONE 'UTC')::date, total_amount::float8, '2024-05-30', '7 days')
+      FROM retail.orders GROUP BY customer_id$$, 'Custom Scan|Task Count|Aggregate');
+
+-- 3. BG/NBD and Gamma-Gamma over a distributed summary: the fits need every customer's row
+--    (their state is the rows, `internal`), so Citus gathers one row per customer to the
+--    coordinator and fits there: the same model as on one node.
+SELECT create_distributed_table('retail.summary', 'customer_id', colocate_with => 'retail.customers');
+SELECT retailiq.bgnbd_fit(frequency, recency, t) AS bg1, retailiq.gammagamma_fit(frequency, monetary) AS gg1
+FROM one.summary \gset
+SELECT retailiq.bgnbd_fit(frequency, recency, t) AS bg2, retailiq.gammagamma_fit(frequency, monetary) AS gg2
+FROM retail.summary \gset
+-- identical but for the training time
+SELECT retailiq.model_info(:'bg1') - 'trained_at' = retailiq.model_info(:'bg2') - 'trained_at' AS bgnbd_same,
+       retailiq.model_info(:'gg1') - 'trained_at' = retailiq.model_info(:'gg2') - 'trained_at' AS gammagamma_same,
+       round((retailiq.model_info(:'bg2') #>> '{data,r}')::numeric, 4) AS r,
+       round((retailiq.model_info(:'bg2') #>> '{data,alpha}')::numeric, 4) AS alpha;
+SELECT * FROM citus_test.plan('SELECT retailiq.bgnbd_fit(frequency, recency, t) FROM retail.summary',
+                              'Aggregate|Custom Scan|Task Count', 'ANALYZE, TIMING OFF');
+
+-- 4. The logistic model by partial sums (logit_start + logit_step, state float8[] / bytea):
+--    each Newton step's gradient and Hessian are summed on the workers, only (p + p^2) numbers
+--    per shard travel. Same coefficients as one node within 1e-9 (summation order differs).
+CREATE TABLE one.train AS
+SELECT f.customer_id, f.features, l.churned
+FROM f_one f JOIN l_one l USING (customer_id);
+CREATE TABLE retail.train (customer_id int, features float8[], churned bool);
+SELECT create_distributed_table('retail.train', 'customer_id', colocate_with => 'retail.customers');
+INSERT INTO retail.train SELECT * FROM one.train;
+SELECT retailiq.logit_fit_iterative('one.train', 'features', 'churned', 1.0) AS m1 \gset
+SELECT retailiq.logit_fit_iterative('retail.train', 'features', 'churned', 1.0) AS m2 \gset
+SELECT max(abs(a - b) / greatest(abs(a), 1)) < 1e-9 AS coefficients_agree, count(*) AS coefficients,
+       abs((:'m1'::retailiq.model::text::jsonb #>> '{data,intercept}')::float8 - (:'m2'::retailiq.model::text::jsonb #>> '{data,intercept}')::float8) < 1e-9 AS intercept_agrees,
+       retailiq.model_info(:'m1') #> '{metrics,iterations}' = retailiq.model_info(:'m2') #> '{metrics,iterations}' AS steps_agree
+FROM unnest(ARRAY(SELECT jsonb_array_elements_text(:'m1'::retailiq.model::text::jsonb #> '{data,coef}')::float8),
+            ARRAY(SELECT jsonb_array_elements_text(:'m2'::retailiq.model::text::jsonb #> '{data,coef}')::float8)) u(a, b);
+SELECT * FROM citus_test.plan(
+  format('SELECT retailiq.logit_step(features, churned, %L::retailiq.model) FROM retail.train', :'m2'),
+  'Custom Scan|Task Count|worker_partial_agg|coord_combine_agg|Aggregate', 'VERBOSE');
