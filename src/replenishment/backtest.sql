@@ -68,7 +68,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('from_date is %s, to_date %s.', from_date, to_date);
     END IF;
-    src := retailiq_internal.replenishment_source(source);
+    src := retailiq_internal.sales_source_named(source);
     v_data := retailiq_internal.sales_source_query(src, false);
 
     -- the source's period (smallest gap between its dates) and the replayed periods

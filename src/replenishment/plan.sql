@@ -34,7 +34,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', DETAIL = format('missing_inventory is %s.', missing_inventory),
                   HINT = '"error" refuses a plan with a product that has no inventory row, "zero" takes its stock as 0, "skip" leaves it out.';
     END IF;
-    PERFORM retailiq_internal.replenishment_source(source);
+    PERFORM retailiq_internal.sales_source_named(source);
     SELECT max(r.created_at) INTO v_created FROM retailiq.forecast_result r WHERE r.model_name = v_model;
     IF v_created IS NULL THEN
         RAISE EXCEPTION 'sales source "%" has no stored forecasts', source
@@ -164,7 +164,7 @@ DECLARE
     total bigint := 0;
 BEGIN
     IF source IS NOT NULL THEN
-        PERFORM retailiq_internal.replenishment_source(source);
+        PERFORM retailiq_internal.sales_source_named(source);
     END IF;
     FOR nm IN SELECT s.name FROM retailiq.sales_source s
                WHERE (refresh_replenishment_plan.source IS NULL

@@ -22,24 +22,6 @@ CREATE FUNCTION retailiq_internal.replenishment_simulate(demand float8[], histor
     RETURNS float8[]
     AS 'MODULE_PATHNAME', 'replenishment_simulate' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
--- The registered sales source of that name; 42704 when there is none.
-CREATE FUNCTION retailiq_internal.replenishment_source(source text) RETURNS retailiq.sales_source
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    src retailiq.sales_source;
-BEGIN
-    SELECT * INTO src FROM retailiq.sales_source s WHERE s.name = source;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'sales source "%" is not registered', source
-            USING ERRCODE = 'undefined_object',
-                  HINT = 'retailiq.sales_source lists the registered sources.';
-    END IF;
-    RETURN src;
-END
-$$;
-
 -- Whether the caller sees every store (purchaser, operator, admin, by membership; the roles
 -- may not exist yet).
 CREATE FUNCTION retailiq_internal.replenishment_all_stores(writer boolean DEFAULT false) RETURNS boolean
