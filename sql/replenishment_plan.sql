@@ -51,8 +51,8 @@ VALUES (NULL, NULL, 'Acme', 0, 3, 0.95);
 INSERT INTO retailiq.replenishment_parameter (store_id, product_id, lead_time_days, review_days) VALUES (2, NULL, 2, 1);
 SELECT * FROM retailiq.replenishment_parameters(1, 1);
 SELECT * FROM retailiq.replenishment_parameters(2, 3);
-SELECT (retailiq.record_purchase_order(1, 3, 5, ordered_on => date '2025-03-28')).order_id;
-SELECT order_id, store_id, product_id, quantity, supplier, ordered_on, expected_on, status FROM retailiq.purchase_order;
+SELECT (retailiq.record_purchase_order(1, 3, 5, ordered_on => date '2025-03-28')).po_id;
+SELECT po_id, store_id, product_id, quantity, supplier, ordered_on, expected_on, status FROM retailiq.purchase_order;
 UPDATE shop.stock SET on_hand = 12 WHERE store_id = 1 AND product_id = 4;
 UPDATE shop.stock SET on_hand = 1 WHERE store_id = 1 AND product_id = 6;
 
@@ -158,7 +158,7 @@ INSERT INTO retailiq.replenishment_parameter (store_id, product_id, pack_size) V
 RESET ROLE;
 SET ROLE riq_mgr2;
 SELECT store_id, count(*) FROM retailiq.order_plan GROUP BY 1 ORDER BY 1;
-SELECT store_id, product_id, status FROM retailiq.purchase_order ORDER BY order_id;
+SELECT store_id, product_id, status FROM retailiq.purchase_order ORDER BY po_id;
 SELECT retailiq.record_purchase_order(1, 1, 12);
 SELECT (retailiq.record_purchase_order(2, 1, 12)).store_id;
 SELECT count(*) FROM retailiq.replenishment_plan('shop', stores => ARRAY[2::bigint]);

@@ -94,7 +94,7 @@ COMMENT ON FUNCTION retailiq.replenishment_parameters(bigint, bigint) IS
 -- Purchase orders: open ones are stock on order. Written through record_purchase_order and
 -- receive_purchase_order (or directly, under the same row security).
 CREATE TABLE retailiq.purchase_order (
-    order_id     bigserial PRIMARY KEY,
+    po_id     bigserial PRIMARY KEY,
     store_id     bigint  NOT NULL,
     product_id   bigint  NOT NULL,
     quantity     float8  NOT NULL CHECK (quantity > 0 AND quantity <= 1e12),
@@ -113,13 +113,13 @@ COMMENT ON TABLE retailiq.purchase_order IS
     'purchase orders per store x product: open orders are the stock on order of the replenishment plan';
 CREATE INDEX purchase_order_open ON retailiq.purchase_order (store_id, product_id) WHERE status = 'open';
 SELECT pg_catalog.pg_extension_config_dump('retailiq.purchase_order', '');
-SELECT pg_catalog.pg_extension_config_dump('retailiq.purchase_order_order_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('retailiq.purchase_order_po_id_seq', '');
 ALTER TABLE retailiq.purchase_order ENABLE ROW LEVEL SECURITY;
 CREATE POLICY purchase_order_stores ON retailiq.purchase_order FOR ALL
     USING ((SELECT retailiq_internal.replenishment_all_stores()) OR store_id = ANY ((SELECT retailiq.stores_of(current_user))::bigint[]))
     WITH CHECK ((SELECT retailiq_internal.replenishment_all_stores()) OR store_id = ANY ((SELECT retailiq.stores_of(current_user))::bigint[]));
 GRANT SELECT, INSERT, UPDATE ON retailiq.purchase_order TO PUBLIC;
-GRANT USAGE ON SEQUENCE retailiq.purchase_order_order_id_seq TO PUBLIC;
+GRANT USAGE ON SEQUENCE retailiq.purchase_order_po_id_seq TO PUBLIC;
 
 -- Records an order placed with a supplier; expected_on defaults to today + the lead time in
 -- force. Returns the order.
@@ -164,7 +164,7 @@ COMMENT ON FUNCTION retailiq.record_purchase_order(bigint, bigint, float8, date,
 -- order. With add_to_inventory, the units are added to on_hand in the registered inventory
 -- relation in the same transaction, so the position never counts them twice or not at all.
 -- The order's row is locked first: two sessions receiving the same order cannot both do it.
-CREATE FUNCTION retailiq.receive_purchase_order(order_id bigint, received_qty float8 DEFAULT NULL,
+CREATE FUNCTION retailiq.receive_purchase_order(po_id bigint, received_qty float8 DEFAULT NULL,
                                                 received_on date DEFAULT current_date,
                                                 add_to_inventory boolean DEFAULT false)
 RETURNS retailiq.purchase_order
@@ -175,22 +175,22 @@ DECLARE
     o retailiq.purchase_order;
     n bigint;
 BEGIN
-    IF order_id IS NULL OR received_on IS NULL OR add_to_inventory IS NULL THEN
-        RAISE EXCEPTION 'order_id, received_on and add_to_inventory must not be NULL'
+    IF po_id IS NULL OR received_on IS NULL OR add_to_inventory IS NULL THEN
+        RAISE EXCEPTION 'po_id, received_on and add_to_inventory must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF received_qty IS NOT NULL AND NOT (received_qty >= 0 AND received_qty <= 1e12) THEN
         RAISE EXCEPTION 'received_qty must not be negative'
             USING ERRCODE = 'invalid_parameter_value', DETAIL = format('received_qty is %s.', received_qty);
     END IF;
-    SELECT * INTO o FROM retailiq.purchase_order p WHERE p.order_id = receive_purchase_order.order_id FOR UPDATE;
+    SELECT * INTO o FROM retailiq.purchase_order p WHERE p.po_id = receive_purchase_order.po_id FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'purchase order % does not exist', order_id
+        RAISE EXCEPTION 'purchase order % does not exist', po_id
             USING ERRCODE = 'undefined_object',
                   HINT = 'retailiq.purchase_order lists the orders of the stores you may see.';
     END IF;
     IF o.status <> 'open' THEN
-        RAISE EXCEPTION 'purchase order % is already %', order_id, o.status
+        RAISE EXCEPTION 'purchase order % is already %', po_id, o.status
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = format('It was %s on %s by %s.', o.status, o.received_on, o.received_by),
                   HINT = 'Only open orders are received.';
@@ -198,7 +198,7 @@ BEGIN
     UPDATE retailiq.purchase_order p
        SET status = 'received', received_qty = coalesce(receive_purchase_order.received_qty, p.quantity),
            received_on = receive_purchase_order.received_on, received_by = current_user
-     WHERE p.order_id = receive_purchase_order.order_id
+     WHERE p.po_id = receive_purchase_order.po_id
     RETURNING * INTO o;
     IF add_to_inventory THEN
         IF NOT EXISTS (SELECT FROM retailiq.source s WHERE s.role = 'inventory') THEN
@@ -226,7 +226,7 @@ $$;
 COMMENT ON FUNCTION retailiq.receive_purchase_order(bigint, float8, date, boolean) IS
     'receives an open purchase order (optionally adding the units to the registered inventory); an order is received once';
 
-CREATE FUNCTION retailiq.cancel_purchase_order(order_id bigint) RETURNS retailiq.purchase_order
+CREATE FUNCTION retailiq.cancel_purchase_order(po_id bigint) RETURNS retailiq.purchase_order
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -234,10 +234,10 @@ DECLARE
     o retailiq.purchase_order;
 BEGIN
     UPDATE retailiq.purchase_order p SET status = 'cancelled'
-     WHERE p.order_id = cancel_purchase_order.order_id AND p.status = 'open'
+     WHERE p.po_id = cancel_purchase_order.po_id AND p.status = 'open'
     RETURNING * INTO o;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'purchase order % is not open', order_id
+        RAISE EXCEPTION 'purchase order % is not open', po_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'retailiq.purchase_order shows its status.';
     END IF;
