@@ -173,19 +173,10 @@ lstm_model_load(FunctionCallInfo fcinfo)
 	LstmTrained *t = &m->net;
 	LstmLayout *L = &t->layout;
 	LstmShape  *S = &t->shape;
-	char	   *freq;
 	int			dims[2],
 				n;
 
-	freq = model_get_text(mv, MODEL_PARAMS, "freq");
-	if (strcmp(freq, "day") == 0)
-		L->freq = FREQ_DAY;
-	else if (strcmp(freq, "week") == 0)
-		L->freq = FREQ_WEEK;
-	else if (strcmp(freq, "month") == 0)
-		L->freq = FREQ_MONTH;
-	else
-		model_corrupt(mv, "The frequency \"%s\" is not day, week or month.", freq);
+	L->freq = series_model_freq(mv, "freq");
 	L->season = (int) model_get_int(mv, MODEL_PARAMS, "season");
 	L->window = (int) model_get_int(mv, MODEL_PARAMS, "window");
 	L->horizon = (int) model_get_int(mv, MODEL_PARAMS, "horizon");

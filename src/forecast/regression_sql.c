@@ -580,15 +580,7 @@ load_model(FunctionCallInfo fcinfo)
 				p;
 	bool		ar;
 
-	s = model_get_text(mv, MODEL_PARAMS, "freq");
-	if (strcmp(s, "day") == 0)
-		L->freq = FREQ_DAY;
-	else if (strcmp(s, "week") == 0)
-		L->freq = FREQ_WEEK;
-	else if (strcmp(s, "month") == 0)
-		L->freq = FREQ_MONTH;
-	else
-		model_corrupt(mv, "The frequency \"%s\" is not day, week or month.", s);
+	L->freq = series_model_freq(mv, "freq");
 	season = (int) model_get_int(mv, MODEL_PARAMS, "season");
 	L->period = model_get_float(mv, MODEL_PARAMS, "period");
 	L->harmonics = (int) model_get_int(mv, MODEL_PARAMS, "harmonics");

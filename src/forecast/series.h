@@ -131,6 +131,9 @@ extern DateADT series_date_add(ForecastFreq freq, DateADT start, int k);
 /* "day", "week", "month" and back; parse errors name the argument. */
 extern const char *series_freq_name(ForecastFreq freq);
 extern ForecastFreq series_freq_parse(const char *name, const char *argname);
+/* a stored model's frequency (params.<key>, as series_freq_name writes it); else the model is corrupt */
+struct ModelView;
+extern ForecastFreq series_model_freq(const struct ModelView *mv, const char *key);
 extern int	series_default_season(ForecastFreq freq);
 
 /* Index of key in a model's series keys (sorted in byte order, as in a panel): binary

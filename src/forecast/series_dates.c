@@ -13,6 +13,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "core/model.h"
 #include "forecast/series.h"
 
 char *
@@ -82,6 +83,19 @@ series_freq_name(ForecastFreq freq)
 			return "month";
 	}
 	return "?";
+}
+
+ForecastFreq
+series_model_freq(const ModelView *mv, const char *key)
+{
+	const char *name = model_get_text(mv, MODEL_PARAMS, key);
+
+	static const ForecastFreq all[] = {FREQ_DAY, FREQ_WEEK, FREQ_MONTH};
+
+	for (size_t i = 0; i < lengthof(all); i++)
+		if (strcmp(name, series_freq_name(all[i])) == 0)
+			return all[i];
+	model_corrupt(mv, "The frequency \"%s\" is not day, week or month.", name);
 }
 
 ForecastFreq
