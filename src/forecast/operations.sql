@@ -357,6 +357,35 @@ BEGIN
 END
 $$;
 
+-- The registered sales source, or 42704 naming it (42P01 when its relation was dropped).
+CREATE FUNCTION retailiq_internal.sales_source_named(source text) RETURNS retailiq.sales_source
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    src retailiq.sales_source;
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed',
+              HINT = 'retailiq.sales_source lists the registered sources.';
+    END IF;
+    SELECT * INTO src FROM retailiq.sales_source s WHERE s.name = source;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'sales source "%" is not registered', source
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'retailiq.sales_source lists the registered sources; retailiq.register_sales_source adds one.';
+    END IF;
+    PERFORM FROM pg_class k WHERE k.oid = src.relation;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'the relation of sales source "%" no longer exists', source
+            USING ERRCODE = 'undefined_table',
+                  HINT = 'Register the source again with retailiq.register_sales_source.';
+    END IF;
+    RETURN src;
+END
+$$;
+
+
 -- The fit of a source's rows dated before `before` (NULL: all) and, with history_days, no
 -- older than that many days before the latest: $1 method, $2 fit options, $3 before,
 -- $4 history_days (the filters are left out of the SQL when not needed).
@@ -683,12 +712,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Example: retailiq.backtest(''store_sales'', ARRAY[''snaive'', ''ets''], 28, ARRAY[date ''2024-05-01'']).';
     END IF;
-    SELECT * INTO src FROM retailiq.sales_source s WHERE s.name = source;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'sales source "%" is not registered', source
-            USING ERRCODE = 'undefined_object',
-                  HINT = 'retailiq.sales_source lists the registered sources; retailiq.register_sales_source adds one.';
-    END IF;
+    src := retailiq_internal.sales_source_named(source);
     IF cardinality(methods) = 0 OR cardinality(origins) = 0 THEN
         RAISE EXCEPTION 'methods and origins must not be empty'
             USING ERRCODE = 'invalid_parameter_value',

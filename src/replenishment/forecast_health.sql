@@ -127,34 +127,6 @@ BEGIN
 END
 $$;
 
--- The registered sales source, or 42704 naming it (42P01 when its relation was dropped).
-CREATE FUNCTION retailiq_internal.sales_source_named(source text) RETURNS retailiq.sales_source
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    src retailiq.sales_source;
-BEGIN
-    IF source IS NULL THEN
-        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed',
-              HINT = 'retailiq.sales_source lists the registered sources.';
-    END IF;
-    SELECT * INTO src FROM retailiq.sales_source s WHERE s.name = source;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'sales source "%" is not registered', source
-            USING ERRCODE = 'undefined_object',
-                  HINT = 'retailiq.sales_source lists the registered sources; retailiq.register_sales_source adds one.';
-    END IF;
-    PERFORM FROM pg_class k WHERE k.oid = src.relation;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'the relation of sales source "%" no longer exists', source
-            USING ERRCODE = 'undefined_table',
-                  HINT = 'Register the source again with retailiq.register_sales_source.';
-    END IF;
-    RETURN src;
-END
-$$;
-
 -- The latest date with sales in a source (NULL: none).
 CREATE FUNCTION retailiq_internal.sales_source_last_date(src retailiq.sales_source) RETURNS date
 LANGUAGE plpgsql STABLE
