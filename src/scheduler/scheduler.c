@@ -489,12 +489,24 @@ extension_present(void)
 }
 
 /* Record the end of a run that its worker could not record itself. */
+/*
+ * Every transaction that writes both retailiq.job and retailiq.job_run locks job first, in
+ * the order DROP EXTENSION takes them: otherwise a run's bookkeeping (job_run, then job) and
+ * a DROP EXTENSION in the same database (job, then job_run) deadlock.
+ */
+static void
+lock_job_first(void)
+{
+	spi_exec("LOCK TABLE retailiq.job IN ROW EXCLUSIVE MODE", 0, NULL, NULL, SPI_OK_UTILITY);
+}
+
 static void
 record_lost_run(int64 run_id, const char *status, const char *message, const char *detail)
 {
 	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[4];
 
+	lock_job_first();
 	values[0] = Int64GetDatum(run_id);
 	values[1] = CStringGetTextDatum(status);
 	values[2] = CStringGetTextDatum(message);
@@ -745,6 +757,7 @@ dispatch_round(long *sleep_ms, TimestampTz *last_prune)
 	SPITupleTable *tt;
 	uint64		n;
 
+	lock_job_first();
 	sweep_orphan_runs();
 	prune_history(last_prune);
 
@@ -976,6 +989,7 @@ job_claim_run(const JobWorkerArgs *args, char **command, char **job_name)
 	values[0] = Int64GetDatum(args->run_id);
 	values[1] = Int32GetDatum(MyProcPid);
 	values[2] = ObjectIdGetDatum(args->owner);
+	lock_job_first();
 	spi_exec("UPDATE retailiq.job_run r SET pid = $2 FROM retailiq.job j"
 			 " WHERE r.run_id = $1 AND r.status = 'running' AND j.job_id = r.job_id AND j.owner = $3"
 			 " RETURNING j.command, r.job_name, j.created_by::oid, j.command_by::oid",
@@ -1122,6 +1136,7 @@ job_record_outcome(const JobWorkerArgs *args, const char *status, int64 rows,
 		values[8] = CStringGetTextDatum(p.data);
 		nulls[8] = ' ';
 	}
+	lock_job_first();
 	if (SPI_execute_with_args("UPDATE retailiq.job_run SET status = $2, finished = clock_timestamp(), rows = $3,"
 							  " sqlstate = $4, message = $5, detail = $6, hint = $7, context = $8,"
 							  " progress = $9::jsonb"
