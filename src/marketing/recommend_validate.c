@@ -28,9 +28,6 @@
 #define CAND 60
 #define VAL_ITERATIONS 6
 
-/* the numbers of neighbours a product tried (with the first ALS setting) */
-static const int knn_grid[] = {10, 20, 50, 100};
-
 static const double half_lives[] = {-1, 0, 14, 60, 240};
 static const double pop_half_lives[] = {0, 4, 10, 30};
 #define NHL ((int) lengthof(half_lives))
@@ -322,42 +319,6 @@ best_slot(const double *ndcg, int hp, int h, int mode, int *bhp, int *bh)
 	return bc;
 }
 
-/* the evidence of one scoring: the best blend of each cell scored (all, or the one cell) */
-static void
-add_grid_rows(RecValidation *v, const double *ndcg, const double *recall, const RecAls *als,
-			  int neighbours, int nval, const Cell *only)
-{
-	for (int hp = 0; hp < NHP; hp++)
-		for (int h = 0; h < NHL; h++)
-			for (int mode = 0; mode < 2; mode++)
-			{
-				double	   *row = v->grid + (Size) v->grid_rows * REC_GRID_COLS;
-				RecBlend	b;
-				int			bhp,
-							bh,
-							bc;
-
-				if (only != NULL && (hp != only->hp || h != only->h || mode != only->mode))
-					continue;
-				bc = best_slot(ndcg, hp, h, mode, &bhp, &bh);
-				combo_blend(bc, hp, h, &b);
-				row[0] = als->factors;
-				row[1] = als->lambda;
-				row[2] = als->alpha;
-				row[3] = als->half_life;
-				row[4] = b.half_life;
-				row[5] = b.pop_half_life;
-				row[6] = mode == 0 ? 1 : 0;
-				row[7] = b.w_als;
-				row[8] = b.w_knn;
-				row[9] = b.w_pop;
-				row[10] = ndcg[SLOT(hp, h, mode, bc)] / nval;
-				row[11] = recall[SLOT(hp, h, mode, bc)] / nval;
-				row[12] = neighbours;
-				v->grid_rows++;
-			}
-}
-
 void
 rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *icode,
 			 int nu, int ni, const RecFitOptions *o, RecValidation *v)
@@ -373,10 +334,6 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 	int			ncand = 0;
 	double	   *ndcg = palloc(sizeof(double) * NSLOT);
 	double	   *recall = palloc(sizeof(double) * NSLOT);
-	double	   *kndcg = palloc(sizeof(double) * NSLOT);
-	double	   *krecall = palloc(sizeof(double) * NSLOT);
-	int			ks[lengthof(knn_grid)];
-	int			nk = 0;
 	double	   *w[NHL];
 	double	   *popv[NHP];
 	int32	   *poptop[NHP];
@@ -437,7 +394,7 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 		}
 		vs.tptr[k] = t;
 	}
-	vs.nb = rec_knn_build(vs.d, o->neighbours > 0 ? o->neighbours : knn_grid[lengthof(knn_grid) - 1]);
+	vs.nb = rec_knn_build(vs.d, Max(v->neighbours, o->neighbours > 0 ? o->neighbours : 50));
 	for (int h = 0; h < NHL; h++)
 	{
 		w[h] = REC_ALLOC(vs.d->nnz, double);
@@ -453,13 +410,11 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 		npoptop[hp] = rec_top_component(popv[hp], ni, CAND, poptop[hp], val);
 	}
 	v->customers = vs.nval;
-	v->grid = palloc(sizeof(double) * (lengthof(knn_grid) + lengthof(cands) + 1) * NHP * NHL * 2 * REC_GRID_COLS);
+	v->grid = palloc(sizeof(double) * lengthof(cands) * NHP * NHL * 2 * REC_GRID_COLS);
 
 	/*
 	 * The settings tried, one coordinate at a time from (32 factors, alpha 5, lambda 5,
-	 * confidences halved every 120 days), among those the options leave open. The number of
-	 * neighbours needs no ALS fit of its own: each of knn_grid is scored on the whole grid
-	 * with the first setting's factors, and the best for new products is kept for the others.
+	 * confidences halved every 120 days, 20 neighbours), among those the options leave open.
 	 */
 	{
 		AlsSetting	base = {v->als.factors, v->als.lambda, v->als.alpha, v->als.half_life, v->neighbours};
@@ -475,13 +430,10 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 		c = base;
 		c.factors = o->factors > 0 ? o->factors : 64;
 		cands[ncand++] = c;
+		c = base;
+		c.neighbours = o->neighbours > 0 ? o->neighbours : 50;
+		cands[ncand++] = c;
 	}
-	if (o->neighbours > 0)
-		ks[nk++] = o->neighbours;
-	else
-		for (int t = 0; t < (int) lengthof(knn_grid); t++)
-			ks[nk++] = knn_grid[t];
-
 	/*
 	 * The first setting is scored on the whole grid; the others only in the cell (recency,
 	 * popularity recency) where new products scored best, which is where ALS matters; a winner
@@ -497,7 +449,6 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 			RecAls		als = v->als;
 			bool		seen = false;
 			bool		full = ci == 0 || ci == ncand;
-			double		kbest = -1;
 			int			si = ci == ncand ? winner : ci;
 			int			bhp,
 						bh,
@@ -524,31 +475,38 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 										   ALLOCSET_DEFAULT_SIZES);
 			old = MemoryContextSwitchTo(fitcxt);
 			rec_als_fit(vs.d, &als);
-			for (int kk = 0; kk < nk; kk++)
-			{
-				int			k = ci == 0 ? ks[kk] : cands[si].neighbours;
-				double		fresh;
-
-				memset(kndcg, 0, sizeof(double) * NSLOT);
-				memset(krecall, 0, sizeof(double) * NSLOT);
-				score_setting(&vs, &als, k, w, popv, poptop, npoptop, full ? NULL : &cell, kndcg, krecall);
-				add_grid_rows(v, kndcg, krecall, &als, k, vs.nval, full ? NULL : &cell);
-				bc = best_slot(kndcg, full ? -1 : cell.hp, full ? -1 : cell.h, 1, &bhp, &bh);
-				fresh = kndcg[SLOT(bhp, bh, 1, bc)];
-				if (kk == 0 || fresh > kbest)
-				{
-					kbest = fresh;
-					memcpy(ndcg, kndcg, sizeof(double) * NSLOT);
-					memcpy(recall, krecall, sizeof(double) * NSLOT);
-					if (ci == 0)
-						for (int t = 0; t < ncand; t++)
-							cands[t].neighbours = k;
-				}
-				if (ci > 0)
-					break;
-			}
+			memset(ndcg, 0, sizeof(double) * NSLOT);
+			memset(recall, 0, sizeof(double) * NSLOT);
+			score_setting(&vs, &als, cands[si].neighbours, w, popv, poptop, npoptop, full ? NULL : &cell,
+						  ndcg, recall);
 			MemoryContextSwitchTo(old);
 			MemoryContextDelete(fitcxt);
+			for (int hp = 0; hp < NHP; hp++)
+				for (int h = 0; h < NHL; h++)
+					for (int mode = 0; mode < 2; mode++)
+					{
+						double	   *row = v->grid + (Size) v->grid_rows * REC_GRID_COLS;
+						RecBlend	b;
+
+						if (!full && (hp != cell.hp || h != cell.h || mode != cell.mode))
+							continue;
+						bc = best_slot(ndcg, hp, h, mode, &bhp, &bh);
+						combo_blend(bc, hp, h, &b);
+						row[0] = als.factors;
+						row[12] = cands[si].neighbours;
+						row[1] = als.lambda;
+						row[2] = als.alpha;
+						row[3] = als.half_life;
+						row[4] = b.half_life;
+						row[5] = b.pop_half_life;
+						row[6] = mode == 0 ? 1 : 0;
+						row[7] = b.w_als;
+						row[8] = b.w_knn;
+						row[9] = b.w_pop;
+						row[10] = ndcg[SLOT(hp, h, mode, bc)] / vs.nval;
+						row[11] = recall[SLOT(hp, h, mode, bc)] / vs.nval;
+						v->grid_rows++;
+					}
 			if (ci == 0)
 			{
 				/* the baselines do not depend on ALS: own basket counts alone (ties by
