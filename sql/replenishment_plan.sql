@@ -173,6 +173,15 @@ RESET ROLE;
 SELECT length(p) > 1000 AS html, p LIKE '%orders to place%' AS kpis, p LIKE '%<td>1</td><td>2</td>%' AS moq_row,
        p LIKE '%Slow movers%' AS slow, p LIKE '%Forecast health%' AS health
   FROM retailiq.report_purchaser('shop') p;
+-- the expected stock-outs averted on the page, counted again from the stored plan
+SELECT substring(p FROM '<div class="v">([0-9,]+)</div><div class="l">expected stock-outs averted') =
+       (SELECT count(*)::text FROM retailiq.order_plan o
+         WHERE o.source = 'shop' AND o.plan_date = (SELECT max(plan_date) FROM retailiq.order_plan WHERE source = 'shop')
+           AND o.order_qty > 0 AND o.on_hand + o.on_order < o.demand_mean
+           AND o.on_hand + o.on_order + o.order_qty >= o.demand_mean) AS averted_counted,
+       (SELECT count(*) FROM retailiq.order_plan o WHERE o.source = 'shop' AND o.order_qty > 0
+           AND o.on_hand + o.on_order < o.demand_mean AND o.on_hand + o.on_order + o.order_qty >= o.demand_mean) AS averted
+  FROM retailiq.report_purchaser('shop') p;
 
 SELECT retailiq.revoke_store('riq_mgr2', 2);
 DROP OWNED BY riq_buyer, riq_mgr2, riq_nobody;

@@ -21,44 +21,6 @@ static const char *const common_keys[] = {
 	NULL
 };
 
-double
-forecast_opt_number(Jsonb *j, const char *key, double dflt, double lo, double hi, bool integer,
-					const char *hint)
-{
-	JsonbValue *v = series_option_value(j, key);
-	double		f;
-
-	if (v == NULL)
-		return dflt;
-	if (v->type != jbvNumeric)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options.%s must be a number", key),
-				 errhint("%s", hint)));
-	f = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
-	if (!(f >= lo && f <= hi) || (integer && f != floor(f)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options.%s is out of range", key),
-				 errdetail("It is %g.", f),
-				 errhint("%s", hint)));
-	return f;
-}
-
-bool
-forecast_opt_bool(Jsonb *j, const char *key, bool dflt)
-{
-	JsonbValue *v = series_option_value(j, key);
-
-	if (v == NULL)
-		return dflt;
-	if (v->type != jbvBool)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options.%s must be true or false", key)));
-	return v->val.boolean;
-}
-
 /* every key forecast_fit knows: the shared ones and each registered method's */
 static const char *const *
 known_keys(void)

@@ -25,6 +25,7 @@
 #include "utils/jsonb.h"
 
 #include "core/model.h"
+#include "core/options.h"
 #include "core/rng.h"
 #include "forecast/baselines.h"
 #include "forecast/series.h"
@@ -122,13 +123,11 @@ extern const void *forecast_method_options(const ForecastOptions *o, const Forec
 extern void forecast_options_parse(const char *method, Jsonb *j, ForecastOptions *o);
 
 /*
- * Reading one option, for every method's parser: the value of options.key, or dflt when
- * the key is absent or JSON null (null means "the default", everywhere). Errors say
- * "options.<key> must ...".
+ * Reading one option, for every method's parser: core/options.h (the old names, which the
+ * methods' parsers use).
  */
-extern double forecast_opt_number(Jsonb *j, const char *key, double dflt, double lo, double hi,
-								  bool integer, const char *hint);
-extern bool forecast_opt_bool(Jsonb *j, const char *key, bool dflt);
+#define forecast_opt_number riq_option_number
+#define forecast_opt_bool riq_option_bool
 
 /* horizon must be between 1 and FORECAST_MAX_HORIZON (22023) */
 extern void forecast_check_horizon(int64 horizon);

@@ -23,6 +23,8 @@
 #include "utils/date.h"
 #include "utils/jsonb.h"
 
+#include "core/options.h"
+
 /* Spacing of a series' dates; the value is the nominal length in days. */
 typedef enum ForecastFreq
 {
@@ -116,8 +118,8 @@ extern ForecastPanel *series_collect_finish(SeriesCollector *state, const Series
 /* Parse the common options ("gaps": "zero"|"error", "allow_negative": bool,
  * "min_length": int) from a jsonb options value (NULL = defaults). Unknown keys are left
  * to the caller, which owns the rest of the options. */
-/* the value of key in an options object; NULL when absent or JSON null (the default) */
-extern JsonbValue *series_option_value(Jsonb *options, const char *key);
+/* the value of key in an options object; NULL when absent or JSON null: core/options.h */
+#define series_option_value riq_option_value
 /* a misspelt option is an error: keys (NULL-terminated) are fname's own, besides the collector's */
 extern void series_check_option_keys(Jsonb *jb, const char *const *keys, const char *fname);
 extern void series_options_from_jsonb(Jsonb *options, SeriesOptions *opt);

@@ -16,22 +16,6 @@
 
 #include "forecast/series.h"
 
-JsonbValue *
-series_option_value(Jsonb *options, const char *key)
-{
-	JsonbValue	k;
-	JsonbValue *v;
-
-	if (options == NULL)
-		return NULL;
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v = findJsonbValueFromContainer(&options->root, JB_FOBJECT, &k);
-	/* JSON null means the default, for every option of every method */
-	return v == NULL || v->type == jbvNull ? NULL : v;
-}
-
 void
 series_check_option_keys(Jsonb *jb, const char *const *keys, const char *fname)
 {

@@ -25,10 +25,9 @@
 #include "core/blas.h"
 #include "core/memory.h"
 #include "core/model.h"
+#include "core/options.h"
 #include "core/rowstore.h"
 #include "core/stats.h"
-#include "forecast/method.h"		/* forecast_opt_number: the options reader (belongs in core) */
-#include "forecast/series.h"
 #include "marketing/elasticity.h"
 
 #define AGG_NAME "elasticity_fit"
@@ -293,11 +292,11 @@ parse_options(const char *text, ElasOptions *o)
 						 errmsg("unknown option \"%s\" of elasticity_fit", k),
 						 errhint("The options are level, harmonics and pooling.")));
 		}
-	o->level = forecast_opt_number(j, "level", 0.95, 0.5, 0.999, false,
-								   "level is the coverage of the intervals, e.g. 0.95.");
-	o->harmonics = (int) forecast_opt_number(j, "harmonics", -1, 0, ELAS_MAX_HARMONICS, true,
-											 "harmonics is the number of Fourier pairs of the yearly season, 0 to 10 (0 = none).");
-	pool = series_option_value(j, "pooling");
+	o->level = riq_option_number(j, "level", 0.95, 0.5, 0.999, false,
+								 "level is the coverage of the intervals, e.g. 0.95.");
+	o->harmonics = (int) riq_option_number(j, "harmonics", -1, 0, ELAS_MAX_HARMONICS, true,
+										   "harmonics is the number of Fourier pairs of the yearly season, 0 to 10 (0 = none).");
+	pool = riq_option_value(j, "pooling");
 	if (pool != NULL)
 	{
 		char	   *p = pool->type == jbvString ? pnstrdup(pool->val.string.val, pool->val.string.len) : "";

@@ -67,7 +67,7 @@ BEGIN
     z := retailiq.normal_quantile(0.5 + lvl / 2);
 
     -- the sales, one row per store (or chain), product and period
-    DROP TABLE IF EXISTS promo_sales, promo_list, promo_grid, promo_coef, promo_r;
+    DROP TABLE IF EXISTS promo_sales, promo_list, promo_grid, promo_coef, promo_r, promo_se;
     EXECUTE format($q$
         CREATE TEMP TABLE promo_sales ON COMMIT DROP AS
         SELECT CASE WHEN %L = 'chain' THEN -1 ELSE store_id::bigint END AS store_id,
@@ -179,17 +179,33 @@ BEGIN
         LEFT JOIN promo_coef c ON c.series = g.store_id || '/' || g.product_id;
     CREATE INDEX ON promo_r (product_id, day);
     ANALYZE promo_r;
+    -- the promotion effect's own uncertainty, per series: the variance of a difference of
+    -- means, sigma^2 (1 / promoted periods + 1 / periods outside promotions and dips), on the
+    -- model's scale. The regression shrinks each series' coefficients toward the pooled ones,
+    -- whose posterior variance is at most this: the interval errs wide, never narrow.
+    CREATE TEMP TABLE promo_se ON COMMIT DROP AS
+    SELECT r.store_id, r.product_id,
+           max(r.sigma2) * (1.0 / nullif(count(*) FILTER (WHERE r.promo IS NOT NULL), 0)
+                            + 1.0 / nullif(count(*) FILTER (WHERE r.promo IS NULL AND NOT r.before AND NOT r.after), 0))
+               AS coef_var
+      FROM promo_r r GROUP BY 1, 2;
 
     RETURN QUERY
     WITH e AS (   -- per promotion and store: the promotion window
         SELECT l.promo_id, l.product_id, l.store_id, l.starts_on, l.ends_on, l.promo_cost,
                count(r.day)::int AS periods, sum(r.units) AS units, sum(r.revenue) AS revenue,
                sum(greatest(r.base, 0)) AS base,
-               sqrt(sum(CASE WHEN r.transform = 'log' THEN (1 + greatest(r.base, 0)) ^ 2 * r.sigma2 ELSE r.sigma2 END)) AS base_sd,
+               -- the baseline's spread: each period's noise, plus the effect's uncertainty,
+               -- which moves every period of the window together (d base / d effect is
+               -- -(1 + base) on the log scale, -1 on the units' scale)
+               sqrt(sum(CASE WHEN r.transform = 'log' THEN (1 + greatest(r.base, 0)) ^ 2 * r.sigma2 ELSE r.sigma2 END)
+                    + coalesce(min(se.coef_var), 0)
+                      * sum(CASE WHEN r.transform = 'log' THEN 1 + greatest(r.base, 0) ELSE 1 END) ^ 2) AS base_sd,
                bool_and(r.fitted) AS fitted, min(r.price) AS price, min(r.unit_cost) AS unit_cost,
                min(l.depth) AS depth
         FROM promo_list l JOIN promo_r r ON r.promo = l.promo_id AND r.product_id = l.product_id
                                 AND r.store_id = l.store_id
+        LEFT JOIN promo_se se ON se.store_id = l.store_id AND se.product_id = l.product_id
         GROUP BY 1, 2, 3, 4, 5, 6),
          baseline AS (   -- periods of each series outside any promotion and its dips
         SELECT g.store_id, g.product_id, count(*) AS n FROM promo_grid g
@@ -250,3 +266,67 @@ END
 $$;
 COMMENT ON FUNCTION retailiq.promotion_effects(regclass, regclass, regclass, jsonb) IS
     'per promotion, product and store: incremental units, revenue and margin against the factor regression''s counterfactual, dips, cannibalisation, cost and ROI with intervals';
+
+-- Per campaign: the promotions' effects summed. A campaign is the promotions relation's
+-- `campaign` column where it has one, else each promotion (promo_id) over its products and
+-- stores. The interval of a sum takes the rows' spreads as independent (each is its series'
+-- noise and its own coefficients): the square root of the summed squared half-widths.
+CREATE FUNCTION retailiq.promotion_campaigns(sales regclass, promotions regclass, products regclass,
+                                             options jsonb DEFAULT '{}')
+RETURNS TABLE (campaign text, n_promotions int, n_products int, n_stores int, starts_on date, ends_on date,
+               units float8, baseline_units float8,
+               incremental_units float8, incremental_units_lower float8, incremental_units_upper float8,
+               incremental_revenue float8,
+               incremental_margin float8, incremental_margin_lower float8, incremental_margin_upper float8,
+               cost float8, roi float8, roi_lower float8, roi_upper float8,
+               dip_units float8, cannibalised_units float8, net_margin float8, rows_without_baseline int)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF sales IS NULL OR promotions IS NULL OR products IS NULL THEN
+        RAISE EXCEPTION 'promotion_campaigns: sales, promotions and products must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Example: retailiq.promotion_campaigns(''retail.daily_sales'', ''retail.promotions'', ''retail.products'').';
+    END IF;
+    DROP TABLE IF EXISTS promo_campaign_of;
+    EXECUTE format('CREATE TEMP TABLE promo_campaign_of ON COMMIT DROP AS
+                    SELECT DISTINCT p.promo_id::bigint AS promo_id,
+                           coalesce(to_jsonb(p) ->> ''campaign'', p.promo_id::text) AS campaign
+                      FROM %s p', promotions);
+    IF EXISTS (SELECT FROM promo_campaign_of c GROUP BY c.promo_id HAVING count(*) > 1) THEN
+        RAISE EXCEPTION 'promotion_campaigns: a promotion of % belongs to two campaigns', promotions
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give each promo_id one campaign.';
+    END IF;
+    RETURN QUERY
+    WITH e AS (SELECT c.campaign AS camp, x.*
+                 FROM retailiq.promotion_effects(sales, promotions, products, options) x
+                 JOIN promo_campaign_of c ON c.promo_id = x.promo_id),
+         s AS (SELECT e.camp, min(e.promo_id) AS first_promo, count(DISTINCT e.promo_id)::int AS npromo, count(DISTINCT e.product_id)::int AS nprod,
+                      count(DISTINCT e.store_id)::int AS nstore, min(e.starts_on) AS d0, max(e.ends_on) AS d1,
+                      sum(e.units) AS u, sum(e.baseline_units) AS b,
+                      sum(e.incremental_units) AS iu,
+                      sqrt(sum((e.incremental_units - e.incremental_units_lower) ^ 2)) AS iu_lo,
+                      sqrt(sum((e.incremental_units_upper - e.incremental_units) ^ 2)) AS iu_hi,
+                      sum(e.incremental_revenue) AS ir,
+                      sum(e.incremental_margin) AS im,
+                      sqrt(sum((e.incremental_margin - e.incremental_margin_lower) ^ 2)) AS im_lo,
+                      sqrt(sum((e.incremental_margin_upper - e.incremental_margin) ^ 2)) AS im_hi,
+                      sum(e.cost) AS c,
+                      sum(coalesce(e.dip_before_units, 0) + coalesce(e.dip_after_units, 0))
+                          FILTER (WHERE e.baseline_units IS NOT NULL) AS dip,
+                      sum(e.cannibalised_units) AS cann, sum(e.net_margin) AS net,
+                      count(*) FILTER (WHERE e.baseline_units IS NULL)::int AS nobase
+                 FROM e GROUP BY e.camp)
+    SELECT s.camp, s.npromo, s.nprod, s.nstore, s.d0, s.d1, s.u, s.b,
+           s.iu, s.iu - s.iu_lo, s.iu + s.iu_hi, s.ir, s.im, s.im - s.im_lo, s.im + s.im_hi, s.c,
+           CASE WHEN s.c > 0 THEN s.im / s.c END,
+           CASE WHEN s.c > 0 THEN (s.im - s.im_lo) / s.c END,
+           CASE WHEN s.c > 0 THEN (s.im + s.im_hi) / s.c END,
+           s.dip, s.cann, s.net, s.nobase
+      FROM s ORDER BY s.first_promo, s.camp;
+END
+$$;
+COMMENT ON FUNCTION retailiq.promotion_campaigns(regclass, regclass, regclass, jsonb) IS
+    'per campaign (the promotions'' campaign column, else each promotion): promotion_effects summed, with intervals of the sums';

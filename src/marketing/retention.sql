@@ -16,6 +16,11 @@ CREATE TABLE retailiq.retention_offer (
 COMMENT ON TABLE retailiq.retention_offer IS
     'retention action -> cost per customer and share of churn risk it removes (edit to measured values)';
 SELECT pg_catalog.pg_extension_config_dump('retailiq.retention_offer', 'WHERE NOT is_default');
+-- Who reads the retention tables: every role that may call retention_offers or the churn
+-- part's retention_action (both PUBLIC, running with the caller's rights, so the caller needs
+-- SELECT on what they read). The tables hold configuration (tier x reason -> action, action ->
+-- cost and effect, feature -> reason), no customer data; writing them stays with their owner.
+GRANT SELECT ON retailiq.retention_offer, retailiq.retention_strategy, retailiq.churn_reason TO PUBLIC;
 
 INSERT INTO retailiq.retention_offer (action, cost, effect, is_default) VALUES
     ('win-back offer: personal coupon by e-mail this week', 5, 0.15, true),

@@ -45,10 +45,13 @@ BEGIN
         v_from := 'the nightly plan';
     END IF;
 
-    -- a stock-out avoided: the stock and what is on order fall short of the expected demand
-    -- over lead time + review period, and today's order covers it
+    -- an expected stock-out averted: the stock and what is on order fall short of the expected
+    -- demand over lead time + review period (at the forecasts' mean the series runs out before
+    -- the delivery after this one), and today's order lifts it to at least that demand. An
+    -- expectation from the forecasts: the page has no day-by-day record of the stock.
     SELECT count(*) FILTER (WHERE p.order_qty > 0) AS n_orders, coalesce(sum(p.order_qty), 0) AS units,
-           count(*) FILTER (WHERE p.order_qty > 0 AND p.on_hand + p.on_order < p.demand_mean) AS avoided,
+           count(*) FILTER (WHERE p.order_qty > 0 AND p.on_hand + p.on_order < p.demand_mean
+                                AND p.on_hand + p.on_order + p.order_qty >= p.demand_mean) AS avoided,
            count(*) FILTER (WHERE p.on_hand <= 0) AS out_now,
            count(*) AS series,
            sum(p.expected_fill_rate * p.demand_mean) / nullif(sum(p.demand_mean), 0) AS fill
@@ -136,7 +139,7 @@ th{background:#f3f5f8}.num{text-align:right}
 <div class="kpis">
 <div class="kpi"><div class="v">%6$s</div><div class="l">orders to place</div></div>
 <div class="kpi"><div class="v">%7$s</div><div class="l">units to order</div></div>
-<div class="kpi"><div class="v">%8$s</div><div class="l">stock-outs avoided</div></div>
+<div class="kpi"><div class="v">%8$s</div><div class="l">expected stock-outs averted</div></div>
 <div class="kpi"><div class="v">%9$s</div><div class="l">out of stock now</div></div>
 <div class="kpi"><div class="v">%10$s</div><div class="l">expected fill rate</div></div>
 </div>
@@ -145,7 +148,7 @@ th{background:#f3f5f8}.num{text-align:right}
 <th class="num">demand (mean)</th><th class="num">demand (quantile)</th><th class="num">order</th>
 <th class="num">fill rate</th><th class="num">days of cover</th><th>reason</th></tr>
 %11$s</table>
-<p class="note">A stock-out avoided: on hand + on order is below the expected demand over lead time + review period, and the order covers it. %12$s of %13$s series planned.</p>
+<p class="note">Expected stock-outs averted: series whose stock on hand + on order is below their expected demand over lead time + review period (at the forecasts' mean they run out before the delivery after this one) and whose order today lifts it to at least that demand. An expectation from the forecasts, not a count of stock-outs that happened. %12$s of %13$s series planned.</p>
 <h2>Units to order by store</h2>
 %14$s
 <h2>Slow movers and dead stock</h2>

@@ -407,4 +407,10 @@ INSERT INTO retailiq.job (job_id, job_name, schedule, command, enabled, builtin,
  (7, 'audit_maintenance', '0 3 * * *', 'SELECT retailiq.maintain_audit_log()', false, true, '1 hour',
   'audit-log retention and partition maintenance, nightly'),
  (8, 'nightly_replenishment', '15 2 * * *', 'SELECT retailiq.refresh_replenishment_plan()', false, true, '1 hour',
-  'replenishment plan of every sales source with store and product columns from its newest forecasts, after nightly_forecast (doc/replenishment.md)');
+  'replenishment plan of every sales source with store and product columns from its newest forecasts, after nightly_forecast (doc/replenishment.md)'),
+ (9, 'forecast_health_check', '45 1 * * *', 'SELECT count(*) FROM retailiq.check_forecast_health()', false, true, '1 hour',
+  'forecasts of every sales source against what then sold: forecast_drift alerts and early refits, after nightly_forecast and before nightly_replenishment (doc/forecast-health.md)'),
+ (10, 'slow_mover_check', '45 2 * * *',
+  'SELECT count(*) FROM retailiq.sales_source s CROSS JOIN LATERAL retailiq.check_slow_movers(s.name) c WHERE s.store_column IS NOT NULL AND s.product_column IS NOT NULL',
+  false, true, '1 hour',
+  'slow and dead stock of every sales source with store and product columns: slow_mover alerts and the daily share for the reports, after nightly_replenishment; needs the inventory source (doc/slow-movers.md)');

@@ -62,7 +62,7 @@ validation() {  # $1 model table
               || round((i->'metrics'->>'baseline_own_top_ndcg10')::numeric, 4) || '), new NDCG@10 '
               || round((i->'metrics'->>'validation_new_ndcg10')::numeric, 4) || ' (item-kNN '
               || round((i->'metrics'->>'baseline_knn_new_ndcg10')::numeric, 4) || '); chosen: factors '
-              || (i->'params'->>'factors') || ', lambda ' || (i->'params'->>'lambda') || ', alpha ' || (i->'params'->>'alpha')
+              || (i->'params'->>'factors') || ', lambda ' || (i->'params'->>'lambda') || ', alpha ' || (i->'params'->>'alpha') || ', neighbours ' || (i->'params'->>'neighbours')
           FROM (SELECT retailiq.model_info(m) AS i FROM $1) s"
 }
 

@@ -22,3 +22,9 @@ SELECT bench_repl.run('dominicks', 'bench_repl_dom', '1992-05-21', '1992-10-01',
 SELECT bench_repl.run('dominicks', 'bench_repl_dom', '1992-05-21', '1992-10-01', 7, 7, 'reorder_point', t, NULL)
   FROM unnest(ARRAY[0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 0.995]) t
  WHERE EXISTS (SELECT FROM bench_repl.oj);
+SELECT bench_repl.run('online_retail', 'bench_repl_or', '2011-10-14', '2011-12-08', 2, 1, p, t, 7)
+  FROM unnest(ARRAY['plan', 'naive']) p, unnest(ARRAY[0.9, 0.95]) t
+ WHERE to_regclass('bench_repl.or_sales') IS NOT NULL;
+SELECT bench_repl.run('online_retail', 'bench_repl_or', '2011-10-14', '2011-12-08', 2, 1, 'reorder_point', t, NULL)
+  FROM unnest(ARRAY[0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 0.995]) t
+ WHERE to_regclass('bench_repl.or_sales') IS NOT NULL;

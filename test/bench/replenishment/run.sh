@@ -11,7 +11,11 @@
 # and its average stock interpolated linearly at the service level 'plan' achieved, so the
 # two are compared at the same achieved service level. Nothing is tuned: the plan's only
 # inputs are the registered method's forecasts; the replayed weeks are the data's last.
-#   3. the nightly plan for all 10,000 series of the sample, timed after their forecasts.
+#   3. real daily data kept away from the plan's development: Online Retail (BENCH_DATA/
+#      online_retail, one online shop, its 100 best-selling products by units before the
+#      replayed weeks), the last 8 weeks (2011-10-14 .. 2011-12-08) replayed, lead 2 days,
+#      daily review, the same policies and grid;
+#   4. the nightly plan for all 10,000 series of the sample, timed after their forecasts.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 Q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
@@ -25,6 +29,11 @@ if [ -f "${BENCH_DATA:-}/dominicks/orange_juice_weekly.csv" ]; then
   Q -c "SELECT name FROM retailiq.register_sales_source('bench_repl_dom', 'bench_repl.oj_sales', 'series', 'week_start', 'units', method => 'auto', store_column => 'store', product_column => 'brand')" >/dev/null
 else
   echo "   note: ${BENCH_DATA:-BENCH_DATA}/dominicks is missing: Dominick's is skipped"
+fi
+if [ -f "${BENCH_DATA:-}/online_retail/online_retail_clean_shared.csv.gz" ]; then
+  Q -v gunzip="gzip -dc $BENCH_DATA/online_retail/online_retail_clean_shared.csv.gz" -f "$HERE/online_retail.sql" >/dev/null
+else
+  echo "   note: ${BENCH_DATA:-BENCH_DATA}/online_retail is missing: Online Retail is skipped"
 fi
 Q -f "$HERE/backtest.sql"
 Q -f "$HERE/report.sql"
