@@ -380,7 +380,8 @@ $$;
 
 -- Dwell by period (grain 'day', 'week', 'month'; NULL: the whole range, as from_date), store,
 -- zone and hour over the days of [from_date, to_date], with the zone's name: stored weeks or
--- months inside the range where there are, stored days, and the other days computed.
+-- months inside the range where there are (for months, also the stored weeks of the partial
+-- months at the ends), stored days, and the other days computed.
 CREATE FUNCTION retailiq_internal.report_dwell_rows(grain text, from_date date, to_date date, store int)
 RETURNS TABLE (period_start date, store_id bigint, zone_id bigint, zone_name text, hour int,
                visits bigint, total_dwell_s bigint)
@@ -391,6 +392,7 @@ DECLARE
     g record;
     pu text := coalesce(grain, 'month');    -- the stored periods that may serve
     cov date[] := '{}';
+    wk date[] := '{}';                      -- stored weeks serving the days outside cov
     days date[];
     parts text := '';
     sig text := retailiq_internal.report_sources('events');
@@ -403,13 +405,30 @@ BEGIN
                AND (p.period_start + ('1 ' || pu)::interval)::date - 1 <= to_date
                AND p.sources = sig;
         END IF;
+        -- stored weeks inside the range for the days of months not stored (partial months at
+        -- the ends of the range): a week lying in one period of the report (any week for the
+        -- whole range) and in no stored month
+        IF pu = 'month' THEN
+            SELECT coalesce(array_agg(p.period_start), '{}') INTO wk
+              FROM retailiq.report_period p
+             WHERE p.part = 'dwell' AND p.grain = 'week' AND p.period_start >= from_date
+               AND p.period_start + 6 <= to_date AND p.sources = sig
+               AND date_trunc('month', p.period_start)::date <> ALL (cov)
+               AND date_trunc('month', p.period_start + 6)::date <> ALL (cov)
+               AND (report_dwell_rows.grain IS NULL
+                    OR date_trunc('month', p.period_start) = date_trunc('month', p.period_start + 6));
+        END IF;
         -- the days outside the stored periods (an index scan of the stored days)
         SELECT array_agg(d::date) INTO days
           FROM generate_series(from_date::timestamp, to_date::timestamp, interval '1 day') d
-         WHERE date_trunc(pu, d)::date <> ALL (cov);
+         WHERE date_trunc(pu, d)::date <> ALL (cov) AND date_trunc('week', d)::date <> ALL (wk);
         parts := 'SELECT d.period_start AS day, d.store_id, d.zone_id, d.hour, d.visits, d.total_dwell_s
                     FROM retailiq.report_period_dwell d
                    WHERE d.grain = $5 AND d.period_start = ANY ($6) AND ($3 IS NULL OR d.store_id = $3)
+                  UNION ALL
+                  SELECT d.period_start, d.store_id, d.zone_id, d.hour, d.visits, d.total_dwell_s
+                    FROM retailiq.report_period_dwell d
+                   WHERE d.grain = ''week'' AND d.period_start = ANY ($9) AND ($3 IS NULL OR d.store_id = $3)
                   UNION ALL
                   SELECT d.* FROM retailiq.report_day_dwell d JOIN retailiq.report_day r
                      ON r.part = ''events'' AND r.day = d.day
@@ -419,7 +438,8 @@ BEGIN
     FOR g IN SELECT * FROM retailiq_internal.report_gaps('events', from_date, to_date) LOOP
         parts := parts || CASE WHEN parts = '' THEN '' ELSE ' UNION ALL ' END
                  || format('SELECT l.* FROM retailiq_internal.report_day_dwell_live(%L, %L) l
-                             WHERE ($3 IS NULL OR l.store_id = $3) AND date_trunc($5, l.day)::date <> ALL ($6)',
+                             WHERE ($3 IS NULL OR l.store_id = $3) AND date_trunc($5, l.day)::date <> ALL ($6)
+                               AND date_trunc(''week'', l.day)::date <> ALL ($9)',
                            g.gap_from, g.gap_to);
     END LOOP;
     IF parts = '' THEN
@@ -433,7 +453,7 @@ BEGIN
                    FROM (%s) d GROUP BY 1, 2, 3, 4) d
            LEFT JOIN %s sz ON sz.store_id = d.store_id AND sz.zone_id = d.zone_id',
         parts, retailiq_internal.source_sql('store_zones'))
-    USING from_date, to_date, store, grain, pu, cov, days, sig;
+    USING from_date, to_date, store, grain, pu, cov, days, sig, wk;
 END
 $$;
 
