@@ -5,6 +5,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
@@ -185,8 +187,87 @@ rows_permute(double *x, int64 n, int d, int64 *perm)
 }
 
 /*
+ * The first value of a row as an unsigned integer in the same order (IEEE 754: flip every bit
+ * of a negative number, only the sign bit of a positive one), -0 taken as +0, so values
+ * that compare equal map to equal integers.
+ */
+static inline uint64
+order_bits(double v)
+{
+	uint64		u;
+
+	v += 0.0;					/* -0 as +0, as the comparisons see it */
+	memcpy(&u, &v, sizeof(u));
+	return (u & UINT64CONST(0x8000000000000000)) ? ~u : (u | UINT64CONST(0x8000000000000000));
+}
+
+/*
+ * Radix sort of the keys on their first value (least significant byte first, a byte skipped
+ * when every key has the same one), then each run of equal first values sorted on the rest of
+ * its rows by comparison. Returns the keys, sorted (keys or tmp).
+ */
+static RowKey *
+radix_sort_keys(RowKey *keys, RowKey *tmp, int64 n, const RowSortArg *arg)
+{
+	RowKey	   *src = keys,
+			   *dst = tmp;
+	int64		start;
+
+	for (int shift = 0; shift < 64; shift += 8)
+	{
+		int64		count[256];
+		int64		pos = 0;
+		bool		skip = false;
+
+		CHECK_FOR_INTERRUPTS();
+		memset(count, 0, sizeof(count));
+		for (int64 i = 0; i < n; i++)
+			count[(order_bits(src[i].key) >> shift) & 0xFF]++;
+		for (int b = 0; b < 256; b++)
+		{
+			int64		c = count[b];
+
+			if (c == n)
+				skip = true;
+			count[b] = pos;
+			pos += c;
+		}
+		if (skip)
+			continue;
+		for (int64 i = 0; i < n; i++)
+			dst[count[(order_bits(src[i].key) >> shift) & 0xFF]++] = src[i];
+		{
+			RowKey	   *t = src;
+
+			src = dst;
+			dst = t;
+		}
+	}
+	/* ties on the first value: the rest of the row decides */
+	for (start = 0; start < n;)
+	{
+		int64		end = start + 1;
+
+		while (end < n && src[end].key == src[start].key)
+			end++;
+		if (end - start > 1 && arg->d > 1)
+		{
+			if ((start & 0xFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+			qsort_arg(src + start, (size_t) (end - start), sizeof(RowKey), row_key_cmp,
+					  (void *) arg);
+		}
+		start = end;
+	}
+	return src;
+}
+
+/*
  * Sort keys (first value and index) rather than whole rows, then permute the rows once:
- * wide rows are moved n times instead of n log n times.
+ * wide rows are moved n times instead of n log n times. The keys are sorted by radix on the
+ * first value (linear, where a comparison sort spent most of the time); rows with a NaN, whose
+ * comparisons are no order, keep the comparison sort they always had. Rows that compare equal
+ * are equal bytes (no NaN, no -0), so the sorted store is the same whichever sort ran.
  */
 void
 riq_rows_sort(RiqRows *r)
@@ -194,13 +275,20 @@ riq_rows_sort(RiqRows *r)
 	int64		n = r->n;
 	int			d = r->width;
 	RowKey	   *keys;
+	RowKey	   *sorted;
 	int64	   *perm;
 	RowSortArg	arg;
+	RowKey	   *tmp = NULL;
+	bool		has_nan = false;
 
 	/* already in order (a second final call, or pre-sorted input): nothing to do */
 	if (n < 2 || rows_sorted(r->data, n, d))
 		return;
-	riq_memory_check(r->cxt, riq_mul_size((Size) n, sizeof(RowKey), r->what), r->what);
+	/* (no early exit: the comparison of every value runs vectorised) */
+	for (Size q = 0; q < (Size) n * (Size) d; q++)
+		has_nan |= (isnan(r->data[q]) != 0);
+	riq_memory_check(r->cxt, riq_mul_size((Size) n, (has_nan ? 1 : 2) * sizeof(RowKey), r->what),
+					 r->what);
 	keys = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RowKey) * (Size) n);
 	for (int64 i = 0; i < n; i++)
 	{
@@ -209,12 +297,22 @@ riq_rows_sort(RiqRows *r)
 	}
 	arg.x = r->data;
 	arg.d = d;
-	qsort_arg(keys, (size_t) n, sizeof(RowKey), row_key_cmp, &arg);
-	/* reuse the keys' memory for the permutation */
+	if (!has_nan)
+		tmp = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RowKey) * (Size) n);
+	if (has_nan)
+	{
+		qsort_arg(keys, (size_t) n, sizeof(RowKey), row_key_cmp, &arg);
+		sorted = keys;
+	}
+	else
+		sorted = radix_sort_keys(keys, tmp, n, &arg);
+	/* reuse the keys' memory for the permutation (perm[i] overwrites no key not yet read) */
 	perm = (int64 *) keys;
 	for (int64 i = 0; i < n; i++)
-		perm[i] = keys[i].idx;
+		perm[i] = sorted[i].idx;
 	rows_permute(r->data, n, d, perm);
+	if (tmp)
+		pfree(tmp);
 	pfree(keys);
 }
 

@@ -159,12 +159,94 @@ $$;
 -- New customers (first order ever, at any store or at the store) and lost customers (an
 -- order whose next one, at any store or at the store, is more than 90 days later or has not
 -- come; counted on the day 90 days after the order, UTC).
+-- Two plans of the same definition: over many days (a refresh), one pass over the orders with
+-- window functions and hash anti-joins; over a few days (a report's unstored last day) when the
+-- orders have an index led by the customer column, a probe of that index per order of the
+-- range, which reads a few thousand orders instead of 90 days of them. (Orders of a customer
+-- at the same instant: the window's next order of all but the last of them is the same
+-- instant, never lost; the probe counts each (customer, instant) once, the same count.)
 CREATE FUNCTION retailiq_internal.report_day_customers_live(from_date date, to_date date)
 RETURNS TABLE (day date, by_store bool, store_id bigint, new_customers bigint, lost_customers bigint)
 LANGUAGE plpgsql STABLE ROWS 1000
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    rel regclass := retailiq_internal.source_relation('orders');
+    probe boolean;
 BEGIN
+    probe := to_date - from_date < 7 AND EXISTS (
+        SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = rel AND a.attname = retailiq_internal.source_column('orders', 'customer_id'));
+    IF probe THEN
+        RETURN QUERY EXECUTE format($q$
+        WITH f AS MATERIALIZED (
+            SELECT o.customer_id, o.store_id::bigint AS store_id, GROUPING(o.store_id) = 0 AS by_store,
+                   min(o.ordered_at) AS first_at
+              FROM %1$s o
+             WHERE o.ordered_at >= ($1::timestamp AT TIME ZONE 'UTC')
+               AND o.ordered_at < (($2 + 1)::timestamp AT TIME ZONE 'UTC')
+             GROUP BY GROUPING SETS ((o.customer_id), (o.customer_id, o.store_id))),
+        n AS (
+            SELECT (f.first_at AT TIME ZONE 'UTC')::date AS day, f.by_store, f.store_id, count(*) AS k
+              FROM f
+              LEFT JOIN LATERAL (
+                   SELECT 1 AS hit FROM %1$s p
+                    WHERE p.customer_id = f.customer_id AND (NOT f.by_store OR p.store_id = f.store_id)
+                      AND p.ordered_at < ($1::timestamp AT TIME ZONE 'UTC') LIMIT 1) e ON true
+             WHERE e.hit IS NULL
+             GROUP BY 1, 2, 3),
+        -- the orders whose 90 days end in the range, once per (customer, store, instant)
+        w AS MATERIALIZED (
+            SELECT o.customer_id, o.store_id::bigint AS store_id, o.ordered_at,
+                   (o.ordered_at AT TIME ZONE 'UTC') + interval '90 days' AS lost_at
+              FROM %1$s o
+             WHERE o.ordered_at >= (($1 - 90)::timestamp AT TIME ZONE 'UTC')
+               AND o.ordered_at < (($2 + 1 - 90)::timestamp AT TIME ZONE 'UTC')
+             GROUP BY 1, 2, 3),
+        z AS MATERIALIZED (
+            SELECT o.store_id::bigint AS store_id, (o.ordered_at AT TIME ZONE 'UTC') + interval '90 days' AS lost_at,
+                   lead(o.ordered_at AT TIME ZONE 'UTC') OVER (ORDER BY o.ordered_at) AS next_all,
+                   lead(o.ordered_at AT TIME ZONE 'UTC') OVER (PARTITION BY o.store_id ORDER BY o.ordered_at) AS next_store
+              FROM %1$s o
+             WHERE o.customer_id IS NULL
+               AND o.ordered_at >= (($1 - 90)::timestamp AT TIME ZONE 'UTC')
+               AND o.ordered_at < (($2 + 1)::timestamp AT TIME ZONE 'UTC')),
+        l AS (
+            SELECT x.lost_at::date AS day, false AS by_store, NULL::bigint AS store_id, count(*) AS k
+              FROM (SELECT DISTINCT w.customer_id, w.ordered_at, w.lost_at FROM w
+                     WHERE w.customer_id IS NOT NULL AND NOT EXISTS (
+                           SELECT 1 FROM %1$s p WHERE p.customer_id = w.customer_id
+                              AND p.ordered_at > w.ordered_at
+                              AND p.ordered_at <= (w.lost_at AT TIME ZONE 'UTC'))) x
+             GROUP BY 1
+            UNION ALL
+            SELECT w.lost_at::date, true, w.store_id, count(*)
+              FROM w
+             WHERE w.customer_id IS NOT NULL AND NOT EXISTS (
+                   SELECT 1 FROM %1$s p WHERE p.customer_id = w.customer_id AND p.store_id = w.store_id
+                      AND p.ordered_at > w.ordered_at
+                      AND p.ordered_at <= (w.lost_at AT TIME ZONE 'UTC'))
+             GROUP BY 1, 3
+            UNION ALL
+            -- orders without a customer are one customer (the window's partition), as defined
+            SELECT z.lost_at::date, false, NULL::bigint, count(*)
+              FROM z WHERE z.lost_at >= $1::timestamp AND z.lost_at < ($2 + 1)::timestamp
+               AND (z.next_all IS NULL OR z.next_all > z.lost_at)
+             GROUP BY 1
+            UNION ALL
+            SELECT z.lost_at::date, true, z.store_id, count(*)
+              FROM z WHERE z.lost_at >= $1::timestamp AND z.lost_at < ($2 + 1)::timestamp
+               AND (z.next_store IS NULL OR z.next_store > z.lost_at)
+             GROUP BY 1, 3)
+        SELECT coalesce(n.day, l.day), coalesce(n.by_store, l.by_store), coalesce(n.store_id, l.store_id),
+               coalesce(n.k, 0), coalesce(l.k, 0)
+          FROM n FULL JOIN (SELECT l.day, l.by_store, l.store_id, sum(l.k)::bigint AS k FROM l GROUP BY 1, 2, 3) l
+            ON l.day = n.day AND l.by_store = n.by_store
+           AND coalesce(l.store_id, -1) = coalesce(n.store_id, -1)$q$,
+        retailiq_internal.source_sql('orders'))
+        USING from_date, to_date;
+        RETURN;
+    END IF;
     RETURN QUERY EXECUTE format($q$
         WITH f AS (
             SELECT o.customer_id, o.store_id::bigint AS store_id, GROUPING(o.store_id) = 0 AS by_store,
@@ -282,10 +364,11 @@ DECLARE
     g record;
 BEGIN
     IF retailiq_internal.report_days_readable() THEN
+        -- (the sources' signature computed once, not once per stored day)
         RETURN QUERY EXECUTE format(
             'SELECT d.* FROM %s d JOIN retailiq.report_day r ON r.part = $1 AND r.day = d.day
-              WHERE d.day BETWEEN $2 AND $3 AND r.sources = retailiq_internal.report_sources($1)', tbl)
-        USING part, from_date, to_date;
+              WHERE d.day BETWEEN $2 AND $3 AND r.sources = $4', tbl)
+        USING part, from_date, to_date, retailiq_internal.report_sources(part);
     END IF;
     FOR g IN SELECT * FROM retailiq_internal.report_gaps(part, from_date, to_date) LOOP
         RETURN QUERY EXECUTE format('SELECT * FROM %s($1, $2)',
@@ -297,7 +380,8 @@ $$;
 
 -- Dwell by period (grain 'day', 'week', 'month'; NULL: the whole range, as from_date), store,
 -- zone and hour over the days of [from_date, to_date], with the zone's name: stored weeks or
--- months inside the range where there are, stored days, and the other days computed.
+-- months inside the range where there are (for months, also the stored weeks of the partial
+-- months at the ends), stored days, and the other days computed.
 CREATE FUNCTION retailiq_internal.report_dwell_rows(grain text, from_date date, to_date date, store int)
 RETURNS TABLE (period_start date, store_id bigint, zone_id bigint, zone_name text, hour int,
                visits bigint, total_dwell_s bigint)
@@ -308,8 +392,10 @@ DECLARE
     g record;
     pu text := coalesce(grain, 'month');    -- the stored periods that may serve
     cov date[] := '{}';
+    wk date[] := '{}';                      -- stored weeks serving the days outside cov
     days date[];
     parts text := '';
+    sig text := retailiq_internal.report_sources('events');
 BEGIN
     IF retailiq_internal.report_days_readable() THEN
         IF pu <> 'day' THEN
@@ -317,25 +403,43 @@ BEGIN
               FROM retailiq.report_period p
              WHERE p.part = 'dwell' AND p.grain = pu AND p.period_start >= from_date
                AND (p.period_start + ('1 ' || pu)::interval)::date - 1 <= to_date
-               AND p.sources = retailiq_internal.report_sources('events');
+               AND p.sources = sig;
+        END IF;
+        -- stored weeks inside the range for the days of months not stored (partial months at
+        -- the ends of the range): a week lying in one period of the report (any week for the
+        -- whole range) and in no stored month
+        IF pu = 'month' THEN
+            SELECT coalesce(array_agg(p.period_start), '{}') INTO wk
+              FROM retailiq.report_period p
+             WHERE p.part = 'dwell' AND p.grain = 'week' AND p.period_start >= from_date
+               AND p.period_start + 6 <= to_date AND p.sources = sig
+               AND date_trunc('month', p.period_start)::date <> ALL (cov)
+               AND date_trunc('month', p.period_start + 6)::date <> ALL (cov)
+               AND (report_dwell_rows.grain IS NULL
+                    OR date_trunc('month', p.period_start) = date_trunc('month', p.period_start + 6));
         END IF;
         -- the days outside the stored periods (an index scan of the stored days)
         SELECT array_agg(d::date) INTO days
           FROM generate_series(from_date::timestamp, to_date::timestamp, interval '1 day') d
-         WHERE date_trunc(pu, d)::date <> ALL (cov);
+         WHERE date_trunc(pu, d)::date <> ALL (cov) AND date_trunc('week', d)::date <> ALL (wk);
         parts := 'SELECT d.period_start AS day, d.store_id, d.zone_id, d.hour, d.visits, d.total_dwell_s
                     FROM retailiq.report_period_dwell d
                    WHERE d.grain = $5 AND d.period_start = ANY ($6) AND ($3 IS NULL OR d.store_id = $3)
                   UNION ALL
+                  SELECT d.period_start, d.store_id, d.zone_id, d.hour, d.visits, d.total_dwell_s
+                    FROM retailiq.report_period_dwell d
+                   WHERE d.grain = ''week'' AND d.period_start = ANY ($9) AND ($3 IS NULL OR d.store_id = $3)
+                  UNION ALL
                   SELECT d.* FROM retailiq.report_day_dwell d JOIN retailiq.report_day r
                      ON r.part = ''events'' AND r.day = d.day
-                  WHERE d.day = ANY ($7) AND r.sources = retailiq_internal.report_sources(''events'')
+                  WHERE d.day = ANY ($7) AND r.sources = $8
                     AND ($3 IS NULL OR d.store_id = $3)';
     END IF;
     FOR g IN SELECT * FROM retailiq_internal.report_gaps('events', from_date, to_date) LOOP
         parts := parts || CASE WHEN parts = '' THEN '' ELSE ' UNION ALL ' END
                  || format('SELECT l.* FROM retailiq_internal.report_day_dwell_live(%L, %L) l
-                             WHERE ($3 IS NULL OR l.store_id = $3) AND date_trunc($5, l.day)::date <> ALL ($6)',
+                             WHERE ($3 IS NULL OR l.store_id = $3) AND date_trunc($5, l.day)::date <> ALL ($6)
+                               AND date_trunc(''week'', l.day)::date <> ALL ($9)',
                            g.gap_from, g.gap_to);
     END LOOP;
     IF parts = '' THEN
@@ -349,7 +453,7 @@ BEGIN
                    FROM (%s) d GROUP BY 1, 2, 3, 4) d
            LEFT JOIN %s sz ON sz.store_id = d.store_id AND sz.zone_id = d.zone_id',
         parts, retailiq_internal.source_sql('store_zones'))
-    USING from_date, to_date, store, grain, pu, cov, days;
+    USING from_date, to_date, store, grain, pu, cov, days, sig, wk;
 END
 $$;
 

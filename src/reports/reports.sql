@@ -74,6 +74,7 @@ RETURNS TABLE (period_start date, store_id bigint, orders bigint, customers bigi
                achievement float8, bias float8)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET jit = off    -- seconds of compiling for queries that run in well under a second
 AS $$
 DECLARE
     g text := retailiq_internal.report_grain(grain);
@@ -185,6 +186,7 @@ CREATE FUNCTION retailiq.report_behaviour(grain text, from_date date, to_date da
 RETURNS TABLE (period_start date, metric text, dimension text, value float8)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET jit = off    -- seconds of compiling for queries that run in well under a second
 AS $$
 DECLARE
     g text := retailiq_internal.report_grain(grain);

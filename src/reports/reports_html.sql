@@ -142,6 +142,7 @@ CREATE FUNCTION retailiq.report_html(from_date date, to_date date, store int DEF
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET jit = off    -- seconds of compiling for queries that run in well under a second
 AS $$
 DECLARE
     tot record;

@@ -93,6 +93,8 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Leave an argument out to use its default.';
     END IF;
+    -- OFFSET 0 keeps the scores' subquery whole: pulled up, (s.sc).r, (s.sc).f, ... would
+    -- each call rfm_score again
     RETURN QUERY EXECUTE format(
         'WITH c AS (SELECT %1$I::bigint AS cid, retailiq.rfm_agg(%2$I, %3$I, $1) AS v
                       FROM %4$s GROUP BY 1),
@@ -101,7 +103,7 @@ BEGIN
          SELECT c2.cid, (c2.v).recency_days, (c2.v).frequency, (c2.v).monetary,
                 (s.sc).r, (s.sc).f, (s.sc).m, (s.sc).rfm_code, (s.sc).segment
            FROM c2 CROSS JOIN b
-                CROSS JOIN LATERAL (SELECT retailiq.rfm_score(c2.v, b.br) AS sc) s',
+                CROSS JOIN LATERAL (SELECT retailiq.rfm_score(c2.v, b.br) AS sc OFFSET 0) s',
         customer_column, time_column, amount_column, orders)
     USING as_of, bins;
 END

@@ -5,7 +5,7 @@
 -- inside stored weeks and months, and unstored days between), everything stored, after a late
 -- order, and for a role that may not read the stored days.
 BEGIN;
-SELECT plan(24);
+SELECT plan(27);
 SET LOCAL client_min_messages = warning;
 SET LOCAL TimeZone = 'UTC';
 DO $$ BEGIN PERFORM retailiq.generate_sample_data('tap_rd', 300, 4, 30, 150, 7); END $$;
@@ -268,6 +268,31 @@ SELECT isnt_empty($$SELECT * FROM tap_ref.diffs('late order')$$, 'a late order i
 -- (it changes later days too: whose first order, which orders are followed within 90 days)
 SELECT is(retailiq.refresh_report_days(d0 + 50, d1), d1 - d0 - 49, 'refresh from that day') FROM span;
 SELECT is_empty($$SELECT * FROM tap_ref.diffs('late order refreshed')$$, 'after refresh_report_days: the same rows again');
+
+-- new and lost customers of a few days (a report's unstored last day) are found by probing
+-- the orders' customer index; over many days by window functions: the same rows, also for a
+-- customer with two orders at the same instant (the window's next order of the first is the
+-- second, so only one of them can be lost)
+INSERT INTO tap_rd.orders (order_id, customer_id, store_id, channel, ordered_at, item_count, total_amount, discount_amount)
+SELECT 99999998, o.customer_id, o.store_id, o.channel, o.ordered_at, 1, 5, 0
+  FROM tap_rd.orders o, span WHERE (o.ordered_at AT TIME ZONE 'UTC')::date = span.d1 - 95 ORDER BY o.order_id LIMIT 1;
+INSERT INTO tap_rd.orders (order_id, customer_id, store_id, channel, ordered_at, item_count, total_amount, discount_amount)
+SELECT 99999997, o.customer_id, o.store_id % 4 + 1, o.channel, o.ordered_at, 1, 5, 0
+  FROM tap_rd.orders o, span WHERE (o.ordered_at AT TIME ZONE 'UTC')::date = span.d1 - 97 ORDER BY o.order_id LIMIT 1;
+SELECT ok(EXISTS (SELECT 1 FROM pg_index WHERE indrelid = 'tap_rd.orders'::regclass
+                   AND indkey[0] = (SELECT attnum FROM pg_attribute WHERE attrelid = 'tap_rd.orders'::regclass AND attname = 'customer_id')),
+          'the sample orders have an index led by customer_id (the probe plan applies)');
+CREATE TEMP TABLE few AS
+SELECT c.* FROM span, generate_series((span.d1 - 9)::timestamp, span.d1::timestamp, interval '1 day') d,
+       LATERAL retailiq_internal.report_day_customers_live(d::date, d::date) c;
+CREATE TEMP TABLE many AS
+SELECT c.* FROM span, LATERAL retailiq_internal.report_day_customers_live(span.d1 - 40, span.d1) c
+ WHERE c.day >= span.d1 - 9;
+SELECT ok((SELECT sum(lost_customers) FROM few) > 0 AND (SELECT sum(new_customers) FROM few WHERE NOT by_store) >= 0,
+          'the last days have lost customers');
+SELECT is_empty($$(TABLE few EXCEPT ALL TABLE many) UNION ALL (TABLE many EXCEPT ALL TABLE few)$$,
+                'new and lost customers by day: the probe plan (one day) = the window plan (41 days)');
+DELETE FROM tap_rd.orders WHERE order_id IN (99999998, 99999997);
 
 -- another orders relation registered: the stored days are not used
 CREATE TABLE tap_rd.orders2 AS SELECT * FROM tap_rd.orders WHERE store_id <> 3;
