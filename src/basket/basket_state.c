@@ -362,6 +362,27 @@ item_type_of(Oid t)
 	return BASKET_TEXT;			/* keep the compiler quiet */
 }
 
+/*
+ * The type of an argument: from the call's expression, or, when the caller has none (Citus's
+ * worker_partial_agg calls the transition function directly), from the declaration.
+ */
+static Oid
+arg_type(FunctionCallInfo fcinfo, int argno)
+{
+	Oid			t = get_fn_expr_argtype(fcinfo->flinfo, argno);
+
+	if (!OidIsValid(t) && OidIsValid(fcinfo->flinfo->fn_oid))
+	{
+		Oid		   *types;
+		int			nargs;
+
+		(void) get_func_signature(fcinfo->flinfo->fn_oid, &types, &nargs);
+		if (argno < nargs)
+			t = types[argno];
+	}
+	return t;
+}
+
 /* ---------- transition ---------- */
 
 static int
@@ -483,7 +504,7 @@ trans_pairs(FunctionCallInfo fcinfo, bool rules)
 	if (st == NULL)
 	{
 		xs = riq_xstate_new(fcinfo, &basket_xstate);
-		st = state_new(xs->cxt, item_type_of(get_fn_expr_argtype(fcinfo->flinfo, 2)),
+		st = state_new(xs->cxt, item_type_of(arg_type(fcinfo, 2)),
 					   BASKET_PAIRS, &p);
 		xs->state = st;
 	}
