@@ -280,6 +280,7 @@ churn_counted_flat_size(void *state, const void *arg)
 {
 	ChurnRows  *s = (ChurnRows *) state;
 	ChurnWire	w;
+	MemoryContext old;
 
 	counted_collapse(s);
 	memset(&w, 0, sizeof(w));
@@ -287,7 +288,10 @@ churn_counted_flat_size(void *state, const void *arg)
 	w.names_len = -1;
 	if (s->flat)
 		pfree(s->flat);
+	/* in the state's context: flatten may come later, from another context */
+	old = MemoryContextSwitchTo(s->store.cxt);
 	s->flat = riq_rows_serialize(&s->store, &w, sizeof(w));
+	MemoryContextSwitchTo(old);
 	return VARSIZE(s->flat) - VARHDRSZ;
 }
 
