@@ -45,7 +45,9 @@ BEGIN
         WHERE p.pronamespace = 'retailiq_internal'::regnamespace
           AND p.proname = ANY (ARRAY[
             -- distributed association rules (assoc_rules_distributed, issue 19)
-            'basket_item_set',
+            'basket_item_set', 'itemset_count',
+            -- its support functions: Citus checks EXECUTE on them for the calling role
+            'itemset_count_accum', 'itemset_count_combine', 'itemset_count_final',
             -- forecasting operations (refresh_forecasts, backtest, register_sales_source)
             'check_horizons', 'column_base_type', 'forecast_grain', 'forecast_methods',
             'forecast_method_table', 'refresh_source', 'sales_source_fit_query',

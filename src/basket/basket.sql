@@ -16,138 +16,119 @@ COMMENT ON TYPE retailiq.itemset IS 'a frequent itemset: its items, the baskets 
 COMMENT ON TYPE retailiq.rule IS 'an association rule antecedent => consequent with arules'' measures';
 
 -- shared state functions
-CREATE FUNCTION retailiq_internal.basket_combine(internal, internal) RETURNS internal
+-- The state is a bytea (held in memory as an expanded object, see core/agg_state.h), not
+-- internal: Citus then splits the aggregates over shards (a partial state per shard, combined
+-- on the coordinator) and parallel query ships it with no serial functions.
+CREATE FUNCTION retailiq_internal.basket_combine(bytea, bytea) RETURNS bytea
     AS 'MODULE_PATHNAME', 'basket_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.basket_serialize(internal) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'basket_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.basket_deserialize(bytea, internal) RETURNS internal
-    AS 'MODULE_PATHNAME', 'basket_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.itemsets_final(internal) RETURNS retailiq.itemset[]
+CREATE FUNCTION retailiq_internal.itemsets_final(bytea) RETURNS retailiq.itemset[]
     AS 'MODULE_PATHNAME', 'basket_itemsets_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.itemsets_bigint_final(internal) RETURNS retailiq.itemset_bigint[]
+CREATE FUNCTION retailiq_internal.itemsets_bigint_final(bytea) RETURNS retailiq.itemset_bigint[]
     AS 'MODULE_PATHNAME', 'basket_itemsets_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.rules_final(internal) RETURNS retailiq.rule[]
+CREATE FUNCTION retailiq_internal.rules_final(bytea) RETURNS retailiq.rule[]
     AS 'MODULE_PATHNAME', 'basket_rules_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.rules_bigint_final(internal) RETURNS retailiq.rule_bigint[]
+CREATE FUNCTION retailiq_internal.rules_bigint_final(bytea) RETURNS retailiq.rule_bigint[]
     AS 'MODULE_PATHNAME', 'basket_rules_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- transition functions, one per argument list (an aggregate cannot have defaults)
-CREATE FUNCTION retailiq_internal.itemsets_accum(internal, text[], float8) RETURNS internal
+CREATE FUNCTION retailiq_internal.itemsets_accum(bytea, text[], float8) RETURNS bytea
     AS 'MODULE_PATHNAME', 'basket_itemsets_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.itemsets_accum(internal, text[], float8, int) RETURNS internal
+CREATE FUNCTION retailiq_internal.itemsets_accum(bytea, text[], float8, int) RETURNS bytea
     AS 'MODULE_PATHNAME', 'basket_itemsets_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.itemsets_accum(internal, bigint[], float8) RETURNS internal
+CREATE FUNCTION retailiq_internal.itemsets_accum(bytea, bigint[], float8) RETURNS bytea
     AS 'MODULE_PATHNAME', 'basket_itemsets_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.itemsets_accum(internal, bigint[], float8, int) RETURNS internal
+CREATE FUNCTION retailiq_internal.itemsets_accum(bytea, bigint[], float8, int) RETURNS bytea
     AS 'MODULE_PATHNAME', 'basket_itemsets_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.rules_accum(internal, text[], float8, float8) RETURNS internal
+CREATE FUNCTION retailiq_internal.rules_accum(bytea, text[], float8, float8) RETURNS bytea
     AS 'MODULE_PATHNAME', 'basket_rules_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.rules_accum(internal, text[], float8, float8, int) RETURNS internal
+CREATE FUNCTION retailiq_internal.rules_accum(bytea, text[], float8, float8, int) RETURNS bytea
     AS 'MODULE_PATHNAME', 'basket_rules_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.rules_accum(internal, text[], float8, float8, int, float8, int, bool) RETURNS internal
+CREATE FUNCTION retailiq_internal.rules_accum(bytea, text[], float8, float8, int, float8, int, bool) RETURNS bytea
     AS 'MODULE_PATHNAME', 'basket_rules_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.rules_accum(internal, bigint[], float8, float8) RETURNS internal
+CREATE FUNCTION retailiq_internal.rules_accum(bytea, bigint[], float8, float8) RETURNS bytea
     AS 'MODULE_PATHNAME', 'basket_rules_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.rules_accum(internal, bigint[], float8, float8, int) RETURNS internal
+CREATE FUNCTION retailiq_internal.rules_accum(bytea, bigint[], float8, float8, int) RETURNS bytea
     AS 'MODULE_PATHNAME', 'basket_rules_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.rules_accum(internal, bigint[], float8, float8, int, float8, int, bool) RETURNS internal
+CREATE FUNCTION retailiq_internal.rules_accum(bytea, bigint[], float8, float8, int, float8, int, bool) RETURNS bytea
     AS 'MODULE_PATHNAME', 'basket_rules_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.itemsets_lines_accum(internal, bigint, text, float8) RETURNS internal
+CREATE FUNCTION retailiq_internal.itemsets_lines_accum(bytea, bigint, text, float8) RETURNS bytea
     AS 'MODULE_PATHNAME', 'basket_itemsets_pairs_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.itemsets_lines_accum(internal, bigint, text, float8, int) RETURNS internal
+CREATE FUNCTION retailiq_internal.itemsets_lines_accum(bytea, bigint, text, float8, int) RETURNS bytea
     AS 'MODULE_PATHNAME', 'basket_itemsets_pairs_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.itemsets_lines_accum(internal, bigint, bigint, float8) RETURNS internal
+CREATE FUNCTION retailiq_internal.itemsets_lines_accum(bytea, bigint, bigint, float8) RETURNS bytea
     AS 'MODULE_PATHNAME', 'basket_itemsets_pairs_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.itemsets_lines_accum(internal, bigint, bigint, float8, int) RETURNS internal
+CREATE FUNCTION retailiq_internal.itemsets_lines_accum(bytea, bigint, bigint, float8, int) RETURNS bytea
     AS 'MODULE_PATHNAME', 'basket_itemsets_pairs_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.rules_lines_accum(internal, bigint, text, float8, float8) RETURNS internal
+CREATE FUNCTION retailiq_internal.rules_lines_accum(bytea, bigint, text, float8, float8) RETURNS bytea
     AS 'MODULE_PATHNAME', 'basket_rules_pairs_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.rules_lines_accum(internal, bigint, text, float8, float8, int) RETURNS internal
+CREATE FUNCTION retailiq_internal.rules_lines_accum(bytea, bigint, text, float8, float8, int) RETURNS bytea
     AS 'MODULE_PATHNAME', 'basket_rules_pairs_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.rules_lines_accum(internal, bigint, bigint, float8, float8) RETURNS internal
+CREATE FUNCTION retailiq_internal.rules_lines_accum(bytea, bigint, bigint, float8, float8) RETURNS bytea
     AS 'MODULE_PATHNAME', 'basket_rules_pairs_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.rules_lines_accum(internal, bigint, bigint, float8, float8, int) RETURNS internal
+CREATE FUNCTION retailiq_internal.rules_lines_accum(bytea, bigint, bigint, float8, float8, int) RETURNS bytea
     AS 'MODULE_PATHNAME', 'basket_rules_pairs_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- frequent_itemsets(items, min_support [, max_len])
 CREATE AGGREGATE retailiq.frequent_itemsets(items text[], min_support float8) (
-    SFUNC = retailiq_internal.itemsets_accum, STYPE = internal, FINALFUNC = retailiq_internal.itemsets_final,
-    COMBINEFUNC = retailiq_internal.basket_combine, SERIALFUNC = retailiq_internal.basket_serialize,
-    DESERIALFUNC = retailiq_internal.basket_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.itemsets_accum, STYPE = bytea, FINALFUNC = retailiq_internal.itemsets_final,
+    COMBINEFUNC = retailiq_internal.basket_combine, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.frequent_itemsets(items text[], min_support float8, max_len int) (
-    SFUNC = retailiq_internal.itemsets_accum, STYPE = internal, FINALFUNC = retailiq_internal.itemsets_final,
-    COMBINEFUNC = retailiq_internal.basket_combine, SERIALFUNC = retailiq_internal.basket_serialize,
-    DESERIALFUNC = retailiq_internal.basket_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.itemsets_accum, STYPE = bytea, FINALFUNC = retailiq_internal.itemsets_final,
+    COMBINEFUNC = retailiq_internal.basket_combine, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.frequent_itemsets(items bigint[], min_support float8) (
-    SFUNC = retailiq_internal.itemsets_accum, STYPE = internal, FINALFUNC = retailiq_internal.itemsets_bigint_final,
-    COMBINEFUNC = retailiq_internal.basket_combine, SERIALFUNC = retailiq_internal.basket_serialize,
-    DESERIALFUNC = retailiq_internal.basket_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.itemsets_accum, STYPE = bytea, FINALFUNC = retailiq_internal.itemsets_bigint_final,
+    COMBINEFUNC = retailiq_internal.basket_combine, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.frequent_itemsets(items bigint[], min_support float8, max_len int) (
-    SFUNC = retailiq_internal.itemsets_accum, STYPE = internal, FINALFUNC = retailiq_internal.itemsets_bigint_final,
-    COMBINEFUNC = retailiq_internal.basket_combine, SERIALFUNC = retailiq_internal.basket_serialize,
-    DESERIALFUNC = retailiq_internal.basket_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.itemsets_accum, STYPE = bytea, FINALFUNC = retailiq_internal.itemsets_bigint_final,
+    COMBINEFUNC = retailiq_internal.basket_combine, PARALLEL = SAFE);
 
 -- assoc_rules(items, min_support, min_confidence [, max_len [, min_lift, max_consequent, empty_antecedent]])
 CREATE AGGREGATE retailiq.assoc_rules(items text[], min_support float8, min_confidence float8) (
-    SFUNC = retailiq_internal.rules_accum, STYPE = internal, FINALFUNC = retailiq_internal.rules_final,
-    COMBINEFUNC = retailiq_internal.basket_combine, SERIALFUNC = retailiq_internal.basket_serialize,
-    DESERIALFUNC = retailiq_internal.basket_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.rules_accum, STYPE = bytea, FINALFUNC = retailiq_internal.rules_final,
+    COMBINEFUNC = retailiq_internal.basket_combine, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.assoc_rules(items text[], min_support float8, min_confidence float8, max_len int) (
-    SFUNC = retailiq_internal.rules_accum, STYPE = internal, FINALFUNC = retailiq_internal.rules_final,
-    COMBINEFUNC = retailiq_internal.basket_combine, SERIALFUNC = retailiq_internal.basket_serialize,
-    DESERIALFUNC = retailiq_internal.basket_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.rules_accum, STYPE = bytea, FINALFUNC = retailiq_internal.rules_final,
+    COMBINEFUNC = retailiq_internal.basket_combine, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.assoc_rules(items text[], min_support float8, min_confidence float8, max_len int,
                                       min_lift float8, max_consequent int, empty_antecedent bool) (
-    SFUNC = retailiq_internal.rules_accum, STYPE = internal, FINALFUNC = retailiq_internal.rules_final,
-    COMBINEFUNC = retailiq_internal.basket_combine, SERIALFUNC = retailiq_internal.basket_serialize,
-    DESERIALFUNC = retailiq_internal.basket_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.rules_accum, STYPE = bytea, FINALFUNC = retailiq_internal.rules_final,
+    COMBINEFUNC = retailiq_internal.basket_combine, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.assoc_rules(items bigint[], min_support float8, min_confidence float8) (
-    SFUNC = retailiq_internal.rules_accum, STYPE = internal, FINALFUNC = retailiq_internal.rules_bigint_final,
-    COMBINEFUNC = retailiq_internal.basket_combine, SERIALFUNC = retailiq_internal.basket_serialize,
-    DESERIALFUNC = retailiq_internal.basket_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.rules_accum, STYPE = bytea, FINALFUNC = retailiq_internal.rules_bigint_final,
+    COMBINEFUNC = retailiq_internal.basket_combine, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.assoc_rules(items bigint[], min_support float8, min_confidence float8, max_len int) (
-    SFUNC = retailiq_internal.rules_accum, STYPE = internal, FINALFUNC = retailiq_internal.rules_bigint_final,
-    COMBINEFUNC = retailiq_internal.basket_combine, SERIALFUNC = retailiq_internal.basket_serialize,
-    DESERIALFUNC = retailiq_internal.basket_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.rules_accum, STYPE = bytea, FINALFUNC = retailiq_internal.rules_bigint_final,
+    COMBINEFUNC = retailiq_internal.basket_combine, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.assoc_rules(items bigint[], min_support float8, min_confidence float8, max_len int,
                                       min_lift float8, max_consequent int, empty_antecedent bool) (
-    SFUNC = retailiq_internal.rules_accum, STYPE = internal, FINALFUNC = retailiq_internal.rules_bigint_final,
-    COMBINEFUNC = retailiq_internal.basket_combine, SERIALFUNC = retailiq_internal.basket_serialize,
-    DESERIALFUNC = retailiq_internal.basket_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.rules_accum, STYPE = bytea, FINALFUNC = retailiq_internal.rules_bigint_final,
+    COMBINEFUNC = retailiq_internal.basket_combine, PARALLEL = SAFE);
 
 -- the same over order lines: one row per (order id, item), no array_agg needed
 CREATE AGGREGATE retailiq.frequent_itemsets_lines(order_id bigint, item text, min_support float8) (
-    SFUNC = retailiq_internal.itemsets_lines_accum, STYPE = internal, FINALFUNC = retailiq_internal.itemsets_final,
-    COMBINEFUNC = retailiq_internal.basket_combine, SERIALFUNC = retailiq_internal.basket_serialize,
-    DESERIALFUNC = retailiq_internal.basket_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.itemsets_lines_accum, STYPE = bytea, FINALFUNC = retailiq_internal.itemsets_final,
+    COMBINEFUNC = retailiq_internal.basket_combine, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.frequent_itemsets_lines(order_id bigint, item text, min_support float8, max_len int) (
-    SFUNC = retailiq_internal.itemsets_lines_accum, STYPE = internal, FINALFUNC = retailiq_internal.itemsets_final,
-    COMBINEFUNC = retailiq_internal.basket_combine, SERIALFUNC = retailiq_internal.basket_serialize,
-    DESERIALFUNC = retailiq_internal.basket_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.itemsets_lines_accum, STYPE = bytea, FINALFUNC = retailiq_internal.itemsets_final,
+    COMBINEFUNC = retailiq_internal.basket_combine, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.frequent_itemsets_lines(order_id bigint, item bigint, min_support float8) (
-    SFUNC = retailiq_internal.itemsets_lines_accum, STYPE = internal, FINALFUNC = retailiq_internal.itemsets_bigint_final,
-    COMBINEFUNC = retailiq_internal.basket_combine, SERIALFUNC = retailiq_internal.basket_serialize,
-    DESERIALFUNC = retailiq_internal.basket_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.itemsets_lines_accum, STYPE = bytea, FINALFUNC = retailiq_internal.itemsets_bigint_final,
+    COMBINEFUNC = retailiq_internal.basket_combine, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.frequent_itemsets_lines(order_id bigint, item bigint, min_support float8, max_len int) (
-    SFUNC = retailiq_internal.itemsets_lines_accum, STYPE = internal, FINALFUNC = retailiq_internal.itemsets_bigint_final,
-    COMBINEFUNC = retailiq_internal.basket_combine, SERIALFUNC = retailiq_internal.basket_serialize,
-    DESERIALFUNC = retailiq_internal.basket_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.itemsets_lines_accum, STYPE = bytea, FINALFUNC = retailiq_internal.itemsets_bigint_final,
+    COMBINEFUNC = retailiq_internal.basket_combine, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.assoc_rules_lines(order_id bigint, item text, min_support float8, min_confidence float8) (
-    SFUNC = retailiq_internal.rules_lines_accum, STYPE = internal, FINALFUNC = retailiq_internal.rules_final,
-    COMBINEFUNC = retailiq_internal.basket_combine, SERIALFUNC = retailiq_internal.basket_serialize,
-    DESERIALFUNC = retailiq_internal.basket_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.rules_lines_accum, STYPE = bytea, FINALFUNC = retailiq_internal.rules_final,
+    COMBINEFUNC = retailiq_internal.basket_combine, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.assoc_rules_lines(order_id bigint, item text, min_support float8, min_confidence float8, max_len int) (
-    SFUNC = retailiq_internal.rules_lines_accum, STYPE = internal, FINALFUNC = retailiq_internal.rules_final,
-    COMBINEFUNC = retailiq_internal.basket_combine, SERIALFUNC = retailiq_internal.basket_serialize,
-    DESERIALFUNC = retailiq_internal.basket_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.rules_lines_accum, STYPE = bytea, FINALFUNC = retailiq_internal.rules_final,
+    COMBINEFUNC = retailiq_internal.basket_combine, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.assoc_rules_lines(order_id bigint, item bigint, min_support float8, min_confidence float8) (
-    SFUNC = retailiq_internal.rules_lines_accum, STYPE = internal, FINALFUNC = retailiq_internal.rules_bigint_final,
-    COMBINEFUNC = retailiq_internal.basket_combine, SERIALFUNC = retailiq_internal.basket_serialize,
-    DESERIALFUNC = retailiq_internal.basket_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.rules_lines_accum, STYPE = bytea, FINALFUNC = retailiq_internal.rules_bigint_final,
+    COMBINEFUNC = retailiq_internal.basket_combine, PARALLEL = SAFE);
 CREATE AGGREGATE retailiq.assoc_rules_lines(order_id bigint, item bigint, min_support float8, min_confidence float8, max_len int) (
-    SFUNC = retailiq_internal.rules_lines_accum, STYPE = internal, FINALFUNC = retailiq_internal.rules_bigint_final,
-    COMBINEFUNC = retailiq_internal.basket_combine, SERIALFUNC = retailiq_internal.basket_serialize,
-    DESERIALFUNC = retailiq_internal.basket_deserialize, PARALLEL = SAFE);
+    SFUNC = retailiq_internal.rules_lines_accum, STYPE = bytea, FINALFUNC = retailiq_internal.rules_bigint_final,
+    COMBINEFUNC = retailiq_internal.basket_combine, PARALLEL = SAFE);
 
 -- Recommendations at the till: the rules whose whole antecedent is in the cart propose their
 -- consequent items not yet in it; each item is scored by its best such rule (confidence,

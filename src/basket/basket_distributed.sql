@@ -11,6 +11,22 @@ CREATE FUNCTION retailiq_internal.basket_item_set(items anyarray) RETURNS text[]
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     AS $$ SELECT coalesce(array_agg(DISTINCT x::text), '{}') FROM unnest(items) x WHERE x IS NOT NULL $$;
 
+-- one level's count: how many baskets hold each candidate (a row of a text[][]); the state is
+-- one count per candidate (a bytea), so Citus sends per shard those counts, not the baskets
+CREATE FUNCTION retailiq_internal.itemset_count_accum(bytea, text[], text[]) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'itemset_count_accum' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION retailiq_internal.itemset_count_combine(bytea, bytea) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'itemset_count_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION retailiq_internal.itemset_count_final(bytea) RETURNS bigint[]
+    AS 'MODULE_PATHNAME', 'itemset_count_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE retailiq_internal.itemset_count(items text[], candidates text[]) (
+    SFUNC = retailiq_internal.itemset_count_accum, STYPE = bytea,
+    FINALFUNC = retailiq_internal.itemset_count_final,
+    COMBINEFUNC = retailiq_internal.itemset_count_combine, PARALLEL = SAFE);
+COMMENT ON FUNCTION retailiq_internal.itemset_count_accum(bytea, text[], text[]) IS 'aggregate transition function';
+COMMENT ON FUNCTION retailiq_internal.itemset_count_combine(bytea, bytea) IS 'aggregate combine function';
+COMMENT ON FUNCTION retailiq_internal.itemset_count_final(bytea) IS 'aggregate final function';
+
 CREATE FUNCTION retailiq.assoc_rules_distributed(relation regclass, items_column name,
                                                  min_support float8, min_confidence float8,
                                                  max_len int DEFAULT 0)
@@ -24,6 +40,7 @@ DECLARE
     lvl int := 1;
     cand text[];
     found_any bool;
+    counts bigint[];
     r record;
 BEGIN
     IF relation IS NULL OR items_column IS NULL OR min_support IS NULL OR min_confidence IS NULL
@@ -83,17 +100,15 @@ BEGIN
                                     WHERE f.items = c.items[1:j - 1] || c.items[j + 1:lvl]));
         EXIT WHEN cand IS NULL;
         found_any := false;
-        -- the candidates become rows once (a CTE: on Citus an intermediate result sent to
-        -- every worker), then each basket is tested against each candidate (containment:
-        -- an item twice in a basket changes nothing)
-        FOR r IN EXECUTE format(
-            'WITH c AS MATERIALIZED (SELECT i, ARRAY(SELECT unnest($1[i:i])) AS items
-                                       FROM generate_subscripts($1, 1) i)
-             SELECT c.i, count(*) AS n
-               FROM %s s JOIN c ON s.%I::text[] @> c.items
-              GROUP BY c.i HAVING count(*) >= $2', relation, items_column) USING cand, mc LOOP
-            INSERT INTO riq_basket_freq VALUES (ARRAY(SELECT unnest(cand[r.i:r.i])), r.n);
-            found_any := true;
+        -- the candidates go to every shard as one parameter; each shard counts its baskets
+        -- holding each candidate, and only the counts come back
+        EXECUTE format('SELECT retailiq_internal.itemset_count(%I::text[], $1) FROM %s',
+                       items_column, relation) USING cand INTO counts;
+        FOR i IN 1 .. coalesce(cardinality(counts), 0) LOOP
+            IF counts[i] >= mc THEN
+                INSERT INTO riq_basket_freq VALUES (ARRAY(SELECT unnest(cand[i:i])), counts[i]);
+                found_any := true;
+            END IF;
         END LOOP;
         EXIT WHEN NOT found_any;
     END LOOP;

@@ -126,7 +126,15 @@ static TupleDesc
 result_row_type(FunctionCallInfo fcinfo, Oid *elemtype)
 {
 	Oid			rettype = get_fn_expr_rettype(fcinfo->flinfo);
-	Oid			elem = OidIsValid(rettype) ? get_element_type(rettype) : InvalidOid;
+	Oid			elem;
+
+	/*
+	 * Citus's coord_combine_agg calls the final function without an expression tree: the
+	 * declared result type is the same (no polymorphic final functions here).
+	 */
+	if (!OidIsValid(rettype) && OidIsValid(fcinfo->flinfo->fn_oid))
+		rettype = get_func_rettype(fcinfo->flinfo->fn_oid);
+	elem = OidIsValid(rettype) ? get_element_type(rettype) : InvalidOid;
 
 	if (!OidIsValid(elem) || !type_is_rowtype(elem))
 		elog(ERROR, "basket final function must return an array of a composite type");

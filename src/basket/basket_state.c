@@ -51,8 +51,8 @@ PG_FUNCTION_INFO_V1(basket_rules_trans);
 PG_FUNCTION_INFO_V1(basket_itemsets_pairs_trans);
 PG_FUNCTION_INFO_V1(basket_rules_pairs_trans);
 PG_FUNCTION_INFO_V1(basket_combine);
-PG_FUNCTION_INFO_V1(basket_serialize);
-PG_FUNCTION_INFO_V1(basket_deserialize);
+
+static const RiqXStateMethods basket_xstate;
 
 /* ---------- the item dictionary ---------- */
 
@@ -362,6 +362,27 @@ item_type_of(Oid t)
 	return BASKET_TEXT;			/* keep the compiler quiet */
 }
 
+/*
+ * The type of an argument: from the call's expression, or, when the caller has none (Citus's
+ * worker_partial_agg calls the transition function directly), from the declaration.
+ */
+static Oid
+arg_type(FunctionCallInfo fcinfo, int argno)
+{
+	Oid			t = get_fn_expr_argtype(fcinfo->flinfo, argno);
+
+	if (!OidIsValid(t) && OidIsValid(fcinfo->flinfo->fn_oid))
+	{
+		Oid		   *types;
+		int			nargs;
+
+		(void) get_func_signature(fcinfo->flinfo->fn_oid, &types, &nargs);
+		if (argno < nargs)
+			t = types[argno];
+	}
+	return t;
+}
+
 /* ---------- transition ---------- */
 
 static int
@@ -376,8 +397,8 @@ cmp_int32(const void *a, const void *b)
 static Datum
 trans_arrays(FunctionCallInfo fcinfo, bool rules)
 {
-	MemoryContext aggcxt;
-	BasketState *st = PG_ARGISNULL(0) ? NULL : (BasketState *) PG_GETARG_POINTER(0);
+	RiqXState  *xs = riq_xstate_arg(fcinfo, 0, &basket_xstate, false);
+	BasketState *st = xs ? (BasketState *) xs->state : NULL;
 	BasketParams p;
 	ArrayType  *arr;
 	Datum	   *elems;
@@ -391,13 +412,16 @@ trans_arrays(FunctionCallInfo fcinfo, bool rules)
 	char		typalign;
 	BasketItemType t;
 
-	aggcxt = riq_agg_context(fcinfo, "basket transition function");
-
 	read_params(fcinfo, 2, rules, &p);
 	if (st != NULL)
 		check_same_params(&st->params, &p);
 	if (PG_ARGISNULL(1))
-		PG_RETURN_POINTER(st);	/* a NULL basket is skipped */
+	{
+		/* a NULL basket is skipped */
+		if (xs == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(RIQ_XSTATE_DATUM(xs));
+	}
 
 	arr = PG_GETARG_ARRAYTYPE_P(1);
 	t = item_type_of(ARR_ELEMTYPE(arr));
@@ -408,7 +432,11 @@ trans_arrays(FunctionCallInfo fcinfo, bool rules)
 				 errdetail("The array has %d dimensions.", ARR_NDIM(arr)),
 				 errhint("Pass one basket per row as a flat array.")));
 	if (st == NULL)
-		st = state_new(aggcxt, t, BASKET_ARRAYS, &p);
+	{
+		xs = riq_xstate_new(fcinfo, &basket_xstate);
+		st = state_new(xs->cxt, t, BASKET_ARRAYS, &p);
+		xs->state = st;
+	}
 
 	get_typlenbyvalalign(ARR_ELEMTYPE(arr), &typlen, &typbyval, &typalign);
 	deconstruct_array(arr, ARR_ELEMTYPE(arr), typlen, typbyval, typalign, &elems, &nulls, &n);
@@ -449,18 +477,16 @@ trans_arrays(FunctionCallInfo fcinfo, bool rules)
 	st->buflen += k;
 	st->nbaskets++;
 	pfree(ids);
-	PG_RETURN_POINTER(st);
+	PG_RETURN_DATUM(RIQ_XSTATE_DATUM(xs));
 }
 
 static Datum
 trans_pairs(FunctionCallInfo fcinfo, bool rules)
 {
-	MemoryContext aggcxt;
-	BasketState *st = PG_ARGISNULL(0) ? NULL : (BasketState *) PG_GETARG_POINTER(0);
+	RiqXState  *xs = riq_xstate_arg(fcinfo, 0, &basket_xstate, false);
+	BasketState *st = xs ? (BasketState *) xs->state : NULL;
 	BasketParams p;
 	BasketPair *pp;
-
-	aggcxt = riq_agg_context(fcinfo, "basket transition function");
 
 	read_params(fcinfo, 3, rules, &p);
 	if (st != NULL)
@@ -476,15 +502,19 @@ trans_pairs(FunctionCallInfo fcinfo, bool rules)
 				 errmsg("item must not be NULL"),
 				 errhint("Filter out lines without an item, e.g. WHERE item IS NOT NULL.")));
 	if (st == NULL)
-		st = state_new(aggcxt, item_type_of(get_fn_expr_argtype(fcinfo->flinfo, 2)),
+	{
+		xs = riq_xstate_new(fcinfo, &basket_xstate);
+		st = state_new(xs->cxt, item_type_of(arg_type(fcinfo, 2)),
 					   BASKET_PAIRS, &p);
+		xs->state = st;
+	}
 
 	st->pairs = riq_grow_array(st->cxt, st->pairs, &st->paircap, st->npairs + 1, sizeof(BasketPair), "the order line list");
 	pp = &st->pairs[st->npairs++];
 	pp->order_id = PG_GETARG_INT64(1);
 	pp->item = dict_datum(st, PG_GETARG_DATUM(2));
 	pp->pad = 0;
-	PG_RETURN_POINTER(st);
+	PG_RETURN_DATUM(RIQ_XSTATE_DATUM(xs));
 }
 
 Datum
@@ -566,24 +596,30 @@ merge_into(BasketState *dst, const BasketState *src)
 Datum
 basket_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt;
-	BasketState *a = PG_ARGISNULL(0) ? NULL : (BasketState *) PG_GETARG_POINTER(0);
-	BasketState *b = PG_ARGISNULL(1) ? NULL : (BasketState *) PG_GETARG_POINTER(1);
+	RiqXState  *xa = riq_xstate_arg(fcinfo, 0, &basket_xstate, false);
+	RiqXState  *xb = riq_xstate_arg(fcinfo, 1, &basket_xstate, true);
+	BasketState *b;
 
-	aggcxt = riq_agg_context(fcinfo, "basket combine function");
-	if (b == NULL)
+	if (xb == NULL)
 	{
-		if (a == NULL)
+		if (xa == NULL)
 			PG_RETURN_NULL();
-		PG_RETURN_POINTER(a);
+		PG_RETURN_DATUM(RIQ_XSTATE_DATUM(xa));
 	}
-	if (a == NULL)
-		a = state_new(aggcxt, b->itemtype, b->mode, &b->params);
-	merge_into(a, b);
-	PG_RETURN_POINTER(a);
+	b = (BasketState *) xb->state;
+	if (xa == NULL)
+	{
+		xa = riq_xstate_new(fcinfo, &basket_xstate);
+		xa->state = state_new(xa->cxt, b->itemtype, b->mode, &b->params);
+	}
+	merge_into((BasketState *) xa->state, b);
+	PG_RETURN_DATUM(RIQ_XSTATE_DATUM(xa));
 }
 
-/* ---------- serialize / deserialize: a flat bytea between processes of one server ---------- */
+/*
+ * ---------- the flat form: the bytea the state is whenever it leaves a backend (a parallel
+ * worker's partial state, a Citus shard's) ----------
+ */
 
 typedef struct SerialHeader
 {
@@ -598,14 +634,10 @@ typedef struct SerialHeader
 	int64		npairs;
 } SerialHeader;
 
-Datum
-basket_serialize(PG_FUNCTION_ARGS)
+static void
+serial_header(const BasketState *st, SerialHeader *hp)
 {
-	BasketState *st = (BasketState *) PG_GETARG_POINTER(0);
 	SerialHeader h;
-	Size		size;
-	bytea	   *out;
-	char	   *p;
 
 	memset(&h, 0, sizeof(h));
 	h.version = BASKET_SERIAL_VERSION;
@@ -617,24 +649,35 @@ basket_serialize(PG_FUNCTION_ARGS)
 	h.buflen = st->mode == BASKET_ARRAYS ? st->buflen : 0;
 	h.nbaskets = st->nbaskets;
 	h.npairs = st->mode == BASKET_PAIRS ? st->npairs : 0;
+	*hp = h;
+}
 
-	size = VARHDRSZ + sizeof(h);
+static Size
+basket_flat_size(void *state, const void *arg)
+{
+	BasketState *st = (BasketState *) state;
+	SerialHeader h;
+	Size		size;
+
+	serial_header(st, &h);
+	size = sizeof(h);
 	if (st->itemtype == BASKET_INT8)
 		size = add_size(size, mul_size(st->nitems, sizeof(int64)));
 	else
 		size = add_size(add_size(size, mul_size(st->nitems, sizeof(int32))), h.tbuf_used);
 	size = add_size(size, mul_size(h.buflen, sizeof(int32)));
 	size = add_size(size, mul_size(h.npairs, sizeof(BasketPair)));
-	if (size > MaxAllocSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the baskets of one parallel worker exceed 1 GB"),
-				 errdetail("The partial state needs %zu MB.", size >> 20),
-				 errhint("Run the aggregate without parallel query (SET max_parallel_workers_per_gather = 0).")));
+	return size;
+}
 
-	out = palloc(size);
-	SET_VARSIZE(out, size);
-	p = VARDATA(out);
+static void
+basket_flatten(void *state, const void *arg, char *out, Size size)
+{
+	BasketState *st = (BasketState *) state;
+	SerialHeader h;
+	char	   *p = out;
+
+	serial_header(st, &h);
 	memcpy(p, &h, sizeof(h));
 	p += sizeof(h);
 	if (st->itemtype == BASKET_INT8)
@@ -659,8 +702,8 @@ basket_serialize(PG_FUNCTION_ARGS)
 		memcpy(p, st->pairs, sizeof(BasketPair) * h.npairs);
 		p += sizeof(BasketPair) * h.npairs;
 	}
-	Assert(p == (char *) out + size);
-	PG_RETURN_BYTEA_P(out);
+	if (p != out + size)
+		elog(ERROR, "basket state flattened into %zu bytes, sized for %zu", (Size) (p - out), size);
 }
 
 #define BASKET_STATE "basket aggregate"
@@ -672,6 +715,29 @@ need_bytes(const char *p, const char *end, Size n, const char *part)
 	if (n > (Size) (end - p))
 		riq_state_corrupt(BASKET_STATE, "Its %s needs %zu bytes; %zu remain.", part, n,
 						  (Size) (end - p));
+}
+
+/*
+ * The parameters of a flat state as read_params would have accepted them: a forged
+ * min_support of 0 would make every itemset frequent.
+ */
+static void
+check_flat_params(const BasketParams *p)
+{
+	unsigned char rules,
+				empty;
+
+	memcpy(&rules, &p->rules, 1);
+	memcpy(&empty, &p->empty_antecedent, 1);
+	if (rules > 1 || empty > 1 ||
+		isnan(p->min_support) || !(p->min_support > 0.0 && p->min_support <= 1.0) ||
+		(rules ? isnan(p->min_confidence) || !(p->min_confidence > 0.0 && p->min_confidence <= 1.0)
+		 : p->min_confidence != 0.0) ||
+		isnan(p->min_lift) || isinf(p->min_lift) || p->min_lift < 0.0 ||
+		p->max_len < 0 || p->max_consequent < 1)
+		riq_state_corrupt(BASKET_STATE, "Its parameters (min_support %g, min_confidence %g, min_lift %g, max_len %d, max_consequent %d) are out of range.",
+						  p->min_support, p->min_confidence, p->min_lift, p->max_len,
+						  p->max_consequent);
 }
 
 /*
@@ -714,18 +780,15 @@ check_baskets(const BasketState *st)
 	pfree(seen);
 }
 
-Datum
-basket_deserialize(PG_FUNCTION_ARGS)
+static void *
+basket_expand(MemoryContext cxt, const void *arg, const char *src, Size len)
 {
-	MemoryContext aggcxt;
-	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	const char *p = VARDATA_ANY(in);
-	const char *end = p + VARSIZE_ANY_EXHDR(in);
+	const char *p = src;
+	const char *end = src + len;
 	SerialHeader h;
 	BasketState *st;
 	int32		i;
 
-	aggcxt = riq_agg_context(fcinfo, "basket deserialize function");
 	need_bytes(p, end, sizeof(h), "header");
 	memcpy(&h, p, sizeof(h));
 	p += sizeof(h);
@@ -741,7 +804,8 @@ basket_deserialize(PG_FUNCTION_ARGS)
 		riq_state_corrupt(BASKET_STATE, "Its counts (%d items, " INT64_FORMAT " text bytes, " INT64_FORMAT " list entries, " INT64_FORMAT " baskets, " INT64_FORMAT " lines) do not fit its mode.",
 						  h.nitems, h.tbuf_used, h.buflen, h.nbaskets, h.npairs);
 
-	st = state_new(aggcxt, h.itemtype, h.mode, &h.params);
+	check_flat_params(&h.params);
+	st = state_new(cxt, h.itemtype, h.mode, &h.params);
 	if (h.itemtype == BASKET_INT8)
 	{
 		need_bytes(p, end, mul_size(h.nitems, sizeof(int64)), "item dictionary");
@@ -813,8 +877,12 @@ basket_deserialize(PG_FUNCTION_ARGS)
 							  j, st->pairs[j].item, st->nitems);
 		st->pairs[j].pad = 0;
 	}
-	PG_RETURN_POINTER(st);
+	return st;
 }
+
+static const RiqXStateMethods basket_xstate = {
+	BASKET_STATE, basket_flat_size, basket_flatten, basket_expand, NULL
+};
 
 /* ---------- pairs to baskets ---------- */
 
@@ -873,8 +941,7 @@ basket_pairs_to_baskets(BasketState *st, int64 *buflen, int64 *nbaskets)
 BasketState *
 basket_state_from_arg(FunctionCallInfo fcinfo, int argno)
 {
-	(void) riq_agg_context(fcinfo, "basket final function");
-	if (PG_ARGISNULL(argno))
-		return NULL;
-	return (BasketState *) PG_GETARG_POINTER(argno);
+	RiqXState  *xs = riq_xstate_arg(fcinfo, argno, &basket_xstate, true);
+
+	return xs ? (BasketState *) xs->state : NULL;
 }

@@ -56,11 +56,33 @@ bgnbd_check_customer(int32 x, double tx, double T)
 				 errhint("A customer without repeat purchases has recency 0 by definition.")));
 }
 
+/* a row of a forged state: what bgnbd_check_customer accepts, x a whole int32 */
+static bool
+bgnbd_row_ok(const double *row)
+{
+	double		x = row[0],
+				tx = row[1],
+				T = row[2];
+
+	return x >= 0 && x <= PG_INT32_MAX && x == floor(x) && isfinite(tx) && isfinite(T) &&
+		tx >= 0 && T >= 0 && tx <= T && (x > 0 || tx == 0);
+}
+
+static const ChurnCountedKind bgnbd_kind = {"bgnbd_fit", 3, bgnbd_row_ok};
+static const RiqXStateMethods bgnbd_xstate = CHURN_COUNTED_METHODS("bgnbd_fit", &bgnbd_kind);
+
+PG_FUNCTION_INFO_V1(bgnbd_fit_combine);
+Datum
+bgnbd_fit_combine(PG_FUNCTION_ARGS)
+{
+	return churn_counted_combine(fcinfo, &bgnbd_xstate);
+}
+
 PG_FUNCTION_INFO_V1(bgnbd_fit_sfunc);
 Datum
 bgnbd_fit_sfunc(PG_FUNCTION_ARGS)
 {
-	ChurnRows  *s = churn_rows_state(fcinfo, 3, "bgnbd_fit");
+	RiqXState  *xs = churn_counted_state(fcinfo, &bgnbd_xstate);
 	double		row[3];
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
@@ -72,8 +94,8 @@ bgnbd_fit_sfunc(PG_FUNCTION_ARGS)
 	row[1] = PG_GETARG_FLOAT8(2);
 	row[2] = PG_GETARG_FLOAT8(3);
 	bgnbd_check_customer(PG_GETARG_INT32(1), row[1], row[2]);
-	churn_rows_append(s, row);
-	PG_RETURN_POINTER(s);
+	churn_counted_append((ChurnRows *) xs->state, row);
+	PG_RETURN_DATUM(RIQ_XSTATE_DATUM(xs));
 }
 
 typedef struct BgnbdData
@@ -190,30 +212,31 @@ PG_FUNCTION_INFO_V1(bgnbd_fit_final);
 Datum
 bgnbd_fit_final(PG_FUNCTION_ARGS)
 {
-	ChurnRows  *s;
+	RiqXState  *xs = riq_xstate_arg(fcinfo, 0, &bgnbd_xstate, true);
 	BgnbdData	d;
 	double	   *w;
+	double	   *rows;
+	int64		n;
 	double		theta[4];
 	double		meanT = 0.0;
 	int64		repeaters = 0;
-	int64		ncust;
+	int64		ncust = 0;
 	ChurnOptimResult res;
 	ModelBuilder *mb;
 	bool		at_bound = false;
 
-	if (PG_ARGISNULL(0) || ((ChurnRows *) PG_GETARG_POINTER(0))->store.n == 0)
+	if (xs == NULL || ((ChurnRows *) xs->state)->store.n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("bgnbd_fit needs at least one customer"),
 				 errhint("The input to bgnbd_fit had no rows.")));
-	s = (ChurnRows *) PG_GETARG_POINTER(0);
-	ncust = s->store.n;
-	w = churn_rows_sort_merge(s, true);
-	for (int64 i = 0; i < s->store.n; i++)
+	n = churn_counted_rows((ChurnRows *) xs->state, &rows, &w);
+	for (int64 i = 0; i < n; i++)
 	{
-		if (s->store.data[i * 3] > 0)
+		ncust += (int64) w[i];
+		if (rows[i * 3] > 0)
 			repeaters += (int64) w[i];
-		meanT += w[i] * s->store.data[i * 3 + 2];
+		meanT += w[i] * rows[i * 3 + 2];
 	}
 	meanT /= (double) ncust;
 	if (repeaters == 0)
@@ -228,8 +251,8 @@ bgnbd_fit_final(PG_FUNCTION_ARGS)
 				 errmsg("bgnbd_fit needs customers observed for some time"),
 				 errdetail("Every customer has t = 0."),
 				 errhint("t is the time from the first purchase to the end of observation.")));
-	d.n = s->store.n;
-	d.rows = s->store.data;
+	d.n = n;
+	d.rows = rows;
 	d.w = w;
 	d.wsum = (double) ncust;
 	/* start: a rate of about one purchase per mean age, moderate dropout */

@@ -15,6 +15,7 @@
 #include "postgres.h"
 #include "fmgr.h"
 
+#include "core/agg_state.h"
 #include "core/rowstore.h"
 
 #define CHURN_ROWS_MAX_PARAMS 4
@@ -31,6 +32,9 @@ typedef struct ChurnRows
 	bool		have_params;
 	char	   *names;			/* optional text blob (feature names), NUL-separated */
 	int			names_len;
+	/* counted rows (below) only */
+	int64		collapse_at;	/* collapse the store when it holds this many rows */
+	bytea	   *flat;			/* the flat form between flat_size and flatten */
 } ChurnRows;
 
 /* the state of the calling aggregate, created on first use with the given row width */
@@ -38,6 +42,37 @@ extern ChurnRows *churn_rows_state(FunctionCallInfo fcinfo, int width, const cha
 extern void churn_rows_append(ChurnRows *s, const double *row);
 /* sort rows into the canonical order and (if merge) merge equal ones: returns the weights */
 extern double *churn_rows_sort_merge(ChurnRows *s, bool merge);
+
+/*
+ * Counted rows: the state of bgnbd_fit and gammagamma_fit, whose likelihoods depend on the
+ * customers only through the distinct rows ((x, t_x, T), (x, mean spend)) and how many
+ * customers share each. The store holds each row with its count in a last column and is
+ * collapsed (sorted, equal rows merged) as it grows, so a state's size is that of its distinct
+ * rows: the sufficient statistics. The state is a bytea held as an expanded object
+ * (core/agg_state.h), so Citus ships one partial state per shard, not one row per customer;
+ * the final function fits on the same sorted distinct rows and counts whatever the partition,
+ * so the model is the same bits as on one node.
+ */
+typedef struct ChurnCountedKind
+{
+	const char *name;			/* the aggregate */
+	int			width;			/* values per row, the count not included */
+	bool		(*row_ok) (const double *row);	/* a row the transition would have kept */
+} ChurnCountedKind;
+
+extern Size churn_counted_flat_size(void *state, const void *arg);
+extern void churn_counted_flatten(void *state, const void *arg, char *dst, Size len);
+extern void *churn_counted_expand(MemoryContext cxt, const void *arg, const char *src, Size len);
+#define CHURN_COUNTED_METHODS(name, kind) \
+	{ (name), churn_counted_flat_size, churn_counted_flatten, churn_counted_expand, (kind) }
+
+/* argument 0 as a state of this kind, created when NULL */
+extern RiqXState *churn_counted_state(FunctionCallInfo fcinfo, const RiqXStateMethods *m);
+extern void churn_counted_append(ChurnRows *s, const double *row);
+/* the distinct rows (n x width, sorted) and their counts, in the current context; returns n */
+extern int64 churn_counted_rows(ChurnRows *s, double **rows, double **counts);
+/* the combine function of a kind: both states merged */
+extern Datum churn_counted_combine(FunctionCallInfo fcinfo, const RiqXStateMethods *m);
 
 /* minimiser: f(theta) and its gradient; returns false on a non-finite value */
 typedef bool (*ChurnObjective) (const double *theta, double *f, double *grad, void *arg);

@@ -11,16 +11,18 @@ CREATE FUNCTION retailiq_internal.churn_rows_deserialize(bytea, internal) RETURN
     AS 'MODULE_PATHNAME', 'churn_rows_deserialize' LANGUAGE C STRICT PARALLEL SAFE;
 
 -- BG/NBD (Fader, Hardie & Lee 2005)
-CREATE FUNCTION retailiq_internal.bgnbd_fit_accum(internal, int, float8, float8) RETURNS internal
+-- Its state is the distinct (x, t_x, T) rows with their counts, a bytea (see churn.h): Citus
+-- ships one partial state per shard instead of one row per customer.
+CREATE FUNCTION retailiq_internal.bgnbd_fit_accum(bytea, int, float8, float8) RETURNS bytea
     AS 'MODULE_PATHNAME', 'bgnbd_fit_sfunc' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.bgnbd_fit_final(internal) RETURNS retailiq.model
+CREATE FUNCTION retailiq_internal.bgnbd_fit_combine(bytea, bytea) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'bgnbd_fit_combine' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION retailiq_internal.bgnbd_fit_final(bytea) RETURNS retailiq.model
     AS 'MODULE_PATHNAME', 'bgnbd_fit_final' LANGUAGE C PARALLEL SAFE;
 CREATE AGGREGATE retailiq.bgnbd_fit(frequency int, recency float8, t float8) (
-    SFUNC = retailiq_internal.bgnbd_fit_accum, STYPE = internal,
+    SFUNC = retailiq_internal.bgnbd_fit_accum, STYPE = bytea,
     FINALFUNC = retailiq_internal.bgnbd_fit_final,
-    COMBINEFUNC = retailiq_internal.churn_rows_combine,
-    SERIALFUNC = retailiq_internal.churn_rows_serialize,
-    DESERIALFUNC = retailiq_internal.churn_rows_deserialize,
+    COMBINEFUNC = retailiq_internal.bgnbd_fit_combine,
     PARALLEL = SAFE);
 COMMENT ON AGGREGATE retailiq.bgnbd_fit(int, float8, float8) IS
     'BG/NBD model by maximum likelihood over one row per customer (repeat purchases, time of the last, age)';
@@ -57,16 +59,17 @@ COMMENT ON AGGREGATE retailiq.purchase_summary(date, float8, date, interval) IS
     'one customer''s orders -> frequency, recency, t (in time_unit) and mean repeat spend, as of a date';
 
 -- Gamma-Gamma spend model and customer lifetime value
-CREATE FUNCTION retailiq_internal.gammagamma_fit_accum(internal, int, float8) RETURNS internal
+-- State: the distinct (x, mean spend) rows with their counts, a bytea (as bgnbd_fit's).
+CREATE FUNCTION retailiq_internal.gammagamma_fit_accum(bytea, int, float8) RETURNS bytea
     AS 'MODULE_PATHNAME', 'gammagamma_fit_sfunc' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION retailiq_internal.gammagamma_fit_final(internal) RETURNS retailiq.model
+CREATE FUNCTION retailiq_internal.gammagamma_fit_combine(bytea, bytea) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'gammagamma_fit_combine' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION retailiq_internal.gammagamma_fit_final(bytea) RETURNS retailiq.model
     AS 'MODULE_PATHNAME', 'gammagamma_fit_final' LANGUAGE C PARALLEL SAFE;
 CREATE AGGREGATE retailiq.gammagamma_fit(frequency int, monetary float8) (
-    SFUNC = retailiq_internal.gammagamma_fit_accum, STYPE = internal,
+    SFUNC = retailiq_internal.gammagamma_fit_accum, STYPE = bytea,
     FINALFUNC = retailiq_internal.gammagamma_fit_final,
-    COMBINEFUNC = retailiq_internal.churn_rows_combine,
-    SERIALFUNC = retailiq_internal.churn_rows_serialize,
-    DESERIALFUNC = retailiq_internal.churn_rows_deserialize,
+    COMBINEFUNC = retailiq_internal.gammagamma_fit_combine,
     PARALLEL = SAFE);
 COMMENT ON AGGREGATE retailiq.gammagamma_fit(int, float8) IS
     'Gamma-Gamma spend model over customers with repeat purchases (mean repeat spend)';

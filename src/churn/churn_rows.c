@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/memutils.h"
 
 #include "core/agg_state.h"
@@ -179,4 +180,202 @@ churn_rows_deserialize(PG_FUNCTION_ARGS)
 		s->names_len = w.names_len;
 	}
 	PG_RETURN_POINTER(s);
+}
+
+/* ---------- counted rows (churn.h): bgnbd_fit, gammagamma_fit ---------- */
+
+/* collapse no earlier than at this many held rows */
+#define CHURN_COUNTED_MIN_COLLAPSE 4096
+
+static ChurnRows *
+counted_new(MemoryContext cxt, const ChurnCountedKind *k)
+{
+	ChurnRows  *s = rows_new(cxt, k->width + 1, k->name);
+
+	s->collapse_at = CHURN_COUNTED_MIN_COLLAPSE;
+	return s;
+}
+
+/* sort the rows and merge those equal in every value, adding their counts (the last column) */
+static void
+counted_collapse(ChurnRows *s)
+{
+	RiqRows    *r = &s->store;
+	int			k = r->width - 1;
+	int64		out = 0;
+
+	if (r->n > 1)
+	{
+		riq_rows_sort(r);
+		for (int64 i = 0; i < r->n; i++)
+		{
+			double	   *row = RIQ_ROW(r, i);
+
+			if ((i & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+			if (out > 0 && memcmp(RIQ_ROW(r, out - 1), row, sizeof(double) * k) == 0)
+				RIQ_ROW(r, out - 1)[k] += row[k];
+			else
+			{
+				if (out != i)
+					memcpy(RIQ_ROW(r, out), row, sizeof(double) * r->width);
+				out++;
+			}
+		}
+		r->n = out;
+	}
+	s->collapse_at = Max(2 * r->n, CHURN_COUNTED_MIN_COLLAPSE);
+}
+
+RiqXState *
+churn_counted_state(FunctionCallInfo fcinfo, const RiqXStateMethods *m)
+{
+	RiqXState  *xs = riq_xstate_arg(fcinfo, 0, m, false);
+
+	if (xs == NULL)
+	{
+		xs = riq_xstate_new(fcinfo, m);
+		xs->state = counted_new(xs->cxt, (const ChurnCountedKind *) m->arg);
+	}
+	return xs;
+}
+
+void
+churn_counted_append(ChurnRows *s, const double *row)
+{
+	double		buf[CHURN_ROWS_MAX_PARAMS + 1];
+	int			k = s->store.width - 1;
+
+	Assert(k <= CHURN_ROWS_MAX_PARAMS);
+	memcpy(buf, row, sizeof(double) * k);
+	buf[k] = 1.0;
+	riq_rows_append(&s->store, buf);
+	if (s->store.n >= s->collapse_at)
+		counted_collapse(s);
+}
+
+int64
+churn_counted_rows(ChurnRows *s, double **rows, double **counts)
+{
+	RiqRows    *r = &s->store;
+	int			k = r->width - 1;
+	double	   *x,
+			   *w;
+
+	counted_collapse(s);
+	x = palloc(mul_size(mul_size(Max(r->n, 1), k), sizeof(double)));
+	w = palloc(mul_size(Max(r->n, 1), sizeof(double)));
+	for (int64 i = 0; i < r->n; i++)
+	{
+		memcpy(x + i * k, RIQ_ROW(r, i), sizeof(double) * k);
+		w[i] = RIQ_ROW(r, i)[k];
+	}
+	*rows = x;
+	*counts = w;
+	return r->n;
+}
+
+Size
+churn_counted_flat_size(void *state, const void *arg)
+{
+	ChurnRows  *s = (ChurnRows *) state;
+	ChurnWire	w;
+	MemoryContext old;
+
+	counted_collapse(s);
+	memset(&w, 0, sizeof(w));
+	w.skipped = s->skipped;
+	w.names_len = -1;
+	if (s->flat)
+		pfree(s->flat);
+	/* in the state's context: flatten may come later, from another context */
+	old = MemoryContextSwitchTo(s->store.cxt);
+	s->flat = riq_rows_serialize(&s->store, &w, sizeof(w));
+	MemoryContextSwitchTo(old);
+	return VARSIZE(s->flat) - VARHDRSZ;
+}
+
+void
+churn_counted_flatten(void *state, const void *arg, char *dst, Size len)
+{
+	ChurnRows  *s = (ChurnRows *) state;
+
+	if (s->flat == NULL || VARSIZE(s->flat) - VARHDRSZ != len)
+		elog(ERROR, "counted rows flattened without their size");
+	memcpy(dst, VARDATA(s->flat), len);
+	pfree(s->flat);
+	s->flat = NULL;
+}
+
+void *
+churn_counted_expand(MemoryContext cxt, const void *arg, const char *src, Size len)
+{
+	const ChurnCountedKind *kind = (const ChurnCountedKind *) arg;
+	ChurnRows  *s = MemoryContextAllocZero(cxt, sizeof(ChurnRows));
+	bytea	   *b = palloc(VARHDRSZ + len);
+	ChurnWire	w;
+	Size		extra_len;
+	const char *extra;
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), src, len);
+	extra = riq_rows_deserialize(b, &s->store, cxt, CHURN_ROWS_MAX_PARAMS + 1, kind->name,
+								 &extra_len);
+	if (s->store.width != kind->width + 1)
+		riq_state_corrupt(kind->name, "Its rows have %d values; this aggregate's have %d.",
+						  s->store.width, kind->width + 1);
+	if (extra_len != sizeof(w))
+		riq_state_corrupt(kind->name, "Its settings are %zu bytes, not %zu.", extra_len, sizeof(w));
+	memcpy(&w, extra, sizeof(w));
+	if (w.skipped < 0 || w.names_len != -1)
+		riq_state_corrupt(kind->name, "Its settings (" INT64_FORMAT " rows skipped, %d bytes of names) are out of range.",
+						  w.skipped, w.names_len);
+	s->skipped = w.skipped;
+	for (int64 i = 0; i < s->store.n; i++)
+	{
+		const double *row = RIQ_ROW(&s->store, i);
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (!kind->row_ok(row))
+			riq_state_corrupt(kind->name, "Row " INT64_FORMAT " is not one the aggregate keeps.", i);
+		/* counts are whole numbers a float8 adds exactly */
+		(void) riq_state_count(row[kind->width], kind->name, "row count", 1,
+							   INT64CONST(1) << 52);
+	}
+	s->collapse_at = CHURN_COUNTED_MIN_COLLAPSE;
+	counted_collapse(s);
+	for (int64 i = 0; i < s->store.n; i++)
+		if (RIQ_ROW(&s->store, i)[kind->width] > (double) (INT64CONST(1) << 52))
+			riq_state_corrupt(kind->name, "Row " INT64_FORMAT " counts more customers than it can.", i);
+	pfree(b);
+	return s;
+}
+
+Datum
+churn_counted_combine(FunctionCallInfo fcinfo, const RiqXStateMethods *m)
+{
+	RiqXState  *xa = riq_xstate_arg(fcinfo, 0, m, false);
+	RiqXState  *xb = riq_xstate_arg(fcinfo, 1, m, true);
+	ChurnRows  *a,
+			   *b;
+
+	if (xb == NULL)
+	{
+		if (xa == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(RIQ_XSTATE_DATUM(xa));
+	}
+	if (xa == NULL)
+	{
+		xa = riq_xstate_new(fcinfo, m);
+		xa->state = counted_new(xa->cxt, (const ChurnCountedKind *) m->arg);
+	}
+	a = (ChurnRows *) xa->state;
+	b = (ChurnRows *) xb->state;
+	riq_rows_concat(&a->store, &b->store);
+	a->skipped += b->skipped;
+	if (a->store.n >= a->collapse_at)
+		counted_collapse(a);
+	PG_RETURN_DATUM(RIQ_XSTATE_DATUM(xa));
 }

@@ -35,11 +35,30 @@ gg_check(int32 x, double m)
 				 errhint("monetary is the mean value of the customer's repeat purchases; leave out refunds-only customers.")));
 }
 
+/* a row of a forged state: a kept customer (x >= 1 whole, positive finite spend) */
+static bool
+gg_row_ok(const double *row)
+{
+	return row[0] >= 1 && row[0] <= PG_INT32_MAX && row[0] == floor(row[0]) &&
+		isfinite(row[1]) && row[1] > 0;
+}
+
+static const ChurnCountedKind gg_kind = {"gammagamma_fit", 2, gg_row_ok};
+static const RiqXStateMethods gg_xstate = CHURN_COUNTED_METHODS("gammagamma_fit", &gg_kind);
+
+PG_FUNCTION_INFO_V1(gammagamma_fit_combine);
+Datum
+gammagamma_fit_combine(PG_FUNCTION_ARGS)
+{
+	return churn_counted_combine(fcinfo, &gg_xstate);
+}
+
 PG_FUNCTION_INFO_V1(gammagamma_fit_sfunc);
 Datum
 gammagamma_fit_sfunc(PG_FUNCTION_ARGS)
 {
-	ChurnRows  *s = churn_rows_state(fcinfo, 2, "gammagamma_fit");
+	RiqXState  *xs = churn_counted_state(fcinfo, &gg_xstate);
+	ChurnRows  *s = (ChurnRows *) xs->state;
 	double		row[2];
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
@@ -52,12 +71,12 @@ gammagamma_fit_sfunc(PG_FUNCTION_ARGS)
 	{
 		/* no repeat purchase: no spend observation for this model */
 		s->skipped++;
-		PG_RETURN_POINTER(s);
+		PG_RETURN_DATUM(RIQ_XSTATE_DATUM(xs));
 	}
 	row[0] = PG_GETARG_INT32(1);
 	row[1] = PG_GETARG_FLOAT8(2);
-	churn_rows_append(s, row);
-	PG_RETURN_POINTER(s);
+	churn_counted_append(s, row);
+	PG_RETURN_DATUM(RIQ_XSTATE_DATUM(xs));
 }
 
 typedef struct GgData
@@ -120,38 +139,43 @@ PG_FUNCTION_INFO_V1(gammagamma_fit_final);
 Datum
 gammagamma_fit_final(PG_FUNCTION_ARGS)
 {
+	RiqXState  *xs = riq_xstate_arg(fcinfo, 0, &gg_xstate, true);
 	ChurnRows  *s;
 	GgData		d;
 	double	   *w;
+	double	   *rows;
+	int64		nrows;
 	double		theta[3];
 	double		mean = 0.0,
 				var = 0.0;
-	int64		n;
+	int64		n = 0;
 	ChurnOptimResult res;
 	ModelBuilder *mb;
 
-	if (PG_ARGISNULL(0) || ((ChurnRows *) PG_GETARG_POINTER(0))->store.n == 0)
+	if (xs == NULL || ((ChurnRows *) xs->state)->store.n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("gammagamma_fit needs customers with repeat purchases"),
 				 errdetail("No input row has frequency > 0."),
 				 errhint("The Gamma-Gamma model learns from the mean value of repeat purchases.")));
-	s = (ChurnRows *) PG_GETARG_POINTER(0);
-	n = s->store.n;
-	w = churn_rows_sort_merge(s, true);
-	for (int64 i = 0; i < s->store.n; i++)
-		mean += w[i] * s->store.data[i * 2 + 1];
+	s = (ChurnRows *) xs->state;
+	nrows = churn_counted_rows(s, &rows, &w);
+	for (int64 i = 0; i < nrows; i++)
+	{
+		n += (int64) w[i];
+		mean += w[i] * rows[i * 2 + 1];
+	}
 	mean /= (double) n;
-	for (int64 i = 0; i < s->store.n; i++)
-		var += w[i] * (s->store.data[i * 2 + 1] - mean) * (s->store.data[i * 2 + 1] - mean);
+	for (int64 i = 0; i < nrows; i++)
+		var += w[i] * (rows[i * 2 + 1] - mean) * (rows[i * 2 + 1] - mean);
 	if (n < 2 || var <= 1e-12 * mean * mean * (double) n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("gammagamma_fit needs customers whose spend differs"),
 				 errdetail("%lld customers with repeat purchases, all with the same mean spend.", (long long) n),
 				 errhint("The model estimates how spend varies across customers; it cannot from identical values.")));
-	d.n = s->store.n;
-	d.rows = s->store.data;
+	d.n = nrows;
+	d.rows = rows;
 	d.w = w;
 	d.wsum = (double) n;
 	theta[0] = 0.0;

@@ -1,24 +1,25 @@
--- Forged partial states of the basket aggregates (frequent_itemsets, assoc_rules and their
--- _lines forms): basket_deserialize checks every header count against the bytes and every
--- basket and order line against the item dictionary, and answers XX001, never a read past
--- the state. Reached as the final function of a bytea aggregate (a superuser's only way to
--- hand it bytes of their choosing). Everything is rolled back.
+-- Forged states of the basket aggregates (frequent_itemsets, assoc_rules and their _lines
+-- forms). Their state is a bytea (so Citus can ship it between nodes), so any role allowed to
+-- CREATE AGGREGATE over the support functions can hand them bytes of its choosing: as the
+-- state a final function reads (hostile_basket_state below), as an INITCOND the transition
+-- function starts from (hostile_init), or as the partial state of a shard that the combine
+-- function merges. Every header count is checked against the bytes, the parameters against
+-- their ranges, every basket and order line against the item dictionary: XX001, never a read
+-- past the state. Everything is rolled back.
 BEGIN;
-SELECT plan(12);
+SELECT plan(17);
 SET LOCAL client_min_messages = warning;
 
-CREATE FUNCTION public.hostile_basket(bytea) RETURNS boolean
-    AS '$libdir/retailiq', 'basket_deserialize' LANGUAGE C STRICT;
 CREATE FUNCTION public.hostile_keep(bytea, bytea) RETURNS bytea LANGUAGE sql AS 'SELECT $2';
 CREATE AGGREGATE public.hostile_basket_state(bytea) (SFUNC = public.hostile_keep, STYPE = bytea,
-    FINALFUNC = public.hostile_basket);
+    FINALFUNC = retailiq_internal.itemsets_bigint_final);
 -- layout (little-endian): version, item type (2 = bigint), mode (1 = baskets, 2 = order
 -- lines), items (int32); the parameters (40 bytes); text bytes, list entries, baskets, lines
 -- (int64); the items (int64 each); the list ([n, id...] per basket, int32); the lines
 -- (order id int64, item int32, pad int32). The states below hold items 10 and 20.
 
-SELECT ok((SELECT public.hostile_basket_state('\x010000000200000001000000020000009a9999999999b93f000000000000000000000000000000000000000001000000000000000000000000000000000000000300000000000000010000000000000000000000000000000a000000000000001400000000000000020000000000000001000000'::bytea)), 'a well-formed state of baskets decodes');
-SELECT ok((SELECT public.hostile_basket_state('\x010000000200000002000000010000009a9999999999b93f000000000000000000000000000000000000000001000000000000000000000000000000000000000000000000000000000000000000000001000000000000000a0000000000000005000000000000000000000000000000'::bytea)), 'a well-formed state of order lines decodes');
+SELECT is((SELECT cardinality(public.hostile_basket_state('\x010000000200000001000000020000009a9999999999b93f000000000000000000000000000000000000000001000000000000000000000000000000000000000300000000000000010000000000000000000000000000000a000000000000001400000000000000020000000000000001000000'::bytea))), 3, 'a well-formed state of baskets decodes: {10}, {20}, {10,20}');
+SELECT is((SELECT (public.hostile_basket_state('\x010000000200000002000000010000009a9999999999b93f000000000000000000000000000000000000000001000000000000000000000000000000000000000000000000000000000000000000000001000000000000000a0000000000000005000000000000000000000000000000'::bytea))[1].items), '{10}'::bigint[], 'a well-formed state of order lines decodes');
 SELECT throws_ok($$SELECT public.hostile_basket_state('\x010000000200000001000000020000009a9999999999b93f000000000000000000000000000000000000000001000000000000000000000000000000000000000300000000000000010000000000000000000000000000000a000000000000001400000000000000020000000000000005000000'::bytea)$$,
                  'XX001', NULL, 'state: a basket naming an item past the dictionary');
 SELECT throws_ok($$SELECT public.hostile_basket_state('\x010000000200000001000000020000009a9999999999b93f000000000000000000000000000000000000000001000000000000000000000000000000000000000300000000000000010000000000000000000000000000000a000000000000001400000000000000020000000100000001000000'::bytea)$$,
@@ -39,6 +40,31 @@ SELECT throws_ok($$SELECT public.hostile_basket_state('\x09000000020000000100000
                  'XX001', NULL, 'state: an unknown version');
 SELECT throws_ok($$SELECT public.hostile_basket_state('\x010000000200000002000000010000009a9999999999b93f000000000000000000000000000000000000000001000000000000000000000000000000000000000200000000000000010000000000000000000000000000000a000000000000000100000000000000'::bytea)$$,
                  'XX001', NULL, 'state: baskets in a state of order lines');
+SELECT throws_ok($$SELECT public.hostile_basket_state('\x010000000200000001000000020000000000000000000000000000000000000000000000000000000000000001000000000000000000000000000000000000000300000000000000010000000000000000000000000000000a000000000000001400000000000000020000000000000001000000'::bytea)$$,
+                 'XX001', NULL, 'state: min_support 0 (every itemset frequent)');
+
+-- the transition function starting from a forged INITCOND: the same checks
+CREATE AGGREGATE public.hostile_init(bigint[], float8) (SFUNC = retailiq_internal.itemsets_accum,
+    STYPE = bytea, FINALFUNC = retailiq_internal.itemsets_bigint_final,
+    INITCOND = '\x010000000200000001000000020000009a9999999999b93f000000000000000000000000000000000000000001000000000000000000000000000000000000000300000000000000010000000000000000000000000000000a000000000000001400000000000000020000000000000001000000');
+SELECT results_eq($$SELECT (r).items, (r).count FROM unnest((SELECT public.hostile_init(b, 0.1) FROM (VALUES ('{10,30}'::bigint[])) v(b))) r ORDER BY 1$$,
+                  $$VALUES ('{10}'::bigint[], 2::bigint), ('{10,20}', 1), ('{10,30}', 1), ('{20}', 1), ('{30}', 1)$$,
+                  'an INITCOND state counts as baskets already seen');
+CREATE AGGREGATE public.hostile_init_bad(bigint[], float8) (SFUNC = retailiq_internal.itemsets_accum,
+    STYPE = bytea, FINALFUNC = retailiq_internal.itemsets_bigint_final,
+    INITCOND = '\x010000000200000001000000020000009a9999999999b93f000000000000000000000000000000000000000001000000000000000000000000000000000000000300000000000000010000000000000000000000000000000a000000000000001400000000000000020000000000000005000000');
+SELECT throws_ok($$SELECT public.hostile_init_bad(b, 0.1) FROM (VALUES ('{10,30}'::bigint[])) v(b)$$,
+                 'XX001', NULL, 'INITCOND: a basket naming an item past the dictionary');
+CREATE AGGREGATE public.hostile_init_short(bigint[], float8) (SFUNC = retailiq_internal.itemsets_accum,
+    STYPE = bytea, FINALFUNC = retailiq_internal.itemsets_bigint_final, INITCOND = '\x0100');
+SELECT throws_ok($$SELECT public.hostile_init_short(b, 0.1) FROM (VALUES ('{10,30}'::bigint[])) v(b)$$,
+                 'XX001', NULL, 'INITCOND: two bytes, shorter than the header');
+
+-- the combine function merging a forged partial state (as coord_combine_agg does on Citus)
+CREATE AGGREGATE public.hostile_combined(bytea) (SFUNC = retailiq_internal.basket_combine,
+    STYPE = bytea, FINALFUNC = retailiq_internal.itemsets_bigint_final);
+SELECT throws_ok($$SELECT public.hostile_combined(s) FROM (VALUES ('\x010000000200000001000000020000009a9999999999b93f000000000000000000000000000000000000000001000000000000000000000000000000000000000300000000000000010000000000000000000000000000000a000000000000001400000000000000020000000100000001000000'::bytea)) v(s)$$,
+                 'XX001', NULL, 'combine: a partial state holding an item twice');
 
 SELECT * FROM finish();
 ROLLBACK;

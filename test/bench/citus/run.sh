@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # BENCH=citus make bench: the same sample retailer on a local Citus cluster (coordinator + 2
 # workers, 8 shards) and in plain tables on one node; per analytic: the time on each (best of
-# 3), the ratio, the rows that reach the coordinator (EXPLAIN ANALYZE where Citus allows it) and
-# where the work runs. Needs Citus (installed, or ../shared/citus, as the test suite).
+# 3), the ratio, the rows that reach the coordinator and
+# where the work runs (rows and bytes: the task query of one shard, EXPLAIN VERBOSE, run on
+# every shard with run_command_on_shards). Needs Citus (installed, or ../shared/citus, as the test suite).
 # BENCH_CUSTOMERS (default 3000) sizes the data.
 set -euo pipefail
 cd "$REPO"

@@ -29,9 +29,11 @@ SELECT * FROM citus_test.plan(
   $$SELECT customer_id, retailiq.purchase_summary((ordered_at AT TIME ZONE 'UTC')::date, total_amount::float8, '2024-05-30', '7 days')
       FROM retail.orders GROUP BY customer_id$$, 'Custom Scan|Task Count|Aggregate');
 
--- 3. BG/NBD and Gamma-Gamma over a distributed summary: the fits need every customer's row
---    (their state is the rows, `internal`), so Citus gathers one row per customer to the
---    coordinator and fits there: the same model as on one node.
+-- 3. BG/NBD and Gamma-Gamma over a distributed summary: their likelihoods depend on the
+--    customers only through the distinct (x, t_x, T) and (x, mean spend) rows and how many
+--    customers share each, so the state is those rows with their counts, a bytea: Citus
+--    splits the fit, each shard sends its distinct rows with counts, the coordinator merges
+--    them and fits. The same model as on one node, to the last bit.
 SELECT create_distributed_table('retail.summary', 'customer_id', colocate_with => 'retail.customers');
 SELECT retailiq.bgnbd_fit(frequency, recency, t) AS bg1, retailiq.gammagamma_fit(frequency, monetary) AS gg1
 FROM one.summary \gset
@@ -43,7 +45,28 @@ SELECT retailiq.model_info(:'bg1') - 'trained_at' = retailiq.model_info(:'bg2') 
        round((retailiq.model_info(:'bg2') #>> '{data,r}')::numeric, 4) AS r,
        round((retailiq.model_info(:'bg2') #>> '{data,alpha}')::numeric, 4) AS alpha;
 SELECT * FROM citus_test.plan('SELECT retailiq.bgnbd_fit(frequency, recency, t) FROM retail.summary',
-                              'Aggregate|Custom Scan|Task Count', 'ANALYZE, TIMING OFF');
+                              'Custom Scan|Task Count|worker_partial_agg|coord_combine_agg|Aggregate', 'VERBOSE');
+-- what travels: per shard, its distinct rows (32 bytes each with the count) and a header;
+-- the state of each shard, measured on the workers with the fit's own transition function
+CREATE AGGREGATE citus_test.bgnbd_state(int, float8, float8) (
+    SFUNC = retailiq_internal.bgnbd_fit_accum, STYPE = bytea);
+CREATE TEMP TABLE shard_state AS
+SELECT shardid, result::bigint AS bytes FROM run_command_on_shards('retail.summary',
+  $$SELECT octet_length(citus_test.bgnbd_state(frequency, recency, t)) FROM %s$$);
+CREATE TEMP TABLE shard_distinct AS
+SELECT shardid, result::bigint AS n FROM run_command_on_shards('retail.summary',
+  $$SELECT count(DISTINCT (frequency, recency, t)) FROM %s$$);
+SELECT (SELECT count(*) FROM retail.summary) AS customers,
+       (SELECT sum(n) FROM shard_distinct) AS distinct_rows_sent,
+       (SELECT count(DISTINCT (frequency, recency, t)) FROM one.summary) AS distinct_rows_overall,
+       (SELECT count(DISTINCT bytes - 32 * n) FROM shard_state JOIN shard_distinct USING (shardid)) AS one_header_size;
+-- a forged partial state (as a shard could send, or an INITCOND): XX001
+\set VERBOSITY terse
+CREATE AGGREGATE citus_test.bgnbd_forged(int, float8, float8) (
+    SFUNC = retailiq_internal.bgnbd_fit_accum, STYPE = bytea, FINALFUNC = retailiq_internal.bgnbd_fit_final,
+    INITCOND = '\x0100');
+SELECT citus_test.bgnbd_forged(1, 1, 2);
+\set VERBOSITY default
 
 -- 4. The logistic model by partial sums (logit_start + logit_step, state float8[] / bytea):
 --    each Newton step's gradient and Hessian are summed on the workers, only (p + p^2) numbers
