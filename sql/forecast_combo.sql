@@ -27,8 +27,9 @@ SELECT c.series, count(*) AS steps,
   JOIN retailiq.forecast_all(m.theta, 12) t ON t.series = c.series AND t.step = c.step
  GROUP BY c.series ORDER BY 1;
 -- the calibration: each series alone keeps its own (the conformal 80% quantile of its
--- held-out errors as multiples of the interval's half-width: the 11th smallest of 12); in a
--- panel every series takes the conformal quantile of all of them pooled (the 20th of 24)
+-- held-out errors as multiples of the interval's half-width: 36 from three origins, 64 kept
+-- at most: the 30th smallest of 36); in a panel every series takes the conformal quantile of
+-- all of them pooled (the 59th of 72)
 CREATE TEMP TABLE c_alone AS
 SELECT c.series, f.phi
   FROM (SELECT series, retailiq.forecast_fit(series::text, ts, y, 'combo') AS m FROM c_monthly GROUP BY series) c,
@@ -46,3 +47,36 @@ SELECT retailiq.forecast_all(
 -- a calibration outside [0.1, 10] is corrupt too
 SELECT retailiq.forecast_all(jsonb_set(combo::text::jsonb, '{data,par,0,3}', '50')::text::retailiq.model, 3)
   FROM c_models;
+-- The evidence (model_info): each candidate's WAPE over the held-out periods of every
+-- validation origin. Here v = 12 (the season), origins 6 months apart: the stretches after
+-- months 36, 30 and 24. ETS's figure is the one forecast_fit 'ets' gives at those origins.
+CREATE TEMP TABLE c_ets_origins AS
+SELECT o.k, f.series::int AS series, f.step, f.ts, f.yhat
+  FROM generate_series(0, 2) o(k),
+       LATERAL retailiq.forecast_all((SELECT retailiq.forecast_fit(series::text, ts, y, 'ets') FROM c_monthly
+                                       WHERE ts < date '2020-01-01' + make_interval(months => 36 - 6 * o.k)), 12) f;
+SELECT r.series, count(*) = 3 * 12 AS three_origins,
+       round(r.wape::numeric, 10) =
+       round(((SELECT retailiq.model_info(combo) FROM c_models) #>> ARRAY['metrics', 'validation_wape', (r.series - 1)::text, '0'])::numeric, 10)
+         AS ets_wape_is_the_recomputed_one
+  FROM (SELECT e.series, sum(abs(a.y - e.yhat)) OVER w / sum(abs(a.y)) OVER w AS wape
+          FROM c_ets_origins e JOIN c_monthly a ON a.series = e.series AND a.ts = e.ts
+        WINDOW w AS (PARTITION BY e.series)) r
+ GROUP BY r.series, r.wape ORDER BY 1;
+SELECT retailiq.model_info(combo) #> '{metrics,validation_candidates}' AS candidates,
+       retailiq.model_info(combo) #> '{metrics,validation_series}' AS validated,
+       jsonb_array_length(retailiq.model_info(combo) #> '{metrics,validation_wape_pooled}') AS pooled
+  FROM c_models;
+-- the weighted combination's held-out error is at most its worst component's
+SELECT s - 1 AS series_index,
+       (w ->> 3)::float8 <= greatest((w ->> 0)::float8, (w ->> 1)::float8, (w ->> 2)::float8) AS combination_within_components
+  FROM c_models, generate_series(1, 2) s,
+       LATERAL (SELECT retailiq.model_info(combo) #> ARRAY['metrics', 'validation_wape', (s - 1)::text] AS w) x
+ ORDER BY 1;
+-- the horizon asked shortens the held-out stretch to it (at most a season): other weights
+SELECT (SELECT retailiq.forecast_fit(series::text, ts, y, 'combo', '{"horizon": 3}') FROM c_monthly)::text::jsonb -> 'data' -> 'par' -> 0
+       <> (combo::text::jsonb -> 'data' -> 'par' -> 0) AS horizon_changes_the_weights,
+       (SELECT retailiq.forecast_fit(series::text, ts, y, 'combo', '{"horizon": 36}') FROM c_monthly)::text::jsonb -> 'data' -> 'par'
+       = (combo::text::jsonb -> 'data' -> 'par') AS a_longer_horizon_keeps_the_season
+  FROM c_models;
+SELECT retailiq.forecast_fit(series::text, ts, y, 'combo', '{"horizon": 0}') FROM c_monthly;

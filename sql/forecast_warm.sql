@@ -84,9 +84,11 @@ SELECT w.*
 
 -- 'auto': intermittent series keep SBA/TSB/IMAPA, smooth ones 'combo' with its components'
 -- forms (weights re-estimated). On the new day the cold fit selects the same final forms for
--- every series, and all but p23 forecast the same: for p23 the cold fit's validation stretch
--- (fitted without the last week, where the weights come from) chose another form than the
--- final one, which a warm refit does not search.
+-- every series, but not the same forecasts for the combinations: at some of its validation
+-- origins (fitted without the last weeks, where the weights come from) the cold fit chose
+-- other forms than the final ones, which a warm refit does not search; the weights of those
+-- series differ, and with them the held-out errors every combination's interval is
+-- calibrated on, pooled over the panel, so every combination's bounds move a little.
 SELECT retailiq.save_model('warm:auto', retailiq.forecast_fit(series, ts, y, 'auto'))
   FROM warm_sales WHERE ts <= '2024-03-09';
 CREATE TABLE warm_auto AS

@@ -34,6 +34,9 @@ extern const ForecastMethod sba_method;
 extern const ForecastMethod tsb_method;
 extern const ForecastMethod imapa_method;
 
+/* the horizon asked is combo's option (the combinations' held-out stretch); auto lists it too */
+static const char *const auto_keys[] = {"horizon", NULL};
+
 static int
 auto_min_length(const double *y, int n, int m, const ForecastOptions *o)
 {
@@ -149,6 +152,7 @@ const ForecastMethod auto_method = {
 	.records = 4,				/* combo's */
 	.trainer = "forecast_fit",
 	.description = "per series: SBA, TSB or IMAPA (by validation) for intermittent and lumpy demand, else combo (with Croston and SBA at 30% zeros or more); with factors, the regression",
+	.option_keys = auto_keys,
 	.min_length = auto_min_length,
 	.fit = auto_fit,
 	.predict = forecast_local_predict,

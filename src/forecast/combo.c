@@ -4,21 +4,28 @@
  * (Makridakis et al. 2020: combinations beat the single methods they combine; M4's "Comb"
  * benchmark averages SES, Holt and damped).
  *
- * Weights come from the caller's own history: each component is fitted without the last v
- * periods and forecasts them; its weight is proportional to the inverse square of its mean
- * absolute error there (Bates & Granger 1969's inverse-MSE weighting, with the mean absolute
- * error so that one bad period does not decide), then every component is refitted on the
- * whole series. v is options.validation, else the season (7 for non-seasonal data), at most a
- * quarter of the series; when the series is too short to hold v back the weights are equal.
+ * Weights come from the caller's own history, at up to COMBO_ORIGINS rolling origins at the
+ * end of it: at each, every component is fitted without the last v periods of the stretch
+ * and forecasts them; a component's weight is proportional to the inverse fourth power of
+ * its mean absolute error over every origin (Bates & Granger 1969's inverse-error weighting,
+ * sharpened: with the mean absolute error, so that one bad period does not decide), then
+ * every component is refitted on the whole series. v is options.validation, else the
+ * horizon asked (options.horizon) when it is shorter than a season, else the season (7 for
+ * non-seasonal data), at most a quarter of the series; origins are v / 2 apart, as many as
+ * leave two seasons to train on. When the series is too short to hold v back the weights are
+ * equal. (Chosen on the benchmark's development windows, test/bench/forecast with
+ * FORECAST_BENCH_WINDOW=dev: one origin of a season and inverse squares before; see
+ * doc/forecast.md.) The held-out errors of every candidate are the fit's evidence: the model
+ * keeps each one's WAPE there (forecast_fit.c, validation_wape; model_info shows them).
  *
  * The forecast is the weighted mean of the components' forecasts, and each bound the
  * weighted mean of their bounds (quantile averaging), widened or narrowed around the
  * forecast by a calibration factor: the components' intervals assume their models are
  * right, and on real data they cover more or less than they say. The same held-out periods
  * measure it: each error as a multiple of the combined interval's half-width on its side;
- * the factor is the conformal level-quantile of those multiples (the ceil(level (v + 1))-th
- * smallest of v), the smallest widening that would have covered `level` of them. One
- * series' v errors are few and come from one origin, so over a panel every combination
+ * the factor is the conformal level-quantile of those multiples (the ceil(level (k + 1))-th
+ * smallest of k), the smallest widening that would have covered `level` of them. One
+ * series' errors are few, so over a panel every combination
  * takes the conformal quantile of all the series' multiples pooled (combo_finish_panel: up
  * to COMBO_SCORES of each, kept in the combination's record until then); a lone series keeps
  * its own. (The median of the series' own factors covers less than `level`: a series that
@@ -46,12 +53,36 @@
 #define COMBO_CALIB_MIN 0.1		/* the interval calibration's range */
 #define COMBO_CALIB_MAX 10.0
 #define COMBO_SCORES FIT_MAX_M		/* held-out multiples a series passes to its panel, in fit->s */
+#define COMBO_EVIDENCE (COMBO_PARTS + 2)	/* validation sums: components, combination, actuals */
+#define COMBO_ORIGINS 3			/* rolling validation origins at the end of a series */
+#define COMBO_POWER 4.0			/* weights: inverse validation error to this power */
+
+/* combo's own options ('auto' passes them on to the combinations it fits) */
+typedef struct ComboOptions
+{
+	int			horizon;		/* the forecasts asked for: the held-out stretch (0 = the season) */
+} ComboOptions;
+
+StaticAssertDecl(sizeof(ComboOptions) <= FORECAST_METHOD_OPTS, "options too large");
+
+static const char *const combo_keys[] = {"horizon", NULL};
 
 StaticAssertDecl(1 + COMBO_PARTS <= FORECAST_MAX_RECORDS, "raise FORECAST_MAX_RECORDS");
+StaticAssertDecl(COMBO_EVIDENCE <= ETS_MAX_SEASON, "the validation sums live in init_s");
+StaticAssertDecl(COMBO_PARTS + 1 <= FORECAST_MAX_EVIDENCE, "raise FORECAST_MAX_EVIDENCE");
 
 extern const ForecastMethod combo_method;
 extern const ForecastMethod ets_method;
 extern const ForecastMethod theta_method;
+
+static void
+combo_options(Jsonb *j, void *opts)
+{
+	ComboOptions *co = opts;
+
+	co->horizon = (int) forecast_opt_number(j, "horizon", 0, 1, FORECAST_MAX_HORIZON, true,
+											"The horizon is the number of periods ahead the forecasts are for, from 1.");
+}
 
 static int
 combo_min_length(const double *y, int n, int m, const ForecastOptions *o)
@@ -129,65 +160,131 @@ combo_scores(const double *y, const double *f, const double *lo, const double *h
 }
 
 /*
- * The validation: each component's mean absolute error on the last v periods, fitted
- * without them; weights proportional to their inverses, and the held-out errors as multiples
- * of the combined interval's half-width (sorted, *nscores of them, at most COMBO_SCORES:
- * evenly spaced ranks of more). Returns the combination's own error there (what auto
- * compares), or NaN when the series is too short to hold v back.
+ * How many periods each origin holds out, and how many origins fit: v is options.validation,
+ * else options.horizon (the forecasts the caller asks for), else the season (7 for
+ * non-seasonal data), at most a quarter of the series; up to COMBO_ORIGINS origins, v / 2
+ * periods apart, as many as leave each training stretch two seasons (8 periods). 0 origins:
+ * the series is too short to hold v back.
+ */
+static int
+combo_origins(int n, int m, const ForecastOptions *o, int *v_out, int *step_out)
+{
+	const ComboOptions *co = forecast_method_options(o, &combo_method);
+	int			v = Max(m, 7),
+				step,
+				norig;
+
+	if (o->validation > 0)
+		v = o->validation;
+	else if (co->horizon > 0)
+		v = Min(co->horizon, v);
+	v = Min(v, n / 4);
+	step = Max(v / 2, 1);
+	*v_out = v;
+	*step_out = step;
+	if (v < 1)
+		return 0;
+	for (norig = COMBO_ORIGINS; norig > 0; norig--)
+		if (n - v - (norig - 1) * step >= Max(2 * m, 8))
+			break;
+	return norig;
+}
+
+/*
+ * The validation: each component is fitted without the last v periods of each origin's
+ * stretch and forecasts those v; its mean absolute error over every origin gives its weight,
+ * proportional to the inverse fourth power. The errors of the weighted combination are expressed
+ * as multiples of its interval's half-width (sorted, *nscores of them, at most COMBO_SCORES:
+ * evenly spaced ranks of more). evid[c] gets component c's sum of absolute errors there (NaN:
+ * not fitted), evid[COMBO_PARTS] the combination's and evid[COMBO_PARTS + 1] the held-out
+ * actuals' sum of absolute values (all NaN: nothing held out). Returns the combination's own
+ * error there (what auto compares), or NaN when the series is too short to hold v back.
  */
 static double
 combo_weights(const double *y, int n, int m, const ForecastOptions *o, double *w,
-			  double *scores, int *nscores)
+			  double *scores, int *nscores, double *evid)
 {
-	int			v = o->validation > 0 ? o->validation : Max(m, 7);
+	int			v,
+				step,
+				norig = combo_origins(n, m, o, &v, &step),
+				nv,
+				c,
+				k,
+				t;
 	double		mae[COMBO_PARTS],
 				total = 0,
 				comb_mae = 0;
 	double	   *yhat[COMBO_PARTS],
 			   *part_lo[COMBO_PARTS],
 			   *part_hi[COMBO_PARTS],
+			   *actual,
 			   *cf,
 			   *clo,
 			   *chi;
 	bool		ok[COMBO_PARTS];
-	int			c,
-				t;
 
 	*nscores = 0;
-	v = Min(v, n / 4);
+	memset(scores, 0, sizeof(double) * COMBO_SCORES);
 	for (c = 0; c < COMBO_PARTS; c++)
 		w[c] = 1.0 / COMBO_PARTS;
-	if (v < 1 || n - v < Max(2 * m, 8))
+	for (c = 0; c < COMBO_EVIDENCE; c++)
+		evid[c] = NAN;
+	if (norig == 0)
 		return NAN;
+	nv = v * norig;
+	actual = palloc(sizeof(double) * nv);
+	for (k = 0; k < norig; k++)
+		memcpy(actual + k * v, y + n - k * step - v, sizeof(double) * v);
+	evid[COMBO_PARTS + 1] = 0;
+	for (t = 0; t < nv; t++)
+		evid[COMBO_PARTS + 1] += fabs(actual[t]);
 	for (c = 0; c < COMBO_PARTS; c++)
 	{
-		SeriesFit	f;
-
-		yhat[c] = palloc(sizeof(double) * v);
-		part_lo[c] = palloc(sizeof(double) * v);
-		part_hi[c] = palloc(sizeof(double) * v);
-		ok[c] = combo_fit_part(c, y, n - v, m, o, &f);
+		yhat[c] = palloc(sizeof(double) * nv);
+		part_lo[c] = palloc(sizeof(double) * nv);
+		part_hi[c] = palloc(sizeof(double) * nv);
+		ok[c] = true;
 		mae[c] = 0;
+		for (k = 0; k < norig && ok[c]; k++)
+		{
+			SeriesFit	f;
+			int			end = n - k * step;
+
+			CHECK_FOR_INTERRUPTS();
+			ok[c] = combo_fit_part(c, y, end - v, m, o, &f);
+			if (ok[c])
+				combo_part_forecast(&f, v, o, yhat[c] + k * v, part_lo[c] + k * v,
+									part_hi[c] + k * v);
+		}
 		if (ok[c])
 		{
-			combo_part_forecast(&f, v, o, yhat[c], part_lo[c], part_hi[c]);
-			for (t = 0; t < v; t++)
-				mae[c] += fabs(y[n - v + t] - yhat[c][t]);
-			mae[c] /= v;
+			for (t = 0; t < nv; t++)
+				mae[c] += fabs(actual[t] - yhat[c][t]);
+			evid[c] = mae[c];
+			mae[c] /= nv;
 		}
 	}
 	/* inverse errors; a perfect component (error 0) takes the weight alone */
 	for (c = 0; c < COMBO_PARTS; c++)
 		if (ok[c] && mae[c] == 0)
 		{
-			for (int k = 0; k < COMBO_PARTS; k++)
-				w[k] = k == c ? 1 : 0;
+			for (int j = 0; j < COMBO_PARTS; j++)
+				w[j] = j == c ? 1 : 0;
+			evid[COMBO_PARTS] = 0;
 			return 0;			/* no scores: calibration 1, nothing to widen */
 		}
-	for (c = 0; c < COMBO_PARTS; c++)
 	{
-		w[c] = ok[c] && isfinite(mae[c]) ? 1 / (mae[c] * mae[c]) : 0;
-		total += w[c];
+		/* relative to the smallest error, so that no power overflows */
+		double		least = HUGE_VAL;
+
+		for (c = 0; c < COMBO_PARTS; c++)
+			if (ok[c] && isfinite(mae[c]))
+				least = Min(least, mae[c]);
+		for (c = 0; c < COMBO_PARTS; c++)
+		{
+			w[c] = ok[c] && isfinite(mae[c]) ? pow(least / mae[c], COMBO_POWER) : 0;
+			total += w[c];
+		}
 	}
 	if (!(total > 0) || !isfinite(total))
 	{
@@ -197,10 +294,10 @@ combo_weights(const double *y, int n, int m, const ForecastOptions *o, double *w
 	}
 	for (c = 0; c < COMBO_PARTS; c++)
 		w[c] /= total;
-	cf = palloc0(sizeof(double) * v);
-	clo = palloc0(sizeof(double) * v);
-	chi = palloc0(sizeof(double) * v);
-	for (t = 0; t < v; t++)
+	cf = palloc0(sizeof(double) * nv);
+	clo = palloc0(sizeof(double) * nv);
+	chi = palloc0(sizeof(double) * nv);
+	for (t = 0; t < nv; t++)
 	{
 		for (c = 0; c < COMBO_PARTS; c++)
 			if (w[c] > 0)
@@ -209,15 +306,16 @@ combo_weights(const double *y, int n, int m, const ForecastOptions *o, double *w
 				clo[t] += w[c] * part_lo[c][t];
 				chi[t] += w[c] * part_hi[c][t];
 			}
-		comb_mae += fabs(y[n - v + t] - cf[t]);
+		comb_mae += fabs(actual[t] - cf[t]);
 	}
+	evid[COMBO_PARTS] = comb_mae;
 	{
-		double	   *all = palloc(sizeof(double) * v);
+		double	   *all = palloc(sizeof(double) * nv);
 
-		combo_scores(y + n - v, cf, clo, chi, v, all);
-		*nscores = Min(v, COMBO_SCORES);
-		for (int k = 0; k < *nscores; k++)
-			scores[k] = all[*nscores == v ? k : (int) ((double) k * (v - 1) / (*nscores - 1))];
+		combo_scores(actual, cf, clo, chi, nv, all);
+		*nscores = Min(nv, COMBO_SCORES);
+		for (k = 0; k < *nscores; k++)
+			scores[k] = all[*nscores == nv ? k : (int) ((double) k * (nv - 1) / (*nscores - 1))];
 		pfree(all);
 	}
 	for (c = 0; c < COMBO_PARTS; c++)
@@ -226,10 +324,11 @@ combo_weights(const double *y, int n, int m, const ForecastOptions *o, double *w
 		pfree(part_lo[c]);
 		pfree(part_hi[c]);
 	}
+	pfree(actual);
 	pfree(cf);
 	pfree(clo);
 	pfree(chi);
-	return comb_mae / v;
+	return comb_mae / nv;
 }
 
 /* component c's weight, kept in the combination's own record */
@@ -245,7 +344,8 @@ combo_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fi
 	double		w[COMBO_PARTS],
 				scores[COMBO_SCORES];
 	int			nscores;
-	double		vmae = combo_weights(y, n, m, o, w, scores, &nscores),
+	double		evid[COMBO_EVIDENCE];
+	double		vmae = combo_weights(y, n, m, o, w, scores, &nscores, evid),
 				total = 0;
 	int			c;
 
@@ -275,8 +375,10 @@ combo_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fi
 	 * seasonal states and level, which a combination does not use; finish_panel clears them)
 	 */
 	fit->phi = nscores > 0 ? conformal_quantile(scores, nscores, o->level) : 1;
-	memcpy(fit->s, scores, sizeof(double) * nscores);
+	memcpy(fit->s, scores, sizeof(double) * COMBO_SCORES);
 	fit->level = nscores;
+	/* the validation's sums, for the model's evidence (init_s is not stored in a model) */
+	memcpy(fit->init_s, evid, sizeof(evid));
 	for (c = 0; c < COMBO_PARTS; c++)
 	{
 		fit->sigma2 += combo_weight(fit, c) * fit[1 + c].sigma2;
@@ -407,6 +509,20 @@ combo_check(const SeriesFit *fit)
 	return NULL;
 }
 
+static const char *const combo_evidence_names[] = {"ets", "damped_ets", "theta", "combo", NULL};
+
+/* the validation's sums kept by combo_fit (a record read back from a model has none) */
+static bool
+combo_evidence(const SeriesFit *fit, double *sae, double *say)
+{
+	if (fit->method != FIT_COMBO || !(fit->init_s[COMBO_PARTS + 1] > 0))
+		return false;
+	for (int c = 0; c <= COMBO_PARTS; c++)
+		sae[c] = fit->init_s[c];
+	*say = fit->init_s[COMBO_PARTS + 1];
+	return true;
+}
+
 static void
 combo_shown(const SeriesFit *f, bool shown[4])
 {
@@ -430,12 +546,16 @@ const ForecastMethod combo_method = {
 	.records = 1 + COMBO_PARTS,
 	.trainer = "forecast_fit",
 	.description = "ETS, damped ETS and Theta combined, weighted by their errors on the last periods",
+	.option_keys = combo_keys,
+	.parse_options = combo_options,
 	.min_length = combo_min_length,
 	.fit = combo_fit,
 	.forecast = combo_forecast,
 	.check = combo_check,
 	.finish_panel = combo_finish_panel,
 	.shown = combo_shown,
+	.evidence_names = combo_evidence_names,
+	.evidence = combo_evidence,
 	.label = combo_label,
 	.predict = forecast_local_predict,
 };

@@ -151,6 +151,75 @@ fit_panel(const ForecastPanel *panel, int m, const ForecastOptions *o, WarmPlan 
 /* ---------- the model ---------- */
 
 /*
+ * The validation evidence of the fits whose method measured candidates on held-out periods
+ * (combo, also as 'auto's choice): the candidates' names, each series' WAPE per candidate
+ * there (NaN: the series was not validated this way) and the WAPE pooled over those series
+ * (sums of absolute errors over sums of absolute actuals). Display only: no forecast reads
+ * them. One method's candidates per model (the first series' method that has any).
+ */
+static void
+put_evidence(ModelBuilder *b, const SeriesFit *fits, int ns, int nrec)
+{
+	const ForecastMethod *em = NULL;
+	int			nc = 0,
+				validated = 0,
+				dims[2],
+				i,
+				c;
+	double	   *wape,
+				pooled_sae[FORECAST_MAX_EVIDENCE] = {0},
+				pooled_say = 0;
+
+	for (i = 0; i < ns && em == NULL; i++)
+	{
+		const ForecastMethod *fm = forecast_method_by_code(fits[(Size) i * nrec].method);
+
+		if (fm != NULL && fm->evidence != NULL && fm->evidence_names != NULL)
+			em = fm;
+	}
+	if (em == NULL)
+		return;
+	while (em->evidence_names[nc] != NULL && nc < FORECAST_MAX_EVIDENCE)
+		nc++;
+	wape = palloc(sizeof(double) * Max(ns, 1) * nc);
+	for (i = 0; i < ns; i++)
+	{
+		const SeriesFit *f = &fits[(Size) i * nrec];
+		double		sae[FORECAST_MAX_EVIDENCE],
+					say;
+		bool		ok = f->method == em->code && em->evidence(f, sae, &say);
+
+		for (c = 0; c < nc; c++)
+			wape[(Size) i * nc + c] = ok ? sae[c] / say : NAN;
+		if (ok)
+		{
+			bool		all = true;
+
+			for (c = 0; c < nc; c++)
+				all = all && isfinite(sae[c]);
+			/* pooled over the series where every candidate was measured */
+			if (all)
+			{
+				for (c = 0; c < nc; c++)
+					pooled_sae[c] += sae[c];
+				pooled_say += say;
+				validated++;
+			}
+		}
+	}
+	model_put_text_array(b, MODEL_METRICS, "validation_candidates", em->evidence_names, nc);
+	dims[0] = ns;
+	dims[1] = nc;
+	model_put_float_array(b, MODEL_METRICS, "validation_wape", wape, 2, dims);
+	for (c = 0; c < nc; c++)
+		pooled_sae[c] = validated > 0 ? pooled_sae[c] / pooled_say : NAN;
+	dims[0] = nc;
+	model_put_float_array(b, MODEL_METRICS, "validation_wape_pooled", pooled_sae, 1, dims);
+	model_put_int(b, MODEL_METRICS, "validation_series", validated);
+	pfree(wape);
+}
+
+/*
  * The fitted series (the first ns of panel->series, nrec records each in fits) into the
  * model's layout: the per-series arrays have ns entries, the per-record ones (method,
  * spec, par, seasonal) ns * nrec rows, series by series.
@@ -217,6 +286,7 @@ put_series(ModelBuilder *b, const ForecastPanel *panel, const SeriesFit *fits, i
 	model_put_float_array(b, MODEL_METRICS, "mse", mse, 1, dims);
 	if (with_vmae)
 		model_put_float_array(b, MODEL_METRICS, "validation_mae", (double *) vmae, 1, dims);
+	put_evidence(b, fits, ns, nrec);
 	model_put_text_array(b, MODEL_DATA, "series", keys, ns);
 	model_put_int_array(b, MODEL_DATA, "start", start, 1, dims);
 	model_put_int_array(b, MODEL_DATA, "n", len, 1, dims);

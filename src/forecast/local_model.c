@@ -103,6 +103,39 @@ open_local(FunctionCallInfo fcinfo, StatModel *sm)
 	local_model_read(model_open_cached(fcinfo, 0, MODEL_KIND_ANY), sm);
 }
 
+/*
+ * The validation evidence (forecast_fit.c, put_evidence), when the model has it: no forecast
+ * reads it, but what model_info shows must still be what a fit could write: as many names
+ * as candidates (1 to FORECAST_MAX_EVIDENCE), a WAPE per series and candidate, NaN or >= 0.
+ */
+static void
+check_evidence(const ModelView *mv, int ns)
+{
+	int			nc,
+				dims[2],
+				i;
+	const double *w;
+
+	if (model_find(mv, MODEL_METRICS, "validation_candidates") == NULL &&
+		model_find(mv, MODEL_METRICS, "validation_wape") == NULL &&
+		model_find(mv, MODEL_METRICS, "validation_wape_pooled") == NULL)
+		return;
+	(void) model_get_text_array(mv, MODEL_METRICS, "validation_candidates", &nc);
+	if (nc < 1 || nc > FORECAST_MAX_EVIDENCE)
+		model_corrupt(mv, "%d validation candidates", nc);
+	dims[0] = ns;
+	dims[1] = nc;
+	w = model_get_float_array(mv, MODEL_METRICS, "validation_wape", 2, dims);
+	for (i = 0; i < ns * nc; i++)
+		if (!(isnan(w[i]) || (w[i] >= 0 && isfinite(w[i]))))
+			model_corrupt(mv, "A validation WAPE of series %d is %g.", i / nc, w[i]);
+	dims[0] = nc;
+	w = model_get_float_array(mv, MODEL_METRICS, "validation_wape_pooled", 1, dims);
+	for (i = 0; i < nc; i++)
+		if (!(isnan(w[i]) || (w[i] >= 0 && isfinite(w[i]))))
+			model_corrupt(mv, "The pooled validation WAPE of candidate %d is %g.", i, w[i]);
+}
+
 void
 local_model_read(const ModelView *mv, StatModel *sm)
 {
@@ -159,6 +192,7 @@ local_model_read(const ModelView *mv, StatModel *sm)
 			check_series_fit(mv, sm, i, r);
 		}
 	}
+	check_evidence(mv, n);
 }
 
 static void

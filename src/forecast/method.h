@@ -32,6 +32,7 @@
 
 #define FORECAST_MAX_METHODS 24
 #define FORECAST_MAX_RECORDS 5	/* SeriesFit records per series: a combination and 4 components */
+#define FORECAST_MAX_EVIDENCE 8	/* candidates a fit's validation evidence names */
 #define FORECAST_METHOD_OPTS 64	/* bytes of typed options a method may keep */
 
 /* One horizon limit for every predict function and every trainer that takes a horizon. */
@@ -101,6 +102,15 @@ typedef struct ForecastMethod
 	 * learns from the panel as a whole (fits: ns series of nrec records; NULL = nothing)
 	 */
 	void		(*finish_panel) (SeriesFit *fits, int ns, int nrec, const ForecastOptions *o);
+	/*
+	 * local methods: the candidates whose errors the fit measured on held-out periods
+	 * (NULL-terminated, at most FORECAST_MAX_EVIDENCE; NULL = none), and each one's sum of
+	 * absolute errors there (sae) with the held-out actuals' sum of absolute values (*say);
+	 * false when the fit held nothing out. The model records them (validation_wape), model_info
+	 * shows them.
+	 */
+	const char *const *evidence_names;
+	bool		(*evidence) (const SeriesFit *fit, double *sae, double *say);
 	/* local methods: the name forecast_model_series shows (buf has 16 bytes) */
 	const char *(*label) (const SeriesFit *fit, char *buf);
 	/* forecast(model, series, horizon, future_exog) / forecast_all(model, horizon, future_exog) */

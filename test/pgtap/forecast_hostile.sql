@@ -3,7 +3,7 @@
 -- in a clean ERROR with its SQLSTATE, never a crash, a read out of bounds, a huge allocation
 -- or a NaN answer. Ordinary use keeps working, also for an ordinary role.
 BEGIN;
-SELECT plan(69);
+SELECT plan(75);
 SET extra_float_digits = 0;
 
 -- ---------------------------------------------------------------- accuracy states
@@ -120,6 +120,19 @@ SELECT throws_ok($$SELECT * FROM retailiq.forecast_model_series(pg_temp.craft('a
                  'XX001', NULL, 'auto model: seasonal rows disagree with the series');
 SELECT throws_ok($$SELECT * FROM retailiq.forecast(pg_temp.craft('ets', '{params,level}', '1.5'), 'shop1', 7)$$,
                  'XX001', NULL, 'ets model: interval level 1.5');
+-- the validation evidence of a combination (auto's choice here): shown by model_info, checked on read
+SELECT is((SELECT retailiq.model_info(t::retailiq.model) #> '{metrics,validation_candidates}' FROM hm WHERE meth = 'auto'),
+          '["ets", "damped_ets", "theta", "combo"]'::jsonb, 'auto model: the candidates of its validation evidence');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('auto', '{metrics,validation_wape}', '[[0.1, 0.1, 0.1, -0.1], [0.1, 0.1, 0.1, 0.1]]'), 7)$$,
+                 'XX001', NULL, 'auto model: a negative validation WAPE');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_model_series(pg_temp.craft('auto', '{metrics,validation_wape}', '[[0.1, 0.1, 0.1, 0.1]]'))$$,
+                 'XX001', NULL, 'auto model: validation WAPEs of one series for two');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('auto', '{metrics,validation_candidates}', '["ets", "theta"]'), 7)$$,
+                 'XX001', NULL, 'auto model: two candidate names for four validation WAPEs');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('auto', '{metrics,validation_wape_pooled}', '[0.1, 0.1, "Infinity", 0.1]'), 7)$$,
+                 'XX001', NULL, 'auto model: an infinite pooled validation WAPE');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all((SELECT (t::jsonb #- '{metrics,validation_candidates}' #- '{types,metrics,validation_candidates}')::text::retailiq.model FROM hm WHERE meth = 'auto'), 7)$$,
+                 'XX001', NULL, 'auto model: validation WAPEs without their candidates');
 
 -- ---------------------------------------------------------------- crafted LSTM models
 CREATE TEMP TABLE hl AS

@@ -17,6 +17,14 @@ SELECT 'test', f[1], v.i, v.val::float8
 FROM (SELECT string_to_array(replace(line, '"', ''), ',') AS f FROM m4_test_line WHERE line NOT LIKE '"V1"%' OFFSET 0) l,
      unnest(l.f[2:]) WITH ORDINALITY v(val, i)
 WHERE v.val <> '';
+-- The development window (run.sh, FORECAST_BENCH_WINDOW=dev, psql variable m4_dev = 1): the
+-- official test is dropped and each training series' last 13 weeks are held out instead.
+\if :m4_dev
+DELETE FROM m4_long WHERE part = 'test';
+UPDATE m4_long l SET part = 'test', i = l.i - (c.n - 13)
+FROM (SELECT series, max(i) AS n FROM m4_long GROUP BY 1) c
+WHERE c.series = l.series AND l.i > c.n - 13;
+\endif
 INSERT INTO fb.dataset VALUES ('m4_weekly', interval '7 days', 13, false);
 INSERT INTO fb.train
 SELECT 'm4_weekly', series, date '2018-12-31' - 7 * (n - i)::int, y, NULL

@@ -29,6 +29,12 @@
 #                                 peer_r.R and its arguments) is unchanged, else written there
 #   FORECAST_BENCH_R_BESIDE=0     run R before retailiq instead of beside it (default beside:
 #                                 faster, but the fit times then share the cores with R)
+#   FORECAST_BENCH_WINDOW=dev     the development windows instead of the final ones, for choosing
+#                                 anything without looking at a final window: aus_retail train to
+#                                 2012-12, evaluate 2013-01..2014-12; M4 weekly the last 13 weeks of
+#                                 each training series; Dominick's train weeks <= 136, evaluate
+#                                 137..148 (the report's headings still name the final windows;
+#                                 a banner says which ran). Use a PEER_DIR of its own for it.
 #   FORECAST_BENCH_SCALE=N        also time ETS and the LSTM on N synthetic daily series of two
 #                                 years (issue 18's scale question; default 0 = skipped; about
 #                                 20 minutes at 1000)
@@ -54,6 +60,13 @@ if [ "$DO_R" = 1 ] && ! { command -v Rscript >/dev/null && Rscript -e 'library(f
   echo "note: R with the forecast package is missing (apt-get install r-cran-forecast): no R peers, no thresholds relative to R ets"
   DO_R=0
 fi
+WINDOW=${FORECAST_BENCH_WINDOW:-final}
+case $WINDOW in
+  final) WVARS=(-v aus_origin=2015-01-01 -v m4_dev=0 -v oj_last=148) ;;
+  dev) WVARS=(-v aus_origin=2013-01-01 -v m4_dev=1 -v oj_last=136)
+       echo "== DEVELOPMENT WINDOWS (FORECAST_BENCH_WINDOW=dev): aus_retail 2013-01..2014-12, M4 weekly the last 13 training weeks, Dominick's weeks 137..148" ;;
+  *) echo "FORECAST_BENCH_WINDOW must be final or dev, not $WINDOW"; exit 1 ;;
+esac
 has() { case ",$DATASETS," in *,"$1",*) return 0 ;; esac; return 1; }
 
 $PSQL -f "$HERE/setup.sql"
@@ -65,19 +78,19 @@ M4=$BENCH_DATA/m4_weekly
 OJ=$BENCH_DATA/dominicks/orange_juice_weekly.csv
 sets=()
 if has aus_retail; then
-  if [ -f "$AUS" ]; then $PSQL -f "$HERE/aus.sql" < "$AUS"; sets+=(aus_retail)
+  if [ -f "$AUS" ]; then $PSQL "${WVARS[@]}" -f "$HERE/aus.sql" < "$AUS"; sets+=(aus_retail)
   else echo "aus_retail skipped: $AUS not found"; fi
 fi
 if has m4_weekly; then
   if [ -f "$M4/Weekly-train.csv" ]; then
-    { cat "$M4/Weekly-train.csv"; echo '\.'; cat "$M4/Weekly-test.csv"; } | $PSQL -f "$HERE/m4.sql"
+    { cat "$M4/Weekly-train.csv"; echo '\.'; cat "$M4/Weekly-test.csv"; } | $PSQL "${WVARS[@]}" -f "$HERE/m4.sql"
     $PSQL -c "\\copy fb.m4_published FROM '$M4/m4_point_forecast_accuracy.csv' CSV HEADER"
     sets+=(m4_weekly)
   else echo "m4_weekly skipped: $M4/Weekly-train.csv not found"; fi
 fi
 if has dominicks_oj; then
   if [ -f "$OJ" ]; then
-    $PSQL -f "$HERE/dominicks.sql" < "$OJ"
+    $PSQL "${WVARS[@]}" -f "$HERE/dominicks.sql" < "$OJ"
     sets+=(dominicks_oj)
   else echo "dominicks_oj skipped: $OJ not found"; fi
 fi
@@ -168,6 +181,7 @@ fi
 
 # ---------------------------------------------------------------- the report
 $PSQL -P footer=off -f "$HERE/report.sql"
+if [ "$WINDOW" = dev ]; then echo "== (the figures above are the DEVELOPMENT windows, not the final ones the headings name)"; fi
 
 # ---------------------------------------------------------------- (optional) training time at scale
 NSCALE=${FORECAST_BENCH_SCALE:-0}
