@@ -574,8 +574,11 @@ BEGIN
             PERFORM set_config('max_parallel_workers_per_gather', '0', true);
         END IF;
         -- Warm start: refit from the newest model of the current definition (its series keep
-        -- their method and form until reselect_days pass; unchanged series keep their fit).
-        IF (SELECT fm.trainer FROM retailiq.forecast_methods fm WHERE fm.name = src.method) = 'forecast_fit'
+        -- their method and form until reselect_days pass; unchanged series keep their fit;
+        -- the LSTM's series keep their ETS bases' forms).
+        IF (SELECT fm.trainer FROM retailiq.forecast_methods fm
+             WHERE fm.name = retailiq_internal.forecast_fit_method(src.method, cardinality(src.exog_columns) > 0))
+           IN ('forecast_fit', 'forecast_lstm_fit')
            AND NOT v_fit_options ? 'warm_start' THEN
             SELECT jsonb_build_object('model', m.name, 'version', m.version) INTO v_warm
               FROM retailiq.models m
