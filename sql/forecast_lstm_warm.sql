@@ -5,7 +5,7 @@
 SET extra_float_digits = 0;
 
 -- two smooth weekly series and two sporadic ones (a sale every 5th or 7th day), 140 days
-CREATE TEMP TABLE lw AS
+CREATE TABLE lw AS
 SELECT s AS series, d::date AS ts,
        CASE WHEN s LIKE 'smooth%' THEN 20 + 3 * (s = 'smooth2')::int * extract(dow FROM d)
                                        + 5 * sin(extract(doy FROM d) / 9.0)
@@ -15,27 +15,27 @@ SELECT s AS series, d::date AS ts,
        generate_series('2024-01-01'::date, '2024-05-19', '1 day') d;
 
 -- a small network with a given window keeps this fast
-CREATE TEMP TABLE lw_opts AS
+CREATE TABLE lw_opts AS
 SELECT '{"horizon": 7, "window": 14, "hidden": 4, "ensemble": 1, "epochs": 3, "seed": 3}'::jsonb AS o;
-CREATE TEMP TABLE lw_m AS
+CREATE TABLE lw_m AS
 SELECT retailiq.forecast_lstm_fit(series, ts, y, NULL, (SELECT o FROM lw_opts)) AS m FROM lw;
 SELECT retailiq.save_model('lw', m) FROM lw_m;
 
 -- the model records each base's form (error, trend, season, damped: 0 none, 1 additive,
 -- 2 multiplicative) and the series' last date when it was chosen: the sporadic series get
 -- ETS(A,N,N), the smooth ones their AICc search's form
-CREATE FUNCTION pg_temp.forms(m retailiq.model) RETURNS TABLE (series text, form text, selected date)
+CREATE FUNCTION lw_forms(m retailiq.model) RETURNS TABLE (series text, form text, selected date)
 LANGUAGE sql AS $$
     SELECT k.series, f.form::text, date '2000-01-01' + s.sel::int
       FROM jsonb_array_elements_text((m::text)::jsonb -> 'data' -> 'series') WITH ORDINALITY k(series, i)
       JOIN jsonb_array_elements((m::text)::jsonb -> 'data' -> 'base_form') WITH ORDINALITY f(form, i) USING (i)
       JOIN jsonb_array_elements((m::text)::jsonb -> 'data' -> 'base_selected') WITH ORDINALITY s(sel, i) USING (i)
 $$;
-SELECT * FROM pg_temp.forms((SELECT m FROM lw_m));
+SELECT * FROM lw_forms((SELECT m FROM lw_m));
 
 -- A warm refit on the same rows keeps every form and so forecasts exactly as the cold fit
 SET client_min_messages = notice;
-CREATE TEMP TABLE lw_w AS
+CREATE TABLE lw_w AS
 SELECT retailiq.forecast_lstm_fit(series, ts, y, NULL,
          (SELECT o FROM lw_opts) || '{"warm_start": {"model": "lw"}, "verbose": true}') AS m FROM lw;
 SELECT count(*) AS forecasts, bool_and(a.yhat = b.yhat AND a.yhat_lower = b.yhat_lower AND a.yhat_upper = b.yhat_upper) AS same
@@ -45,11 +45,11 @@ SELECT count(*) AS forecasts, bool_and(a.yhat = b.yhat AND a.yhat_lower = b.yhat
 -- kept; a new series gets its form chosen; with reselect_days 0 every form is chosen again
 INSERT INTO lw SELECT series, ts + 7, y FROM lw WHERE ts > '2024-05-12';
 INSERT INTO lw SELECT 'smooth3', ts, y + 1 FROM lw WHERE series = 'smooth1';
-CREATE TEMP TABLE lw_w2 AS
+CREATE TABLE lw_w2 AS
 SELECT retailiq.forecast_lstm_fit(series, ts, y, NULL,
          (SELECT o FROM lw_opts) || '{"warm_start": {"model": "lw", "version": 1}, "reselect_days": 8}') AS m FROM lw;
-SELECT * FROM pg_temp.forms((SELECT m FROM lw_w2));
-SELECT * FROM pg_temp.forms((SELECT retailiq.forecast_lstm_fit(series, ts, y, NULL,
+SELECT * FROM lw_forms((SELECT m FROM lw_w2));
+SELECT * FROM lw_forms((SELECT retailiq.forecast_lstm_fit(series, ts, y, NULL,
          (SELECT o FROM lw_opts) || '{"warm_start": {"model": "lw"}, "reselect_days": 0}') FROM lw));
 
 -- Errors: a model of another kind, a missing one, a bad reselect_days; a model without
@@ -60,7 +60,7 @@ SELECT retailiq.forecast_lstm_fit(series, ts, y, NULL, (SELECT o FROM lw_opts) |
 SELECT retailiq.forecast_lstm_fit(series, ts, y, NULL, (SELECT o FROM lw_opts) || '{"warm_start": {"model": "lw"}, "reselect_days": -1}') FROM lw;
 SELECT retailiq.forecast_lstm_fit(series, ts, y, NULL, (SELECT o FROM lw_opts) || '{"warm_start": "lw"}') FROM lw;
 SELECT retailiq.save_model('lw_none', retailiq.forecast_lstm_fit(series, ts, y, NULL, (SELECT o FROM lw_opts) || '{"base": "none"}')) FROM lw;
-SELECT count(*) FROM pg_temp.forms((SELECT retailiq.forecast_lstm_fit(series, ts, y, NULL,
+SELECT count(*) FROM lw_forms((SELECT retailiq.forecast_lstm_fit(series, ts, y, NULL,
          (SELECT o FROM lw_opts) || '{"warm_start": {"model": "lw_none"}}') FROM lw));
 
 -- A crafted model: a base form that is no ETS form is refused (XX001)
@@ -68,3 +68,5 @@ SELECT retailiq.save_model('lw_bad', (replace(m::text, '"base_form": [[1, 0, 0, 
   FROM lw_m;
 SELECT retailiq.forecast_lstm_fit(series, ts, y, NULL, (SELECT o FROM lw_opts) || '{"warm_start": {"model": "lw_bad"}}') FROM lw;
 DELETE FROM retailiq.models WHERE name LIKE 'lw%';
+DROP FUNCTION lw_forms(retailiq.model);
+DROP TABLE lw, lw_opts, lw_m, lw_w, lw_w2;
