@@ -22,6 +22,7 @@
 #include "forecast/lstm_train.h"
 #include "forecast/method.h"
 #include "forecast/series.h"
+#include "forecast/warm_start.h"
 
 PG_FUNCTION_INFO_V1(forecast_lstm_fit_accum);
 PG_FUNCTION_INFO_V1(forecast_lstm_fit_final);
@@ -104,7 +105,7 @@ choose_window(const ForecastPanel *panel, LstmConfig *cfg, int wmin)
 	if (ncand == 1)
 		return W0;
 	if (cfg->ets_base)
-		cfg->base_init = lstm_fit_bases(panel, cfg->validation, cfg->verbose);
+		cfg->base_init = lstm_fit_bases(panel, cfg->validation, cfg->verbose, cfg->base_form);
 	trial.base_init = cfg->base_init;
 	trial.refit = false;
 	trial.ensemble = 1;
@@ -248,6 +249,86 @@ fit_window_to_series(ForecastPanel *panel, LstmConfig *cfg, bool window_given, i
 		pad_with_notice(panel, cfg);
 }
 
+/*
+ * The bases' forms. Each series' is chosen anew (-1), except with "warm_start": a series
+ * of the previous LSTM model (same ETS base and season) whose base form was chosen fewer
+ * than "reselect_days" days (default 7) before the series' new last date keeps that form,
+ * so its bases are refitted once each instead of searched (the nightly refit).
+ */
+static void
+plan_base_forms(Jsonb *jb, const ForecastPanel *panel, LstmConfig *cfg)
+{
+	int			ns = panel->nseries,
+				reselect,
+				np,
+				dims[2],
+				j = 0;
+	bytea	   *prev;
+	ModelView  *mv;
+	char	  **keys;
+	int64	   *form,
+			   *selected;
+
+	cfg->base_form = palloc(sizeof(int8) * 4 * (Size) ns);
+	memset(cfg->base_form, -1, sizeof(int8) * 4 * (Size) ns);
+	cfg->base_selected = palloc(sizeof(int32) * (Size) ns);
+	for (int i = 0; i < ns; i++)
+		cfg->base_selected[i] = series_date_add(panel->freq, panel->series[i].start,
+												panel->series[i].n - 1);
+	reselect = (int) forecast_opt_number(jb, "reselect_days", WARM_DEFAULT_RESELECT_DAYS, 0, 36600, true,
+										 "Days between choices of a series' base form, e.g. 7 (0 chooses at every refit).");
+	prev = warm_start_load(jb);
+	if (prev == NULL)
+		return;
+	mv = model_open(prev, MODEL_KIND_ANY);
+	if (mv->kind != MODEL_KIND_LSTM)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options.warm_start: the model named is not a forecast_lstm_fit model"),
+				 errhint("An LSTM refit keeps the base forms of an earlier LSTM model of the same series.")));
+	/* a model without recorded forms (older, or without the ETS base) starts cold */
+	if (strcmp(model_get_text(mv, MODEL_PARAMS, "base"), "ets") != 0 ||
+		model_get_int(mv, MODEL_PARAMS, "season") != panel->season ||
+		model_find(mv, MODEL_DATA, "base_form") == NULL)
+		return;
+	keys = model_get_text_array(mv, MODEL_DATA, "series", &np);
+	dims[0] = np;
+	dims[1] = 4;
+	form = model_get_int_array(mv, MODEL_DATA, "base_form", 2, dims);
+	selected = model_get_int_array(mv, MODEL_DATA, "base_selected", 1, dims);
+	for (int k = 0; k < np; k++)
+	{
+		const int64 *f = form + (Size) k * 4;
+
+		if (k > 0 && strcmp(keys[k - 1], keys[k]) >= 0)
+			model_corrupt(mv, "The series keys are not sorted.");
+		if (f[0] < 0 && (f[1] >= 0 || f[2] >= 0 || f[3] >= 0))
+			model_corrupt(mv, "A base form is partly chosen.");
+		if (f[0] >= 0 && !((f[0] == ETS_ADD || f[0] == ETS_MULT) &&
+						   (f[1] == ETS_NONE || f[1] == ETS_ADD) &&
+						   (f[2] == ETS_NONE || f[2] == ETS_ADD || f[2] == ETS_MULT) &&
+						   (f[3] == 0 || (f[3] == 1 && f[1] == ETS_ADD))))
+			model_corrupt(mv, "A base form is not a form of ETS.");
+		if (selected[k] < -2451545 || selected[k] > 100000000)
+			model_corrupt(mv, "A base selection date is out of range.");
+	}
+	/* both sorted by key: one merge */
+	for (int i = 0; i < ns && j < np; i++)
+	{
+		int			c = 1;
+
+		while (j < np && (c = strcmp(keys[j], panel->series[i].key)) < 0)
+			j++;
+		if (j >= np || c != 0 || form[(Size) j * 4] < 0)
+			continue;
+		if ((int64) cfg->base_selected[i] - selected[j] >= reselect)
+			continue;
+		for (int k = 0; k < 4; k++)
+			cfg->base_form[(Size) i * 4 + k] = (int8) form[(Size) j * 4 + k];
+		cfg->base_selected[i] = (int32) selected[j];
+	}
+}
+
 Datum
 forecast_lstm_fit_final(PG_FUNCTION_ARGS)
 {
@@ -279,6 +360,8 @@ forecast_lstm_fit_final(PG_FUNCTION_ARGS)
 	wmin = Max(2, panel->season / 2);
 	fit_window_to_series(panel, &cfg, window_given, wmin);
 	lstm_options_training(jb, &sopt, &cfg);
+	if (cfg.ets_base)
+		plan_base_forms(jb, panel, &cfg);
 	if (!window_given && cfg.validation > 0)
 		cfg.window = choose_window(panel, &cfg, wmin);
 

@@ -128,6 +128,20 @@ lstm_model_put(ModelBuilder *b, const LstmTrained *t, const LstmConfig *cfg,
 		}
 		dims[1] = BASE_FIXED + M;
 		model_put_float_array(b, MODEL_DATA, "base_state", st, 2, dims);
+		/* each base's form and when it was chosen: a warm refit keeps it (lstm_fit.c) */
+		if (cfg->base_form != NULL)
+		{
+			int64	   *form = palloc(sizeof(int64) * (Size) ns * 4);
+			int64	   *sel = palloc(sizeof(int64) * (Size) ns);
+
+			for (Size k = 0; k < (Size) ns * 4; k++)
+				form[k] = cfg->base_form[k];
+			for (int i = 0; i < ns; i++)
+				sel[i] = cfg->base_selected[i];
+			dims[1] = 4;
+			model_put_int_array(b, MODEL_DATA, "base_form", form, 2, dims);
+			model_put_int_array(b, MODEL_DATA, "base_selected", sel, 1, dims);
+		}
 	}
 }
 

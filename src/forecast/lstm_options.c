@@ -18,7 +18,7 @@
 const char *const lstm_option_keys[] = {
 	"window", "hidden", "layers", "epochs", "learning_rate", "horizon", "seed", "level",
 	"quantiles", "validation", "ensemble", "batch_size", "windows_per_epoch", "patience",
-	"refit", "verbose", "transform", "weighting", "base", NULL
+	"refit", "verbose", "transform", "weighting", "base", "warm_start", "reselect_days", NULL
 };
 
 /* an option's value; a JSON null counts as absent (the default, as everywhere) */

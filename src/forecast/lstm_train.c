@@ -33,6 +33,7 @@
 #include "core/memory.h"
 #include "core/stats.h"
 #include "core/rng.h"
+#include "forecast/demand_class.h"
 #include "forecast/lstm_train.h"
 
 #define LSTM_CLIP_NORM		1.0
@@ -164,20 +165,52 @@ lstm_layout_finish(LstmLayout *L, bool ets_base)
 }
 
 /*
- * The ETS base of one series: automatic ETS (AICc over R's forms, as forecast_fit's 'ets')
- * on its first nfit periods, left at its initial state so that it can be run forward to
- * any origin. A series ETS cannot fit (constant, too short) gets the naive forecast:
- * ETS(A,N,N) with alpha 1.
+ * The ETS base of one series on its first nfit periods, left at its initial state so that
+ * it can be run forward to any origin. Its form is form's when given (a warm refit, or the
+ * refit on the whole history of the form chosen without the held-out tail); else the
+ * series' demand class chooses as it does for 'auto' (demand_class.c): a sporadic series
+ * (intermittent, lumpy or no demand: 9,779 of the default sample's 10,000) gets simple
+ * exponential smoothing, ETS(A,N,N), the level that Croston's method and SBA smooth too
+ * (no ETS form models sporadic demand, and trying all of them was most of the LSTM's
+ * time); a smooth or erratic one automatic ETS (AICc over R's forms, as forecast_fit's
+ * 'ets'). The form fitted is written back into form. A series ETS cannot fit (constant,
+ * too short) gets the naive forecast: ETS(A,N,N) with alpha 1.
  */
 static void
-base_fit(const double *y, int nfit, int season, SeriesFit *fit)
+base_fit(const double *y, int nfit, int season, int8 form[4], SeriesFit *fit)
 {
 	EtsOptions	opt;
+	double		adi,
+				cv2;
+	int			demands;
 
 	ets_default_options(&opt);
+	if (form[0] >= 0)
+	{
+		opt.error = form[0];
+		opt.trend = form[1];
+		opt.season = form[2];
+		opt.damped = form[3];
+	}
+	else if (nfit >= 3)
+	{
+		DemandClass dc = demand_classify(y, nfit, &adi, &cv2, &demands);
+
+		if (dc == DEMAND_NONE || dc == DEMAND_INTERMITTENT || dc == DEMAND_LUMPY)
+		{
+			opt.error = ETS_ADD;
+			opt.trend = ETS_NONE;
+			opt.season = ETS_NONE;
+			opt.damped = 0;
+		}
+	}
 	if (nfit >= 3 && ets_fit(y, nfit, season, &opt, fit))
 	{
 		ets_restart(fit);
+		form[0] = fit->error;
+		form[1] = fit->trend;
+		form[2] = fit->season;
+		form[3] = fit->damped ? 1 : 0;
 		return;
 	}
 	memset(fit, 0, sizeof(*fit));
@@ -190,12 +223,15 @@ base_fit(const double *y, int nfit, int season, SeriesFit *fit)
 	fit->phi = 1.0;
 	fit->init_level = nfit > 0 ? y[0] : 0.0;
 	ets_restart(fit);
+	/* the naive fallback chose nothing: the next fit chooses again */
+	form[0] = form[1] = form[2] = form[3] = -1;
 }
 
 SeriesFit *
-lstm_fit_bases(const ForecastPanel *panel, int V, bool verbose)
+lstm_fit_bases(const ForecastPanel *panel, int V, bool verbose, int8 *forms)
 {
 	SeriesFit  *base;
+	int			warm = 0;
 
 	/* this copy, the training's and the model's final states */
 	riq_memory_check(CurrentMemoryContext,
@@ -207,20 +243,40 @@ lstm_fit_bases(const ForecastPanel *panel, int V, bool verbose)
 	for (int i = 0; i < panel->nseries; i++)
 	{
 		const ForecastSeries *sr = &panel->series[i];
+		int8		local[4] = {-1, -1, -1, -1};
+		int8	   *form = forms != NULL ? forms + (Size) i * 4 : local;
 
-		base_fit(sr->y, Max(sr->n - V, 0), panel->season, &base[i]);
+		CHECK_FOR_INTERRUPTS();
+		warm += form[0] >= 0;
+		base_fit(sr->y, Max(sr->n - V, 0), panel->season, form, &base[i]);
 	}
 	ereport(verbose ? NOTICE : DEBUG1,
-			(errmsg("forecast_lstm_fit: ETS base fitted to %d series", panel->nseries)));
+			(errmsg("forecast_lstm_fit: ETS base fitted to %d series (%d with their previous form)",
+					panel->nseries, warm)));
 	return base;
 }
 
-/* training on the whole history: so is its base */
+/*
+ * Training on the whole history: so is its base, with the form chosen without the tail
+ * (one fit per series, not a second search); the forms fitted go to cfg->base_form.
+ */
 static void
 refit_bases(TrainCtx *c)
 {
 	for (int i = 0; i < c->panel->nseries; i++)
-		base_fit(c->panel->series[i].y, c->panel->series[i].n, c->panel->season, &c->base[i]);
+	{
+		SeriesFit  *f = &c->base[i];
+		int8		form[4];
+
+		CHECK_FOR_INTERRUPTS();
+		form[0] = f->error;
+		form[1] = f->trend;
+		form[2] = f->season;
+		form[3] = f->damped ? 1 : 0;
+		base_fit(c->panel->series[i].y, c->panel->series[i].n, c->panel->season, form, f);
+		if (c->cfg->base_form != NULL)
+			memcpy(c->cfg->base_form + (Size) i * 4, form, 4);
+	}
 }
 
 /*
@@ -862,7 +918,7 @@ init_train_ctx(TrainCtx *c, LstmTrained *res, const ForecastPanel *panel, const 
 			memcpy(c->base, cfg->base_init, sizeof(SeriesFit) * panel->nseries);
 		}
 		else
-			c->base = lstm_fit_bases(panel, cfg->validation, cfg->verbose);
+			c->base = lstm_fit_bases(panel, cfg->validation, cfg->verbose, cfg->base_form);
 	}
 	c->grad = palloc(sizeof(double) * c->np);
 	c->m1 = palloc(sizeof(double) * c->np);

@@ -40,6 +40,13 @@ typedef struct LstmConfig
 	bool		scale_weight;	/* weight windows by their scale (the WAPE's weights) */
 	bool		ets_base;		/* the network corrects a per-series ETS forecast */
 	const SeriesFit *base_init; /* those bases already fitted (lstm_fit_bases), or NULL */
+	/*
+	 * Each series' base form (error, trend, season, damped; -1: not chosen yet), ns x 4:
+	 * lstm_fit_bases fits a series with its form when given (a warm refit keeps the
+	 * previous model's) and writes the form it chose otherwise; NULL: choose every one.
+	 */
+	int8	   *base_form;
+	int32	   *base_selected;	/* ns: the series' last date when its form was chosen */
 } LstmConfig;
 
 /* Where each feature sits in a window step and in a future step. */
@@ -109,7 +116,7 @@ extern double lstm_build_sample(const LstmLayout *L, const double *y, const doub
 								double *x, double *f);
 
 /* each series' ETS base on all but its last V periods, at its initial state */
-extern SeriesFit *lstm_fit_bases(const ForecastPanel *panel, int V, bool verbose);
+extern SeriesFit *lstm_fit_bases(const ForecastPanel *panel, int V, bool verbose, int8 *forms);
 
 extern LstmTrained *lstm_train(const ForecastPanel *panel, const LstmConfig *cfg);
 

@@ -403,10 +403,19 @@ DECLARE
     trainer text := (SELECT fm.trainer FROM retailiq.forecast_methods fm WHERE fm.name = fit_method);
     with_x boolean := cardinality(src.exog_columns) > 0
                       AND (SELECT fm.factors FROM retailiq.forecast_methods fm WHERE fm.name = fit_method);
-    fit text := CASE WHEN trainer = 'forecast_fit' THEN 'retailiq.forecast_fit(s, d, y, $1, $2)'
-                     ELSE format('retailiq.%I(s, d, y, %s, $2)', trainer,
-                                 CASE WHEN with_x THEN 'x' ELSE 'NULL::float8[]' END) END;
-    rows text := retailiq_internal.sales_source_query(src, with_x);
+    -- Without factors the fit reads the source's rows as they are and sums the rows of a
+    -- series and date itself ("duplicates": "sum", after the collector's own sort): no hash
+    -- or sort of every row before it (the GROUP BY of sales_source_query cost as much as
+    -- the fits). With factors the query averages them per date first.
+    opts text := CASE WHEN with_x THEN '$2' ELSE '$2 || ''{"duplicates": "sum"}''::jsonb' END;
+    fit text := CASE WHEN trainer = 'forecast_fit' THEN format('retailiq.forecast_fit(s, d, y, $1, %s)', opts)
+                     ELSE format('retailiq.%I(s, d, y, %s, %s)', trainer,
+                                 CASE WHEN with_x THEN 'x' ELSE 'NULL::float8[]' END, opts) END;
+    rows text := CASE WHEN with_x THEN retailiq_internal.sales_source_query(src, true)
+                      ELSE format('SELECT %1$I::text AS s, %2$I::date AS d, %3$I::float8 AS y FROM %4$s'
+                                  ' WHERE %1$I IS NOT NULL AND %2$I IS NOT NULL AND %3$I IS NOT NULL',
+                                  src.series_column, src.date_column, src.value_column,
+                                  src.relation::text) END;
 BEGIN
     IF with_before THEN
         rows := format('SELECT * FROM (%s) r WHERE d < $3', rows);
@@ -523,15 +532,21 @@ DECLARE
     k_series text[];
     k_store bigint[];
     k_product bigint[];
+    k_mixed text[];
+    k_mixed_store bigint[];
+    k_mixed_product bigint[];
+    v_st text;
+    v_pr text;
 BEGIN
     -- One refresh of a source at a time: a second one waits here, then replaces the first's
     -- rows. The row lock below makes a second one under REPEATABLE READ fail (40001) rather
     -- than miss the first's rows.
     PERFORM pg_advisory_xact_lock(hashtext('retailiq.refresh_forecasts'), hashtext(source_name));
-    SELECT * INTO src FROM retailiq.sales_source s WHERE s.name = source_name FOR UPDATE;
+    PERFORM FROM retailiq.sales_source s WHERE s.name = source_name FOR UPDATE;
     IF NOT FOUND THEN
         RETURN 0;               -- unregistered while we waited
     END IF;
+    src := retailiq_internal.sales_source_named(source_name);
     v_fit_options := retailiq_internal.sales_source_options(src.options);
     v_max_age := (src.options ->> 'max_model_age')::interval;
     v_level := coalesce((v_fit_options ->> 'level')::float8, 0.8);
@@ -559,8 +574,11 @@ BEGIN
             PERFORM set_config('max_parallel_workers_per_gather', '0', true);
         END IF;
         -- Warm start: refit from the newest model of the current definition (its series keep
-        -- their method and form until reselect_days pass; unchanged series keep their fit).
-        IF (SELECT fm.trainer FROM retailiq.forecast_methods fm WHERE fm.name = src.method) = 'forecast_fit'
+        -- their method and form until reselect_days pass; unchanged series keep their fit;
+        -- the LSTM's series keep their ETS bases' forms).
+        IF (SELECT fm.trainer FROM retailiq.forecast_methods fm
+             WHERE fm.name = retailiq_internal.forecast_fit_method(src.method, cardinality(src.exog_columns) > 0))
+           IN ('forecast_fit', 'forecast_lstm_fit')
            AND NOT v_fit_options ? 'warm_start' THEN
             SELECT jsonb_build_object('model', m.name, 'version', m.version) INTO v_warm
               FROM retailiq.models m
@@ -594,15 +612,34 @@ BEGIN
     END IF;
     v_grain := retailiq_internal.forecast_grain(a_ts[1], a_ts[2]);
     -- The store and product of each series, when the source names their columns (its newest
-    -- row's: a series is one store's sales of one product, so they agree).
+    -- row's: a series is one store's sales of one product, so they agree). One hashed pass
+    -- per series (no sort of every row); only a series whose rows name more than one store
+    -- or product (or none in some rows) is looked up by its newest row.
     IF src.store_column IS NOT NULL OR src.product_column IS NOT NULL THEN
-        EXECUTE format('SELECT array_agg(s), array_agg(st), array_agg(p) FROM ('
-                       'SELECT DISTINCT ON (1) %1$I::text AS s, %2$s::bigint AS st, %3$s::bigint AS p'
-                       '  FROM %4$s WHERE %1$I IS NOT NULL ORDER BY 1, %5$I DESC) k',
-                       src.series_column, coalesce(quote_ident(src.store_column), 'NULL'),
-                       coalesce(quote_ident(src.product_column), 'NULL'), src.relation::text,
-                       src.date_column)
-          INTO k_series, k_store, k_product;
+        v_st := coalesce(quote_ident(src.store_column), 'NULL::bigint');
+        v_pr := coalesce(quote_ident(src.product_column), 'NULL::bigint');
+        EXECUTE format('SELECT array_agg(s) FILTER (WHERE one), array_agg(st) FILTER (WHERE one),'
+                       '       array_agg(p) FILTER (WHERE one), array_agg(s) FILTER (WHERE NOT one) FROM ('
+                       'SELECT %1$I::text AS s, min(%2$s)::bigint AS st, min(%3$s)::bigint AS p,'
+                       '       %5$s AND %6$s AS one'
+                       '  FROM %4$s WHERE %1$I IS NOT NULL GROUP BY 1) k',
+                       src.series_column, v_st, v_pr, src.relation::text,
+                       CASE WHEN src.store_column IS NULL THEN 'true'
+                            ELSE format('min(%1$s) = max(%1$s) AND count(%1$s) = count(*)', v_st) END,
+                       CASE WHEN src.product_column IS NULL THEN 'true'
+                            ELSE format('min(%1$s) = max(%1$s) AND count(%1$s) = count(*)', v_pr) END)
+          INTO k_series, k_store, k_product, k_mixed;
+        IF k_mixed IS NOT NULL THEN
+            EXECUTE format('SELECT array_agg(s), array_agg(st), array_agg(p) FROM ('
+                           'SELECT DISTINCT ON (1) %1$I::text AS s, %2$s::bigint AS st, %3$s::bigint AS p'
+                           '  FROM %4$s WHERE %1$I::text = ANY ($1) ORDER BY 1, %5$I DESC) k',
+                           src.series_column, v_st, v_pr, src.relation::text, src.date_column)
+              INTO k_mixed, k_mixed_store, k_mixed_product
+              USING k_mixed;
+            k_series := coalesce(k_series, '{}') || k_mixed;
+            k_store := coalesce(k_store, '{}') || k_mixed_store;
+            k_product := coalesce(k_product, '{}') || k_mixed_product;
+        END IF;
     END IF;
 
     -- Replace: per series, rows of this model from the new first period on go (earlier

@@ -45,6 +45,8 @@ typedef struct SeriesOptions
 	SeriesGapPolicy gaps;
 	bool		allow_negative; /* returns may make sales negative; off by default */
 	int			min_length;		/* fewer observations than this is an error (>= 1) */
+	bool		sum_duplicates; /* "duplicates": "sum": rows of one series and date add up
+								 * (factors averaged); else two such rows are an error */
 } SeriesOptions;
 
 typedef struct ForecastSeries

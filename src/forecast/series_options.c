@@ -19,7 +19,8 @@
 void
 series_check_option_keys(Jsonb *jb, const char *const *keys, const char *fname)
 {
-	static const char *const collector_keys[] = {"gaps", "allow_negative", "min_length", NULL};
+	static const char *const collector_keys[] = {"gaps", "allow_negative", "min_length",
+	"duplicates", NULL};
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
@@ -54,7 +55,7 @@ series_check_option_keys(Jsonb *jb, const char *const *keys, const char *fname)
 			initStringInfo(&all);
 			for (int i = 0; keys[i]; i++)
 				appendStringInfo(&all, "%s, ", keys[i]);
-			appendStringInfoString(&all, "gaps, allow_negative and min_length");
+			appendStringInfoString(&all, "gaps, allow_negative, min_length and duplicates");
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown option \"%s\" for %s", key, fname),
@@ -71,6 +72,7 @@ series_options_from_jsonb(Jsonb *options, SeriesOptions *opt)
 	opt->gaps = GAPS_ZERO;
 	opt->allow_negative = false;
 	opt->min_length = 1;
+	opt->sum_duplicates = false;
 	if (options == NULL)
 		return;
 	if (!JB_ROOT_IS_OBJECT(options))
@@ -91,6 +93,18 @@ series_options_from_jsonb(Jsonb *options, SeriesOptions *opt)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("options.gaps must be \"zero\" or \"error\""),
 					 errhint("\"zero\" fills a missing period with 0, \"error\" refuses the series.")));
+	}
+	if ((v = series_option_value(options, "duplicates")) != NULL)
+	{
+		if (v->type == jbvString && v->val.string.len == 3 &&
+			memcmp(v->val.string.val, "sum", 3) == 0)
+			opt->sum_duplicates = true;
+		else if (!(v->type == jbvString && v->val.string.len == 5 &&
+				   memcmp(v->val.string.val, "error", 5) == 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("options.duplicates must be \"error\" or \"sum\""),
+					 errhint("\"sum\" adds up the rows of one series and date (their factors averaged), so the rows need no GROUP BY first; \"error\" refuses them.")));
 	}
 	if ((v = series_option_value(options, "allow_negative")) != NULL)
 	{

@@ -6,8 +6,14 @@
  *
  * It reads the collector in canonical form (series_collect.h): rows sorted by (key, date),
  * so each series is one run of rows and nothing depends on the order rows arrived in.
+ * With "duplicates": "sum" the rows of one key and date become one period (values added
+ * in the canonical order, so the sum does not depend on the arrival order; factors
+ * averaged): a source's raw rows can be fitted without a GROUP BY of their own (the
+ * refresh's path: no sort or hash of every row before the collector's own sort).
  */
 #include "postgres.h"
+
+#include <math.h>
 
 #include "miscadmin.h"
 
@@ -67,10 +73,11 @@ typedef struct DateScan
 
 /*
  * One pass over the rows in (key, date) order: each key's first row and row count, the
- * date facts of DateScan; two rows of one series on one date are an error.
+ * date facts of DateScan; two rows of one series on one date are an error unless they are
+ * summed (sum).
  */
 static void
-scan_rows(const SeriesRowsView *v, int64 *first, int64 *count, DateScan *ds)
+scan_rows(const SeriesRowsView *v, bool sum, int64 *first, int64 *count, DateScan *ds)
 {
 	ds->same_dom = true;
 	ds->all_month_end = true;
@@ -102,6 +109,8 @@ scan_rows(const SeriesRowsView *v, int64 *first, int64 *count, DateScan *ds)
 		{
 			int64		diff = (int64) ts - ROW_DATE(v, i - 1);
 
+			if (diff == 0 && sum)
+				continue;
 			if (diff == 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -171,7 +180,9 @@ build_series(const SeriesRowsView *v, int s, int64 lo, int64 cnt, ForecastFreq f
 	DateADT		start = ROW_DATE(v, lo);
 	DateADT		last = ROW_DATE(v, lo + cnt - 1);
 	int64		n = period_index(freq, start, last) + 1;
-	int64		j;
+	int64		j,
+				distinct = 1;
+	int		   *rows_at = NULL;	/* rows per period, to average duplicates' factors */
 
 	if (n > PG_INT32_MAX / 2)
 		ereport(ERROR,
@@ -180,7 +191,9 @@ build_series(const SeriesRowsView *v, int s, int64 lo, int64 cnt, ForecastFreq f
 	fs->key = v->keys[s];
 	fs->start = start;
 	fs->n = (int) n;
-	fs->n_filled = (int) (n - cnt);
+	for (j = 1; j < cnt; j++)
+		distinct += ROW_DATE(v, lo + j) != ROW_DATE(v, lo + j - 1);
+	fs->n_filled = (int) (n - distinct);
 	if (fs->n_filled > 0 && opt->gaps == GAPS_ERROR)
 	{
 		/* first missing period */
@@ -212,6 +225,8 @@ build_series(const SeriesRowsView *v, int s, int64 lo, int64 cnt, ForecastFreq f
 
 		fs->exog = riq_alloc(CurrentMemoryContext, b, "the forecast panel");
 		memset(fs->exog, 0, b);
+		if (distinct < cnt)
+			rows_at = palloc0(sizeof(int) * n);
 	}
 	for (j = 0; j < cnt; j++)
 	{
@@ -221,15 +236,52 @@ build_series(const SeriesRowsView *v, int s, int64 lo, int64 cnt, ForecastFreq f
 
 		if (freq == FREQ_WEEK && ((int64) ts - start) % 7 != 0)
 			elog(ERROR, "weekly date off the grid");
-		if (y < 0 && !opt->allow_negative)
+		if (y < 0 && !opt->allow_negative && !opt->sum_duplicates)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("y must not be negative"),
 					 errdetail("Series \"%s\" has %g on %s.", v->keys[s], y, series_date_text(ts)),
 					 errhint("Clip returns to 0 (greatest(y, 0)), or set the option \"allow_negative\": true.")));
-		fs->y[t] = y;
-		if (n_exog > 0)
+		if (rows_at != NULL)
+		{
+			/* duplicates summed: the factors added here, averaged below */
+			const double *x = ROW_EXOG(v, lo + j);
+
+			for (int e = 0; e < n_exog; e++)
+				fs->exog[t * n_exog + e] += x[e];
+			rows_at[t]++;
+		}
+		else if (n_exog > 0)
 			memcpy(fs->exog + t * n_exog, ROW_EXOG(v, lo + j), sizeof(double) * n_exog);
+		/* a second row of the date only when duplicates are summed (scan_rows) */
+		if (j > 0 && ts == ROW_DATE(v, lo + j - 1))
+		{
+			fs->y[t] += y;
+			if (isinf(fs->y[t]))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("the sum of series \"%s\" on %s is out of range",
+								v->keys[s], series_date_text(ts)),
+						 errhint("Scale the values down (for instance to thousands).")));
+		}
+		else
+			fs->y[t] = y;
+	}
+	/* summed, a day's returns may offset its sales: the sums must not be negative */
+	for (j = 0; j < n && opt->sum_duplicates && !opt->allow_negative; j++)
+		if (fs->y[j] < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("y must not be negative"),
+					 errdetail("Series \"%s\" has %g on %s.", v->keys[s], fs->y[j],
+							   series_date_text(series_date_add(freq, start, (int) j))),
+					 errhint("Clip returns to 0 (greatest(y, 0)), or set the option \"allow_negative\": true.")));
+	if (rows_at != NULL)
+	{
+		for (j = 0; j < n; j++)
+			for (int e = 0; e < n_exog && rows_at[j] > 1; e++)
+				fs->exog[j * n_exog + e] /= rows_at[j];
+		pfree(rows_at);
 	}
 }
 
@@ -249,7 +301,7 @@ series_collect_finish(SeriesCollector *state, const SeriesOptions *opt)
 
 	first = palloc0(sizeof(int64) * v.nkeys);
 	count = palloc0(sizeof(int64) * v.nkeys);
-	scan_rows(&v, first, count, &ds);
+	scan_rows(&v, opt->sum_duplicates, first, count, &ds);
 	freq = infer_frequency(&v, &ds);
 
 	panel = palloc0(sizeof(ForecastPanel));

@@ -29,7 +29,6 @@
 extern const ForecastMethod ets_method;
 extern const ForecastMethod combo_method;
 
-#define WARM_DEFAULT_RESELECT_DAYS 7
 #define WARM_DEFAULT_DEGRADE 1.5
 
 /* the plan of the series being refitted warm in this process (for the combo hook) */
@@ -135,6 +134,16 @@ warm_option(Jsonb *j, char **name, int *version)
 								k.val.string.len, k.val.string.val),
 						 errhint("Its keys are \"model\" and \"version\".")));
 	}
+}
+
+bytea *
+warm_start_load(Jsonb *j)
+{
+	char	   *name;
+	int			version;
+
+	warm_option(j, &name, &version);
+	return name == NULL ? NULL : warm_load(name, version);
 }
 
 /* the options without the keys that do not change a fit */

@@ -29,6 +29,7 @@ typedef enum WarmStatus
 } WarmStatus;
 
 #define WARM_NSTATUS 6
+#define WARM_DEFAULT_RESELECT_DAYS 7	/* option reselect_days */
 #define WARM_FORMS 3			/* records whose ETS form is kept: a method's own, combo's two ETS */
 
 /* one series' plan; the fitter updates status (a degraded warm refit becomes cold) */
@@ -61,6 +62,12 @@ extern double warm_start_fit(WarmPlan *plan, const double *y, int n, int m,
  * season it was fitted with; otherwise d is left as it is.
  */
 extern void warm_start_damped_form(EtsOptions *d);
+
+/*
+ * The saved model options.warm_start names ({"model": name[, "version": v]}), read as the
+ * caller; NULL without the option. Errors as warm_start_plan's. (The LSTM's warm bases.)
+ */
+extern bytea *warm_start_load(Jsonb *j);
 
 /* the warm-start record of the kept series (the first ns of panel, plans beside them) */
 extern void warm_start_put(ModelBuilder *b, const ForecastPanel *panel, const WarmPlan *plans,

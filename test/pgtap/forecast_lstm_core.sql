@@ -64,7 +64,8 @@ FROM (SELECT retailiq.model_info(with_f) -> 'metrics' AS mt FROM lstm_tap_models
 
 -- pure noise around an ETS-friendly signal (level, weekly pattern, iid noise, no factor):
 -- nothing for the network to learn, so the evidence drops its correction (weight 0) and
--- the forecasts are the ETS base's, i.e. forecast_fit(..., 'ets')'s
+-- the forecasts are the ETS base's, i.e. forecast_fit(..., 'ets')'s with each series' base
+-- form (the form chosen without the validation tail, refitted on the whole history)
 CREATE TABLE lstm_tap_noise AS
 SELECT 'n' || lpad(s::text, 2, '0') AS series, '2024-01-01'::date + i AS ts,
        round(((20 + 2 * s) * (1 + 0.3 * (extract(dow FROM '2024-01-01'::date + i) IN (5, 6))::int)
@@ -79,8 +80,19 @@ SELECT is((retailiq.model_info(m) -> 'data' ->> 'shrink')::float8, 0::float8, 'n
 FROM lstm_tap_noise_m;
 SELECT is(mt ->> 'validation_wape', mt ->> 'validation_wape_base', 'noise: the validation WAPE is the base''s')
 FROM (SELECT retailiq.model_info(m) -> 'metrics' AS mt FROM lstm_tap_noise_m) q;
+CREATE TABLE lstm_tap_noise_forms AS
+SELECT k.series, (ARRAY['N', 'A', 'M'])[(f.form ->> 0)::int + 1]
+                 || (ARRAY['N', 'A', 'M'])[(f.form ->> 1)::int + 1] || CASE WHEN (f.form ->> 3)::int = 1 THEN 'd' ELSE '' END
+                 || (ARRAY['N', 'A', 'M'])[(f.form ->> 2)::int + 1] AS ets_model
+  FROM lstm_tap_noise_m,
+       jsonb_array_elements_text((m::text)::jsonb -> 'data' -> 'series') WITH ORDINALITY k(series, i)
+  JOIN jsonb_array_elements((m::text)::jsonb -> 'data' -> 'base_form') WITH ORDINALITY f(form, i) USING (i);
 SELECT cmp_ok((SELECT max(abs(a.yhat - b.yhat) / abs(b.yhat))
-               FROM lstm_tap_noise_m, retailiq.forecast_lstm_all(m, 14) a JOIN retailiq.forecast_all(e, 14) b USING (series, step)),
+               FROM lstm_tap_noise_m, retailiq.forecast_lstm_all(m, 14) a
+               JOIN (SELECT f.* FROM (SELECT retailiq.forecast_fit(n.series, n.ts, n.y, 'ets', jsonb_build_object('ets_model', k.ets_model)) AS e
+                                        FROM lstm_tap_noise n JOIN lstm_tap_noise_forms k USING (series)
+                                       GROUP BY n.series, k.ets_model) q,
+                            retailiq.forecast_all(q.e, 14) f) b USING (series, step)),
               '<', 1e-9::float8, 'noise: the forecasts are the ETS base''s');
 -- a crafted weight outside [0, 1] is a corrupt model
 SELECT throws_ok($$SELECT * FROM retailiq.forecast_lstm(regexp_replace(

@@ -29,6 +29,12 @@
 #   FORECAST_SCALE_NIGHTS="cold warm same"   which nights to run (cold always runs first)
 #   FORECAST_SCALE_SCHEMA=bench_scale   where the sample data is made (kept for reruns)
 #   FORECAST_SCALE_BIG=0|1         the 100,000-series panel (default 0: hours on a loaded machine)
+#
+# A quick look on an idle machine (1,000 series, the cold night only, both methods at 0 and 1
+# workers, i.e. one and two fitting processes):
+#   make bench BENCH=forecast_scale FORECAST_SCALE_SERIES=1000 FORECAST_SCALE_NIGHTS=cold
+# The LSTM trains one network in the backend whatever the workers setting (its speed-up is
+# about 1); its per-series ETS bases are the part that grows with the series.
 set -euo pipefail
 PSQL="psql -X -q -v ON_ERROR_STOP=1"
 N=${FORECAST_SCALE_SERIES:-10000}
@@ -66,6 +72,7 @@ CREATE TABLE $S.scale_runs (id serial, method text, workers int, night text, sec
                             warm int, skipped int, peak_kb bigint, load_before text, load_after text,
                             forecasts bigint);
 SQL
+echo "-- FORECAST_SCALE_SERIES=$N FORECAST_SCALE_METHODS=\"$METHODS\" FORECAST_SCALE_WORKERS=\"$WORKERS\" FORECAST_SCALE_NIGHTS=\"$NIGHTS\" FORECAST_SCALE_BIG=$BIG"
 echo "-- $N store x product series of $($PSQL -tAc "SELECT count(*) FROM (SELECT generate_series(min(day), max(day), '1 day') FROM $S.daily_sales) c") days; cores: $CORES"
 
 # one refresh in a fresh backend: its time, the model's counts, the backend's peak memory
