@@ -15,7 +15,7 @@ SQL_forecast  = forecast_result baselines lstm regression accuracy operations pr
 SQL_churn     = churn
 SQL_alerts    = alerts
 SQL_scheduler = scheduler
-SQL_privacy   = masking masking_copy gaps audit approval roles
+SQL_privacy   = masking masking_copy gaps audit approval roles removal
 SQL_behaviour = behaviour behaviour_funnel behaviour_profile
 # issue 24: the replenishment plan and backtest; slow movers, forecast health, the two-person rule
 SQL_replenishment = replenishment plan backtest planning_thresholds slow_movers forecast_health
