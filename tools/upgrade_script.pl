@@ -41,6 +41,15 @@ sub statements
 	{
 		my $rest = substr($sql, $i);
 		if ($rest =~ /^(--[^\n]*\n?)/) { $cur .= $1; $i += length $1; next; }
+		# a psql meta-command line (the \echo guard) is a statement of its own
+		if ($depth == 0 && $cur =~ /(?:^|\n)[ \t]*$/ && $rest =~ /^(\\[^\n]*\n?)/)
+		{
+			my $meta = $1;
+			push @out, $cur . $meta;
+			$cur = '';
+			$i += length $meta;
+			next;
+		}
 		if ($rest =~ /^(\/\*.*?\*\/)/s) { $cur .= $1; $i += length $1; next; }
 		if ($rest =~ /^('(?:[^']|'')*')/s) { $cur .= $1; $i += length $1; next; }
 		if ($rest =~ /^("(?:[^"]|"")*")/s) { $cur .= $1; $i += length $1; next; }
@@ -84,7 +93,7 @@ sub transform
 	# keep the leading comments, work on the statement itself
 	my ($lead, $body) = $stmt =~ /^((?:\s+|--[^\n]*\n|\/\*.*?\*\/)*)(.*)$/s;
 	return $stmt if $body !~ /\S/;
-	return $lead if $body =~ /^\\echo/;    # the psql guard: once, at the top
+	return $lead if $body =~ /^\\/;    # the psql guard: once, at the top of the script
 	(my $bare = $body) =~ s/;\s*$//s;
 	if ($body =~ /^CREATE\s+(FUNCTION|PROCEDURE|AGGREGATE|VIEW|TRIGGER)\b/i)
 	{
