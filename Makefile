@@ -15,7 +15,7 @@ SQL_forecast  = forecast_result baselines lstm regression accuracy operations pr
 SQL_churn     = churn
 SQL_alerts    = alerts
 SQL_scheduler = scheduler
-SQL_privacy   = masking masking_copy gaps audit approval roles
+SQL_privacy   = masking masking_copy gaps audit approval roles removal
 SQL_behaviour = behaviour behaviour_funnel behaviour_profile
 # issue 24: the replenishment plan and backtest; slow movers, forecast health, the two-person rule
 SQL_replenishment = replenishment plan backtest planning_thresholds slow_movers forecast_health
@@ -27,6 +27,10 @@ MODULE_big = retailiq
 OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
 SQL_PARTS  = $(foreach p,$(PARTS),$(foreach f,$(SQL_$(p)),src/$(p)/$(f).sql)) src/privileges.sql
 DATA_built = retailiq--$(EXTVERSION).sql
+# the upgrade from the previous release, assembled (tools/upgrade_script.pl, doc/operations.md)
+UPGRADE_FROM  = 0.1.0
+UPGRADE_PARTS = src/upgrade/$(UPGRADE_FROM)--$(EXTVERSION).before.sql $(SQL_PARTS) src/upgrade/$(UPGRADE_FROM)--$(EXTVERSION).after.sql
+DATA_built   += retailiq--$(UPGRADE_FROM)--$(EXTVERSION).sql
 DATA       = $(wildcard src/upgrade/retailiq--*--*.sql)
 DOCS       = README.md
 
@@ -57,8 +61,11 @@ include $(PGXS)
 # struct that grew is never seen at two sizes (stack smashing, wrong offsets).
 $(OBJS): $(wildcard src/*.h src/*/*.h)
 
-$(DATA_built): $(SQL_PARTS) retailiq.control
+retailiq--$(EXTVERSION).sql: $(SQL_PARTS) retailiq.control
 	cat $(SQL_PARTS) > $@
+
+retailiq--$(UPGRADE_FROM)--$(EXTVERSION).sql: $(UPGRADE_PARTS) tools/upgrade_script.pl retailiq.control
+	perl tools/upgrade_script.pl $(UPGRADE_PARTS) > $@
 
 .PHONY: test demo bench fuzz fuzz-sql
 test:
@@ -71,3 +78,14 @@ fuzz:
 	test/fuzz/run.sh $(FUZZ_SECONDS)
 fuzz-sql:
 	test/fuzz/run_hostile.sh $(FUZZ_SECONDS)
+
+# issue 26, releases (doc/operations.md): the Debian package, and the upgrade check from the
+# previous release; PGXS's installcheck against a running server creates its isolation output
+.PHONY: deb upgradecheck
+deb:
+	tools/deb.sh
+upgradecheck:
+	tools/upgradecheck.sh
+installcheck: | test/isolation/output
+test/isolation/output:
+	mkdir -p $@

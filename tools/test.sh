@@ -40,7 +40,7 @@ run_regress() {
   local log=$LOGDIR/$label.log
   echo "== pg_regress ($label)"
   # -i: the isolation specs run even when a pg_regress test failed (same recipe in PGXS)
-  env "$@" make -s -i installcheck PG_CONFIG=$SYS_BINDIR/pg_config > "$log" 2>&1 || true
+  env "$@" make -s -i installcheck PG_CONFIG=$SYS_BINDIR/pg_config ${REGRESS_MAKE_ARGS:+"$REGRESS_MAKE_ARGS"} > "$log" 2>&1 || true
   grep -E '\.\.\. |tests (passed|failed)' "$log" || true
   count_results "$label" "$log"
   if ! grep -qE '\.\.\. ' "$log"; then   # pg_regress did not even start: say so, count it
@@ -57,11 +57,21 @@ run_regress() {
   fi
 }
 
+# 0. The upgrade from the previous release (tools/upgradecheck.sh): catalogue equal to a
+#    fresh installation's, old models read; the parallel pass below runs on that database.
+. tools/upgradecheck.sh
+if upgrade_check retailiq_upgraded > "$LOGDIR/upgrade.log" 2>&1; then
+  PASSED=$((PASSED + 1)); grep -E '^(==|   )' "$LOGDIR/upgrade.log" | grep -v '^      '
+else
+  FAILED=$((FAILED + 1)); FAILURES+=("upgrade check (see $LOGDIR/upgrade.log)"); cat "$LOGDIR/upgrade.log"; KEEP_WORK=1
+fi
+
 # 1. pg_regress + isolation (PGXS installcheck runs both), plain.
 run_regress regress
 # 2. The same with every query planned in parallel: partial aggregates, serial/deserial
-#    and combine functions, and workers loading the library, all get exercised.
-run_regress parallel PGOPTIONS="-c force_parallel_mode=regress -c parallel_setup_cost=0 -c parallel_tuple_cost=0 -c min_parallel_table_scan_size=0 -c max_parallel_workers_per_gather=2"
+#    and combine functions, and workers loading the library, all get exercised; in the
+#    database upgraded from the previous release (step 0), so the suites pass on it too.
+REGRESS_MAKE_ARGS="REGRESS_OPTS=--use-existing --dbname=retailiq_upgraded" run_regress parallel PGOPTIONS="-c force_parallel_mode=regress -c parallel_setup_cost=0 -c parallel_tuple_cost=0 -c min_parallel_table_scan_size=0 -c max_parallel_workers_per_gather=2"
 
 # 3. pgTAP.
 if ls test/pgtap/*.sql >/dev/null 2>&1; then

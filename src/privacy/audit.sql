@@ -8,12 +8,14 @@ CREATE TABLE retailiq.audit_log (
     action     text        NOT NULL,
     details    jsonb       NOT NULL,
     prev_hash  bytea       NOT NULL,
-    row_hash   bytea       NOT NULL,
-    PRIMARY KEY (id, logged_at)
+    row_hash   bytea       NOT NULL
 ) PARTITION BY RANGE (logged_at);
 COMMENT ON TABLE retailiq.audit_log IS 'append-only, hash-chained audit records (one partition per month)';
 REVOKE ALL ON retailiq.audit_log FROM PUBLIC;
-CREATE INDEX ON retailiq.audit_log (id);
+-- No key or index on the partitioned table: each monthly partition gets its own primary key
+-- (id) from audit_record. The partitions are not extension members, so pg_dump dumps them
+-- with their keys; a key on the parent (an extension member, not dumped) would be made again
+-- by the restore's ATTACH PARTITION and collide with the dumped one ("multiple primary keys").
 
 -- The head of the chain: its row lock serialises writers, also under REPEATABLE READ
 -- (where a concurrent writer gets a serialization failure instead of forking the chain).
@@ -57,6 +59,7 @@ BEGIN
     IF to_regclass(format('retailiq.%I', part)) IS NULL THEN
         EXECUTE format('CREATE TABLE retailiq.%I PARTITION OF retailiq.audit_log FOR VALUES FROM (%L) TO (%L)',
                        part, (m::timestamp AT TIME ZONE 'UTC'), ((m + interval '1 month')::timestamp AT TIME ZONE 'UTC'));
+        EXECUTE format('ALTER TABLE retailiq.%I ADD PRIMARY KEY (id)', part);
         EXECUTE format('REVOKE ALL ON retailiq.%I FROM PUBLIC', part);
     END IF;
     new_hash := retailiq.audit_row_hash(h.last_id + 1, ts, session_user, current_user, action, details, h.last_hash);
