@@ -9,6 +9,13 @@
 
 int			riq_max_memory_kb = 2 * 1024 * 1024;
 
+/* megabytes with two decimals: whole megabytes read "needs 0 MB more" for a small request */
+static double
+mb(Size bytes)
+{
+	return (double) bytes / (1024.0 * 1024.0);
+}
+
 void
 riq_memory_check(MemoryContext cxt, Size bytes, const char *what)
 {
@@ -19,8 +26,8 @@ riq_memory_check(MemoryContext cxt, Size bytes, const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("%s needs more memory than retailiq.max_memory allows", what),
-				 errdetail("It needs %zu MB more on top of %zu MB held; the limit is %d MB.",
-						   bytes >> 20, held >> 20, riq_max_memory_kb >> 10),
+				 errdetail("It needs %.2f MB more on top of %.2f MB held; the limit is %.2f MB.",
+						   mb(bytes), mb(held), riq_max_memory_kb / 1024.0),
 				 errhint("Raise retailiq.max_memory (SET retailiq.max_memory = '8GB'), or reduce the input.")));
 }
 
