@@ -27,20 +27,8 @@ S=bench_beh
 echo "   sample data: $CUSTOMERS customers, $DAYS days (generation and time shift, not timed)"
 Q -c "DROP SCHEMA IF EXISTS $S CASCADE" 2>/dev/null
 Q -c "SELECT sum(row_count) FROM retailiq.generate_sample_data('$S', $CUSTOMERS, 20, 500, $DAYS, 42)" >/dev/null
+bench_shift_history
 Q <<SQL
--- move the history so it ends now: the rules' windows (24 hours, 7 and 90 days) then hold
--- the usual amount of data, as in a live shop
-SELECT now() - (SELECT max(occurred_at) FROM $S.events) AS shift \gset
-CREATE TABLE $S.events2 AS SELECT event_id, customer_id, store_id, channel, event_type, product_id,
-       zone_id, occurred_at + :'shift'::interval AS occurred_at, duration_s FROM $S.events;
-DROP TABLE $S.events;
-ALTER TABLE $S.events2 RENAME TO events;
-ALTER TABLE $S.events ADD PRIMARY KEY (event_id);
-CREATE INDEX ON $S.events (customer_id, occurred_at);
-CREATE INDEX ON $S.events (occurred_at);
-UPDATE $S.orders SET ordered_at = ordered_at + :'shift'::interval;
-VACUUM ANALYZE $S.orders;
-ANALYZE $S.events;
 CREATE SEQUENCE $S.event_ids;
 SELECT setval('$S.event_ids', (SELECT max(event_id) FROM $S.events)) AS ignore \gset
 CREATE TABLE $S.triggers (customer_id bigint PRIMARY KEY, inserted_at timestamptz NOT NULL);
