@@ -19,6 +19,11 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'It drops policies, views and triggers on other roles'' tables, and the extension.';
     END IF;
+    IF drop_audit_log IS NULL OR cascade IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN drop_audit_log IS NULL THEN 'drop_audit_log' ELSE 'cascade' END
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass true or false (both default to false, which refuses to lose the audit log or your objects).';
+    END IF;
     SELECT count(*) INTO n FROM retailiq.audit_log;
     IF n > 0 AND drop_audit_log IS NOT TRUE THEN
         RAISE EXCEPTION 'the audit log holds % records, which DROP EXTENSION would delete', n

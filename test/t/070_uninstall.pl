@@ -37,6 +37,8 @@ like($err, qr/cannot drop extension retailiq because other objects depend on it/
 
 ($ret, $out, $err) = $node->psql('shop', 'SELECT * FROM retailiq.uninstall()');
 like($err, qr/the audit log holds \d+ records, which DROP EXTENSION would delete/, 'uninstall keeps the audit log unless told');
+($ret, $out, $err) = $node->psql('shop', 'SELECT * FROM retailiq.uninstall(drop_audit_log => NULL)');
+like($err, qr/drop_audit_log must not be NULL/, 'a NULL argument is refused, naming it');
 ($ret, $out, $err) = $node->psql('shop', 'SELECT * FROM retailiq.uninstall(drop_audit_log => true)');
 like($err, qr/objects of yours depend on retailiq.*column m of table public\.my_models/s, 'and names the user objects it would drop');
 is(sql(q{SELECT count(*) FROM pg_namespace WHERE nspname = 'retailiq_mask'}), '1', 'a refused uninstall changed nothing');
