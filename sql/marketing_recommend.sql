@@ -23,6 +23,17 @@ SELECT i->'metrics'->'customers' AS customers, i->'metrics'->'products' AS produ
 FROM (SELECT retailiq.model_info(m) AS i FROM fit) s;
 SELECT product, round(score::numeric, 4) AS score, reason
 FROM fit, retailiq.recommend_for_customer(m, 1, 10, '{"repeat": false, "method": "item"}');
+-- neighbour_weighting 1: each customer's purchases count 1 / (his number of products), and
+-- the similarity is the weighted cosine: customer 1 weighs 1/2, customers 2 and 3 1/3 each;
+-- W(10) = 1/2 + 1/3 = 5/6, W(20) = 7/6, W(30) = 2/3, W(40) = 1/3;
+--   sim(10,30) = (1/3) / sqrt(5/6 * 2/3) = 0.4472   sim(20,30) = (2/3) / sqrt(7/6 * 2/3) = 0.7559
+--   sim(20,40) = (1/3) / sqrt(7/6 * 1/3) = 0.5345
+-- so customer 1's new products score 30: 0.4472 + 0.7559 = 1.2031 and 40: 0.5345.
+SELECT product, round(score::numeric, 4) AS score
+FROM (SELECT retailiq.recommender_fit(customer, product, quantity, at, '{"seed": 7, "neighbour_weighting": 1}') AS m
+        FROM lines) f, retailiq.recommend_for_customer(m, 1, 10, '{"repeat": false, "method": "item"}');
+SELECT retailiq.model_info(retailiq.recommender_fit(customer, product, quantity, at, '{"neighbour_weighting": 1}'))
+           ->'params'->'neighbour_weighting' AS weighting FROM lines;
 -- the own history: one basket each, ties by popularity (20 is in three baskets), then by id
 SELECT product, round(score::numeric, 4) AS score, reason
 FROM fit, retailiq.recommend_for_customer(m, 2, 10, '{"method": "own"}');
@@ -59,6 +70,7 @@ SELECT retailiq.recommender_fit(1, 10, -2, now());
 SELECT retailiq.recommender_fit(1, 10, 'NaN', now());
 SELECT retailiq.recommender_fit(1, 10, 1, 'infinity');
 SELECT retailiq.recommender_fit(1, 10, 1, now(), '{"factors": 0}');
+SELECT retailiq.recommender_fit(1, 10, 1, now(), '{"neighbour_weighting": 2.5}');
 SELECT retailiq.recommender_fit(1, 10, 1, now(), '{"factor": 8}');
 SELECT retailiq.recommender_fit(1, 10, 1, now(), '[8]');
 SELECT retailiq.recommender_fit(customer, product, quantity, at, jsonb_build_object('seed', customer)) FROM lines;

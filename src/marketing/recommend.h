@@ -39,6 +39,7 @@ typedef struct RecFitOptions
 	int32		neighbours;
 	int32		validate;		/* 0 or 1 */
 	int32		max_validation_customers;
+	double		neighbour_weighting;	/* exponent of rec_knn_build's customer weights; -1: choose */
 } RecFitOptions;
 
 #define REC_MAX_FACTORS		256
@@ -149,7 +150,7 @@ extern int32 rec_find_id(const int64 *ids, int n, int64 id);
 extern void rec_als_fit(const RecData *d, RecAls *als);
 
 /* recommend_knn.c */
-extern RecNeighbours *rec_knn_build(const RecData *d, int k);
+extern RecNeighbours *rec_knn_build(const RecData *d, int k, double beta);
 
 /* recommend_score.c */
 extern void rec_scores_alloc(RecScores *s, int ni);
@@ -168,6 +169,7 @@ typedef struct RecValidation
 {
 	RecAls		als;			/* the chosen settings (factors not fitted) */
 	int			neighbours;		/* the chosen number of neighbours a product */
+	double		knn_beta;		/* the chosen customer weighting of the neighbours (rec_knn_build) */
 	RecBlend	repeat;
 	RecBlend	fresh;			/* new products only */
 	int			customers;		/* held-back customers scored */
@@ -180,7 +182,7 @@ typedef struct RecValidation
 	double	   *grid;			/* grid_rows x REC_GRID_COLS */
 } RecValidation;
 
-#define REC_GRID_COLS 13
+#define REC_GRID_COLS 14
 extern void rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *icode,
 						 int nu, int ni, const RecFitOptions *o, RecValidation *v);
 

@@ -113,7 +113,7 @@ recommender_fit_final(PG_FUNCTION_ARGS)
 	d = rec_data_build(s->lines, n, ucode, icode, NULL, nu, ni);
 	als = v.als;
 	rec_als_fit(d, &als);
-	nb = rec_knn_build(d, v.neighbours);
+	nb = rec_knn_build(d, v.neighbours, v.knn_beta);
 
 	mb = model_begin(MODEL_KIND_RECOMMENDER);
 	model_put_int(mb, MODEL_PARAMS, "factors", als.factors);
@@ -123,6 +123,7 @@ recommender_fit_final(PG_FUNCTION_ARGS)
 	model_put_int(mb, MODEL_PARAMS, "iterations", als.iterations);
 	model_put_int(mb, MODEL_PARAMS, "seed", als.seed);
 	model_put_int(mb, MODEL_PARAMS, "neighbours", v.neighbours);
+	model_put_float(mb, MODEL_PARAMS, "neighbour_weighting", v.knn_beta);
 	model_put_bool(mb, MODEL_PARAMS, "validated", v.customers > 0);
 	put_blend(mb, "repeat", &v.repeat);
 	put_blend(mb, "new", &v.fresh);
@@ -136,7 +137,7 @@ recommender_fit_final(PG_FUNCTION_ARGS)
 	{
 		static const char *const cols[REC_GRID_COLS] = {
 			"factors", "lambda", "alpha", "als_half_life", "half_life", "pop_half_life", "repeat",
-			"w_als", "w_knn", "w_pop", "ndcg10", "recall10", "neighbours"
+			"w_als", "w_knn", "w_pop", "ndcg10", "recall10", "neighbours", "neighbour_weighting"
 		};
 
 		model_put_float(mb, MODEL_METRICS, "validation_repeat_ndcg10", v.repeat_ndcg);

@@ -3,6 +3,13 @@
  * (two products are similar when the same customers bought both), each product's k nearest
  * neighbours kept, best first (ties by product order, so the result is deterministic).
  *
+ * With a weighting exponent beta > 0 each customer's purchases count 1 / |I_u|^beta (|I_u|
+ * the number of products he bought): a wholesaler who buys hundreds of products says less
+ * about any two of them belonging together than a customer who bought only those two (the
+ * inverse user frequency of collaborative filtering). The similarity is then the weighted
+ * cosine sum_u w_u / sqrt(W_i W_j), W_i the weights of i's customers; beta 0 is the plain
+ * cosine on the binary matrix.
+ *
  * The co-occurrence counts of one product at a time are gathered through its customers'
  * histories into one dense counter that is reset through the list of touched products, so the
  * work is the sum over customers of their number of products squared and the memory is O(ni).
@@ -34,7 +41,7 @@ cmp_cand(const void *pa, const void *pb)
 }
 
 RecNeighbours *
-rec_knn_build(const RecData *d, int k)
+rec_knn_build(const RecData *d, int k, double beta)
 {
 	int			ni = d->ni;
 	RecNeighbours *nb = palloc0(sizeof(RecNeighbours));
@@ -44,6 +51,8 @@ rec_knn_build(const RecData *d, int k)
 	double	   *cnt = palloc0(sizeof(double) * Max(ni, 1));
 	int32	   *touched = palloc(sizeof(int32) * Max(ni, 1));
 	Cand	   *cand = palloc(sizeof(Cand) * k);
+	double	   *uw = palloc(sizeof(double) * Max(d->nu, 1));
+	double	   *iw = palloc0(sizeof(double) * Max(ni, 1));
 
 	nb->ni = ni;
 	nb->k = k;
@@ -55,19 +64,27 @@ rec_knn_build(const RecData *d, int k)
 		iptr[i + 1] += iptr[i];
 	memcpy(fill, iptr, sizeof(int64) * (ni + 1));
 	for (int u = 0; u < d->nu; u++)
+	{
+		int64		nh = d->uptr[u + 1] - d->uptr[u];
+
+		uw[u] = beta > 0 && nh > 0 ? pow((double) nh, -beta) : 1.0;
 		for (int64 e = d->uptr[u]; e < d->uptr[u + 1]; e++)
+		{
 			iusers[fill[d->item[e]]++] = u;
+			iw[d->item[e]] += uw[u];
+		}
+	}
 
 	for (int i = 0; i < ni; i++)
 	{
 		int			nt = 0,
 					nc = 0;
-		double		ni_users = (double) (iptr[i + 1] - iptr[i]);
 
 		CHECK_FOR_INTERRUPTS();
 		for (int64 p = iptr[i]; p < iptr[i + 1]; p++)
 		{
 			int			u = iusers[p];
+			double		wu = uw[u];
 
 			for (int64 e = d->uptr[u]; e < d->uptr[u + 1]; e++)
 			{
@@ -77,7 +94,7 @@ rec_knn_build(const RecData *d, int k)
 					continue;
 				if (cnt[j] == 0)
 					touched[nt++] = j;
-				cnt[j] += 1;
+				cnt[j] += wu;
 			}
 		}
 		/* the k best, kept sorted by insertion: most candidates fall out at the first test */
@@ -88,7 +105,7 @@ rec_knn_build(const RecData *d, int k)
 			int			p;
 
 			x.item = j;
-			x.sim = cnt[j] / sqrt(ni_users * (double) (iptr[j + 1] - iptr[j]));
+			x.sim = cnt[j] / sqrt(iw[i] * iw[j]);
 			cnt[j] = 0;
 			if (nc == k && cmp_cand(&x, &cand[k - 1]) >= 0)
 				continue;
@@ -112,5 +129,7 @@ rec_knn_build(const RecData *d, int k)
 	pfree(cnt);
 	pfree(touched);
 	pfree(cand);
+	pfree(uw);
+	pfree(iw);
 	return nb;
 }

@@ -51,6 +51,7 @@ rec_fit_options_default(RecFitOptions *o)
 	o->neighbours = 0;
 	o->validate = 1;
 	o->max_validation_customers = 2000;
+	o->neighbour_weighting = -1;
 }
 
 static RecState *
@@ -122,6 +123,8 @@ rec_fit_options_parse(Jsonb *jb, RecFitOptions *o)
 				o->seed = (int64) option_number(&v, key, 0, 9007199254740991.0, true);
 			else if (strcmp(key, "neighbours") == 0)
 				o->neighbours = (int32) option_number(&v, key, 1, REC_MAX_NEIGHBOURS, true);
+			else if (strcmp(key, "neighbour_weighting") == 0)
+				o->neighbour_weighting = option_number(&v, key, 0, 2, false);
 			else if (strcmp(key, "max_validation_customers") == 0)
 				o->max_validation_customers = (int32) option_number(&v, key, 10, 1000000, true);
 			else if (strcmp(key, "validate") == 0)
@@ -136,7 +139,7 @@ rec_fit_options_parse(Jsonb *jb, RecFitOptions *o)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown option \"%s\" of recommender_fit", key),
-						 errhint("The options are factors, iterations, lambda, alpha, seed, neighbours, validate and max_validation_customers.")));
+						 errhint("The options are factors, iterations, lambda, alpha, seed, neighbours, neighbour_weighting, validate and max_validation_customers.")));
 		}
 	}
 }
@@ -149,7 +152,8 @@ check_options(const RecFitOptions *o, const char *what)
 		!(o->alpha == -1 || (o->alpha >= 0 && o->alpha <= 1e6)) || o->seed < 0 ||
 		o->neighbours < 0 || o->neighbours > REC_MAX_NEIGHBOURS ||
 		(o->validate != 0 && o->validate != 1) ||
-		o->max_validation_customers < 10 || o->max_validation_customers > 1000000)
+		o->max_validation_customers < 10 || o->max_validation_customers > 1000000 ||
+		!(o->neighbour_weighting == -1 || (o->neighbour_weighting >= 0 && o->neighbour_weighting <= 2)))
 		riq_state_corrupt(what, "Its fit options are out of range.");
 }
 

@@ -47,7 +47,11 @@ typedef struct AlsSetting
 	double		alpha;
 	double		half_life;
 	int			neighbours;
+	double		beta;			/* customer weighting of the neighbours (rec_knn_build) */
 } AlsSetting;
+
+/* the customer weightings of the neighbours tried: none (plain cosine), 1 / sqrt(|I_u|) */
+#define REC_KNN_BETA 0.5
 
 static void
 combo_blend(int c, int hp, int h, RecBlend *b)
@@ -82,7 +86,8 @@ typedef struct Cell
 typedef struct ValSet
 {
 	RecData    *d;
-	RecNeighbours *nb;
+	RecNeighbours *nb;			/* plain cosine */
+	RecNeighbours *nbw;			/* weighted by REC_KNN_BETA */
 	int			nval;
 	int32	   *vu;				/* validated customers (indexes) */
 	int64	   *tptr;			/* nval + 1 offsets into titem */
@@ -165,7 +170,7 @@ eval_combos(const RecScores *s, const int32 *cand, int nc, const bool *banned, c
 
 /* Scores of one ALS setting: sums over customers per slot (pop recency, recency, mode, blend). */
 static void
-score_setting(const ValSet *vs, const RecAls *als, int knn_k, double *const *w,
+score_setting(const ValSet *vs, const RecAls *als, const RecNeighbours *nb, int knn_k, double *const *w,
 			  double *const *popv, int32 *const *poptop, const int *npoptop, const Cell *only,
 			  double *ndcg, double *recall)
 {
@@ -215,7 +220,7 @@ score_setting(const ValSet *vs, const RecAls *als, int knn_k, double *const *w,
 
 			if (only != NULL && h != only->h)
 				continue;
-			rec_scores_history(&s, d->item + e0, w[h] + e0, nh, vs->nb, knn_k);
+			rec_scores_history(&s, d->item + e0, w[h] + e0, nh, nb, knn_k);
 			for (int mode = 0; mode < 2; mode++)
 			{
 				rec_scores_scale(&s, mode == 1 ? own : NULL, REC_OWN | REC_KNN);
@@ -290,6 +295,7 @@ set_defaults(const RecFitOptions *o, RecValidation *v)
 	v->als.iterations = o->iterations;
 	v->als.seed = o->seed;
 	v->neighbours = o->neighbours > 0 ? o->neighbours : 20;
+	v->knn_beta = o->neighbour_weighting >= 0 ? o->neighbour_weighting : 0;
 	/* what validation chose on the Online Retail shared customers (doc/marketing.md) */
 	v->repeat = (RecBlend) {240, 10, 0.3, 0, 0.5};
 	v->fresh = (RecBlend) {14, 10, 0.3, 0.3, 0.2};
@@ -394,7 +400,8 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 		}
 		vs.tptr[k] = t;
 	}
-	vs.nb = rec_knn_build(vs.d, Max(v->neighbours, o->neighbours > 0 ? o->neighbours : 50));
+	vs.nb = rec_knn_build(vs.d, Max(v->neighbours, o->neighbours > 0 ? o->neighbours : 50), v->knn_beta);
+	vs.nbw = o->neighbour_weighting >= 0 ? NULL : rec_knn_build(vs.d, v->neighbours, REC_KNN_BETA);
 	for (int h = 0; h < NHL; h++)
 	{
 		w[h] = REC_ALLOC(vs.d->nnz, double);
@@ -417,7 +424,8 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 	 * confidences halved every 120 days, 20 neighbours), among those the options leave open.
 	 */
 	{
-		AlsSetting	base = {v->als.factors, v->als.lambda, v->als.alpha, v->als.half_life, v->neighbours};
+		AlsSetting	base = {v->als.factors, v->als.lambda, v->als.alpha, v->als.half_life, v->neighbours,
+		v->knn_beta};
 		AlsSetting	c;
 
 		cands[ncand++] = base;
@@ -433,6 +441,9 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 		c = base;
 		c.neighbours = o->neighbours > 0 ? o->neighbours : 50;
 		cands[ncand++] = c;
+		c = base;
+		c.beta = o->neighbour_weighting >= 0 ? o->neighbour_weighting : REC_KNN_BETA;
+		cands[ncand++] = c;
 	}
 	/*
 	 * The first setting is scored on the whole grid; the others only in the cell (recency,
@@ -443,6 +454,9 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 		Cell		cell = {0, 0, 1};
 		int			winner = -1;
 		double		best_fresh = -1;
+		MemoryContext basecxt = AllocSetContextCreate(CurrentMemoryContext, "recommender validation base",
+													  ALLOCSET_DEFAULT_SIZES);
+		RecAls		base_als = v->als;
 
 		for (int ci = 0; ci <= ncand; ci++)
 		{
@@ -463,7 +477,8 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 								 cands[t].lambda == cands[ci].lambda &&
 								 cands[t].alpha == cands[ci].alpha &&
 								 cands[t].half_life == cands[ci].half_life &&
-								 cands[t].neighbours == cands[ci].neighbours);
+								 cands[t].neighbours == cands[ci].neighbours &&
+								 cands[t].beta == cands[ci].beta);
 			if (seen)
 				continue;
 			als.factors = cands[si].factors;
@@ -473,12 +488,26 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 			als.iterations = Min(o->iterations, VAL_ITERATIONS);
 			fitcxt = AllocSetContextCreate(CurrentMemoryContext, "recommender validation",
 										   ALLOCSET_DEFAULT_SIZES);
+			/*
+			 * The first setting's factors are kept: a setting that differs from it only in
+			 * the neighbours reuses them (the same seed gives the same factors bit for bit)
+			 */
+			if (si == 0 || !(als.factors == cands[0].factors && als.lambda == cands[0].lambda &&
+							 als.alpha == cands[0].alpha && als.half_life == cands[0].half_life))
+			{
+				old = MemoryContextSwitchTo(si == 0 ? basecxt : fitcxt);
+				rec_als_fit(vs.d, &als);
+				MemoryContextSwitchTo(old);
+				if (si == 0)
+					base_als = als;
+			}
+			else
+				als = base_als;
 			old = MemoryContextSwitchTo(fitcxt);
-			rec_als_fit(vs.d, &als);
 			memset(ndcg, 0, sizeof(double) * NSLOT);
 			memset(recall, 0, sizeof(double) * NSLOT);
-			score_setting(&vs, &als, cands[si].neighbours, w, popv, poptop, npoptop, full ? NULL : &cell,
-						  ndcg, recall);
+			score_setting(&vs, &als, cands[si].beta != cands[0].beta ? vs.nbw : vs.nb, cands[si].neighbours, w, popv,
+						  poptop, npoptop, full ? NULL : &cell, ndcg, recall);
 			MemoryContextSwitchTo(old);
 			MemoryContextDelete(fitcxt);
 			for (int hp = 0; hp < NHP; hp++)
@@ -494,6 +523,7 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 						combo_blend(bc, hp, h, &b);
 						row[0] = als.factors;
 						row[12] = cands[si].neighbours;
+						row[13] = cands[si].beta;
 						row[1] = als.lambda;
 						row[2] = als.alpha;
 						row[3] = als.half_life;
@@ -541,6 +571,7 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 				v->als.alpha = als.alpha;
 				v->als.half_life = als.half_life;
 				v->neighbours = cands[si].neighbours;
+				v->knn_beta = cands[si].beta;
 				combo_blend(bc, bhp, bh, &v->fresh);
 				v->fresh_ndcg = ndcg[SLOT(bhp, bh, 1, bc)] / vs.nval;
 				v->fresh_recall = recall[SLOT(bhp, bh, 1, bc)] / vs.nval;
