@@ -33,8 +33,15 @@
 # A quick look on an idle machine (1,000 series, the cold night only, both methods at 0 and 1
 # workers, i.e. one and two fitting processes):
 #   make bench BENCH=forecast_scale FORECAST_SCALE_SERIES=1000 FORECAST_SCALE_NIGHTS=cold
-# The LSTM trains one network in the backend whatever the workers setting (its speed-up is
-# about 1); its per-series ETS bases are the part that grows with the series.
+# The LSTM spreads its ETS bases, its three candidate windows' networks and its ensemble's
+# three networks over the workers (jobs fixed by the data, so the forecasts are identical at
+# every setting); its epochs cost the same at any number of series (windows_per_epoch
+# windows, validation on at most validation_series series), so the bases are the part that
+# grows with the series. The issue's LSTM figure:
+#   make bench BENCH=forecast_scale FORECAST_SCALE_METHODS=lstm FORECAST_SCALE_NIGHTS=cold
+# and the 100,000-series two-year panel (hours; generates about 73 million rows once):
+#   make bench BENCH=forecast_scale FORECAST_SCALE_METHODS=auto FORECAST_SCALE_WORKERS=1 \
+#        FORECAST_SCALE_NIGHTS=cold FORECAST_SCALE_BIG=1 FORECAST_SCALE_BIG_DAYS=730
 set -euo pipefail
 PSQL="psql -X -q -v ON_ERROR_STOP=1"
 N=${FORECAST_SCALE_SERIES:-10000}
