@@ -94,7 +94,7 @@ SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) AS secs \gset
 \set peak \`grep VmHWM /proc/:pid/status | tr -dc 0-9\`
 INSERT INTO $S.scale_runs (method, workers, night, seconds, series, warm, skipped, peak_kb, load_before,
                            load_after, forecasts)
-SELECT '$1', $2, '$3', :secs, (i ->> 'nseries')::int, (i ->> 'series_warm')::int,
+SELECT '$1', $2, '$3', :secs, coalesce(i ->> 'nseries', i ->> 'series')::int, (i ->> 'series_warm')::int,
        (i ->> 'series_skipped')::int, nullif(:'peak', '')::bigint, '$before', NULL,
        (SELECT hashtext(string_agg(series || period_start || yhat || yhat_lower || yhat_upper, ','
                                    ORDER BY series, period_start))
