@@ -335,7 +335,9 @@ run_jobs(LstmParShared *sh, LstmParJob *job)
 	if (sz_bases)
 	{
 		djob.bases = shm_toc_allocate(pcxt->toc, sz_bases);
-		memcpy(djob.bases, job->bases, sz_bases);
+		/* inputs of windows and refit; the bases jobs write them (nothing to copy) */
+		if (sh->kind != LP_BASES)
+			memcpy(djob.bases, job->bases, sz_bases);
 		shm_toc_insert(pcxt->toc, LP_KEY_BASES, djob.bases);
 	}
 	if (sz_forms)
