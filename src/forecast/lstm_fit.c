@@ -90,10 +90,12 @@ choose_window(const ForecastPanel *panel, LstmConfig *cfg, int wmin)
 	int			W0 = cfg->window;
 	int			cand[3],
 				ncand = 0,
-				best = W0,
+				best = 0,
 				shortest = INT_MAX;
-	double		best_wape = get_float8_infinity();
+	double		best_wape = get_float8_infinity(),
+				wape[3];
 	LstmConfig	trial = *cfg;
+	LstmHeld   *held = palloc0(sizeof(LstmHeld) * 3);
 
 	for (int i = 0; i < panel->nseries; i++)
 		shortest = Min(shortest, panel->series[i].n);
@@ -109,25 +111,23 @@ choose_window(const ForecastPanel *panel, LstmConfig *cfg, int wmin)
 	trial.base_init = cfg->base_init;
 	trial.refit = false;
 	trial.ensemble = 1;
+	trial.held = NULL;
+	/* one network per candidate, side by side in the forecast workers when there are any */
+	lstm_parallel_windows(panel, &trial, ncand, cand, wape, held);
 	for (int i = 0; i < ncand; i++)
 	{
-		LstmTrained *t;
-
-		trial.window = cand[i];
-		t = lstm_train(panel, &trial);
 		ereport(cfg->verbose ? NOTICE : DEBUG1,
-				(errmsg("forecast_lstm_fit: window %d: validation WAPE %.4f", cand[i], t->val_wape_net)));
-		if (t->val_wape_net < best_wape)
+				(errmsg("forecast_lstm_fit: window %d: validation WAPE %.4f", cand[i], wape[i])));
+		if (wape[i] < best_wape)
 		{
-			best_wape = t->val_wape_net;
-			best = cand[i];
+			best_wape = wape[i];
+			best = i;
 		}
-		pfree(t->params);
-		if (t->base)
-			pfree(t->base);
-		pfree(t);
 	}
-	return best;
+	/* the final fit's first network is the chosen candidate's: it is not trained again */
+	if (held[best].params != NULL)
+		cfg->held = &held[best];
+	return cand[best];
 }
 
 /* the options as JSON (NULL without any), every key checked; sopt: the series options */

@@ -57,6 +57,7 @@ lstm_model_put(ModelBuilder *b, const LstmTrained *t, const LstmConfig *cfg,
 	model_put_int(b, MODEL_PARAMS, "batch_size", cfg->batch_size);
 	model_put_int(b, MODEL_PARAMS, "windows_per_epoch", cfg->windows_per_epoch);
 	model_put_int(b, MODEL_PARAMS, "patience", cfg->patience);
+	model_put_int(b, MODEL_PARAMS, "validation_series", cfg->validation_series);
 	model_put_bool(b, MODEL_PARAMS, "refit", cfg->refit);
 	model_put_bool(b, MODEL_PARAMS, "nonnegative", cfg->nonnegative);
 	model_put_text(b, MODEL_PARAMS, "transform", t->layout.log_space ? "log" : "none");

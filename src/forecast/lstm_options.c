@@ -18,7 +18,8 @@
 const char *const lstm_option_keys[] = {
 	"window", "hidden", "layers", "epochs", "learning_rate", "horizon", "seed", "level",
 	"quantiles", "validation", "ensemble", "batch_size", "windows_per_epoch", "patience",
-	"refit", "verbose", "transform", "weighting", "base", "warm_start", "reselect_days", NULL
+	"refit", "verbose", "transform", "weighting", "base", "warm_start", "reselect_days",
+	"validation_series", NULL
 };
 
 /* an option's value; a JSON null counts as absent (the default, as everywhere) */
@@ -44,13 +45,15 @@ opt_number(Jsonb *jb, const char *key, double dflt, double lo, double hi)
 	if (v.type != jbvNumeric)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options.%s must be a number", key)));
+				 errmsg("options.%s must be a number", key),
+				 errhint("Give a number between %.15g and %.15g, or leave \"%s\" out for its default.", lo, hi, key)));
 	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v.val.numeric)));
 	if (!(d >= lo && d <= hi))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("options.%s is out of range", key),
-				 errdetail("It is %g; it must be between %g and %g.", d, lo, hi)));
+				 errdetail("It is %g; it must be between %.15g and %.15g.", d, lo, hi),
+				 errhint("Leave \"%s\" out for its default (doc/forecast-lstm.md lists the options).", key)));
 	return d;
 }
 
@@ -63,7 +66,8 @@ opt_int(Jsonb *jb, const char *key, int dflt, int lo, int hi)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("options.%s must be an integer", key),
-				 errdetail("It is %g.", d)));
+				 errdetail("It is %g.", d),
+				 errhint("Give a whole number, or leave \"%s\" out for its default.", key)));
 	return (int) d;
 }
 
@@ -183,6 +187,8 @@ lstm_options_training(Jsonb *jb, const SeriesOptions *sopt, LstmConfig *cfg)
 	cfg->batch_size = opt_int(jb, "batch_size", 64, 1, 65536);
 	cfg->windows_per_epoch = opt_int(jb, "windows_per_epoch", 4096, 1, PG_INT32_MAX);
 	cfg->patience = opt_int(jb, "patience", 8, 1, 100000);
+	cfg->validation_series = opt_int(jb, "validation_series", LSTM_DEFAULT_VALIDATION_SERIES, 1,
+									 PG_INT32_MAX);
 	cfg->refit = opt_bool(jb, "refit", true);
 	cfg->verbose = opt_bool(jb, "verbose", false);
 	cfg->nonnegative = !sopt->allow_negative;

@@ -176,8 +176,8 @@ lstm_layout_finish(LstmLayout *L, bool ets_base)
  * 'ets'). The form fitted is written back into form. A series ETS cannot fit (constant,
  * too short) gets the naive forecast: ETS(A,N,N) with alpha 1.
  */
-static void
-base_fit(const double *y, int nfit, int season, int8 form[4], SeriesFit *fit)
+void
+lstm_base_fit(const double *y, int nfit, int season, int8 form[4], SeriesFit *fit)
 {
 	EtsOptions	opt;
 	double		adi,
@@ -231,6 +231,7 @@ SeriesFit *
 lstm_fit_bases(const ForecastPanel *panel, int V, bool verbose, int8 *forms)
 {
 	SeriesFit  *base;
+	int8	   *local = NULL;
 	int			warm = 0;
 
 	/* this copy, the training's and the model's final states */
@@ -238,21 +239,22 @@ lstm_fit_bases(const ForecastPanel *panel, int V, bool verbose, int8 *forms)
 					 riq_mul_size(panel->nseries, 3 * sizeof(SeriesFit), "the ETS bases"),
 					 "the ETS bases");
 	base = palloc(sizeof(SeriesFit) * panel->nseries);
-
-	/* without the held-out tail, so that validation stays honest */
-	for (int i = 0; i < panel->nseries; i++)
+	if (forms == NULL)
 	{
-		const ForecastSeries *sr = &panel->series[i];
-		int8		local[4] = {-1, -1, -1, -1};
-		int8	   *form = forms != NULL ? forms + (Size) i * 4 : local;
-
-		CHECK_FOR_INTERRUPTS();
-		warm += form[0] >= 0;
-		base_fit(sr->y, Max(sr->n - V, 0), panel->season, form, &base[i]);
+		local = palloc(sizeof(int8) * 4 * (Size) panel->nseries);
+		memset(local, -1, sizeof(int8) * 4 * (Size) panel->nseries);
+		forms = local;
 	}
+	for (int i = 0; i < panel->nseries; i++)
+		warm += forms[(Size) i * 4] >= 0;
+
+	/* without the held-out tail, so that validation stays honest; series by series */
+	lstm_parallel_bases(panel, V, forms, base);
 	ereport(verbose ? NOTICE : DEBUG1,
 			(errmsg("forecast_lstm_fit: ETS base fitted to %d series (%d with their previous form)",
 					panel->nseries, warm)));
+	if (local)
+		pfree(local);
 	return base;
 }
 
@@ -263,20 +265,22 @@ lstm_fit_bases(const ForecastPanel *panel, int V, bool verbose, int8 *forms)
 static void
 refit_bases(TrainCtx *c)
 {
-	for (int i = 0; i < c->panel->nseries; i++)
+	int			ns = c->panel->nseries;
+	int8	   *form = palloc(sizeof(int8) * 4 * (Size) ns);
+
+	for (int i = 0; i < ns; i++)
 	{
 		SeriesFit  *f = &c->base[i];
-		int8		form[4];
 
-		CHECK_FOR_INTERRUPTS();
-		form[0] = f->error;
-		form[1] = f->trend;
-		form[2] = f->season;
-		form[3] = f->damped ? 1 : 0;
-		base_fit(c->panel->series[i].y, c->panel->series[i].n, c->panel->season, form, f);
-		if (c->cfg->base_form != NULL)
-			memcpy(c->cfg->base_form + (Size) i * 4, form, 4);
+		form[(Size) i * 4] = f->error;
+		form[(Size) i * 4 + 1] = f->trend;
+		form[(Size) i * 4 + 2] = f->season;
+		form[(Size) i * 4 + 3] = f->damped ? 1 : 0;
 	}
+	lstm_parallel_bases(c->panel, 0, form, c->base);
+	if (c->cfg->base_form != NULL)
+		memcpy(c->cfg->base_form, form, sizeof(int8) * 4 * (Size) ns);
+	pfree(form);
 }
 
 /*
@@ -897,7 +901,8 @@ init_train_ctx(TrainCtx *c, LstmTrained *res, const ForecastPanel *panel, const 
 	c->w = lstm_work_alloc(S, c->B, work);
 	{
 		Size		per = (Size) W * L->din + (Size) P * L->fdim + (Size) P * (2 + 2 * LSTM_NQ) + 1;
-		Size		need = riq_mul_size(per, (Size) c->B + nval, "LSTM batches");
+		Size		need = riq_mul_size(per, (Size) c->B + nval + Min(nval, cfg->validation_series),
+										"LSTM batches");
 
 		need += (Size) c->np * (4 + res->nmodels);
 		riq_memory_check(work, riq_mul_size(need, sizeof(double), "LSTM batches"), "LSTM training");
@@ -956,6 +961,81 @@ init_validation(TrainCtx *c, const SampleSets *ss, int V, MemoryContext work, Va
 }
 
 /*
+ * The held-out origins early stopping reads: all of them, or when there are more than
+ * cfg->validation_series, that many series drawn without replacement by the seed (stream
+ * LSTM_VAL_STREAM, apart from the networks'), kept in series order. The figures that
+ * decide what the model is (the correction's share, the interval's calibration, the
+ * window's WAPE) still come from every held-out origin; the sample only steers the epochs
+ * and the learning rate, whose cost it bounds: a validation pass costs as much as training
+ * on that many windows, every epoch.
+ */
+#define LSTM_VAL_STREAM 1000003
+
+static ValSet *
+validation_sample(const TrainCtx *c, ValSet *v)
+{
+	const LstmLayout *L = c->L;
+	int			cap = c->cfg->validation_series,
+				P = L->horizon;
+	Size		xs = (Size) L->window * L->din,
+				fs = (Size) P * L->fdim;
+	ValSet	   *vs;
+	int		   *idx;
+	bool	   *take;
+	RiqRng		rng;
+	int			j = 0;
+
+	if (v->n <= cap)
+		return v;
+	idx = palloc(sizeof(int) * v->n);
+	take = palloc0(sizeof(bool) * v->n);
+	for (int i = 0; i < v->n; i++)
+		idx[i] = i;
+	riq_rng_seed(&rng, (uint64) c->cfg->seed, LSTM_VAL_STREAM);
+	shuffle(&rng, idx, v->n, cap);
+	for (int i = 0; i < cap; i++)
+		take[idx[i]] = true;
+	vs = palloc0(sizeof(ValSet));
+	vs->n = cap;
+	vs->x = palloc(sizeof(double) * cap * xs);
+	vs->f = palloc(sizeof(double) * cap * fs);
+	vs->tgt = palloc(sizeof(double) * cap * P);
+	vs->mask = palloc(sizeof(double) * cap * P);
+	vs->scale = palloc(sizeof(double) * cap);
+	vs->med = palloc(sizeof(double) * cap * P);
+	vs->lo = palloc(sizeof(double) * cap * P);
+	vs->hi = palloc(sizeof(double) * cap * P);
+	for (int i = 0; i < v->n; i++)
+	{
+		if (!take[i])
+			continue;
+		memcpy(vs->x + j * xs, v->x + i * xs, sizeof(double) * xs);
+		memcpy(vs->f + j * fs, v->f + i * fs, sizeof(double) * fs);
+		memcpy(vs->tgt + (Size) j * P, v->tgt + (Size) i * P, sizeof(double) * P);
+		memcpy(vs->mask + (Size) j * P, v->mask + (Size) i * P, sizeof(double) * P);
+		vs->scale[j++] = v->scale[i];
+	}
+	pfree(idx);
+	pfree(take);
+	return vs;
+}
+
+/* keep the first network as trained against the tail (in res's context) */
+static void
+keep_held(LstmTrained *res, const double *params, int np, int epochs, const double *lr_hist)
+{
+	MemoryContext cxt = GetMemoryChunkContext(res);
+
+	res->held.window = res->layout.window;
+	res->held.nparams = np;
+	res->held.epochs = epochs;
+	res->held.params = MemoryContextAlloc(cxt, sizeof(double) * np);
+	memcpy(res->held.params, params, sizeof(double) * np);
+	res->held.lr_hist = MemoryContextAlloc(cxt, sizeof(double) * Max(epochs, 1));
+	memcpy(res->held.lr_hist, lr_hist, sizeof(double) * epochs);
+}
+
+/*
  * Training with a held-out tail. With refit (the default) only the first network is
  * trained against the validation tail: it chooses the number of epochs and the
  * learning-rate schedule, and its held-out forecasts calibrate the intervals. Then every
@@ -963,7 +1043,7 @@ init_validation(TrainCtx *c, const SampleSets *ss, int V, MemoryContext work, Va
  * refit each network stops early on its own and the held-out forecasts are the ensemble's.
  */
 static void
-train_held_out(TrainCtx *c, LstmTrained *res, const SampleSets *ss, ValSet *v,
+train_held_out(TrainCtx *c, LstmTrained *res, const SampleSets *ss, ValSet *v, ValSet *vs,
 			   double *lr_hist)
 {
 	const LstmConfig *cfg = c->cfg;
@@ -978,8 +1058,19 @@ train_held_out(TrainCtx *c, LstmTrained *res, const SampleSets *ss, ValSet *v,
 		double	   *params = res->params + (Size) m * c->np;
 		int			e;
 
-		e = train_net(c, m, ss->trn, ss->ntrain, V, v, -1, lr_hist, params, &bv);
-		/* the held-out forecasts of the kept (best) weights */
+		if (m == 0 && cfg->held != NULL)
+		{
+			/* trained already (choose_window): the same network, bit for bit */
+			Assert(cfg->held->nparams == c->np && cfg->held->window == cfg->window);
+			memcpy(params, cfg->held->params, sizeof(double) * c->np);
+			e = cfg->held->epochs;
+			memcpy(lr_hist, cfg->held->lr_hist, sizeof(double) * e);
+		}
+		else
+			e = train_net(c, m, ss->trn, ss->ntrain, V, vs, -1, lr_hist, params, &bv);
+		if (m == 0)
+			keep_held(res, params, c->np, e, lr_hist);
+		/* the held-out forecasts of the kept (best) weights, on every held-out origin */
 		validate(c, params, 1, v);
 		for (int i = 0; i < v->n * P; i++)
 		{
@@ -994,9 +1085,13 @@ train_held_out(TrainCtx *c, LstmTrained *res, const SampleSets *ss, ValSet *v,
 	if (cfg->refit && c->base && V > 0)
 		refit_bases(c);
 	if (cfg->refit)
-		for (int m = 0; m < res->nmodels; m++)
-			train_net(c, m, ss->full, ss->nfull, 0, NULL, epochs, lr_hist,
-					  res->params + (Size) m * c->np, &bv);
+	{
+		LstmConfig	rcfg = *cfg;
+
+		/* the ensemble's networks, side by side in the forecast workers when there are any */
+		rcfg.base_init = c->base;
+		lstm_parallel_refit(c->panel, &rcfg, res->nmodels, c->np, epochs, lr_hist, res->params);
+	}
 }
 
 /* Training without a held-out tail: a fixed number of epochs at the given rate. */
@@ -1015,6 +1110,47 @@ train_whole(TrainCtx *c, LstmTrained *res, const SampleSets *ss, double *lr_hist
 		train_net(c, m, ss->full, ss->nfull, 0, NULL, epochs, lr_hist,
 				  res->params + (Size) m * c->np, &bv);
 	res->epochs = epochs;
+}
+
+/*
+ * One network of the ensemble trained on the whole history for `epochs` epochs following
+ * lr_hist, its bases cfg->base_init (fitted on the whole history): what train_held_out's
+ * refit does for network netno, on its own, so that a parallel worker can do it.
+ */
+void
+lstm_train_refit_net(const ForecastPanel *panel, const LstmConfig *cfg, int netno, int epochs,
+					 const double *lr_hist, double *params)
+{
+	MemoryContext work,
+				old;
+	LstmTrained res;
+	TrainCtx	c;
+	SampleSets	ss;
+	double		mean_scale,
+				bv;
+
+	Assert(!cfg->ets_base || cfg->base_init != NULL);
+	memset(&res, 0, sizeof(res));
+	work = AllocSetContextCreate(CurrentMemoryContext, "forecast_lstm_fit network", ALLOCSET_DEFAULT_SIZES);
+	init_layout(&res, panel, cfg);
+	count_samples(panel, cfg->window, cfg->validation, &ss);
+	old = MemoryContextSwitchTo(work);
+	mean_scale = collect_samples(panel, cfg->window, cfg->validation, work, &ss, &res.layout);
+	init_train_ctx(&c, &res, panel, cfg, mean_scale, 0, work);
+	train_net(&c, netno, ss.full, ss.nfull, 0, NULL, epochs, (double *) lr_hist, params, &bv);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work);
+}
+
+/* the parameter count of the network cfg describes for this panel */
+int
+lstm_train_nparams(const ForecastPanel *panel, const LstmConfig *cfg)
+{
+	LstmTrained res;
+
+	memset(&res, 0, sizeof(res));
+	init_layout(&res, panel, cfg);
+	return res.nparams;
 }
 
 /*
@@ -1227,7 +1363,8 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 	LstmTrained *res = palloc0(sizeof(LstmTrained));
 	TrainCtx	c;
 	SampleSets	ss;
-	ValSet		v;
+	ValSet		v,
+			   *vs = NULL;
 	double	   *lr_hist;
 	double		mean_scale;
 	instr_time	t0,
@@ -1243,7 +1380,10 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 	init_train_ctx(&c, res, panel, cfg, mean_scale, ss.nval, work);
 	memset(&v, 0, sizeof(v));
 	if (ss.nval > 0)
+	{
 		init_validation(&c, &ss, cfg->validation, work, &v);
+		vs = validation_sample(&c, &v);
+	}
 	lr_hist = palloc(sizeof(double) * Max(cfg->max_epochs, 1));
 	MemoryContextSwitchTo(old);
 	res->params = palloc(sizeof(double) * res->nmodels * c.np);
@@ -1252,7 +1392,7 @@ lstm_train(const ForecastPanel *panel, const LstmConfig *cfg)
 	res->val_wape = get_float8_nan();
 	res->val_coverage = get_float8_nan();
 	if (ss.nval > 0)
-		train_held_out(&c, res, &ss, &v, lr_hist);
+		train_held_out(&c, res, &ss, &v, vs, lr_hist);
 	else
 		train_whole(&c, res, &ss, lr_hist);
 

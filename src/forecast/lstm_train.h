@@ -14,6 +14,12 @@
 #include "forecast/lstm_net.h"
 #include "forecast/series.h"
 
+/*
+ * Default of "validation_series": early stopping reads at most this many held-out series
+ * (a seeded sample of them beyond it), so that an epoch's cost does not grow with the panel.
+ */
+#define LSTM_DEFAULT_VALIDATION_SERIES 1000
+
 /* outputs per step: the median and the two interval quantiles */
 #define LSTM_NQ 3
 
@@ -33,6 +39,7 @@ typedef struct LstmConfig
 	int			batch_size;
 	int			windows_per_epoch;
 	int			patience;
+	int			validation_series;	/* most held-out series early stopping reads */
 	bool		refit;			/* retrain on the whole history for the chosen epochs */
 	bool		verbose;		/* progress NOTICEs */
 	bool		nonnegative;	/* clamp forecasts at 0 */
@@ -47,7 +54,22 @@ typedef struct LstmConfig
 	 */
 	int8	   *base_form;
 	int32	   *base_selected;	/* ns: the series' last date when its form was chosen */
+	/*
+	 * The held-out network (the ensemble's first, trained against the validation tail)
+	 * when it is already trained: choose_window trains exactly it for the window it keeps.
+	 */
+	const struct LstmHeld *held;
 } LstmConfig;
+
+/* a network trained against the validation tail: weights, best epoch, rate schedule */
+typedef struct LstmHeld
+{
+	int			window;
+	int			nparams;
+	double	   *params;
+	int			epochs;
+	double	   *lr_hist;		/* epochs entries */
+} LstmHeld;
 
 /* Where each feature sits in a window step and in a future step. */
 typedef struct LstmLayout
@@ -98,6 +120,8 @@ typedef struct LstmTrained
 	int			epochs;			/* best epoch of the first network */
 	double		seconds;
 	SeriesFit  *base;			/* with ets_base: each series' ETS at its final state */
+	LstmHeld	held;			/* the first network as trained against the tail (params
+								 * NULL without a tail) */
 } LstmTrained;
 
 extern int	lstm_cal_dim(ForecastFreq freq);
@@ -119,6 +143,27 @@ extern double lstm_build_sample(const LstmLayout *L, const double *y, const doub
 extern SeriesFit *lstm_fit_bases(const ForecastPanel *panel, int V, bool verbose, int8 *forms);
 
 extern LstmTrained *lstm_train(const ForecastPanel *panel, const LstmConfig *cfg);
+
+/* one series' ETS base on y[0..nfit), its form form's when chosen (written back) */
+extern void lstm_base_fit(const double *y, int nfit, int season, int8 form[4], SeriesFit *fit);
+/* network netno of the ensemble on the whole history, its bases cfg->base_init */
+extern void lstm_train_refit_net(const ForecastPanel *panel, const LstmConfig *cfg, int netno,
+								 int epochs, const double *lr_hist, double *params);
+extern int	lstm_train_nparams(const ForecastPanel *panel, const LstmConfig *cfg);
+
+/*
+ * lstm_parallel.c: the LSTM's independent pieces of work, in the backend or side by side
+ * in parallel workers (retailiq.forecast_workers); each piece depends only on its inputs,
+ * so the model is the same at any number of workers.
+ */
+/* every series' ETS base on all but its last V periods; forms (ns x 4) in and out */
+extern void lstm_parallel_bases(const ForecastPanel *panel, int V, int8 *forms, SeriesFit *bases);
+/* the candidate windows' trial fits (trial's window replaced): val_wape[i] and held[i] */
+extern void lstm_parallel_windows(const ForecastPanel *panel, const LstmConfig *trial, int ncand,
+								  const int *cand, double *val_wape, LstmHeld *held);
+/* the ensemble's nmodels networks on the whole history into params (nmodels x np) */
+extern void lstm_parallel_refit(const ForecastPanel *panel, const LstmConfig *cfg, int nmodels,
+								int np, int epochs, const double *lr_hist, double *params);
 
 /* ensemble forecast for nb prepared inputs: med/lo/hi are nb x horizon, in scaled units */
 extern void lstm_predict_scaled(const LstmTrained *m, LstmWork *w, int nb, const double *x,

@@ -565,11 +565,13 @@ BEGIN
     v_reused := FOUND;
     IF NOT v_reused THEN
         -- the label of this fit in retailiq.forecast_progress; a fit inside a parallel plan
-        -- is serial, so with retailiq.forecast_workers the workers go to the fit, not the scan
+        -- is serial, so with retailiq.forecast_workers the workers go to the fit (the LSTM's
+        -- bases and networks too), not the scan
         PERFORM set_config('retailiq.progress_label', source_name, true);
         v_gather := current_setting('max_parallel_workers_per_gather');
         IF (SELECT fm.trainer FROM retailiq.forecast_methods fm
-             WHERE fm.name = retailiq_internal.forecast_fit_method(src.method, cardinality(src.exog_columns) > 0)) = 'forecast_fit'
+             WHERE fm.name = retailiq_internal.forecast_fit_method(src.method, cardinality(src.exog_columns) > 0))
+           IN ('forecast_fit', 'forecast_lstm_fit')
            AND coalesce(current_setting('retailiq.forecast_workers', true), '2')::int > 0 THEN
             PERFORM set_config('max_parallel_workers_per_gather', '0', true);
         END IF;

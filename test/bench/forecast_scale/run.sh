@@ -33,8 +33,15 @@
 # A quick look on an idle machine (1,000 series, the cold night only, both methods at 0 and 1
 # workers, i.e. one and two fitting processes):
 #   make bench BENCH=forecast_scale FORECAST_SCALE_SERIES=1000 FORECAST_SCALE_NIGHTS=cold
-# The LSTM trains one network in the backend whatever the workers setting (its speed-up is
-# about 1); its per-series ETS bases are the part that grows with the series.
+# The LSTM spreads its ETS bases, its three candidate windows' networks and its ensemble's
+# three networks over the workers (jobs fixed by the data, so the forecasts are identical at
+# every setting); its epochs cost the same at any number of series (windows_per_epoch
+# windows, validation on at most validation_series series), so the bases are the part that
+# grows with the series. The issue's LSTM figure:
+#   make bench BENCH=forecast_scale FORECAST_SCALE_METHODS=lstm FORECAST_SCALE_NIGHTS=cold
+# and the 100,000-series two-year panel (hours; generates about 73 million rows once):
+#   make bench BENCH=forecast_scale FORECAST_SCALE_METHODS=auto FORECAST_SCALE_WORKERS=1 \
+#        FORECAST_SCALE_NIGHTS=cold FORECAST_SCALE_BIG=1 FORECAST_SCALE_BIG_DAYS=730
 set -euo pipefail
 PSQL="psql -X -q -v ON_ERROR_STOP=1"
 N=${FORECAST_SCALE_SERIES:-10000}
@@ -87,7 +94,7 @@ SELECT extract(epoch FROM clock_timestamp() - :'t0'::timestamptz) AS secs \gset
 \set peak \`grep VmHWM /proc/:pid/status | tr -dc 0-9\`
 INSERT INTO $S.scale_runs (method, workers, night, seconds, series, warm, skipped, peak_kb, load_before,
                            load_after, forecasts)
-SELECT '$1', $2, '$3', :secs, (i ->> 'nseries')::int, (i ->> 'series_warm')::int,
+SELECT '$1', $2, '$3', :secs, coalesce(i ->> 'nseries', i ->> 'series')::int, (i ->> 'series_warm')::int,
        (i ->> 'series_skipped')::int, nullif(:'peak', '')::bigint, '$before', NULL,
        (SELECT hashtext(string_agg(series || period_start || yhat || yhat_lower || yhat_upper, ','
                                    ORDER BY series, period_start))
