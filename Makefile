@@ -28,7 +28,7 @@ OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
 SQL_PARTS  = $(foreach p,$(PARTS),$(foreach f,$(SQL_$(p)),src/$(p)/$(f).sql)) src/privileges.sql
 DATA_built = retailiq--$(EXTVERSION).sql
 # the upgrade from the previous release, assembled (tools/upgrade_script.pl, doc/operations.md)
-UPGRADE_FROM  = 0.1.0
+UPGRADE_FROM  = 0.2.0
 UPGRADE_PARTS = src/upgrade/$(UPGRADE_FROM)--$(EXTVERSION).before.sql $(SQL_PARTS) src/upgrade/$(UPGRADE_FROM)--$(EXTVERSION).after.sql
 DATA_built   += retailiq--$(UPGRADE_FROM)--$(EXTVERSION).sql
 DATA       = $(wildcard src/upgrade/retailiq--*--*.sql)

@@ -57,21 +57,26 @@ run_regress() {
   fi
 }
 
-# 0. The upgrade from the previous release (tools/upgradecheck.sh): catalogue equal to a
-#    fresh installation's, old models read; the parallel pass below runs on that database.
+# 0. The upgrade from every kept release (tools/upgradecheck.sh): catalogue equal to a fresh
+#    installation's, old models read; the parallel pass below runs on the database upgraded
+#    from the previous release, the others are dropped.
 . tools/upgradecheck.sh
-if upgrade_check retailiq_upgraded > "$LOGDIR/upgrade.log" 2>&1; then
-  PASSED=$((PASSED + 1)); grep -E '^(==|   )' "$LOGDIR/upgrade.log" | grep -v '^      '
-else
-  FAILED=$((FAILED + 1)); FAILURES+=("upgrade check (see $LOGDIR/upgrade.log)"); cat "$LOGDIR/upgrade.log"; KEEP_WORK=1
-fi
+UPGRADE_PREV=$(sed -n 's/^UPGRADE_FROM *= *//p' Makefile)
+for from in $(upgrade_check_releases); do
+  if upgrade_check "retailiq_upgraded_${from//./_}" "$from" > "$LOGDIR/upgrade-$from.log" 2>&1; then
+    PASSED=$((PASSED + 1)); grep -E '^(==|   )' "$LOGDIR/upgrade-$from.log" | grep -v '^      '
+  else
+    FAILED=$((FAILED + 1)); FAILURES+=("upgrade check from $from (see $LOGDIR/upgrade-$from.log)"); cat "$LOGDIR/upgrade-$from.log"; KEEP_WORK=1
+  fi
+  [ "$from" = "$UPGRADE_PREV" ] || dropdb --if-exists "retailiq_upgraded_${from//./_}"
+done
 
 # 1. pg_regress + isolation (PGXS installcheck runs both), plain.
 run_regress regress
 # 2. The same with every query planned in parallel: partial aggregates, serial/deserial
 #    and combine functions, and workers loading the library, all get exercised; in the
 #    database upgraded from the previous release (step 0), so the suites pass on it too.
-REGRESS_MAKE_ARGS="REGRESS_OPTS=--use-existing --dbname=retailiq_upgraded" run_regress parallel PGOPTIONS="-c force_parallel_mode=regress -c parallel_setup_cost=0 -c parallel_tuple_cost=0 -c min_parallel_table_scan_size=0 -c max_parallel_workers_per_gather=2"
+REGRESS_MAKE_ARGS="REGRESS_OPTS=--use-existing --dbname=retailiq_upgraded_${UPGRADE_PREV//./_}" run_regress parallel PGOPTIONS="-c force_parallel_mode=regress -c parallel_setup_cost=0 -c parallel_tuple_cost=0 -c min_parallel_table_scan_size=0 -c max_parallel_workers_per_gather=2"
 
 # 3. pgTAP.
 if ls test/pgtap/*.sql >/dev/null 2>&1; then

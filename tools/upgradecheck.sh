@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# make upgradecheck: the upgrade from the previous release (Makefile UPGRADE_FROM) to this
-# version, checked. In a throwaway cluster (or, sourced by tools/test.sh, in its cluster):
+# make upgradecheck: the upgrade to this version from the previous release (Makefile
+# UPGRADE_FROM) and from every older release whose install script src/upgrade/ keeps (those go
+# through the frozen scripts src/upgrade/retailiq--a--b.sql first), checked. In a throwaway
+# cluster (or, sourced by tools/test.sh, in its cluster):
 #   1. CREATE EXTENSION retailiq VERSION '<previous>' from the release's install script kept in
 #      src/upgrade/ (C functions the library no longer has point at a stub library, as the
 #      catalogue of a database created by the previous package would point at a symbol that
@@ -36,11 +38,18 @@ upgrade_check_prepare() {
   UPGRADE_STUBBED=$(echo $missing | wc -w)
 }
 
-# upgrade_check <db>: leaves <db> upgraded; returns non-zero when the catalogues differ
+# the releases an installation can be upgraded from: every kept install script, newest first
+upgrade_check_releases() {
+  ls src/upgrade/retailiq--*.sql | grep -v -- '--.*--' | sed -E 's/.*retailiq--(.*)\.sql/\1/' | sort -rV
+}
+
+# upgrade_check <db> [<from>]: leaves <db> upgraded from <from> (default: the previous release,
+# Makefile UPGRADE_FROM); returns non-zero when the catalogues differ
 upgrade_check() {
-  local db=$1 from to out=$WORK/upgrade
-  from=$(sed -n 's/^UPGRADE_FROM *= *//p' Makefile)
+  local db=$1 from=${2:-} to out
+  [ -n "$from" ] || from=$(sed -n 's/^UPGRADE_FROM *= *//p' Makefile)
   to=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" retailiq.control)
+  out=$WORK/upgrade-$from
   mkdir -p "$out"
   upgrade_check_prepare "$from"
   echo "== upgrade check: $from -> $to ($UPGRADE_STUBBED C functions of $from gone from the library)"
@@ -99,14 +108,17 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   setup_pgroot
   start_cluster
   rc=0
-  upgrade_check retailiq_upgraded || rc=1
+  for from in $(upgrade_check_releases); do
+    upgrade_check "retailiq_upgraded_${from//./_}" "$from" || rc=1
+  done
   KEEP_WORK=${rc/0/}
-  echo "== pg_regress on the upgraded database"
+  prev=$(sed -n 's/^UPGRADE_FROM *= *//p' Makefile)
+  echo "== pg_regress on the database upgraded from $prev"
   mkdir -p test/isolation/output
   make -s installcheck PG_CONFIG=$SYS_BINDIR/pg_config ISOLATION= \
-    REGRESS_OPTS="--use-existing --dbname=retailiq_upgraded" > "$WORK/upgrade/regress.log" 2>&1 || rc=1
-  grep -E '\.\.\. |tests (passed|failed)' "$WORK/upgrade/regress.log" | grep -v '\.\.\. ok' || true
-  grep -E 'tests (passed|failed)|^# ' "$WORK/upgrade/regress.log" | tail -2
+    REGRESS_OPTS="--use-existing --dbname=retailiq_upgraded_${prev//./_}" > "$WORK/regress.log" 2>&1 || rc=1
+  grep -E '\.\.\. |tests (passed|failed)' "$WORK/regress.log" | grep -v '\.\.\. ok' || true
+  grep -E 'tests (passed|failed)|^# ' "$WORK/regress.log" | tail -2
   [ $rc -eq 0 ] && echo "upgrade check passed" || { echo "upgrade check FAILED"; KEEP_WORK=1; }
   exit $rc
 fi

@@ -1,0 +1,2 @@
+-- Upgrade from 0.2.0 to 0.3.0, hand-written part run last: data of existing tables that
+-- changed meaning (tools/upgrade_script.pl; doc/operations.md, "Changing SQL objects").

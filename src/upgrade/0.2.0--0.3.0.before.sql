@@ -1,0 +1,7 @@
+-- Upgrade from 0.2.0 to 0.3.0, hand-written part run first (tools/upgrade_script.pl puts every
+-- statement of the current install script after it, made idempotent, then
+-- 0.2.0--0.3.0.after.sql). Here: what the current sources cannot do by themselves, that is
+-- objects removed or renamed since 0.2.0, functions whose arguments or result changed
+-- (CREATE OR REPLACE cannot change them), and changes to existing tables and types.
+-- doc/operations.md, "Changing SQL objects", says when to add to it. (0.1.0 reaches 0.3.0
+-- through the frozen retailiq--0.1.0--0.2.0.sql first.)
