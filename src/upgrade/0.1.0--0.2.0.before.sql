@@ -35,6 +35,9 @@ ALTER TABLE retailiq.approval
 -- call it, so it is replaced, never dropped)
 CREATE OR REPLACE FUNCTION retailiq.stores_of(role_name name) RETURNS bigint[] LANGUAGE sql STABLE
 AS $f$ SELECT '{}'::bigint[] $f$;
+-- grantee: the name a store was granted to (what a Citus worker matches; 0.1.0 kept names)
+ALTER TABLE retailiq.store_access ADD COLUMN grantee name;
+UPDATE retailiq.store_access SET grantee = role_name;
 ALTER TABLE retailiq.store_access
     ALTER COLUMN role_name TYPE regrole USING pg_temp.riq_role(role_name),
     ALTER COLUMN granted_by DROP DEFAULT,
