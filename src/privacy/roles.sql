@@ -204,3 +204,63 @@ BEGIN
     PERFORM retailiq.audit_record('enable_store_security', jsonb_build_object('table', tbl::text, 'store_column', store_column));
 END
 $$;
+
+-- Citus checks EXECUTE on the support functions of an aggregate it splits (partial states on
+-- the workers, combined on the coordinator: wape, kmeans_pass, bgnbd_fit, assoc_rules, ...) for
+-- the calling role, where one node checks only the aggregate. They are not PUBLIC
+-- (src/privileges.sql); this grants (or, with revoke, takes back) EXECUTE on those of every
+-- splittable retailiq aggregate (a combine function and a state that is not internal) to a
+-- role, on this node and, on a Citus coordinator, on every worker. Returns the functions.
+CREATE FUNCTION retailiq.grant_distributed_aggregates(role_name regrole, revoke boolean DEFAULT false)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f regprocedure;
+    n integer := 0;
+    cmd text;
+    cmds text[] := '{}';
+BEGIN
+    IF role_name IS NULL OR revoke IS NULL THEN
+        RAISE EXCEPTION 'role_name and revoke must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass a role, and true to take the grants back.';
+    END IF;
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+       AND NOT pg_has_role(current_user, (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'retailiq'), 'USAGE') THEN
+        RAISE EXCEPTION 'only the owner of the retailiq extension grants its aggregates'' support functions'
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Ask a superuser or the extension''s owner.';
+    END IF;
+    FOR f IN
+        SELECT DISTINCT s.fn::regprocedure
+          FROM pg_aggregate a
+          JOIN pg_proc p ON p.oid = a.aggfnoid
+         CROSS JOIN LATERAL (VALUES (a.aggtransfn), (a.aggcombinefn), (a.aggfinalfn),
+                                    (a.aggserialfn), (a.aggdeserialfn)) s(fn)
+         WHERE p.pronamespace IN ('retailiq'::regnamespace, 'retailiq_internal'::regnamespace)
+           AND a.aggcombinefn <> 0 AND a.aggtranstype <> 'internal'::regtype AND s.fn <> 0
+         ORDER BY 1
+    LOOP
+        cmd := format(CASE WHEN revoke THEN 'REVOKE EXECUTE ON FUNCTION %s FROM %s'
+                           ELSE 'GRANT EXECUTE ON FUNCTION %s TO %s' END, f, role_name);
+        EXECUTE cmd;
+        cmds := cmds || cmd;
+        n := n + 1;
+    END LOOP;
+    IF NOT retailiq_internal.citus_worker() AND to_regprocedure('pg_catalog.run_command_on_workers(text,boolean)') IS NOT NULL THEN
+        -- the workers run the partial aggregates: the same grants there (in one command each)
+        EXECUTE 'SELECT count(*) FROM pg_catalog.run_command_on_workers($1) WHERE NOT success'
+           INTO cmd USING array_to_string(cmds, '; ');
+        IF cmd::int > 0 THEN
+            RAISE EXCEPTION 'the grants failed on % of the workers', cmd
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Check that retailiq is installed on every worker, then run this again.';
+        END IF;
+    END IF;
+    PERFORM retailiq.audit_record(CASE WHEN revoke THEN 'revoke_distributed_aggregates' ELSE 'grant_distributed_aggregates' END,
+                                  jsonb_build_object('role', role_name::text, 'functions', n));
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION retailiq.grant_distributed_aggregates(regrole, boolean) IS
+    'grants (or revokes) EXECUTE on the support functions of retailiq''s splittable aggregates to a role, on every Citus node';
