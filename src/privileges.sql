@@ -81,7 +81,11 @@ BEGIN
             'sample_order_lines', 'sample_orders', 'sample_products', 'sample_promotions',
             'sample_rules', 'sample_stores', 'sample_zones',
             -- marketing (promotion_effects)
-            'promotion_coefficients'])
+            'promotion_coefficients',
+            -- refresh_forecasts on a distributed sales table (issue 19): the per-store fits
+            -- pushed down to the workers, which check EXECUTE for the caller, and their merge
+            'forecast_fit_part', 'forecast_fit_merge', 'relation_is_distributed',
+            'sales_source_fit_by_store'])
     LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f);
     END LOOP;

@@ -17,6 +17,7 @@
 
 #include "core/model.h"
 #include "forecast/fit_parallel.h"
+#include "forecast/fit_stage.h"
 #include "forecast/local_model.h"
 
 PG_FUNCTION_INFO_V1(forecast_fit_sfunc);
@@ -120,12 +121,11 @@ short_report(const ShortReport *r, const ForecastOptions *o, const ForecastPanel
  * lengths are checked first, so a refused series stops the call before any fit; the fits
  * run in this backend or in parallel workers (fit_parallel.c), with the same result.
  */
-static void
+static int *
 fit_panel(const ForecastPanel *panel, int m, const ForecastOptions *o, WarmPlan *plans,
-		  SeriesFit *fits, bool *keep, double *vmae, ShortReport *shorts)
+		  SeriesFit *fits, bool *keep, double *vmae)
 {
 	int			ns = panel->nseries,
-				nrec = forecast_method_records(o->method),
 				i;
 	int		   *need = palloc(sizeof(int) * Max(ns, 1));
 
@@ -138,14 +138,7 @@ fit_panel(const ForecastPanel *panel, int m, const ForecastOptions *o, WarmPlan 
 			short_refuse(o, panel, s, need[i]);
 	}
 	forecast_fit_series(panel, m, o, need, plans, fits, keep, vmae);
-	for (i = 0; i < ns; i++)
-	{
-		if (need[i] > 0)
-			short_note(shorts, panel, &panel->series[i], need[i], &fits[(Size) i * nrec], keep[i]);
-		if (keep[i])
-			shorts->kept++;
-	}
-	pfree(need);
+	return need;
 }
 
 /* ---------- the model ---------- */
@@ -300,61 +293,106 @@ put_series(ModelBuilder *b, const ForecastPanel *panel, const SeriesFit *fits, i
 	model_put_float_array(b, MODEL_DATA, "seasonal", seas, 2, dims);
 }
 
-Datum
-forecast_fit_final(PG_FUNCTION_ARGS)
+/*
+ * The fit stage: every series of the collector fitted (fit_stage.h). Everything the model
+ * stage needs is per series, so the stages of several groups of series (a distributed
+ * table's stores, fitted on the workers) concatenated in key order give the stage of all
+ * of them. Returns false when there are no rows.
+ */
+bool
+forecast_fit_stage(SeriesCollector *st, bytea *warm_given, FitStage *fs)
 {
-	SeriesCollector *st = PG_ARGISNULL(0) ? NULL : (SeriesCollector *) PG_GETARG_POINTER(0);
 	const char *opts = series_collect_options(st);
 	const char *nl;
 	Jsonb	   *j = NULL;
 	ForecastOptions o;
 	ForecastPanel *panel;
-	SeriesFit  *fits;
-	double	   *vmae;
-	bool	   *keep;
-	WarmPlan   *plans;
-	ShortReport shorts;
-	MemoryContext work,
-				old;
-	ModelBuilder *b;
-	bytea	   *result;
 	int			ns,
-				nrec,
-				used,
-				r,
-				i,
-				k,
-				m;
+				i;
 
 	if (st == NULL || opts == NULL)
-		PG_RETURN_NULL();
+		return false;
 	nl = strchr(opts, '\n');
 	if (nl == NULL)
 		elog(ERROR, "forecast_fit state without a method");
 	if (nl[1] != '\0')
 		j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(nl + 1)));
 	forecast_options_parse(pnstrdup(opts, nl - opts), j, &o);
-
-	work = AllocSetContextCreate(CurrentMemoryContext, "forecast_fit", ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(work);
 	panel = series_collect_finish(st, &o.series);
 	if (panel == NULL)
+		return false;
+	memset(fs, 0, sizeof(*fs));
+	fs->opts = pstrdup(opts);
+	fs->freq = panel->freq;
+	fs->m = o.season > 0 ? o.season : panel->season;
+	fs->ns = ns = panel->nseries;
+	fs->nrec = forecast_method_records(o.method);
+	fs->rows = series_collect_rows(st);
+	fs->fits = palloc0_array(SeriesFit, (Size) ns * fs->nrec);
+	fs->vmae = palloc(sizeof(double) * Max(ns, 1));
+	fs->keep = palloc(sizeof(bool) * Max(ns, 1));
+	fs->plans = warm_start_plan(j, &o, panel, fs->m, fs->fits, fs->nrec, warm_given);	/* warm_start.c */
+	fs->need = fit_panel(panel, fs->m, &o, fs->plans, fs->fits, fs->keep, fs->vmae);
+	fs->keys = palloc(sizeof(char *) * Max(ns, 1));
+	fs->start = palloc(sizeof(int32) * Max(ns, 1));
+	fs->len = palloc(sizeof(int32) * Max(ns, 1));
+	fs->hash = palloc(sizeof(int64) * Max(ns, 1));
+	for (i = 0; i < ns; i++)
 	{
-		MemoryContextSwitchTo(old);
-		MemoryContextDelete(work);
-		PG_RETURN_NULL();
+		fs->keys[i] = panel->series[i].key;
+		fs->start[i] = panel->series[i].start;
+		fs->len[i] = panel->series[i].n;
+		fs->hash[i] = warm_start_hash(&panel->series[i]);
 	}
-	m = o.season > 0 ? o.season : panel->season;
-	ns = panel->nseries;
-	nrec = forecast_method_records(o.method);
-	fits = palloc0_array(SeriesFit, (Size) ns * nrec);
-	vmae = palloc(sizeof(double) * ns);
-	keep = palloc(sizeof(bool) * ns);
+	return true;
+}
+
+/* The model stage: the model of a fit stage (fit_stage.h). fs is consumed. */
+bytea *
+forecast_fit_model(FitStage *fs)
+{
+	const char *nl = strchr(fs->opts, '\n');
+	Jsonb	   *j = NULL;
+	ForecastOptions o;
+	ForecastPanel panel;
+	ShortReport shorts;
+	SeriesFit  *fits = fs->fits;
+	ModelBuilder *b;
+	int			ns = fs->ns,
+				nrec = fs->nrec,
+				used,
+				r,
+				i,
+				k;
+
+	if (nl == NULL)
+		elog(ERROR, "forecast_fit state without a method");
+	if (nl[1] != '\0')
+		j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(nl + 1)));
+	forecast_options_parse(pnstrdup(fs->opts, nl - fs->opts), j, &o);
+	if (forecast_method_records(o.method) != nrec)
+		elog(ERROR, "forecast_fit stage with %d records per series", nrec);
+	panel.freq = fs->freq;
+	panel.season = fs->m;
+	panel.n_exog = 0;
+	panel.nseries = ns;
+	panel.series = palloc0(sizeof(ForecastSeries) * Max(ns, 1));
+	for (i = 0; i < ns; i++)
+	{
+		panel.series[i].key = fs->keys[i];
+		panel.series[i].start = fs->start[i];
+		panel.series[i].n = fs->len[i];
+	}
 	memset(&shorts, 0, sizeof(shorts));
 	initStringInfo(&shorts.list);
-	plans = warm_start_plan(j, &o, panel, m, fits, nrec);	/* warm_start.c */
-	fit_panel(panel, m, &o, plans, fits, keep, vmae, &shorts);
-	short_report(&shorts, &o, panel);
+	for (i = 0; i < ns; i++)
+	{
+		if (fs->need[i] > 0)
+			short_note(&shorts, &panel, &panel.series[i], fs->need[i], &fits[(Size) i * nrec], fs->keep[i]);
+		if (fs->keep[i])
+			shorts.kept++;
+	}
+	short_report(&shorts, &o, &panel);
 	/*
 	 * The model holds the series kept, in panel (key) order, with as many records each as the
 	 * most any of them used ('auto' may give none of them a combination: one record each).
@@ -362,41 +400,63 @@ forecast_fit_final(PG_FUNCTION_ARGS)
 	used = 1;
 	for (i = 0; i < ns; i++)
 		for (r = nrec - 1; r >= used; r--)
-			if (keep[i] && fits[(Size) i * nrec + r].method != 0)
+			if (fs->keep[i] && fits[(Size) i * nrec + r].method != 0)
 			{
 				used = r + 1;
 				break;
 			}
 	for (i = 0, k = 0; i < ns; i++)
-		if (keep[i])
+		if (fs->keep[i])
 		{
 			memmove(&fits[(Size) k * used], &fits[(Size) i * nrec], sizeof(SeriesFit) * used);
-			vmae[k] = vmae[i];
-			plans[k] = plans[i];
-			panel->series[k] = panel->series[i];
+			fs->vmae[k] = fs->vmae[i];
+			fs->plans[k] = fs->plans[i];
+			fs->hash[k] = fs->hash[i];
+			panel.series[k] = panel.series[i];
 			k++;
 		}
 	ns = k;
 	nrec = used;
 	forecast_finish_panel(fits, ns, nrec, &o);
 
-	MemoryContextSwitchTo(old);
 	b = model_begin(o.method->kind);
 	model_put_text(b, MODEL_PARAMS, "method", o.method->name);
-	model_put_text(b, MODEL_PARAMS, "frequency", series_freq_name(panel->freq));
-	model_put_int(b, MODEL_PARAMS, "season", m);
+	model_put_text(b, MODEL_PARAMS, "frequency", series_freq_name(panel.freq));
+	model_put_int(b, MODEL_PARAMS, "season", fs->m);
 	model_put_float(b, MODEL_PARAMS, "level", o.level);
 	model_put_int(b, MODEL_PARAMS, "seed", o.seed);
 	model_put_bool(b, MODEL_PARAMS, "nonneg", !o.series.allow_negative);
 	if (j != NULL)
 		model_put_text(b, MODEL_PARAMS, "options", nl + 1);
 	model_put_int(b, MODEL_METRICS, "nseries", ns);
-	model_put_int(b, MODEL_METRICS, "rows", series_collect_rows(st));
+	model_put_int(b, MODEL_METRICS, "rows", fs->rows);
+	put_series(b, &panel, fits, ns, nrec, fs->vmae, o.method == forecast_method_by_name("auto"));
+	warm_start_put(b, &panel, fs->plans, fs->hash, ns);
+	return model_finish(b);
+}
+
+Datum
+forecast_fit_final(PG_FUNCTION_ARGS)
+{
+	SeriesCollector *st = PG_ARGISNULL(0) ? NULL : (SeriesCollector *) PG_GETARG_POINTER(0);
+	MemoryContext work,
+				old;
+	FitStage	fs;
+	bytea	   *model,
+			   *result = NULL;
+
+	work = AllocSetContextCreate(CurrentMemoryContext, "forecast_fit", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
-	put_series(b, panel, fits, ns, nrec, vmae, o.method == forecast_method_by_name("auto"));
-	warm_start_put(b, panel, plans, ns);
+	if (forecast_fit_stage(st, NULL, &fs))
+	{
+		model = forecast_fit_model(&fs);
+		MemoryContextSwitchTo(old);
+		result = (bytea *) palloc(VARSIZE(model));
+		memcpy(result, model, VARSIZE(model));
+	}
 	MemoryContextSwitchTo(old);
-	result = model_finish(b);
 	MemoryContextDelete(work);
+	if (result == NULL)
+		PG_RETURN_NULL();
 	PG_RETURN_BYTEA_P(result);
 }

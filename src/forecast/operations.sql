@@ -537,6 +537,7 @@ DECLARE
     k_mixed_product bigint[];
     v_st text;
     v_pr text;
+    v_split boolean;
 BEGIN
     -- One refresh of a source at a time: a second one waits here, then replaces the first's
     -- rows. The row lock below makes a second one under REPEATABLE READ fail (40001) rather
@@ -590,8 +591,14 @@ BEGIN
                 v_fit_options := v_fit_options || jsonb_build_object('warm_start', v_warm);
             END IF;
         END IF;
-        EXECUTE retailiq_internal.sales_source_fit_query(src, src.method, false, src.options ? 'history_days') INTO v_model
-          USING src.method, v_fit_options, NULL::date, (src.options ->> 'history_days')::int;
+        -- on Citus, a source over a table distributed by store is fitted store by store on
+        -- the workers (src/forecast/distributed.sql); the same model as here
+        SELECT f.used, f.model INTO v_split, v_model
+          FROM retailiq_internal.sales_source_fit_by_store(src, v_fit_options) f;
+        IF NOT v_split THEN
+            EXECUTE retailiq_internal.sales_source_fit_query(src, src.method, false, src.options ? 'history_days') INTO v_model
+              USING src.method, v_fit_options, NULL::date, (src.options ->> 'history_days')::int;
+        END IF;
         PERFORM set_config('max_parallel_workers_per_gather', v_gather, true);
         IF v_model IS NULL THEN
             RAISE NOTICE 'sales source "%" has no rows: nothing to forecast', source_name;

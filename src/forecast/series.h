@@ -98,6 +98,10 @@ extern SeriesCollector *series_collect_panel_accum(FunctionCallInfo fcinfo, cons
  * carried through combine/serialize; the first non-NULL one wins, later ones must match. */
 extern void series_collect_set_options(SeriesCollector *state, const char *options);
 extern const char *series_collect_options(const SeriesCollector *state);
+/* An opaque value kept with the rows, the first one given (forecast_fit_part's previous
+ * model); not carried through combine/serialize (an aggregate using it has no combine). */
+extern void series_collect_attach(SeriesCollector *state, bytea *value);
+extern bytea *series_collect_attached(const SeriesCollector *state);
 
 /*
  * The usual way to set them: the row's method (text argument method_argno, 0 = none) and

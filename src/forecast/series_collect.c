@@ -52,6 +52,7 @@ struct SeriesCollector
 	double	   *rowbuf;			/* one row being added */
 	bool		canonical;		/* ids in key byte order and rows sorted */
 	char	   *options;		/* opaque, NULL until set */
+	bytea	   *attached;		/* opaque, the first row's (series_collect_attach) */
 };
 
 PG_FUNCTION_INFO_V1(forecast_collect_combine);
@@ -277,6 +278,21 @@ series_collect_set_options(SeriesCollector *state, const char *options)
 				 errmsg("the method and options must be the same in every row of a group"),
 				 errdetail("One row has %s, another %s.", state->options, options),
 				 errhint("Pass constants for the method and options arguments.")));
+}
+
+void
+series_collect_attach(SeriesCollector *state, bytea *value)
+{
+	if (state == NULL || value == NULL || state->attached != NULL)
+		return;
+	state->attached = MemoryContextAlloc(state->cxt, VARSIZE_ANY(value));
+	memcpy(state->attached, value, VARSIZE_ANY(value));
+}
+
+bytea *
+series_collect_attached(const SeriesCollector *state)
+{
+	return state == NULL ? NULL : state->attached;
 }
 
 const char *

@@ -178,8 +178,8 @@ same_fit(const ModelView *mv, Jsonb *j, const ForecastOptions *o, const Forecast
 }
 
 /* a hash of a series' values (and start): equal hashes, start and length = no new rows */
-static int64
-series_hash(const ForecastSeries *s)
+int64
+warm_start_hash(const ForecastSeries *s)
 {
 	uint64		h = hash_bytes_extended((const unsigned char *) &s->start, sizeof(s->start), s->n);
 	const Size	chunk = 1 << 20;	/* values at a time (the hash takes an int length) */
@@ -225,7 +225,7 @@ warm_method(int code, const ForecastOptions *o, int nrec)
 
 WarmPlan *
 warm_start_plan(Jsonb *j, const ForecastOptions *o, const ForecastPanel *panel, int m,
-				SeriesFit *fits, int nrec)
+				SeriesFit *fits, int nrec, bytea *given)
 {
 	int			ns = panel->nseries;
 	WarmPlan   *plans = palloc0(sizeof(WarmPlan) * Max(ns, 1));
@@ -255,7 +255,7 @@ warm_start_plan(Jsonb *j, const ForecastOptions *o, const ForecastPanel *panel, 
 	warm_option(j, &name, &version);
 	if (name == NULL || ns == 0)
 		return plans;
-	mv = model_open(warm_load(name, version), MODEL_KIND_ANY);
+	mv = model_open(given != NULL ? given : warm_load(name, version), MODEL_KIND_ANY);
 	if (forecast_method_by_kind(mv->kind) == NULL ||
 		forecast_method_by_kind(mv->kind)->scope != METHOD_LOCAL)
 		ereport(ERROR,
@@ -307,7 +307,7 @@ warm_start_plan(Jsonb *j, const ForecastOptions *o, const ForecastPanel *panel, 
 			pl->form[r][2] = ets ? prev[r].season : -1;
 			pl->form[r][3] = ets ? (prev[r].damped ? 1 : 0) : -1;
 		}
-		if (hash != NULL && sm.start[p] == s->start && sm.len[p] == s->n && hash[p] == series_hash(s))
+		if (hash != NULL && sm.start[p] == s->start && sm.len[p] == s->n && hash[p] == warm_start_hash(s))
 		{
 			/* no new rows: the previous fit as it was (what the model keeps of it) */
 			pl->status = WARM_SKIPPED;
@@ -415,10 +415,10 @@ warm_start_damped_form(EtsOptions *d)
 /* ---------- the record ---------- */
 
 void
-warm_start_put(ModelBuilder *b, const ForecastPanel *panel, const WarmPlan *plans, int ns)
+warm_start_put(ModelBuilder *b, const ForecastPanel *panel, const WarmPlan *plans,
+			   const int64 *hash, int ns)
 {
-	int64	   *hash = palloc(sizeof(int64) * Max(ns, 1)),
-			   *selected = palloc(sizeof(int64) * Max(ns, 1)),
+	int64	   *selected = palloc(sizeof(int64) * Max(ns, 1)),
 			   *status = palloc(sizeof(int64) * Max(ns, 1));
 	int64		counts[WARM_NSTATUS] = {0};
 	int			dims[1] = {ns};
@@ -428,7 +428,6 @@ warm_start_put(ModelBuilder *b, const ForecastPanel *panel, const WarmPlan *plan
 		const ForecastSeries *s = &panel->series[i];
 		bool		kept = plans[i].status == WARM_REFIT || plans[i].status == WARM_SKIPPED;
 
-		hash[i] = series_hash(s);
 		selected[i] = kept ? plans[i].selected : series_last(panel, s);
 		status[i] = plans[i].status;
 		counts[plans[i].status]++;

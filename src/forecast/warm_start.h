@@ -49,9 +49,11 @@ typedef struct WarmPlan
  * a skipped series' previous records are copied into fits (nrec records per series).
  * Errors: a bad warm_start, reselect_days or degrade_ratio option (22023), no such saved
  * model (42704), one that is not a forecast_fit model (22023) or is corrupt (XX001).
+ * given, when not NULL, is the model options.warm_start names, passed in by the caller
+ * (forecast_fit_part on a Citus worker, where retailiq.models is not the coordinator's).
  */
 extern WarmPlan *warm_start_plan(Jsonb *j, const ForecastOptions *o, const ForecastPanel *panel,
-								 int m, SeriesFit *fits, int nrec);
+								 int m, SeriesFit *fits, int nrec, bytea *given);
 
 /* a warm refit of one series (plan->status WARM_REFIT); returns the validation error (NaN) */
 extern double warm_start_fit(WarmPlan *plan, const double *y, int n, int m,
@@ -69,8 +71,11 @@ extern void warm_start_damped_form(EtsOptions *d);
  */
 extern bytea *warm_start_load(Jsonb *j);
 
-/* the warm-start record of the kept series (the first ns of panel, plans beside them) */
+/* a hash of a series' values and start (the model's fit_hash: equal = no new rows) */
+extern int64 warm_start_hash(const ForecastSeries *s);
+
+/* the warm-start record of the kept series (the first ns of panel, plans and hashes beside them) */
 extern void warm_start_put(ModelBuilder *b, const ForecastPanel *panel, const WarmPlan *plans,
-						   int ns);
+						   const int64 *hash, int ns);
 
 #endif							/* RETAILIQ_FORECAST_WARM_START_H */

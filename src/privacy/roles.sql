@@ -3,12 +3,16 @@
 -- Which stores each role may see and change (members of the role inherit them). Roles are
 -- kept by OID (regrole, shown by name): a role dropped and created again under its name is
 -- another role and inherits no store; the dropped role's rows are ignored (and shown by
--- number) until retailiq.forget_dropped_roles() removes them.
+-- number) until retailiq.forget_dropped_roles() removes them. grantee is the role's name
+-- when it was granted: on a Citus cluster store_access is made a reference table (a copy on
+-- every node, doc/distributed.md), and a worker, where the same role has another OID, matches
+-- the rows by that name (retailiq.stores_of).
 CREATE TABLE retailiq.store_access (
     role_name  regrole NOT NULL,
     store_id   bigint  NOT NULL,
     granted_by regrole NOT NULL DEFAULT pg_catalog.quote_ident(session_user)::regrole,
     granted_at timestamptz NOT NULL DEFAULT now(),
+    grantee    name,
     PRIMARY KEY (role_name, store_id)
 );
 REVOKE ALL ON retailiq.store_access FROM PUBLIC;
@@ -53,6 +57,8 @@ CREATE FUNCTION retailiq.grant_store(role_name regrole, store_id bigint) RETURNS
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    grantee name;
 BEGIN
     IF role_name IS NULL OR store_id IS NULL THEN
         RAISE EXCEPTION 'role_name and store_id must not be NULL'
@@ -63,8 +69,9 @@ BEGIN
         RAISE EXCEPTION 'only members of retailiq_admin grant stores'
             USING ERRCODE = 'insufficient_privilege', HINT = 'Ask a member of retailiq_admin.';
     END IF;
-    INSERT INTO retailiq.store_access (role_name, store_id)
-    VALUES (role_name, store_id) ON CONFLICT DO NOTHING;
+    grantee := (SELECT r.rolname FROM pg_roles r WHERE r.oid = role_name);
+    INSERT INTO retailiq.store_access (role_name, store_id, grantee)
+    VALUES (role_name, store_id, grantee) ON CONFLICT DO NOTHING;
     PERFORM retailiq.audit_record('grant_store', jsonb_build_object('role', role_name::text, 'store_id', store_id));
 END
 $$;
@@ -73,28 +80,51 @@ CREATE FUNCTION retailiq.revoke_store(role_name regrole, store_id bigint) RETURN
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_grantee name;
 BEGIN
     IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)
        AND NOT pg_has_role(session_user, 'retailiq_admin', 'MEMBER') THEN
         RAISE EXCEPTION 'only members of retailiq_admin revoke stores'
             USING ERRCODE = 'insufficient_privilege', HINT = 'Ask a member of retailiq_admin.';
     END IF;
-    DELETE FROM retailiq.store_access a WHERE a.role_name = revoke_store.role_name AND a.store_id = revoke_store.store_id;
+    -- by OID, and by the name it was granted under: on a Citus worker the OID is another
+    v_grantee := (SELECT r.rolname FROM pg_roles r WHERE r.oid = revoke_store.role_name);
+    DELETE FROM retailiq.store_access a
+     WHERE a.store_id = revoke_store.store_id
+       AND (a.role_name = revoke_store.role_name OR a.grantee = v_grantee);
     PERFORM retailiq.audit_record('revoke_store', jsonb_build_object('role', role_name::text, 'store_id', store_id));
 END
 $$;
 
--- The stores the given role may see: those granted to it or to a role it is a member of.
--- Row-level policies call it with current_user (the querying role, or a view's owner).
-CREATE FUNCTION retailiq.stores_of(role_name name) RETURNS bigint[]
-LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+-- Is this server a Citus worker (a node of a Citus cluster other than its coordinator)?
+CREATE FUNCTION retailiq_internal.citus_worker() RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-    SELECT coalesce(array_agg(DISTINCT a.store_id), '{}')
-      FROM retailiq.store_access a
-     WHERE EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = a.role_name)
-       AND pg_has_role(stores_of.role_name, a.role_name::oid, 'MEMBER');
-END;
+AS $$
+DECLARE
+    coordinator boolean;
+BEGIN
+    IF to_regprocedure('pg_catalog.citus_is_coordinator()') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT pg_catalog.citus_is_coordinator()' INTO coordinator;
+    RETURN NOT coordinator;
+END
+$$;
+
+-- The stores the given role may see: those granted to it or to a role it is a member of.
+-- Row-level policies call it with current_user (the querying role, or a view's owner). It
+-- reads store_access once per query, not per row (src/privacy/stores_of.c). On a Citus
+-- worker (a policy on a distributed table's shard) the grants are matched by the name they
+-- were made under, since the OIDs of store_access are the coordinator's; there store_access
+-- is a reference table, which a shard's query may read (citus.allow_nested_distributed_execution;
+-- a placeholder setting without Citus).
+CREATE FUNCTION retailiq.stores_of(role_name name) RETURNS bigint[]
+    AS 'MODULE_PATHNAME', 'stores_of'
+    LANGUAGE C STABLE SECURITY DEFINER PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    SET citus.allow_nested_distributed_execution = on;
 
 -- The run history of a job quotes its errors, and an error may quote the data the job read
 -- (a unique violation's detail, a RAISE). A masked session reads only the runs of its own
@@ -174,3 +204,63 @@ BEGIN
     PERFORM retailiq.audit_record('enable_store_security', jsonb_build_object('table', tbl::text, 'store_column', store_column));
 END
 $$;
+
+-- Citus checks EXECUTE on the support functions of an aggregate it splits (partial states on
+-- the workers, combined on the coordinator: wape, kmeans_pass, bgnbd_fit, assoc_rules, ...) for
+-- the calling role, where one node checks only the aggregate. They are not PUBLIC
+-- (src/privileges.sql); this grants (or, with revoke, takes back) EXECUTE on those of every
+-- splittable retailiq aggregate (a combine function and a state that is not internal) to a
+-- role, on this node and, on a Citus coordinator, on every worker. Returns the functions.
+CREATE FUNCTION retailiq.grant_distributed_aggregates(role_name regrole, revoke boolean DEFAULT false)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f regprocedure;
+    n integer := 0;
+    cmd text;
+    cmds text[] := '{}';
+BEGIN
+    IF role_name IS NULL OR revoke IS NULL THEN
+        RAISE EXCEPTION 'role_name and revoke must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass a role, and true to take the grants back.';
+    END IF;
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+       AND NOT pg_has_role(current_user, (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'retailiq'), 'USAGE') THEN
+        RAISE EXCEPTION 'only the owner of the retailiq extension grants its aggregates'' support functions'
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Ask a superuser or the extension''s owner.';
+    END IF;
+    FOR f IN
+        SELECT DISTINCT s.fn::regprocedure
+          FROM pg_aggregate a
+          JOIN pg_proc p ON p.oid = a.aggfnoid
+         CROSS JOIN LATERAL (VALUES (a.aggtransfn), (a.aggcombinefn), (a.aggfinalfn),
+                                    (a.aggserialfn), (a.aggdeserialfn)) s(fn)
+         WHERE p.pronamespace IN ('retailiq'::regnamespace, 'retailiq_internal'::regnamespace)
+           AND a.aggcombinefn <> 0 AND a.aggtranstype <> 'internal'::regtype AND s.fn <> 0
+         ORDER BY 1
+    LOOP
+        cmd := format(CASE WHEN revoke THEN 'REVOKE EXECUTE ON FUNCTION %s FROM %s'
+                           ELSE 'GRANT EXECUTE ON FUNCTION %s TO %s' END, f, role_name);
+        EXECUTE cmd;
+        cmds := cmds || cmd;
+        n := n + 1;
+    END LOOP;
+    IF NOT retailiq_internal.citus_worker() AND to_regprocedure('pg_catalog.run_command_on_workers(text,boolean)') IS NOT NULL THEN
+        -- the workers run the partial aggregates: the same grants there (in one command each)
+        EXECUTE 'SELECT count(*) FROM pg_catalog.run_command_on_workers($1) WHERE NOT success'
+           INTO cmd USING array_to_string(cmds, '; ');
+        IF cmd::int > 0 THEN
+            RAISE EXCEPTION 'the grants failed on % of the workers', cmd
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Check that retailiq is installed on every worker, then run this again.';
+        END IF;
+    END IF;
+    PERFORM retailiq.audit_record(CASE WHEN revoke THEN 'revoke_distributed_aggregates' ELSE 'grant_distributed_aggregates' END,
+                                  jsonb_build_object('role', role_name::text, 'functions', n));
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION retailiq.grant_distributed_aggregates(regrole, boolean) IS
+    'grants (or revokes) EXECUTE on the support functions of retailiq''s splittable aggregates to a role, on every Citus node';

@@ -5,3 +5,8 @@
 -- (CREATE OR REPLACE cannot change them), and changes to existing tables and types.
 -- doc/operations.md, "Changing SQL objects", says when to add to it. (0.1.0 reaches 0.3.0
 -- through the frozen retailiq--0.1.0--0.2.0.sql first.)
+
+-- store_access.grantee: the name a store was granted to, what a Citus worker matches (issue 19);
+-- filled from the roles the grants name now (a dropped role's rows keep NULL)
+ALTER TABLE retailiq.store_access ADD COLUMN grantee name;
+UPDATE retailiq.store_access a SET grantee = r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = a.role_name;

@@ -26,20 +26,54 @@ UPDATE one.inventory SET on_hand = 0 WHERE product_id IN (1, 2);
 SELECT count(*) AS alerts_on_coordinator, count(DISTINCT subject) AS subjects FROM retailiq.alert WHERE status = 'open';
 RESET citus.enable_unsafe_triggers;
 
--- 2. Store security (row security) on a distributed table.
+-- 2. Store security (row security) on a distributed table. Citus copies the policies of
+--    enable_store_security to the shards, so the workers enforce them, each calling
+--    retailiq.stores_of there. The grants must be there too: store_access is made a
+--    reference table (a copy on every node, written by grant_store/revoke_store on the
+--    coordinator in one distributed transaction), and a worker matches its rows by the
+--    role's name (the OIDs in it are the coordinator's).
 SET client_min_messages = warning;
 SELECT retailiq.create_standard_roles();
 CREATE ROLE citus_mgr LOGIN IN ROLE retailiq_store_manager;
 GRANT USAGE ON SCHEMA one, retail TO citus_mgr;
+SELECT create_reference_table('retailiq.store_access');
 SELECT retailiq.grant_store('citus_mgr', 2);
 SELECT retailiq.enable_store_security('retail.daily_sales', 'store_id');
 SELECT retailiq.enable_store_security('one.daily_sales', 'store_id');
 RESET client_min_messages;
+-- what each node holds: the same grant, under the same name
+SELECT nodeport > 0 AS worker, result AS grants
+FROM run_command_on_workers($$SELECT string_agg(grantee || ':' || store_id, ',') FROM retailiq.store_access$$);
 SET ROLE citus_mgr;
 SELECT 'one' AS node, array_agg(DISTINCT store_id) AS stores_seen, count(*) AS rows FROM one.daily_sales
 UNION ALL
 SELECT 'cluster', array_agg(DISTINCT store_id), count(*) FROM retail.daily_sales;
+-- grouped by store (pushed down whole) and split aggregates alike see only store 2
+SELECT store_id, count(*) FROM retail.daily_sales GROUP BY 1 ORDER BY 1;
+SELECT (SELECT sum(units) FROM retail.daily_sales) = (SELECT sum(units) FROM one.daily_sales) AS sum_agrees;
+-- a write to another store's rows is refused on the worker, as on one node
+\set VERBOSITY terse
+INSERT INTO retail.daily_sales (day, store_id, product_id, units, revenue, on_promo) VALUES ('2030-01-01', 1, 1, 1, 1, false);
+INSERT INTO one.daily_sales (day, store_id, product_id, units, revenue, on_promo) VALUES ('2030-01-01', 1, 1, 1, 1, false);
+\set VERBOSITY default
 RESET ROLE;
+-- a revoke reaches the workers in the same transaction: the manager sees no rows anywhere
+SELECT retailiq.revoke_store('citus_mgr', 2);
+SET ROLE citus_mgr;
+SELECT (SELECT count(*) FROM retail.daily_sales) AS cluster_rows, (SELECT count(*) FROM one.daily_sales) AS one_node_rows;
+RESET ROLE;
+-- and a grant of two stores to a group role reaches its members, on the workers too
+SET client_min_messages = warning;
+CREATE ROLE citus_region NOLOGIN;
+GRANT citus_region TO citus_mgr;
+SELECT retailiq.grant_store('citus_region', s) FROM generate_series(1, 2) s;
+RESET client_min_messages;
+SET ROLE citus_mgr;
+SELECT 'one' AS node, array_agg(DISTINCT store_id ORDER BY store_id) AS stores_seen, count(*) AS rows FROM one.daily_sales
+UNION ALL
+SELECT 'cluster', array_agg(DISTINCT store_id ORDER BY store_id), count(*) FROM retail.daily_sales;
+RESET ROLE;
+SELECT retailiq.revoke_store('citus_region', s) FROM generate_series(1, 2) s;
 
 -- 3. The scheduler runs on the coordinator; a job's query over distributed tables runs as any
 --    other query there (workers do the shards' work).
