@@ -469,7 +469,7 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 	validation = (int) forecast_opt_number(jb, "validation", horizon, 0, FORECAST_MAX_HORIZON, true,
 										   "The number of final periods held out to choose the model's form (0: none).");
 	origins = (int) forecast_opt_number(jb, "origins", REG_ORIGINS, 1, REG_MAX_ORIGINS, true,
-										"The number of rolling validation origins, each horizon / 2 periods before the next (1: the last tail only).");
+										"From 1 to 10 rolling validation origins, each horizon / 2 periods before the next (1: the last tail only).");
 	level = forecast_opt_number(jb, "level", 0.8, 0.01, 0.99, false,
 								"The interval coverage is a probability such as 0.8 or 0.95.");
 	verbose = forecast_opt_bool(jb, "verbose", false);
