@@ -80,3 +80,19 @@ SELECT (SELECT retailiq.forecast_fit(series::text, ts, y, 'combo', '{"horizon": 
        = (combo::text::jsonb -> 'data' -> 'par') AS a_longer_horizon_keeps_the_season
   FROM c_models;
 SELECT retailiq.forecast_fit(series::text, ts, y, 'combo', '{"horizon": 0}') FROM c_monthly;
+-- The calibration's evidence (model_info): the share of the held-out periods inside the
+-- components' own combined interval, and inside the calibrated one. In the panel the
+-- calibration is the conformal quantile of the 72 multiples (the 59th smallest): 59 of 72
+-- inside; a lone series its own 30th of 36. The calibration widens exactly when the
+-- uncalibrated interval held fewer.
+SELECT n.k AS series_in_fit,
+       (i #>> '{metrics,validation_coverage_periods}')::int AS periods,
+       round((i #>> '{metrics,validation_coverage_calibrated}')::numeric, 4) AS calibrated,
+       ((SELECT min(phi) FROM retailiq.forecast_model_series(m)) > 1) =
+       ((i #>> '{metrics,validation_coverage}')::float8 < (i #>> '{metrics,validation_coverage_calibrated}')::float8) AS widened_when_it_held_fewer
+  FROM (VALUES (2), (1)) n(k),
+       LATERAL (SELECT retailiq.forecast_fit(series::text, ts, y, 'combo') AS m FROM c_monthly WHERE series <= n.k) f,
+       LATERAL (SELECT retailiq.model_info(f.m) AS i) x
+ ORDER BY 1 DESC;
+-- a method without a calibration records none
+SELECT retailiq.model_info(ets) #> '{metrics,validation_coverage}' AS ets_coverage FROM c_models;

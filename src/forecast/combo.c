@@ -54,6 +54,8 @@
 #define COMBO_CALIB_MAX 10.0
 #define COMBO_SCORES FIT_MAX_M		/* held-out multiples a series passes to its panel, in fit->s */
 #define COMBO_EVIDENCE (COMBO_PARTS + 2)	/* validation sums: components, combination, actuals */
+#define COMBO_COVERAGE COMBO_EVIDENCE	/* then, in init_s: held-out multiples inside the raw and
+										 * the calibrated interval, and how many */
 #define COMBO_ORIGINS 3			/* rolling validation origins at the end of a series */
 #define COMBO_POWER 4.0			/* weights: inverse validation error to this power */
 
@@ -68,7 +70,7 @@ StaticAssertDecl(sizeof(ComboOptions) <= FORECAST_METHOD_OPTS, "options too larg
 static const char *const combo_keys[] = {"horizon", NULL};
 
 StaticAssertDecl(1 + COMBO_PARTS <= FORECAST_MAX_RECORDS, "raise FORECAST_MAX_RECORDS");
-StaticAssertDecl(COMBO_EVIDENCE <= ETS_MAX_SEASON, "the validation sums live in init_s");
+StaticAssertDecl(COMBO_COVERAGE + 3 <= ETS_MAX_SEASON, "the validation sums live in init_s");
 StaticAssertDecl(COMBO_PARTS + 1 <= FORECAST_MAX_EVIDENCE, "raise FORECAST_MAX_EVIDENCE");
 
 extern const ForecastMethod combo_method;
@@ -455,8 +457,6 @@ combo_finish_panel(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o)
 			continue;
 		for (int t = 0; t < (int) f->level && t < COMBO_SCORES; t++)
 			pool[k++] = f->s[t];
-		f->level = 0;
-		memset(f->s, 0, sizeof(f->s));
 	}
 	if (with >= 2)
 	{
@@ -471,6 +471,31 @@ combo_finish_panel(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o)
 			if (f->method == FIT_COMBO && f->phi > 0)
 				f->phi = c;
 		}
+	}
+	/*
+	 * The evidence of the calibration (combo_coverage): of each series' held-out multiples,
+	 * how many the components' own interval held (a multiple of at most 1) and how many the
+	 * calibrated one holds (at most the calibration); then the multiples leave the records.
+	 */
+	for (int i = 0; i < ns; i++)
+	{
+		SeriesFit  *f = &fits[(Size) i * nrec];
+		int			raw = 0,
+					cal = 0,
+					cnt = Min((int) f->level, COMBO_SCORES);
+
+		if (f->method != FIT_COMBO)
+			continue;
+		for (int t = 0; t < cnt; t++)
+		{
+			raw += f->s[t] <= 1;
+			cal += f->s[t] <= (f->phi > 0 ? f->phi : 1);
+		}
+		f->init_s[COMBO_COVERAGE] = raw;
+		f->init_s[COMBO_COVERAGE + 1] = cal;
+		f->init_s[COMBO_COVERAGE + 2] = cnt;
+		f->level = 0;
+		memset(f->s, 0, sizeof(f->s));
 	}
 	pfree(pool);
 }
@@ -523,6 +548,18 @@ combo_evidence(const SeriesFit *fit, double *sae, double *say)
 	return true;
 }
 
+/* the calibration's evidence kept by combo_finish_panel (none: nothing held out) */
+static bool
+combo_coverage(const SeriesFit *fit, double *inside, double *inside_calibrated, double *count)
+{
+	if (fit->method != FIT_COMBO || !(fit->init_s[COMBO_COVERAGE + 2] > 0))
+		return false;
+	*inside = fit->init_s[COMBO_COVERAGE];
+	*inside_calibrated = fit->init_s[COMBO_COVERAGE + 1];
+	*count = fit->init_s[COMBO_COVERAGE + 2];
+	return true;
+}
+
 static void
 combo_shown(const SeriesFit *f, bool shown[4])
 {
@@ -556,6 +593,7 @@ const ForecastMethod combo_method = {
 	.shown = combo_shown,
 	.evidence_names = combo_evidence_names,
 	.evidence = combo_evidence,
+	.coverage = combo_coverage,
 	.label = combo_label,
 	.predict = forecast_local_predict,
 };

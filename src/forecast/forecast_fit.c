@@ -150,6 +150,41 @@ fit_panel(const ForecastPanel *panel, int m, const ForecastOptions *o, WarmPlan 
  * (sums of absolute errors over sums of absolute actuals). Display only: no forecast reads
  * them. One method's candidates per model (the first series' method that has any).
  */
+/*
+ * The evidence of an interval calibrated on held-out periods (combo): the share of those
+ * periods, pooled over the series, inside the components' own interval and inside the
+ * calibrated one, and how many periods that is. Display only: no forecast reads them.
+ */
+static void
+put_coverage(ModelBuilder *b, const ForecastMethod *em, const SeriesFit *fits, int ns, int nrec)
+{
+	double		inside = 0,
+				inside_cal = 0,
+				count = 0;
+
+	if (em->coverage == NULL)
+		return;
+	for (int i = 0; i < ns; i++)
+	{
+		const SeriesFit *f = &fits[(Size) i * nrec];
+		double		a,
+					c,
+					k;
+
+		if (f->method == em->code && em->coverage(f, &a, &c, &k))
+		{
+			inside += a;
+			inside_cal += c;
+			count += k;
+		}
+	}
+	if (!(count > 0))
+		return;
+	model_put_float(b, MODEL_METRICS, "validation_coverage", inside / count);
+	model_put_float(b, MODEL_METRICS, "validation_coverage_calibrated", inside_cal / count);
+	model_put_int(b, MODEL_METRICS, "validation_coverage_periods", (int64) count);
+}
+
 static void
 put_evidence(ModelBuilder *b, const SeriesFit *fits, int ns, int nrec)
 {
@@ -210,6 +245,7 @@ put_evidence(ModelBuilder *b, const SeriesFit *fits, int ns, int nrec)
 	model_put_float_array(b, MODEL_METRICS, "validation_wape_pooled", pooled_sae, 1, dims);
 	model_put_int(b, MODEL_METRICS, "validation_series", validated);
 	pfree(wape);
+	put_coverage(b, em, fits, ns, nrec);
 }
 
 /*

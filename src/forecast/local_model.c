@@ -116,6 +116,19 @@ check_evidence(const ModelView *mv, int ns)
 				i;
 	const double *w;
 
+	/* the calibration's evidence, when there is any: shares in [0, 1] */
+	for (i = 0; i < 2; i++)
+	{
+		const char *key = i == 0 ? "validation_coverage" : "validation_coverage_calibrated";
+
+		if (model_find(mv, MODEL_METRICS, key) != NULL)
+		{
+			double		c = model_get_float(mv, MODEL_METRICS, key);
+
+			if (!(c >= 0 && c <= 1))
+				model_corrupt(mv, "The %s is %g, not a share.", key, c);
+		}
+	}
 	if (model_find(mv, MODEL_METRICS, "validation_candidates") == NULL &&
 		model_find(mv, MODEL_METRICS, "validation_wape") == NULL &&
 		model_find(mv, MODEL_METRICS, "validation_wape_pooled") == NULL)

@@ -111,6 +111,14 @@ typedef struct ForecastMethod
 	 */
 	const char *const *evidence_names;
 	bool		(*evidence) (const SeriesFit *fit, double *sae, double *say);
+	/*
+	 * local methods with an interval calibrated on held-out periods: how many of the fit's
+	 * held-out periods its uncalibrated interval held, how many the calibrated one holds, and
+	 * how many there were (false: none; NULL = no calibration). The model records the pooled
+	 * shares (validation_coverage, validation_coverage_calibrated).
+	 */
+	bool		(*coverage) (const SeriesFit *fit, double *inside, double *inside_calibrated,
+							 double *count);
 	/* local methods: the name forecast_model_series shows (buf has 16 bytes) */
 	const char *(*label) (const SeriesFit *fit, char *buf);
 	/* forecast(model, series, horizon, future_exog) / forecast_all(model, horizon, future_exog) */

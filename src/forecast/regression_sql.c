@@ -45,10 +45,12 @@ PG_FUNCTION_INFO_V1(forecast_regression_fit_final);
 PG_FUNCTION_INFO_V1(forecast_regression_series);
 
 static const char *const regression_option_keys[] = {
-	"horizon", "validation", "level", "transform", "harmonics", "errors", "pooling", "halflife", "robust", "point", "lags", "verbose", NULL
+	"horizon", "validation", "level", "transform", "harmonics", "errors", "pooling", "halflife", "robust", "point", "lags", "verbose", "origins", NULL
 };
 
 #define REG_MAX_CANDIDATES 8
+#define REG_ORIGINS 3			/* rolling validation origins by default */
+#define REG_MAX_ORIGINS 10
 
 /* A decoded model. */
 typedef struct RegModel
@@ -173,24 +175,29 @@ typedef struct ValResult
 	double		wape;			/* NaN: nothing to validate on */
 	double		wape_other;		/* log scale: with the other point forecast (median / mean) */
 	double		calib;
+	double		coverage;		/* share of the held-out periods inside the uncalibrated interval */
+	double		coverage_calibrated;	/* ... inside the calibrated one */
 	int			series;			/* series scored */
 } ValResult;
 
 /*
- * Fit cfg without the last H periods of every series and forecast them with their own
- * factors: the pooled WAPE, and the calibration of the interval (the level-quantile of
- * the standardised errors over the normal quantile).
+ * Fit cfg without the last H + k * step periods of every series (k = 0 .. origins - 1, step
+ * = H / 2, at least 1: rolling origins, one tail's errors decide by chance too often) and
+ * forecast the H periods after each cut with their own factors: the pooled WAPE over every
+ * origin, and the calibration of the interval (the level-quantile of the standardised errors
+ * over the normal quantile) with the coverage before and after it. A series too short for an
+ * origin is left out of that origin.
  */
 static ValResult
 validate(const ForecastPanel *panel, const RegLayout *L, const RegConfig *cfg, int H,
-		 double level, bool nonnegative, bool verbose)
+		 int origins, double level, bool nonnegative, bool verbose)
 {
 	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext, "forecast_regression_fit validation",
 											   ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(work);
-	ValResult	r = {get_float8_nan(), get_float8_nan(), 1.0, 0};
-	RegFit	   *fit = reg_fit(panel, L, cfg, H, false);
-	int			p = 1 + L->ncoef;
+	ValResult	r = {get_float8_nan(), get_float8_nan(), 1.0, get_float8_nan(), get_float8_nan(), 0};
+	int			p = 1 + L->ncoef,
+				step = Max(H / 2, 1);
 	double	   *mu = palloc(sizeof(double) * H),
 			   *var = palloc(sizeof(double) * H),
 			   *err;
@@ -198,50 +205,75 @@ validate(const ForecastPanel *panel, const RegLayout *L, const RegConfig *cfg, i
 				num = 0.0,
 				num_other = 0.0,
 				den = 0.0;
-	Size		nerr = 0;
+	Size		nerr = 0,
+				inside = 0;
 
-	err = riq_alloc(work, riq_mul_size(riq_mul_size(panel->nseries, H, "the validation errors"),
+	err = riq_alloc(work, riq_mul_size(riq_mul_size(riq_mul_size(panel->nseries, H, "the validation errors"),
+													origins, "the validation errors"),
 									   sizeof(double), "the validation errors"),
 					"the validation errors");
-	for (int i = 0; i < panel->nseries; i++)
+	for (int k = 0; k < origins; k++)
 	{
-		const ForecastSeries *sr = &panel->series[i];
-		int			n = fit->nobs[i];
+		int			cut = H + k * step;
+		MemoryContext one = AllocSetContextCreate(work, "forecast_regression_fit origin",
+												  ALLOCSET_DEFAULT_SIZES);
+		MemoryContext prev = MemoryContextSwitchTo(one);
+		RegFit	   *fit = reg_fit(panel, L, cfg, cut, false);
 
-		if (n == 0)
-			continue;
-		CHECK_FOR_INTERRUPTS();
-		r.series++;
-		reg_forecast_z(L, fit->coef + (Size) i * p, fit->phi[i], fit->sigma2[i], fit->resid[i],
-					   reg_position(L->freq, sr->start) + n, H,
-					   L->n_exog > 0 ? sr->exog + (Size) n * L->n_exog : NULL, mu, var);
-		for (int k = 0; k < H; k++)
+		for (int i = 0; i < panel->nseries; i++)
 		{
-			double		y = sr->y[n + k],
-						yhat,
-						other,
-						lo,
-						hi,
-						z = cfg->log_scale ? log1p(y) : y;
+			const ForecastSeries *sr = &panel->series[i];
+			int			n = fit->nobs[i];
 
-			if (!reg_back(cfg->log_scale, cfg->median, mu[k], var[k], zq, 1.0, nonnegative, &yhat, &lo, &hi))
-				yhat = get_float8_infinity();	/* a candidate that explodes loses */
-			if (!reg_back(cfg->log_scale, !cfg->median, mu[k], var[k], zq, 1.0, nonnegative, &other, &lo, &hi))
-				other = get_float8_infinity();
-			num += fabs(y - yhat);
-			num_other += fabs(y - other);
-			den += fabs(y);
-			err[nerr++] = fabs(z - mu[k]) / sqrt(var[k]);
+			/* the series keeps a period before the cut */
+			if (n == 0)
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			if (k == 0)
+				r.series++;
+			reg_forecast_z(L, fit->coef + (Size) i * p, fit->phi[i], fit->sigma2[i], fit->resid[i],
+						   reg_position(L->freq, sr->start) + n, H,
+						   L->n_exog > 0 ? sr->exog + (Size) n * L->n_exog : NULL, mu, var);
+			for (int j = 0; j < H; j++)
+			{
+				double		y = sr->y[n + j],
+							yhat,
+							other,
+							lo,
+							hi,
+							z = cfg->log_scale ? log1p(y) : y;
+
+				if (!reg_back(cfg->log_scale, cfg->median, mu[j], var[j], zq, 1.0, nonnegative, &yhat, &lo, &hi))
+					yhat = get_float8_infinity();	/* a candidate that explodes loses */
+				if (!reg_back(cfg->log_scale, !cfg->median, mu[j], var[j], zq, 1.0, nonnegative, &other, &lo, &hi))
+					other = get_float8_infinity();
+				num += fabs(y - yhat);
+				num_other += fabs(y - other);
+				den += fabs(y);
+				err[nerr] = fabs(z - mu[j]) / sqrt(var[j]);
+				if (err[nerr] <= zq)
+					inside++;
+				nerr++;
+			}
 		}
+		MemoryContextSwitchTo(prev);
+		MemoryContextDelete(one);
 	}
-	if (r.series > 0 && den > 0)
+	if (r.series > 0 && den > 0 && nerr > 0)
 	{
+		Size		inside_cal = 0;
+
 		r.wape = num / den;
 		if (cfg->log_scale)
 			r.wape_other = num_other / den;
 		qsort(err, nerr, sizeof(double), riq_cmp_double);
 		r.calib = err[Min((Size) floor(level * nerr), nerr - 1)] / zq;
 		r.calib = Min(Max(r.calib, 0.1), 10.0);
+		for (Size e = 0; e < nerr; e++)
+			if (err[e] <= r.calib * zq)
+				inside_cal++;
+		r.coverage = (double) inside / nerr;
+		r.coverage_calibrated = (double) inside_cal / nerr;
 	}
 	if (verbose)
 		ereport(NOTICE,
@@ -254,9 +286,10 @@ validate(const ForecastPanel *panel, const RegLayout *L, const RegConfig *cfg, i
 
 static void
 put_model(ModelBuilder *b, const ForecastPanel *panel, const RegFit *fit, int season,
-		  int horizon, int validation, double level, double calib, bool nonnegative,
-		  int ncand, const RegConfig *cand, const double *cand_wape)
+		  int horizon, int validation, int origins, double level, const ValResult *val,
+		  bool nonnegative, int ncand, const RegConfig *cand, const double *cand_wape)
 {
+	double		calib = val->calib;
 	const RegLayout *L = &fit->layout;
 	int			ns = panel->nseries,
 				q = L->ncoef,
@@ -284,6 +317,7 @@ put_model(ModelBuilder *b, const ForecastPanel *panel, const RegFit *fit, int se
 	model_put_float(b, MODEL_PARAMS, "level", level);
 	model_put_int(b, MODEL_PARAMS, "horizon", horizon);
 	model_put_int(b, MODEL_PARAMS, "validation", validation);
+	model_put_int(b, MODEL_PARAMS, "origins", origins);
 	model_put_bool(b, MODEL_PARAMS, "nonnegative", nonnegative);
 
 	model_put_int(b, MODEL_METRICS, "series", ns);
@@ -322,6 +356,12 @@ put_model(ModelBuilder *b, const ForecastPanel *panel, const RegFit *fit, int se
 		dims[0] = ncand;
 		model_put_text_array(b, MODEL_METRICS, "candidates", cnames, ncand);
 		model_put_float_array(b, MODEL_METRICS, "validation_wape", cand_wape, 1, dims);
+	}
+	if (isfinite(val->coverage))
+	{
+		/* the chosen form's interval on the held-out periods, before and after calibration */
+		model_put_float(b, MODEL_METRICS, "validation_coverage", val->coverage);
+		model_put_float(b, MODEL_METRICS, "validation_coverage_calibrated", val->coverage_calibrated);
 	}
 
 	model_put_float(b, MODEL_DATA, "calibration", calib);
@@ -379,14 +419,15 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 				harm[2],
 				horizon,
 				validation,
+				origins,
 				longest = 0,
 				transform,
 				point,
 				lags_opt,
 				kmax;
 	double		level,
-				calib = 1.0,
 				best_wape;
+	ValResult	best_val = {get_float8_nan(), get_float8_nan(), 1.0, get_float8_nan(), get_float8_nan(), 0};
 	bool		verbose,
 				nonnegative,
 				ar;
@@ -427,6 +468,8 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 										"The horizon is the number of periods the validation forecasts, e.g. 13 for a quarter of weeks.");
 	validation = (int) forecast_opt_number(jb, "validation", horizon, 0, FORECAST_MAX_HORIZON, true,
 										   "The number of final periods held out to choose the model's form (0: none).");
+	origins = (int) forecast_opt_number(jb, "origins", REG_ORIGINS, 1, REG_MAX_ORIGINS, true,
+										"From 1 to 10 rolling validation origins, each horizon / 2 periods before the next (1: the last tail only).");
 	level = forecast_opt_number(jb, "level", 0.8, 0.01, 0.99, false,
 								"The interval coverage is a probability such as 0.8 or 0.95.");
 	verbose = forecast_opt_bool(jb, "verbose", false);
@@ -538,7 +581,7 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 			Lc.harmonics = cand[c].harmonics;
 			Lc.n_exog = cand[c].lags ? lagged->n_exog : panel->n_exog;
 			Lc.ncoef = 2 * Lc.harmonics + Lc.n_exog;
-			v = validate(cand[c].lags ? lagged : panel, &Lc, &cand[c], validation, level, nonnegative, verbose);
+			v = validate(cand[c].lags ? lagged : panel, &Lc, &cand[c], validation, origins, level, nonnegative, verbose);
 			/* the other point forecast of a log-scale form, unless options.point fixes it */
 			if (point == 0 && v.wape_other < v.wape)
 			{
@@ -550,7 +593,7 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 			{
 				best_wape = v.wape;
 				best = cand[c];
-				calib = v.calib;
+				best_val = v;
 			}
 		}
 	}
@@ -560,7 +603,7 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 	fit = reg_fit(best.lags ? lagged : panel, &L, &best, 0, verbose);
 
 	b = model_begin(MODEL_KIND_FORECAST_REGRESSION);
-	put_model(b, panel, fit, panel->season, horizon, validation, level, calib, nonnegative,
+	put_model(b, panel, fit, panel->season, horizon, validation, origins, level, &best_val, nonnegative,
 			  validation > 0 ? ncand : 0, cand, cand_wape);
 	PG_RETURN_BYTEA_P(model_finish(b));
 }

@@ -3,7 +3,7 @@
 -- in a clean ERROR with its SQLSTATE, never a crash, a read out of bounds, a huge allocation
 -- or a NaN answer. Ordinary use keeps working, also for an ordinary role.
 BEGIN;
-SELECT plan(75);
+SELECT plan(79);
 SET extra_float_digits = 0;
 
 -- ---------------------------------------------------------------- accuracy states
@@ -133,6 +133,15 @@ SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('auto', '{m
                  'XX001', NULL, 'auto model: an infinite pooled validation WAPE');
 SELECT throws_ok($$SELECT * FROM retailiq.forecast_all((SELECT (t::jsonb #- '{metrics,validation_candidates}' #- '{types,metrics,validation_candidates}')::text::retailiq.model FROM hm WHERE meth = 'auto'), 7)$$,
                  'XX001', NULL, 'auto model: validation WAPEs without their candidates');
+-- the calibration's evidence (the held-out coverage before and after it): shares, checked on read
+SELECT ok((SELECT (retailiq.model_info(t::retailiq.model) #>> '{metrics,validation_coverage_calibrated}')::float8 BETWEEN 0 AND 1 FROM hm WHERE meth = 'auto'),
+          'auto model: its calibrated held-out coverage is a share');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('auto', '{metrics,validation_coverage}', '1.5'), 7)$$,
+                 'XX001', NULL, 'auto model: a held-out coverage above 1');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('auto', '{metrics,validation_coverage_calibrated}', '"NaN"'), 7)$$,
+                 'XX001', NULL, 'auto model: a NaN calibrated coverage');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_model_series(pg_temp.craft('auto', '{metrics,validation_coverage_calibrated}', '-0.25'))$$,
+                 'XX001', NULL, 'auto model: a negative calibrated coverage');
 
 -- ---------------------------------------------------------------- crafted LSTM models
 CREATE TEMP TABLE hl AS

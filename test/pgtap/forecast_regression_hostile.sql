@@ -4,7 +4,7 @@
 -- SQLSTATE, never a crash or a NaN answer; the fit stops on statement_timeout and on
 -- retailiq.max_memory; an ordinary role fits and forecasts.
 BEGIN;
-SELECT plan(62);
+SELECT plan(67);
 SET extra_float_digits = 0;
 
 CREATE TEMP TABLE rh AS
@@ -54,6 +54,11 @@ SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, x, '{"
 SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, x, '{"halflife": "long"}') FROM rh$$, '22023', NULL, 'halflife not a number');
 SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, x, '{"robust": 1}') FROM rh$$, '22023', NULL, 'robust not a boolean');
 SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, x, '{"window": 4}') FROM rh$$, '22023', NULL, 'an option of another method');
+SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, x, '{"origins": 0}') FROM rh$$, '22023', 'options.origins is out of range', 'origins 0');
+SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, x, '{"origins": 11}') FROM rh$$, '22023', 'options.origins is out of range', 'origins above 10');
+SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, x, '{"origins": 2.5}') FROM rh$$, '22023', NULL, 'fractional origins');
+SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, x, '{"origins": "many"}') FROM rh$$, '22023', NULL, 'origins not a number');
+SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, x, '{"origins": 1e300}') FROM rh$$, '22023', NULL, 'origins huge');
 SELECT ok((SELECT retailiq.forecast_regression_fit(series, ts, y, x) FROM rh WHERE false) IS NULL, 'no rows, no model');
 
 -- ---------------------------------------------------------------- bad arguments to predict
