@@ -144,13 +144,6 @@ fit_panel(const ForecastPanel *panel, int m, const ForecastOptions *o, WarmPlan 
 /* ---------- the model ---------- */
 
 /*
- * The validation evidence of the fits whose method measured candidates on held-out periods
- * (combo, also as 'auto's choice): the candidates' names, each series' WAPE per candidate
- * there (NaN: the series was not validated this way) and the WAPE pooled over those series
- * (sums of absolute errors over sums of absolute actuals). Display only: no forecast reads
- * them. One method's candidates per model (the first series' method that has any).
- */
-/*
  * The evidence of an interval calibrated on held-out periods (combo): the share of those
  * periods, pooled over the series, inside the components' own interval and inside the
  * calibrated one, and how many periods that is. Display only: no forecast reads them.
@@ -185,6 +178,13 @@ put_coverage(ModelBuilder *b, const ForecastMethod *em, const SeriesFit *fits, i
 	model_put_int(b, MODEL_METRICS, "validation_coverage_periods", (int64) count);
 }
 
+/*
+ * The validation evidence of the fits whose method measured candidates on held-out periods
+ * (combo, also as 'auto's choice): the candidates' names, each series' WAPE per candidate
+ * there (NaN: the series was not validated this way) and the WAPE pooled over those series
+ * (sums of absolute errors over sums of absolute actuals). Display only: no forecast reads
+ * them. One method's candidates per model (the first series' method that has any).
+ */
 static void
 put_evidence(ModelBuilder *b, const SeriesFit *fits, int ns, int nrec)
 {
