@@ -67,7 +67,7 @@ BEGIN
             'report_customers_live', 'report_customers_rows', 'report_day_customers_live',
             'report_day_dwell_live', 'report_day_funnel_live', 'report_day_rows',
             'report_day_sales_live', 'report_days_readable', 'report_dwell_rows', 'report_gaps',
-            'report_sources',
+            'report_sources', 'report_day_units_live',
             'model_or_null', 'tag_candidates_sql', 'tag_event_filter',
             -- replenishment (replenishment_plan, replenishment_backtest, the row security
             -- of purchase_order, order_plan and replenishment_parameter)

@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "nodes/execnodes.h"
 #include "utils/memutils.h"
 
 #include "core/agg_state.h"
@@ -146,4 +147,18 @@ riq_xstate_arg(FunctionCallInfo fcinfo, int argno, const RiqXStateMethods *m, bo
 	xs = riq_xstate_new(fcinfo, m);
 	xs->state = m->expand(xs->cxt, m->arg, VARDATA_ANY(flat), VARSIZE_ANY_EXHDR(flat));
 	return xs;
+}
+
+double
+riq_agg_input_rows(FunctionCallInfo fcinfo)
+{
+	if (fcinfo->context && IsA(fcinfo->context, AggState))
+	{
+		AggState   *agg = (AggState *) fcinfo->context;
+		PlanState  *outer = outerPlanState(agg);
+
+		if (agg->aggstrategy == AGG_PLAIN && outer != NULL && outer->plan != NULL)
+			return outer->plan->plan_rows;
+	}
+	return 0.0;
 }

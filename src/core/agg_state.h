@@ -17,6 +17,11 @@
 
 /* The aggregate's memory context; an ERROR (0A000) when called outside an aggregate. */
 extern MemoryContext riq_agg_context(FunctionCallInfo fcinfo, const char *fname);
+/*
+ * The planner's estimate of the rows a plain (ungrouped) aggregate reads, as a size hint for
+ * a state that holds them; 0 when unknown (grouped, a window, a direct call).
+ */
+extern double riq_agg_input_rows(FunctionCallInfo fcinfo);
 /* A float8[] state: one dimension, no NULLs, exactly `expect` elements (any if < 0). */
 extern double *riq_state_array(ArrayType *a, const char *aggname, int expect);
 /* A count or size stored in a state: a whole number in [lo, hi]. */

@@ -16,18 +16,25 @@ mb(Size bytes)
 	return (double) bytes / (1024.0 * 1024.0);
 }
 
-void
-riq_memory_check(MemoryContext cxt, Size bytes, const char *what)
+bool
+riq_memory_fits(MemoryContext cxt, Size bytes)
 {
 	Size		held = cxt ? MemoryContextMemAllocated(cxt, true) : 0;
 	Size		limit = (Size) riq_max_memory_kb * 1024;
 
-	if (bytes > limit || held > limit - bytes)
+	return bytes <= limit && held <= limit - bytes;
+}
+
+void
+riq_memory_check(MemoryContext cxt, Size bytes, const char *what)
+{
+	if (!riq_memory_fits(cxt, bytes))
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("%s needs more memory than retailiq.max_memory allows", what),
 				 errdetail("It needs %.2f MB more on top of %.2f MB held; the limit is %.2f MB.",
-						   mb(bytes), mb(held), riq_max_memory_kb / 1024.0),
+						   mb(bytes), mb(cxt ? MemoryContextMemAllocated(cxt, true) : 0),
+						   riq_max_memory_kb / 1024.0),
 				 errhint("Raise retailiq.max_memory (SET retailiq.max_memory = '8GB'), or reduce the input.")));
 }
 

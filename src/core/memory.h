@@ -12,6 +12,8 @@ extern int	riq_max_memory_kb;	/* GUC retailiq.max_memory */
 
 /* ERROR (53200) if `bytes` more, on top of what `cxt` already holds, exceed the budget. */
 extern void riq_memory_check(MemoryContext cxt, Size bytes, const char *what);
+/* Whether `bytes` more fit the budget (for an optional speed-up that can do without them). */
+extern bool riq_memory_fits(MemoryContext cxt, Size bytes);
 /* overflow-checked n * size, for sizing arrays from counts that came from data */
 extern Size riq_mul_size(Size n, Size size, const char *what);
 /* palloc of `bytes` (huge allowed) after the budget check */

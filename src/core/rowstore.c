@@ -263,8 +263,33 @@ radix_sort_keys(RowKey *keys, RowKey *tmp, int64 n, const RowSortArg *arg)
 }
 
 /*
+ * Row i of a new array receives old row perm[i]: reads in any order but independent of each
+ * other (the in-place cycles of rows_permute follow one chain of dependent moves), writes in
+ * order. Returns the new array, in cxt; the old one is freed.
+ */
+static double *
+rows_gather(double *x, int64 n, int d, const int64 *perm, MemoryContext cxt)
+{
+	double	   *dst = MemoryContextAllocHuge(cxt, sizeof(double) * (Size) n * (Size) d);
+
+	for (int64 i = 0; i < n; i++)
+	{
+		const double *src = x + perm[i] * d;
+		double	   *out = dst + i * d;
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (int t = 0; t < d; t++)
+			out[t] = src[t];
+	}
+	pfree(x);
+	return dst;
+}
+
+/*
  * Sort keys (first value and index) rather than whole rows, then permute the rows once:
- * wide rows are moved n times instead of n log n times. The keys are sorted by radix on the
+ * wide rows are moved n times instead of n log n times (into a second array when
+ * retailiq.max_memory has room for one, otherwise in place, more slowly). The keys are sorted by radix on the
  * first value (linear, where a comparison sort spent most of the time); rows with a NaN, whose
  * comparisons are no order, keep the comparison sort they always had. Rows that compare equal
  * are equal bytes (no NaN, no -0), so the sorted store is the same whichever sort ran.
@@ -281,6 +306,12 @@ riq_rows_sort(RiqRows *r)
 	RowKey	   *tmp = NULL;
 	bool		has_nan = false;
 
+	/* the capacity a size hint reserved beyond the rows held goes back */
+	if (r->cap > n && n > 0)
+	{
+		r->data = repalloc_huge(r->data, sizeof(double) * (Size) n * (Size) d);
+		r->cap = n;
+	}
 	/* already in order (a second final call, or pre-sorted input): nothing to do */
 	if (n < 2 || rows_sorted(r->data, n, d))
 		return;
@@ -310,9 +341,18 @@ riq_rows_sort(RiqRows *r)
 	perm = (int64 *) keys;
 	for (int64 i = 0; i < n; i++)
 		perm[i] = sorted[i].idx;
-	rows_permute(r->data, n, d, perm);
 	if (tmp)
+	{
 		pfree(tmp);
+		tmp = NULL;
+	}
+	if (riq_memory_fits(r->cxt, sizeof(double) * (Size) n * (Size) d))
+	{
+		r->data = rows_gather(r->data, n, d, perm, r->cxt);
+		r->cap = n;
+	}
+	else
+		rows_permute(r->data, n, d, perm);
 	pfree(keys);
 }
 

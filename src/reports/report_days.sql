@@ -27,6 +27,12 @@ CREATE TABLE retailiq.report_day_sales (
     units numeric, sales numeric);
 CREATE INDEX ON retailiq.report_day_sales (day);
 
+-- Units of each product sold at each store on the day (the actuals report_sales and
+-- report_forecast_accuracy compare with the day's forecasts).
+CREATE TABLE retailiq.report_day_units (
+    day date NOT NULL, store_id bigint, product_id bigint, units numeric);
+CREATE INDEX ON retailiq.report_day_units (day);
+
 -- Customers whose first order falls on the day, and orders 90 days before the day not
 -- followed by another within 90 days (all stores, and by store: orders at that store).
 CREATE TABLE retailiq.report_day_customers (
@@ -65,12 +71,16 @@ CREATE TABLE retailiq.report_period_customers (
 CREATE INDEX ON retailiq.report_period_customers (grain, period_start);
 
 -- The registered relations a part reads, as text: their oids and column maps (a table dropped
--- and created again, or another source registered, makes the stored days unused).
+-- and created again, or another source registered, makes the stored days unused). The orders
+-- part's starts with 'units ': days stored before report_day_units existed (without their
+-- units) do not match, so they are computed from the tables until refresh_report_days stores
+-- them again.
 CREATE FUNCTION retailiq_internal.report_sources(part text) RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT string_agg(format('%s:%s', (retailiq_internal.source_row(r)).relation::oid,
+    SELECT CASE $1 WHEN 'orders' THEN 'units ' ELSE '' END
+           || string_agg(format('%s:%s', (retailiq_internal.source_row(r)).relation::oid,
                              (retailiq_internal.source_row(r)).columns), ' ' ORDER BY k)
       FROM unnest(CASE $1 WHEN 'orders' THEN ARRAY['orders', 'order_lines']
                           ELSE ARRAY['events', 'orders', 'order_lines', 'products'] END)
@@ -79,7 +89,7 @@ $$;
 
 -- Whether the caller may read the stored days. They are sums over every store's rows, so
 -- they bypass the row security of the tables they were computed from: a role reads them
--- only when granted SELECT on all eight tables (superusers and the extension's owner can; a DBA
+-- only when granted SELECT on all nine tables (superusers and the extension's owner can; a DBA
 -- grants it to roles that may see every store); every other role's reports are computed from
 -- the tables it reads, as before, row security applied.
 CREATE FUNCTION retailiq_internal.report_days_readable() RETURNS boolean
@@ -90,7 +100,7 @@ AS $$
       FROM unnest(ARRAY['retailiq.report_day', 'retailiq.report_day_sales', 'retailiq.report_day_customers',
                         'retailiq.report_day_funnel', 'retailiq.report_day_dwell',
                         'retailiq.report_period_customers', 'retailiq.report_period_dwell',
-                        'retailiq.report_period']) t
+                        'retailiq.report_period', 'retailiq.report_day_units']) t
 $$;
 
 -- The runs of days of [from_date, to_date] that are not stored for a part (from the relations
@@ -151,6 +161,27 @@ BEGIN
         SELECT s.day, s.by_store, s.store_id, s.orders, s.customers, s.active, u.units, s.sales
           FROM s LEFT JOIN u ON u.day = s.day AND u.by_store = s.by_store
                             AND coalesce(u.store_id, -1) = coalesce(s.store_id, -1)$q$,
+        retailiq_internal.source_sql('orders'), retailiq_internal.source_sql('order_lines'))
+    USING from_date, to_date;
+END
+$$;
+
+-- Units sold by day, store and product (report_day_units).
+CREATE FUNCTION retailiq_internal.report_day_units_live(from_date date, to_date date)
+RETURNS TABLE (day date, store_id bigint, product_id bigint, units numeric)
+LANGUAGE plpgsql STABLE ROWS 10000
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE format($q$
+        SELECT (o.ordered_at AT TIME ZONE 'UTC')::date, o.store_id::bigint, l.product_id::bigint,
+               sum(l.quantity)::numeric
+          FROM %1$s o JOIN %2$s l ON l.order_id = o.order_id
+         WHERE o.ordered_at >= ($1::timestamp AT TIME ZONE 'UTC')
+           AND o.ordered_at < (($2 + 1)::timestamp AT TIME ZONE 'UTC')
+         GROUP BY 1, 2, 3
+         -- stored in this order, a day's rows are together (a report reads a few days)
+         ORDER BY 1, 2, 3$q$,
         retailiq_internal.source_sql('orders'), retailiq_internal.source_sql('order_lines'))
     USING from_date, to_date;
 END
@@ -552,7 +583,9 @@ BEGIN
 
     DELETE FROM retailiq.report_day_sales d WHERE d.day BETWEEN lo AND hi;
     DELETE FROM retailiq.report_day_customers d WHERE d.day BETWEEN lo AND hi;
+    DELETE FROM retailiq.report_day_units d WHERE d.day BETWEEN lo AND hi;
     INSERT INTO retailiq.report_day_sales SELECT * FROM retailiq_internal.report_day_sales_live(lo, hi);
+    INSERT INTO retailiq.report_day_units SELECT * FROM retailiq_internal.report_day_units_live(lo, hi);
     INSERT INTO retailiq.report_day_customers SELECT * FROM retailiq_internal.report_day_customers_live(lo, hi);
     DELETE FROM retailiq.report_day r WHERE r.part = 'orders' AND r.day BETWEEN lo AND hi;
     INSERT INTO retailiq.report_day (part, day, sources)

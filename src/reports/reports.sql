@@ -80,7 +80,7 @@ DECLARE
     g text := retailiq_internal.report_grain(grain);
 BEGIN
     PERFORM retailiq_internal.report_range(from_date, to_date);
-    RETURN QUERY EXECUTE format($q$
+    RETURN QUERY EXECUTE $q$
         WITH d AS (
             SELECT date_trunc($4, d.day)::date AS period_start, CASE WHEN $5 THEN d.store_id END AS store_id,
                    d.orders, d.customers, d.units, d.sales
@@ -106,15 +106,8 @@ BEGIN
             SELECT date_trunc($4, f.day)::date AS period_start,
                    CASE WHEN $5 THEN f.store_id END AS store_id,
                    sum(f.yhat) AS forecast_units, sum(coalesce(a.units, 0))::float8 AS actual_units
-              FROM f LEFT JOIN (
-                   SELECT (o.ordered_at AT TIME ZONE 'UTC')::date AS day, o.store_id::bigint AS store_id,
-                          l.product_id::bigint AS product_id, sum(l.quantity) AS units
-                     FROM %1$s o JOIN %2$s l ON l.order_id = o.order_id
-                    WHERE o.ordered_at >= ((SELECT min(day) FROM f)::timestamp AT TIME ZONE 'UTC')
-                      AND o.ordered_at < (((SELECT max(day) FROM f) + 1)::timestamp AT TIME ZONE 'UTC')
-                      AND ($3 IS NULL OR o.store_id = $3)
-                      AND (o.store_id::bigint, l.product_id::bigint) IN (SELECT DISTINCT store_id, product_id FROM f)
-                    GROUP BY 1, 2, 3) a
+              FROM f LEFT JOIN retailiq_internal.report_day_rows(NULL::retailiq.report_day_units, 'orders',
+                                                                  (SELECT min(day) FROM f), (SELECT max(day) FROM f)) a
                 ON a.day = f.day AND a.store_id = f.store_id AND a.product_id = f.product_id
              GROUP BY 1, 2),
         periods AS (
@@ -133,7 +126,7 @@ BEGIN
           FROM keys k
           LEFT JOIN s ON s.period_start = k.period_start AND coalesce(s.store_id, -1) = coalesce(k.store_id, -1)
           LEFT JOIN fa ON fa.period_start = k.period_start AND coalesce(fa.store_id, -1) = coalesce(k.store_id, -1)
-         ORDER BY 1, 2$q$, retailiq_internal.source_sql('orders'), retailiq_internal.source_sql('order_lines'))
+         ORDER BY 1, 2$q$
     USING from_date, to_date, store, g, coalesce(by_store, false);
 END
 $$;
@@ -152,17 +145,12 @@ DECLARE
     g text := retailiq_internal.report_grain(grain);
 BEGIN
     PERFORM retailiq_internal.report_range(from_date, to_date);
-    RETURN QUERY EXECUTE format($q$
+    RETURN QUERY EXECUTE $q$
         WITH f AS MATERIALIZED (SELECT * FROM retailiq_internal.report_forecasts($1, $2, $3)),
         a AS (
-            SELECT (o.ordered_at AT TIME ZONE 'UTC')::date AS day, o.store_id::bigint AS store_id,
-                   l.product_id::bigint AS product_id, sum(l.quantity)::float8 AS units
-              FROM %1$s o JOIN %2$s l ON l.order_id = o.order_id
-             WHERE o.ordered_at >= ((SELECT min(day) FROM f)::timestamp AT TIME ZONE 'UTC')
-               AND o.ordered_at < (((SELECT max(day) FROM f) + 1)::timestamp AT TIME ZONE 'UTC')
-               AND ($3 IS NULL OR o.store_id = $3)
-               AND (o.store_id::bigint, l.product_id::bigint) IN (SELECT DISTINCT store_id, product_id FROM f)
-             GROUP BY 1, 2, 3),
+            SELECT u.day, u.store_id, u.product_id, u.units::float8 AS units
+              FROM retailiq_internal.report_day_rows(NULL::retailiq.report_day_units, 'orders',
+                                                     (SELECT min(day) FROM f), (SELECT max(day) FROM f)) u),
         j AS (
             SELECT date_trunc($4, f.day)::date AS period_start, f.model_name, f.store_id, f.product_id,
                    f.yhat, f.yhat_lower, f.yhat_upper, coalesce(a.units, 0) AS y
@@ -173,8 +161,7 @@ BEGIN
                (sum(yhat) - sum(y)) / nullif(sum(y), 0),
                avg(abs(y - yhat)),
                (avg((y BETWEEN yhat_lower AND yhat_upper)::int) FILTER (WHERE yhat_lower IS NOT NULL))::float8
-          FROM j GROUP BY 1, 2 ORDER BY 1, 2$q$,
-        retailiq_internal.source_sql('orders'), retailiq_internal.source_sql('order_lines'))
+          FROM j GROUP BY 1, 2 ORDER BY 1, 2$q$
     USING from_date, to_date, store, g;
 END
 $$;

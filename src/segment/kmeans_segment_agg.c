@@ -127,6 +127,17 @@ kmeans_segment_accum(PG_FUNCTION_ARGS)
 		s = MemoryContextAllocZero(cxt, sizeof(KmSegState));
 		riq_rows_init(&s->rows, cxt, d, "kmeans_segment");
 		s->p = p;
+		/*
+		 * Room for the rows the planner expects, when the budget has it: the store then
+		 * grows by no copies (riq_rows_sort gives back what is left unused).
+		 */
+		{
+			double		expect = riq_agg_input_rows(fcinfo);
+
+			if (expect > 1024.0 && expect < 1e9 &&
+				riq_memory_fits(cxt, (Size) expect * (Size) d * sizeof(double)))
+				riq_rows_reserve(&s->rows, (int64) expect);
+		}
 	}
 	else
 	{

@@ -28,6 +28,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 
 #include "core/agg_state.h"
 #include "core/memory.h"
@@ -58,22 +59,73 @@ typedef struct RfmWire
 	double		fsum;
 } RfmWire;
 
-/* The blessed result descriptor, looked up once per query rather than once per row. */
+/* What a function looks up once per query rather than once per row (in fn_extra). */
+typedef struct RfmFnCache
+{
+	TupleDesc	result;			/* the blessed result descriptor (rfm_final, rfm_score) */
+	TupleDesc	input;			/* the retailiq.rfm argument's (rfm_breaks, rfm_score) */
+	Oid			input_type;
+	int32		input_typmod;
+} RfmFnCache;
+
+static RfmFnCache *
+fn_cache(FunctionCallInfo fcinfo)
+{
+	if (fcinfo->flinfo->fn_extra == NULL)
+		fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt,
+														  sizeof(RfmFnCache));
+	return (RfmFnCache *) fcinfo->flinfo->fn_extra;
+}
+
 static TupleDesc
 result_desc(FunctionCallInfo fcinfo, const char *fname)
 {
+	RfmFnCache *c = fn_cache(fcinfo);
 	TupleDesc	tupdesc;
 	MemoryContext old;
 
-	if (fcinfo->flinfo->fn_extra != NULL)
-		return (TupleDesc) fcinfo->flinfo->fn_extra;
+	if (c->result != NULL)
+		return c->result;
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "%s must return a composite type", fname);
-	tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+	c->result = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
 	MemoryContextSwitchTo(old);
-	fcinfo->flinfo->fn_extra = tupdesc;
-	return tupdesc;
+	return c->result;
+}
+
+/*
+ * The first three fields (recency, frequency, monetary) of a retailiq.rfm value, with its
+ * descriptor kept from the previous row (GetAttributeByNum looked it up for every field).
+ */
+static void
+rfm_fields(FunctionCallInfo fcinfo, HeapTupleHeader t, Datum *v, bool *isnull)
+{
+	RfmFnCache *c = fn_cache(fcinfo);
+	Oid			typ = HeapTupleHeaderGetTypeId(t);
+	int32		typmod = HeapTupleHeaderGetTypMod(t);
+	HeapTupleData tuple;
+
+	if (c->input == NULL || c->input_type != typ || c->input_typmod != typmod)
+	{
+		TupleDesc	td = lookup_rowtype_tupdesc(typ, typmod);
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		TupleDesc	copy = CreateTupleDescCopy(td);
+
+		MemoryContextSwitchTo(old);
+		ReleaseTupleDesc(td);
+		if (c->input != NULL)
+			FreeTupleDesc(c->input);
+		c->input = copy;
+		c->input_type = typ;
+		c->input_typmod = typmod;
+	}
+	tuple.t_len = HeapTupleHeaderGetDatumLength(t);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = t;
+	for (int i = 0; i < 3; i++)
+		v[i] = heap_getattr(&tuple, i + 1, c->input, &isnull[i]);
 }
 
 /* Call one of PostgreSQL's numeric aggregate support functions inside our aggregate. */
@@ -396,9 +448,8 @@ rfm_breaks_accum(PG_FUNCTION_ARGS)
 	BreaksState *s = PG_ARGISNULL(0) ? NULL : (BreaksState *) PG_GETARG_POINTER(0);
 	int32		bins = 5;
 	HeapTupleHeader t;
-	bool		n0,
-				n1,
-				n2;
+	bool		nulls[3];
+	Datum		fields[3];
 	Datum		r,
 				f,
 				m;
@@ -426,10 +477,11 @@ rfm_breaks_accum(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(s);
 	t = PG_GETARG_HEAPTUPLEHEADER(1);
-	r = GetAttributeByNum(t, 1, &n0);
-	f = GetAttributeByNum(t, 2, &n1);
-	m = GetAttributeByNum(t, 3, &n2);
-	if (n0 || n1 || n2)
+	rfm_fields(fcinfo, t, fields, nulls);
+	r = fields[0];
+	f = fields[1];
+	m = fields[2];
+	if (nulls[0] || nulls[1] || nulls[2])
 		PG_RETURN_POINTER(s);
 	breaks_grow(s, cxt, s->n + 1);
 	s->v[s->n] = (double) DatumGetInt32(r);
@@ -635,9 +687,8 @@ rfm_score(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		values[5];
 	bool		nulls[5] = {false, false, false, false, false};
-	bool		n0,
-				n1,
-				n2;
+	bool		fnulls[3];
+	Datum		fields[3];
 	Datum		rd,
 				fd,
 				md;
@@ -666,10 +717,11 @@ rfm_score(PG_FUNCTION_ARGS)
 						 errmsg("breaks must be finite and ascending along each row"),
 						 errhint("Pass the value of retailiq.rfm_breaks().")));
 
-	rd = GetAttributeByNum(t, 1, &n0);
-	fd = GetAttributeByNum(t, 2, &n1);
-	md = GetAttributeByNum(t, 3, &n2);
-	if (n0 || n1 || n2)
+	rfm_fields(fcinfo, t, fields, fnulls);
+	rd = fields[0];
+	fd = fields[1];
+	md = fields[2];
+	if (fnulls[0] || fnulls[1] || fnulls[2])
 		PG_RETURN_NULL();
 
 	r = bins - count_above((double) DatumGetInt32(rd), b, nb);

@@ -1,11 +1,12 @@
 -- reports: the stored days (retailiq.refresh_report_days) give the numbers of the definitions
--- they replace. The definitions of report_sales, report_behaviour and zone_dwell before the
--- stored days (issue 20) are kept below in schema tap_ref as the reference; both are run on
+-- they replace. The definitions of report_sales, report_forecast_accuracy, report_behaviour and
+-- zone_dwell before the stored days (issue 20) are kept below in schema tap_ref as the
+-- reference; both are run on
 -- the same sample data with nothing stored, some days stored (ranges that start and end
 -- inside stored weeks and months, and unstored days between), everything stored, after a late
 -- order, and for a role that may not read the stored days.
 BEGIN;
-SELECT plan(27);
+SELECT plan(29);
 SET LOCAL client_min_messages = warning;
 SET LOCAL TimeZone = 'UTC';
 DO $$ BEGIN PERFORM retailiq.generate_sample_data('tap_rd', 300, 4, 30, 150, 7); END $$;
@@ -88,6 +89,45 @@ BEGIN
           LEFT JOIN fa ON fa.period_start = k.period_start AND coalesce(fa.store_id, -1) = coalesce(k.store_id, -1)
          ORDER BY 1, 2$q$, retailiq_internal.source_sql('orders'), retailiq_internal.source_sql('order_lines'))
     USING from_date, to_date, store, g, coalesce(by_store, false);
+END
+$$;
+
+CREATE FUNCTION tap_ref.report_forecast_accuracy(grain text, from_date date, to_date date,
+                                                 store int DEFAULT NULL)
+RETURNS TABLE (period_start date, model_name text, series bigint, points bigint,
+               forecast_units float8, actual_units float8, wape float8, bias float8, mae float8,
+               interval_coverage float8)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g text := retailiq_internal.report_grain(grain);
+BEGIN
+    PERFORM retailiq_internal.report_range(from_date, to_date);
+    RETURN QUERY EXECUTE format($q$
+        WITH f AS MATERIALIZED (SELECT * FROM retailiq_internal.report_forecasts($1, $2, $3)),
+        a AS (
+            SELECT (o.ordered_at AT TIME ZONE 'UTC')::date AS day, o.store_id::bigint AS store_id,
+                   l.product_id::bigint AS product_id, sum(l.quantity)::float8 AS units
+              FROM %1$s o JOIN %2$s l ON l.order_id = o.order_id
+             WHERE o.ordered_at >= ((SELECT min(day) FROM f)::timestamp AT TIME ZONE 'UTC')
+               AND o.ordered_at < (((SELECT max(day) FROM f) + 1)::timestamp AT TIME ZONE 'UTC')
+               AND ($3 IS NULL OR o.store_id = $3)
+               AND (o.store_id::bigint, l.product_id::bigint) IN (SELECT DISTINCT store_id, product_id FROM f)
+             GROUP BY 1, 2, 3),
+        j AS (
+            SELECT date_trunc($4, f.day)::date AS period_start, f.model_name, f.store_id, f.product_id,
+                   f.yhat, f.yhat_lower, f.yhat_upper, coalesce(a.units, 0) AS y
+              FROM f LEFT JOIN a ON a.day = f.day AND a.store_id = f.store_id AND a.product_id = f.product_id)
+        SELECT period_start, model_name, count(DISTINCT (store_id, product_id)), count(*),
+               sum(yhat), sum(y),
+               sum(abs(y - yhat)) / nullif(sum(y), 0),
+               (sum(yhat) - sum(y)) / nullif(sum(y), 0),
+               avg(abs(y - yhat)),
+               (avg((y BETWEEN yhat_lower AND yhat_upper)::int) FILTER (WHERE yhat_lower IS NOT NULL))::float8
+          FROM j GROUP BY 1, 2 ORDER BY 1, 2$q$,
+        retailiq_internal.source_sql('orders'), retailiq_internal.source_sql('order_lines'))
+    USING from_date, to_date, store, g;
 END
 $$;
 
@@ -196,6 +236,37 @@ BEGIN
 END
 $$;
 
+-- The forecast columns are sums of float8 forecasts: their last bits depend on the order the
+-- plan adds them in (the stored days' plan is not the reference's), so they are compared to 9
+-- significant digits; every other column exactly.
+CREATE FUNCTION tap_ref.r9(x float8) RETURNS text LANGUAGE sql IMMUTABLE
+AS $$ SELECT CASE WHEN x IS NULL THEN NULL WHEN x = 0 THEN '0' ELSE to_char(x, '9.99999999EEEE') END $$;
+CREATE FUNCTION tap_ref.sales(impl text, g text, d0 date, d1 date, st int, bs bool)
+RETURNS TABLE (period_start date, store_id bigint, orders bigint, customers bigint, units bigint,
+               sales numeric, avg_basket numeric, forecast_units text, forecast_actual_units text,
+               achievement text, bias text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY EXECUTE format('SELECT r.period_start, r.store_id, r.orders, r.customers, r.units, r.sales, r.avg_basket,
+                                        tap_ref.r9(r.forecast_units), tap_ref.r9(r.forecast_actual_units),
+                                        tap_ref.r9(r.achievement), tap_ref.r9(r.bias)
+                                   FROM %s.report_sales($1, $2, $3, $4, $5) r', impl)
+    USING g, d0, d1, st, bs;
+END
+$$;
+CREATE FUNCTION tap_ref.accuracy(impl text, g text, d0 date, d1 date, st int)
+RETURNS TABLE (period_start date, model_name text, series bigint, points bigint, forecast_units text,
+               actual_units text, wape text, bias text, mae text, interval_coverage text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY EXECUTE format('SELECT r.period_start, r.model_name, r.series, r.points,
+                                        tap_ref.r9(r.forecast_units), tap_ref.r9(r.actual_units), tap_ref.r9(r.wape),
+                                        tap_ref.r9(r.bias), tap_ref.r9(r.mae), tap_ref.r9(r.interval_coverage)
+                                   FROM %s.report_forecast_accuracy($1, $2, $3, $4) r', impl)
+    USING g, d0, d1, st;
+END
+$$;
+
 -- every report, grain, store choice over ranges starting and ending mid-week and mid-month
 CREATE FUNCTION tap_ref.diffs(label text) RETURNS SETOF text LANGUAGE plpgsql AS $f$
 DECLARE
@@ -210,13 +281,20 @@ BEGIN
         FOR st IN SELECT unnest(ARRAY[NULL, 2]) LOOP
             FOR bs IN SELECT unnest(ARRAY[false, true]) LOOP
                 SELECT count(*) INTO n FROM (
-                    (SELECT * FROM retailiq.report_sales(g, d0, d1, st, bs) EXCEPT ALL
-                     SELECT * FROM tap_ref.report_sales(g, d0, d1, st, bs))
+                    (SELECT * FROM tap_ref.sales('retailiq', g, d0, d1, st, bs) EXCEPT ALL
+                     SELECT * FROM tap_ref.sales('tap_ref', g, d0, d1, st, bs))
                     UNION ALL
-                    (SELECT * FROM tap_ref.report_sales(g, d0, d1, st, bs) EXCEPT ALL
-                     SELECT * FROM retailiq.report_sales(g, d0, d1, st, bs))) x;
+                    (SELECT * FROM tap_ref.sales('tap_ref', g, d0, d1, st, bs) EXCEPT ALL
+                     SELECT * FROM tap_ref.sales('retailiq', g, d0, d1, st, bs))) x;
                 IF n > 0 THEN RETURN NEXT format('%s: report_sales(%s, store %s, by_store %s): %s rows differ', label, g, st, bs, n); END IF;
             END LOOP;
+            SELECT count(*) INTO n FROM (
+                (SELECT * FROM tap_ref.accuracy('retailiq', g, d0, d1, st) EXCEPT ALL
+                 SELECT * FROM tap_ref.accuracy('tap_ref', g, d0, d1, st))
+                UNION ALL
+                (SELECT * FROM tap_ref.accuracy('tap_ref', g, d0, d1, st) EXCEPT ALL
+                 SELECT * FROM tap_ref.accuracy('retailiq', g, d0, d1, st))) x;
+            IF n > 0 THEN RETURN NEXT format('%s: report_forecast_accuracy(%s, store %s): %s rows differ', label, g, st, n); END IF;
             SELECT count(*) INTO n FROM (
                 (SELECT * FROM retailiq.report_behaviour(g, d0, d1, st) EXCEPT ALL
                  SELECT * FROM tap_ref.report_behaviour(g, d0, d1, st))
@@ -240,7 +318,8 @@ SELECT is((SELECT count(*) FROM retailiq.report_day), 0::bigint, 'nothing stored
 SELECT is(retailiq.refresh_report_days(d0 + 20, d1 - 30), (d1 - 30) - (d0 + 20) + 1, 'refresh_report_days returns the days stored') FROM span;
 SELECT ok((SELECT count(*) FROM retailiq.report_day_sales) > 0 AND (SELECT count(*) FROM retailiq.report_day_funnel) > 0
           AND (SELECT count(*) FROM retailiq.report_day_dwell) > 0 AND (SELECT count(*) FROM retailiq.report_period_customers) > 0
-          AND (SELECT count(*) FROM retailiq.report_period_dwell) > 0, 'days, weeks and months stored');
+          AND (SELECT count(*) FROM retailiq.report_period_dwell) > 0
+          AND (SELECT count(*) FROM retailiq.report_day_units) > 0, 'days, weeks and months stored');
 SELECT is_empty($$SELECT * FROM tap_ref.diffs('some days stored')$$, 'some days stored: the same rows as the reference');
 
 -- a hole: one stored day removed is computed again
@@ -250,6 +329,11 @@ SELECT is_empty($$SELECT * FROM tap_ref.diffs('a hole')$$, 'a day missing among 
 -- everything stored (default range: from the first order to yesterday; here to the last day)
 SELECT ok(retailiq.refresh_report_days(d0, d1) = d1 - d0 + 1, 'the whole history stored') FROM span;
 SELECT is_empty($$SELECT * FROM tap_ref.diffs('all stored')$$, 'all stored: the same rows as the reference');
+-- a hole among the forecasts' days: their actuals partly stored, partly computed
+DELETE FROM retailiq.report_day WHERE part = 'orders' AND day = (SELECT d1 - 8 FROM span);
+SELECT ok((SELECT count(*) FROM retailiq.report_forecast_accuracy('daily', d1 - 12, d1 - 4)) = 9, 'forecasts on the days around the hole') FROM span;
+SELECT is_empty($$SELECT * FROM tap_ref.diffs('a hole among the forecasts')$$, 'a day missing among the forecasts'' days: the same rows');
+SELECT retailiq.refresh_report_days(d1 - 8, d1 - 8) FROM span;
 SELECT is(retailiq.refresh_report_days(NULL, d1, 3), 3, 'the default start: the last stored day less the lookback') FROM span;
 SELECT is(retailiq.refresh_report_days(NULL, d1, 0), 0, 'nothing after the last stored day') FROM span;
 

@@ -66,10 +66,10 @@ SELECT citus_test.diff(
   (SELECT count(*) FROM retailiq.backtest('bt_dist', ARRAY['snaive', 'ets'], 7, ARRAY[date '2024-04-01', '2024-04-20'])) AS backtest_rows;
 
 -- 4. The reports over the event source (orders, order lines, events). On the distributed
---    tables they fail in this release: report_sales joins orders (by customer_id) to order
---    lines (by order_id) in a way Citus cannot plan even with repartition joins, and
---    report_behaviour groups with GROUPING SETS, which Citus does not run over a
---    distributed table. Run them over local copies or a daily rollup (doc/distributed.md).
+--    tables they fail in this release: the days they compute from the tables group with
+--    GROUPING SETS, which Citus does not run over a distributed table (report_sales also
+--    joins orders, by customer_id, to order lines, by order_id). Run them over local copies
+--    or a daily rollup (doc/distributed.md).
 SELECT retailiq.register_event_source('one');
 CREATE TEMP TABLE rep_one AS SELECT * FROM retailiq.report_sales('weekly', '2024-03-04', '2024-04-28', by_store => true);
 CREATE TEMP TABLE beh_one AS SELECT * FROM retailiq.report_behaviour('weekly', '2024-03-04', '2024-04-28');
