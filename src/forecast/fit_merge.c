@@ -48,15 +48,8 @@ PG_FUNCTION_INFO_V1(forecast_fit_merge);
 Datum
 forecast_fit_part_sfunc(PG_FUNCTION_ARGS)
 {
-	SeriesCollector *st;
+	SeriesCollector *st = forecast_fit_collect_row(fcinfo);
 
-	if (PG_ARGISNULL(4))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("method must not be NULL"),
-				 errhint("Use 'ets', 'snaive', 'croston', 'sba' or 'auto'.")));
-	st = series_collect_sfunc(fcinfo, 0);
-	series_collect_options_from_args(st, fcinfo, 4, 5);
 	if (!PG_ARGISNULL(6))
 		series_collect_attach(st, PG_GETARG_BYTEA_P(6));
 	PG_RETURN_POINTER(st);

@@ -14,6 +14,8 @@
 #ifndef RETAILIQ_FORECAST_FIT_STAGE_H
 #define RETAILIQ_FORECAST_FIT_STAGE_H
 
+#include "fmgr.h"
+
 #include "forecast/method.h"
 #include "forecast/series.h"
 #include "forecast/warm_start.h"
@@ -37,6 +39,8 @@ typedef struct FitStage
 	SeriesFit  *fits;			/* ns * nrec */
 } FitStage;
 
+/* forecast_fit's row (state, series, ts, y, method, options) into its collector */
+extern SeriesCollector *forecast_fit_collect_row(FunctionCallInfo fcinfo);
 /* the fit stage of a collector (warm_given: the warm start's model, else read by name) */
 extern bool forecast_fit_stage(SeriesCollector *st, bytea *warm_given, FitStage *fs);
 /* the model of a fit stage (modifies fs) */

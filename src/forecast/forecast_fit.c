@@ -23,8 +23,13 @@
 PG_FUNCTION_INFO_V1(forecast_fit_sfunc);
 PG_FUNCTION_INFO_V1(forecast_fit_final);
 
-Datum
-forecast_fit_sfunc(PG_FUNCTION_ARGS)
+/*
+ * forecast_fit's row (state, series, ts, y, method, options) into the collector; also the
+ * row of forecast_fit_part (fit_merge.c). The method and options travel with the rows (the
+ * first row's, checked equal in the rest).
+ */
+SeriesCollector *
+forecast_fit_collect_row(FunctionCallInfo fcinfo)
 {
 	SeriesCollector *st;
 
@@ -32,11 +37,16 @@ forecast_fit_sfunc(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("method must not be NULL"),
-				 errhint("Use 'ets', 'snaive', 'croston', 'sba' or 'auto'.")));
+				 errhint("SELECT name FROM retailiq.forecast_methods lists the methods.")));
 	st = series_collect_sfunc(fcinfo, 0);
-	/* method and options travel with the rows (the first row's, checked equal in the rest) */
 	series_collect_options_from_args(st, fcinfo, 4, 5);
-	PG_RETURN_POINTER(st);
+	return st;
+}
+
+Datum
+forecast_fit_sfunc(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(forecast_fit_collect_row(fcinfo));
 }
 
 /* ---------- short series ---------- */
