@@ -256,12 +256,16 @@ BEGIN
 END $$;
 
 -- The functions and aggregates the fuzzer calls: every C function and every aggregate of
--- schema retailiq, but trigger functions and those taking internal (unreachable from SQL).
+-- schema retailiq, and those of retailiq_internal that every role may execute (support
+-- functions the SQL functions call as the caller), but trigger functions and those taking
+-- internal (unreachable from SQL).
 CREATE VIEW fuzz.callable AS
 SELECT p.oid::regprocedure AS fn, p.prokind = 'a' AS is_agg,
        ARRAY(SELECT t::regtype FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i) ORDER BY i) AS args
 FROM pg_proc p
-WHERE p.pronamespace = 'retailiq'::regnamespace
+WHERE (p.pronamespace = 'retailiq'::regnamespace
+       OR (p.pronamespace = 'retailiq_internal'::regnamespace
+           AND has_function_privilege('public', p.oid, 'EXECUTE')))
   AND (p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c') OR p.prokind = 'a')
   AND p.prorettype NOT IN ('trigger'::regtype, 'internal'::regtype)
   AND NOT ('internal'::regtype = ANY (p.proargtypes::regtype[]))
