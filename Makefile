@@ -19,7 +19,7 @@ SQL_privacy   = masking masking_copy gaps audit approval roles removal
 SQL_behaviour = behaviour behaviour_funnel behaviour_profile
 # issue 24: the replenishment plan and backtest; slow movers, forecast health, the two-person rule
 SQL_replenishment = replenishment plan backtest planning_thresholds slow_movers forecast_health
-SQL_reports   = reports reports_html report_days report_purchaser
+SQL_reports   = reports reports_html report_days report_purchaser report_distributed
 SQL_marketing = recommend elasticity elasticity_price promotion retention
 PARTS = core sample segment basket forecast churn alerts scheduler privacy replenishment behaviour reports marketing
 

@@ -85,7 +85,9 @@ BEGIN
             -- refresh_forecasts on a distributed sales table (issue 19): the per-store fits
             -- pushed down to the workers, which check EXECUTE for the caller, and their merge
             'forecast_fit_part', 'forecast_fit_merge', 'relation_is_distributed',
-            'sales_source_fit_by_store'])
+            'sales_source_fit_by_store',
+            -- the reports' computed days over distributed tables (issue 19)
+            'report_distributed_sql'])
     LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f);
     END LOOP;

@@ -136,7 +136,14 @@ RETURNS TABLE (day date, by_store bool, store_id bigint, orders bigint, customer
 LANGUAGE plpgsql STABLE ROWS 1000
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    dq text := retailiq_internal.report_distributed_sql('day_sales');
 BEGIN
+    -- distributed relations: the same definition in queries Citus can plan (report_distributed.sql)
+    IF dq IS NOT NULL THEN
+        RETURN QUERY EXECUTE dq USING from_date, to_date;
+        RETURN;
+    END IF;
     RETURN QUERY EXECUTE format($q$
         -- two queries over the orders of the range (not one CTE), so that the planner sees
         -- the orders table and joins the order lines by index for a few days, by hash for a year
@@ -172,7 +179,14 @@ RETURNS TABLE (day date, store_id bigint, product_id bigint, units numeric)
 LANGUAGE plpgsql STABLE ROWS 10000
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    dq text := retailiq_internal.report_distributed_sql('day_units');
 BEGIN
+    -- distributed relations: the same definition in queries Citus can plan (report_distributed.sql)
+    IF dq IS NOT NULL THEN
+        RETURN QUERY EXECUTE dq USING from_date, to_date;
+        RETURN;
+    END IF;
     RETURN QUERY EXECUTE format($q$
         SELECT (o.ordered_at AT TIME ZONE 'UTC')::date, o.store_id::bigint, l.product_id::bigint,
                sum(l.quantity)::numeric
@@ -202,9 +216,15 @@ LANGUAGE plpgsql STABLE ROWS 1000
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    dq text := retailiq_internal.report_distributed_sql('day_customers');
     rel regclass := retailiq_internal.source_relation('orders');
     probe boolean;
 BEGIN
+    -- distributed relations: the same definition in queries Citus can plan (report_distributed.sql)
+    IF dq IS NOT NULL THEN
+        RETURN QUERY EXECUTE dq USING from_date, to_date;
+        RETURN;
+    END IF;
     probe := to_date - from_date < 7 AND EXISTS (
         SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
          WHERE i.indrelid = rel AND a.attname = retailiq_internal.source_column('orders', 'customer_id'));
@@ -329,12 +349,22 @@ $$;
 -- conversion_funnel's totals by day (a unit is a customer viewing a product on a day).
 CREATE FUNCTION retailiq_internal.report_day_funnel_live(from_date date, to_date date)
 RETURNS TABLE (day date, viewed bigint, carted bigint, purchased bigint)
-LANGUAGE sql STABLE ROWS 1000
+LANGUAGE plpgsql STABLE ROWS 1000
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    dq text := retailiq_internal.report_distributed_sql('day_funnel');
+BEGIN
+    -- distributed relations: the same totals in a query Citus can plan (report_distributed.sql)
+    IF dq IS NOT NULL THEN
+        RETURN QUERY EXECUTE dq USING from_date, to_date;
+        RETURN;
+    END IF;
+    RETURN QUERY
     SELECT f.day, sum(f.viewed)::bigint, sum(f.carted)::bigint, sum(f.purchased)::bigint
-      FROM retailiq.conversion_funnel($1::timestamp AT TIME ZONE 'UTC', ($2 + 1)::timestamp AT TIME ZONE 'UTC') f
-     GROUP BY f.day
+      FROM retailiq.conversion_funnel(from_date::timestamp AT TIME ZONE 'UTC', (to_date + 1)::timestamp AT TIME ZONE 'UTC') f
+     GROUP BY f.day;
+END
 $$;
 
 CREATE FUNCTION retailiq_internal.report_day_dwell_live(from_date date, to_date date)
@@ -362,7 +392,14 @@ RETURNS TABLE (period_start date, by_store bool, store_id bigint, customers bigi
 LANGUAGE plpgsql STABLE ROWS 1000
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    dq text := retailiq_internal.report_distributed_sql('customers');
 BEGIN
+    -- distributed relations: the same definition in queries Citus can plan (report_distributed.sql)
+    IF dq IS NOT NULL THEN
+        RETURN QUERY EXECUTE dq USING from_date, to_date, grain;
+        RETURN;
+    END IF;
     RETURN QUERY EXECUTE format($q$
         WITH o AS MATERIALIZED (
             SELECT date_trunc($3, (o.ordered_at AT TIME ZONE 'UTC')::date)::date AS ps,

@@ -1,6 +1,6 @@
 -- Analytics not covered by the files before, on the cluster against one node: the accuracy
 -- aggregates with an extra argument (mase, coverage, quantile_loss), the logistic fit in one
--- aggregate (logit_fit), the forecast backtest, the reports and the masking views.
+-- aggregate (logit_fit), the forecast backtest and the masking views.
 -- (Run after 50_forecast, which builds one.fc / retail.fc, and 20_churn, which builds the
 -- training tables.)
 
@@ -65,22 +65,8 @@ SELECT citus_test.diff(
   AS backtest_rows_differing,
   (SELECT count(*) FROM retailiq.backtest('bt_dist', ARRAY['snaive', 'ets'], 7, ARRAY[date '2024-04-01', '2024-04-20'])) AS backtest_rows;
 
--- 4. The reports over the event source (orders, order lines, events). On the distributed
---    tables they fail in this release: the days they compute from the tables group with
---    GROUPING SETS, which Citus does not run over a distributed table (report_sales also
---    joins orders, by customer_id, to order lines, by order_id). Run them over local copies
---    or a daily rollup (doc/distributed.md).
-SELECT retailiq.register_event_source('one');
-CREATE TEMP TABLE rep_one AS SELECT * FROM retailiq.report_sales('weekly', '2024-03-04', '2024-04-28', by_store => true);
-CREATE TEMP TABLE beh_one AS SELECT * FROM retailiq.report_behaviour('weekly', '2024-03-04', '2024-04-28');
-SELECT retailiq.register_event_source('retail');
-SET citus.enable_repartition_joins = on;
-\set VERBOSITY terse
-SELECT count(*) FROM retailiq.report_sales('weekly', '2024-03-04', '2024-04-28', by_store => true);
-SELECT count(*) FROM retailiq.report_behaviour('weekly', '2024-03-04', '2024-04-28');
-\set VERBOSITY default
-RESET citus.enable_repartition_joins;
-SELECT (SELECT count(*) FROM rep_one) AS sales_rows_one_node, (SELECT count(*) FROM beh_one) AS behaviour_rows_one_node;
+-- 4. The reports over the event source (orders, order lines, events) on the distributed
+--    tables: 75_reports.
 
 -- 5. Masking views over a distributed table. apply_masking builds, per labelled table, a
 --    masked copy of its rows on the coordinator (kept current by triggers on the table) and a
