@@ -88,5 +88,20 @@ SELECT retailiq.purchase_summary(d, 1, a, '1 day') FROM (VALUES ('2024-01-01'::d
 SELECT retailiq.model_info(retailiq.bgnbd_fit(1, 1, 2))->'metrics'->'converged' AS converged
 FROM generate_series(1, 100);
 
+-- bgnbd_fit_iterative: bgnbd_fit's minimiser with each evaluation of the likelihood one
+-- bgnbd_loglik query over the table (doc/distributed.md): the same model within 1e-6
+-- relative in every parameter, the same counts, the log-likelihood within 1e-12
+CREATE TABLE fit_iterative AS SELECT retailiq.bgnbd_fit_iterative('cdnow') AS m;
+SELECT k, abs((retailiq.model_info(i.m) #>> ARRAY['data', k])::float8
+              / (retailiq.model_info(f.m) #>> ARRAY['data', k])::float8 - 1) <= 1e-6 AS within_1e_6
+FROM fit f, fit_iterative i, unnest(ARRAY['r', 'alpha', 'a', 'b']) k;
+SELECT (retailiq.model_info(i.m) -> 'metrics') - 'iterations' - 'log_likelihood'
+       = (retailiq.model_info(f.m) -> 'metrics') - 'iterations' - 'log_likelihood' AS same_counts,
+       abs((retailiq.model_info(i.m) #>> '{metrics,log_likelihood}')::float8
+           / (retailiq.model_info(f.m) #>> '{metrics,log_likelihood}')::float8 - 1) <= 1e-12 AS loglik_within_1e_12
+FROM fit f, fit_iterative i;
+SELECT retailiq.bgnbd_fit_iterative('cdnow', 'frequency', 't', 'recency');
+SELECT retailiq.bgnbd_fit_iterative('cdnow', 'frequency', 'recency', NULL);
+
 -- clean up: later suites drop and recreate the extension
-DROP TABLE cdnow, fit, raw, tx, summary;
+DROP TABLE cdnow, fit, fit_iterative, raw, tx, summary;

@@ -44,5 +44,19 @@ SELECT retailiq.clv(bg.m, gg.m, 1, 1, 2, 10, 0, 0.01) FROM bg, gg;
 SELECT retailiq.clv(bg.m, gg.m, 1, 1, 2, 10, 12, -0.5) FROM bg, gg;
 SELECT retailiq.clv(gg.m, bg.m, 1, 1, 2, 10, 12, 0.01) FROM bg, gg;
 
+-- gammagamma_fit_iterative: the likelihood as one gammagamma_loglik query per evaluation
+-- (doc/distributed.md): the same model within 1e-6 relative, the same counts
+CREATE TABLE gg_iterative AS SELECT retailiq.gammagamma_fit_iterative('cdnow', 'x', 'zbar') AS m;
+SELECT k, abs((retailiq.model_info(i.m) #>> ARRAY['data', k])::float8
+              / (retailiq.model_info(g.m) #>> ARRAY['data', k])::float8 - 1) <= 1e-6 AS within_1e_6
+FROM gg g, gg_iterative i, unnest(ARRAY['p', 'q', 'v']) k;
+SELECT (retailiq.model_info(i.m) -> 'metrics') - 'iterations' - 'log_likelihood'
+       = (retailiq.model_info(g.m) -> 'metrics') - 'iterations' - 'log_likelihood' AS same_counts
+FROM gg g, gg_iterative i;
+CREATE VIEW gg_no_spend AS SELECT x, 0.0::float8 AS zbar FROM cdnow;
+SELECT retailiq.gammagamma_fit_iterative('gg_no_spend', 'x', 'zbar');
+SELECT retailiq.gammagamma_fit_iterative(NULL, 'x', 'zbar');
+
 -- clean up: later suites drop and recreate the extension
-DROP TABLE cdnow, gg, bg;
+DROP VIEW gg_no_spend;
+DROP TABLE cdnow, gg, gg_iterative, bg;

@@ -106,100 +106,121 @@ typedef struct BgnbdData
 	double		wsum;
 } BgnbdData;
 
-/*
- * Minus the mean log-likelihood and its gradient in theta = log(r, alpha, a, b).
- *   LL_i = lnG(r+x) - lnG(r) + r ln(alpha) + lnB(a, b+x) - lnB(a, b)
- *          + log( (alpha+T)^-(r+x) + [x>0] a/(b+x-1) (alpha+t_x)^-(r+x) )
- * Rows arrive sorted by x, so the terms that depend only on x are computed once per x.
- */
-static bool
-bgnbd_objective(const double *theta, double *f, double *grad, void *arg)
+/* the parameters theta = log(r, alpha, a, b) and what does not depend on the row */
+typedef struct BgnbdTheta
 {
-	BgnbdData  *d = (BgnbdData *) arg;
 	double		r,
 				alpha,
 				a,
-				b;
-	double		ll = 0.0,
-				gr = 0.0,
-				gal = 0.0,
-				ga = 0.0,
-				gb = 0.0;
-	double		lnalpha;
-	double		cur_x = -1.0;
-	double		A12 = 0.0,
-				dA1r = 0.0,
-				dA2a = 0.0,
-				dA2b = 0.0,
-				lnbx1 = 0.0;
+				b,
+				lnalpha,
+				lgr,
+				lgab,
+				lgb,
+				psr,
+				psab,
+				psb;
+} BgnbdTheta;
 
+/* the terms of a row that depend only on x */
+typedef struct BgnbdXTerms
+{
+	double		x,
+				A12,
+				dA1r,
+				dA2a,
+				dA2b,
+				lnbx1;
+} BgnbdXTerms;
+
+/* false when theta is out of bounds (a degenerate fit) */
+static bool
+bgnbd_theta(const double *theta, BgnbdTheta *c)
+{
 	for (int i = 0; i < 4; i++)
 		if (!(fabs(theta[i]) <= BGNBD_LOG_BOUND))
 			return false;
-	r = exp(theta[0]);
-	alpha = exp(theta[1]);
-	a = exp(theta[2]);
-	b = exp(theta[3]);
-	lnalpha = log(alpha);
+	c->r = exp(theta[0]);
+	c->alpha = exp(theta[1]);
+	c->a = exp(theta[2]);
+	c->b = exp(theta[3]);
+	c->lnalpha = log(c->alpha);
+	c->lgr = lgamma(c->r);
+	c->lgab = lgamma(c->a + c->b);
+	c->lgb = lgamma(c->b);
+	c->psr = churn_digamma(c->r);
+	c->psab = churn_digamma(c->a + c->b);
+	c->psb = churn_digamma(c->b);
+	return true;
+}
+
+static void
+bgnbd_xterms(const BgnbdTheta *c, double x, BgnbdXTerms *t)
+{
+	double		r = c->r,
+				a = c->a,
+				b = c->b;
+
+	t->x = x;
+	t->A12 = lgamma(r + x) - c->lgr + c->lgab + lgamma(b + x) - c->lgb - lgamma(a + b + x);
+	t->dA1r = churn_digamma(r + x) - c->psr;
+	t->dA2a = c->psab - churn_digamma(a + b + x);
+	t->dA2b = c->psab + churn_digamma(b + x) - c->psb - churn_digamma(a + b + x);
+	t->lnbx1 = x > 0 ? log(b + x - 1.0) : 0.0;
+}
+
+/*
+ * Adds w times a row's log-likelihood and its gradient in (r, alpha, a, b) to acc[0..4]:
+ *   LL_i = lnG(r+x) - lnG(r) + r ln(alpha) + lnB(a, b+x) - lnB(a, b)
+ *          + log( (alpha+T)^-(r+x) + [x>0] a/(b+x-1) (alpha+t_x)^-(r+x) )
+ */
+static void
+bgnbd_add_row(const BgnbdTheta *c, const BgnbdXTerms *t, double tx, double T, double w, double *acc)
+{
+	double		r = c->r,
+				alpha = c->alpha,
+				a = c->a,
+				b = c->b,
+				x = t->x;
+	double		A3,
+				A4,
+				lse,
+				w3,
+				w4;
+
+	A3 = -(r + x) * log(alpha + T);
+	if (x > 0)
 	{
-		double		lgr = lgamma(r),
-					lgab = lgamma(a + b),
-					lgb = lgamma(b),
-					psr = churn_digamma(r),
-					psab = churn_digamma(a + b),
-					psb = churn_digamma(b);
+		double		m;
 
-		for (int64 i = 0; i < d->n; i++)
-		{
-			const double *row = d->rows + i * 3;
-			double		x = row[0],
-						tx = row[1],
-						T = row[2],
-						w = d->w[i];
-			double		A3,
-						A4,
-						lse,
-						w3,
-						w4;
-
-			if (x != cur_x)
-			{
-				cur_x = x;
-				A12 = lgamma(r + x) - lgr + lgab + lgamma(b + x) - lgb - lgamma(a + b + x);
-				dA1r = churn_digamma(r + x) - psr;
-				dA2a = psab - churn_digamma(a + b + x);
-				dA2b = psab + churn_digamma(b + x) - psb - churn_digamma(a + b + x);
-				lnbx1 = x > 0 ? log(b + x - 1.0) : 0.0;
-			}
-			A3 = -(r + x) * log(alpha + T);
-			if (x > 0)
-			{
-				double		m;
-
-				A4 = log(a) - lnbx1 - (r + x) * log(alpha + tx);
-				m = Max(A3, A4);
-				lse = m + log(exp(A3 - m) + exp(A4 - m));
-				w3 = exp(A3 - lse);
-				w4 = exp(A4 - lse);
-			}
-			else
-			{
-				lse = A3;
-				w3 = 1.0;
-				w4 = 0.0;
-			}
-			ll += w * (A12 + r * lnalpha + lse);
-			gr += w * (dA1r + lnalpha - w3 * log(alpha + T) - (x > 0 ? w4 * log(alpha + tx) : 0.0));
-			gal += w * (r / alpha - w3 * (r + x) / (alpha + T) - (x > 0 ? w4 * (r + x) / (alpha + tx) : 0.0));
-			ga += w * (dA2a + w4 / a);
-			gb += w * (dA2b - (x > 0 ? w4 / (b + x - 1.0) : 0.0));
-		}
+		A4 = log(a) - t->lnbx1 - (r + x) * log(alpha + tx);
+		m = Max(A3, A4);
+		lse = m + log(exp(A3 - m) + exp(A4 - m));
+		w3 = exp(A3 - lse);
+		w4 = exp(A4 - lse);
 	}
-	*f = -ll / d->wsum;
-	grad[0] = -gr * r / d->wsum;
-	grad[1] = -gal * alpha / d->wsum;
-	grad[2] = -ga * a / d->wsum;
-	grad[3] = -gb * b / d->wsum;
+	else
+	{
+		lse = A3;
+		w3 = 1.0;
+		w4 = 0.0;
+	}
+	acc[0] += w * (t->A12 + r * c->lnalpha + lse);
+	acc[1] += w * (t->dA1r + c->lnalpha - w3 * log(alpha + T) - (x > 0 ? w4 * log(alpha + tx) : 0.0));
+	acc[2] += w * (r / alpha - w3 * (r + x) / (alpha + T) - (x > 0 ? w4 * (r + x) / (alpha + tx) : 0.0));
+	acc[3] += w * (t->dA2a + w4 / a);
+	acc[4] += w * (t->dA2b - (x > 0 ? w4 / (b + x - 1.0) : 0.0));
+}
+
+/* minus the mean log-likelihood and its gradient in theta, from the sums acc[0..4] */
+static bool
+bgnbd_finish(const BgnbdTheta *c, const double *acc, double wsum, double *f, double *grad)
+{
+	*f = -acc[0] / wsum;
+	grad[0] = -acc[1] * c->r / wsum;
+	grad[1] = -acc[2] * c->alpha / wsum;
+	grad[2] = -acc[3] * c->a / wsum;
+	grad[3] = -acc[4] * c->b / wsum;
 	if (!isfinite(*f))
 		return false;
 	for (int i = 0; i < 4; i++)
@@ -208,37 +229,37 @@ bgnbd_objective(const double *theta, double *f, double *grad, void *arg)
 	return true;
 }
 
-PG_FUNCTION_INFO_V1(bgnbd_fit_final);
-Datum
-bgnbd_fit_final(PG_FUNCTION_ARGS)
+/*
+ * Minus the mean log-likelihood and its gradient in theta = log(r, alpha, a, b) over the
+ * distinct rows. Rows arrive sorted by x, so the terms that depend only on x are computed
+ * once per x.
+ */
+static bool
+bgnbd_objective(const double *theta, double *f, double *grad, void *arg)
 {
-	RiqXState  *xs = riq_xstate_arg(fcinfo, 0, &bgnbd_xstate, true);
-	BgnbdData	d;
-	double	   *w;
-	double	   *rows;
-	int64		n;
-	double		theta[4];
-	double		meanT = 0.0;
-	int64		repeaters = 0;
-	int64		ncust = 0;
-	ChurnOptimResult res;
-	ModelBuilder *mb;
-	bool		at_bound = false;
+	BgnbdData  *d = (BgnbdData *) arg;
+	BgnbdTheta	c;
+	BgnbdXTerms t;
+	double		acc[5] = {0.0, 0.0, 0.0, 0.0, 0.0};
 
-	if (xs == NULL || ((ChurnRows *) xs->state)->store.n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("bgnbd_fit needs at least one customer"),
-				 errhint("The input to bgnbd_fit had no rows.")));
-	n = churn_counted_rows((ChurnRows *) xs->state, &rows, &w);
-	for (int64 i = 0; i < n; i++)
+	if (!bgnbd_theta(theta, &c))
+		return false;
+	t.x = -1.0;
+	for (int64 i = 0; i < d->n; i++)
 	{
-		ncust += (int64) w[i];
-		if (rows[i * 3] > 0)
-			repeaters += (int64) w[i];
-		meanT += w[i] * rows[i * 3 + 2];
+		const double *row = d->rows + i * 3;
+
+		if (row[0] != t.x)
+			bgnbd_xterms(&c, row[0], &t);
+		bgnbd_add_row(&c, &t, row[1], row[2], d->w[i], acc);
 	}
-	meanT /= (double) ncust;
+	return bgnbd_finish(&c, acc, d->wsum, f, grad);
+}
+
+/* the starting point of a fit, after its checks (the same for both forms of the fit) */
+static void
+bgnbd_start(int64 ncust, int64 repeaters, double meanT, double *theta)
+{
 	if (repeaters == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -251,16 +272,20 @@ bgnbd_fit_final(PG_FUNCTION_ARGS)
 				 errmsg("bgnbd_fit needs customers observed for some time"),
 				 errdetail("Every customer has t = 0."),
 				 errhint("t is the time from the first purchase to the end of observation.")));
-	d.n = n;
-	d.rows = rows;
-	d.w = w;
-	d.wsum = (double) ncust;
 	/* start: a rate of about one purchase per mean age, moderate dropout */
 	theta[0] = 0.0;
 	theta[1] = log(meanT);
 	theta[2] = 0.0;
 	theta[3] = 0.0;
-	res = churn_minimize(bgnbd_objective, &d, 4, theta, 1000, 1e-10);
+}
+
+/* the model of a fit */
+static bytea *
+bgnbd_model(const double *theta, ChurnOptimResult res, int64 ncust, int64 repeaters)
+{
+	ModelBuilder *mb;
+	bool		at_bound = false;
+
 	for (int i = 0; i < 4; i++)
 		if (fabs(theta[i]) > BGNBD_LOG_BOUND - 5.0)
 			at_bound = true;
@@ -283,7 +308,167 @@ bgnbd_fit_final(PG_FUNCTION_ARGS)
 	model_put_int(mb, MODEL_METRICS, "n_repeat_customers", repeaters);
 	model_put_int(mb, MODEL_METRICS, "iterations", res.iterations);
 	model_put_bool(mb, MODEL_METRICS, "converged", res.converged);
-	PG_RETURN_BYTEA_P(model_finish(mb));
+	return model_finish(mb);
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_fit_final);
+Datum
+bgnbd_fit_final(PG_FUNCTION_ARGS)
+{
+	RiqXState  *xs = riq_xstate_arg(fcinfo, 0, &bgnbd_xstate, true);
+	BgnbdData	d;
+	double	   *w;
+	double	   *rows;
+	int64		n;
+	double		theta[4];
+	double		meanT = 0.0;
+	int64		repeaters = 0;
+	int64		ncust = 0;
+	ChurnOptimResult res;
+
+	if (xs == NULL || ((ChurnRows *) xs->state)->store.n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bgnbd_fit needs at least one customer"),
+				 errhint("The input to bgnbd_fit had no rows.")));
+	n = churn_counted_rows((ChurnRows *) xs->state, &rows, &w);
+	for (int64 i = 0; i < n; i++)
+	{
+		ncust += (int64) w[i];
+		if (rows[i * 3] > 0)
+			repeaters += (int64) w[i];
+		meanT += w[i] * rows[i * 3 + 2];
+	}
+	meanT /= (double) ncust;
+	bgnbd_start(ncust, repeaters, meanT, theta);
+	d.n = n;
+	d.rows = rows;
+	d.w = w;
+	d.wsum = (double) ncust;
+	res = churn_minimize(bgnbd_objective, &d, 4, theta, 1000, 1e-10);
+	PG_RETURN_BYTEA_P(bgnbd_model(theta, res, ncust, repeaters));
+}
+
+/*
+ * bgnbd_loglik(frequency, recency, t, theta float8[4]): the sums of the rows' log-likelihood
+ * and gradient at theta (churn_dist.c). State: theta, [n, repeaters, sum of T, loglik,
+ * d/dr, d/dalpha, d/da, d/db], their compensations.
+ */
+static const ChurnSumKind bgnbd_sum = {"bgnbd_loglik", "bgnbd", 4, 4, 2, 8};
+
+/* theta's constants and the last x's terms, kept between rows */
+typedef struct BgnbdRowCache
+{
+	double		theta[4];
+	BgnbdTheta	c;
+	BgnbdXTerms t;
+} BgnbdRowCache;
+
+PG_FUNCTION_INFO_V1(bgnbd_loglik_sfunc);
+Datum
+bgnbd_loglik_sfunc(PG_FUNCTION_ARGS)
+{
+	ArrayType  *state;
+	double	   *s = churn_sum_state(fcinfo, &bgnbd_sum, &state);
+	BgnbdRowCache *rc = (BgnbdRowCache *) fcinfo->flinfo->fn_extra;
+	int32		x;
+	double		tx,
+				T;
+	double		acc[5] = {0.0, 0.0, 0.0, 0.0, 0.0};
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("bgnbd_fit arguments must not be NULL"),
+				 errhint("Filter out customers with unknown frequency, recency or t.")));
+	x = PG_GETARG_INT32(1);
+	tx = PG_GETARG_FLOAT8(2);
+	T = PG_GETARG_FLOAT8(3);
+	bgnbd_check_customer(x, tx, T);
+	if (rc == NULL || memcmp(rc->theta, s, sizeof(rc->theta)) != 0)
+	{
+		if (rc == NULL)
+			rc = fcinfo->flinfo->fn_extra = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(BgnbdRowCache));
+		memcpy(rc->theta, s, sizeof(rc->theta));
+		if (!bgnbd_theta(rc->theta, &rc->c))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("theta must be within %g of 0", BGNBD_LOG_BOUND),
+					 errhint("theta is log(r, alpha, a, b).")));
+		rc->t.x = -1.0;
+	}
+	if ((double) x != rc->t.x)
+		bgnbd_xterms(&rc->c, (double) x, &rc->t);
+	bgnbd_add_row(&rc->c, &rc->t, tx, T, 1.0, acc);
+	churn_sum_add(s, &bgnbd_sum, 0, 1.0);
+	churn_sum_add(s, &bgnbd_sum, 1, x > 0 ? 1.0 : 0.0);
+	churn_sum_add(s, &bgnbd_sum, 2, T);
+	for (int i = 0; i < 5; i++)
+		churn_sum_add(s, &bgnbd_sum, 3 + i, acc[i]);
+	PG_RETURN_ARRAYTYPE_P(state);
+}
+
+PG_FUNCTION_INFO_V1(bgnbd_loglik_combine);
+Datum
+bgnbd_loglik_combine(PG_FUNCTION_ARGS)
+{
+	return churn_sum_combine(fcinfo, &bgnbd_sum);
+}
+
+/* one evaluation of the objective: a bgnbd_loglik query */
+static bool
+bgnbd_dist_objective(const double *theta, double *f, double *grad, void *arg)
+{
+	ChurnDistQuery *q = (ChurnDistQuery *) arg;
+	BgnbdTheta	c;
+
+	if (!bgnbd_theta(theta, &c))
+		return false;
+	if (!churn_dist_eval(q, theta))
+		return false;
+	return bgnbd_finish(&c, q->out + 7, q->out[4], f, grad);
+}
+
+/*
+ * bgnbd_fit_iterative(source, frequency_column, recency_column, t_column): bgnbd_fit's model
+ * (same checks, start, minimiser and tolerance) with every evaluation of the likelihood a
+ * bgnbd_loglik query over the relation, so that the rows stay where they are.
+ */
+PG_FUNCTION_INFO_V1(bgnbd_fit_iterative);
+Datum
+bgnbd_fit_iterative(PG_FUNCTION_ARGS)
+{
+	const char *cols[3];
+	ChurnDistQuery q;
+	double		zero[4] = {0.0, 0.0, 0.0, 0.0};
+	double		theta[4];
+	int64		ncust,
+				repeaters;
+	ChurnOptimResult res;
+	bytea	   *m;
+
+	for (int i = 0; i < 4; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("bgnbd_fit_iterative arguments must not be NULL"),
+					 errhint("Name the relation of one row per customer and its frequency, recency and t columns.")));
+	for (int i = 0; i < 3; i++)
+		cols[i] = NameStr(*PG_GETARG_NAME(i + 1));
+	churn_dist_begin(&q, &bgnbd_sum, PG_GETARG_OID(0), cols);
+	/* the counts: one pass at any theta */
+	if (!churn_dist_eval(&q, zero))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("bgnbd_fit needs at least one customer"),
+				 errhint("The input to bgnbd_fit had no rows.")));
+	ncust = (int64) q.out[4];
+	repeaters = (int64) q.out[5];
+	bgnbd_start(ncust, repeaters, q.out[6] / (double) ncust, theta);
+	res = churn_minimize(bgnbd_dist_objective, &q, 4, theta, 1000, 1e-10);
+	churn_dist_end(&q);
+	m = bgnbd_model(theta, res, ncust, repeaters);
+	PG_RETURN_BYTEA_P(m);
 }
 
 typedef struct BgnbdParams

@@ -96,6 +96,43 @@ extern double churn_hyp2f1(double a, double b, double c, double z, bool *ok);
 extern double churn_log1pexp(double x);
 extern double churn_logistic(double x);
 
+/*
+ * churn_dist.c: a likelihood as a sum over rows (bgnbd_loglik, gammagamma_loglik): a float8[]
+ * state [theta (nparam), counts (ncount) and sums (nsum in all), their compensations], combined
+ * by adding, and the minimiser's
+ * objective evaluated by one query of that aggregate over a relation (the *_fit_iterative
+ * functions): on Citus one state per shard travels per evaluation.
+ */
+typedef struct ChurnSumKind
+{
+	const char *name;			/* the aggregate, in retailiq_internal */
+	const char *model;			/* bgnbd, gammagamma: for messages */
+	int			theta_arg;		/* the argument holding theta (after the row's columns) */
+	int			nparam;			/* theta's length */
+	int			ncount;			/* whole counts after theta */
+	int			nsum;			/* counts and sums after theta */
+} ChurnSumKind;
+
+/* the transition's state (created at the theta argument on the first row), in place */
+extern double *churn_sum_state(FunctionCallInfo fcinfo, const ChurnSumKind *k, ArrayType **state);
+extern Datum churn_sum_combine(FunctionCallInfo fcinfo, const ChurnSumKind *k);
+/* adds v to the state's sum i (0-based after theta), compensated */
+extern void churn_sum_add(double *state, const ChurnSumKind *k, int i, double v);
+
+typedef struct ChurnDistQuery
+{
+	const ChurnSumKind *k;
+	void	   *plan;			/* SPIPlanPtr */
+	double	   *out;			/* the last state: theta, then the counts and sums */
+	int			queries;		/* evaluations run */
+} ChurnDistQuery;
+
+/* SPI connected, the aggregate's query over relid prepared (columns: theta_arg - 1 names) */
+extern void churn_dist_begin(ChurnDistQuery *q, const ChurnSumKind *k, Oid relid, const char *const *columns);
+/* runs it at theta into q->out; false when the relation has no rows */
+extern bool churn_dist_eval(ChurnDistQuery *q, const double *theta);
+extern void churn_dist_end(ChurnDistQuery *q);
+
 /* bgnbd.c: expected purchases in (0, t] of the BG/NBD model passed as argument argno */
 extern double churn_bgnbd_expected(FunctionCallInfo fcinfo, int argno, int32 x, double tx,
 								   double T, double t);

@@ -73,6 +73,41 @@ CREATE AGGREGATE retailiq.gammagamma_fit(frequency int, monetary float8) (
     PARALLEL = SAFE);
 COMMENT ON AGGREGATE retailiq.gammagamma_fit(int, float8) IS
     'Gamma-Gamma spend model over customers with repeat purchases (mean repeat spend)';
+
+-- The two fits over a table without gathering its rows (issue 19, doc/distributed.md): the
+-- fit's minimiser runs in the calling backend and evaluates the likelihood at each step with
+-- one query of a *_loglik aggregate over the relation, whose float8[] state (the point, the
+-- counts, the sums of the log-likelihood and its gradient) Citus computes on every shard and
+-- adds up on the coordinator: per evaluation a dozen numbers per shard, not a row per customer.
+CREATE FUNCTION retailiq_internal.bgnbd_loglik_accum(float8[], int, float8, float8, float8[]) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'bgnbd_loglik_sfunc' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION retailiq_internal.bgnbd_loglik_combine(float8[], float8[]) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'bgnbd_loglik_combine' LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE retailiq_internal.bgnbd_loglik(frequency int, recency float8, t float8, theta float8[]) (
+    SFUNC = retailiq_internal.bgnbd_loglik_accum, STYPE = float8[],
+    COMBINEFUNC = retailiq_internal.bgnbd_loglik_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE retailiq_internal.bgnbd_loglik(int, float8, float8, float8[]) IS
+    'BG/NBD: the sums of the log-likelihood and its gradient at theta = log(r, alpha, a, b), for bgnbd_fit_iterative';
+CREATE FUNCTION retailiq.bgnbd_fit_iterative(source regclass, frequency_column name DEFAULT 'frequency',
+                                             recency_column name DEFAULT 'recency', t_column name DEFAULT 't')
+    RETURNS retailiq.model AS 'MODULE_PATHNAME', 'bgnbd_fit_iterative' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION retailiq.bgnbd_fit_iterative(regclass, name, name, name) IS
+    'bgnbd_fit over a table of one row per customer, one split aggregate per likelihood evaluation (the rows stay on the Citus workers)';
+CREATE FUNCTION retailiq_internal.gammagamma_loglik_accum(float8[], int, float8, float8[]) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'gammagamma_loglik_sfunc' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION retailiq_internal.gammagamma_loglik_combine(float8[], float8[]) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'gammagamma_loglik_combine' LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE retailiq_internal.gammagamma_loglik(frequency int, monetary float8, theta float8[]) (
+    SFUNC = retailiq_internal.gammagamma_loglik_accum, STYPE = float8[],
+    COMBINEFUNC = retailiq_internal.gammagamma_loglik_combine, PARALLEL = SAFE);
+COMMENT ON AGGREGATE retailiq_internal.gammagamma_loglik(int, float8, float8[]) IS
+    'Gamma-Gamma: the sums of the log-likelihood and its gradient at theta = log(p, q, v), for gammagamma_fit_iterative';
+CREATE FUNCTION retailiq.gammagamma_fit_iterative(source regclass, frequency_column name DEFAULT 'frequency',
+                                                  monetary_column name DEFAULT 'monetary')
+    RETURNS retailiq.model AS 'MODULE_PATHNAME', 'gammagamma_fit_iterative' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION retailiq.gammagamma_fit_iterative(regclass, name, name) IS
+    'gammagamma_fit over a table of one row per customer, one split aggregate per likelihood evaluation (the rows stay on the Citus workers)';
+
 CREATE FUNCTION retailiq.expected_spend(model retailiq.model, frequency int, monetary float8)
     RETURNS float8 AS 'MODULE_PATHNAME', 'gammagamma_expected_spend'
     LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
