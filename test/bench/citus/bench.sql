@@ -79,7 +79,10 @@ INSERT INTO q VALUES
  ('forecast_fit ets GROUP BY store', $$SELECT store_id, retailiq.forecast_fit(product_id::text, day, units::float8, 'ets') FROM S.daily_sales WHERE product_id <= 20 GROUP BY store_id$$),
  ('assoc_rules (split: baskets per shard)', $$SELECT retailiq.assoc_rules(items, 0.01, 0.3) FROM S.baskets$$),
  ('itemset_count (one level, 435 candidates)', format($$SELECT retailiq_internal.itemset_count(items::text[], %L) FROM S.baskets$$, :'cand2')),
- ('assoc_rules_distributed (all levels)', $$SELECT * FROM retailiq.assoc_rules_distributed('S.baskets', 'items', 0.01, 0.3)$$);
+ ('assoc_rules_distributed (all levels)', $$SELECT * FROM retailiq.assoc_rules_distributed('S.baskets', 'items', 0.01, 0.3)$$),
+ ('bgnbd_loglik (one step of bgnbd_fit_iterative)', $$SELECT retailiq_internal.bgnbd_loglik(frequency, recency, t, '{0,0.5,0,0}') FROM S.summary$$),
+ ('bgnbd_fit_iterative (all steps)', $$SELECT retailiq.bgnbd_fit_iterative('S.summary')$$),
+ ('gammagamma_fit_iterative (all steps)', $$SELECT retailiq.gammagamma_fit_iterative('S.summary')$$);
 SET retailiq.forecast_workers = 0;
 SELECT name, round(o::numeric, 3) AS one_node_s, round(c::numeric, 3) AS cluster_s,
        round((c / nullif(o, 0))::numeric, 2) AS ratio,
@@ -87,3 +90,46 @@ SELECT name, round(o::numeric, 3) AS one_node_s, round(c::numeric, 3) AS cluster
        citus_test.tasks(replace(body, 'S.', 'retail.')) AS on_workers
 FROM q, LATERAL (SELECT citus_test.best(replace(body, 'S.', 'one.'))) AS u(o),
         LATERAL (SELECT citus_test.best(replace(body, 'S.', 'retail.'))) AS t(c);
+
+-- The reports over 150 days, every day computed (none stored), on one node (the event source
+-- over schema one) and on the cluster (over schema retail: report_distributed_sql's queries).
+-- (The registration is committed before the reports run: a report's query that reads a
+-- reference table is run by Citus over a connection of its own, which sees committed rows.)
+CREATE TEMP TABLE rep (name text, body text);
+INSERT INTO rep VALUES
+ ('report_sales daily by store', $$SELECT * FROM retailiq.report_sales('daily', '2024-01-01', '2024-05-31', by_store => true)$$),
+ ('report_behaviour weekly', $$SELECT * FROM retailiq.report_behaviour('weekly', '2024-01-01', '2024-05-31')$$),
+ ('report_html', $$SELECT retailiq.report_html('2024-01-01', '2024-05-31')$$);
+SELECT retailiq.register_event_source('one') \gset
+CREATE TEMP TABLE rep_one AS SELECT name, citus_test.best(body) AS s FROM rep;
+SELECT retailiq.register_event_source('retail') \gset
+SELECT r.name, round(o.s::numeric, 3) AS one_node_s, round(c.s::numeric, 3) AS cluster_s,
+       round((c.s / nullif(o.s, 0))::numeric, 2) AS ratio
+FROM rep r JOIN rep_one o USING (name), LATERAL (SELECT citus_test.best(r.body)) AS c(s);
+
+-- The reports' computed days on the cluster (150 days): what reaches the coordinator from the
+-- workers and what the coordinator sends them (the range's orders, as an intermediate
+-- result), from Citus's EXPLAIN ANALYZE
+CREATE FUNCTION citus_test.moved(kind text) RETURNS TABLE (query text, to_coordinator text, to_workers text) LANGUAGE plpgsql AS $$
+DECLARE l text; rx numeric := 0; tx numeric := 0; pending numeric;
+BEGIN
+    EXECUTE format('PREPARE rq_bench(date, date%s) AS %s', CASE WHEN kind = 'customers' THEN ', text' END,
+                   retailiq_internal.report_distributed_sql(kind));
+    FOR l IN EXECUTE format('EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE rq_bench(''2024-01-01'', ''2024-05-31''%s)',
+                            CASE WHEN kind = 'customers' THEN ', ''week''' END) LOOP
+        IF l ~ 'Tuple data received from nodes: ' THEN
+            rx := rx + citus_test.bytes(substring(l from 'nodes: (.*)$'));
+        ELSIF l ~ 'Intermediate Data Size: ' THEN
+            pending := citus_test.bytes(substring(l from 'Size: (.*)$'));
+        ELSIF l ~ 'Result destination: Send to' THEN
+            tx := tx + pending * substring(l from 'Send to ([0-9]+)')::numeric;
+        END IF;
+    END LOOP;
+    DEALLOCATE rq_bench;
+    RETURN QUERY SELECT kind, pg_size_pretty(rx), pg_size_pretty(tx);
+END $$;
+CREATE FUNCTION citus_test.bytes(t text) RETURNS numeric LANGUAGE sql AS $$
+    SELECT split_part(t, ' ', 1)::numeric * CASE split_part(t, ' ', 2) WHEN 'kB' THEN 1024 WHEN 'MB' THEN 1048576 ELSE 1 END $$;
+SELECT m.* FROM unnest(ARRAY['day_sales', 'day_units', 'day_customers', 'day_funnel', 'customers']) k, citus_test.moved(k) m;
+SELECT (SELECT count(*) FROM retail.orders) AS orders, (SELECT count(*) FROM retail.order_lines) AS order_lines,
+       (SELECT count(*) FROM retail.events) AS events;
