@@ -45,10 +45,10 @@ SELECT retailiq.clv(bg.m, gg.m, 1, 1, 2, 10, 12, -0.5) FROM bg, gg;
 SELECT retailiq.clv(gg.m, bg.m, 1, 1, 2, 10, 12, 0.01) FROM bg, gg;
 
 -- gammagamma_fit_iterative: the likelihood as one gammagamma_loglik query per evaluation
--- (doc/distributed.md): the same model within 1e-6 relative, the same counts
+-- (doc/distributed.md): the same model within 1e-5 relative, the same counts
 CREATE TABLE gg_iterative AS SELECT retailiq.gammagamma_fit_iterative('cdnow', 'x', 'zbar') AS m;
 SELECT k, abs((retailiq.model_info(i.m) #>> ARRAY['data', k])::float8
-              / (retailiq.model_info(g.m) #>> ARRAY['data', k])::float8 - 1) <= 1e-6 AS within_1e_6
+              / (retailiq.model_info(g.m) #>> ARRAY['data', k])::float8 - 1) <= 1e-5 AS within_1e_5
 FROM gg g, gg_iterative i, unnest(ARRAY['p', 'q', 'v']) k;
 SELECT (retailiq.model_info(i.m) -> 'metrics') - 'iterations' - 'log_likelihood'
        = (retailiq.model_info(g.m) -> 'metrics') - 'iterations' - 'log_likelihood' AS same_counts

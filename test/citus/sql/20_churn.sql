@@ -72,15 +72,16 @@ SELECT citus_test.bgnbd_forged(1, 1, 2);
 --     run bgnbd_fit's minimiser on the coordinator and evaluate the likelihood at each step
 --     with one split aggregate (bgnbd_loglik, gammagamma_loglik: float8[] states of sums,
 --     compensated) over the per-customer table: per evaluation one state of 20 (BG/NBD) or 19
---     (Gamma-Gamma) numbers per shard. The model equals bgnbd_fit's within 1e-6 relative in
---     every parameter (another summation order moves the minimiser's last steps; 4e-9 seen)
+--     (Gamma-Gamma) numbers per shard. The model equals bgnbd_fit's within 1e-5 relative in
+--     every parameter (another summation order moves the minimiser's last steps; 4e-9 seen here,
+--     5e-7 on CDNOW's Gamma-Gamma, whose q and gamma are strongly correlated)
 --     and the same as the iterative fit over the local copy to the last bit here.
 SELECT retailiq.bgnbd_fit_iterative('one.summary') AS bgi1, retailiq.gammagamma_fit_iterative('one.summary') AS ggi1 \gset
 SELECT retailiq.bgnbd_fit_iterative('retail.summary') AS bgi2, retailiq.gammagamma_fit_iterative('retail.summary') AS ggi2 \gset
-SELECT k, abs((retailiq.model_info(:'bgi2') #>> ARRAY['data', k])::float8 / (retailiq.model_info(:'bg1') #>> ARRAY['data', k])::float8 - 1) <= 1e-6 AS bgnbd_within_1e_6,
+SELECT k, abs((retailiq.model_info(:'bgi2') #>> ARRAY['data', k])::float8 / (retailiq.model_info(:'bg1') #>> ARRAY['data', k])::float8 - 1) <= 1e-5 AS bgnbd_within_1e_5,
        (retailiq.model_info(:'bgi2') #> ARRAY['data', k]) = (retailiq.model_info(:'bgi1') #> ARRAY['data', k]) AS same_as_iterative_one_node
 FROM unnest(ARRAY['r', 'alpha', 'a', 'b']) k;
-SELECT k, abs((retailiq.model_info(:'ggi2') #>> ARRAY['data', k])::float8 / (retailiq.model_info(:'gg1') #>> ARRAY['data', k])::float8 - 1) <= 1e-6 AS gammagamma_within_1e_6,
+SELECT k, abs((retailiq.model_info(:'ggi2') #>> ARRAY['data', k])::float8 / (retailiq.model_info(:'gg1') #>> ARRAY['data', k])::float8 - 1) <= 1e-5 AS gammagamma_within_1e_5,
        (retailiq.model_info(:'ggi2') #> ARRAY['data', k]) = (retailiq.model_info(:'ggi1') #> ARRAY['data', k]) AS same_as_iterative_one_node
 FROM unnest(ARRAY['p', 'q', 'v']) k;
 SELECT (retailiq.model_info(:'bgi2') #> '{metrics}') - 'iterations' - 'log_likelihood' = (retailiq.model_info(:'bg1') #> '{metrics}') - 'iterations' - 'log_likelihood' AS bgnbd_counts_same,
