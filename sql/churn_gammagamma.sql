@@ -50,7 +50,7 @@ CREATE TABLE gg_iterative AS SELECT retailiq.gammagamma_fit_iterative('cdnow', '
 SELECT k, abs((retailiq.model_info(i.m) #>> ARRAY['data', k])::float8
               / (retailiq.model_info(g.m) #>> ARRAY['data', k])::float8 - 1) <= 1e-5 AS within_1e_5
 FROM gg g, gg_iterative i, unnest(ARRAY['p', 'q', 'v']) k;
-SELECT (retailiq.model_info(i.m) -> 'metrics') - 'iterations' - 'log_likelihood'
+SELECT (retailiq.model_info(i.m) -> 'metrics') - 'iterations' - 'log_likelihood' - 'likelihood_queries'
        = (retailiq.model_info(g.m) -> 'metrics') - 'iterations' - 'log_likelihood' AS same_counts
 FROM gg g, gg_iterative i;
 CREATE VIEW gg_no_spend AS SELECT x, 0.0::float8 AS zbar FROM cdnow;

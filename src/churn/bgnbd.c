@@ -279,9 +279,9 @@ bgnbd_start(int64 ncust, int64 repeaters, double meanT, double *theta)
 	theta[3] = 0.0;
 }
 
-/* the model of a fit */
+/* the model of a fit; queries: the likelihood queries of bgnbd_fit_iterative (< 0: none) */
 static bytea *
-bgnbd_model(const double *theta, ChurnOptimResult res, int64 ncust, int64 repeaters)
+bgnbd_model(const double *theta, ChurnOptimResult res, int64 ncust, int64 repeaters, int queries)
 {
 	ModelBuilder *mb;
 	bool		at_bound = false;
@@ -308,6 +308,8 @@ bgnbd_model(const double *theta, ChurnOptimResult res, int64 ncust, int64 repeat
 	model_put_int(mb, MODEL_METRICS, "n_repeat_customers", repeaters);
 	model_put_int(mb, MODEL_METRICS, "iterations", res.iterations);
 	model_put_bool(mb, MODEL_METRICS, "converged", res.converged);
+	if (queries >= 0)
+		model_put_int(mb, MODEL_METRICS, "likelihood_queries", queries);
 	return model_finish(mb);
 }
 
@@ -346,7 +348,7 @@ bgnbd_fit_final(PG_FUNCTION_ARGS)
 	d.w = w;
 	d.wsum = (double) ncust;
 	res = churn_minimize(bgnbd_objective, &d, 4, theta, 1000, 1e-10);
-	PG_RETURN_BYTEA_P(bgnbd_model(theta, res, ncust, repeaters));
+	PG_RETURN_BYTEA_P(bgnbd_model(theta, res, ncust, repeaters, -1));
 }
 
 /*
@@ -467,7 +469,7 @@ bgnbd_fit_iterative(PG_FUNCTION_ARGS)
 	bgnbd_start(ncust, repeaters, q.out[6] / (double) ncust, theta);
 	res = churn_minimize(bgnbd_dist_objective, &q, 4, theta, 1000, 1e-10);
 	churn_dist_end(&q);
-	m = bgnbd_model(theta, res, ncust, repeaters);
+	m = bgnbd_model(theta, res, ncust, repeaters, q.queries);
 	PG_RETURN_BYTEA_P(m);
 }
 

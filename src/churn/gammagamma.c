@@ -172,8 +172,9 @@ gg_start(int64 n, double mean, double var, double *theta)
 	theta[2] = log(mean);
 }
 
+/* the model of a fit; queries: the likelihood queries of gammagamma_fit_iterative (< 0: none) */
 static bytea *
-gg_model(const double *theta, ChurnOptimResult res, int64 n, int64 skipped)
+gg_model(const double *theta, ChurnOptimResult res, int64 n, int64 skipped, int queries)
 {
 	ModelBuilder *mb;
 
@@ -195,6 +196,8 @@ gg_model(const double *theta, ChurnOptimResult res, int64 n, int64 skipped)
 	model_put_int(mb, MODEL_METRICS, "n_skipped", skipped);
 	model_put_int(mb, MODEL_METRICS, "iterations", res.iterations);
 	model_put_bool(mb, MODEL_METRICS, "converged", res.converged);
+	if (queries >= 0)
+		model_put_int(mb, MODEL_METRICS, "likelihood_queries", queries);
 	return model_finish(mb);
 }
 
@@ -242,7 +245,7 @@ gammagamma_fit_final(PG_FUNCTION_ARGS)
 	d.w = w;
 	d.wsum = (double) n;
 	res = churn_minimize(gg_objective, &d, 3, theta, 1000, 1e-10);
-	PG_RETURN_BYTEA_P(gg_model(theta, res, n, s->skipped));
+	PG_RETURN_BYTEA_P(gg_model(theta, res, n, s->skipped, -1));
 }
 
 /*
@@ -361,7 +364,7 @@ gammagamma_fit_iterative(PG_FUNCTION_ARGS)
 	gg_start(n, mean, var, theta);
 	res = churn_minimize(gg_dist_objective, &q, 3, theta, 1000, 1e-10);
 	churn_dist_end(&q);
-	m = gg_model(theta, res, n, skipped);
+	m = gg_model(theta, res, n, skipped, q.queries);
 	PG_RETURN_BYTEA_P(m);
 }
 

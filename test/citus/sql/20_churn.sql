@@ -84,10 +84,13 @@ FROM unnest(ARRAY['r', 'alpha', 'a', 'b']) k;
 SELECT k, abs((retailiq.model_info(:'ggi2') #>> ARRAY['data', k])::float8 / (retailiq.model_info(:'gg1') #>> ARRAY['data', k])::float8 - 1) <= 1e-5 AS gammagamma_within_1e_5,
        (retailiq.model_info(:'ggi2') #> ARRAY['data', k]) = (retailiq.model_info(:'ggi1') #> ARRAY['data', k]) AS same_as_iterative_one_node
 FROM unnest(ARRAY['p', 'q', 'v']) k;
-SELECT (retailiq.model_info(:'bgi2') #> '{metrics}') - 'iterations' - 'log_likelihood' = (retailiq.model_info(:'bg1') #> '{metrics}') - 'iterations' - 'log_likelihood' AS bgnbd_counts_same,
+SELECT (retailiq.model_info(:'bgi2') #> '{metrics}') - 'iterations' - 'log_likelihood' - 'likelihood_queries' = (retailiq.model_info(:'bg1') #> '{metrics}') - 'iterations' - 'log_likelihood' AS bgnbd_counts_same,
        abs((retailiq.model_info(:'bgi2') #>> '{metrics,log_likelihood}')::float8 / (retailiq.model_info(:'bg1') #>> '{metrics,log_likelihood}')::float8 - 1) <= 1e-12 AS bgnbd_loglik_within_1e_12,
-       (retailiq.model_info(:'ggi2') #> '{metrics}') - 'iterations' - 'log_likelihood' = (retailiq.model_info(:'gg1') #> '{metrics}') - 'iterations' - 'log_likelihood' AS gammagamma_counts_same,
+       (retailiq.model_info(:'ggi2') #> '{metrics}') - 'iterations' - 'log_likelihood' - 'likelihood_queries' = (retailiq.model_info(:'gg1') #> '{metrics}') - 'iterations' - 'log_likelihood' AS gammagamma_counts_same,
        abs((retailiq.model_info(:'ggi2') #>> '{metrics,log_likelihood}')::float8 / (retailiq.model_info(:'gg1') #>> '{metrics,log_likelihood}')::float8 - 1) <= 1e-12 AS gammagamma_loglik_within_1e_12;
+-- the evaluations (each one query, one state per shard) of the two fits
+SELECT (retailiq.model_info(:'bgi2') #>> '{metrics,likelihood_queries}')::int BETWEEN 10 AND 200 AS bgnbd_queries_counted,
+       (retailiq.model_info(:'ggi2') #>> '{metrics,likelihood_queries}')::int BETWEEN 10 AND 200 AS gammagamma_queries_counted;
 -- one evaluation: a partial state per shard, combined on the coordinator
 SELECT * FROM citus_test.plan($$SELECT retailiq_internal.bgnbd_loglik(frequency, recency, t, '{0,0.5,0,0}') FROM retail.summary$$,
                               'Custom Scan|Task Count|worker_partial_agg|coord_combine_agg|Aggregate', 'VERBOSE');
