@@ -87,7 +87,7 @@ BEGIN
             'forecast_fit_part', 'forecast_fit_merge', 'relation_is_distributed',
             'sales_source_fit_by_store',
             -- the reports' computed days over distributed tables (issue 19)
-            'report_distributed_sql',
+            'report_distributed_sql', 'source_distributed',
             -- bgnbd_fit_iterative and gammagamma_fit_iterative run these as the caller (and
             -- Citus checks EXECUTE on their support functions); every state is checked
             'bgnbd_loglik', 'bgnbd_loglik_accum', 'bgnbd_loglik_combine',

@@ -29,6 +29,23 @@ RETURNS TABLE (day date, channel text, category text, segment text,
 LANGUAGE plpgsql STABLE ROWS 10000
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    -- the (customer, product, day) triples bought; on distributed tables (Citus) the orders of
+    -- the period are read first (an intermediate result sent to the workers) and joined to
+    -- the order lines there, as the reports do (doc/distributed.md)
+    bought text := CASE WHEN retailiq_internal.source_distributed(ARRAY['events', 'orders', 'order_lines']) THEN $b$
+        ro AS MATERIALIZED (
+            SELECT o.order_id, o.customer_id::bigint AS customer_id, (o.ordered_at AT TIME ZONE 'UTC')::date AS day
+              FROM %2$s o
+             WHERE o.ordered_at >= $1 AND o.ordered_at < $2),
+        bought AS MATERIALIZED (
+            SELECT DISTINCT ro.customer_id, l.product_id::bigint AS product_id, ro.day
+              FROM ro JOIN %3$s l ON l.order_id = ro.order_id),$b$ ELSE $b$
+        bought AS (
+            SELECT DISTINCT o.customer_id::bigint AS customer_id, l.product_id::bigint AS product_id,
+                   (o.ordered_at AT TIME ZONE 'UTC')::date AS day
+              FROM %2$s o JOIN %3$s l ON l.order_id = o.order_id
+             WHERE o.ordered_at >= $1 AND o.ordered_at < $2),$b$ END;
 BEGIN
     PERFORM retailiq_internal.check_period(from_ts, to_ts);
     RETURN QUERY EXECUTE format($q$
@@ -41,12 +58,7 @@ BEGIN
               FROM %1$s e
              WHERE e.occurred_at >= $1 AND e.occurred_at < $2
                AND e.event_type IN ('view', 'cart_add') AND e.product_id IS NOT NULL
-             GROUP BY 1, 2, 3),
-        bought AS (
-            SELECT DISTINCT o.customer_id::bigint AS customer_id, l.product_id::bigint AS product_id,
-                   (o.ordered_at AT TIME ZONE 'UTC')::date AS day
-              FROM %2$s o JOIN %3$s l ON l.order_id = o.order_id
-             WHERE o.ordered_at >= $1 AND o.ordered_at < $2),
+             GROUP BY 1, 2, 3),$q$ || bought || $q$
         u AS (
             SELECT ev.day, ev.channel, p.category::text AS category,
                    coalesce(d.segment, 'unscored') AS segment,
@@ -134,6 +146,30 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM retailiq_internal.check_period(from_ts, to_ts);
+    IF retailiq_internal.source_distributed(ARRAY['orders', 'order_lines']) THEN
+        -- Citus: the period's orders first (an intermediate result), their lines counted per
+        -- order on the order-lines shards, the same figures (doc/distributed.md)
+        RETURN QUERY EXECUTE format($q$
+        WITH ro AS MATERIALIZED (
+            SELECT o.order_id, o.customer_id, o.channel::text AS channel, o.total_amount
+              FROM %1$s o
+             WHERE o.ordered_at >= $1 AND o.ordered_at < $2 AND ($3 IS NULL OR o.store_id = $3)),
+        li AS MATERIALIZED (
+            SELECT l.order_id, count(l.order_id) AS lines, sum(l.quantity) AS units, count(l.promo_id) AS promo_lines
+              FROM ro JOIN %2$s l ON l.order_id = ro.order_id
+             GROUP BY l.order_id),
+        b AS (
+            SELECT ro.order_id, ro.customer_id, ro.channel, ro.total_amount,
+                   coalesce(li.lines, 0) AS lines, coalesce(li.units, 0) AS units, coalesce(li.promo_lines, 0) AS promo_lines
+              FROM ro LEFT JOIN li ON li.order_id = ro.order_id)
+        SELECT count(*), count(DISTINCT customer_id), avg(lines)::float8, avg(units)::float8,
+               round(avg(total_amount)::numeric, 2),
+               sum(promo_lines)::float8 / nullif(sum(lines), 0),
+               avg((channel = 'online')::int)::float8
+          FROM b$q$, retailiq_internal.source_sql('orders'), retailiq_internal.source_sql('order_lines'))
+        USING from_ts, to_ts, store;
+        RETURN;
+    END IF;
     RETURN QUERY EXECUTE format($q$
         WITH b AS (
             SELECT o.order_id, o.customer_id, o.channel::text AS channel, o.total_amount,
@@ -168,6 +204,23 @@ BEGIN
     IF top IS NULL OR top < 1 THEN
         RAISE EXCEPTION 'top must be at least 1' USING ERRCODE = '22023',
               DETAIL = format('top is %s.', coalesce(top::text, 'NULL')), HINT = 'Pass e.g. 10.';
+    END IF;
+    IF retailiq_internal.source_distributed(ARRAY['orders', 'order_lines']) THEN
+        -- Citus: the period's orders first, the aggregate split over the order-lines shards,
+        -- its rules unnested in FROM (citusdata/citus#2265; doc/distributed.md)
+        RETURN QUERY EXECUTE format($q$
+        WITH ro AS MATERIALIZED (
+            SELECT o.order_id FROM %1$s o
+             WHERE o.ordered_at >= $1 AND o.ordered_at < $2 AND ($3 IS NULL OR o.store_id = $3)),
+        a AS MATERIALIZED (
+            SELECT retailiq.assoc_rules_lines(l.order_id::bigint, l.product_id::bigint, $4, $5, 2) AS rs
+              FROM ro JOIN %2$s l ON l.order_id = ro.order_id)
+        SELECT (r).antecedent, (r).consequent, (r).count, (r).support, (r).confidence, (r).lift
+          FROM (SELECT x AS r FROM a, unnest(a.rs) x) r
+         ORDER BY (r).lift DESC, (r).support DESC, (r).antecedent, (r).consequent
+         LIMIT $6$q$, retailiq_internal.source_sql('orders'), retailiq_internal.source_sql('order_lines'))
+        USING from_ts, to_ts, store, min_support, min_confidence, top;
+        RETURN;
     END IF;
     RETURN QUERY EXECUTE format($q$
         WITH r AS (

@@ -12,6 +12,28 @@
 -- local tables, the report functions run the queries of report_days.sql, whose plans issue
 -- 20 tuned.
 
+-- Is a relation registered for one of the roles (the core source registry: 'orders',
+-- 'order_lines', 'events', ...) a hash-distributed Citus table or a view over one? false
+-- without Citus (one catalogue lookup).
+CREATE FUNCTION retailiq_internal.source_distributed(roles text[]) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r text;
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RETURN false;
+    END IF;
+    FOREACH r IN ARRAY roles LOOP
+        IF retailiq_internal.relation_is_distributed(retailiq_internal.source_relation(r)) THEN
+            RETURN true;
+        END IF;
+    END LOOP;
+    RETURN false;
+END
+$$;
+
 -- The query of a *_live function for distributed relations, NULL when none of the registered
 -- relations it reads is distributed (then the one-node query runs). kind: 'day_sales',
 -- 'day_units', 'day_customers', 'day_funnel' ($1, $2: the first and last day, as the *_live
@@ -25,19 +47,11 @@ DECLARE
                               WHEN 'day_customers' THEN ARRAY['orders']
                               WHEN 'customers' THEN ARRAY['orders']
                               ELSE ARRAY['orders', 'order_lines'] END;
-    r text;
-    dist boolean := false;
     -- the orders of the days [$1, $2], as the one-node queries select them
     rng constant text := $r$o.ordered_at >= ($1::timestamp AT TIME ZONE 'UTC')
                        AND o.ordered_at < (($2 + 1)::timestamp AT TIME ZONE 'UTC')$r$;
 BEGIN
-    IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
-        RETURN NULL;
-    END IF;
-    FOREACH r IN ARRAY roles LOOP
-        dist := dist OR retailiq_internal.relation_is_distributed(retailiq_internal.source_relation(r));
-    END LOOP;
-    IF NOT dist THEN
+    IF NOT retailiq_internal.source_distributed(roles) THEN
         RETURN NULL;
     END IF;
     IF kind = 'day_sales' THEN

@@ -1,5 +1,6 @@
--- The reports over distributed orders (by customer), order lines (by order) and events (by
--- customer), against one node on the same rows (schema one). The days a report computes from
+-- The reports (and the behaviour functions that join orders to their lines) over distributed
+-- orders (by customer), order lines (by order) and events (by customer), against one node on
+-- the same rows (schema one). The days a report computes from
 -- the tables (report_days.sql's *_live functions) take the queries of
 -- retailiq_internal.report_distributed_sql when a relation is distributed: the grouping sets
 -- split into GROUP BYs, the range's orders read first (a materialized CTE, sent to the workers)
@@ -25,6 +26,13 @@ CREATE FUNCTION citus_test.report_rows() RETURNS TABLE (what text, r text) LANGU
     UNION ALL SELECT 'behaviour_weekly', d::text FROM retailiq.report_behaviour('weekly', '2024-01-03', '2024-05-31') d
     UNION ALL SELECT 'behaviour_monthly_2', d::text FROM retailiq.report_behaviour('monthly', '2024-01-01', '2024-05-31', 2) d
     UNION ALL SELECT 'accuracy', d::text FROM retailiq.report_forecast_accuracy('daily', '2024-05-01', '2024-06-03') d
+    -- the behaviour functions that read orders with their lines (the same change for Citus)
+    UNION ALL SELECT 'conversion_funnel', d::text FROM retailiq.conversion_funnel('2024-03-01', '2024-04-01') d
+    UNION ALL SELECT 'basket_summary', d::text FROM retailiq.basket_summary('2024-03-01', '2024-04-01') d
+    UNION ALL SELECT 'basket_summary_2', d::text FROM retailiq.basket_summary('2024-01-01', '2024-06-01', 2) d
+    UNION ALL SELECT 'basket_attach_rates', d::text
+                FROM retailiq.basket_attach_rates('2024-01-01', '2024-06-01', top => 20, min_support => 0.01) d
+    UNION ALL SELECT 'zone_traffic', d::text FROM retailiq.zone_traffic('2024-03-01', '2024-04-01') d
     UNION ALL SELECT 'html', regexp_replace(retailiq.report_html('2024-03-01', '2024-05-29'),
                                             'generated [0-9-]+ [0-9:]+ UTC', 'generated (now)')
 $$;
