@@ -171,7 +171,8 @@ report_init(FitReport *r, int ns, bool verbose)
 {
 	r->ns = ns;
 	r->next = Max(ns / 10, 1);
-	r->verbose = verbose;
+	/* a streamed fit's 64 groups would give ten NOTICEs each: its groups report at DEBUG1 */
+	r->verbose = verbose && !groups_active;
 	INSTR_TIME_SET_CURRENT(r->t0);
 }
 
