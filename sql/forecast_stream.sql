@@ -5,6 +5,12 @@
 -- from all the rows, and the groups' series are put back in key order. Here the smallest
 -- retailiq.max_memory (1 MB: the rows stream past 128 kB) forces a small panel into groups.
 
+-- Streaming is for a plain aggregate in the backend (a parallel query's partial aggregate
+-- sends its state to the leader): the suite's parallel pass must not move the fits into a
+-- parallel worker here.
+SET force_parallel_mode = off;
+SET max_parallel_workers_per_gather = 0;
+
 -- 64 daily series of 92 days (5,810 rows, 136 kB of collected rows): a quarter with weekly
 -- patterns, the rest intermittent, and series g064 with one row a week only (alone in its
 -- group it would read as weekly; among all the rows it is daily, gaps counted as 0).
@@ -108,3 +114,5 @@ SELECT retailiq.unregister_sales_source(src, true) FROM unnest(ARRAY['stream_mem
 DROP TABLE stream_sales, stream_models, stream_many;
 DROP FUNCTION stream_temp_files();
 DROP FUNCTION stream_nightly();
+RESET force_parallel_mode;
+RESET max_parallel_workers_per_gather;
