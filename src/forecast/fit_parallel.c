@@ -42,6 +42,12 @@ char	   *forecast_debug_fail_series = NULL;
 static int64 fit_done;
 static int	fit_launched;
 
+/* a streamed forecast_fit's groups: one progress row and one run record for all of them */
+static bool groups_active = false;
+static int	groups_slot = -1;
+static instr_time groups_t0;
+static ForecastRunTotals groups_totals;
+
 /* keys of the shared segment's table of contents */
 #define FIT_KEY_SHARED	UINT64CONST(0x5249510000000001)
 #define FIT_KEY_SERIES	UINT64CONST(0x5249510000000002)
@@ -165,7 +171,8 @@ report_init(FitReport *r, int ns, bool verbose)
 {
 	r->ns = ns;
 	r->next = Max(ns / 10, 1);
-	r->verbose = verbose;
+	/* a streamed fit's 64 groups would give ten NOTICEs each: its groups report at DEBUG1 */
+	r->verbose = verbose && !groups_active;
 	INSTR_TIME_SET_CURRENT(r->t0);
 }
 
@@ -407,10 +414,38 @@ fit_parallel(const ForecastPanel *panel, int m, const ForecastOptions *o, const 
 /* ---------- the entry ---------- */
 
 void
+forecast_fit_groups_begin(const char *method, int64 total)
+{
+	groups_slot = forecast_progress_begin(method, total);
+	groups_active = true;
+	memset(&groups_totals, 0, sizeof(groups_totals));
+	groups_totals.fits = 1;
+	groups_totals.series_total = total;
+	INSTR_TIME_SET_CURRENT(groups_t0);
+}
+
+void
+forecast_fit_groups_end(void)
+{
+	instr_time	now;
+
+	if (!groups_active)
+		return;
+	groups_active = false;
+	forecast_progress_end(groups_slot);
+	groups_slot = -1;
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, groups_t0);
+	groups_totals.seconds = INSTR_TIME_GET_DOUBLE(now);
+	forecast_run_totals_add(&groups_totals);
+}
+
+void
 forecast_fit_series(const ForecastPanel *panel, int m, const ForecastOptions *o,
 					const int *need, WarmPlan *plans, SeriesFit *fits, bool *keep, double *vmae)
 {
-	int			slot = forecast_progress_begin(o->method->name, panel->nseries);
+	bool		grouped = groups_active;
+	int			slot = grouped ? groups_slot : forecast_progress_begin(o->method->name, panel->nseries);
 	instr_time	t0;
 
 	INSTR_TIME_SET_CURRENT(t0);
@@ -428,7 +463,8 @@ forecast_fit_series(const ForecastPanel *panel, int m, const ForecastOptions *o,
 		ForecastRunTotals one;
 		instr_time	now;
 
-		forecast_progress_end(slot);
+		if (!grouped)
+			forecast_progress_end(slot);
 		/* the session's totals (the scheduler's run record), a failed call's too */
 		memset(&one, 0, sizeof(one));
 		INSTR_TIME_SET_CURRENT(now);
@@ -443,7 +479,16 @@ forecast_fit_series(const ForecastPanel *panel, int m, const ForecastOptions *o,
 			one.series_warm += plans[i].status == WARM_REFIT;
 			one.series_skipped += plans[i].status == WARM_SKIPPED;
 		}
-		forecast_run_totals_add(&one);
+		if (grouped)
+		{
+			/* one fit of the whole stream: its series and workers, its time at the end */
+			groups_totals.series_done += one.series_done;
+			groups_totals.series_warm += one.series_warm;
+			groups_totals.series_skipped += one.series_skipped;
+			groups_totals.workers = Max(groups_totals.workers, one.workers);
+		}
+		else
+			forecast_run_totals_add(&one);
 	}
 	PG_END_TRY();
 }

@@ -8,6 +8,7 @@
 #define RETAILIQ_FORECAST_FIT_PARALLEL_H
 
 #include "forecast/method.h"
+#include "forecast/progress.h"
 #include "forecast/warm_start.h"
 
 /* fewer series than this are fitted in the backend: starting workers would cost more */
@@ -28,5 +29,14 @@ extern char *forecast_debug_fail_series;
 extern void forecast_fit_series(const ForecastPanel *panel, int m, const ForecastOptions *o,
 								const int *need, WarmPlan *plans, SeriesFit *fits, bool *keep,
 								double *vmae);
+
+/*
+ * A fit in groups (a streamed forecast_fit, forecast_fit.c): between begin and end, the
+ * groups' forecast_fit_series calls share one row of retailiq.forecast_progress (total
+ * series in all) and count as one fit in the session's run totals. end is safe to call
+ * twice and must be called on error too (PG_FINALLY).
+ */
+extern void forecast_fit_groups_begin(const char *method, int64 total);
+extern void forecast_fit_groups_end(void);
 
 #endif							/* RETAILIQ_FORECAST_FIT_PARALLEL_H */

@@ -15,6 +15,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "core/memory.h"
 #include "core/model.h"
 #include "forecast/fit_parallel.h"
 #include "forecast/fit_stage.h"
@@ -40,6 +41,8 @@ forecast_fit_collect_row(FunctionCallInfo fcinfo)
 				 errhint("SELECT name FROM retailiq.forecast_methods lists the methods.")));
 	st = series_collect_sfunc(fcinfo, 0);
 	series_collect_options_from_args(st, fcinfo, 4, 5);
+	/* past an eighth of retailiq.max_memory, the rows go to group files (series.h) */
+	series_collect_stream(fcinfo, st);
 	return st;
 }
 
@@ -339,14 +342,9 @@ put_series(ModelBuilder *b, const ForecastPanel *panel, const SeriesFit *fits, i
 	model_put_float_array(b, MODEL_DATA, "seasonal", seas, 2, dims);
 }
 
-/*
- * The fit stage: every series of the collector fitted (fit_stage.h). Everything the model
- * stage needs is per series, so the stages of several groups of series (a distributed
- * table's stores, fitted on the workers) concatenated in key order give the stage of all
- * of them. Returns false when there are no rows.
- */
-bool
-forecast_fit_stage(SeriesCollector *st, bytea *warm_given, FitStage *fs)
+/* The fit stage of a collector in memory; freq: the frequency, NULL to infer it. */
+static bool
+fit_stage(SeriesCollector *st, bytea *warm_given, const ForecastFreq *freq, FitStage *fs)
 {
 	const char *opts = series_collect_options(st);
 	const char *nl;
@@ -364,7 +362,7 @@ forecast_fit_stage(SeriesCollector *st, bytea *warm_given, FitStage *fs)
 	if (nl[1] != '\0')
 		j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(nl + 1)));
 	forecast_options_parse(pnstrdup(opts, nl - opts), j, &o);
-	panel = series_collect_finish(st, &o.series);
+	panel = series_collect_finish_freq(st, &o.series, freq);
 	if (panel == NULL)
 		return false;
 	memset(fs, 0, sizeof(*fs));
@@ -391,6 +389,205 @@ forecast_fit_stage(SeriesCollector *st, bytea *warm_given, FitStage *fs)
 		fs->hash[i] = warm_start_hash(&panel->series[i]);
 	}
 	return true;
+}
+
+/* ---------- a streamed collector: group by group ---------- */
+
+/* group's stage gs appended to fs (room for cap series), copied into the current context */
+static void
+stage_append(FitStage *fs, const FitStage *gs, int cap)
+{
+	int			at = fs->ns;
+
+	if (at == 0)
+	{
+		fs->opts = pstrdup(gs->opts);
+		fs->freq = gs->freq;
+		fs->m = gs->m;
+		fs->nrec = gs->nrec;
+		fs->keys = palloc(sizeof(char *) * cap);
+		fs->start = palloc(sizeof(int32) * cap);
+		fs->len = palloc(sizeof(int32) * cap);
+		fs->need = palloc(sizeof(int) * cap);
+		fs->keep = palloc(sizeof(bool) * cap);
+		fs->vmae = palloc(sizeof(double) * cap);
+		fs->plans = palloc(sizeof(WarmPlan) * cap);
+		fs->hash = palloc(sizeof(int64) * cap);
+		fs->fits = riq_alloc(CurrentMemoryContext,
+							 riq_mul_size((Size) cap * fs->nrec, sizeof(SeriesFit), "the forecast fits"),
+							 "the forecast fits");
+	}
+	if (gs->ns > cap - at || gs->nrec != fs->nrec || gs->m != fs->m)
+		elog(ERROR, "forecast_fit group of %d series does not fit the stage", gs->ns);
+	for (int i = 0; i < gs->ns; i++)
+		fs->keys[at + i] = pstrdup(gs->keys[i]);
+	memcpy(fs->start + at, gs->start, sizeof(int32) * gs->ns);
+	memcpy(fs->len + at, gs->len, sizeof(int32) * gs->ns);
+	memcpy(fs->need + at, gs->need, sizeof(int) * gs->ns);
+	memcpy(fs->keep + at, gs->keep, sizeof(bool) * gs->ns);
+	memcpy(fs->vmae + at, gs->vmae, sizeof(double) * gs->ns);
+	memcpy(fs->plans + at, gs->plans, sizeof(WarmPlan) * gs->ns);
+	memcpy(fs->hash + at, gs->hash, sizeof(int64) * gs->ns);
+	memcpy(fs->fits + (Size) at * fs->nrec, gs->fits, sizeof(SeriesFit) * gs->ns * fs->nrec);
+	fs->ns += gs->ns;
+	fs->rows += gs->rows;
+}
+
+static int
+index_key_cmp(const void *a, const void *b, void *arg)
+{
+	char	  **keys = (char **) arg;
+
+	return strcmp(keys[*(const int *) a], keys[*(const int *) b]);
+}
+
+/*
+ * The series of fs in key (byte) order, as one panel has them. The fits (the big array:
+ * up to FORECAST_MAX_RECORDS records a series) are permuted in place, cycle by cycle.
+ */
+static void
+stage_sort(FitStage *fs)
+{
+	int			ns = fs->ns,
+				nrec = fs->nrec;
+	int		   *ord = palloc(sizeof(int) * Max(ns, 1));
+	bool	   *moved = palloc0(sizeof(bool) * Max(ns, 1));
+	SeriesFit  *tmp = palloc(sizeof(SeriesFit) * nrec);
+	FitStage	o = *fs;
+
+	for (int i = 0; i < ns; i++)
+		ord[i] = i;
+	qsort_arg(ord, ns, sizeof(int), index_key_cmp, fs->keys);
+	fs->keys = palloc(sizeof(char *) * Max(ns, 1));
+	fs->start = palloc(sizeof(int32) * Max(ns, 1));
+	fs->len = palloc(sizeof(int32) * Max(ns, 1));
+	fs->need = palloc(sizeof(int) * Max(ns, 1));
+	fs->keep = palloc(sizeof(bool) * Max(ns, 1));
+	fs->vmae = palloc(sizeof(double) * Max(ns, 1));
+	fs->plans = palloc(sizeof(WarmPlan) * Max(ns, 1));
+	fs->hash = palloc(sizeof(int64) * Max(ns, 1));
+	for (int k = 0; k < ns; k++)
+	{
+		int			i = ord[k];
+
+		fs->keys[k] = o.keys[i];
+		fs->start[k] = o.start[i];
+		fs->len[k] = o.len[i];
+		fs->need[k] = o.need[i];
+		fs->keep[k] = o.keep[i];
+		fs->vmae[k] = o.vmae[i];
+		fs->plans[k] = o.plans[i];
+		fs->hash[k] = o.hash[i];
+	}
+	/* position k takes the fits of series ord[k]: follow each cycle once */
+	for (int k = 0; k < ns; k++)
+	{
+		int			j = k;
+
+		if (moved[k] || ord[k] == k)
+			continue;
+		memcpy(tmp, &fs->fits[(Size) k * nrec], sizeof(SeriesFit) * nrec);
+		for (;;)
+		{
+			int			i = ord[j];
+
+			moved[j] = true;
+			if (i == k)
+			{
+				memcpy(&fs->fits[(Size) j * nrec], tmp, sizeof(SeriesFit) * nrec);
+				break;
+			}
+			memcpy(&fs->fits[(Size) j * nrec], &fs->fits[(Size) i * nrec], sizeof(SeriesFit) * nrec);
+			j = i;
+		}
+	}
+	pfree(tmp);
+	pfree(moved);
+	pfree(ord);
+}
+
+/*
+ * The fit stage of a streamed collector (series_collect_stream): each group read back,
+ * fitted and reduced to its stage in a memory context of its own, which goes before the
+ * next group is read; the groups' series then put in key order. The frequency is the one
+ * of all the rows and every series' fit is its own, so this is the stage one panel of all
+ * the rows gives, with one group's rows in memory at a time. The warm start's model is
+ * read once for all groups.
+ */
+static void
+fit_groups(SeriesCollector *st, bytea *warm, ForecastFreq freq, FitStage *fs)
+{
+	int			ng = series_collect_groups(st),
+				total = series_collect_nseries(st);
+
+	for (int g = 0; g < ng; g++)
+	{
+		MemoryContext gcxt = AllocSetContextCreate(CurrentMemoryContext, "forecast_fit group",
+												   ALLOCSET_DEFAULT_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(gcxt);
+		SeriesCollector *sub = series_collect_group(st, g);
+		FitStage	gs;
+		bool		ok = sub != NULL && fit_stage(sub, warm, &freq, &gs);
+
+		MemoryContextSwitchTo(old);
+		if (ok)
+			stage_append(fs, &gs, total);
+		MemoryContextDelete(gcxt);
+	}
+}
+
+/* the groups fitted as one fit (progress, run record), also when one fails */
+static void
+fit_groups_tracked(SeriesCollector *st, const char *method, bytea *warm, FitStage *fs)
+{
+	ForecastFreq freq = series_collect_groups_freq(st);
+
+	forecast_fit_groups_begin(method, series_collect_nseries(st));
+	PG_TRY();
+	{
+		fit_groups(st, warm, freq, fs);
+	}
+	PG_FINALLY();
+	{
+		forecast_fit_groups_end();
+	}
+	PG_END_TRY();
+}
+
+static bool
+fit_stage_groups(SeriesCollector *st, bytea *warm_given, FitStage *fs)
+{
+	const char *opts = series_collect_options(st);
+	const char *nl = opts ? strchr(opts, '\n') : NULL;
+	bytea	   *warm = warm_given;
+
+	if (nl == NULL)
+		elog(ERROR, "forecast_fit state without a method");
+	if (warm == NULL && nl[1] != '\0')
+		warm = warm_start_load(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(nl + 1))));
+	memset(fs, 0, sizeof(*fs));
+	ereport(DEBUG1,
+			(errmsg("forecast_fit: " INT64_FORMAT " rows of %d series fitted in %d groups",
+					series_collect_rows(st), series_collect_nseries(st), series_collect_groups(st))));
+	fit_groups_tracked(st, pnstrdup(opts, nl - opts), warm, fs);
+	if (fs->ns == 0)
+		return false;
+	stage_sort(fs);
+	return true;
+}
+
+/*
+ * The fit stage: every series of the collector fitted (fit_stage.h). Everything the model
+ * stage needs is per series, so the stages of several groups of series (a distributed
+ * table's stores, or a streamed collector's groups) concatenated in key order give the
+ * stage of all of them. Returns false when there are no rows.
+ */
+bool
+forecast_fit_stage(SeriesCollector *st, bytea *warm_given, FitStage *fs)
+{
+	if (series_collect_groups(st) > 0)
+		return fit_stage_groups(st, warm_given, fs);
+	return fit_stage(st, warm_given, NULL, fs);
 }
 
 /* The model stage: the model of a fit stage (fit_stage.h). fs is consumed. */

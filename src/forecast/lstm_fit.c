@@ -11,6 +11,7 @@
 
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/jsonb.h"
@@ -21,6 +22,7 @@
 #include "forecast/lstm_options.h"
 #include "forecast/lstm_train.h"
 #include "forecast/method.h"
+#include "forecast/progress.h"
 #include "forecast/series.h"
 #include "forecast/warm_start.h"
 
@@ -329,6 +331,58 @@ plan_base_forms(Jsonb *jb, const ForecastPanel *panel, LstmConfig *cfg)
 	}
 }
 
+/*
+ * The window choice and the training, reported as forecast_fit's fits are: a row of
+ * retailiq.forecast_progress while it runs (its series counted as their ETS bases are
+ * fitted: twice each with a validation tail, the held-out pass and the whole history; the
+ * networks, whose cost does not grow with the series, come after the last base), and the
+ * session's run totals (the scheduler's run record), a failed fit's too.
+ */
+static LstmTrained *
+train_tracked(ForecastPanel *panel, LstmConfig *cfg, bool window_given, int wmin)
+{
+	int			ns = panel->nseries;
+	int			units = cfg->ets_base && cfg->validation > 0 ? 2 : 1;
+	int			slot = forecast_progress_begin_units("lstm", ns, units);
+	volatile bool trained = false;
+	LstmTrained *t = NULL;
+	instr_time	t0;
+	int64		warm = 0;
+
+	/* a warm refit: the series whose bases keep their previous form (plan_base_forms) */
+	for (int i = 0; cfg->base_form != NULL && i < ns; i++)
+		warm += cfg->base_form[(Size) i * 4] >= 0;
+	INSTR_TIME_SET_CURRENT(t0);
+	(void) lstm_parallel_track(slot);
+	PG_TRY();
+	{
+		if (!window_given && cfg->validation > 0)
+			cfg->window = choose_window(panel, cfg, wmin);
+		t = lstm_train(panel, cfg);
+		trained = true;
+	}
+	PG_FINALLY();
+	{
+		ForecastRunTotals one;
+		instr_time	now;
+		int64		done = forecast_progress_done(slot);
+
+		memset(&one, 0, sizeof(one));
+		one.workers = lstm_parallel_track(-1);
+		forecast_progress_end(slot);
+		INSTR_TIME_SET_CURRENT(now);
+		INSTR_TIME_SUBTRACT(now, t0);
+		one.fits = 1;
+		one.series_total = ns;
+		one.series_done = trained ? ns : Max(done, 0);
+		one.series_warm = warm;
+		one.seconds = INSTR_TIME_GET_DOUBLE(now);
+		forecast_run_totals_add(&one);
+	}
+	PG_END_TRY();
+	return t;
+}
+
 Datum
 forecast_lstm_fit_final(PG_FUNCTION_ARGS)
 {
@@ -362,10 +416,7 @@ forecast_lstm_fit_final(PG_FUNCTION_ARGS)
 	lstm_options_training(jb, &sopt, &cfg);
 	if (cfg.ets_base)
 		plan_base_forms(jb, panel, &cfg);
-	if (!window_given && cfg.validation > 0)
-		cfg.window = choose_window(panel, &cfg, wmin);
-
-	t = lstm_train(panel, &cfg);
+	t = train_tracked(panel, &cfg, window_given, wmin);
 
 	b = model_begin(MODEL_KIND_LSTM);
 	lstm_model_put(b, t, &cfg, panel);

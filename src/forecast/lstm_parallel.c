@@ -32,6 +32,7 @@
 #include "core/memory.h"
 #include "forecast/fit_parallel.h"
 #include "forecast/lstm_train.h"
+#include "forecast/progress.h"
 
 /* series per bases job: enough to make claiming cheap, few enough to balance */
 #define LSTM_PAR_CHUNK 32
@@ -68,8 +69,13 @@ typedef struct LstmParShared
 	int			order[LSTM_PAR_MAX_CAND];	/* windows: candidate of job j (longest first) */
 	int			epochs;			/* refit: epochs to train, lr_hist's length */
 	Size		slot;			/* doubles per result slot (windows, refit) */
+	int			progress_slot;	/* bases: the fit's row of retailiq.forecast_progress */
 	pg_atomic_uint32 next;
 } LstmParShared;
+
+/* the fit's progress row (lstm_parallel_track) and the most workers a piece had */
+static int	track_slot = -1;
+static int	track_workers = 0;
 
 /* one series in the segment */
 typedef struct LstmParSeries
@@ -125,6 +131,7 @@ run_job(const LstmParJob *job, int j)
 					lstm_base_fit(sr->y, Max(sr->n - sh->V, 0), panel->season,
 								  job->forms + (Size) i * 4, &job->bases[i]);
 					error_context_stack = cb.previous;
+					forecast_progress_add(sh->progress_slot, 1);
 				}
 				break;
 			}
@@ -361,6 +368,8 @@ run_jobs(LstmParShared *sh, LstmParJob *job)
 	}
 
 	LaunchParallelWorkers(pcxt);
+	track_workers = Max(track_workers, pcxt->nworkers_launched);
+	forecast_progress_workers(track_slot, track_workers);
 	ereport(DEBUG1,
 			(errmsg("forecast_lstm_fit: %d jobs over %d parallel workers and the leader",
 					sh->njobs, pcxt->nworkers_launched)));
@@ -378,6 +387,16 @@ run_jobs(LstmParShared *sh, LstmParJob *job)
 	ExitParallelMode();
 }
 
+int
+lstm_parallel_track(int slot)
+{
+	int			most = track_workers;
+
+	track_slot = slot;
+	track_workers = 0;
+	return most;
+}
+
 void
 lstm_parallel_bases(const ForecastPanel *panel, int V, int8 *forms, SeriesFit *bases)
 {
@@ -392,6 +411,7 @@ lstm_parallel_bases(const ForecastPanel *panel, int V, int8 *forms, SeriesFit *b
 	sh.n_exog = panel->n_exog;
 	sh.nseries = panel->nseries;
 	sh.V = V;
+	sh.progress_slot = track_slot;
 	memset(&job, 0, sizeof(job));
 	job.panel = panel;
 	job.bases = bases;

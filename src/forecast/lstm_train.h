@@ -156,6 +156,12 @@ extern int	lstm_train_nparams(const ForecastPanel *panel, const LstmConfig *cfg)
  * in parallel workers (retailiq.forecast_workers); each piece depends only on its inputs,
  * so the model is the same at any number of workers.
  */
+/*
+ * The fit's row of retailiq.forecast_progress (-1: none): each ETS base fitted counts one
+ * step there, in the backend or a worker. Returns the most workers a piece had since the
+ * previous call, and starts counting again.
+ */
+extern int	lstm_parallel_track(int slot);
 /* every series' ETS base on all but its last V periods; forms (ns x 4) in and out */
 extern void lstm_parallel_bases(const ForecastPanel *panel, int V, int8 *forms, SeriesFit *bases);
 /* the candidate windows' trial fits (trial's window replaced): val_wape[i] and held[i] */

@@ -39,6 +39,7 @@ typedef struct ProgressSlot
 	Oid			userid;
 	int			workers;
 	int64		total;
+	int			units;			/* counted per series (forecast_progress_begin_units) */
 	TimestampTz started;
 	char		label[PROGRESS_LABEL_LEN];
 	char		method[PROGRESS_METHOD_LEN];
@@ -118,6 +119,12 @@ progress_on_exit(int code, Datum arg)
 int
 forecast_progress_begin(const char *method, int64 total)
 {
+	return forecast_progress_begin_units(method, total, 1);
+}
+
+int
+forecast_progress_begin_units(const char *method, int64 total, int units)
+{
 	int			slot = MyBackendId - 1;
 	ProgressSlot *s;
 
@@ -135,6 +142,7 @@ forecast_progress_begin(const char *method, int64 total)
 	s->userid = GetUserId();
 	s->workers = 0;
 	s->total = total;
+	s->units = Max(units, 1);
 	s->started = GetCurrentTimestamp();
 	strlcpy(s->label, forecast_progress_label ? forecast_progress_label : "", PROGRESS_LABEL_LEN);
 	strlcpy(s->method, method, PROGRESS_METHOD_LEN);
@@ -162,6 +170,14 @@ forecast_progress_add(int slot, int64 n)
 	if (area == NULL || slot < 0)
 		return;
 	pg_atomic_fetch_add_u64(&area->slots[slot].done, n);
+}
+
+int64
+forecast_progress_done(int slot)
+{
+	if (area == NULL || slot < 0)
+		return -1;
+	return (int64) pg_atomic_read_u64(&area->slots[slot].done) / Max(area->slots[slot].units, 1);
 }
 
 void
@@ -206,6 +222,7 @@ forecast_progress_rows(PG_FUNCTION_ARGS)
 		c.userid = s->userid;
 		c.workers = s->workers;
 		c.total = s->total;
+		c.units = s->units;
 		c.started = s->started;
 		memcpy(c.label, s->label, PROGRESS_LABEL_LEN);
 		memcpy(c.method, s->method, PROGRESS_METHOD_LEN);
@@ -221,7 +238,7 @@ forecast_progress_rows(PG_FUNCTION_ARGS)
 		values[2] = CStringGetTextDatum(c.label);
 		nulls[2] = c.label[0] == '\0';
 		values[3] = CStringGetTextDatum(c.method);
-		values[4] = Int64GetDatum(Min((int64) pg_atomic_read_u64(&s->done), c.total));
+		values[4] = Int64GetDatum(Min((int64) pg_atomic_read_u64(&s->done) / c.units, c.total));
 		values[5] = Int64GetDatum(c.total);
 		values[6] = Int32GetDatum(c.workers);
 		values[7] = TimestampTzGetDatum(c.started);

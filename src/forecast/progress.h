@@ -16,6 +16,14 @@ extern void forecast_progress_init(void);
 
 /* this backend starts fitting total series with method: its slot, or -1 without the area */
 extern int	forecast_progress_begin(const char *method, int64 total);
+/*
+ * The same for a fit that counts `units` steps per series (the LSTM: its ETS bases, fitted
+ * once without the validation tail and once on the whole history): forecast_progress_add
+ * counts steps, the view shows whole series (steps / units).
+ */
+extern int	forecast_progress_begin_units(const char *method, int64 total, int units);
+/* series done so far (steps / units); -1 without the area */
+extern int64 forecast_progress_done(int slot);
 /* the workers that joined the fit (slot -1: nothing) */
 extern void forecast_progress_workers(int slot, int workers);
 /* n more series fitted; any participant may call it with the leader's slot */

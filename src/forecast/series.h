@@ -120,6 +120,26 @@ extern int64 series_collect_rows(const SeriesCollector *state);
  * Returns NULL when no rows were collected.
  */
 extern ForecastPanel *series_collect_finish(SeriesCollector *state, const SeriesOptions *opt);
+/* the same with the frequency given (NULL: inferred), as the groups of a streamed fit need */
+extern ForecastPanel *series_collect_finish_freq(SeriesCollector *state, const SeriesOptions *opt,
+												 const ForecastFreq *freq);
+
+/*
+ * Streaming (forecast_fit): a plain aggregate's collector whose rows outgrow an eighth of
+ * retailiq.max_memory moves them to SERIES_GROUPS temporary files, one per group of
+ * series (a series' rows all in one group), and writes later rows straight to their
+ * group's file; only the keys stay in memory. series_collect_stream (call it after each
+ * row) decides; series_collect_groups is 0 for a collector in memory, else the number of
+ * groups; series_collect_group reads group g back as a collector of its own in the current
+ * memory context (NULL when the group has no row), and series_collect_groups_freq is the
+ * frequency of all the rows, as series_collect_finish would infer it over all of them.
+ */
+#define SERIES_GROUPS 64
+extern void series_collect_stream(FunctionCallInfo fcinfo, SeriesCollector *state);
+extern int	series_collect_groups(const SeriesCollector *state);
+extern int	series_collect_nseries(const SeriesCollector *state);	/* distinct keys */
+extern SeriesCollector *series_collect_group(SeriesCollector *state, int g);
+extern ForecastFreq series_collect_groups_freq(const SeriesCollector *state);
 
 /* Parse the common options ("gaps": "zero"|"error", "allow_negative": bool,
  * "min_length": int) from a jsonb options value (NULL = defaults). Unknown keys are left

@@ -11,14 +11,26 @@
  * parameter area. series_collect_canonical renumbers the keys in byte order and sorts the
  * rows, so the panel (series_panel.c) does not depend on the arrival order: serial and
  * parallel plans train on the same data bit for bit.
+ *
+ * Streaming (series_collect_stream, forecast_fit's collector): once the rows outgrow an
+ * eighth of retailiq.max_memory in a plain aggregate, they move to SERIES_GROUPS temporary
+ * files (BufFile), a series' rows to the file of its key id modulo the groups, and every
+ * later row goes straight to its file; memory holds the keys, each key's first date and
+ * the date facts of all rows (series_collect.h), so the frequency is the whole panel's.
+ * The files are closed when the aggregate shuts down (AggRegisterCallback), or with the
+ * transaction's resource owner on an error. Not in a parallel worker's partial aggregate:
+ * its state is serialized, and a window aggregate's state lives on between calls.
  */
 #include "postgres.h"
 
 #include <math.h>
 
 #include "common/hashfn.h"
+#include "access/parallel.h"
 #include "datatype/timestamp.h"
 #include "miscadmin.h"
+#include "nodes/primnodes.h"
+#include "storage/buffile.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/memutils.h"
@@ -53,7 +65,17 @@ struct SeriesCollector
 	bool		canonical;		/* ids in key byte order and rows sorted */
 	char	   *options;		/* opaque, NULL until set */
 	bytea	   *attached;		/* opaque, the first row's (series_collect_attach) */
+	/* streaming: the rows in group files (ngroups > 0), the keys and date facts here */
+	int			ngroups;
+	BufFile   **files;
+	int64		spilled;		/* rows in the files */
+	DateADT    *first_date;		/* per key id: its first row's date (DATEVAL_NOBEGIN: none) */
+	int64		first_cap;
+	int			nfirst;			/* keys with a slot in first_date */
+	SeriesDateFacts facts;
 };
+
+static void stream_row(SeriesCollector *st, const double *row);
 
 PG_FUNCTION_INFO_V1(forecast_collect_combine);
 PG_FUNCTION_INFO_V1(forecast_collect_serialize);
@@ -205,7 +227,10 @@ series_collect_add(FunctionCallInfo fcinfo, SeriesCollector *state,
 	state->rowbuf[SERIES_COL_Y] = y;
 	if (width > 0)
 		memcpy(state->rowbuf + SERIES_COL_EXOG, x, sizeof(double) * width);
-	riq_rows_append(&state->rows, state->rowbuf);
+	if (state->ngroups > 0)
+		stream_row(state, state->rowbuf);
+	else
+		riq_rows_append(&state->rows, state->rowbuf);
 	state->canonical = false;
 	return state;
 }
@@ -304,7 +329,152 @@ series_collect_options(const SeriesCollector *state)
 int64
 series_collect_rows(const SeriesCollector *state)
 {
-	return state == NULL || state->n_exog < 0 ? 0 : state->rows.n;
+	return state == NULL || state->n_exog < 0 ? 0 : state->rows.n + state->spilled;
+}
+
+/* ---------- streaming: the rows in group files ---------- */
+
+/* one row to its group's file, its date into the date facts */
+static void
+stream_row(SeriesCollector *st, const double *row)
+{
+	int			id = (int) row[SERIES_COL_KEY];
+	DateADT		d = (DateADT) row[SERIES_COL_DATE];
+
+	if (id >= st->nfirst)
+	{
+		st->first_date = riq_grow_array(st->cxt, st->first_date, &st->first_cap, st->nkeys,
+										sizeof(DateADT), COLLECTOR_KEYS);
+		while (st->nfirst < st->nkeys)
+			st->first_date[st->nfirst++] = DATEVAL_NOBEGIN;
+	}
+	if (st->first_date[id] == DATEVAL_NOBEGIN)
+		st->first_date[id] = d;
+	series_date_facts_add(&st->facts, st->first_date[id], d);
+	BufFileWrite(st->files[id % st->ngroups], (void *) row, sizeof(double) * st->rows.width);
+	st->spilled++;
+}
+
+/* the aggregate is over (or rescanned): the files go */
+static void
+stream_shutdown(Datum arg)
+{
+	SeriesCollector *st = (SeriesCollector *) DatumGetPointer(arg);
+
+	for (int g = 0; g < st->ngroups; g++)
+		BufFileClose(st->files[g]);
+	st->ngroups = 0;
+	st->files = NULL;
+	st->spilled = 0;
+}
+
+void
+series_collect_stream(FunctionCallInfo fcinfo, SeriesCollector *st)
+{
+	Aggref	   *aggref;
+	MemoryContext old;
+
+	if (st == NULL || st->ngroups > 0 || st->n_exog < 0 ||
+		(Size) st->rows.n * st->rows.width * sizeof(double) < (Size) riq_max_memory_kb * (1024 / 8))
+		return;
+	/* only where the final function runs on this very state, once every row is in */
+	if (IsParallelWorker() || AggCheckCallContext(fcinfo, NULL) != AGG_CONTEXT_AGGREGATE)
+		return;
+	aggref = AggGetAggref(fcinfo);
+	if (aggref == NULL || DO_AGGSPLIT_SKIPFINAL(aggref->aggsplit))
+		return;
+	old = MemoryContextSwitchTo(st->cxt);
+	st->files = palloc(sizeof(BufFile *) * SERIES_GROUPS);
+	for (int g = 0; g < SERIES_GROUPS; g++)
+	{
+		st->files[g] = BufFileCreateTemp(false);
+		st->ngroups = g + 1;
+	}
+	MemoryContextSwitchTo(old);
+	AggRegisterCallback(fcinfo, stream_shutdown, PointerGetDatum(st));
+	series_date_facts_init(&st->facts);
+	for (int64 i = 0; i < st->rows.n; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		stream_row(st, RIQ_ROW(&st->rows, i));
+	}
+	ereport(DEBUG1,
+			(errmsg("forecast_fit: " INT64_FORMAT " rows of %d series streamed to %d group files",
+					st->rows.n, st->nkeys, st->ngroups)));
+	pfree(st->rows.data);
+	riq_rows_init(&st->rows, st->cxt, st->rows.width, COLLECTOR_ROWS);
+}
+
+int
+series_collect_groups(const SeriesCollector *st)
+{
+	return st == NULL ? 0 : st->ngroups;
+}
+
+int
+series_collect_nseries(const SeriesCollector *st)
+{
+	return st == NULL ? 0 : st->nkeys;
+}
+
+ForecastFreq
+series_collect_groups_freq(const SeriesCollector *st)
+{
+	return series_date_facts_freq(&st->facts);
+}
+
+SeriesCollector *
+series_collect_group(SeriesCollector *st, int g)
+{
+	SeriesCollector *sub;
+	Size		rowbytes = sizeof(double) * st->rows.width;
+	int			chunk = 4096;
+	double	   *buf;
+	int32	   *map;
+
+	Assert(g >= 0 && g < st->ngroups);
+	if (BufFileSeek(st->files[g], 0, 0, SEEK_SET) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not rewind a temporary file of forecast_fit's rows: %m")));
+	sub = collector_new(CurrentMemoryContext);
+	sub->options = st->options;
+	sub->attached = st->attached;
+	map = palloc(sizeof(int32) * Max(st->nkeys, 1));
+	memset(map, -1, sizeof(int32) * Max(st->nkeys, 1));
+	buf = palloc(rowbytes * chunk);
+	for (;;)
+	{
+		size_t		got = BufFileRead(st->files[g], buf, rowbytes * chunk);
+
+		CHECK_FOR_INTERRUPTS();
+		if (got == 0)
+			break;
+		if (got % rowbytes != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read a temporary file of forecast_fit's rows: read %zu bytes, not whole rows of %zu",
+							got, rowbytes)));
+		for (Size r = 0; r < got / rowbytes; r++)
+		{
+			double	   *row = buf + r * st->rows.width;
+			int			id = (int) row[SERIES_COL_KEY];
+
+			if (id < 0 || id >= st->nkeys)
+				elog(ERROR, "forecast_fit group row of series %d of %d", id, st->nkeys);
+			if (map[id] < 0)
+				map[id] = intern_key(sub, st->keys[id], strlen(st->keys[id]));
+			row[SERIES_COL_KEY] = map[id];
+			check_width(sub, st->n_exog);
+			riq_rows_append(&sub->rows, row);
+		}
+	}
+	pfree(buf);
+	pfree(map);
+	if (sub->n_exog < 0)
+		return NULL;
+	return sub;
 }
 
 /* ---------- the canonical form ---------- */
@@ -320,6 +490,8 @@ key_cmp(const void *a, const void *b, void *arg)
 void
 series_collect_canonical(SeriesCollector *st, SeriesRowsView *view)
 {
+	if (st->ngroups > 0)
+		elog(ERROR, "a streamed forecast collector is read group by group");
 	if (!st->canonical && st->n_exog >= 0)
 	{
 		int		   *bykey;
@@ -372,6 +544,8 @@ collector_merge(SeriesCollector *dst, const SeriesCollector *src)
 	int64		from;
 	int			k;
 
+	if (dst->ngroups > 0 || src->ngroups > 0)
+		elog(ERROR, "a streamed forecast collector cannot be combined");
 	if (src->options != NULL)
 		series_collect_set_options(dst, src->options);
 	if (series_collect_rows(src) == 0)
@@ -438,6 +612,9 @@ forecast_collect_serialize(PG_FUNCTION_ARGS)
 	char	   *extra,
 			   *p;
 	int			k;
+
+	if (st->ngroups > 0)
+		elog(ERROR, "a streamed forecast collector cannot be serialized");
 
 	memset(&h, 0, sizeof(h));
 	h.version = SERIES_SERIAL_VERSION;

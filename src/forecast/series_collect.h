@@ -34,4 +34,23 @@ typedef struct SeriesRowsView
  */
 extern void series_collect_canonical(SeriesCollector *state, SeriesRowsView *view);
 
+/*
+ * What the dates say about the frequency (series_panel.c): gathered row by row in any
+ * order, from each row's date and an earlier date of its series, so the in-memory panel
+ * and the groups of a streamed collector infer the same frequency.
+ */
+typedef struct SeriesDateFacts
+{
+	bool		same_dom;		/* every date on the same day of month (dom0) */
+	bool		all_month_end;
+	bool		any_diff;		/* some series has two dates */
+	int64		g;				/* gcd of the gaps, days */
+	int64		gm;				/* gcd of the gaps, calendar months */
+	int			dom0;
+} SeriesDateFacts;
+
+extern void series_date_facts_init(SeriesDateFacts *f);
+extern void series_date_facts_add(SeriesDateFacts *f, DateADT ref, DateADT d);
+extern ForecastFreq series_date_facts_freq(const SeriesDateFacts *f);
+
 #endif							/* RETAILIQ_FORECAST_SERIES_COLLECT_H */

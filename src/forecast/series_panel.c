@@ -60,79 +60,88 @@ period_index(ForecastFreq freq, DateADT start, DateADT d)
 	return ((int64) d - start) / (freq == FREQ_WEEK ? 7 : 1);
 }
 
-/* What the sorted rows say about the dates, for choosing the frequency. */
-typedef struct DateScan
+/*
+ * The date facts (series_collect.h) of one more row dated d, of a series with an earlier
+ * row dated ref (ref == d for its first row). The gaps enter through their gcd only, and
+ * the gcd of a series' gaps between consecutive dates is the gcd of its dates' distances
+ * from any one of them: so the facts do not depend on the order rows arrive in, and the
+ * groups of a streamed fit (series_collect.c) gather the facts of the whole panel.
+ */
+void
+series_date_facts_add(SeriesDateFacts *f, DateADT ref, DateADT d)
 {
-	bool		same_dom;		/* every date on the same day of month (dom0) */
-	bool		all_month_end;
-	bool		any_diff;		/* some series has two dates */
-	int64		min_diff;		/* smallest gap within a series, days */
-	int64		g;				/* gcd of the gaps, days */
-	int			dom0;
-} DateScan;
+	int			y,
+				m,
+				day,
+				y0,
+				m0,
+				d0;
+
+	series_date_ymd(d, &y, &m, &day);
+	if (f->dom0 < 0)
+		f->dom0 = day;
+	else if (day != f->dom0)
+		f->same_dom = false;
+	if (day != series_days_in_month(y, m))
+		f->all_month_end = false;
+	if (d == ref)
+		return;
+	series_date_ymd(ref, &y0, &m0, &d0);
+	f->any_diff = true;
+	f->g = gcd64(f->g, Abs((int64) d - ref));
+	f->gm = gcd64(f->gm, Abs(((int64) y * 12 + m) - ((int64) y0 * 12 + m0)));
+}
+
+void
+series_date_facts_init(SeriesDateFacts *f)
+{
+	f->same_dom = true;
+	f->all_month_end = true;
+	f->any_diff = false;
+	f->g = 0;
+	f->gm = 0;
+	f->dom0 = -1;
+}
 
 /*
  * One pass over the rows in (key, date) order: each key's first row and row count, the
- * date facts of DateScan; two rows of one series on one date are an error unless they are
- * summed (sum).
+ * date facts; two rows of one series on one date are an error unless they are summed (sum).
  */
 static void
-scan_rows(const SeriesRowsView *v, bool sum, int64 *first, int64 *count, DateScan *ds)
+scan_rows(const SeriesRowsView *v, bool sum, int64 *first, int64 *count, SeriesDateFacts *ds)
 {
-	ds->same_dom = true;
-	ds->all_month_end = true;
-	ds->any_diff = false;
-	ds->min_diff = PG_INT64_MAX;
-	ds->g = 0;
-	ds->dom0 = -1;
+	series_date_facts_init(ds);
 	for (int64 i = 0; i < v->rows->n; i++)
 	{
 		int			s = ROW_KEY(v, i);
 		DateADT		ts = ROW_DATE(v, i);
-		int			y,
-					m,
-					d;
 
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
 		if (count[s] == 0)
 			first[s] = i;
 		count[s]++;
-		series_date_ymd(ts, &y, &m, &d);
-		if (ds->dom0 < 0)
-			ds->dom0 = d;
-		else if (d != ds->dom0)
-			ds->same_dom = false;
-		if (d != series_days_in_month(y, m))
-			ds->all_month_end = false;
-		if (count[s] > 1)
-		{
-			int64		diff = (int64) ts - ROW_DATE(v, i - 1);
-
-			if (diff == 0 && sum)
-				continue;
-			if (diff == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("series \"%s\" has more than one row for %s",
-								v->keys[s], series_date_text(ts)),
-						 errhint("Aggregate to one row per series and date first (for instance sum(units) ... GROUP BY series, day).")));
-			ds->any_diff = true;
-			ds->g = gcd64(ds->g, diff);
-			ds->min_diff = Min(ds->min_diff, diff);
-		}
+		if (count[s] > 1 && ts == ROW_DATE(v, i - 1) && !sum)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("series \"%s\" has more than one row for %s",
+							v->keys[s], series_date_text(ts)),
+					 errhint("Aggregate to one row per series and date first (for instance sum(units) ... GROUP BY series, day).")));
+		series_date_facts_add(ds, count[s] > 1 ? ROW_DATE(v, i - 1) : ts, ts);
 	}
 }
 
-/* the frequency: calendar months when every date is the same day of month, else day/week */
-static ForecastFreq
-infer_frequency(const SeriesRowsView *v, const DateScan *ds)
+/*
+ * The frequency the date facts say: calendar months when every date is the same day of
+ * month, else days or weeks by the gcd of the gaps. (Two distinct dates of a series on one
+ * day of month, or two month ends, are at least 28 days apart: no smallest gap is needed.)
+ */
+ForecastFreq
+series_date_facts_freq(const SeriesDateFacts *ds)
 {
-	int64		gm = 0;
-
 	if (!ds->any_diff)
 		return FREQ_DAY;
-	if (ds->same_dom && ds->min_diff >= 28)
+	if (ds->same_dom)
 	{
 		if (ds->dom0 > 28)
 			ereport(ERROR,
@@ -140,17 +149,14 @@ infer_frequency(const SeriesRowsView *v, const DateScan *ds)
 					 errmsg("monthly dates must fall on a day of month up to 28"),
 					 errdetail("Every date is day %d of its month.", ds->dom0),
 					 errhint("Date each month by its first day (date_trunc('month', ts)::date).")));
-		for (int64 i = 1; i < v->rows->n; i++)
-			if (ROW_KEY(v, i) == ROW_KEY(v, i - 1))
-				gm = gcd64(gm, period_index(FREQ_MONTH, ROW_DATE(v, i - 1), ROW_DATE(v, i)));
-		if (gm != 1)
+		if (ds->gm != 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("the dates fit no single frequency: they are %lld months apart", (long long) gm),
+					 errmsg("the dates fit no single frequency: they are %lld months apart", (long long) ds->gm),
 					 errhint("Forecasting works on daily, weekly or monthly series; aggregate quarterly data to months or forecast it elsewhere.")));
 		return FREQ_MONTH;
 	}
-	if (ds->all_month_end && ds->min_diff >= 28)
+	if (ds->all_month_end)
 		/* month ends are 28..31 days apart: read as daily they would be gap-filled with zeros */
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -288,11 +294,17 @@ build_series(const SeriesRowsView *v, int s, int64 lo, int64 cnt, ForecastFreq f
 ForecastPanel *
 series_collect_finish(SeriesCollector *state, const SeriesOptions *opt)
 {
+	return series_collect_finish_freq(state, opt, NULL);
+}
+
+ForecastPanel *
+series_collect_finish_freq(SeriesCollector *state, const SeriesOptions *opt, const ForecastFreq *given)
+{
 	SeriesRowsView v;
 	ForecastPanel *panel;
 	int64	   *first;			/* first row of each series */
 	int64	   *count;
-	DateScan	ds;
+	SeriesDateFacts ds;
 	ForecastFreq freq;
 
 	if (series_collect_rows(state) == 0)
@@ -302,7 +314,7 @@ series_collect_finish(SeriesCollector *state, const SeriesOptions *opt)
 	first = palloc0(sizeof(int64) * v.nkeys);
 	count = palloc0(sizeof(int64) * v.nkeys);
 	scan_rows(&v, opt->sum_duplicates, first, count, &ds);
-	freq = infer_frequency(&v, &ds);
+	freq = given ? *given : series_date_facts_freq(&ds);
 
 	panel = palloc0(sizeof(ForecastPanel));
 	panel->freq = freq;

@@ -1,7 +1,8 @@
 # forecast_fit in parallel workers in a server with retailiq preloaded: while a slow fit
 # runs, a second session sees it in retailiq.forecast_progress (its label, two workers,
 # some but not all series done); the row is gone when the fit ends; cancelling the fit
-# stops its workers and leaves no row behind.
+# stops its workers and leaves no row behind. A streamed fit (its rows in group files)
+# shows one row for all its groups, and the LSTM shows its fit too.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -78,6 +79,32 @@ ok($node->poll_query_until('postgres',
 		q{SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'parallel worker'}),
 	'and no parallel worker');
 eval { $bg->quit; };
+
+# --- a streamed fit (1 MB: the rows go to group files) is one row, over all its series
+$bg = $node->background_psql('postgres', on_error_stop => 0);
+$bg->query_until(qr/streamed/,
+	"SET retailiq.max_memory = '1MB';\n\\echo streamed\n$fit\n");
+ok( $node->poll_query_until('postgres',
+		q{SELECT count(*) = 1 FROM retailiq.forecast_progress
+		  WHERE method = 'ets' AND series_total = 64 AND series_done > 2 AND series_done < 64}),
+	'a streamed fit shows one row: all 64 series, done counted across its groups');
+ok($node->poll_query_until('postgres', 'SELECT count(*) = 0 FROM retailiq.forecast_progress'),
+	'and none once it ends');
+like($bg->query_safe('SELECT 3'), qr/^3$/m, 'the streamed fit ended well');
+
+# --- the LSTM: its ETS bases counted (twice each: without the validation tail, then on the
+# whole history), its workers shown (64 series are two jobs of bases: one worker)
+$bg->query_until(qr/lstm/,
+	"RESET retailiq.max_memory;\n\\echo lstm\nSELECT retailiq.forecast_lstm_fit(series, ts, y, NULL::float8[], '{\"epochs\": 2, \"hidden\": 4, \"ensemble\": 1}') IS NOT NULL FROM sales;\n");
+ok( $node->poll_query_until('postgres',
+		q{SELECT count(*) = 1 FROM retailiq.forecast_progress
+		  WHERE method = 'lstm' AND series_total = 64 AND series_done > 0 AND series_done < 64
+		    AND workers >= 1 AND series_per_second > 0 AND estimated_end > started}),
+	'a running LSTM fit shows: method, 0 < done < total, its worker, rate, estimated end');
+ok($node->poll_query_until('postgres', 'SELECT count(*) = 0 FROM retailiq.forecast_progress'),
+	'the LSTM row is gone when the fit ends');
+like($bg->query_safe('SELECT 4'), qr/^4$/m, 'the LSTM fit ended well');
+$bg->quit;
 
 $node->stop;
 done_testing();

@@ -2,7 +2,7 @@
 # runs refresh_forecasts keeps the fit's figures (series done of total, warm and skipped
 # series, fitting time, rate, workers); the next night's run warm-starts (unchanged series
 # skipped); a failed refresh keeps what was done before the failure; a job that fits
-# nothing has no figures.
+# nothing has no figures; a streamed refresh and an LSTM refresh are one fit each.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -63,6 +63,26 @@ is(run_job(), 'failed', 'the failing refresh failed');
 is(progress('series_done') . '/' . progress('series_total'), '4/40', 'done before the failure, of the total');
 like(sql(q{SELECT message FROM retailiq.job_run WHERE job_name = 'nightly_tap' ORDER BY run_id DESC LIMIT 1}),
 	qr/s05/, 'the failure names the series');
+
+# --- a streamed refresh (1 MB: the rows go to group files) is one fit of all its series
+# (about 7,200 rows: past an eighth of 1 MB)
+sql(q{SELECT retailiq.alter_job('nightly_tap', command =>
+	'SET retailiq.max_memory = ''1MB''; SELECT retailiq.refresh_forecasts(ARRAY[1], ''tap'')')});
+sql(q{INSERT INTO sales SELECT series, date '2024-02-28', 2 FROM sales GROUP BY series;
+	INSERT INTO sales SELECT s.series, d::date, 1 FROM (SELECT DISTINCT series FROM sales) s,
+	       generate_series(date '2023-09-01', date '2023-12-31', '1 day') d;});
+is(run_job(), 'succeeded', 'the streamed refresh succeeded');
+is(progress('fits') . '/' . progress('series_done') . '/' . progress('series_total'), '1/40/40',
+	'a streamed refresh: one fit, 40 of 40 series');
+
+# --- an LSTM refresh is counted too
+sql(q{SELECT (retailiq.register_sales_source('tap_lstm', 'sales', 'series', 'ts', 'y', method => 'lstm',
+	options => '{"max_model_age": "0", "epochs": 2, "hidden": 4, "ensemble": 1}')).name});
+sql(q{SELECT retailiq.alter_job('nightly_tap', command => 'SELECT retailiq.refresh_forecasts(ARRAY[1], ''tap_lstm'')')});
+is(run_job(), 'succeeded', 'the LSTM refresh succeeded');
+is(progress('fits') . '/' . progress('series_done') . '/' . progress('series_total'), '1/40/40',
+	'an LSTM refresh: one fit, 40 of 40 series');
+ok(progress('fit_seconds') > 0, 'its fitting time');
 
 # --- a job without forecast fits has no figures
 sql(q{SELECT retailiq.alter_job('nightly_tap', command => 'SELECT 1')});

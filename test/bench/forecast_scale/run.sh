@@ -17,10 +17,12 @@
 # The cold forecasts of every workers setting are compared (identical = serial = parallel).
 #
 # Then the 100,000-series panel (FORECAST_SCALE_BIG=1): the generator with 100 stores x
-# 1,000 products (FORECAST_SCALE_BIG_DAYS days, default 120), refreshed once with
-# FORECAST_SCALE_BIG_METHOD (default auto: its four records a series are the most memory)
-# under the default retailiq.max_memory, with its peak memory. Every store x product over the
-# whole calendar (days without a sale 0), as the 10,000-series source.
+# 1,000 products (FORECAST_SCALE_BIG_DAYS days, default 730: two years, 73 million rows),
+# refreshed once with FORECAST_SCALE_BIG_METHOD (default croston: the fits are cheap, so the
+# rows' path is what is measured; auto keeps four records a series, the most memory) under
+# the default retailiq.max_memory, with its peak memory. Every store x product over the whole
+# calendar (days without a sale 0), as the 10,000-series source, made into a table once
+# (kept for reruns). The fit streams the rows through temporary files (doc/forecast.md).
 #
 # Env: PGDATABASE etc. (tools/bench.sh sets them) and the knobs
 #   FORECAST_SCALE_SERIES=N        the first N store x product series by key (default 10000)
@@ -39,9 +41,9 @@
 # windows, validation on at most validation_series series), so the bases are the part that
 # grows with the series. The issue's LSTM figure:
 #   make bench BENCH=forecast_scale FORECAST_SCALE_METHODS=lstm FORECAST_SCALE_NIGHTS=cold
-# and the 100,000-series two-year panel (hours; generates about 73 million rows once):
-#   make bench BENCH=forecast_scale FORECAST_SCALE_METHODS=auto FORECAST_SCALE_WORKERS=1 \
-#        FORECAST_SCALE_NIGHTS=cold FORECAST_SCALE_BIG=1 FORECAST_SCALE_BIG_DAYS=730
+# and the 100,000-series two-year panel (generates about 73 million rows once, some 4 GB):
+#   make bench BENCH=forecast_scale FORECAST_SCALE_SERIES=1000 FORECAST_SCALE_METHODS=auto \
+#        FORECAST_SCALE_WORKERS=1 FORECAST_SCALE_NIGHTS=cold FORECAST_SCALE_BIG=1
 set -euo pipefail
 PSQL="psql -X -q -v ON_ERROR_STOP=1"
 N=${FORECAST_SCALE_SERIES:-10000}
@@ -50,8 +52,8 @@ WORKERS=${FORECAST_SCALE_WORKERS:-0 1}
 NIGHTS=${FORECAST_SCALE_NIGHTS:-cold warm same}
 S=${FORECAST_SCALE_SCHEMA:-bench_scale}
 BIG=${FORECAST_SCALE_BIG:-0}
-BIG_DAYS=${FORECAST_SCALE_BIG_DAYS:-120}
-BIG_METHOD=${FORECAST_SCALE_BIG_METHOD:-auto}
+BIG_DAYS=${FORECAST_SCALE_BIG_DAYS:-730}
+BIG_METHOD=${FORECAST_SCALE_BIG_METHOD:-croston}
 CORES=$(nproc)
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
@@ -149,13 +151,19 @@ if [ "$BIG" = 1 ]; then
   $PSQL <<SQL
 SELECT pg_backend_pid() AS pid \gset
 SELECT retailiq.unregister_sales_source('scale_big', true) FROM retailiq.sales_source WHERE name = 'scale_big';
-CREATE OR REPLACE VIEW ${S}_big.scale_source AS
-SELECT s.store_id || '/' || p.product_id AS series, s.store_id, p.product_id, c.day,
-       coalesce(d.units, 0)::float8 AS units
+SELECT to_regclass('${S}_big.scale_source') IS NULL AS make_panel \gset
+\if :make_panel
+SET work_mem = '256MB';
+CREATE TABLE ${S}_big.scale_source AS
+SELECT s.store_id || '/' || p.product_id AS series, c.day, coalesce(d.units, 0)::float8 AS units
   FROM ${S}_big.stores s CROSS JOIN ${S}_big.products p
  CROSS JOIN (SELECT generate_series(min(day), max(day), '1 day')::date AS day FROM ${S}_big.daily_sales) c
-  LEFT JOIN (SELECT store_id, product_id, day, sum(units) AS units FROM ${S}_big.daily_sales GROUP BY 1, 2, 3) d
-         ON d.store_id = s.store_id AND d.product_id = p.product_id AND d.day = c.day;
+  LEFT JOIN ${S}_big.daily_sales d ON d.store_id = s.store_id AND d.product_id = p.product_id AND d.day = c.day;
+ANALYZE ${S}_big.scale_source;
+RESET work_mem;
+\endif
+SELECT pg_stat_force_next_flush();
+SELECT temp_bytes AS temp0 FROM pg_stat_database WHERE datname = current_database() \gset
 SELECT retailiq.register_sales_source('scale_big', '${S}_big.scale_source', 'series', 'day', 'units',
                                       method => '$BIG_METHOD', options => '{"max_model_age": "0"}') IS NOT NULL AS registered;
 SELECT clock_timestamp() AS t0 \gset
@@ -164,6 +172,8 @@ SELECT round(extract(epoch FROM clock_timestamp() - :'t0'::timestamptz)::numeric
        retailiq.model_info(retailiq.load_model('forecast:scale_big')) -> 'metrics' ->> 'nseries' AS series;
 \set peak \`grep VmHWM /proc/:pid/status\`
 \echo peak resident memory of the refreshing backend: :peak
+SELECT pg_stat_force_next_flush();
+SELECT pg_size_pretty(temp_bytes - :temp0) AS temporary_files FROM pg_stat_database WHERE datname = current_database();
 SQL
   echo "   load before: $before; after: $(load)"
 fi
