@@ -181,6 +181,9 @@ km_assign8_simd(const double *x, int m, int d, const double *ct8, const double *
 	const __m256d cn1 = _mm256_loadu_pd(cn8 + 4);
 	int64		changed = 0;
 	int			i = 0;
+	int			run = -1;		/* the center whose sum is in run0, run1 (d = 8) */
+	__m256d		run0 = _mm256_setzero_pd(),
+				run1 = _mm256_setzero_pd();
 
 	while (i < m)
 	{
@@ -262,7 +265,27 @@ km_assign8_simd(const double *x, int m, int d, const double *ct8, const double *
 				labels[i + r] = best;
 			}
 			counts[best]++;
-			if (sums)
+			if (sums && d == 8)
+			{
+				/*
+				 * A run of rows with the same center adds up in registers: through memory,
+				 * each addition waits for the store of the one before.
+				 */
+				if (best != run)
+				{
+					if (run >= 0)
+					{
+						_mm256_storeu_pd(sums + (Size) run * 8, run0);
+						_mm256_storeu_pd(sums + (Size) run * 8 + 4, run1);
+					}
+					run = best;
+					run0 = _mm256_loadu_pd(sums + (Size) best * 8);
+					run1 = _mm256_loadu_pd(sums + (Size) best * 8 + 4);
+				}
+				run0 = _mm256_add_pd(run0, _mm256_loadu_pd(x0 + (Size) r * 8));
+				run1 = _mm256_add_pd(run1, _mm256_loadu_pd(x0 + (Size) r * 8 + 4));
+			}
+			else if (sums)
 			{
 				double	   *sj = sums + (Size) best * d;
 				const double *xi = x0 + (Size) r * d;
@@ -276,6 +299,11 @@ km_assign8_simd(const double *x, int m, int d, const double *ct8, const double *
 			}
 		}
 		i += rows;
+	}
+	if (run >= 0)
+	{
+		_mm256_storeu_pd(sums + (Size) run * 8, run0);
+		_mm256_storeu_pd(sums + (Size) run * 8 + 4, run1);
 	}
 	return changed;
 }
@@ -707,10 +735,12 @@ kmeans_fit(const double *x, int64 n, int d, int k, uint64 seed, int n_init,
 	w.n = n;
 	w.d = d;
 	w.k = k;
-	w.labels = MemoryContextAllocHuge(work_cxt, sizeof(int) * (Size) n);
-	w.closest = MemoryContextAllocHuge(work_cxt, sizeof(double) * (Size) n);
-	w.cumsum = MemoryContextAllocHuge(work_cxt, sizeof(double) * (Size) n);
-	w.xnorm = MemoryContextAllocHuge(work_cxt, sizeof(double) * (Size) n);
+	/* the per-row buffers in one array, whose pages can then be huge ones */
+	w.closest = MemoryContextAllocHuge(work_cxt, (3 * sizeof(double) + sizeof(int)) * (Size) n);
+	riq_huge_pages(w.closest, (3 * sizeof(double) + sizeof(int)) * (Size) n);
+	w.cumsum = w.closest + n;
+	w.xnorm = w.cumsum + n;
+	w.labels = (int *) (w.xnorm + n);
 	w.block = Max(KM_BLOCK_MIN, Min(KM_BLOCK_MAX, KM_BLOCK_DOUBLES / cols));
 	w.gbuf = palloc(sizeof(double) * (Size) w.block * cols);
 	w.cnorm = palloc(sizeof(double) * cols);
@@ -791,6 +821,10 @@ kmeans_fit(const double *x, int64 n, int d, int k, uint64 seed, int n_init,
 			if ((i & 0xFFFF) == 0)
 				CHECK_FOR_INTERRUPTS();
 		}
+		elog(DEBUG1, "kmeans_segment restart %d of %d: %d Lloyd iterations (%s), inertia %.17g",
+			 init + 1, n_init, Min(it + 1, max_iter),
+			 strict ? "no label changed" : converged ? "center shift within tol" : "max_iter",
+			 inertia);
 		if (best_inertia < 0.0 || inertia < best_inertia)
 		{
 			best_inertia = inertia;
