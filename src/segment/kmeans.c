@@ -369,6 +369,94 @@ km_pots4_simd(const double *x, const double *xnorm, const double *closest, int m
 	_mm256_storeu_pd(pots4, pot);
 }
 
+/*
+ * sqdist of m rows, four at a time: out[i] = sqdist(x_i, c_i) with c_i the center
+ * labels[i] (or c itself when labels is NULL), summed in the same order with the same
+ * roundings as sqdist (the squares of four features of four rows are transposed so that
+ * each lane adds its row's squares one feature after the other). The empty asm keeps the
+ * compiler from fusing a square into its addition, which sqdist does not do.
+ */
+#define KM_NO_FMA(v) __asm__("" : "+x"(v))
+
+__attribute__((target("avx2,fma")))
+static void
+km_sqdist_simd(const double *x, int m, int d, const double *c, const int *labels,
+			   double *out)
+{
+	int			i = 0;
+
+	for (; i + 4 <= m; i += 4)
+	{
+		const double *xr[4];
+		const double *cr[4];
+		__m256d		s = _mm256_setzero_pd();
+		double		tail[4];
+		int			t = 0;
+
+		for (int r = 0; r < 4; r++)
+		{
+			xr[r] = x + (Size) (i + r) * d;
+			cr[r] = labels ? c + (Size) labels[i + r] * d : c;
+		}
+		for (; t + 4 <= d; t += 4)
+		{
+			__m256d		q[4];
+			__m256d		u0,
+						u1,
+						u2,
+						u3;
+
+			for (int r = 0; r < 4; r++)
+			{
+				__m256d		diff = _mm256_sub_pd(_mm256_loadu_pd(xr[r] + t),
+												 _mm256_loadu_pd(cr[r] + t));
+
+				q[r] = _mm256_mul_pd(diff, diff);
+				KM_NO_FMA(q[r]);
+			}
+			u0 = _mm256_unpacklo_pd(q[0], q[1]);
+			u1 = _mm256_unpackhi_pd(q[0], q[1]);
+			u2 = _mm256_unpacklo_pd(q[2], q[3]);
+			u3 = _mm256_unpackhi_pd(q[2], q[3]);
+			s = _mm256_add_pd(s, _mm256_permute2f128_pd(u0, u2, 0x20));
+			s = _mm256_add_pd(s, _mm256_permute2f128_pd(u1, u3, 0x20));
+			s = _mm256_add_pd(s, _mm256_permute2f128_pd(u0, u2, 0x31));
+			s = _mm256_add_pd(s, _mm256_permute2f128_pd(u1, u3, 0x31));
+		}
+		_mm256_storeu_pd(tail, s);
+		for (int r = 0; r < 4; r++)
+		{
+			double		acc = tail[r];
+
+			for (int u = t; u < d; u++)
+			{
+				double		diff = xr[r][u] - cr[r][u];
+				double		sq = diff * diff;
+
+				KM_NO_FMA(sq);
+				acc += sq;
+			}
+			out[i + r] = acc;
+		}
+	}
+	for (; i < m; i++)
+	{
+		const double *xi = x + (Size) i * d;
+		const double *ci = labels ? c + (Size) labels[i] * d : c;
+		double		acc = 0.0;
+
+		for (int u = 0; u < d; u++)
+		{
+			double		diff = xi[u] - ci[u];
+			double		sq = diff * diff;
+
+			KM_NO_FMA(sq);
+			acc += sq;
+		}
+		out[i] = acc;
+	}
+}
+
 /* whether this CPU runs km_dots_simd (AVX2 and FMA, with the OS saving their registers) */
 static bool
 km_simd_available(void)
@@ -380,6 +468,24 @@ km_simd_available(void)
 	return avail == 1;
 }
 #endif
+
+/* out[r] = sqdist of row i0 + r (r < m) to c, or to its labelled center when labels given */
+static void
+km_sqdist_block(const KmWork *w, int64 i0, int m, const double *c, const int *labels,
+				double *out)
+{
+	const double *x = w->x + i0 * w->d;
+
+#ifdef KM_X86_SIMD
+	if (w->simd)
+	{
+		km_sqdist_simd(x, m, w->d, c, labels ? labels + i0 : NULL, out);
+		return;
+	}
+#endif
+	for (int r = 0; r < m; r++)
+		out[r] = sqdist(x + (Size) r * w->d, labels ? c + (Size) labels[i0 + r] * w->d : c, w->d);
+}
 
 /*
  * Greedy k-means++ (Arthur & Vassilvitskii 2007, as in scikit-learn's _kmeans_plusplus):
@@ -402,13 +508,17 @@ kmeans_plusplus(KmWork *w, RiqRng *rng, double *centers)
 	 * D(x)^2 itself; the potential is their last.
 	 */
 	memcpy(centers, x + first * d, sizeof(double) * d);
-	for (int64 i = 0; i < n; i++)
+	for (int64 i0 = 0; i0 < n; i0 += w->block)
 	{
-		w->closest[i] = sqdist(x + i * d, centers, d);
-		pot += w->closest[i];
-		w->cumsum[i] = pot;
-		if ((i & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
+		int			m = (int) Min((int64) w->block, n - i0);
+
+		CHECK_FOR_INTERRUPTS();
+		km_sqdist_block(w, i0, m, centers, NULL, w->closest + i0);
+		for (int r = 0; r < m; r++)
+		{
+			pot += w->closest[i0 + r];
+			w->cumsum[i0 + r] = pot;
+		}
 	}
 
 	for (int c = 1; c < k; c++)
@@ -494,16 +604,21 @@ kmeans_plusplus(KmWork *w, RiqRng *rng, double *centers)
 				best = t;
 		memcpy(centers + (Size) c * d, w->cand + (Size) best * d, sizeof(double) * d);
 		pot = 0.0;
-		for (int64 i = 0; i < n; i++)
+		for (int64 i0 = 0; i0 < n; i0 += w->block)
 		{
-			double		dd = sqdist(x + i * d, centers + (Size) c * d, d);
+			int			m = (int) Min((int64) w->block, n - i0);
 
-			if (dd < w->closest[i])
-				w->closest[i] = dd;
-			pot += w->closest[i];
-			w->cumsum[i] = pot;
-			if ((i & 0xFFFF) == 0)
-				CHECK_FOR_INTERRUPTS();
+			CHECK_FOR_INTERRUPTS();
+			km_sqdist_block(w, i0, m, centers + (Size) c * d, NULL, w->gbuf);
+			for (int r = 0; r < m; r++)
+			{
+				int64		i = i0 + r;
+
+				if (w->gbuf[r] < w->closest[i])
+					w->closest[i] = w->gbuf[r];
+				pot += w->closest[i];
+				w->cumsum[i] = pot;
+			}
 		}
 	}
 }
@@ -815,11 +930,14 @@ kmeans_fit(const double *x, int64 n, int d, int k, uint64 seed, int n_init,
 		/* labels that match the final centers (scikit-learn's last E-step) */
 		if (!strict)
 			(void) lloyd_step(&w, centers, NULL, counts);
-		for (int64 i = 0; i < n; i++)
+		for (int64 i0 = 0; i0 < n; i0 += w.block)
 		{
-			inertia += sqdist(x + i * d, centers + (Size) w.labels[i] * d, d);
-			if ((i & 0xFFFF) == 0)
-				CHECK_FOR_INTERRUPTS();
+			int			m = (int) Min((int64) w.block, n - i0);
+
+			CHECK_FOR_INTERRUPTS();
+			km_sqdist_block(&w, i0, m, centers, w.labels, w.gbuf);
+			for (int r = 0; r < m; r++)
+				inertia += w.gbuf[r];
 		}
 		elog(DEBUG1, "kmeans_segment restart %d of %d: %d Lloyd iterations (%s), inertia %.17g",
 			 init + 1, n_init, Min(it + 1, max_iter),
