@@ -693,12 +693,24 @@ relocate_empty(const KmWork *w, const double *centers, double *new_centers, int6
 static int64 lloyd_finish(KmWork *w, const double *centers, double *new_centers,
 						  int64 *counts, int64 changed);
 
+/* the squared distances of rows i0 .. i0 + m - 1 to their centers, added in row order */
+static void
+add_inertia(KmWork *w, int64 i0, int m, const double *centers, double *inertia)
+{
+	km_sqdist_block(w, i0, m, centers, w->labels, w->gbuf);
+	for (int r = 0; r < m; r++)
+		*inertia += w->gbuf[r];
+}
+
 /*
  * One Lloyd step: label every point with its nearest center (GEMM per block) and, when
- * new_centers is given, compute the means. Returns how many labels changed.
+ * new_centers is given, compute the means. Returns how many labels changed. With inertia,
+ * the squared distances to the new labels' centers are added to it block by block, while
+ * the block's rows are still in cache (the last assignment step, whose centers stay).
  */
 static int64
-lloyd_step(KmWork *w, const double *centers, double *new_centers, int64 *counts)
+lloyd_step(KmWork *w, const double *centers, double *new_centers, int64 *counts,
+		   double *inertia)
 {
 	const double *x = w->x;
 	int64		n = w->n;
@@ -729,6 +741,8 @@ lloyd_step(KmWork *w, const double *centers, double *new_centers, int64 *counts)
 			CHECK_FOR_INTERRUPTS();
 			changed8 += km_assign8_simd(x + i0 * d, m, d, w->ct8, w->cn8, w->labels + i0,
 										new_centers, counts);
+			if (inertia)
+				add_inertia(w, i0, m, centers, inertia);
 		}
 		if (new_centers == NULL)
 			return changed8;
@@ -789,6 +803,8 @@ lloyd_step(KmWork *w, const double *centers, double *new_centers, int64 *counts)
 					s[t] += xi[t];
 			}
 		}
+		if (inertia)
+			add_inertia(w, i0, m, centers, inertia);
 	}
 	if (new_centers == NULL)
 		return changed;
@@ -903,7 +919,7 @@ kmeans_fit(const double *x, int64 n, int d, int k, uint64 seed, int n_init,
 
 		for (it = 0; it < max_iter; it++)
 		{
-			int64		changed = lloyd_step(&w, centers, new_centers, counts);
+			int64		changed = lloyd_step(&w, centers, new_centers, counts, NULL);
 			double		shift = 0.0;
 			double	   *tmp;
 
@@ -927,17 +943,21 @@ kmeans_fit(const double *x, int64 n, int d, int k, uint64 seed, int n_init,
 				break;
 			}
 		}
-		/* labels that match the final centers (scikit-learn's last E-step) */
+		/*
+		 * Labels that match the final centers (scikit-learn's last E-step), and the inertia
+		 * in the same pass over the rows; without that step, a pass of its own.
+		 */
 		if (!strict)
-			(void) lloyd_step(&w, centers, NULL, counts);
-		for (int64 i0 = 0; i0 < n; i0 += w.block)
+			(void) lloyd_step(&w, centers, NULL, counts, &inertia);
+		else
 		{
-			int			m = (int) Min((int64) w.block, n - i0);
+			for (int64 i0 = 0; i0 < n; i0 += w.block)
+			{
+				int			m = (int) Min((int64) w.block, n - i0);
 
-			CHECK_FOR_INTERRUPTS();
-			km_sqdist_block(&w, i0, m, centers, w.labels, w.gbuf);
-			for (int r = 0; r < m; r++)
-				inertia += w.gbuf[r];
+				CHECK_FOR_INTERRUPTS();
+				add_inertia(&w, i0, m, centers, &inertia);
+			}
 		}
 		elog(DEBUG1, "kmeans_segment restart %d of %d: %d Lloyd iterations (%s), inertia %.17g",
 			 init + 1, n_init, Min(it + 1, max_iter),
