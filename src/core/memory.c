@@ -3,6 +3,10 @@
  */
 #include "postgres.h"
 
+#ifndef WIN32
+#include <sys/mman.h>
+#endif
+
 #include "utils/memutils.h"
 
 #include "core/memory.h"
@@ -55,4 +59,25 @@ riq_alloc(MemoryContext cxt, Size bytes, const char *what)
 	riq_memory_check(cxt, bytes, what);
 	return MemoryContextAllocExtended(cxt ? cxt : CurrentMemoryContext, Max(bytes, 1),
 									  MCXT_ALLOC_HUGE);
+}
+
+/*
+ * The first write to each 4 kB page of a fresh array is a page fault, and in a virtual
+ * machine the faults of an array of tens of MB cost more than the work done on it (a
+ * quarter of a k-means call on 300,000 rows went there). Where the kernel offers
+ * transparent huge pages on request (MADV_HUGEPAGE, "madvise" mode), the 2 MB-aligned part
+ * of the array is put under them: one fault per 2 MB. Only a hint: if the kernel declines,
+ * nothing but the speed changes.
+ */
+void
+riq_huge_pages(void *p, Size bytes)
+{
+#ifdef MADV_HUGEPAGE
+	const uintptr_t huge = (uintptr_t) 2 * 1024 * 1024;
+	uintptr_t	start = TYPEALIGN(huge, (uintptr_t) p);
+	uintptr_t	end = TYPEALIGN_DOWN(huge, (uintptr_t) p + bytes);
+
+	if (p != NULL && bytes >= 2 * huge && end > start)
+		(void) madvise((void *) start, end - start, MADV_HUGEPAGE);
+#endif
 }

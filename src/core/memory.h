@@ -18,5 +18,7 @@ extern bool riq_memory_fits(MemoryContext cxt, Size bytes);
 extern Size riq_mul_size(Size n, Size size, const char *what);
 /* palloc of `bytes` (huge allowed) after the budget check */
 extern void *riq_alloc(MemoryContext cxt, Size bytes, const char *what);
+/* a hint that an array of `bytes` (several MB) at p, not yet written, be given huge pages */
+extern void riq_huge_pages(void *p, Size bytes);
 
 #endif

@@ -59,6 +59,7 @@ riq_grow_array(MemoryContext cxt, void *p, int64 *cap, int64 need, Size elem, co
 		p = MemoryContextAllocHuge(cxt, bytes);
 	else
 		p = repalloc_huge(p, bytes);
+	riq_huge_pages(p, bytes);
 	*cap = newcap;
 	return p;
 }
@@ -272,6 +273,8 @@ rows_gather(double *x, int64 n, int d, const int64 *perm, MemoryContext cxt)
 {
 	double	   *dst = MemoryContextAllocHuge(cxt, sizeof(double) * (Size) n * (Size) d);
 
+	riq_huge_pages(dst, sizeof(double) * (Size) n * (Size) d);
+
 	for (int64 i = 0; i < n; i++)
 	{
 		const double *src = x + perm[i] * d;
@@ -321,6 +324,7 @@ riq_rows_sort(RiqRows *r)
 	riq_memory_check(r->cxt, riq_mul_size((Size) n, (has_nan ? 1 : 2) * sizeof(RowKey), r->what),
 					 r->what);
 	keys = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RowKey) * (Size) n);
+	riq_huge_pages(keys, sizeof(RowKey) * (Size) n);
 	for (int64 i = 0; i < n; i++)
 	{
 		keys[i].key = r->data[i * d];
@@ -329,7 +333,10 @@ riq_rows_sort(RiqRows *r)
 	arg.x = r->data;
 	arg.d = d;
 	if (!has_nan)
+	{
 		tmp = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RowKey) * (Size) n);
+		riq_huge_pages(tmp, sizeof(RowKey) * (Size) n);
+	}
 	if (has_nan)
 	{
 		qsort_arg(keys, (size_t) n, sizeof(RowKey), row_key_cmp, &arg);

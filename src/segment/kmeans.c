@@ -7,7 +7,10 @@
  * squared center shift falls to tol, a last assignment step when stopped by tol, empty
  * clusters refilled with the points farthest from their centers, and the best of n_init
  * runs by inertia. Point-to-center distances come from one GEMM per block of rows
- * (||x||^2 - 2 x.c + ||c||^2, of which the argmin needs only the last two terms).
+ * (||x||^2 - 2 x.c + ||c||^2, of which the argmin needs only the last two terms). On a CPU
+ * with AVX2 and FMA, kernels of our own form the same sums without the GEMM's buffers: the
+ * whole assignment (dot products, nearest center, sums) in registers when k <= 8, and
+ * k-means++'s candidate potentials in one pass when there are at most 4 candidates (k < 21).
  *
  * Everything is sequential over the rows in their given order and the RNG is seeded per
  * restart, so the same matrix and seed always give the same centers bit for bit.
@@ -21,6 +24,7 @@
 #endif
 
 #include "miscadmin.h"
+#include "utils/float.h"
 #include "utils/memutils.h"
 
 #include "core/blas.h"
@@ -52,6 +56,8 @@ typedef struct KmWork
 	double	   *ct;				/* d x kp: the centers transposed, zero-padded (SIMD path) */
 	int			kp;				/* k rounded up to a multiple of 4 */
 	bool		simd;			/* the AVX2/FMA dot products (km_dots_simd) */
+	double	   *ct8;			/* d x 8: the centers transposed for km_assign8_simd (k <= 8) */
+	double	   *cn8;			/* 8: their squared norms, +infinity in the padding */
 	double	   *cand;			/* trials x d */
 	double	   *pots;			/* trials */
 	int64	   *cand_ids;		/* trials */
@@ -157,6 +163,300 @@ km_dots_simd(const double *x, int m, int d, const double *ct, int k, int kp, dou
 	}
 }
 
+/*
+ * The whole Lloyd assignment of a block of m rows when k <= 8, in registers: the dot
+ * products with the (at most 8) centers exactly as km_dots_simd forms them, then each row's
+ * nearest center (the first minimum of ||c||^2 - 2 x.c, as the scalar loop of lloyd_step
+ * picks it), its label, its count and, when sums is given, its addition to its center's
+ * sum (in row order, element by element, so the sums are the scalar loop's bit for bit).
+ * ct8 is d x 8, the centers transposed and zero-padded; cn8 holds ||c||^2 for the k centers
+ * and +infinity in the padding, which is then never the minimum. Returns the changed labels.
+ */
+__attribute__((target("avx2,fma")))
+static int64
+km_assign8_simd(const double *x, int m, int d, const double *ct8, const double *cn8,
+				int *labels, double *sums, int64 *counts)
+{
+	const __m256d cn0 = _mm256_loadu_pd(cn8);
+	const __m256d cn1 = _mm256_loadu_pd(cn8 + 4);
+	int64		changed = 0;
+	int			i = 0;
+	int			run = -1;		/* the center whose sum is in run0, run1 (d = 8) */
+	__m256d		run0 = _mm256_setzero_pd(),
+				run1 = _mm256_setzero_pd();
+
+	while (i < m)
+	{
+		__m256d		lo[4],
+					hi[4];
+		int			rows = Min(4, m - i);
+		const double *x0 = x + (Size) i * d;
+
+		for (int r = 0; r < 4; r++)
+			lo[r] = hi[r] = _mm256_setzero_pd();
+		if (rows == 4)
+		{
+			for (int t = 0; t < d; t++)
+			{
+				__m256d		c0 = _mm256_loadu_pd(ct8 + (Size) t * 8);
+				__m256d		c1 = _mm256_loadu_pd(ct8 + (Size) t * 8 + 4);
+				__m256d		b0 = _mm256_broadcast_sd(x0 + t);
+				__m256d		b1 = _mm256_broadcast_sd(x0 + d + t);
+				__m256d		b2 = _mm256_broadcast_sd(x0 + 2 * d + t);
+				__m256d		b3 = _mm256_broadcast_sd(x0 + 3 * d + t);
+
+				lo[0] = _mm256_fmadd_pd(b0, c0, lo[0]);
+				hi[0] = _mm256_fmadd_pd(b0, c1, hi[0]);
+				lo[1] = _mm256_fmadd_pd(b1, c0, lo[1]);
+				hi[1] = _mm256_fmadd_pd(b1, c1, hi[1]);
+				lo[2] = _mm256_fmadd_pd(b2, c0, lo[2]);
+				hi[2] = _mm256_fmadd_pd(b2, c1, hi[2]);
+				lo[3] = _mm256_fmadd_pd(b3, c0, lo[3]);
+				hi[3] = _mm256_fmadd_pd(b3, c1, hi[3]);
+			}
+		}
+		else
+		{
+			for (int r = 0; r < rows; r++)
+				for (int t = 0; t < d; t++)
+				{
+					__m256d		b = _mm256_broadcast_sd(x0 + (Size) r * d + t);
+
+					lo[r] = _mm256_fmadd_pd(b, _mm256_loadu_pd(ct8 + (Size) t * 8), lo[r]);
+					hi[r] = _mm256_fmadd_pd(b, _mm256_loadu_pd(ct8 + (Size) t * 8 + 4), hi[r]);
+				}
+		}
+		for (int r = 0; r < rows; r++)
+		{
+			/* ||c||^2 - 2 x.c; 2 x.c = x.c + x.c exactly */
+			__m256d		v0 = _mm256_sub_pd(cn0, _mm256_add_pd(lo[r], lo[r]));
+			__m256d		v1 = _mm256_sub_pd(cn1, _mm256_add_pd(hi[r], hi[r]));
+			__m256d		mn = _mm256_min_pd(v0, v1);
+			int			best;
+			int			mask;
+
+			mn = _mm256_min_pd(mn, _mm256_permute2f128_pd(mn, mn, 1));
+			mn = _mm256_min_pd(mn, _mm256_permute_pd(mn, 5));
+			mask = _mm256_movemask_pd(_mm256_cmp_pd(v0, mn, _CMP_EQ_OQ)) |
+				(_mm256_movemask_pd(_mm256_cmp_pd(v1, mn, _CMP_EQ_OQ)) << 4);
+			if ((_mm256_movemask_pd(_mm256_cmp_pd(v0, v0, _CMP_UNORD_Q)) |
+				 _mm256_movemask_pd(_mm256_cmp_pd(v1, v1, _CMP_UNORD_Q))) != 0 || mask == 0)
+			{
+				/* a NaN (overflowing features): the scalar loop's rule, comparison by comparison */
+				double		v[8];
+				double		bestv;
+
+				_mm256_storeu_pd(v, v0);
+				_mm256_storeu_pd(v + 4, v1);
+				best = 0;
+				bestv = v[0];
+				for (int j = 1; j < 8; j++)
+					if (v[j] < bestv)
+					{
+						bestv = v[j];
+						best = j;
+					}
+			}
+			else
+				best = __builtin_ctz((unsigned int) mask);
+			if (labels[i + r] != best)
+			{
+				changed++;
+				labels[i + r] = best;
+			}
+			counts[best]++;
+			if (sums && d == 8)
+			{
+				/*
+				 * A run of rows with the same center adds up in registers: through memory,
+				 * each addition waits for the store of the one before.
+				 */
+				if (best != run)
+				{
+					if (run >= 0)
+					{
+						_mm256_storeu_pd(sums + (Size) run * 8, run0);
+						_mm256_storeu_pd(sums + (Size) run * 8 + 4, run1);
+					}
+					run = best;
+					run0 = _mm256_loadu_pd(sums + (Size) best * 8);
+					run1 = _mm256_loadu_pd(sums + (Size) best * 8 + 4);
+				}
+				run0 = _mm256_add_pd(run0, _mm256_loadu_pd(x0 + (Size) r * 8));
+				run1 = _mm256_add_pd(run1, _mm256_loadu_pd(x0 + (Size) r * 8 + 4));
+			}
+			else if (sums)
+			{
+				double	   *sj = sums + (Size) best * d;
+				const double *xi = x0 + (Size) r * d;
+				int			t = 0;
+
+				for (; t + 4 <= d; t += 4)
+					_mm256_storeu_pd(sj + t, _mm256_add_pd(_mm256_loadu_pd(sj + t),
+														   _mm256_loadu_pd(xi + t)));
+				for (; t < d; t++)
+					sj[t] += xi[t];
+			}
+		}
+		i += rows;
+	}
+	if (run >= 0)
+	{
+		_mm256_storeu_pd(sums + (Size) run * 8, run0);
+		_mm256_storeu_pd(sums + (Size) run * 8 + 4, run1);
+	}
+	return changed;
+}
+
+/*
+ * k-means++'s potentials of up to 4 candidates over a block of m rows, in registers: each
+ * row's dot products with the candidates as km_dots_simd forms them (the sum riq_gemm forms),
+ * its squared distances xn - 2 x.c + ||c||^2 (negative ones taken as 0), and their minimum
+ * with the row's distance to the chosen centers added to each candidate's potential, row
+ * after row in order: the scalar loop of kmeans_plusplus, bit for bit. ct4 is d x 4 (the
+ * candidates transposed, zero-padded), cn4 their squared norms; pots4 holds 4 sums.
+ */
+__attribute__((target("avx2,fma")))
+static void
+km_pots4_simd(const double *x, const double *xnorm, const double *closest, int m, int d,
+			  const double *ct4, const double *cn4, double *pots4)
+{
+	const __m256d cn = _mm256_loadu_pd(cn4);
+	const __m256d zero = _mm256_setzero_pd();
+	__m256d		pot = _mm256_loadu_pd(pots4);
+	int			i = 0;
+
+	while (i < m)
+	{
+		__m256d		acc[4];
+		int			rows = Min(4, m - i);
+		const double *x0 = x + (Size) i * d;
+
+		for (int r = 0; r < 4; r++)
+			acc[r] = _mm256_setzero_pd();
+		if (rows == 4)
+		{
+			for (int t = 0; t < d; t++)
+			{
+				__m256d		c = _mm256_loadu_pd(ct4 + (Size) t * 4);
+
+				acc[0] = _mm256_fmadd_pd(_mm256_broadcast_sd(x0 + t), c, acc[0]);
+				acc[1] = _mm256_fmadd_pd(_mm256_broadcast_sd(x0 + d + t), c, acc[1]);
+				acc[2] = _mm256_fmadd_pd(_mm256_broadcast_sd(x0 + 2 * d + t), c, acc[2]);
+				acc[3] = _mm256_fmadd_pd(_mm256_broadcast_sd(x0 + 3 * d + t), c, acc[3]);
+			}
+		}
+		else
+		{
+			for (int r = 0; r < rows; r++)
+				for (int t = 0; t < d; t++)
+					acc[r] = _mm256_fmadd_pd(_mm256_broadcast_sd(x0 + (Size) r * d + t),
+											 _mm256_loadu_pd(ct4 + (Size) t * 4), acc[r]);
+		}
+		for (int r = 0; r < rows; r++)
+		{
+			/* (xn - 2 g) + cn, as the scalar expression groups it; 2 g = g + g exactly */
+			__m256d		dd = _mm256_add_pd(_mm256_sub_pd(_mm256_broadcast_sd(xnorm + i + r),
+														 _mm256_add_pd(acc[r], acc[r])),
+										   cn);
+
+			dd = _mm256_blendv_pd(dd, zero, _mm256_cmp_pd(dd, zero, _CMP_LT_OQ));
+			/* Min(cl, dd) is cl < dd ? cl : dd, which is what minpd computes */
+			pot = _mm256_add_pd(pot, _mm256_min_pd(_mm256_broadcast_sd(closest + i + r), dd));
+		}
+		i += rows;
+	}
+	_mm256_storeu_pd(pots4, pot);
+}
+
+/*
+ * sqdist of m rows, four at a time: out[i] = sqdist(x_i, c_i) with c_i the center
+ * labels[i] (or c itself when labels is NULL), summed in the same order with the same
+ * roundings as sqdist (the squares of four features of four rows are transposed so that
+ * each lane adds its row's squares one feature after the other). The empty asm keeps the
+ * compiler from fusing a square into its addition, which sqdist does not do.
+ */
+#define KM_NO_FMA(v) __asm__("" : "+x"(v))
+
+__attribute__((target("avx2,fma")))
+static void
+km_sqdist_simd(const double *x, int m, int d, const double *c, const int *labels,
+			   double *out)
+{
+	int			i = 0;
+
+	for (; i + 4 <= m; i += 4)
+	{
+		const double *xr[4];
+		const double *cr[4];
+		__m256d		s = _mm256_setzero_pd();
+		double		tail[4];
+		int			t = 0;
+
+		for (int r = 0; r < 4; r++)
+		{
+			xr[r] = x + (Size) (i + r) * d;
+			cr[r] = labels ? c + (Size) labels[i + r] * d : c;
+		}
+		for (; t + 4 <= d; t += 4)
+		{
+			__m256d		q[4];
+			__m256d		u0,
+						u1,
+						u2,
+						u3;
+
+			for (int r = 0; r < 4; r++)
+			{
+				__m256d		diff = _mm256_sub_pd(_mm256_loadu_pd(xr[r] + t),
+												 _mm256_loadu_pd(cr[r] + t));
+
+				q[r] = _mm256_mul_pd(diff, diff);
+				KM_NO_FMA(q[r]);
+			}
+			u0 = _mm256_unpacklo_pd(q[0], q[1]);
+			u1 = _mm256_unpackhi_pd(q[0], q[1]);
+			u2 = _mm256_unpacklo_pd(q[2], q[3]);
+			u3 = _mm256_unpackhi_pd(q[2], q[3]);
+			s = _mm256_add_pd(s, _mm256_permute2f128_pd(u0, u2, 0x20));
+			s = _mm256_add_pd(s, _mm256_permute2f128_pd(u1, u3, 0x20));
+			s = _mm256_add_pd(s, _mm256_permute2f128_pd(u0, u2, 0x31));
+			s = _mm256_add_pd(s, _mm256_permute2f128_pd(u1, u3, 0x31));
+		}
+		_mm256_storeu_pd(tail, s);
+		for (int r = 0; r < 4; r++)
+		{
+			double		acc = tail[r];
+
+			for (int u = t; u < d; u++)
+			{
+				double		diff = xr[r][u] - cr[r][u];
+				double		sq = diff * diff;
+
+				KM_NO_FMA(sq);
+				acc += sq;
+			}
+			out[i + r] = acc;
+		}
+	}
+	for (; i < m; i++)
+	{
+		const double *xi = x + (Size) i * d;
+		const double *ci = labels ? c + (Size) labels[i] * d : c;
+		double		acc = 0.0;
+
+		for (int u = 0; u < d; u++)
+		{
+			double		diff = xi[u] - ci[u];
+			double		sq = diff * diff;
+
+			KM_NO_FMA(sq);
+			acc += sq;
+		}
+		out[i] = acc;
+	}
+}
+
 /* whether this CPU runs km_dots_simd (AVX2 and FMA, with the OS saving their registers) */
 static bool
 km_simd_available(void)
@@ -168,6 +468,24 @@ km_simd_available(void)
 	return avail == 1;
 }
 #endif
+
+/* out[r] = sqdist of row i0 + r (r < m) to c, or to its labelled center when labels given */
+static void
+km_sqdist_block(const KmWork *w, int64 i0, int m, const double *c, const int *labels,
+				double *out)
+{
+	const double *x = w->x + i0 * w->d;
+
+#ifdef KM_X86_SIMD
+	if (w->simd)
+	{
+		km_sqdist_simd(x, m, w->d, c, labels ? labels + i0 : NULL, out);
+		return;
+	}
+#endif
+	for (int r = 0; r < m; r++)
+		out[r] = sqdist(x + (Size) r * w->d, labels ? c + (Size) labels[i0 + r] * w->d : c, w->d);
+}
 
 /*
  * Greedy k-means++ (Arthur & Vassilvitskii 2007, as in scikit-learn's _kmeans_plusplus):
@@ -185,26 +503,29 @@ kmeans_plusplus(KmWork *w, RiqRng *rng, double *centers)
 	int64		first = (int64) riq_rng_below(rng, (uint64) n);
 	double		pot = 0.0;
 
+	/*
+	 * The cumulative sums of D(x)^2 that the draws search are formed in the same pass as
+	 * D(x)^2 itself; the potential is their last.
+	 */
 	memcpy(centers, x + first * d, sizeof(double) * d);
-	for (int64 i = 0; i < n; i++)
+	for (int64 i0 = 0; i0 < n; i0 += w->block)
 	{
-		w->closest[i] = sqdist(x + i * d, centers, d);
-		pot += w->closest[i];
-		if ((i & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
+		int			m = (int) Min((int64) w->block, n - i0);
+
+		CHECK_FOR_INTERRUPTS();
+		km_sqdist_block(w, i0, m, centers, NULL, w->closest + i0);
+		for (int r = 0; r < m; r++)
+		{
+			pot += w->closest[i0 + r];
+			w->cumsum[i0 + r] = pot;
+		}
 	}
 
 	for (int c = 1; c < k; c++)
 	{
-		double		acc = 0.0;
 		int			best;
 
 		CHECK_FOR_INTERRUPTS();
-		for (int64 i = 0; i < n; i++)
-		{
-			acc += w->closest[i];
-			w->cumsum[i] = acc;
-		}
 		for (int t = 0; t < trials; t++)
 		{
 			double		r = riq_rng_uniform(rng) * pot;
@@ -229,6 +550,31 @@ kmeans_plusplus(KmWork *w, RiqRng *rng, double *centers)
 			w->pots[t] = 0.0;
 		}
 		/* potential of each candidate: sum over points of min(D(x)^2, |x - cand|^2) */
+#ifdef KM_X86_SIMD
+		if (w->simd && trials <= 4)
+		{
+			double	   *ct4 = w->ct8;	/* d x 4 of the d x 8 buffer, free here */
+			double		cn4[4];
+			double		pots4[4] = {0.0, 0.0, 0.0, 0.0};
+
+			memset(ct4, 0, sizeof(double) * 4 * d);
+			for (int t = 0; t < 4; t++)
+				cn4[t] = t < trials ? w->cnorm[t] : 0.0;
+			for (int t = 0; t < trials; t++)
+				for (int q = 0; q < d; q++)
+					ct4[q * 4 + t] = w->cand[(Size) t * d + q];
+			for (int64 i0 = 0; i0 < n; i0 += w->block)
+			{
+				int			m = (int) Min((int64) w->block, n - i0);
+
+				CHECK_FOR_INTERRUPTS();
+				km_pots4_simd(x + i0 * d, w->xnorm + i0, w->closest + i0, m, d, ct4, cn4, pots4);
+			}
+			for (int t = 0; t < trials; t++)
+				w->pots[t] = pots4[t];
+		}
+		else
+#endif
 		for (int64 i0 = 0; i0 < n; i0 += w->block)
 		{
 			int			m = (int) Min((int64) w->block, n - i0);
@@ -258,15 +604,21 @@ kmeans_plusplus(KmWork *w, RiqRng *rng, double *centers)
 				best = t;
 		memcpy(centers + (Size) c * d, w->cand + (Size) best * d, sizeof(double) * d);
 		pot = 0.0;
-		for (int64 i = 0; i < n; i++)
+		for (int64 i0 = 0; i0 < n; i0 += w->block)
 		{
-			double		dd = sqdist(x + i * d, centers + (Size) c * d, d);
+			int			m = (int) Min((int64) w->block, n - i0);
 
-			if (dd < w->closest[i])
-				w->closest[i] = dd;
-			pot += w->closest[i];
-			if ((i & 0xFFFF) == 0)
-				CHECK_FOR_INTERRUPTS();
+			CHECK_FOR_INTERRUPTS();
+			km_sqdist_block(w, i0, m, centers + (Size) c * d, NULL, w->gbuf);
+			for (int r = 0; r < m; r++)
+			{
+				int64		i = i0 + r;
+
+				if (w->gbuf[r] < w->closest[i])
+					w->closest[i] = w->gbuf[r];
+				pot += w->closest[i];
+				w->cumsum[i] = pot;
+			}
 		}
 	}
 }
@@ -338,12 +690,27 @@ relocate_empty(const KmWork *w, const double *centers, double *new_centers, int6
 	}
 }
 
+static int64 lloyd_finish(KmWork *w, const double *centers, double *new_centers,
+						  int64 *counts, int64 changed);
+
+/* the squared distances of rows i0 .. i0 + m - 1 to their centers, added in row order */
+static void
+add_inertia(KmWork *w, int64 i0, int m, const double *centers, double *inertia)
+{
+	km_sqdist_block(w, i0, m, centers, w->labels, w->gbuf);
+	for (int r = 0; r < m; r++)
+		*inertia += w->gbuf[r];
+}
+
 /*
  * One Lloyd step: label every point with its nearest center (GEMM per block) and, when
- * new_centers is given, compute the means. Returns how many labels changed.
+ * new_centers is given, compute the means. Returns how many labels changed. With inertia,
+ * the squared distances to the new labels' centers are added to it block by block, while
+ * the block's rows are still in cache (the last assignment step, whose centers stay).
  */
 static int64
-lloyd_step(KmWork *w, const double *centers, double *new_centers, int64 *counts)
+lloyd_step(KmWork *w, const double *centers, double *new_centers, int64 *counts,
+		   double *inertia)
 {
 	const double *x = w->x;
 	int64		n = w->n;
@@ -353,6 +720,35 @@ lloyd_step(KmWork *w, const double *centers, double *new_centers, int64 *counts)
 
 	for (int j = 0; j < k; j++)
 		w->cnorm[j] = riq_dot(d, centers + (Size) j * d, centers + (Size) j * d);
+#ifdef KM_X86_SIMD
+	if (w->simd && k <= 8)
+	{
+		int64		changed8 = 0;
+
+		memset(w->ct8, 0, sizeof(double) * (Size) d * 8);
+		for (int j = 0; j < 8; j++)
+			w->cn8[j] = j < k ? w->cnorm[j] : get_float8_infinity();
+		for (int j = 0; j < k; j++)
+			for (int t = 0; t < d; t++)
+				w->ct8[(Size) t * 8 + j] = centers[(Size) j * d + t];
+		if (new_centers)
+			memset(new_centers, 0, sizeof(double) * k * d);
+		memset(counts, 0, sizeof(int64) * k);
+		for (int64 i0 = 0; i0 < n; i0 += w->block)
+		{
+			int			m = (int) Min((int64) w->block, n - i0);
+
+			CHECK_FOR_INTERRUPTS();
+			changed8 += km_assign8_simd(x + i0 * d, m, d, w->ct8, w->cn8, w->labels + i0,
+										new_centers, counts);
+			if (inertia)
+				add_inertia(w, i0, m, centers, inertia);
+		}
+		if (new_centers == NULL)
+			return changed8;
+		return lloyd_finish(w, centers, new_centers, counts, changed8);
+	}
+#endif
 	if (w->simd)
 	{
 		memset(w->ct, 0, sizeof(double) * (Size) d * w->kp);
@@ -407,9 +803,21 @@ lloyd_step(KmWork *w, const double *centers, double *new_centers, int64 *counts)
 					s[t] += xi[t];
 			}
 		}
+		if (inertia)
+			add_inertia(w, i0, m, centers, inertia);
 	}
 	if (new_centers == NULL)
 		return changed;
+	return lloyd_finish(w, centers, new_centers, counts, changed);
+}
+
+/* the end of a Lloyd step: empty clusters refilled, sums into means */
+static int64
+lloyd_finish(KmWork *w, const double *centers, double *new_centers, int64 *counts,
+			 int64 changed)
+{
+	int			d = w->d;
+	int			k = w->k;
 
 	relocate_empty(w, centers, new_centers, counts);
 	for (int j = 0; j < k; j++)
@@ -448,7 +856,7 @@ kmeans_fit(const double *x, int64 n, int d, int k, uint64 seed, int n_init,
 	need = add_size(riq_mul_size((Size) n, 3 * sizeof(double) + sizeof(int), "k-means work space"),
 					riq_mul_size((Size) KM_BLOCK_MAX * cols, sizeof(double), "k-means work space"));
 	/* the transposed centers of the SIMD path */
-	need = add_size(need, riq_mul_size((Size) d * ((k + 3) / 4 * 4), sizeof(double), "k-means work space"));
+	need = add_size(need, riq_mul_size((Size) d * ((k + 3) / 4 * 4 + 8), sizeof(double), "k-means work space"));
 	riq_memory_check(budget_cxt, need, "kmeans_segment");
 
 	work_cxt = AllocSetContextCreate(budget_cxt, "retailiq k-means", ALLOCSET_DEFAULT_SIZES);
@@ -458,10 +866,12 @@ kmeans_fit(const double *x, int64 n, int d, int k, uint64 seed, int n_init,
 	w.n = n;
 	w.d = d;
 	w.k = k;
-	w.labels = MemoryContextAllocHuge(work_cxt, sizeof(int) * (Size) n);
-	w.closest = MemoryContextAllocHuge(work_cxt, sizeof(double) * (Size) n);
-	w.cumsum = MemoryContextAllocHuge(work_cxt, sizeof(double) * (Size) n);
-	w.xnorm = MemoryContextAllocHuge(work_cxt, sizeof(double) * (Size) n);
+	/* the per-row buffers in one array, whose pages can then be huge ones */
+	w.closest = MemoryContextAllocHuge(work_cxt, (3 * sizeof(double) + sizeof(int)) * (Size) n);
+	riq_huge_pages(w.closest, (3 * sizeof(double) + sizeof(int)) * (Size) n);
+	w.cumsum = w.closest + n;
+	w.xnorm = w.cumsum + n;
+	w.labels = (int *) (w.xnorm + n);
 	w.block = Max(KM_BLOCK_MIN, Min(KM_BLOCK_MAX, KM_BLOCK_DOUBLES / cols));
 	w.gbuf = palloc(sizeof(double) * (Size) w.block * cols);
 	w.cnorm = palloc(sizeof(double) * cols);
@@ -470,6 +880,8 @@ kmeans_fit(const double *x, int64 n, int d, int k, uint64 seed, int n_init,
 	w.cand_ids = palloc(sizeof(int64) * trials);
 	w.kp = (k + 3) / 4 * 4;
 	w.ct = palloc(sizeof(double) * (Size) d * w.kp);
+	w.ct8 = palloc(sizeof(double) * (Size) d * 8);
+	w.cn8 = palloc(sizeof(double) * 8);
 #ifdef KM_X86_SIMD
 	w.simd = km_simd_available();
 #else
@@ -507,7 +919,7 @@ kmeans_fit(const double *x, int64 n, int d, int k, uint64 seed, int n_init,
 
 		for (it = 0; it < max_iter; it++)
 		{
-			int64		changed = lloyd_step(&w, centers, new_centers, counts);
+			int64		changed = lloyd_step(&w, centers, new_centers, counts, NULL);
 			double		shift = 0.0;
 			double	   *tmp;
 
@@ -531,15 +943,26 @@ kmeans_fit(const double *x, int64 n, int d, int k, uint64 seed, int n_init,
 				break;
 			}
 		}
-		/* labels that match the final centers (scikit-learn's last E-step) */
+		/*
+		 * Labels that match the final centers (scikit-learn's last E-step), and the inertia
+		 * in the same pass over the rows; without that step, a pass of its own.
+		 */
 		if (!strict)
-			(void) lloyd_step(&w, centers, NULL, counts);
-		for (int64 i = 0; i < n; i++)
+			(void) lloyd_step(&w, centers, NULL, counts, &inertia);
+		else
 		{
-			inertia += sqdist(x + i * d, centers + (Size) w.labels[i] * d, d);
-			if ((i & 0xFFFF) == 0)
+			for (int64 i0 = 0; i0 < n; i0 += w.block)
+			{
+				int			m = (int) Min((int64) w.block, n - i0);
+
 				CHECK_FOR_INTERRUPTS();
+				add_inertia(&w, i0, m, centers, &inertia);
+			}
 		}
+		elog(DEBUG1, "kmeans_segment restart %d of %d: %d Lloyd iterations (%s), inertia %.17g",
+			 init + 1, n_init, Min(it + 1, max_iter),
+			 strict ? "no label changed" : converged ? "center shift within tol" : "max_iter",
+			 inertia);
 		if (best_inertia < 0.0 || inertia < best_inertia)
 		{
 			best_inertia = inertia;
