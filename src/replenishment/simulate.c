@@ -225,13 +225,15 @@ replenishment_simulate(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 						 errmsg("levels must hold one service level for each review"),
-						 errdetail("It has %d values; there are %d reviews.", nl, reviews)));
+						 errdetail("It has %d values; there are %d reviews.", nl, reviews),
+						 errhint("Pass NULL to use service_level at every review.")));
 			for (i = 0; i < nl; i++)
 				if (!(levels[i] >= 0 && levels[i] <= 1))
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							 errmsg("levels must be from 0 to 1"),
-							 errdetail("Review %d has level %g.", i + 1, levels[i])));
+							 errdetail("Review %d has level %g.", i + 1, levels[i]),
+							 errhint("A level is the probability that the review's cycle has no lost sale.")));
 		}
 	}
 	else
