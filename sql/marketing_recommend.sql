@@ -34,6 +34,25 @@ FROM (SELECT retailiq.recommender_fit(customer, product, quantity, at, '{"seed":
         FROM lines) f, retailiq.recommend_for_customer(m, 1, 10, '{"repeat": false, "method": "item"}');
 SELECT retailiq.model_info(retailiq.recommender_fit(customer, product, quantity, at, '{"neighbour_weighting": 1}'))
            ->'params'->'neighbour_weighting' AS weighting FROM lines;
+-- confidence "bm25": an entry's confidence is 1 + alpha x its BM25 weight, which carries
+-- idf_u = log(products) - log(1 + the customer's products), at least 0. When every customer
+-- has bought 3 or more of the 4 products, idf_u = log 4 - log 4 (or log 5) <= 0 for all of
+-- them: every confidence is 1, as with alpha 0, and the factors are those of alpha 0 bit for
+-- bit (linear confidence with alpha 5 gives others). Above, customer 1 has 2 products
+-- (idf log 4 - log 3 = 0.288): his purchases weigh, and the factors differ from alpha 0's.
+CREATE TABLE lines_full (customer bigint, product bigint, quantity float8, at timestamptz);
+INSERT INTO lines_full SELECT c, p, 1, '2024-03-01 10:00+00' FROM generate_series(1, 3) c, generate_series(10, 40, 10) p
+ WHERE (c, p) NOT IN ((1, 40), (3, 10));
+SELECT (b.m::text::jsonb->'data'->'customer_factors') = (z.m::text::jsonb->'data'->'customer_factors') AS bm25_all_idf_0_is_alpha_0,
+       (l.m::text::jsonb->'data'->'customer_factors') <> (z.m::text::jsonb->'data'->'customer_factors') AS linear_alpha_5_differs,
+       retailiq.model_info(b.m)->'params'->>'confidence' AS confidence
+FROM (SELECT retailiq.recommender_fit(customer, product, quantity, at, '{"seed": 7, "alpha": 5, "confidence": "bm25"}') AS m FROM lines_full) b,
+     (SELECT retailiq.recommender_fit(customer, product, quantity, at, '{"seed": 7, "alpha": 0}') AS m FROM lines_full) z,
+     (SELECT retailiq.recommender_fit(customer, product, quantity, at, '{"seed": 7, "alpha": 5}') AS m FROM lines_full) l;
+SELECT (b.m::text::jsonb->'data'->'customer_factors') <> (z.m::text::jsonb->'data'->'customer_factors') AS bm25_weighs_customer_1,
+       retailiq.model_info(f.m)->'params'->>'confidence' AS default_without_validation
+FROM (SELECT retailiq.recommender_fit(customer, product, quantity, at, '{"seed": 7, "alpha": 5, "confidence": "bm25"}') AS m FROM lines) b,
+     (SELECT retailiq.recommender_fit(customer, product, quantity, at, '{"seed": 7, "alpha": 0}') AS m FROM lines) z, fit f;
 -- the own history: one basket each, ties by popularity (20 is in three baskets), then by id
 SELECT product, round(score::numeric, 4) AS score, reason
 FROM fit, retailiq.recommend_for_customer(m, 2, 10, '{"method": "own"}');
@@ -71,6 +90,8 @@ SELECT retailiq.recommender_fit(1, 10, 'NaN', now());
 SELECT retailiq.recommender_fit(1, 10, 1, 'infinity');
 SELECT retailiq.recommender_fit(1, 10, 1, now(), '{"factors": 0}');
 SELECT retailiq.recommender_fit(1, 10, 1, now(), '{"neighbour_weighting": 2.5}');
+SELECT retailiq.recommender_fit(1, 10, 1, now(), '{"confidence": "log"}');
+SELECT retailiq.recommender_fit(1, 10, 1, now(), '{"confidence": 1}');
 SELECT retailiq.recommender_fit(1, 10, 1, now(), '{"factor": 8}');
 SELECT retailiq.recommender_fit(1, 10, 1, now(), '[8]');
 SELECT retailiq.recommender_fit(customer, product, quantity, at, jsonb_build_object('seed', customer)) FROM lines;

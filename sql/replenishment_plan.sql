@@ -69,6 +69,18 @@ UPDATE shop.stock SET on_hand = 1 WHERE store_id = 1 AND product_id = 6;
 SELECT store_id, product_id, on_hand, on_order, demand_mean, demand_quantile, order_up_to, order_qty,
        round(expected_fill_rate::numeric, 3) AS fill_rate, round(days_of_cover::numeric, 1) AS cover, reason
   FROM retailiq.replenishment_plan('shop', stores => ARRAY[1::bigint]);
+-- service_target 'pooled': the six series sharing the 95% level get levels whose mean is
+-- 95% at the least total stock, none below 2 x 0.95 - 1 = 90%. Over the 3 days, products 1-4
+-- (Poisson(6)) take 9 units for 0.9161, 10 for 0.9574 (a unit more serves 0.0413), 11 for
+-- 0.9799 (0.0225); products 5-6 (the negative binomial above) 2 for 0.9231, 3 for 0.9480
+-- (0.0249), 4 for 0.9637 (0.0157). Each at 95% (10 and 4 units) holds 48 units for a mean of
+-- 0.9595. Pooled, the cheapest mean of at least 0.95: 10 units for products 1-4 and 3 for 5-6
+-- (mean (4 x 0.9574 + 2 x 0.9480) / 6 = 0.9543, 46 units); 2 for 5-6 would give 0.9460.
+-- Product 5 then needs nothing (3 on hand); the others order as before.
+SELECT store_id, product_id, round(service_level::numeric, 4) AS level, demand_quantile, order_up_to, order_qty, reason
+  FROM retailiq.replenishment_plan('shop', stores => ARRAY[1::bigint], service_target => 'pooled');
+SELECT * FROM retailiq.replenishment_plan('shop', service_target => 'maybe');
+SELECT * FROM retailiq.replenishment_plan('shop', service_target => NULL);
 -- With a lead time, sales are lost, not owed: store 2 orders today for delivery in 2 days,
 -- and the delivery must serve the day after it arrives. What sells (or is lost) in the 2
 -- days comes out of the 3 units there are, so the day is served when its demand D_R

@@ -40,7 +40,13 @@ typedef struct RecFitOptions
 	int32		validate;		/* 0 or 1 */
 	int32		max_validation_customers;
 	double		neighbour_weighting;	/* exponent of rec_knn_build's customer weights; -1: choose */
+	int32		confidence;		/* REC_CONF_*; -1: choose */
+	int32		pad;			/* zero */
 } RecFitOptions;
+
+/* ALS confidence of a (customer, product) entry from its recency-weighted basket count r */
+#define REC_CONF_LINEAR 0		/* 1 + alpha r */
+#define REC_CONF_BM25	1		/* 1 + alpha bm25(r): see rec_als_fit */
 
 #define REC_MAX_FACTORS		256
 #define REC_MAX_NEIGHBOURS	500
@@ -89,6 +95,7 @@ typedef struct RecAls
 	double		lambda;
 	double		alpha;
 	double		half_life;		/* recency of the confidence weights, days; 0 = none */
+	int			confidence;		/* REC_CONF_* */
 	int			iterations;
 	int64		seed;
 	double	   *x;				/* nu x factors */
@@ -182,7 +189,7 @@ typedef struct RecValidation
 	double	   *grid;			/* grid_rows x REC_GRID_COLS */
 } RecValidation;
 
-#define REC_GRID_COLS 14
+#define REC_GRID_COLS 15
 extern void rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *icode,
 						 int nu, int ni, const RecFitOptions *o, RecValidation *v);
 

@@ -3,7 +3,8 @@
  * (Hu, Koren & Volinsky 2008, "Collaborative Filtering for Implicit Feedback Datasets").
  *
  * Every (customer, product) pair has preference 1 if bought and 0 otherwise, with confidence
- * c = 1 + alpha * r, r the recency-weighted number of baskets that held the product. Each
+ * c = 1 + alpha * r, r the recency-weighted number of baskets that held the product, or with
+ * confidence "bm25" c = 1 + alpha * bm25(r) (below). Each
  * half-step solves, for every customer (then every product), the weighted ridge regression
  *   (Y'Y + Y'(C_u - I)Y + lambda I) x_u = Y' C_u p_u
  * with the paper's trick: Y'Y is computed once per half-step (on OpenBLAS) and only the bought
@@ -23,6 +24,46 @@
 #include "marketing/recommend.h"
 
 #define CG_STEPS 3
+
+/*
+ * BM25 weighting of the entries (Robertson's BM25 as the `implicit` library applies it to a
+ * product x customer matrix, K1 = 100, B = 0.8): r (K1 + 1) / (K1 ((1 - B) + B len_i / avg len)
+ * + r) x idf_u, with len_i a product's summed r, idf_u = log(products) - log(1 + the customer's
+ * products), at least 0. A product bought often weighs less per purchase, and so does a
+ * customer who buys everything: confidence goes to the purchases that say most about a taste.
+ */
+#define BM25_K1 100.0
+#define BM25_B 0.8
+
+static void
+bm25_weights(const RecData *d, double *w)
+{
+	double	   *len = palloc0(sizeof(double) * Max(d->ni, 1)),
+				avg = 0;
+	int			used = 0;
+
+	for (int64 e = 0; e < d->nnz; e++)
+		len[d->item[e]] += w[e];
+	for (int i = 0; i < d->ni; i++)
+		if (len[i] > 0)
+		{
+			avg += len[i];
+			used++;
+		}
+	avg = used > 0 ? avg / used : 1;
+	for (int u = 0; u < d->nu; u++)
+	{
+		double		idf = fmax(0, log((double) d->ni) - log1p((double) (d->uptr[u + 1] - d->uptr[u])));
+
+		for (int64 e = d->uptr[u]; e < d->uptr[u + 1]; e++)
+		{
+			double		norm = (1 - BM25_B) + BM25_B * len[d->item[e]] / avg;
+
+			w[e] = w[e] * (BM25_K1 + 1) / (BM25_K1 * norm + w[e]) * idf;
+		}
+	}
+	pfree(len);
+}
 
 /*
  * Update every row of `t` (nt x f) from the fixed `s` (ns x f) over a CSR of confidences: a few
@@ -111,6 +152,8 @@ rec_als_fit(const RecData *d, RecAls *als)
 	als->y = riq_alloc(CurrentMemoryContext, riq_mul_size((Size) ni * f, sizeof(double), "recommender_fit"), "recommender_fit");
 
 	rec_entry_weights(d, als->half_life, w);
+	if (als->confidence == REC_CONF_BM25)
+		bm25_weights(d, w);
 	for (int64 e = 0; e < d->nnz; e++)
 	{
 		uconf[e] = 1.0 + als->alpha * w[e];

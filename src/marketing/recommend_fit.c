@@ -124,6 +124,7 @@ recommender_fit_final(PG_FUNCTION_ARGS)
 	model_put_int(mb, MODEL_PARAMS, "seed", als.seed);
 	model_put_int(mb, MODEL_PARAMS, "neighbours", v.neighbours);
 	model_put_float(mb, MODEL_PARAMS, "neighbour_weighting", v.knn_beta);
+	model_put_text(mb, MODEL_PARAMS, "confidence", als.confidence == REC_CONF_BM25 ? "bm25" : "linear");
 	model_put_bool(mb, MODEL_PARAMS, "validated", v.customers > 0);
 	put_blend(mb, "repeat", &v.repeat);
 	put_blend(mb, "new", &v.fresh);
@@ -137,7 +138,8 @@ recommender_fit_final(PG_FUNCTION_ARGS)
 	{
 		static const char *const cols[REC_GRID_COLS] = {
 			"factors", "lambda", "alpha", "als_half_life", "half_life", "pop_half_life", "repeat",
-			"w_als", "w_knn", "w_pop", "ndcg10", "recall10", "neighbours", "neighbour_weighting"
+			"w_als", "w_knn", "w_pop", "ndcg10", "recall10", "neighbours", "neighbour_weighting",
+			"confidence"
 		};
 
 		model_put_float(mb, MODEL_METRICS, "validation_repeat_ndcg10", v.repeat_ndcg);

@@ -52,6 +52,7 @@ rec_fit_options_default(RecFitOptions *o)
 	o->validate = 1;
 	o->max_validation_customers = 2000;
 	o->neighbour_weighting = -1;
+	o->confidence = -1;
 }
 
 static RecState *
@@ -125,6 +126,20 @@ rec_fit_options_parse(Jsonb *jb, RecFitOptions *o)
 				o->neighbours = (int32) option_number(&v, key, 1, REC_MAX_NEIGHBOURS, true);
 			else if (strcmp(key, "neighbour_weighting") == 0)
 				o->neighbour_weighting = option_number(&v, key, 0, 2, false);
+			else if (strcmp(key, "confidence") == 0)
+			{
+				if (v.type == jbvString && v.val.string.len == 6 &&
+					strncmp(v.val.string.val, "linear", 6) == 0)
+					o->confidence = REC_CONF_LINEAR;
+				else if (v.type == jbvString && v.val.string.len == 4 &&
+						 strncmp(v.val.string.val, "bm25", 4) == 0)
+					o->confidence = REC_CONF_BM25;
+				else
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("option \"confidence\" of recommender_fit must be \"linear\" or \"bm25\""),
+							 errhint("Leave the option out to choose it by validation.")));
+			}
 			else if (strcmp(key, "max_validation_customers") == 0)
 				o->max_validation_customers = (int32) option_number(&v, key, 10, 1000000, true);
 			else if (strcmp(key, "validate") == 0)
@@ -139,7 +154,7 @@ rec_fit_options_parse(Jsonb *jb, RecFitOptions *o)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown option \"%s\" of recommender_fit", key),
-						 errhint("The options are factors, iterations, lambda, alpha, seed, neighbours, neighbour_weighting, validate and max_validation_customers.")));
+						 errhint("The options are factors, iterations, lambda, alpha, seed, neighbours, neighbour_weighting, confidence, validate and max_validation_customers.")));
 		}
 	}
 }
@@ -153,7 +168,8 @@ check_options(const RecFitOptions *o, const char *what)
 		o->neighbours < 0 || o->neighbours > REC_MAX_NEIGHBOURS ||
 		(o->validate != 0 && o->validate != 1) ||
 		o->max_validation_customers < 10 || o->max_validation_customers > 1000000 ||
-		!(o->neighbour_weighting == -1 || (o->neighbour_weighting >= 0 && o->neighbour_weighting <= 2)))
+		!(o->neighbour_weighting == -1 || (o->neighbour_weighting >= 0 && o->neighbour_weighting <= 2)) ||
+		o->confidence < -1 || o->confidence > REC_CONF_BM25 || o->pad != 0)
 		riq_state_corrupt(what, "Its fit options are out of range.");
 }
 

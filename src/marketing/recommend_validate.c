@@ -48,6 +48,7 @@ typedef struct AlsSetting
 	double		half_life;
 	int			neighbours;
 	double		beta;			/* customer weighting of the neighbours (rec_knn_build) */
+	int			confidence;		/* REC_CONF_* */
 } AlsSetting;
 
 /* the customer weightings of the neighbours tried: none (plain cosine), 1 / sqrt(|I_u|) */
@@ -292,6 +293,7 @@ set_defaults(const RecFitOptions *o, RecValidation *v)
 	v->als.lambda = o->lambda > 0 ? o->lambda : 5;
 	v->als.alpha = o->alpha >= 0 ? o->alpha : 5;
 	v->als.half_life = 120;
+	v->als.confidence = o->confidence >= 0 ? o->confidence : REC_CONF_LINEAR;
 	v->als.iterations = o->iterations;
 	v->als.seed = o->seed;
 	v->neighbours = o->neighbours > 0 ? o->neighbours : 20;
@@ -425,7 +427,7 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 	 */
 	{
 		AlsSetting	base = {v->als.factors, v->als.lambda, v->als.alpha, v->als.half_life, v->neighbours,
-		v->knn_beta};
+		v->knn_beta, v->als.confidence};
 		AlsSetting	c;
 
 		cands[ncand++] = base;
@@ -443,6 +445,9 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 		cands[ncand++] = c;
 		c = base;
 		c.beta = o->neighbour_weighting >= 0 ? o->neighbour_weighting : REC_KNN_BETA;
+		cands[ncand++] = c;
+		c = base;
+		c.confidence = o->confidence >= 0 ? o->confidence : REC_CONF_BM25;
 		cands[ncand++] = c;
 	}
 	/*
@@ -478,13 +483,15 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 								 cands[t].alpha == cands[ci].alpha &&
 								 cands[t].half_life == cands[ci].half_life &&
 								 cands[t].neighbours == cands[ci].neighbours &&
-								 cands[t].beta == cands[ci].beta);
+								 cands[t].beta == cands[ci].beta &&
+								 cands[t].confidence == cands[ci].confidence);
 			if (seen)
 				continue;
 			als.factors = cands[si].factors;
 			als.lambda = cands[si].lambda;
 			als.alpha = cands[si].alpha;
 			als.half_life = cands[si].half_life;
+			als.confidence = cands[si].confidence;
 			als.iterations = Min(o->iterations, VAL_ITERATIONS);
 			fitcxt = AllocSetContextCreate(CurrentMemoryContext, "recommender validation",
 										   ALLOCSET_DEFAULT_SIZES);
@@ -493,7 +500,8 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 			 * the neighbours reuses them (the same seed gives the same factors bit for bit)
 			 */
 			if (si == 0 || !(als.factors == cands[0].factors && als.lambda == cands[0].lambda &&
-							 als.alpha == cands[0].alpha && als.half_life == cands[0].half_life))
+							 als.alpha == cands[0].alpha && als.half_life == cands[0].half_life &&
+							 als.confidence == cands[0].confidence))
 			{
 				old = MemoryContextSwitchTo(si == 0 ? basecxt : fitcxt);
 				rec_als_fit(vs.d, &als);
@@ -524,6 +532,7 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 						row[0] = als.factors;
 						row[12] = cands[si].neighbours;
 						row[13] = cands[si].beta;
+						row[14] = cands[si].confidence;
 						row[1] = als.lambda;
 						row[2] = als.alpha;
 						row[3] = als.half_life;
@@ -570,6 +579,7 @@ rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *ico
 				v->als.lambda = als.lambda;
 				v->als.alpha = als.alpha;
 				v->als.half_life = als.half_life;
+				v->als.confidence = als.confidence;
 				v->neighbours = cands[si].neighbours;
 				v->knn_beta = cands[si].beta;
 				combo_blend(bc, bhp, bh, &v->fresh);

@@ -59,9 +59,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', DETAIL = format('service_level is %s.', service_level),
                   HINT = 'Pass the share of review cycles without a stock-out to aim for, e.g. 0.95.';
     END IF;
-    IF policy NOT IN ('plan', 'reorder_point', 'naive') THEN
+    IF policy NOT IN ('plan', 'plan_pooled', 'reorder_point', 'naive') THEN
         RAISE EXCEPTION 'policy "%" is not a replenishment policy', policy
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use plan, reorder_point or naive.';
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use plan, plan_pooled, reorder_point or naive.';
     END IF;
     IF to_date < from_date THEN
         RAISE EXCEPTION 'to_date must not be before from_date'
@@ -114,6 +114,9 @@ BEGIN
     IF to_regclass('pg_temp.riq_backtest_forecast') IS NOT NULL THEN
         DROP TABLE pg_temp.riq_backtest_forecast;
     END IF;
+    IF to_regclass('pg_temp.riq_backtest_level') IS NOT NULL THEN
+        DROP TABLE pg_temp.riq_backtest_level;
+    END IF;
     -- per series: the demand of the history and replayed periods (no row: 0)
     EXECUTE format($q$
         CREATE TEMP TABLE riq_backtest_series ON COMMIT DROP AS
@@ -131,7 +134,8 @@ BEGIN
 
     CREATE TEMP TABLE riq_backtest_forecast (series text, fit int, step int, mu float8, var float8)
         ON COMMIT DROP;
-    IF policy = 'plan' THEN
+    CREATE TEMP TABLE riq_backtest_level (series text, k int, level float8) ON COMMIT DROP;
+    IF policy IN ('plan', 'plan_pooled') THEN
         -- refits: at each review, or every refit_every days (a whole number of reviews)
         IF refit_every IS NOT NULL THEN
             IF refit_every < review_period OR refit_every % review_period <> 0 THEN
@@ -171,6 +175,30 @@ BEGIN
         CREATE INDEX ON riq_backtest_forecast (series, fit, step);
         ANALYZE riq_backtest_forecast;
     END IF;
+    IF policy = 'plan_pooled' THEN
+        -- at each review, the service levels of the series that make their mean the target at
+        -- the least total stock, from each series' demand over lead time + review period;
+        -- none below 2 x target - 1 (80% at a 90% target)
+        INSERT INTO riq_backtest_level
+        WITH s AS (
+            SELECT b.series, k.k, sum(coalesce(f.mu, 0)) AS m, sum(coalesce(f.var, 0)) AS v
+              FROM riq_backtest_series b
+             CROSS JOIN generate_series(0, v_reviews - 1) k(k)
+             CROSS JOIN generate_series(0, v_l + v_r - 1) i(i)
+              LEFT JOIN riq_backtest_forecast f
+                ON f.series = b.series AND f.fit = (k.k * v_r) / v_f
+               AND f.step = k.k * v_r - ((k.k * v_r) / v_f) * v_f + i.i + 1
+             GROUP BY b.series, k.k),
+        a AS (
+            SELECT s.k, array_agg(s.series ORDER BY s.series) AS ss,
+                   retailiq_internal.replenishment_pooled_levels(array_agg(s.m ORDER BY s.series),
+                                                                 array_agg(s.v ORDER BY s.series),
+                                                                 service_level, 2 * service_level - 1) AS lv
+              FROM s GROUP BY s.k)
+        SELECT u.series, a.k, u.level FROM a CROSS JOIN LATERAL unnest(a.ss, a.lv) u(series, level);
+        CREATE INDEX ON riq_backtest_level (series, k);
+        ANALYZE riq_backtest_level;
+    END IF;
 
     v_inventory := EXISTS (SELECT FROM retailiq.source s WHERE s.role = 'inventory')
                    AND src.store_column IS NOT NULL AND src.product_column IS NOT NULL;
@@ -179,10 +207,12 @@ BEGIN
         sim AS (
             SELECT b.series, b.store_id, b.product_id,
                    retailiq_internal.replenishment_simulate(
-                       b.y, $1, $2, $3, $4, $5,
+                       b.y, $1, $2, $3, CASE $4 WHEN 'plan_pooled' THEN 'plan' ELSE $4 END, $5,
                        (SELECT sum(i.on_hand)::float8 FROM inv i
                          WHERE i.store_id = b.store_id AND i.product_id = b.product_id),
-                       $6, fc.mu, fc.var) AS r
+                       $6, fc.mu, fc.var,
+                       (SELECT array_agg(l.level ORDER BY l.k) FROM riq_backtest_level l
+                         WHERE l.series = b.series AND $4 = 'plan_pooled')) AS r
               FROM riq_backtest_series b
               LEFT JOIN LATERAL (
                   -- review k uses the newest fit at or before it: steps from the review on
@@ -193,7 +223,7 @@ BEGIN
                     LEFT JOIN riq_backtest_forecast f
                       ON f.series = b.series AND f.fit = (k.k * $3) / $8
                      AND f.step = k.k * $3 - ((k.k * $3) / $8) * $8 + i.i + 1
-                   WHERE $4 = 'plan') fc ON true),
+                   WHERE $4 IN ('plan', 'plan_pooled')) fc ON true),
         rows AS (
             SELECT s.series, s.store_id, s.product_id, s.r[5]::int AS periods, s.r[1] AS demand, s.r[2] AS sold,
                    s.r[8] AS served, s.r[7]::int AS cycles, s.r[4] / s.r[5] AS avg_on_hand,

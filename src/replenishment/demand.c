@@ -295,3 +295,125 @@ repl_order(const double *mean, const double *var, int lead, int review, int shel
 	repl_dist_free(&dl);
 	repl_dist_free(&dr);
 }
+
+/*
+ * Pooled service levels (replenish.h). For series i, stocking S units over the protection
+ * period serves a cycle with probability F_i(S) and costs about S units of stock. With one
+ * price lambda of a unit of stock in cycles served, each series takes the S that maximises
+ * F_i(S) - lambda * S, a vertex of the upper concave hull of its points (S, F_i(S)); the
+ * mean level falls as lambda rises, and lambda is the largest whose mean level still reaches
+ * the target (bisection). That is the marginal analysis: stock goes first where a unit buys
+ * the most service (a slow mover's next unit covers a large share of its demand, a fast
+ * mover's a thin tail). No series goes below `floor_level` (its hull starts at the first
+ * level at or above it): without a floor, a fast mover whose every cycle costs many units
+ * may be given none at all, which serves the count of cycles and not the customers. Hull vertices whose F is within 1e-12 of 1 are dropped (all but the
+ * first), which bounds each hull by the distribution's body, not its 40-sd grid.
+ */
+typedef struct ReplHull
+{
+	int			n;
+	double	   *k;				/* stock levels, increasing */
+	double	   *f;				/* F at them, increasing, concave in k */
+} ReplHull;
+
+/* the vertex maximising F - lambda * k (the larger on a tie) */
+static int
+repl_hull_best(const ReplHull *h, double lambda)
+{
+	int			lo = 0,
+				hi = h->n - 1;
+
+	/* the first vertex whose slope to the next is below lambda: slopes decrease */
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if ((h->f[mid + 1] - h->f[mid]) >= lambda * (h->k[mid + 1] - h->k[mid]))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+void
+repl_pooled_levels(const double *mean, const double *var, int n, double target, double floor_level,
+				   double *levels)
+{
+	ReplHull   *hull;
+	double		lo = 0,
+				hi = 1;
+	int			i,
+				it;
+
+	if (n <= 0)
+		return;
+	hull = riq_alloc(CurrentMemoryContext, riq_mul_size(n, sizeof(ReplHull), "pooled service levels"),
+					 "pooled service levels");
+	for (i = 0; i < n; i++)
+	{
+		ReplDist	d;
+		ReplHull   *h = &hull[i];
+		double		cum = 0;
+		int			j,
+					m = 0,
+					cap;
+
+		CHECK_FOR_INTERRUPTS();
+		repl_dist_init(&d, mean[i], var[i]);
+		cap = d.n + 1;
+		h->k = riq_alloc(CurrentMemoryContext, riq_mul_size(cap, sizeof(double), "pooled service levels"),
+						 "pooled service levels");
+		h->f = riq_alloc(CurrentMemoryContext, riq_mul_size(cap, sizeof(double), "pooled service levels"),
+						 "pooled service levels");
+		/* no stock at all: served only when nothing is asked for */
+		if (d.k0 > 0 && floor_level <= 0)
+		{
+			h->k[0] = 0;
+			h->f[0] = 0;
+			m = 1;
+		}
+		for (j = 0; j < d.n; j++)
+		{
+			double		k = d.k0 + j * d.step;
+
+			cum = (j == d.n - 1) ? 1 : fmin(1, cum + d.p[j]);
+			/* below the floor: not a level this series may take */
+			if (cum < floor_level)
+				continue;
+			/* pop vertices under the chord from the one before to this point */
+			while (m >= 2 &&
+				   (h->f[m - 1] - h->f[m - 2]) * (k - h->k[m - 2]) <= (cum - h->f[m - 2]) * (h->k[m - 1] - h->k[m - 2]))
+				m--;
+			h->k[m] = k;
+			h->f[m] = cum;
+			m++;
+			if (cum >= 1 - 1e-12)
+				break;
+		}
+		h->n = m;
+		repl_dist_free(&d);
+	}
+
+	/* the largest price whose mean level reaches the target: it falls as the price rises */
+	for (it = 0; it < 80; it++)
+	{
+		double		lambda = (lo + hi) / 2,
+					total = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (i = 0; i < n; i++)
+			total += hull[i].f[repl_hull_best(&hull[i], lambda)];
+		if (total / n >= target)
+			lo = lambda;
+		else
+			hi = lambda;
+	}
+	for (i = 0; i < n; i++)
+	{
+		levels[i] = hull[i].f[repl_hull_best(&hull[i], lo)];
+		pfree(hull[i].k);
+		pfree(hull[i].f);
+	}
+	pfree(hull);
+}

@@ -7,7 +7,8 @@
 -- (retailiq_internal.replenishment_order, demand.c).
 
 CREATE FUNCTION retailiq.replenishment_plan(source text, as_of date DEFAULT NULL, stores bigint[] DEFAULT NULL,
-                                            missing_inventory text DEFAULT 'error')
+                                            missing_inventory text DEFAULT 'error',
+                                            service_target text DEFAULT 'per_series')
 RETURNS TABLE (store_id bigint, product_id bigint, series text, on_hand float8, on_order float8,
                demand_mean float8, demand_quantile float8, service_level float8, order_up_to float8,
                order_qty float8, expected_fill_rate float8, days_of_cover float8,
@@ -24,8 +25,8 @@ DECLARE
     v_example text;
     v_base text;
 BEGIN
-    IF source IS NULL OR missing_inventory IS NULL THEN
-        RAISE EXCEPTION 'source and missing_inventory must not be NULL'
+    IF source IS NULL OR missing_inventory IS NULL OR service_target IS NULL THEN
+        RAISE EXCEPTION 'source, missing_inventory and service_target must not be NULL'
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Example: retailiq.replenishment_plan(''store_sales'').';
     END IF;
@@ -33,6 +34,11 @@ BEGIN
         RAISE EXCEPTION 'missing_inventory must be error, zero or skip'
             USING ERRCODE = 'invalid_parameter_value', DETAIL = format('missing_inventory is %s.', missing_inventory),
                   HINT = '"error" refuses a plan with a product that has no inventory row, "zero" takes its stock as 0, "skip" leaves it out.';
+    END IF;
+    IF service_target NOT IN ('per_series', 'pooled') THEN
+        RAISE EXCEPTION 'service_target must be per_series or pooled'
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = format('service_target is %s.', service_target),
+                  HINT = '"per_series" holds every series at its service level, "pooled" the mean of the series that share a service level at the least total stock.';
     END IF;
     PERFORM retailiq_internal.sales_source_named(source);
     SELECT max(r.created_at) INTO v_created FROM retailiq.forecast_result r WHERE r.model_name = v_model;
@@ -127,9 +133,25 @@ BEGIN
               LEFT JOIN fd ON fd.series = p.series AND fd.day = $2 + g.i
              CROSS JOIN LATERAL (SELECT coalesce(avg(x.mu), 0) AS mu, coalesce(avg(x.var), 0) AS var
                                    FROM fd x WHERE x.series = p.series) a
-             GROUP BY p.series)
+             GROUP BY p.series),
+        -- 'pooled': the series sharing a service level get levels whose mean is that level,
+        -- at the least total stock (their demand over lead time + review period)
+        pool AS (
+            SELECT p.service_level, array_agg(p.series ORDER BY p.series) AS ss,
+                   retailiq_internal.replenishment_pooled_levels(
+                       array_agg(x.m ORDER BY p.series), array_agg(x.v ORDER BY p.series), p.service_level,
+                       2 * p.service_level - 1) AS lv
+              FROM p JOIN arr ON arr.series = p.series
+             CROSS JOIN LATERAL (SELECT sum(u.m) AS m, sum(u.v) AS v
+                                   FROM unnest(arr.mu[1:p.lead_time_days + p.review_days],
+                                               arr.var[1:p.lead_time_days + p.review_days]) u(m, v)) x
+             WHERE $5 = 'pooled'
+             GROUP BY p.service_level),
+        lv AS (
+            SELECT pool.service_level AS target, count(*) OVER (PARTITION BY pool.service_level) AS pooled, u.series, u.level
+              FROM pool CROSS JOIN LATERAL unnest(pool.ss, pool.lv) u(series, level))
         SELECT p.store_id, p.product_id, p.series, p.stock, p.on_order, o.demand_mean, o.demand_quantile,
-               p.service_level, o.order_up_to, o.order_qty, o.fill_rate,
+               coalesce(lv.level, p.service_level), o.order_up_to, o.order_qty, o.fill_rate,
                CASE WHEN o.demand_mean > 0
                     THEN p.stock / (o.demand_mean / (p.lead_time_days + p.review_days)) END,
                p.lead_time_days, p.review_days,
@@ -137,15 +159,20 @@ BEGIN
                         || CASE WHEN arr.covered < p.need
                                 THEN format('; %%s of %%s days without a forecast took the mean of the others',
                                             p.need - arr.covered, p.need) ELSE '' END
+                        || CASE WHEN lv.series IS NOT NULL
+                                THEN format('; service level %%s of a pooled %%s over %%s series',
+                                            round(lv.level::numeric, 3), lv.target, lv.pooled) ELSE '' END
           FROM p JOIN arr ON arr.series = p.series
+          LEFT JOIN lv ON lv.series = p.series
          CROSS JOIN LATERAL retailiq_internal.replenishment_order(
                arr.mu, arr.var, p.lead_time_days, p.review_days, coalesce(p.shelf_life_days, 0),
-               p.service_level, p.stock, p.on_order, p.pack_size, p.moq) o
+               least(greatest(coalesce(lv.level, p.service_level), 1e-9), 1 - 1e-9),
+               p.stock, p.on_order, p.pack_size, p.moq) o
          ORDER BY p.store_id, p.product_id, p.series$q$, v_base)
-      USING v_model, as_of, stores, missing_inventory;
+      USING v_model, as_of, stores, missing_inventory, service_target;
 END
 $$;
-COMMENT ON FUNCTION retailiq.replenishment_plan(text, date, bigint[], text) IS
+COMMENT ON FUNCTION retailiq.replenishment_plan(text, date, bigint[], text, text) IS
     'per store x product of a sales source: stock on hand and on order, demand over lead time + review period, order-up-to level, the order to place (packs, MOQ, shelf life), expected fill rate, days of cover and why';
 
 -- The nightly job: the plan of each sales source whose forecasts name stores and products

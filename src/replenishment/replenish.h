@@ -64,6 +64,14 @@ extern void repl_order(const double *mean, const double *var, int lead, int revi
 					   double service_level, double position, double pack, double moq,
 					   ReplOrder *out);
 
+/*
+ * Pooled service levels: per series a cycle service level, from its protection-period demand
+ * (mean, var), so that their mean is at least `target` at the least total order-up-to stock
+ * (marginal analysis over one price of a unit of stock; demand.c), none below floor_level.
+ */
+extern void repl_pooled_levels(const double *mean, const double *var, int n, double target,
+							   double floor_level, double *levels);
+
 /* ERRORs (22023) for out-of-range periods (days or source periods) and service levels */
 extern void repl_check_periods(int lead, int review, int shelf);
 extern void repl_check_level(double service_level);

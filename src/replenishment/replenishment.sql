@@ -18,9 +18,17 @@ CREATE FUNCTION retailiq_internal.replenishment_order(mean float8[], var float8[
 -- of end-of-period stock, periods, stock-out periods, cycles, cycles served, start stock.
 CREATE FUNCTION retailiq_internal.replenishment_simulate(demand float8[], history int, lead int, review int,
         policy text, service_level float8, start_stock float8, "window" int,
-        fc_mean float8[], fc_var float8[])
+        fc_mean float8[], fc_var float8[], levels float8[] DEFAULT NULL)
     RETURNS float8[]
     AS 'MODULE_PATHNAME', 'replenishment_simulate' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- Pooled service levels (simulate.c, demand.c): per series, from its demand over the
+-- protection period, the cycle service level that makes their mean the target at the least
+-- total stock, none below floor (the backtest's 'plan_pooled', replenishment_plan's service_target 'pooled').
+CREATE FUNCTION retailiq_internal.replenishment_pooled_levels(mean float8[], var float8[], target float8,
+                                                              floor float8 DEFAULT 0)
+    RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'replenishment_pooled_levels' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- Whether the caller sees every store (purchaser, operator, admin, by membership; the roles
 -- may not exist yet).

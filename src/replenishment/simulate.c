@@ -119,10 +119,12 @@ PG_FUNCTION_INFO_V1(replenishment_simulate);
 /*
  * replenishment_simulate(demand float8[], history int, lead int, review int, policy text,
  *                        service_level float8, start_stock float8, window int,
- *                        fc_mean float8[], fc_var float8[]) -> float8[]
+ *                        fc_mean float8[], fc_var float8[], levels float8[]) -> float8[]
  * demand: `history` periods before the replayed ones, then the replayed ones. fc_mean and
  * fc_var (plan only): for each review in order, the forecast of the lead + review periods
- * from it. start_stock NULL: the policy's own level at the first review.
+ * from it. levels (plan only, may be NULL): the service level of each review instead of
+ * service_level (the pooled allocation, replenishment_pooled_levels). start_stock NULL: the
+ * policy's own level at the first review.
  */
 Datum
 replenishment_simulate(PG_FUNCTION_ARGS)
@@ -130,6 +132,7 @@ replenishment_simulate(PG_FUNCTION_ARGS)
 	double	   *y,
 			   *fc_mean = NULL,
 			   *fc_var = NULL,
+			   *levels = NULL,
 			   *arrive,
 			   *sold,
 			   *lost,
@@ -213,6 +216,25 @@ replenishment_simulate(PG_FUNCTION_ARGS)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("forecast means and variances must not be negative or absurdly large"),
 						 errdetail("Value %d has mean %g and variance %g.", i + 1, fc_mean[i], fc_var[i])));
+		if (PG_NARGS() > 10 && !PG_ARGISNULL(10))
+		{
+			int			nl;
+
+			levels = riq_float8_array(PG_GETARG_ARRAYTYPE_P(10), "levels", &nl, false);
+			if (nl != reviews)
+				ereport(ERROR,
+						(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+						 errmsg("levels must hold one service level for each review"),
+						 errdetail("It has %d values; there are %d reviews.", nl, reviews),
+						 errhint("Pass NULL to use service_level at every review.")));
+			for (i = 0; i < nl; i++)
+				if (!(levels[i] >= 0 && levels[i] <= 1))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("levels must be from 0 to 1"),
+							 errdetail("Review %d has level %g.", i + 1, levels[i]),
+							 errhint("A level is the probability that the review's cycle has no lost sale.")));
+		}
 	}
 	else
 		z = riq_normal_quantile(level);
@@ -233,7 +255,7 @@ replenishment_simulate(PG_FUNCTION_ARGS)
 					 errdetail("start_stock is %g.", on_hand)));
 	}
 	else if (policy == POLICY_PLAN)
-		on_hand = plan_level(fc_mean, fc_var, 0, cover, level);
+		on_hand = plan_level(fc_mean, fc_var, 0, cover, levels ? levels[0] : level);
 	else if (policy == POLICY_REORDER_POINT)
 		on_hand = ceil(fmax(0, reorder_point_level(y, hist, window, cover, z)));
 	else
@@ -260,7 +282,8 @@ replenishment_simulate(PG_FUNCTION_ARGS)
 			switch (policy)
 			{
 				case POLICY_PLAN:
-					q = plan_order(fc_mean, fc_var, t / review, lead, review, level, position);
+					q = plan_order(fc_mean, fc_var, t / review, lead, review,
+								   levels ? levels[t / review] : level, position);
 					break;
 				case POLICY_REORDER_POINT:
 					q = reorder_point_level(y, hist + t, window, cover, z) - position;
@@ -297,4 +320,60 @@ replenishment_simulate(PG_FUNCTION_ARGS)
 		out[SIM_CYCLES_SERVED] += served ? 1 : 0;
 	}
 	PG_RETURN_ARRAYTYPE_P(riq_float8_array_make(out, SIM_NFIELDS));
+}
+
+PG_FUNCTION_INFO_V1(replenishment_pooled_levels);
+
+/*
+ * replenishment_pooled_levels(mean float8[], var float8[], target float8, floor float8)
+ *   -> float8[]
+ * Per series (its demand over the protection period: mean and variance), the cycle service
+ * level that the pooled target gives it: their mean reaches the target at the least total
+ * order-up-to stock, none below floor (repl_pooled_levels, demand.c).
+ */
+Datum
+replenishment_pooled_levels(PG_FUNCTION_ARGS)
+{
+	double	   *mean,
+			   *var,
+			   *levels,
+				target,
+				floor_level;
+	int			n,
+				nv,
+				i;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("mean, var, target and floor of replenishment_pooled_levels must not be NULL"),
+				 errhint("Pass each series' demand mean and variance over the protection period and the pooled target.")));
+	target = PG_GETARG_FLOAT8(2);
+	repl_check_level(target);
+	floor_level = PG_GETARG_FLOAT8(3);
+	if (!(floor_level >= 0 && floor_level <= target))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("floor must be from 0 to the target"),
+				 errdetail("floor is %g, target %g.", floor_level, target),
+				 errhint("Pass the lowest cycle service level any series may be given, e.g. 0.8 for a target of 0.95.")));
+	mean = riq_float8_array(PG_GETARG_ARRAYTYPE_P(0), "mean", &n, false);
+	var = riq_float8_array(PG_GETARG_ARRAYTYPE_P(1), "var", &nv, false);
+	if (n != nv)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("mean and var must have the same length"),
+				 errdetail("mean has %d elements, var %d.", n, nv),
+				 errhint("Pass one mean and one variance per series.")));
+	for (i = 0; i < n; i++)
+		if (mean[i] < 0 || var[i] < 0 || mean[i] > 1e12 || var[i] > 1e24)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("mean and var must not be negative or absurdly large"),
+					 errdetail("Series %d has mean %g and var %g.", i + 1, mean[i], var[i]),
+					 errhint("Clip forecasts at 0 before passing them.")));
+	levels = riq_alloc(CurrentMemoryContext, riq_mul_size(Max(n, 1), sizeof(double), "pooled service levels"),
+					   "pooled service levels");
+	repl_pooled_levels(mean, var, n, target, floor_level, levels);
+	PG_RETURN_ARRAYTYPE_P(riq_float8_array_make(levels, n));
 }

@@ -10,3 +10,9 @@
 -- filled from the roles the grants name now (a dropped role's rows keep NULL)
 ALTER TABLE retailiq.store_access ADD COLUMN grantee name;
 UPDATE retailiq.store_access a SET grantee = r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = a.role_name;
+
+-- replenishment_simulate gained a last argument, levels (the backtest's 'plan_pooled', issue 24)
+DROP FUNCTION IF EXISTS retailiq_internal.replenishment_simulate(float8[], int, int, int, text, float8, float8, int,
+                                                                 float8[], float8[]);
+-- replenishment_plan gained a last argument, service_target (issue 24)
+DROP FUNCTION IF EXISTS retailiq.replenishment_plan(text, date, bigint[], text);

@@ -63,7 +63,14 @@ validation() {  # $1 model table
               || round((i->'metrics'->>'validation_new_ndcg10')::numeric, 4) || ' (item-kNN '
               || round((i->'metrics'->>'baseline_knn_new_ndcg10')::numeric, 4) || '); chosen: factors '
               || (i->'params'->>'factors') || ', lambda ' || (i->'params'->>'lambda') || ', alpha ' || (i->'params'->>'alpha') || ', neighbours ' || (i->'params'->>'neighbours')
+              || ', confidence ' || (i->'params'->>'confidence')
           FROM (SELECT retailiq.model_info(m) AS i FROM $1) s"
+  # the validation's best new-products NDCG@10 per ALS confidence (grid column 15: 0 linear, 1 BM25)
+  Q -At -c "SELECT 'validation, new products, best NDCG@10 by confidence: ' || string_agg(
+                     CASE c WHEN 0 THEN 'linear ' ELSE 'bm25 ' END || round(best::numeric, 4), ', ' ORDER BY c)
+              FROM (SELECT (g->>14)::float8::int AS c, max((g->>10)::float8) AS best
+                      FROM $1, jsonb_array_elements(retailiq.model_info(m)->'metrics'->'validation_grid') g
+                     WHERE (g->>6)::float8 = 0 GROUP BY 1) x"
 }
 
 echo "-- load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"

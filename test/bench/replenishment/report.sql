@@ -1,5 +1,5 @@
 -- Per data set and target: each policy's achieved cycle service level, fill rate and average
--- stock; for 'plan', the classic policy's average stock at the same achieved service level
+-- stock; for 'plan' and 'plan_pooled', the classic policy's average stock at the same achieved service level
 -- (linear between the two grid targets whose achieved levels bracket it) and the ratio.
 \pset format aligned
 \pset footer off
@@ -11,18 +11,18 @@ plan AS (
     SELECT p.*, (SELECT r.avg_on_hand + (p.csl - r.csl) * (r.aoh2 - r.avg_on_hand) / nullif(r.csl2 - r.csl, 0)
                    FROM rop r WHERE r.data = p.data AND p.csl BETWEEN r.csl AND r.csl2
                   ORDER BY r.csl LIMIT 1) AS rop_same
-      FROM bench_repl.result p WHERE p.policy = 'plan')
+      FROM bench_repl.result p WHERE p.policy IN ('plan', 'plan_pooled'))
 SELECT r.data, r.target, r.policy, round(r.csl::numeric, 3) AS csl, round(r.fill_rate::numeric, 3) AS fill_rate,
        round(r.avg_on_hand::numeric, 1) AS avg_on_hand,
        round(p.rop_same::numeric, 1) AS rop_stock_same_csl,
        round((r.avg_on_hand / p.rop_same)::numeric, 3) AS ratio,
-       CASE WHEN r.policy = 'plan' THEN
+       CASE WHEN r.policy IN ('plan', 'plan_pooled') THEN
             CASE WHEN abs(r.csl - r.target) <= 0.02 THEN 'csl ok' ELSE 'csl MISSED' END || ', ' ||
-            CASE WHEN p.rop_same IS NULL THEN 'ratio n/a' WHEN r.avg_on_hand <= 0.85 * p.rop_same THEN 'stock ok'
+            CASE WHEN p.rop_same IS NULL THEN 'ratio n/a (outside the grid)' WHEN r.avg_on_hand <= 0.85 * p.rop_same THEN 'stock ok'
                  ELSE 'stock MISSED' END END AS goals,
        round(r.seconds::numeric, 1) AS seconds
   FROM bench_repl.result r
-  LEFT JOIN plan p ON p.data = r.data AND p.target = r.target AND r.policy = 'plan'
+  LEFT JOIN plan p ON p.data = r.data AND p.target = r.target AND p.policy = r.policy
  WHERE r.policy <> 'reorder_point' OR r.target IN (0.9, 0.95)
  ORDER BY r.data DESC, r.target, r.policy;
 \echo 'reorder_point on the grid of targets (for the interpolation):'
