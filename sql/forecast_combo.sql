@@ -1,4 +1,4 @@
--- 'combo': ETS, damped ETS and Theta, weighted by their errors on the last periods.
+-- 'combo': ETS, seasonal naive and Theta, weighted by their errors on the last periods.
 -- Two monthly series with a season and a trend, four years each.
 CREATE TEMP TABLE c_monthly AS
 SELECT s AS series, (date '2020-01-01' + make_interval(months => t))::date AS ts,
@@ -7,10 +7,10 @@ SELECT s AS series, (date '2020-01-01' + make_interval(months => t))::date AS ts
 CREATE TEMP TABLE c_models AS
 SELECT (SELECT retailiq.forecast_fit(series::text, ts, y, 'combo') FROM c_monthly) AS combo,
        (SELECT retailiq.forecast_fit(series::text, ts, y, 'ets') FROM c_monthly) AS ets,
-       (SELECT retailiq.forecast_fit(series::text, ts, y, 'ets', '{"ets_model": "ZAdZ"}') FROM c_monthly) AS damped,
+       (SELECT retailiq.forecast_fit(series::text, ts, y, 'snaive') FROM c_monthly) AS snaive,
        (SELECT retailiq.forecast_fit(series::text, ts, y, 'theta') FROM c_monthly) AS theta;
--- the weights (alpha, beta, gamma = ETS, damped ETS, Theta) sum to 1
-SELECT series, method, round(alpha::numeric, 3) AS w_ets, round(beta::numeric, 3) AS w_damped,
+-- the weights (alpha, beta, gamma = ETS, seasonal naive, Theta) sum to 1
+SELECT series, method, round(alpha::numeric, 3) AS w_ets, round(beta::numeric, 3) AS w_snaive,
        round(gamma::numeric, 3) AS w_theta, round((alpha + beta + gamma)::numeric, 12) AS total
   FROM c_models, retailiq.forecast_model_series(combo) ORDER BY series;
 -- the forecast is the weighted mean of the components' forecasts; each bound the weighted
@@ -23,7 +23,7 @@ SELECT c.series, count(*) AS steps,
   CROSS JOIN LATERAL retailiq.forecast_all(m.combo, 12) c
   JOIN retailiq.forecast_model_series(m.combo) w ON w.series = c.series
   JOIN retailiq.forecast_all(m.ets, 12) e ON e.series = c.series AND e.step = c.step
-  JOIN retailiq.forecast_all(m.damped, 12) d ON d.series = c.series AND d.step = c.step
+  JOIN retailiq.forecast_all(m.snaive, 12) d ON d.series = c.series AND d.step = c.step
   JOIN retailiq.forecast_all(m.theta, 12) t ON t.series = c.series AND t.step = c.step
  GROUP BY c.series ORDER BY 1;
 -- the calibration: each series alone keeps its own (the conformal 80% quantile of its
