@@ -96,3 +96,28 @@ SELECT n.k AS series_in_fit,
  ORDER BY 1 DESC;
 -- a method without a calibration records none
 SELECT retailiq.model_info(ets) #> '{metrics,validation_coverage}' AS ets_coverage FROM c_models;
+-- A combination saved before 2026-12-07 had damped ETS as its second component, in the same
+-- layout: such a model (made here by putting series 1's damped ETS fit in that record) is
+-- read as it was written and forecasts the weighted mean of its components, damped ETS's
+-- forecast weighted by beta.
+CREATE TEMP TABLE c_old AS
+SELECT jsonb_set(jsonb_set(jsonb_set(jsonb_set(c.m::text::jsonb,
+         '{data,method,2}', d.m::text::jsonb #> '{data,method,0}'),
+         '{data,spec,2}', d.m::text::jsonb #> '{data,spec,0}'),
+         '{data,par,2}', d.m::text::jsonb #> '{data,par,0}'),
+         '{data,seasonal,2}', d.m::text::jsonb #> '{data,seasonal,0}')::text::retailiq.model AS old,
+       e.m AS ets, d.m AS damped, t.m AS theta
+  FROM (SELECT retailiq.forecast_fit(series::text, ts, y, 'combo') AS m FROM c_monthly WHERE series = 1) c,
+       (SELECT retailiq.forecast_fit(series::text, ts, y, 'ets', '{"ets_model": "ZAdZ"}') AS m FROM c_monthly WHERE series = 1) d,
+       (SELECT retailiq.forecast_fit(series::text, ts, y, 'ets') AS m FROM c_monthly WHERE series = 1) e,
+       (SELECT retailiq.forecast_fit(series::text, ts, y, 'theta') AS m FROM c_monthly WHERE series = 1) t;
+SELECT w.method, (SELECT method FROM retailiq.forecast_model_series(damped)) AS second_component,
+       w.beta > 0 AS second_weighted, count(*) AS steps,
+       max(abs(o.yhat - (w.alpha * e.yhat + w.beta * d.yhat + w.gamma * t.yhat))) < 1e-9 AS point_is_weighted_mean
+  FROM c_old m
+  CROSS JOIN LATERAL retailiq.forecast_all(m.old, 12) o
+  CROSS JOIN LATERAL retailiq.forecast_model_series(m.old) w
+  JOIN retailiq.forecast_all(m.ets, 12) e ON e.step = o.step
+  JOIN retailiq.forecast_all(m.damped, 12) d ON d.step = o.step
+  JOIN retailiq.forecast_all(m.theta, 12) t ON t.step = o.step
+ GROUP BY 1, 2, 3;
