@@ -58,7 +58,7 @@ FROM b_ets, retailiq.forecast(m, 'line', 3);
 SELECT bool_and(abs(yhat - (100 + 2 * (47 + step))) < 1.5) AS auto_on_line
 FROM retailiq.forecast((SELECT retailiq.forecast_fit(series, ts, y, 'ets') FROM b_lin), 'line', 6);
 
--- auto: a series with a sale most days (smooth demand) gets the combination of ETS, damped ETS
+-- auto: a series with a sale most days (smooth demand) gets the combination of ETS, seasonal naive
 -- and Theta, its weights summing to 1; an intermittent series goes to SBA, TSB or IMAPA
 SELECT series, method, round((alpha + beta + gamma)::numeric, 9) AS weights
 FROM retailiq.forecast_model_series((SELECT retailiq.forecast_fit(series, ts, y, 'auto') FROM b_daily));

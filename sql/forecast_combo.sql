@@ -1,4 +1,4 @@
--- 'combo': ETS, damped ETS and Theta, weighted by their errors on the last periods.
+-- 'combo': ETS, seasonal naive and Theta, weighted by their errors on the last periods.
 -- Two monthly series with a season and a trend, four years each.
 CREATE TEMP TABLE c_monthly AS
 SELECT s AS series, (date '2020-01-01' + make_interval(months => t))::date AS ts,
@@ -7,10 +7,10 @@ SELECT s AS series, (date '2020-01-01' + make_interval(months => t))::date AS ts
 CREATE TEMP TABLE c_models AS
 SELECT (SELECT retailiq.forecast_fit(series::text, ts, y, 'combo') FROM c_monthly) AS combo,
        (SELECT retailiq.forecast_fit(series::text, ts, y, 'ets') FROM c_monthly) AS ets,
-       (SELECT retailiq.forecast_fit(series::text, ts, y, 'ets', '{"ets_model": "ZAdZ"}') FROM c_monthly) AS damped,
+       (SELECT retailiq.forecast_fit(series::text, ts, y, 'snaive') FROM c_monthly) AS snaive,
        (SELECT retailiq.forecast_fit(series::text, ts, y, 'theta') FROM c_monthly) AS theta;
--- the weights (alpha, beta, gamma = ETS, damped ETS, Theta) sum to 1
-SELECT series, method, round(alpha::numeric, 3) AS w_ets, round(beta::numeric, 3) AS w_damped,
+-- the weights (alpha, beta, gamma = ETS, seasonal naive, Theta) sum to 1
+SELECT series, method, round(alpha::numeric, 3) AS w_ets, round(beta::numeric, 3) AS w_snaive,
        round(gamma::numeric, 3) AS w_theta, round((alpha + beta + gamma)::numeric, 12) AS total
   FROM c_models, retailiq.forecast_model_series(combo) ORDER BY series;
 -- the forecast is the weighted mean of the components' forecasts; each bound the weighted
@@ -23,7 +23,7 @@ SELECT c.series, count(*) AS steps,
   CROSS JOIN LATERAL retailiq.forecast_all(m.combo, 12) c
   JOIN retailiq.forecast_model_series(m.combo) w ON w.series = c.series
   JOIN retailiq.forecast_all(m.ets, 12) e ON e.series = c.series AND e.step = c.step
-  JOIN retailiq.forecast_all(m.damped, 12) d ON d.series = c.series AND d.step = c.step
+  JOIN retailiq.forecast_all(m.snaive, 12) d ON d.series = c.series AND d.step = c.step
   JOIN retailiq.forecast_all(m.theta, 12) t ON t.series = c.series AND t.step = c.step
  GROUP BY c.series ORDER BY 1;
 -- the calibration: each series alone keeps its own (the conformal 80% quantile of its
@@ -96,3 +96,28 @@ SELECT n.k AS series_in_fit,
  ORDER BY 1 DESC;
 -- a method without a calibration records none
 SELECT retailiq.model_info(ets) #> '{metrics,validation_coverage}' AS ets_coverage FROM c_models;
+-- A combination saved before 2026-12-07 had damped ETS as its second component, in the same
+-- layout: such a model (made here by putting series 1's damped ETS fit in that record) is
+-- read as it was written and forecasts the weighted mean of its components, damped ETS's
+-- forecast weighted by beta.
+CREATE TEMP TABLE c_old AS
+SELECT jsonb_set(jsonb_set(jsonb_set(jsonb_set(c.m::text::jsonb,
+         '{data,method,2}', d.m::text::jsonb #> '{data,method,0}'),
+         '{data,spec,2}', d.m::text::jsonb #> '{data,spec,0}'),
+         '{data,par,2}', d.m::text::jsonb #> '{data,par,0}'),
+         '{data,seasonal,2}', d.m::text::jsonb #> '{data,seasonal,0}')::text::retailiq.model AS old,
+       e.m AS ets, d.m AS damped, t.m AS theta
+  FROM (SELECT retailiq.forecast_fit(series::text, ts, y, 'combo') AS m FROM c_monthly WHERE series = 1) c,
+       (SELECT retailiq.forecast_fit(series::text, ts, y, 'ets', '{"ets_model": "ZAdZ"}') AS m FROM c_monthly WHERE series = 1) d,
+       (SELECT retailiq.forecast_fit(series::text, ts, y, 'ets') AS m FROM c_monthly WHERE series = 1) e,
+       (SELECT retailiq.forecast_fit(series::text, ts, y, 'theta') AS m FROM c_monthly WHERE series = 1) t;
+SELECT w.method, (SELECT method FROM retailiq.forecast_model_series(damped)) AS second_component,
+       w.beta > 0 AS second_weighted, count(*) AS steps,
+       max(abs(o.yhat - (w.alpha * e.yhat + w.beta * d.yhat + w.gamma * t.yhat))) < 1e-9 AS point_is_weighted_mean
+  FROM c_old m
+  CROSS JOIN LATERAL retailiq.forecast_all(m.old, 12) o
+  CROSS JOIN LATERAL retailiq.forecast_model_series(m.old) w
+  JOIN retailiq.forecast_all(m.ets, 12) e ON e.step = o.step
+  JOIN retailiq.forecast_all(m.damped, 12) d ON d.step = o.step
+  JOIN retailiq.forecast_all(m.theta, 12) t ON t.step = o.step
+ GROUP BY 1, 2, 3;

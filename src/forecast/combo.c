@@ -1,8 +1,15 @@
 /*
  * combo.c: 'combo', a combination of exponential smoothing (the form chosen by AICc),
- * damped-trend exponential smoothing and Theta, the lesson of the M3 and M4 competitions
- * (Makridakis et al. 2020: combinations beat the single methods they combine; M4's "Comb"
- * benchmark averages SES, Holt and damped).
+ * seasonal naive and Theta, the lesson of the M3 and M4 competitions (Makridakis et al.
+ * 2020: combinations beat the single methods they combine; M4's benchmarks include the
+ * seasonal naive, and its "Comb" averages SES, Holt and damped).
+ *
+ * The members: ETS searches every form, damped trends included, by AICc; seasonal naive
+ * brings a season ETS cannot model (ETS drops a season of more than 24 periods, so weekly
+ * data's 52 weeks reach a weekly forecast only through it and Theta's decomposition); Theta
+ * is M4's reference. A damped-trend ETS member (the member before 2026-12-07) repeated forms
+ * ETS's own search covers: on the benchmark's development windows the combination without it
+ * and with seasonal naive was better on both data sets (doc/forecast.md).
  *
  * Weights come from the caller's own history, at up to COMBO_ORIGINS rolling origins at the
  * end of it: at each, every component is fitted without the last v periods of the stretch
@@ -34,8 +41,9 @@
  * In a forecast_fit model a series takes 1 + COMBO_PARTS records: this method's own (the
  * weights in alpha, beta, gamma; the interval calibration in phi, 0 = none (1); sigma2 the
  * weighted components' variance, for display)
- * and then each component's fit as its method stores it. A component that could not be
- * fitted (damped ETS on a constant series) has weight 0 and an unused record.
+ * and then each component's fit as its method stores it (ETS, seasonal naive, Theta; a model
+ * written before 2026-12-07 has damped ETS in the second, which forecasts as it did). A
+ * component that could not be fitted has weight 0 and an unused record.
  */
 #include "postgres.h"
 
@@ -45,7 +53,6 @@
 
 #include "core/stats.h"
 #include "forecast/method.h"
-#include "forecast/warm_start.h"
 
 #define FIT_COMBO 10			/* per-series code in forecast_fit models: never renumber */
 #define COMBO_PARTS 3
@@ -103,19 +110,9 @@ combo_fit_part(int c, const double *y, int n, int m, const ForecastOptions *o, S
 			ets_method.fit(y, n, m, o, f);
 			return true;
 		case 1:
-			{
-				/* the damped trend, error and season still chosen by AICc */
-				EtsOptions	d = *(const EtsOptions *) forecast_method_options(o, &ets_method);
-
-				d.trend = ETS_ADD;
-				d.damped = 1;
-				d.allow_damped = true;
-				warm_start_damped_form(&d);	/* a warm refit: its previous form */
-				if (ets_fit(y, n, m, &d, f))
-					return true;
-				memset(f, 0, sizeof(*f));
-				return false;
-			}
+			/* the last season repeated (the last value when the series is a season or less) */
+			snaive_fit(y, n, m, f);
+			return true;
 		default:
 			theta_method.fit(y, n, m, o, f);
 			return true;
@@ -362,6 +359,7 @@ combo_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fi
 	if (!(total > 0))
 	{
 		/* nothing but ETS, which always fits (its own fallback included) */
+		memset(&fit[2], 0, sizeof(SeriesFit) * (COMBO_PARTS - 1));
 		combo_fit_part(0, y, n, m, o, &fit[1]);
 		w[0] = total = 1;
 		w[1] = w[2] = 0;
@@ -534,7 +532,7 @@ combo_check(const SeriesFit *fit)
 	return NULL;
 }
 
-static const char *const combo_evidence_names[] = {"ets", "damped_ets", "theta", "combo", NULL};
+static const char *const combo_evidence_names[] = {"ets", "snaive", "theta", "combo", NULL};
 
 /* the validation's sums kept by combo_fit (a record read back from a model has none) */
 static bool
@@ -582,7 +580,7 @@ const ForecastMethod combo_method = {
 	.requestable = true,
 	.records = 1 + COMBO_PARTS,
 	.trainer = "forecast_fit",
-	.description = "ETS, damped ETS and Theta combined, weighted by their errors on the last periods",
+	.description = "ETS, seasonal naive and Theta combined, weighted by their errors on the last periods",
 	.option_keys = combo_keys,
 	.parse_options = combo_options,
 	.min_length = combo_min_length,

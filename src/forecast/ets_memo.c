@@ -2,9 +2,9 @@
  * ets_memo.c: the ETS form fits of the last series searched, so that a second search of the
  * same series in the same process fits no form twice (issue 18, "no wasted fits").
  *
- * 'combo' (and so 'auto' for smooth series) searches ETS twice over the same stretch of a
- * series: its ETS component over every form, then its damped-trend component over the damped
- * forms, which the first search has already fitted with the same data, season and budget. A
+ * A warm refit that degrades is fitted again cold over the same stretch of a series, with
+ * the same data, season and budget (and 'combo' searched ETS twice there until 2026-12-07,
+ * for its ETS and its damped-trend components). A
  * form's fit depends on nothing else (ets_fit_form: the values, their length, the form, the
  * season and the optimiser's budget), so the remembered fit is the one a new fit would give,
  * bit for bit: the memo changes the time of a fit, never its result.

@@ -6,9 +6,10 @@
  * parallel workers give the same fits.
  *
  * A warm refit is the cold fit of the previous method with the form searches pinned: ETS
- * fits the previous error/trend/season/damping; 'combo' fits its ETS component and its
- * damped component with their previous forms (its weights are re-estimated by its own
- * validation, Theta as always); the other methods have no form and are fitted as they
+ * fits the previous error/trend/season/damping; 'combo' fits its ETS component with its
+ * previous form (its weights are re-estimated by its own validation, seasonal naive and
+ * Theta as always; a combination saved before 2026-12-07 also had a damped ETS component,
+ * whose form is no longer pinned); the other methods have no form and are fitted as they
  * are. Pinning a search to the form it would have found changes nothing else, so a warm
  * refit equals a cold fit that happens to select the same forms.
  */
@@ -30,11 +31,6 @@ extern const ForecastMethod ets_method;
 extern const ForecastMethod combo_method;
 
 #define WARM_DEFAULT_DEGRADE 1.5
-
-/* the plan of the series being refitted warm in this process (for the combo hook) */
-static const WarmPlan *warm_current = NULL;
-static int	warm_user_error = -1,
-			warm_user_season = -1;
 
 /* ---------- the previous model ---------- */
 
@@ -362,26 +358,15 @@ warm_start_fit(WarmPlan *plan, const double *y, int n, int m, const ForecastOpti
 
 	if (ok)
 	{
-		warm_user_error = eo->error;
-		warm_user_season = eo->season;
 		if (pm == &ets_method)
 			pin_form(eo, plan->form[0]);
 		else if (pm == &combo_method && plan->form[1][0] >= 0)
 			pin_form(eo, plan->form[1]);
-		warm_current = plan;
-		PG_TRY();
-		{
-			(void) pm->fit(y, n, m, &wo, fit);
-		}
-		PG_FINALLY();
-		{
-			warm_current = NULL;
-		}
-		PG_END_TRY();
+		(void) pm->fit(y, n, m, &wo, fit);
 		if (pm == &ets_method)
 			ok = kept_form(plan, fit, 0, false);
 		else if (pm == &combo_method)
-			ok = kept_form(plan, fit, 1, true) && kept_form(plan, fit, 2, true);
+			ok = kept_form(plan, fit, 1, true);
 		/* degraded: the in-sample error grew beyond degrade_ratio times the previous one */
 		if (ok && isfinite(plan->prev_mse) && plan->prev_mse > 0 &&
 			!(fit[0].mse <= plan->degrade * plan->prev_mse))
@@ -392,24 +377,6 @@ warm_start_fit(WarmPlan *plan, const double *y, int n, int m, const ForecastOpti
 	plan->status = WARM_RESELECT_DEGRADED;
 	memset(fit, 0, sizeof(SeriesFit) * forecast_method_records(o->method));
 	return o->method->fit(y, n, m, o, fit);
-}
-
-void
-warm_start_damped_form(EtsOptions *d)
-{
-	if (warm_current == NULL)
-		return;
-	if (warm_current->form[2][0] >= 0)
-	{
-		d->error = warm_current->form[2][0];
-		d->season = warm_current->form[2][2];
-	}
-	else
-	{
-		/* the damped component was not kept: searched as in a cold fit */
-		d->error = warm_user_error;
-		d->season = warm_user_season;
-	}
 }
 
 /* ---------- the record ---------- */

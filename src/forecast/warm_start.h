@@ -30,7 +30,8 @@ typedef enum WarmStatus
 
 #define WARM_NSTATUS 6
 #define WARM_DEFAULT_RESELECT_DAYS 7	/* option reselect_days */
-#define WARM_FORMS 3			/* records whose ETS form is kept: a method's own, combo's two ETS */
+#define WARM_FORMS 3			/* records whose ETS form is kept: a method's own, combo's ETS (and
+								 * the damped ETS of a combination saved before 2026-12-07, unused) */
 
 /* one series' plan; the fitter updates status (a degraded warm refit becomes cold) */
 typedef struct WarmPlan
@@ -58,12 +59,6 @@ extern WarmPlan *warm_start_plan(Jsonb *j, const ForecastOptions *o, const Forec
 /* a warm refit of one series (plan->status WARM_REFIT); returns the validation error (NaN) */
 extern double warm_start_fit(WarmPlan *plan, const double *y, int n, int m,
 							 const ForecastOptions *o, SeriesFit *fit);
-
-/*
- * The hook for combo's damped-trend component (combo.c): during a warm refit, the error and
- * season it was fitted with; otherwise d is left as it is.
- */
-extern void warm_start_damped_form(EtsOptions *d);
 
 /*
  * The saved model options.warm_start names ({"model": name[, "version": v]}), read as the
