@@ -9,7 +9,8 @@
 #     inertia ratio.
 #  2. RFM segments of the 100,000-customer sample retailer (generate_sample_data): retailiq
 #     (rfm_agg + rfm_breaks + rfm_score) against the equivalent plain SQL with NTILE windows.
-# BENCH_ROWS, BENCH_CUSTOMERS change the sizes. Timings are the best of BENCH_REPEAT runs.
+# BENCH_ROWS, BENCH_CUSTOMERS change the sizes. Timings are the best of BENCH_REPEAT runs (RFM:
+# BENCH_REPEAT + 1 runs of each side, alternately).
 set -euo pipefail
 PY=/usr/bin/python3
 ROWS=${BENCH_ROWS:-300000}
@@ -42,6 +43,18 @@ best_of() {
     if [ -z "$best" ] || [ "$(echo "$t < $best" | bc)" -eq 1 ]; then best=$t; fi
   done
   echo "$best"
+}
+# best_of_pair <n> <sql a> <sql b>: the best wall times of a and of b, run alternately n times
+# each (a, b, a, b, ...), so that a load rising or falling during the runs favours neither
+best_of_pair() {
+  local n=$1 a=$2 b=$3 ba='' bb='' s t
+  for _ in $(seq 1 "$n"); do
+    s=$(now); q -c "$a" >/dev/null; t=$(echo "$(now) - $s" | bc)
+    if [ -z "$ba" ] || [ "$(echo "$t < $ba" | bc)" -eq 1 ]; then ba=$t; fi
+    s=$(now); q -c "$b" >/dev/null; t=$(echo "$(now) - $s" | bc)
+    if [ -z "$bb" ] || [ "$(echo "$t < $bb" | bc)" -eq 1 ]; then bb=$t; fi
+  done
+  echo "$ba $bb"
 }
 ratio() { echo "scale=3; $1 / $2" | bc; }
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
@@ -149,8 +162,7 @@ SELECT CASE WHEN r <= 2 AND (f + m + 1) / 2 = 5 THEN 'Can''t Lose Them'
             WHEN (f + m + 1) / 2 <= 3 THEN 'Potential Loyalist'
             ELSE 'Champions' END AS segment, count(*)
 FROM s GROUP BY 1"
-rfm_riq=$(best_of "$REPEAT" q -c "$RIQ_RFM")
-rfm_sql=$(best_of "$REPEAT" q -c "$SQL_RFM")
+read -r rfm_riq rfm_sql <<<"$(best_of_pair "$((REPEAT + 1))" "$RIQ_RFM" "$SQL_RFM")"
 printf '   %-46s %8.2f s\n' "retailiq rfm_agg + rfm_breaks + rfm_score" "$rfm_riq"
 printf '   %-46s %8.2f s\n' "plain SQL (GROUP BY + NTILE windows + CASE)" "$rfm_sql"
 echo "   RFM: retailiq / plain SQL = $(ratio "$rfm_riq" "$rfm_sql")"
