@@ -144,6 +144,14 @@ RETURNS TABLE (orders bigint, customers bigint, avg_lines float8, avg_units floa
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    -- the figures over b (one row per order), the same on one node and on Citus
+    summary constant text := $s$
+        SELECT count(*), count(DISTINCT customer_id), avg(lines)::float8, avg(units)::float8,
+               round(avg(total_amount)::numeric, 2),
+               sum(promo_lines)::float8 / nullif(sum(lines), 0),
+               avg((channel = 'online')::int)::float8
+          FROM b$s$;
 BEGIN
     PERFORM retailiq_internal.check_period(from_ts, to_ts);
     IF retailiq_internal.source_distributed(ARRAY['orders', 'order_lines']) THEN
@@ -162,11 +170,8 @@ BEGIN
             SELECT ro.order_id, ro.customer_id, ro.channel, ro.total_amount,
                    coalesce(li.lines, 0) AS lines, coalesce(li.units, 0) AS units, coalesce(li.promo_lines, 0) AS promo_lines
               FROM ro LEFT JOIN li ON li.order_id = ro.order_id)
-        SELECT count(*), count(DISTINCT customer_id), avg(lines)::float8, avg(units)::float8,
-               round(avg(total_amount)::numeric, 2),
-               sum(promo_lines)::float8 / nullif(sum(lines), 0),
-               avg((channel = 'online')::int)::float8
-          FROM b$q$, retailiq_internal.source_sql('orders'), retailiq_internal.source_sql('order_lines'))
+        %3$s$q$, retailiq_internal.source_sql('orders'), retailiq_internal.source_sql('order_lines'),
+            summary)
         USING from_ts, to_ts, store;
         RETURN;
     END IF;
@@ -178,11 +183,8 @@ BEGIN
               FROM %1$s o LEFT JOIN %2$s l ON l.order_id = o.order_id
              WHERE o.ordered_at >= $1 AND o.ordered_at < $2 AND ($3 IS NULL OR o.store_id = $3)
              GROUP BY o.order_id, o.customer_id, o.channel, o.total_amount)
-        SELECT count(*), count(DISTINCT customer_id), avg(lines)::float8, avg(units)::float8,
-               round(avg(total_amount)::numeric, 2),
-               sum(promo_lines)::float8 / nullif(sum(lines), 0),
-               avg((channel = 'online')::int)::float8
-          FROM b$q$, retailiq_internal.source_sql('orders'), retailiq_internal.source_sql('order_lines'))
+        %3$s$q$, retailiq_internal.source_sql('orders'), retailiq_internal.source_sql('order_lines'),
+            summary)
     USING from_ts, to_ts, store;
 END
 $$;
