@@ -29,7 +29,7 @@ _PG_init(void)
 {
 	DefineCustomIntVariable("retailiq.max_memory",
 							"Memory an analytic may hold in one backend before it stops with an error.",
-							"Applies to in-memory training data such as k-means points and FP-trees.",
+							"Applies to in-memory training data such as k-means points, FP-trees and training batches, counted together over the contexts a call holds at once.",
 							&riq_max_memory_kb,
 							2 * 1024 * 1024, 1024, INT_MAX,
 							PGC_USERSET, GUC_UNIT_KB,

@@ -1,7 +1,9 @@
 /*
  * memory.h: the memory budget. Analytics that hold data in memory (k-means points,
  * FP-trees, LSTM batches) ask before they grow, so that a too-large input ends with a
- * clear ERROR naming retailiq.max_memory instead of the out-of-memory killer.
+ * clear ERROR naming retailiq.max_memory instead of the out-of-memory killer. The budget
+ * holds for all the contexts asked about in a statement together (while they live), so
+ * data spread over several contexts cannot pass it.
  */
 #ifndef RETAILIQ_MEMORY_H
 #define RETAILIQ_MEMORY_H
