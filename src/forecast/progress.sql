@@ -1,7 +1,8 @@
 
--- Progress of the forecast_fit calls fitting now (and so of refresh_forecasts), one row per
--- call, like pg_stat_progress_*: the rows come from a shared-memory area that exists when
--- retailiq is in shared_preload_libraries (without it the view is empty).
+-- Progress of the forecast fits running now (forecast_fit calls, streamed or not, and the
+-- LSTM's base fits; and so of refresh_forecasts), one row per call, like
+-- pg_stat_progress_*: the rows come from a shared-memory area that exists when retailiq is
+-- in shared_preload_libraries (without it the view is empty).
 CREATE FUNCTION retailiq_internal.forecast_progress_rows(
         OUT pid int, OUT datid oid, OUT label text, OUT method text, OUT series_done bigint,
         OUT series_total bigint, OUT workers int, OUT started timestamptz)
@@ -20,4 +21,4 @@ SELECT p.pid, p.datid, d.datname, p.label, p.method, p.series_done, p.series_tot
   CROSS JOIN LATERAL (SELECT clock_timestamp() - p.started AS elapsed) e;
 GRANT SELECT ON retailiq.forecast_progress TO PUBLIC;
 COMMENT ON VIEW retailiq.forecast_progress IS
-    'forecast_fit calls fitting now: series done and total, workers, rate and estimated end (needs shared_preload_libraries)';
+    'forecast fits running now (forecast_fit calls, streamed or not, and the LSTM''s base fits): series done and total, workers, rate and estimated end (needs shared_preload_libraries)';
