@@ -311,7 +311,7 @@ set_defaults(const RecFitOptions *o, RecValidation *v)
 	v->knn_beta = o->neighbour_weighting >= 0 ? o->neighbour_weighting : 0;
 	/* what validation chose on the Online Retail shared customers (doc/marketing.md) */
 	v->repeat = (RecBlend) {240, 10, 0.3, 0, 0.5};
-	v->fresh = (RecBlend) {14, 10, 0.3, 0.3, 0.2};
+	v->fresh = (RecBlend) {14, 10, 1, 1, 1, true};
 }
 
 /* the best blend of a (popularity, recency, mode) cell, or of a mode (hp, h < 0: all scored cells) */
