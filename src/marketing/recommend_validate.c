@@ -8,7 +8,9 @@
  * and the neighbours are fitted on the shortened history and every blend of the grid below is
  * scored by NDCG@10 against the held-back baskets, in both modes: repeat purchases allowed, and
  * new products only (the customer's past products excluded; the held-back basket is still the
- * whole basket, as in the usual protocol). The ALS setting is the one best for new products
+ * whole basket, as in the usual protocol). Popularity is tried counting every basket and, in
+ * the best cell of each mode, counting only first purchases (rec_popularity). The ALS
+ * setting is the one best for new products
  * (where the factors matter; repeat purchases are led by the customer's own history), and each
  * mode keeps its best blend under it. The best row of each (setting, recency, mode) is kept as
  * the evidence model_info shows.
