@@ -61,6 +61,28 @@ SELECT product, round(score::numeric, 4) AS score, reason FROM fit, retailiq.rec
 -- ... or what sells among the customers of his segment (here: customer 3)
 SELECT product, round(score::numeric, 4) AS score, reason
 FROM fit, retailiq.recommend_for_customer(m, 99, 3, '{"peers": [3, 12345]}');
+-- Popularity for new products counts first purchases. Customers 1-3 as above on 2024-03-21,
+-- and customer 4 buys product 40 on 03-01, 03-11 and 03-21; only customer 4 has two purchase
+-- days, so nothing is validated and the defaults hold: popularity halves every 10 days back
+-- from 03-21, counting every basket for repeat purchases and each customer's first basket of
+-- a product for new products only:
+--   baskets:         10: 2   20: 3   30: 2   40: 1 + (0.25 + 0.5 + 1) = 2.75
+--   first purchases: 10: 2   20: 3   30: 2   40: 1 + 0.25 (customer 4's on 03-01) = 1.25
+-- A customer the model has never seen gets them scaled to a maximum of 1.
+CREATE TABLE lines_first AS SELECT customer, product, quantity, at + interval '20 days' AS at FROM lines
+UNION ALL SELECT 4, 40, 1, d FROM unnest(ARRAY[timestamptz '2024-03-01 09:00+00', '2024-03-11 09:00+00', '2024-03-21 09:00+00']) d;
+CREATE TABLE fit_first AS SELECT retailiq.recommender_fit(customer, product, quantity, at, '{"seed": 7}') AS m FROM lines_first;
+SELECT i->'metrics'->'validation_customers' AS validated, i->'params'->'new_pop_first' AS new_first,
+       i->'params'->'repeat_pop_first' AS repeat_first
+FROM (SELECT retailiq.model_info(m) AS i FROM fit_first) s;
+SELECT product, round(score::numeric, 4) AS score, reason FROM fit_first, retailiq.recommend_for_customer(m, 99, 4);
+SELECT product, round(score::numeric, 4) AS score, reason FROM fit_first, retailiq.recommend_for_customer(m, 99, 4, '{"repeat": false}');
+-- among a segment's customers (3 and 4) new products count the peers who bought them, repeat
+-- purchases their baskets: 40 is bought by both (first purchases 2, 20 and 30 one each;
+-- baskets 1 + 3 = 4 against one each)
+SELECT product, round(score::numeric, 4) AS score FROM fit_first, retailiq.recommend_for_customer(m, 99, 3, '{"repeat": false, "peers": [3, 4]}');
+SELECT product, round(score::numeric, 4) AS score FROM fit_first, retailiq.recommend_for_customer(m, 99, 3, '{"peers": [3, 4]}');
+DROP TABLE lines_first, fit_first;
 -- the blend, new products only; out of stock or outside the chosen categories is left out
 SELECT product, reason FROM fit, retailiq.recommend_for_customer(m, 1, 10, '{"repeat": false}');
 SELECT product FROM fit, retailiq.recommend_for_customer(m, 1, 10, '{"repeat": false, "exclude": [30]}');

@@ -86,6 +86,7 @@ typedef struct RecBlend
 	double		w_als;
 	double		w_knn;
 	double		w_pop;
+	bool		pop_first;		/* popularity counts first purchases only (rec_popularity) */
 } RecBlend;
 
 /* ALS settings and result */
@@ -150,7 +151,7 @@ extern RecData *rec_data_build(const RecLine *lines, int64 n, const int32 *ucode
 							   const bool *keep, int nu, int ni);
 extern double rec_decay(double half_life, int32 ref_day, int32 day);
 extern void rec_entry_weights(const RecData *d, double half_life, double *w);
-extern void rec_popularity(const RecData *d, double half_life, double *pop);
+extern void rec_popularity(const RecData *d, double half_life, bool first, double *pop);
 extern int32 rec_find_id(const int64 *ids, int n, int64 id);
 
 /* recommend_als.c */
@@ -189,7 +190,7 @@ typedef struct RecValidation
 	double	   *grid;			/* grid_rows x REC_GRID_COLS */
 } RecValidation;
 
-#define REC_GRID_COLS 15
+#define REC_GRID_COLS 16
 extern void rec_validate(const RecLine *lines, int64 n, const int32 *ucode, const int32 *icode,
 						 int nu, int ni, const RecFitOptions *o, RecValidation *v);
 

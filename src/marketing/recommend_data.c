@@ -138,13 +138,18 @@ rec_entry_weights(const RecData *d, double half_life, double *w)
 	}
 }
 
-/* Each product's recency-weighted number of baskets. */
+/*
+ * Each product's recency-weighted number of baskets; with `first`, only the basket of each
+ * customer's first purchase of it counts (weighted by that day's recency): how often the
+ * product is bought by someone new to it, which is what "new products only" asks about,
+ * while the basket count is led by the staples the same customers buy again and again.
+ */
 void
-rec_popularity(const RecData *d, double half_life, double *pop)
+rec_popularity(const RecData *d, double half_life, bool first, double *pop)
 {
 	memset(pop, 0, sizeof(double) * d->ni);
 	for (int64 e = 0; e < d->nnz; e++)
-		for (int64 k = d->dptr[e]; k < d->dptr[e + 1]; k++)
+		for (int64 k = d->dptr[e]; k < (first ? d->dptr[e] + 1 : d->dptr[e + 1]); k++)
 			pop[d->item[e]] += rec_decay(half_life, d->ref_day, d->days[k]);
 }
 

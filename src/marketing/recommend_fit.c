@@ -42,6 +42,8 @@ put_blend(ModelBuilder *mb, const char *prefix, const RecBlend *b)
 	model_put_float(mb, MODEL_PARAMS, key, b->w_knn);
 	snprintf(key, sizeof(key), "%s_w_pop", prefix);
 	model_put_float(mb, MODEL_PARAMS, key, b->w_pop);
+	snprintf(key, sizeof(key), "%s_pop_first", prefix);
+	model_put_bool(mb, MODEL_PARAMS, key, b->pop_first);
 }
 
 PG_FUNCTION_INFO_V1(recommender_fit_final);
@@ -139,7 +141,7 @@ recommender_fit_final(PG_FUNCTION_ARGS)
 		static const char *const cols[REC_GRID_COLS] = {
 			"factors", "lambda", "alpha", "als_half_life", "half_life", "pop_half_life", "repeat",
 			"w_als", "w_knn", "w_pop", "ndcg10", "recall10", "neighbours", "neighbour_weighting",
-			"confidence"
+			"confidence", "pop_first"
 		};
 
 		model_put_float(mb, MODEL_METRICS, "validation_repeat_ndcg10", v.repeat_ndcg);
@@ -182,9 +184,9 @@ recommender_fit_final(PG_FUNCTION_ARGS)
 		{
 			double	   *pop = palloc(sizeof(double) * ni);
 
-			rec_popularity(d, v.repeat.pop_half_life, pop);
+			rec_popularity(d, v.repeat.pop_half_life, v.repeat.pop_first, pop);
 			model_put_float_array(mb, MODEL_DATA, "repeat_popularity", pop, 1, dims);
-			rec_popularity(d, v.fresh.pop_half_life, pop);
+			rec_popularity(d, v.fresh.pop_half_life, v.fresh.pop_first, pop);
 			model_put_float_array(mb, MODEL_DATA, "new_popularity", pop, 1, dims);
 		}
 		model_put_int(mb, MODEL_DATA, "ref_day", d->ref_day);

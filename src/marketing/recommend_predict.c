@@ -125,6 +125,9 @@ get_blend(const ModelView *v, const char *prefix, RecBlend *b)
 	b->w_knn = model_get_float(v, MODEL_PARAMS, key);
 	snprintf(key, sizeof(key), "%s_w_pop", prefix);
 	b->w_pop = model_get_float(v, MODEL_PARAMS, key);
+	/* models of 0.2.0 have no first-purchase popularity */
+	snprintf(key, sizeof(key), "%s_pop_first", prefix);
+	b->pop_first = model_find(v, MODEL_PARAMS, key) != NULL && model_get_bool(v, MODEL_PARAMS, key);
 	if (!(b->half_life >= -1 && b->half_life < 1e9) || !(b->pop_half_life >= 0 && b->pop_half_life < 1e9) || !isfinite(b->w_als) || !isfinite(b->w_knn) ||
 		!isfinite(b->w_pop) || fabs(b->w_als) > 1e6 || fabs(b->w_knn) > 1e6 || fabs(b->w_pop) > 1e6)
 		model_corrupt(v, "Its %s blend is out of range.", prefix);
@@ -397,12 +400,15 @@ popularity(RecCache *c, const RecOptions *o)
 {
 	RecModel   *m = c->m;
 	uint64		h = 0x9e3779b97f4a7c15ULL;
+	/* as the mode's own popularity: baskets, or the peers who bought it (first purchases) */
+	bool		first = o->repeat ? m->repeat.pop_first : m->fresh.pop_first;
 
 	if (o->npeers < 0)
 		return o->repeat ? m->pop_rep : m->pop_new;
 	for (int p = 0; p < o->npeers; p++)
 		h = riq_mix64(h, (uint64) o->peers[p]);
-	h = riq_mix64(h, (uint64) o->npeers) | 1;
+	h = riq_mix64(h, (uint64) o->npeers);
+	h = riq_mix64(h, first ? 1 : 0) | 1;
 	if (h == c->peer_hash)
 		return c->peer_pop;
 	memset(c->peer_pop, 0, sizeof(double) * m->ni);
@@ -414,7 +420,7 @@ popularity(RecCache *c, const RecOptions *o)
 		if (u < 0)
 			continue;
 		for (int64 e = m->hptr[u]; e < m->hptr[u + 1]; e++)
-			c->peer_pop[m->hitem[e]] += (double) m->hbaskets[e];
+			c->peer_pop[m->hitem[e]] += first ? 1.0 : (double) m->hbaskets[e];
 	}
 	c->peer_hash = h;
 	return c->peer_pop;
