@@ -29,3 +29,29 @@ SELECT r.data, r.target, r.policy, round(r.csl::numeric, 3) AS csl, round(r.fill
 SELECT data, string_agg(format('%s -> csl %s, stock %s', target, round(csl::numeric, 3), round(avg_on_hand::numeric)), '; '
                         ORDER BY target)
   FROM bench_repl.result WHERE policy = 'reorder_point' GROUP BY data ORDER BY data DESC;
+-- Where the stock goes: the same comparison per fifth of the series by demand over the
+-- replayed weeks (fifth 1 the slowest), each fifth's classic stock interpolated on the
+-- classic grid's achieved levels of that fifth. A diagnosis, not a goal.
+\echo 'per fifth of the series by demand (1 = slowest): plan CSL, stock; reorder_point stock at that CSL; ratio'
+WITH f AS (
+    SELECT data, series, ntile(5) OVER (PARTITION BY data ORDER BY demand, series) AS fifth
+      FROM bench_repl.result_series WHERE policy = 'reorder_point' AND target = 0.5),
+g AS (
+    SELECT r.data, r.target, r.policy, f.fifth, sum(r.served) / nullif(sum(r.cycles), 0) AS csl,
+           sum(r.avg_on_hand) AS stock
+      FROM bench_repl.result_series r JOIN f ON f.data = r.data AND f.series = r.series
+     GROUP BY 1, 2, 3, 4),
+rop AS (
+    SELECT data, fifth, csl, stock, lead(csl) OVER w AS csl2, lead(stock) OVER w AS stock2
+      FROM g WHERE policy = 'reorder_point'
+    WINDOW w AS (PARTITION BY data, fifth ORDER BY csl, target)),
+p AS (
+    SELECT g.*, (SELECT r.stock + (g.csl - r.csl) * (r.stock2 - r.stock) / nullif(r.csl2 - r.csl, 0)
+                   FROM rop r WHERE r.data = g.data AND r.fifth = g.fifth AND g.csl BETWEEN r.csl AND r.csl2
+                  ORDER BY r.csl LIMIT 1) AS rop_same
+      FROM g WHERE g.policy IN ('plan', 'plan_pooled'))
+SELECT data, target, policy,
+       string_agg(format('%s: %s, %s / %s = %s', fifth, round(csl::numeric, 3), round(stock::numeric),
+                         coalesce(round(rop_same::numeric)::text, 'n/a'), coalesce(round((stock / rop_same)::numeric, 2)::text, 'n/a')),
+                  '; ' ORDER BY fifth) AS by_fifth
+  FROM p GROUP BY data, target, policy ORDER BY data DESC, target, policy;

@@ -19,3 +19,5 @@ SELECT store || '/' || brand AS series, store, brand, week_start, units FROM ben
 
 CREATE TABLE bench_repl.result (data text, target float8, policy text, csl float8, fill_rate float8,
                                 avg_on_hand float8, seconds float8);
+CREATE TABLE bench_repl.result_series (data text, target float8, policy text, series text, demand float8,
+                                       served float8, cycles int, avg_on_hand float8);
