@@ -261,6 +261,23 @@ numeric_to_scaled(Numeric num, int64 *value, int32 *scale)
 	return true;
 }
 
+/*
+ * A numeric as float8, the value numeric_float8 gives (which prints the numeric and reads
+ * the text back with strtod, correctly rounded): for at most 2^53 units of 10^-scale, the
+ * quotient of two doubles that hold them exactly, which IEEE division rounds correctly too.
+ */
+static double
+rfm_numeric_float8(Datum d)
+{
+	int64		value;
+	int32		scale;
+
+	if (numeric_to_scaled((Numeric) PG_DETOAST_DATUM_PACKED(d), &value, &scale) &&
+		value <= (INT64CONST(1) << 53) && value >= -(INT64CONST(1) << 53))
+		return (double) value / (double) rfm_pow10[scale];
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+}
+
 /* isum + value at scale: false when it would overflow (isum is then unchanged) */
 static bool
 scaled_add(RfmState *s, int64 value, int32 scale)
@@ -669,7 +686,7 @@ rfm_breaks_accum(PG_FUNCTION_ARGS)
 	breaks_grow(s, cxt, s->n + 1);
 	s->v[s->n] = (double) DatumGetInt32(r);
 	s->v[s->cap + s->n] = (double) DatumGetInt64(f);
-	s->v[2 * s->cap + s->n] = DatumGetFloat8(DirectFunctionCall1(numeric_float8, m));
+	s->v[2 * s->cap + s->n] = rfm_numeric_float8(m);
 	s->n++;
 	PG_RETURN_POINTER(s);
 }
@@ -909,7 +926,7 @@ rfm_score(PG_FUNCTION_ARGS)
 
 	r = bins - count_above((double) DatumGetInt32(rd), b, nb);
 	f = 1 + count_above((double) DatumGetInt64(fd), b + nb, nb);
-	m = 1 + count_above(DatumGetFloat8(DirectFunctionCall1(numeric_float8, md)), b + 2 * nb, nb);
+	m = 1 + count_above(rfm_numeric_float8(md), b + 2 * nb, nb);
 	snprintf(code, sizeof(code), "%d%d%d", r, f, m);
 
 	tupdesc = result_desc(fcinfo, "rfm_score");
