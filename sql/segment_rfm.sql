@@ -142,6 +142,16 @@ FROM (SELECT (retailiq.rfm_agg('2024-06-01', a, '2024-07-01' ORDER BY i DESC)).m
              sum(a)::text AS s
       FROM amounts GROUP BY g) q;
 
+-- monetary as float8 (breaks and scores) is numeric_float8's value: quotients of exact
+-- doubles up to 2^53 units, numeric_float8 beyond; signs, 0 to 18 decimals, 1 to 18 digits
+SELECT setseed(0.25);
+SELECT count(*) AS values, count(*) FILTER (WHERE b[3][1] IS DISTINCT FROM m::float8) AS differ
+FROM (SELECT m, retailiq.rfm_breaks(ROW(1, 1, m, NULL, NULL)::retailiq.rfm, 2) AS b
+      FROM (SELECT i, round(floor(random()::numeric * 10::numeric ^ (1 + i % 18))
+                              * (CASE WHEN i % 2 = 0 THEN 1 ELSE -1 END) / 10::numeric ^ (i % 19), i % 19) AS m
+            FROM generate_series(1, 20000) i) q
+      GROUP BY i, m) r;
+
 -- Bad input is an ERROR with a SQLSTATE and a hint.
 \set VERBOSITY default
 \set SHOW_CONTEXT never
