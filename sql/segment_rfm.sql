@@ -120,6 +120,38 @@ SELECT count(*) AS rows,
 FROM retailiq.rfm_segments('rs.orders', :'as_of') s FULL JOIN rs_reference y USING (customer_id);
 SELECT segment, count(*) AS customers FROM rs_reference GROUP BY 1 ORDER BY 2 DESC, 1;
 
+-- monetary is exactly sum(amount), display scale included (text compared), whether the sum
+-- stays a 64-bit count of units of the finest scale (mixed scales, signs, zeros) or goes to
+-- PostgreSQL's numeric accumulator (amounts of 18 or more digits, more than 18 decimals, a
+-- sum that would overflow 64 bits), before, after or between ordinary amounts
+CREATE TABLE amounts (g int, i int, a numeric);
+INSERT INTO amounts VALUES
+  (1, 1, 1.5), (1, 2, 2.25), (1, 3, -0.001), (2, 1, 0), (2, 2, 0.0000),
+  (3, 1, 123456789012.12), (3, 2, 987654321098.99), (4, 1, 99999999999999999), (4, 2, 1),
+  (5, 1, 1e-18), (5, 2, 1), (6, 1, 1), (6, 2, 1e-19), (6, 3, 2), (7, 1, -5), (7, 2, -7.5),
+  (8, 1, 12345678901234567890.5), (8, 2, 0.25),
+  (9, 1, 9000000000000000.5), (9, 2, 9000000000000000.5), (9, 3, 0.125),
+  (10, 1, 0.1), (10, 2, 0.20), (10, 3, 100), (11, 1, 1e20), (11, 2, -1e20),
+  (12, 1, 10000), (12, 2, 0.0001), (13, 1, 5e17), (13, 2, 5e17), (13, 3, 1.5);
+SELECT g, (retailiq.rfm_agg('2024-06-01', a, '2024-07-01' ORDER BY i)).monetary,
+       (retailiq.rfm_agg('2024-06-01', a, '2024-07-01' ORDER BY i)).monetary::text = sum(a)::text AS exact
+FROM amounts GROUP BY g ORDER BY g;
+-- the same in reverse order (the accumulator taking over at the first row or the last)
+SELECT count(*) AS groups, count(*) FILTER (WHERE m IS DISTINCT FROM s) AS differ
+FROM (SELECT (retailiq.rfm_agg('2024-06-01', a, '2024-07-01' ORDER BY i DESC)).monetary::text AS m,
+             sum(a)::text AS s
+      FROM amounts GROUP BY g) q;
+
+-- monetary as float8 (breaks and scores) is numeric_float8's value: quotients of exact
+-- doubles up to 2^53 units, numeric_float8 beyond; signs, 0 to 18 decimals, 1 to 18 digits
+SELECT setseed(0.25);
+SELECT count(*) AS values, count(*) FILTER (WHERE b[3][1] IS DISTINCT FROM m::float8) AS differ
+FROM (SELECT m, retailiq.rfm_breaks(ROW(1, 1, m, NULL, NULL)::retailiq.rfm, 2) AS b
+      FROM (SELECT i, round(floor(random()::numeric * 10::numeric ^ (1 + i % 18))
+                              * (CASE WHEN i % 2 = 0 THEN 1 ELSE -1 END) / 10::numeric ^ (i % 19), i % 19) AS m
+            FROM generate_series(1, 20000) i) q
+      GROUP BY i, m) r;
+
 -- Bad input is an ERROR with a SQLSTATE and a hint.
 \set VERBOSITY default
 \set SHOW_CONTEXT never
@@ -127,6 +159,9 @@ SELECT retailiq.rfm_agg(ordered_at, amount, NULL) FROM shop_orders;
 SELECT retailiq.rfm_agg(ordered_at, amount, now() - i * interval '1 day')
 FROM shop_orders, generate_series(1, 2) i;
 SELECT retailiq.rfm_agg(now(), 'NaN'::numeric, now());
+-- a NaN after ordinary amounts too
+SELECT retailiq.rfm_agg('2024-06-01', a, '2024-07-01' ORDER BY i)
+FROM (VALUES (1, 1.5), (2, 'NaN'::numeric)) v(i, a);
 SELECT retailiq.rfm_agg(now(), 'Infinity'::float8, now());
 SELECT retailiq.rfm_agg('infinity', 1.0, now());
 SELECT retailiq.rfm_agg(now(), 1.0, '-infinity');

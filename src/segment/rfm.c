@@ -2,10 +2,14 @@
  * rfm.c: RFM (recency, frequency, monetary) per customer, quantile breaks across
  * customers, and scores with the 11-segment map.
  *
- * rfm_agg is one customer's orders folded into retailiq.rfm. For numeric amounts the sum
- * is PostgreSQL's own exact numeric accumulator (numeric_avg_accum and friends, the ones
- * behind sum(numeric)), called with this aggregate's context, so monetary is exactly
- * sum(amount) and partial states combine and serialize as sum's do.
+ * rfm_agg is one customer's orders folded into retailiq.rfm. Numeric amounts are summed
+ * exactly as a 64-bit integer count of units of the finest scale seen (the digits of a
+ * numeric read from its stored form, see numeric_to_scaled), which is exact while the sum
+ * stays within 18 digits; an amount that does not fit, or a sum that would overflow, hands
+ * the sum so far to PostgreSQL's own exact numeric accumulator (numeric_avg_accum and
+ * friends, the ones behind sum(numeric)), called with this aggregate's context. Either
+ * way monetary is exactly sum(amount), with its display scale (the largest of the
+ * amounts'), and partial states combine and serialize.
  *
  * rfm_breaks collects the three measures of every customer and returns the
  * percentile_disc(j / bins) break points, j = 1 .. bins-1 (the same definition as
@@ -18,6 +22,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -44,8 +49,10 @@ typedef struct RfmState
 	TimestampTz as_of;
 	bool		is_numeric;
 	double		fsum;			/* float8 amounts */
-	Datum		numstate;		/* numeric amounts: PostgreSQL's NumericAggState */
-	bool		have_num;
+	int64		isum;			/* numeric amounts: the sum in units of 10^-iscale */
+	int32		iscale;			/* the largest display scale of the amounts so far */
+	Datum		numstate;		/* numeric amounts beyond isum: PostgreSQL's NumericAggState */
+	bool		have_num;		/* numstate holds the sum (isum is then unused) */
 } RfmState;
 
 typedef struct RfmWire
@@ -57,6 +64,9 @@ typedef struct RfmWire
 	int32		is_numeric;
 	int32		have_num;
 	double		fsum;
+	int64		isum;
+	int32		iscale;
+	int32		pad;
 } RfmWire;
 
 /* What a function looks up once per query rather than once per row (in fn_extra). */
@@ -150,6 +160,172 @@ call_numeric_agg(PGFunction fn, FunctionCallInfo outer, int nargs, Datum a0, boo
 	return r;
 }
 
+/*
+ * The stored form of a numeric (PostgreSQL's numeric.c keeps these definitions private;
+ * the format is the on-disk one, fixed across versions): after the varlena header, a
+ * 16-bit header, then (long form only) a 16-bit weight, then base-10000 digits, the first
+ * one weighted 10000^weight. Short form: 0x8000 set, sign 0x2000, display scale in bits
+ * 7..12, weight in bits 0..6 (0x40 its sign). Long form: sign in 0xC000 (0x0000 positive,
+ * 0x4000 negative, 0xC000 special: NaN or infinity), display scale in the low 14 bits.
+ */
+#define RFM_NBASE			10000
+#define RFM_DEC_DIGITS		4
+#define RFM_MAX_SCALE		18
+
+static const int64 rfm_pow10[RFM_MAX_SCALE + 1] = {
+	INT64CONST(1), INT64CONST(10), INT64CONST(100), INT64CONST(1000), INT64CONST(10000),
+	INT64CONST(100000), INT64CONST(1000000), INT64CONST(10000000), INT64CONST(100000000),
+	INT64CONST(1000000000), INT64CONST(10000000000), INT64CONST(100000000000),
+	INT64CONST(1000000000000), INT64CONST(10000000000000), INT64CONST(100000000000000),
+	INT64CONST(1000000000000000), INT64CONST(10000000000000000),
+	INT64CONST(100000000000000000), INT64CONST(1000000000000000000)
+};
+
+/*
+ * A finite numeric as an integer count of units of 10^-scale, scale its display scale.
+ * False when it does not fit (display scale above 18, or 18 digits or more in all), when
+ * its stored form is not what is expected, or for NaN and infinities: the caller then
+ * takes the numeric accumulator.
+ */
+static bool
+numeric_to_scaled(Numeric num, int64 *value, int32 *scale)
+{
+	const char *p = VARDATA_ANY(num);
+	Size		len = VARSIZE_ANY_EXHDR(num);
+	uint16		header;
+	int			weight,
+				dscale,
+				ndigits;
+	bool		negative;
+	const int16 *digits;
+	int64		v = 0;
+
+	if (len < sizeof(uint16))
+		return false;
+	memcpy(&header, p, sizeof(uint16));
+	if ((header & 0xC000) == 0x8000)
+	{
+		negative = (header & 0x2000) != 0;
+		dscale = (header & 0x1F80) >> 7;
+		weight = (header & 0x003F) | ((header & 0x0040) ? ~0x003F : 0);
+		p += sizeof(uint16);
+		len -= sizeof(uint16);
+	}
+	else
+	{
+		int16		w;
+
+		if ((header & 0xC000) == 0xC000 || len < 2 * sizeof(uint16))
+			return false;
+		negative = (header & 0xC000) == 0x4000;
+		dscale = header & 0x3FFF;
+		memcpy(&w, p + sizeof(uint16), sizeof(int16));
+		weight = w;
+		p += 2 * sizeof(uint16);
+		len -= 2 * sizeof(uint16);
+	}
+	if (dscale > RFM_MAX_SCALE || len % sizeof(int16) != 0)
+		return false;
+	ndigits = len / sizeof(int16);
+	digits = (const int16 *) p;
+	/* the value times 10^dscale: each digit weighted 10^(4 (weight - i) + dscale) */
+	for (int i = 0; i < ndigits; i++)
+	{
+		int			e = RFM_DEC_DIGITS * (weight - i) + dscale;
+		int16		dg;
+
+		memcpy(&dg, digits + i, sizeof(int16));
+		if (dg < 0 || dg >= RFM_NBASE)
+			return false;
+		if (dg == 0)
+			continue;
+		if (e < 0)
+		{
+			/* digits below the display scale are zeros in a stored numeric */
+			if (e < -RFM_DEC_DIGITS + 1 || dg % rfm_pow10[-e] != 0)
+				return false;
+			v += dg / rfm_pow10[-e];
+		}
+		else
+		{
+			/* below 10^17 every partial sum stays far from overflow */
+			if (e > 13)
+				return false;
+			v += dg * rfm_pow10[e];
+			if (v >= rfm_pow10[17])
+				return false;
+		}
+	}
+	*value = negative ? -v : v;
+	*scale = dscale;
+	return true;
+}
+
+/*
+ * A numeric as float8, the value numeric_float8 gives (which prints the numeric and reads
+ * the text back with strtod, correctly rounded): for at most 2^53 units of 10^-scale, the
+ * quotient of two doubles that hold them exactly, which IEEE division rounds correctly too.
+ */
+static double
+rfm_numeric_float8(Datum d)
+{
+	int64		value;
+	int32		scale;
+
+	if (numeric_to_scaled((Numeric) PG_DETOAST_DATUM_PACKED(d), &value, &scale) &&
+		value <= (INT64CONST(1) << 53) && value >= -(INT64CONST(1) << 53))
+		return (double) value / (double) rfm_pow10[scale];
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+}
+
+/* isum + value at scale: false when it would overflow (isum is then unchanged) */
+static bool
+scaled_add(RfmState *s, int64 value, int32 scale)
+{
+	int64		sum = s->isum;
+	int32		to = Max(s->iscale, scale);
+
+	if (to > s->iscale && pg_mul_s64_overflow(sum, rfm_pow10[to - s->iscale], &sum))
+		return false;
+	if (to > scale && pg_mul_s64_overflow(value, rfm_pow10[to - scale], &value))
+		return false;
+	if (pg_add_s64_overflow(sum, value, &sum))
+		return false;
+	s->isum = sum;
+	s->iscale = to;
+	return true;
+}
+
+/* isum as a numeric of display scale iscale */
+static Numeric
+scaled_numeric(int64 value, int32 scale)
+{
+	char		buf[64];
+	uint64		a = value < 0 ? -(uint64) value : (uint64) value;
+	uint64		unit = (uint64) rfm_pow10[scale];
+
+	/* PostgreSQL's own conversion, whose display scale is scale, while value * 1000 fits */
+	if (a < (uint64) rfm_pow10[15])
+		return int64_div_fast_to_numeric(value, scale);
+	if (scale == 0)
+		snprintf(buf, sizeof(buf), "%s" UINT64_FORMAT, value < 0 ? "-" : "", a);
+	else
+		snprintf(buf, sizeof(buf), "%s" UINT64_FORMAT ".%0*" INT64_MODIFIER "u",
+				 value < 0 ? "-" : "", a / unit, scale, (uint64) (a % unit));
+	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
+											   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+}
+
+/* the integer sum into PostgreSQL's accumulator, which then takes every amount */
+static void
+scaled_to_numstate(RfmState *s, FunctionCallInfo fcinfo)
+{
+	s->numstate = call_numeric_agg(numeric_avg_accum, fcinfo, 2, (Datum) 0, true,
+								   NumericGetDatum(scaled_numeric(s->isum, s->iscale)), false, NULL);
+	s->have_num = true;
+	s->isum = 0;
+}
+
 static RfmState *
 rfm_accum_common(FunctionCallInfo fcinfo, bool is_numeric, bool *skip)
 {
@@ -212,16 +388,25 @@ rfm_accum_numeric(PG_FUNCTION_ARGS)
 
 	if (!skip)
 	{
-		Numeric		amount = PG_GETARG_NUMERIC(2);
+		Numeric		amount;
+		int64		value;
+		int32		scale;
 
+		/* the common case: read in place (a short varlena header is not copied) */
+		if (!s->have_num &&
+			numeric_to_scaled((Numeric) PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(2)), &value, &scale) &&
+			scaled_add(s, value, scale))
+			PG_RETURN_POINTER(s);
+		amount = PG_GETARG_NUMERIC(2);
 		if (numeric_is_nan(amount) || numeric_is_inf(amount))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("amount must be a finite number"),
 					 errhint("Replace NaN and infinite amounts, or filter those rows out.")));
-		s->numstate = call_numeric_agg(numeric_avg_accum, fcinfo, 2, s->numstate, !s->have_num,
+		if (!s->have_num)
+			scaled_to_numstate(s, fcinfo);
+		s->numstate = call_numeric_agg(numeric_avg_accum, fcinfo, 2, s->numstate, false,
 									   NumericGetDatum(amount), false, NULL);
-		s->have_num = true;
 	}
 	PG_RETURN_POINTER(s);
 }
@@ -281,13 +466,17 @@ rfm_combine(PG_FUNCTION_ARGS)
 		a->count += b->count;
 	}
 	a->fsum += b->fsum;
+	if (!a->have_num && !b->have_num && scaled_add(a, b->isum, b->iscale))
+		PG_RETURN_POINTER(a);
+	if (!a->have_num)
+		scaled_to_numstate(a, fcinfo);
 	if (b->have_num)
-	{
-		/* numeric_avg_combine copies b's state into the aggregate context when a has none */
-		a->numstate = call_numeric_agg(numeric_avg_combine, fcinfo, 2, a->numstate,
-									   !a->have_num, b->numstate, false, NULL);
-		a->have_num = true;
-	}
+		a->numstate = call_numeric_agg(numeric_avg_combine, fcinfo, 2, a->numstate, false,
+									   b->numstate, false, NULL);
+	else
+		a->numstate = call_numeric_agg(numeric_avg_accum, fcinfo, 2, a->numstate, false,
+									   NumericGetDatum(scaled_numeric(b->isum, b->iscale)),
+									   false, NULL);
 	PG_RETURN_POINTER(a);
 }
 
@@ -310,6 +499,8 @@ rfm_serialize(PG_FUNCTION_ARGS)
 	w.is_numeric = s->is_numeric;
 	w.have_num = s->have_num;
 	w.fsum = s->fsum;
+	w.isum = s->isum;
+	w.iscale = s->iscale;
 	if (s->have_num)
 	{
 		num = DatumGetByteaPP(call_numeric_agg(numeric_avg_serialize, fcinfo, 1, s->numstate,
@@ -344,6 +535,10 @@ rfm_deserialize(PG_FUNCTION_ARGS)
 	s->as_of = w.as_of;
 	s->is_numeric = w.is_numeric != 0;
 	s->fsum = w.fsum;
+	if (w.iscale < 0 || w.iscale > RFM_MAX_SCALE)
+		riq_state_corrupt("rfm_agg", "Its scale %d is out of range.", w.iscale);
+	s->isum = w.isum;
+	s->iscale = w.iscale;
 	if (w.have_num)
 	{
 		Size		numlen = len - sizeof(w);
@@ -383,9 +578,14 @@ rfm_final(PG_FUNCTION_ARGS)
 	{
 		bool		isnull;
 
-		values[2] = call_numeric_agg(numeric_sum, fcinfo, 1, s->numstate, !s->have_num,
-									 (Datum) 0, true, &isnull);
-		nulls[2] = isnull;
+		if (s->have_num)
+		{
+			values[2] = call_numeric_agg(numeric_sum, fcinfo, 1, s->numstate, false,
+										 (Datum) 0, true, &isnull);
+			nulls[2] = isnull;
+		}
+		else
+			values[2] = NumericGetDatum(scaled_numeric(s->isum, s->iscale));
 	}
 	else
 		values[2] = DirectFunctionCall1(float8_numeric, Float8GetDatum(s->fsum));
@@ -486,7 +686,7 @@ rfm_breaks_accum(PG_FUNCTION_ARGS)
 	breaks_grow(s, cxt, s->n + 1);
 	s->v[s->n] = (double) DatumGetInt32(r);
 	s->v[s->cap + s->n] = (double) DatumGetInt64(f);
-	s->v[2 * s->cap + s->n] = DatumGetFloat8(DirectFunctionCall1(numeric_float8, m));
+	s->v[2 * s->cap + s->n] = rfm_numeric_float8(m);
 	s->n++;
 	PG_RETURN_POINTER(s);
 }
@@ -726,7 +926,7 @@ rfm_score(PG_FUNCTION_ARGS)
 
 	r = bins - count_above((double) DatumGetInt32(rd), b, nb);
 	f = 1 + count_above((double) DatumGetInt64(fd), b + nb, nb);
-	m = 1 + count_above(DatumGetFloat8(DirectFunctionCall1(numeric_float8, md)), b + 2 * nb, nb);
+	m = 1 + count_above(rfm_numeric_float8(md), b + 2 * nb, nb);
 	snprintf(code, sizeof(code), "%d%d%d", r, f, m);
 
 	tupdesc = result_desc(fcinfo, "rfm_score");
