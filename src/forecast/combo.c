@@ -443,7 +443,9 @@ combo_set_weight(SeriesFit *fit, int c, double w)
 /*
  * The combination of member set `set` in fit (its records fitted): the weights from the
  * validation's sums (equal without), the members' variances for display, the set's
- * validation error as the combination's. false: no member of the set fitted.
+ * validation error as the combination's. false: no member of the set fitted. (The
+ * in-sample error, mse, is the ETS member's, whatever the set: what a warm refit compares
+ * before the panel has chosen; ETS is in every set.)
  */
 static bool
 combo_use_set(SeriesFit *fit, int set)
@@ -458,13 +460,13 @@ combo_use_set(SeriesFit *fit, int set)
 	if (!combo_set_weights(set, validated ? fit->init_s + COMBO_E_SAE : NULL, usable, w) &&
 		!(validated && combo_set_weights(set, NULL, usable, w)))
 		return false;
-	fit->sigma2 = fit->mse = 0;
+	fit->sigma2 = 0;
 	for (c = 0; c < COMBO_PARTS; c++)
 	{
 		combo_set_weight(fit, c, w[c]);
 		fit->sigma2 += w[c] * fit[1 + c].sigma2;
-		fit->mse += w[c] * fit[1 + c].mse;
 	}
+	fit->mse = fit[1 + COMBO_ETS].mse;
 	fit->init_s[COMBO_E_COMB] = fit->init_s[COMBO_E_SET + set];
 	return true;
 }
