@@ -4,8 +4,9 @@
  * lumpy one (mean interval between sales of 1.32 periods or more), or one without any
  * sale, goes straight to the intermittent methods SBA, TSB and IMAPA, without trying the
  * ETS forms (most of the time of a fit, and no ETS form models sporadic demand); a smooth or
- * erratic series gets 'combo' (ETS, seasonal naive and Theta weighted by their own
- * validation; with damped ETS in place of seasonal naive it beat ETS, Theta and the former
+ * erratic series gets 'combo' (the member set among ETS, seasonal naive, Theta and damped
+ * ETS that the panel's validation chooses, weighted by their own validation; as ETS, damped
+ * ETS and Theta it beat ETS, Theta and the former
  * choice between ETS and seasonal naive on a development set of 418 monthly M3 series, sMAPE
  * 13.35 against 14.19, 13.64 and 14.50), and one with
  * at least 30% zero periods chooses among combo, Croston and SBA. A choice among candidates
@@ -150,7 +151,7 @@ const ForecastMethod auto_method = {
 	.with_factors = "regression",
 	.intermittent = true,
 	.requestable = true,
-	.records = 4,				/* combo's */
+	.records = 5,				/* combo's */
 	.trainer = "forecast_fit",
 	.description = "per series: SBA, TSB or IMAPA (by validation) for intermittent and lumpy demand, else combo (with Croston and SBA at 30% zeros or more); with factors, the regression",
 	.option_keys = auto_keys,

@@ -259,6 +259,8 @@ put_evidence(ModelBuilder *b, const SeriesFit *fits, int ns, int nrec)
 	model_put_int(b, MODEL_METRICS, "validation_series", validated);
 	pfree(wape);
 	put_coverage(b, em, fits, ns, nrec);
+	if (em->panel_evidence != NULL)
+		em->panel_evidence(b, fits, ns, nrec);
 }
 
 /*

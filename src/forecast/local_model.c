@@ -52,6 +52,8 @@ local_model_fits(const StatModel *sm, int i, SeriesFit *f)
 {
 	int			r;
 
+	/* records the model does not have (a layout that grew since) read as unused */
+	memset(f, 0, sizeof(SeriesFit) * FORECAST_MAX_RECORDS);
 	for (r = 0; r < sm->nrec; r++)
 		record_of(sm, i * sm->nrec + r, &f[r]);
 }
@@ -78,7 +80,7 @@ check_series_fit(const ModelView *mv, const StatModel *sm, int i, int r)
 
 	if (r > 0 && sm->meth[rec] == 0)
 		return;
-	if (m == NULL || m->check == NULL || forecast_method_records(m) > sm->nrec - r)
+	if (m == NULL || m->check == NULL || forecast_method_min_records(m) > sm->nrec - r)
 		model_corrupt(mv, "series %d has an invalid description", i);
 	for (k = 0; k < LOCAL_NPAR; k++)
 		if (!isfinite(p[k]))
@@ -91,6 +93,8 @@ check_series_fit(const ModelView *mv, const StatModel *sm, int i, int r)
 	for (k = 0; k < 4; k++)
 		if (sp[k] < 0 || sp[k] > 2 || (k == 3 && sp[k] > 1))
 			model_corrupt(mv, "Series %d has an invalid form.", i);
+	/* records the model does not have (a layout that grew since) read as unused */
+	memset(f, 0, sizeof(f));
 	for (k = 0; k < sm->nrec - r; k++)
 		record_of(sm, rec + k, &f[k]);
 	if ((why = m->check(f)) != NULL)
@@ -147,6 +151,28 @@ check_evidence(const ModelView *mv, int ns)
 	for (i = 0; i < nc; i++)
 		if (!(isnan(w[i]) || (w[i] >= 0 && isfinite(w[i]))))
 			model_corrupt(mv, "The pooled validation WAPE of candidate %d is %g.", i, w[i]);
+	/* a panel's choice among member sets (combo): names, a pooled WAPE each, one chosen */
+	if (model_find(mv, MODEL_METRICS, "validation_member_sets") != NULL ||
+		model_find(mv, MODEL_METRICS, "validation_member_sets_wape_pooled") != NULL ||
+		model_find(mv, MODEL_METRICS, "validation_member_set") != NULL)
+	{
+		char	  **names = model_get_text_array(mv, MODEL_METRICS, "validation_member_sets", &nc);
+		char	   *chosen = model_get_text(mv, MODEL_METRICS, "validation_member_set");
+		bool		known = false;
+
+		if (nc < 1 || nc > FORECAST_MAX_EVIDENCE)
+			model_corrupt(mv, "%d member sets", nc);
+		dims[0] = nc;
+		w = model_get_float_array(mv, MODEL_METRICS, "validation_member_sets_wape_pooled", 1, dims);
+		for (i = 0; i < nc; i++)
+		{
+			if (!(isnan(w[i]) || (w[i] >= 0 && isfinite(w[i]))))
+				model_corrupt(mv, "The pooled validation WAPE of member set %d is %g.", i, w[i]);
+			known = known || strcmp(names[i], chosen) == 0;
+		}
+		if (!known)
+			model_corrupt(mv, "The chosen member set \"%s\" is not among the sets.", chosen);
+	}
 }
 
 void

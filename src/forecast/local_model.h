@@ -31,7 +31,7 @@ typedef struct StatModel
 
 /* read and check a forecast_fit model (XX001 naming what is wrong in a corrupt one) */
 extern void local_model_read(const ModelView *mv, StatModel *sm);
-/* series i's records into f[0 .. sm->nrec - 1] */
+/* series i's records into f[0 .. sm->nrec - 1]; f has FORECAST_MAX_RECORDS, the rest unused (zero) */
 extern void local_model_fits(const StatModel *sm, int i, SeriesFit *f);
 
 #endif							/* RETAILIQ_FORECAST_LOCAL_MODEL_H */

@@ -78,6 +78,7 @@ typedef struct ForecastMethod
 	bool		intermittent;	/* meant for series with many zero periods */
 	bool		requestable;	/* a user may name it (the mean is only a fallback) */
 	int			records;		/* local methods: SeriesFit records per series (0 = 1) */
+	int			min_records;	/* the fewest a stored fit may have, when the layout grew (0 = records) */
 	const char *trainer;		/* the aggregate that fits it */
 	const char *description;
 	const char *const *option_keys; /* its own option keys (NULL-terminated) or NULL */
@@ -112,6 +113,11 @@ typedef struct ForecastMethod
 	const char *const *evidence_names;
 	bool		(*evidence) (const SeriesFit *fit, double *sae, double *say);
 	/*
+	 * local methods: what the panel's validation chose, into the model's metrics (NULL =
+	 * nothing); model_info shows it and local_model.c checks it on read
+	 */
+	void		(*panel_evidence) (ModelBuilder *b, const SeriesFit *fits, int ns, int nrec);
+	/*
 	 * local methods with an interval calibrated on held-out periods: how many of the fit's
 	 * held-out periods its uncalibrated interval held, how many the calibrated one holds, and
 	 * how many there were (false: none; NULL = no calibration). The model records the pooled
@@ -133,6 +139,8 @@ extern const ForecastMethod *forecast_method_by_code(int code);
 extern const ForecastMethod *forecast_method_by_kind(ModelKind kind);
 /* the SeriesFit records per series method m writes (at least 1) */
 extern int	forecast_method_records(const ForecastMethod *m);
+/* the fewest records a stored fit of method m may have (a model written before its layout grew) */
+extern int	forecast_method_min_records(const ForecastMethod *m);
 
 /* the method's own typed options block in o */
 extern const void *forecast_method_options(const ForecastOptions *o, const ForecastMethod *m);

@@ -100,6 +100,13 @@ forecast_method_records(const ForecastMethod *m)
 	return Max(m->records, 1);
 }
 
+int
+forecast_method_min_records(const ForecastMethod *m)
+{
+	return m->min_records > 0 ? Min(m->min_records, forecast_method_records(m)) :
+		forecast_method_records(m);
+}
+
 const void *
 forecast_method_options(const ForecastOptions *o, const ForecastMethod *m)
 {

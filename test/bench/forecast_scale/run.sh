@@ -19,7 +19,7 @@
 # Then the 100,000-series panel (FORECAST_SCALE_BIG=1): the generator with 100 stores x
 # 1,000 products (FORECAST_SCALE_BIG_DAYS days, default 730: two years, 73 million rows),
 # refreshed once with FORECAST_SCALE_BIG_METHOD (default croston: the fits are cheap, so the
-# rows' path is what is measured; auto keeps four records a series, the most memory) under
+# rows' path is what is measured; auto keeps five records a series, the most memory) under
 # the default retailiq.max_memory, with its peak memory. Every store x product over the whole
 # calendar (days without a sale 0), as the 10,000-series source, made into a table once
 # (kept for reruns). The fit streams the rows through temporary files (doc/forecast.md).
