@@ -673,13 +673,7 @@ combo_finish_panel(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o)
 		if (!combo_fresh(f))
 			continue;
 		if (with < 2 && cnt > 0)
-		{
-			double		own[COMBO_SET_SCORES];
-
-			/* a lone series: its own calibration, from the chosen set's multiples */
-			memcpy(own, sc, sizeof(double) * cnt);
-			f->phi = conformal_quantile(own, cnt, o->level);
-		}
+			f->phi = conformal_quantile(sc, cnt, o->level);	/* a lone series: its own multiples (sorted) */
 		for (int t = 0; t < cnt; t++)
 		{
 			raw += sc[t] <= 1;

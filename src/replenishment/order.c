@@ -50,6 +50,18 @@ repl_check_level(double service_level)
 				 errhint("Pass the share of review cycles without a stock-out to aim for, e.g. 0.95.")));
 }
 
+void
+repl_check_demand(const double *mean, const double *var, int n, const char *unit)
+{
+	for (int i = 0; i < n; i++)
+		if (!repl_demand_sane(mean[i], var[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("mean and var must not be negative or absurdly large"),
+					 errdetail("%s %d has mean %g and var %g.", unit, i + 1, mean[i], var[i]),
+					 errhint("Clip forecasts at 0 before passing them.")));
+}
+
 static char *
 repl_reason_text(const ReplOrder *o, double position)
 {
@@ -152,13 +164,7 @@ replenishment_order(PG_FUNCTION_ARGS)
 				 errmsg("mean and var must have the same length, at least lead + review (and lead + shelf)"),
 				 errdetail("mean has %d elements, var %d; %d are needed.", n, nv, need),
 				 errhint("Pass one mean and one variance per day from the review on.")));
-	for (i = 0; i < n; i++)
-		if (mean[i] < 0 || var[i] < 0 || mean[i] > 1e12 || var[i] > 1e24)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("mean and var must not be negative or absurdly large"),
-					 errdetail("Day %d has mean %g and var %g.", i + 1, mean[i], var[i]),
-					 errhint("Clip forecasts at 0 before passing them.")));
+	repl_check_demand(mean, var, n, "Day");
 
 	repl_order(mean, var, lead, review, shelf, level, on_hand + on_order, pack, moq, &o);
 	values[0] = Float8GetDatum(o.demand_mean);

@@ -76,4 +76,14 @@ extern void repl_pooled_levels(const double *mean, const double *var, int n, dou
 extern void repl_check_periods(int lead, int review, int shelf);
 extern void repl_check_level(double service_level);
 
+/* a demand mean and variance the distributions can take (not negative, not absurdly large) */
+static inline bool
+repl_demand_sane(double mean, double var)
+{
+	return mean >= 0 && var >= 0 && mean <= 1e12 && var <= 1e24;
+}
+
+/* ERROR (22023) naming the first of n means and variances that is not sane ("Day 3 has ...") */
+extern void repl_check_demand(const double *mean, const double *var, int n, const char *unit);
+
 #endif

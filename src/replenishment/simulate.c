@@ -211,7 +211,7 @@ replenishment_simulate(PG_FUNCTION_ARGS)
 					 errdetail("They have %d and %d values; %d reviews need %d.", nm, nv, reviews,
 							   reviews * cover)));
 		for (i = 0; i < nm; i++)
-			if (fc_mean[i] < 0 || fc_var[i] < 0 || fc_mean[i] > 1e12 || fc_var[i] > 1e24)
+			if (!repl_demand_sane(fc_mean[i], fc_var[i]))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("forecast means and variances must not be negative or absurdly large"),
@@ -340,8 +340,7 @@ replenishment_pooled_levels(PG_FUNCTION_ARGS)
 				target,
 				floor_level;
 	int			n,
-				nv,
-				i;
+				nv;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR,
@@ -365,13 +364,7 @@ replenishment_pooled_levels(PG_FUNCTION_ARGS)
 				 errmsg("mean and var must have the same length"),
 				 errdetail("mean has %d elements, var %d.", n, nv),
 				 errhint("Pass one mean and one variance per series.")));
-	for (i = 0; i < n; i++)
-		if (mean[i] < 0 || var[i] < 0 || mean[i] > 1e12 || var[i] > 1e24)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("mean and var must not be negative or absurdly large"),
-					 errdetail("Series %d has mean %g and var %g.", i + 1, mean[i], var[i]),
-					 errhint("Clip forecasts at 0 before passing them.")));
+	repl_check_demand(mean, var, n, "Series");
 	levels = riq_alloc(CurrentMemoryContext, riq_mul_size(Max(n, 1), sizeof(double), "pooled service levels"),
 					   "pooled service levels");
 	repl_pooled_levels(mean, var, n, target, floor_level, levels);
