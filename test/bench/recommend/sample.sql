@@ -1,8 +1,13 @@
 -- The sample (retailiq.generate_sample_data): purchase lines from orders and order lines; every
 -- customer with at least two purchase dates has the distinct products of his last purchase
--- date held back, as in protocol P1 of the Online Retail README.
+-- date held back, as in protocol P1 of the Online Retail README. psql variable seed: the
+-- generator's seed (default 42, the bench's; sample_ceiling.sh develops on others).
 \set ON_ERROR_STOP 1
-SELECT sum(row_count) AS sample_rows FROM retailiq.generate_sample_data('bench_reco', 2000, 10, 300, 365, 42);
+\if :{?seed}
+\else
+\set seed 42
+\endif
+SELECT sum(row_count) AS sample_rows FROM retailiq.generate_sample_data('bench_reco', 2000, 10, 300, 365, :seed);
 CREATE TABLE smp_lines AS
     SELECT o.customer_id::bigint AS customer, l.product_id::bigint AS product, l.quantity::float8 AS quantity,
            o.ordered_at AS at, (o.ordered_at AT TIME ZONE 'UTC')::date AS day
