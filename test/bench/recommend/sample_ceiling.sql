@@ -7,11 +7,12 @@
 --   popularity          baskets holding the product in the training lines (no decay)
 --   planted, no day     the planted pick model without knowing the held-back day: 30% from the
 --                       customer's favourite category (estimated: his most-bought category in
---                       training), 70% by the product's base popularity (its lines per day on
---                       days it was not promoted)
---   planted, last+7     the same with the promotions running 7 days after the customer's last
---                       training day (its pick weight x (1 + 6 depth), x1.5 featured; bargain
---                       hunters take 60% of picks uniformly from what is promoted)
+--                       training), 70% by the product's base popularity (its training lines a
+--                       day on days it was not promoted)
+--   planted, last+7     the same with the chain-wide promotions running 7 days after the
+--                       customer's last training day (a promoted product's pick weight
+--                       x (1 + 6 depth), x1.5 featured; bargain hunters take 60% of picks
+--                       uniformly from what is promoted)
 --   planted, test day   the same with the promotions of the held-back day itself: knows the
 --                       held-back day, which no recommender is told (an upper bound)
 -- The customer's past products are excluded, as in the bench's "new products only".
