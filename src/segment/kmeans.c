@@ -677,9 +677,10 @@ kmeans_plusplus(KmWork *w, RiqRng *rng, double *centers)
 			for (int r = 0; r < m; r++)
 			{
 				int64		i = i0 + r;
+				double		g = w->gbuf[r];
 
-				if (w->gbuf[r] < w->closest[i])
-					w->closest[i] = w->gbuf[r];
+				/* the smaller (the old one on a tie or a NaN), without a branch */
+				w->closest[i] = g < w->closest[i] ? g : w->closest[i];
 				pot += w->closest[i];
 				w->cumsum[i] = pot;
 			}
