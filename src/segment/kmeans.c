@@ -317,58 +317,30 @@ km_nearest8_simd(const double *x, const int *rows, int nrows, int d, const doubl
 
 /*
  * The counts and sums of a block of m labelled rows, in row order, element by element: the
- * additions of the scalar loop of lloyd_step bit for bit. For d = 8, a run of rows with the
- * same center adds up in registers (through memory, each addition waits for the store of
- * the one before).
+ * additions of the scalar loop of lloyd_step bit for bit, four features at a time. (Keeping
+ * the sum of a run of rows with the same center in registers costs a mispredicted branch
+ * whenever the center changes: with the rows in canonical order, every other row or so.)
  */
 __attribute__((target("avx2,fma")))
 static void
 km_sums_simd(const double *x, int m, int d, const int *labels, double *sums, int64 *counts)
 {
-	int			run = -1;		/* the center whose sum is in run0, run1 (d = 8) */
-	__m256d		run0 = _mm256_setzero_pd(),
-				run1 = _mm256_setzero_pd();
-
 	for (int i = 0; i < m; i++)
 	{
 		int			best = labels[i];
 		const double *xi = x + (Size) i * d;
+		double	   *sj;
+		int			t = 0;
 
 		counts[best]++;
 		if (sums == NULL)
 			continue;
-		if (d == 8)
-		{
-			if (best != run)
-			{
-				if (run >= 0)
-				{
-					_mm256_storeu_pd(sums + (Size) run * 8, run0);
-					_mm256_storeu_pd(sums + (Size) run * 8 + 4, run1);
-				}
-				run = best;
-				run0 = _mm256_loadu_pd(sums + (Size) best * 8);
-				run1 = _mm256_loadu_pd(sums + (Size) best * 8 + 4);
-			}
-			run0 = _mm256_add_pd(run0, _mm256_loadu_pd(xi));
-			run1 = _mm256_add_pd(run1, _mm256_loadu_pd(xi + 4));
-		}
-		else
-		{
-			double	   *sj = sums + (Size) best * d;
-			int			t = 0;
-
-			for (; t + 4 <= d; t += 4)
-				_mm256_storeu_pd(sj + t, _mm256_add_pd(_mm256_loadu_pd(sj + t),
-													   _mm256_loadu_pd(xi + t)));
-			for (; t < d; t++)
-				sj[t] += xi[t];
-		}
-	}
-	if (run >= 0)
-	{
-		_mm256_storeu_pd(sums + (Size) run * 8, run0);
-		_mm256_storeu_pd(sums + (Size) run * 8 + 4, run1);
+		sj = sums + (Size) best * d;
+		for (; t + 4 <= d; t += 4)
+			_mm256_storeu_pd(sj + t, _mm256_add_pd(_mm256_loadu_pd(sj + t),
+												   _mm256_loadu_pd(xi + t)));
+		for (; t < d; t++)
+			sj[t] += xi[t];
 	}
 }
 
