@@ -94,7 +94,7 @@ import numpy as np, pandas as pd
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 # sk.py fit <csv> <threads: 1 or all> <seed>...: one line per seed, "seed seconds inertia"
-# sk.py iters <csv> <seed>...: one line per seed, "seed iterations" (of all n_init restarts)
+# sk.py iters <csv> <seed>...: one line per seed, "seed iterations" (of all n_init restarts, one thread)
 # sk.py path <csv> <repeat>: the user's path at seed 42, "seconds"
 mode, path = sys.argv[1], sys.argv[2]
 def km(seed, verbose=0):
@@ -107,13 +107,15 @@ if mode == "fit":
             t = time.perf_counter(); m = km(seed).fit(X); t = time.perf_counter() - t
             print(seed, f"{t:.4f}", repr(m.inertia_), flush=True)
 elif mode == "iters":
-    # verbose prints one line per Lloyd iteration (and computes the inertia each time: untimed)
+    # verbose prints one line per Lloyd iteration (and computes the inertia each time: untimed);
+    # on one thread, as the goal's fit (threads split the sums, whose rounding can change a count)
     X = pd.read_csv(path, header=None).to_numpy()
-    for seed in map(int, sys.argv[3:]):
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            km(seed, verbose=1).fit(X)
-        print(seed, out.getvalue().count("Iteration "), flush=True)
+    with threadpool_limits(limits=1):
+        for seed in map(int, sys.argv[3:]):
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                km(seed, verbose=1).fit(X)
+            print(seed, out.getvalue().count("Iteration "), flush=True)
 else:
     best = None
     for _ in range(int(sys.argv[3])):
