@@ -9,7 +9,7 @@
  * runs by inertia. Point-to-center distances come from one GEMM per block of rows
  * (||x||^2 - 2 x.c + ||c||^2, of which the argmin needs only the last two terms). On a CPU
  * with AVX2 and FMA, kernels of our own form the same sums without the GEMM's buffers: the
- * whole assignment (dot products, nearest center, sums) in registers when k <= 8, and
+ * dot products and nearest centers of four rows at a time in registers when k <= 8, and
  * k-means++'s candidate potentials in one pass when there are at most 4 candidates (k < 21).
  *
  * Everything is sequential over the rows in their given order and the RNG is seeded per
