@@ -9,7 +9,7 @@
  * runs by inertia. Point-to-center distances come from one GEMM per block of rows
  * (||x||^2 - 2 x.c + ||c||^2, of which the argmin needs only the last two terms). On a CPU
  * with AVX2 and FMA, kernels of our own form the same sums without the GEMM's buffers: the
- * whole assignment (dot products, nearest center, sums) in registers when k <= 8, and
+ * dot products and nearest centers of four rows at a time in registers when k <= 8, and
  * k-means++'s candidate potentials in one pass when there are at most 4 candidates (k < 21).
  *
  * Everything is sequential over the rows in their given order and the RNG is seeded per
@@ -40,7 +40,7 @@
 #define KM_BLOCK_MAX 4096
 #define KM_BLOCK_MIN 256
 #define KM_BLOCK_DOUBLES 32768
-/* rows per chunk of lloyd_step_bounded */
+/* rows per chunk of lloyd_assign_bounded */
 #define KM_CHUNK 32
 
 typedef struct KmWork
@@ -62,7 +62,7 @@ typedef struct KmWork
 	double	   *ct8;			/* d x 8: the centers transposed for km_nearest8_simd (k <= 8) */
 	double	   *cn8;			/* 8: their squared norms, +infinity in the padding */
 	/*
-	 * The Lloyd steps' skipping of settled rows (k <= 8, SIMD path; lloyd_step_bounded):
+	 * The Lloyd steps' skipping of settled rows (k <= 8, SIMD path; lloyd_assign_bounded):
 	 * row i keeps its label while thr[i] > moved, thr reusing closest, which only k-means++
 	 * needs.
 	 */
@@ -179,209 +179,168 @@ km_dots_simd(const double *x, int m, int d, const double *ct, int k, int kp, dou
 
 /*
  * The nearest center of some rows of a block when k <= 8, in registers: rows lists them
- * (offsets into x, ascending). Each row's dot products with the (at most 8) centers are the
- * fused multiply-add chains km_dots_simd forms (four rows at a time, each row's chain the
- * same whatever rows share its registers), its nearest center the first minimum of
- * ||c||^2 - 2 x.c, as the scalar loop of lloyd_step picks it. ct8 is d x 8, the centers
+ * (offsets into x, ascending). Four rows at a time, one row per lane: their features are
+ * transposed into lanes (four by four) and each center's values broadcast, so that a row's
+ * dot product with center j is the fused multiply-add chain km_dots_simd forms,
+ * fma(x[d-1], c[d-1], ... fma(x[0], c[0], 0)), whatever rows share its register. Its nearest
+ * center is the first minimum of ||c||^2 - 2 x.c, found lane by lane with the scalar loop's
+ * comparisons (v < best, center after center, so a NaN is never taken unless center 0's
+ * value is one), as lloyd_step's scalar loop picks it; with no horizontal step, the search
+ * costs a few vector operations per center for four rows. ct8 is d x 8, the centers
  * transposed and zero-padded; cn8 holds ||c||^2 for the k centers and +infinity in the
  * padding, which is then never the minimum. Besides the label, each row gets its threshold
- * for lloyd_step_bounded: the distance to its second nearest center less the distance to its
- * nearest (both from the same sums), less the rounding allowance, plus moved. Returns the
- * changed labels.
+ * for lloyd_assign_bounded: the distance to its second nearest center (the smallest value but
+ * the first minimum: a tie gives a margin of 0) less the distance to its nearest, both from
+ * the same sums, less the rounding allowance, plus moved; a row with a NaN among its values
+ * gets the threshold of NaN distances. Returns the changed labels.
  */
+/* a0..a7 += the four rows' feature xv (lanes) times each center's value (c[0..7]) */
+#define KM_FMA8(xv, c) \
+	do { \
+		__m256d		xv_ = (xv); \
+		a0 = _mm256_fmadd_pd(xv_, _mm256_broadcast_sd((c) + 0), a0); \
+		a1 = _mm256_fmadd_pd(xv_, _mm256_broadcast_sd((c) + 1), a1); \
+		a2 = _mm256_fmadd_pd(xv_, _mm256_broadcast_sd((c) + 2), a2); \
+		a3 = _mm256_fmadd_pd(xv_, _mm256_broadcast_sd((c) + 3), a3); \
+		a4 = _mm256_fmadd_pd(xv_, _mm256_broadcast_sd((c) + 4), a4); \
+		a5 = _mm256_fmadd_pd(xv_, _mm256_broadcast_sd((c) + 5), a5); \
+		a6 = _mm256_fmadd_pd(xv_, _mm256_broadcast_sd((c) + 6), a6); \
+		a7 = _mm256_fmadd_pd(xv_, _mm256_broadcast_sd((c) + 7), a7); \
+	} while (0)
+/* center j's value v = ||c_j||^2 - 2 x.c_j against the best so far, lane by lane */
+#define KM_MIN_STEP(aj, j) \
+	do { \
+		__m256d		v_ = _mm256_sub_pd(_mm256_broadcast_sd(cn8 + (j)), _mm256_add_pd((aj), (aj))); \
+		__m256d		lt_ = _mm256_cmp_pd(v_, best, _CMP_LT_OQ); \
+		bad = _mm256_or_pd(bad, _mm256_cmp_pd(v_, v_, _CMP_UNORD_Q)); \
+		second = _mm256_blendv_pd(_mm256_min_pd(v_, second), best, lt_); \
+		best = _mm256_blendv_pd(best, v_, lt_); \
+		label = _mm256_blendv_pd(label, _mm256_set1_pd((double) (j)), lt_); \
+	} while (0)
+
 __attribute__((target("avx2,fma")))
 static int64
 km_nearest8_simd(const double *x, const int *rows, int nrows, int d, const double *ct8,
 				 const double *cn8, const double *xnorm, double allowance,
 				 double moved, int *labels, double *thr)
 {
-	const __m256d cn0 = _mm256_loadu_pd(cn8);
-	const __m256d cn1 = _mm256_loadu_pd(cn8 + 4);
+	const __m256d inf = _mm256_set1_pd(get_float8_infinity());
+	const __m256d nan = _mm256_set1_pd(get_float8_nan());
+	const __m256d zero = _mm256_setzero_pd();
 	int64		changed = 0;
-	int			g = 0;
 
-	while (g < nrows)
+	for (int g = 0; g < nrows; g += 4)
 	{
-		__m256d		lo[4],
-					hi[4];
 		int			cnt = Min(4, nrows - g);
+		int			idx[4];
 		const double *xr[4];
-		double		vnear[4] = {0.0, 0.0, 0.0, 0.0},
-					vfar[4] = {0.0, 0.0, 0.0, 0.0},
-					xn[4] = {0.0, 0.0, 0.0, 0.0};
+		__m256d		a0,
+					a1,
+					a2,
+					a3,
+					a4,
+					a5,
+					a6,
+					a7;
+		__m256d		best,
+					second,
+					label,
+					bad,
+					xn,
+					near4,
+					far4;
+		int			t = 0;
+		int			lab[4];
+		double		t4[4];
 
 		for (int r = 0; r < 4; r++)
 		{
-			lo[r] = hi[r] = _mm256_setzero_pd();
-			xr[r] = x + (Size) rows[g + Min(r, cnt - 1)] * d;
+			idx[r] = rows[g + Min(r, cnt - 1)];
+			xr[r] = x + (Size) idx[r] * d;
 		}
-		if (cnt == 4)
+		a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero;
+		for (; t + 4 <= d; t += 4)
 		{
-			for (int t = 0; t < d; t++)
-			{
-				__m256d		c0 = _mm256_loadu_pd(ct8 + (Size) t * 8);
-				__m256d		c1 = _mm256_loadu_pd(ct8 + (Size) t * 8 + 4);
-				__m256d		b0 = _mm256_broadcast_sd(xr[0] + t);
-				__m256d		b1 = _mm256_broadcast_sd(xr[1] + t);
-				__m256d		b2 = _mm256_broadcast_sd(xr[2] + t);
-				__m256d		b3 = _mm256_broadcast_sd(xr[3] + t);
+			__m256d		r0 = _mm256_loadu_pd(xr[0] + t),
+						r1 = _mm256_loadu_pd(xr[1] + t),
+						r2 = _mm256_loadu_pd(xr[2] + t),
+						r3 = _mm256_loadu_pd(xr[3] + t);
+			__m256d		u0 = _mm256_unpacklo_pd(r0, r1),
+						u1 = _mm256_unpackhi_pd(r0, r1),
+						u2 = _mm256_unpacklo_pd(r2, r3),
+						u3 = _mm256_unpackhi_pd(r2, r3);
 
-				lo[0] = _mm256_fmadd_pd(b0, c0, lo[0]);
-				hi[0] = _mm256_fmadd_pd(b0, c1, hi[0]);
-				lo[1] = _mm256_fmadd_pd(b1, c0, lo[1]);
-				hi[1] = _mm256_fmadd_pd(b1, c1, hi[1]);
-				lo[2] = _mm256_fmadd_pd(b2, c0, lo[2]);
-				hi[2] = _mm256_fmadd_pd(b2, c1, hi[2]);
-				lo[3] = _mm256_fmadd_pd(b3, c0, lo[3]);
-				hi[3] = _mm256_fmadd_pd(b3, c1, hi[3]);
-			}
+			/* features t, t + 1, t + 2, t + 3 of the four rows, in that order */
+			KM_FMA8(_mm256_permute2f128_pd(u0, u2, 0x20), ct8 + (Size) t * 8);
+			KM_FMA8(_mm256_permute2f128_pd(u1, u3, 0x20), ct8 + (Size) (t + 1) * 8);
+			KM_FMA8(_mm256_permute2f128_pd(u0, u2, 0x31), ct8 + (Size) (t + 2) * 8);
+			KM_FMA8(_mm256_permute2f128_pd(u1, u3, 0x31), ct8 + (Size) (t + 3) * 8);
 		}
-		else
-		{
-			for (int r = 0; r < cnt; r++)
-				for (int t = 0; t < d; t++)
-				{
-					__m256d		b = _mm256_broadcast_sd(xr[r] + t);
-
-					lo[r] = _mm256_fmadd_pd(b, _mm256_loadu_pd(ct8 + (Size) t * 8), lo[r]);
-					hi[r] = _mm256_fmadd_pd(b, _mm256_loadu_pd(ct8 + (Size) t * 8 + 4), hi[r]);
-				}
-		}
+		for (; t < d; t++)
+			KM_FMA8(_mm256_set_pd(xr[3][t], xr[2][t], xr[1][t], xr[0][t]), ct8 + (Size) t * 8);
+		/* ||c||^2 - 2 x.c (2 x.c = x.c + x.c exactly), its first minimum and the runner-up */
+		best = _mm256_sub_pd(_mm256_broadcast_sd(cn8), _mm256_add_pd(a0, a0));
+		bad = _mm256_cmp_pd(best, best, _CMP_UNORD_Q);
+		second = inf;
+		label = zero;
+		KM_MIN_STEP(a1, 1);
+		KM_MIN_STEP(a2, 2);
+		KM_MIN_STEP(a3, 3);
+		KM_MIN_STEP(a4, 4);
+		KM_MIN_STEP(a5, 5);
+		KM_MIN_STEP(a6, 6);
+		KM_MIN_STEP(a7, 7);
+		/* the thresholds: far - near - allowance + moved, NaN distances for a row with a NaN */
+		best = _mm256_blendv_pd(best, nan, bad);
+		second = _mm256_blendv_pd(second, nan, bad);
+		xn = _mm256_set_pd(xnorm[idx[3]], xnorm[idx[2]], xnorm[idx[1]], xnorm[idx[0]]);
+		near4 = _mm256_sqrt_pd(_mm256_max_pd(_mm256_add_pd(xn, best), zero));
+		far4 = _mm256_sqrt_pd(_mm256_max_pd(_mm256_add_pd(xn, second), zero));
+		_mm256_storeu_pd(t4, _mm256_add_pd(_mm256_sub_pd(_mm256_sub_pd(far4, near4),
+														 _mm256_set1_pd(allowance)),
+										   _mm256_set1_pd(moved)));
+		_mm_storeu_si128((__m128i *) lab, _mm256_cvtpd_epi32(label));
 		for (int r = 0; r < cnt; r++)
 		{
-			/* ||c||^2 - 2 x.c; 2 x.c = x.c + x.c exactly */
-			__m256d		v0 = _mm256_sub_pd(cn0, _mm256_add_pd(lo[r], lo[r]));
-			__m256d		v1 = _mm256_sub_pd(cn1, _mm256_add_pd(hi[r], hi[r]));
-			__m256d		mn = _mm256_min_pd(v0, v1);
-			__m256d		eq0,
-						eq1;
-			int			i = rows[g + r];
-			int			best;
-			int			mask;
+			int			i = idx[r];
 
-			mn = _mm256_min_pd(mn, _mm256_permute2f128_pd(mn, mn, 1));
-			mn = _mm256_min_pd(mn, _mm256_permute_pd(mn, 5));
-			eq0 = _mm256_cmp_pd(v0, mn, _CMP_EQ_OQ);
-			eq1 = _mm256_cmp_pd(v1, mn, _CMP_EQ_OQ);
-			mask = _mm256_movemask_pd(eq0) | (_mm256_movemask_pd(eq1) << 4);
-			if ((_mm256_movemask_pd(_mm256_cmp_pd(v0, v0, _CMP_UNORD_Q)) |
-				 _mm256_movemask_pd(_mm256_cmp_pd(v1, v1, _CMP_UNORD_Q))) != 0 || mask == 0)
-			{
-				/* a NaN (overflowing features): the scalar loop's rule, comparison by comparison */
-				double		v[8];
-				double		bestv;
-
-				_mm256_storeu_pd(v, v0);
-				_mm256_storeu_pd(v + 4, v1);
-				bestv = v[0];
-				best = 0;
-				for (int j = 1; j < 8; j++)
-					if (v[j] < bestv)
-					{
-						bestv = v[j];
-						best = j;
-					}
-				/* a NaN threshold fails every test: the row is always recomputed */
-				vnear[r] = vfar[r] = get_float8_nan();
-			}
-			else
-			{
-				best = __builtin_ctz((unsigned int) mask);
-				vnear[r] = _mm256_cvtsd_f64(mn);
-				if (__builtin_popcount((unsigned int) mask) > 1)
-					vfar[r] = vnear[r];		/* a tie: the margin is 0 */
-				else
-				{
-					/* the second smallest: the smallest once the first is +infinity */
-					__m256d		inf = _mm256_set1_pd(get_float8_infinity());
-					__m256d		m2 = _mm256_min_pd(_mm256_blendv_pd(v0, inf, eq0),
-												   _mm256_blendv_pd(v1, inf, eq1));
-
-					m2 = _mm256_min_pd(m2, _mm256_permute2f128_pd(m2, m2, 1));
-					m2 = _mm256_min_pd(m2, _mm256_permute_pd(m2, 5));
-					vfar[r] = _mm256_cvtsd_f64(m2);
-				}
-			}
-			xn[r] = xnorm[i];
-			if (labels[i] != best)
+			thr[i] = t4[r];
+			if (labels[i] != lab[r])
 			{
 				changed++;
-				labels[i] = best;
+				labels[i] = lab[r];
 			}
 		}
-		{
-			/* the thresholds of the group's rows, four at a time */
-			__m256d		xn4 = _mm256_loadu_pd(xn);
-			__m256d		zero = _mm256_setzero_pd();
-			__m256d		near4 = _mm256_sqrt_pd(_mm256_max_pd(_mm256_add_pd(xn4, _mm256_loadu_pd(vnear)), zero));
-			__m256d		far4 = _mm256_sqrt_pd(_mm256_max_pd(_mm256_add_pd(xn4, _mm256_loadu_pd(vfar)), zero));
-			__m256d		allow = _mm256_set1_pd(allowance);
-			double		t4[4];
-
-			_mm256_storeu_pd(t4, _mm256_add_pd(_mm256_sub_pd(_mm256_sub_pd(far4, near4), allow),
-											   _mm256_set1_pd(moved)));
-			for (int r = 0; r < cnt; r++)
-				thr[rows[g + r]] = t4[r];
-		}
-		g += cnt;
 	}
 	return changed;
 }
 
 /*
  * The counts and sums of a block of m labelled rows, in row order, element by element: the
- * additions of the scalar loop of lloyd_step bit for bit. For d = 8, a run of rows with the
- * same center adds up in registers (through memory, each addition waits for the store of
- * the one before).
+ * additions of the scalar loop of lloyd_step bit for bit, four features at a time. (Keeping
+ * the sum of a run of rows with the same center in registers costs a mispredicted branch
+ * whenever the center changes: with the rows in canonical order, every other row or so.)
  */
 __attribute__((target("avx2,fma")))
 static void
 km_sums_simd(const double *x, int m, int d, const int *labels, double *sums, int64 *counts)
 {
-	int			run = -1;		/* the center whose sum is in run0, run1 (d = 8) */
-	__m256d		run0 = _mm256_setzero_pd(),
-				run1 = _mm256_setzero_pd();
-
 	for (int i = 0; i < m; i++)
 	{
 		int			best = labels[i];
 		const double *xi = x + (Size) i * d;
+		double	   *sj;
+		int			t = 0;
 
 		counts[best]++;
 		if (sums == NULL)
 			continue;
-		if (d == 8)
-		{
-			if (best != run)
-			{
-				if (run >= 0)
-				{
-					_mm256_storeu_pd(sums + (Size) run * 8, run0);
-					_mm256_storeu_pd(sums + (Size) run * 8 + 4, run1);
-				}
-				run = best;
-				run0 = _mm256_loadu_pd(sums + (Size) best * 8);
-				run1 = _mm256_loadu_pd(sums + (Size) best * 8 + 4);
-			}
-			run0 = _mm256_add_pd(run0, _mm256_loadu_pd(xi));
-			run1 = _mm256_add_pd(run1, _mm256_loadu_pd(xi + 4));
-		}
-		else
-		{
-			double	   *sj = sums + (Size) best * d;
-			int			t = 0;
-
-			for (; t + 4 <= d; t += 4)
-				_mm256_storeu_pd(sj + t, _mm256_add_pd(_mm256_loadu_pd(sj + t),
-													   _mm256_loadu_pd(xi + t)));
-			for (; t < d; t++)
-				sj[t] += xi[t];
-		}
-	}
-	if (run >= 0)
-	{
-		_mm256_storeu_pd(sums + (Size) run * 8, run0);
-		_mm256_storeu_pd(sums + (Size) run * 8 + 4, run1);
+		sj = sums + (Size) best * d;
+		for (; t + 4 <= d; t += 4)
+			_mm256_storeu_pd(sj + t, _mm256_add_pd(_mm256_loadu_pd(sj + t),
+												   _mm256_loadu_pd(xi + t)));
+		for (; t < d; t++)
+			sj[t] += xi[t];
 	}
 }
 
@@ -690,9 +649,10 @@ kmeans_plusplus(KmWork *w, RiqRng *rng, double *centers)
 			for (int r = 0; r < m; r++)
 			{
 				int64		i = i0 + r;
+				double		g = w->gbuf[r];
 
-				if (w->gbuf[r] < w->closest[i])
-					w->closest[i] = w->gbuf[r];
+				/* the smaller (the old one on a tie or a NaN), without a branch */
+				w->closest[i] = g < w->closest[i] ? g : w->closest[i];
 				pot += w->closest[i];
 				w->cumsum[i] = pot;
 			}
@@ -767,9 +727,6 @@ relocate_empty(const KmWork *w, const double *centers, double *new_centers, int6
 	}
 }
 
-static int64 lloyd_finish(KmWork *w, const double *centers, double *new_centers,
-						  int64 *counts, int64 changed);
-
 /* the squared distances of rows i0 .. i0 + m - 1 to their centers, added in row order */
 static void
 add_inertia(KmWork *w, int64 i0, int m, const double *centers, double *inertia)
@@ -817,8 +774,8 @@ km_todo_simd(const double *thr, int m, double moved, int *todo)
 }
 
 /*
- * A Lloyd step for k <= 8 on the SIMD path that computes distances only for the rows whose
- * label may change. When a row's distances were last computed, its nearest center was nearer
+ * lloyd_step's labelling for k <= 8 on the SIMD path, which computes distances only for the
+ * rows whose label may change (the counts and sums are then formed over all rows). When a row's distances were last computed, its nearest center was nearer
  * than any other by a margin (the distance to the second nearest less the distance to the
  * nearest); since then no center has moved farther than the largest drift of each step, so
  * the row's distance to its center has grown, and to any other center shrunk, by at most
@@ -832,35 +789,29 @@ km_todo_simd(const double *thr, int m, double moved, int *todo)
  * step, most in its second, a few percent in the later ones).
  */
 static int64
-lloyd_step_bounded(KmWork *w, const double *centers, double *new_centers, int64 *counts,
-				   double *inertia)
+lloyd_assign_bounded(KmWork *w, const double *centers, double *new_centers, int64 *counts,
+					 double *inertia)
 {
-	const double *x = w->x;
-	int64		n = w->n;
 	int			d = w->d;
-	int			k = w->k;
 	int64		changed = 0;
 	double		maxdrift = 0.0;
 
 	memset(w->ct8, 0, sizeof(double) * (Size) d * 8);
 	for (int j = 0; j < 8; j++)
-		w->cn8[j] = j < k ? w->cnorm[j] : get_float8_infinity();
-	for (int j = 0; j < k; j++)
+		w->cn8[j] = j < w->k ? w->cnorm[j] : get_float8_infinity();
+	for (int j = 0; j < w->k; j++)
 		for (int t = 0; t < d; t++)
 			w->ct8[(Size) t * 8 + j] = centers[(Size) j * d + t];
-	if (new_centers)
-		memset(new_centers, 0, sizeof(double) * k * d);
-	memset(counts, 0, sizeof(int64) * k);
 	if (w->bounds_valid)
 	{
-		for (int j = 0; j < k; j++)
+		for (int j = 0; j < w->k; j++)
 			maxdrift = Max(maxdrift, w->drift[j]);
 		w->moved += 2.0 * maxdrift;
 	}
 
-	for (int64 i0 = 0; i0 < n; i0 += w->block)
+	for (int64 i0 = 0; i0 < w->n; i0 += w->block)
 	{
-		int			m = (int) Min((int64) w->block, n - i0);
+		int			m = (int) Min((int64) w->block, w->n - i0);
 
 		CHECK_FOR_INTERRUPTS();
 		/*
@@ -882,30 +833,26 @@ lloyd_step_bounded(KmWork *w, const double *centers, double *new_centers, int64 
 			else
 				nt = km_todo_simd(w->thr + i, mc, w->moved, w->todo);
 			if (nt > 0)
-				changed += km_nearest8_simd(x + i * d, w->todo, nt, d, w->ct8, w->cn8,
+				changed += km_nearest8_simd(w->x + i * d, w->todo, nt, d, w->ct8, w->cn8,
 											w->xnorm + i, w->allowance, w->moved,
 											w->labels + i, w->thr + i);
-			km_sums_simd(x + i * d, mc, d, w->labels + i, new_centers, counts);
+			km_sums_simd(w->x + i * d, mc, d, w->labels + i, new_centers, counts);
 		}
 		if (inertia)
 			add_inertia(w, i0, m, centers, inertia);
 	}
 	w->bounds_valid = true;
-	if (new_centers == NULL)
-		return changed;
-	return lloyd_finish(w, centers, new_centers, counts, changed);
+	return changed;
 }
 #endif
 
 /*
- * One Lloyd step: label every point with its nearest center (GEMM per block) and, when
- * new_centers is given, compute the means. Returns how many labels changed. With inertia,
- * the squared distances to the new labels' centers are added to it block by block, while
- * the block's rows are still in cache (the last assignment step, whose centers stay).
+ * lloyd_step's labelling of every row (dot products per block, by km_dots_simd or a GEMM),
+ * the counts and, when new_centers is given, the sums; returns how many labels changed.
  */
 static int64
-lloyd_step(KmWork *w, const double *centers, double *new_centers, int64 *counts,
-		   double *inertia)
+lloyd_assign(KmWork *w, const double *centers, double *new_centers, int64 *counts,
+			 double *inertia)
 {
 	const double *x = w->x;
 	int64		n = w->n;
@@ -913,12 +860,6 @@ lloyd_step(KmWork *w, const double *centers, double *new_centers, int64 *counts,
 	int			k = w->k;
 	int64		changed = 0;
 
-	for (int j = 0; j < k; j++)
-		w->cnorm[j] = riq_dot(d, centers + (Size) j * d, centers + (Size) j * d);
-#ifdef KM_X86_SIMD
-	if (w->simd && k <= 8)
-		return lloyd_step_bounded(w, centers, new_centers, counts, inertia);
-#endif
 	if (w->simd)
 	{
 		memset(w->ct, 0, sizeof(double) * (Size) d * w->kp);
@@ -926,9 +867,6 @@ lloyd_step(KmWork *w, const double *centers, double *new_centers, int64 *counts,
 			for (int t = 0; t < d; t++)
 				w->ct[(Size) t * w->kp + j] = centers[(Size) j * d + t];
 	}
-	if (new_centers)
-		memset(new_centers, 0, sizeof(double) * k * d);
-	memset(counts, 0, sizeof(int64) * k);
 
 	for (int64 i0 = 0; i0 < n; i0 += w->block)
 	{
@@ -976,19 +914,36 @@ lloyd_step(KmWork *w, const double *centers, double *new_centers, int64 *counts,
 		if (inertia)
 			add_inertia(w, i0, m, centers, inertia);
 	}
-	if (new_centers == NULL)
-		return changed;
-	return lloyd_finish(w, centers, new_centers, counts, changed);
+	return changed;
 }
 
-/* the end of a Lloyd step: empty clusters refilled, sums into means */
+/*
+ * One Lloyd step: label every point with its nearest center and, when new_centers is given,
+ * compute the means (empty clusters refilled first). Returns how many labels changed. With
+ * inertia, the squared distances to the new labels' centers are added to it block by block,
+ * while the block's rows are still in cache (the last assignment step, whose centers stay).
+ */
 static int64
-lloyd_finish(KmWork *w, const double *centers, double *new_centers, int64 *counts,
-			 int64 changed)
+lloyd_step(KmWork *w, const double *centers, double *new_centers, int64 *counts,
+		   double *inertia)
 {
 	int			d = w->d;
 	int			k = w->k;
+	int64		changed;
 
+	for (int j = 0; j < k; j++)
+		w->cnorm[j] = riq_dot(d, centers + (Size) j * d, centers + (Size) j * d);
+	if (new_centers)
+		memset(new_centers, 0, sizeof(double) * k * d);
+	memset(counts, 0, sizeof(int64) * k);
+#ifdef KM_X86_SIMD
+	if (w->simd && k <= 8)
+		changed = lloyd_assign_bounded(w, centers, new_centers, counts, inertia);
+	else
+#endif
+		changed = lloyd_assign(w, centers, new_centers, counts, inertia);
+	if (new_centers == NULL)
+		return changed;
 	relocate_empty(w, centers, new_centers, counts);
 	for (int j = 0; j < k; j++)
 	{
@@ -1075,7 +1030,7 @@ kmeans_fit(const double *x, int64 n, int d, int k, uint64 seed, int n_init,
 			xmax2 = s;
 	}
 	/*
-	 * The rounding allowance of lloyd_step_bounded's margins, as a distance: 1024 ulps of
+	 * The rounding allowance of lloyd_assign_bounded's margins, as a distance: 1024 ulps of
 	 * 2 max ||x||^2 for each feature and each possible step. A center, a mean of rows, is no
 	 * farther from the origin than the farthest row, so the squared distances that
 	 * km_nearest8_simd forms are within 2 (d + 2) ulps of ||x||^2 + ||c||^2 <= 2 max ||x||^2;
