@@ -26,6 +26,8 @@
 #define REG_MAX_PHI       0.98	/* AR(1) coefficient bound: stationary errors */
 #define REG_MAX_PAIRS_EXOG 13	/* factors whose products (E (E - 1) / 2, with the factors
 								 * at most REG_MAX_EXOG terms) a model may take */
+#define REG_AUTO_PAIRS_EXOG 6	/* factors whose products validation offers unasked (at most
+								 * 15 more terms: the normal equations grow as the square) */
 
 typedef enum RegPooling
 {

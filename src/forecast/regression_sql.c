@@ -13,7 +13,9 @@
  * On the log scale the point forecast is the median or the mean of the log-normal, whichever
  * of the two has the lower WAPE on the same held-out periods (a WAPE is smallest at the
  * median; the mean is what a sum of forecasts needs). The chosen form is then refitted on
- * the whole history. With factors, the form chosen is then offered with every factor also
+ * the whole history. With 2 to 6 factors, the form chosen is then offered with the product of
+ * every two factors as further terms (a deal or a feature changes the response to price).
+ * With factors, the form chosen is then offered with every factor also
  * taken one period earlier (a promotion's dip afterwards, when shoppers have stocked up: the
  * pantry loading of the marketing literature), kept when validation prefers it.
  */
@@ -629,8 +631,9 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 	/*
 	 * Four stages: the scale and the season with equal weights; for the best of those,
 	 * observation weights with a half-life of four and of two validation tails (a level that
-	 * moves is followed more closely); for the best so far, the products of every two
-	 * factors (a deal or a feature changes how sales answer the price); for the best so far,
+	 * moves is followed more closely); for the best so far, with 2 to REG_AUTO_PAIRS_EXOG
+	 * factors, the products of every two (a deal or a feature changes how sales answer the
+	 * price); for the best so far,
 	 * the factors' lags. The first candidate wins ties.
 	 */
 	best = cand[0];
@@ -646,7 +649,8 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 				cand[ncand].halflife = (double) k * validation;
 				ncand++;
 			}
-		if (stage == 2 && validation > 0 && pairs_opt == 0 && pairs_ok && isfinite(best_wape))
+		if (stage == 2 && validation > 0 && pairs_opt == 0 && panel->n_exog >= 2 &&
+			panel->n_exog <= REG_AUTO_PAIRS_EXOG && isfinite(best_wape))
 		{
 			cand[ncand] = best;
 			cand[ncand].pairs = true;

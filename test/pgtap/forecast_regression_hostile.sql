@@ -4,7 +4,7 @@
 -- SQLSTATE, never a crash or a NaN answer; the fit stops on statement_timeout and on
 -- retailiq.max_memory; an ordinary role fits and forecasts.
 BEGIN;
-SELECT plan(78);
+SELECT plan(80);
 SET extra_float_digits = 0;
 
 CREATE TEMP TABLE rh AS
@@ -116,6 +116,15 @@ SELECT throws_ok($$SELECT retailiq.forecast(pg_temp.mut(one, '{params,pairs}', '
                  'XX001', NULL, 'pairs in a model of one factor');
 SELECT throws_ok($$SELECT retailiq.forecast(pg_temp.mut(plain, '{params,pairs}', '1'), 's01', 2) FROM rh_m$$, 'XX001', NULL, 'pairs in a model without factors');
 SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, x, '{"interactions": true}') FROM rh$$, '22023', NULL, 'options.interactions not text');
+SELECT is((SELECT count(*)
+             FROM (SELECT retailiq.forecast_regression_fit(series, ts, y,
+                          x || ARRAY[x[1] * 2 + 1, (ts - date '2024-01-01') % 3, (ts - date '2024-01-01') % 5,
+                                     (ts - date '2024-01-01') % 2, 1 - x[1]]::float8[],
+                          '{"horizon": 4, "lags": "none"}') AS m FROM rh) q,
+                  jsonb_array_elements_text(retailiq.model_info(q.m) #> '{metrics,candidates}') c
+             WHERE c LIKE '%+pairs%'), 0::bigint, 'validation offers no products of 7 factors unasked');
+SELECT ok((SELECT count(*) FROM rh_m, jsonb_array_elements_text(retailiq.model_info(m) #> '{metrics,candidates}') c
+            WHERE c LIKE '%+pairs%') >= 1, 'validation offers the products of 2 factors');
 SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, x[1:1], '{"interactions": "pairs"}') FROM rh$$, '22023',
                  'options.interactions "pairs" needs 2 to 13 factors, not 1', 'products of one factor');
 SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, array_fill(1::float8, ARRAY[14]), '{"interactions": "pairs"}') FROM rh$$, '22023',
