@@ -155,6 +155,46 @@ SELECT (SELECT retailiq.model_info(retailiq.forecast_regression_fit(series, ts, 
         FROM oj_panel WHERE week <= 148) <> retailiq.model_info(pooled) #> '{metrics,validation_wape}' AS one_origin_differs
 FROM oj_models;
 
+-- "interactions": the product of every two factors is a term too (a deal changes how sales
+-- answer the price). Six weekly series whose log sales are 3 + 0.1 s - 1.5 log(price) +
+-- 0.4 deal - 1.0 log(price) x deal, rounded to whole units: validation keeps the products
+-- (params.pairs 1) and the pooled coefficient of exog1*exog2 is the planted -1.0.
+CREATE TEMP TABLE reg_pair AS
+SELECT 'p' || s AS series, date '2024-01-01' + 7 * w AS ts, w,
+       round(exp(3 + 0.1 * s - 1.5 * lp + 0.4 * d - 1.0 * lp * d + 0.05 * sin(w * s)))::float8 AS y,
+       ARRAY[lp, d] AS x
+FROM generate_series(1, 6) s, generate_series(0, 89) w,
+     LATERAL (SELECT ln(1 + 0.1 * ((7 * w + s) % 5)) AS lp, ((w + s) % 4 = 0)::int::float8 AS d) f;
+CREATE TEMP TABLE reg_pair_m AS
+SELECT retailiq.forecast_regression_fit(series, ts, y, x, '{"horizon": 6}') AS auto,
+       retailiq.forecast_regression_fit(series, ts, y, x,
+           '{"horizon": 6, "validation": 0, "transform": "log", "harmonics": 0, "halflife": 0, "errors": "none",
+             "point": "median", "robust": false, "interactions": "pairs", "lags": "previous"}') AS fixed
+FROM reg_pair;
+SELECT i #>> '{params,pairs}' AS pairs,
+       (SELECT count(*) FROM jsonb_array_elements_text(i #> '{metrics,candidates}') c WHERE c LIKE '%+pairs%') >= 1 AS offered,
+       round((SELECT (i #>> ARRAY['metrics', 'pooled', (n.k - 1)::text])::numeric
+                FROM jsonb_array_elements_text(i #> '{metrics,pooled_names}') WITH ORDINALITY n(name, k)
+               WHERE n.name = 'exog1*exog2'), 1) AS price_x_deal
+FROM reg_pair_m, LATERAL (SELECT retailiq.model_info(auto) AS i) x;
+-- with the lags too: the terms are the factors, their product, then the same one period
+-- earlier (the first forecast period's predecessor is the last week of the history). The
+-- forecast is exp of the coefficients times those terms, minus 1 (the median, no AR(1)).
+SELECT retailiq.model_info(fixed) #> '{metrics,coef_names}' AS coef_names FROM reg_pair_m;
+WITH c AS (SELECT array_agg(v::float8 ORDER BY k) AS b
+           FROM reg_pair_m, jsonb_array_elements_text((fixed::text::jsonb) #> '{data,coef,0}') WITH ORDINALITY e(v, k)),
+     last AS (SELECT x FROM reg_pair WHERE series = 'p1' AND w = 89),
+     fut(step, x) AS (VALUES (1, ARRAY[0.2, 1]::float8[]), (2, ARRAY[0.3, 0]::float8[]), (3, ARRAY[0.1, 1]::float8[])),
+     terms AS (SELECT f.step, f.x AS cur, coalesce(p.x, (SELECT x FROM last)) AS prev
+               FROM fut f LEFT JOIN fut p ON p.step = f.step - 1),
+     hand AS (SELECT step, exp(b[1] + b[2] * cur[1] + b[3] * cur[2] + b[4] * cur[1] * cur[2]
+                               + b[5] * prev[1] + b[6] * prev[2] + b[7] * prev[1] * prev[2]) - 1 AS yhat
+              FROM terms, c)
+SELECT h.step, round((f.yhat - h.yhat)::numeric, 9) AS difference
+FROM hand h
+JOIN (SELECT r.* FROM reg_pair_m, retailiq.forecast(fixed, 'p1', 3, ARRAY[[0.2, 1], [0.3, 0], [0.1, 1]]::float8[]) r) f USING (step)
+ORDER BY 1;
+
 -- Errors.
 \set VERBOSITY default
 SELECT * FROM reg_m, retailiq.forecast(m, 'store3', 4);
@@ -166,6 +206,8 @@ SELECT retailiq.forecast_regression_fit(series, ts, y, exog, '{"pooling": "some"
 SELECT retailiq.forecast_regression_fit(series, ts, y, exog, '{"harmonics": 40}') FROM reg_sales;
 SELECT retailiq.forecast_regression_fit(series, ts, y, exog, '{"lvel": 0.9}') FROM reg_sales;
 SELECT retailiq.forecast_regression_fit(series, ts, y, exog, '{"origins": 0}') FROM reg_sales;
+SELECT retailiq.forecast_regression_fit(series, ts, y, exog, '{"interactions": "all"}') FROM reg_sales;
+SELECT retailiq.forecast_regression_fit(series, ts, y, exog, '{"interactions": "pairs"}') FROM reg_sales;
 SELECT retailiq.forecast_regression_fit(series, ts, NULL, exog) FROM reg_sales;
 SELECT retailiq.forecast_regression_fit(series, ts, 'NaN', exog) FROM reg_sales;
 SELECT retailiq.forecast_regression_fit(series, ts, y, exog) FROM reg_sales WHERE false;

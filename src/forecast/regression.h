@@ -24,6 +24,10 @@
 #define REG_MAX_EXOG      100	/* factors a model may take */
 #define REG_MAX_HARMONICS 10	/* Fourier pairs of the season */
 #define REG_MAX_PHI       0.98	/* AR(1) coefficient bound: stationary errors */
+#define REG_MAX_PAIRS_EXOG 13	/* factors whose products (E (E - 1) / 2, with the factors
+								 * at most REG_MAX_EXOG terms) a model may take */
+#define REG_AUTO_PAIRS_EXOG 6	/* factors whose products validation offers unasked (at most
+								 * 15 more terms: the normal equations grow as the square) */
 
 typedef enum RegPooling
 {
@@ -43,6 +47,8 @@ typedef struct RegConfig
 	double		halflife;		/* observation weights halve every halflife periods back (0 = equal) */
 	bool		robust;			/* Huber weights: outlying periods count less */
 	bool		lags;			/* each factor also one period earlier (the dip after a promotion) */
+	bool		pairs;			/* the products of every two factors are terms too (a promotion
+								 * changes the response to price) */
 } RegConfig;
 
 /* What every series shares: the calendar of the Fourier terms and the factor width. */

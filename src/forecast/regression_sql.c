@@ -13,7 +13,9 @@
  * On the log scale the point forecast is the median or the mean of the log-normal, whichever
  * of the two has the lower WAPE on the same held-out periods (a WAPE is smallest at the
  * median; the mean is what a sum of forecasts needs). The chosen form is then refitted on
- * the whole history. With factors, the form chosen is then offered with every factor also
+ * the whole history. With 2 to 6 factors, the form chosen is then offered with the product of
+ * every two factors as further terms (a deal or a feature changes the response to price).
+ * With factors, the form chosen is then offered with every factor also
  * taken one period earlier (a promotion's dip afterwards, when shoppers have stocked up: the
  * pantry loading of the marketing literature), kept when validation prefers it.
  */
@@ -45,19 +47,20 @@ PG_FUNCTION_INFO_V1(forecast_regression_fit_final);
 PG_FUNCTION_INFO_V1(forecast_regression_series);
 
 static const char *const regression_option_keys[] = {
-	"horizon", "validation", "level", "transform", "harmonics", "errors", "pooling", "halflife", "robust", "point", "lags", "verbose", "origins", NULL
+	"horizon", "validation", "level", "transform", "harmonics", "errors", "pooling", "halflife", "robust", "point", "lags", "verbose", "origins", "interactions", NULL
 };
 
-#define REG_MAX_CANDIDATES 8
+#define REG_MAX_CANDIDATES 10
 #define REG_ORIGINS 3			/* rolling validation origins by default */
 #define REG_MAX_ORIGINS 10
 
 /* A decoded model. */
 typedef struct RegModel
 {
-	RegLayout	L;					/* L.n_exog counts the lagged factors too */
+	RegLayout	L;					/* L.n_exog counts the factors' products and lags too */
 	int			n_exog;			/* the factors future_exog gives */
 	bool		lags;			/* the factors one period earlier are terms too */
+	bool		pairs;			/* the products of every two factors are terms too */
 	double	   *last_exog;		/* lags: nseries x n_exog, each series' last factors */
 	bool		log_scale;
 	bool		median;			/* point forecast: the log-normal's median (else its mean) */
@@ -129,45 +132,96 @@ max_harmonics(double period)
 static const char *
 candidate_name(const RegConfig *c)
 {
-	return psprintf("%s%s%s%s%s", c->log_scale ? "log" : "none",
+	return psprintf("%s%s%s%s%s%s", c->log_scale ? "log" : "none",
 					c->harmonics > 0 ? psprintf("+fourier%d", c->harmonics) : "",
 					c->halflife > 0 ? psprintf("+halflife%g", c->halflife) : "",
+					c->pairs ? "+pairs" : "",
 					c->lags ? "+lag1" : "",
 					c->log_scale && c->median ? "+median" : "");
 }
 
+/* the terms E factors give: themselves, then with pairs the product of every two */
+static int
+pair_width(int E, bool pairs)
+{
+	return pairs ? E + E * (E - 1) / 2 : E;
+}
+
+/* the terms of a form: the factors' terms, then with lags those of the period before */
+static int
+terms_width(int E, bool pairs, bool lags)
+{
+	return pair_width(E, pairs) * (lags ? 2 : 1);
+}
+
+static void
+expand_factors(int E, bool pairs, const double *x, double *out)
+{
+	int			c = E;
+
+	memcpy(out, x, sizeof(double) * E);
+	if (pairs)
+		for (int j = 0; j < E; j++)
+			for (int k = j + 1; k < E; k++)
+				out[c++] = x[j] * x[k];
+}
+
 /*
- * The panel with each period's factors followed by the same factors one period earlier (the
- * first period repeats its own): what a form with lags is fitted on. Memory in the current
- * context, charged to retailiq.max_memory.
+ * One period's terms from its factors x and, with lags, the factors prev of the period
+ * before: x, x_j x_k (j < k) with pairs, then the same of prev with lags.
+ */
+static void
+expand_row(int E, bool pairs, bool lags, const double *x, const double *prev, double *out)
+{
+	expand_factors(E, pairs, x, out);
+	if (lags)
+		expand_factors(E, pairs, prev, out + pair_width(E, pairs));
+}
+
+/*
+ * The panel with each period's factors expanded to the terms of a form (expand_row; the
+ * first period is its own predecessor): what a form with pairs or lags is fitted on.
+ * Memory in the current context, charged to retailiq.max_memory.
  */
 static ForecastPanel *
-panel_with_lags(const ForecastPanel *panel)
+panel_expanded(const ForecastPanel *panel, bool pairs, bool lags)
 {
-	int			E = panel->n_exog;
+	int			E = panel->n_exog,
+				T = terms_width(E, pairs, lags);
 	ForecastPanel *p = palloc(sizeof(ForecastPanel));
 
 	*p = *panel;
-	p->n_exog = 2 * E;
+	p->n_exog = T;
 	p->series = palloc(sizeof(ForecastSeries) * panel->nseries);
 	for (int i = 0; i < panel->nseries; i++)
 	{
 		const ForecastSeries *sr = &panel->series[i];
 		double	   *x = riq_alloc(CurrentMemoryContext,
-								  riq_mul_size(riq_mul_size(sr->n, 2 * E, "the lagged factors"),
-											   sizeof(double), "the lagged factors"),
-								  "the lagged factors");
+								  riq_mul_size(riq_mul_size(sr->n, T, "the factors' terms"),
+											   sizeof(double), "the factors' terms"),
+								  "the factors' terms");
 
 		CHECK_FOR_INTERRUPTS();
 		for (int t = 0; t < sr->n; t++)
-		{
-			memcpy(x + (Size) t * 2 * E, sr->exog + (Size) t * E, sizeof(double) * E);
-			memcpy(x + (Size) t * 2 * E + E, sr->exog + (Size) Max(t - 1, 0) * E, sizeof(double) * E);
-		}
+			expand_row(E, pairs, lags, sr->exog + (Size) t * E, sr->exog + (Size) Max(t - 1, 0) * E,
+					   x + (Size) t * T);
 		p->series[i] = *sr;
 		p->series[i].exog = x;
 	}
 	return p;
+}
+
+/* the panel a form is fitted on (built once per form of terms, in panels[4]) */
+static const ForecastPanel *
+form_panel(const ForecastPanel *panel, ForecastPanel **panels, const RegConfig *c)
+{
+	int			k = (c->pairs ? 2 : 0) + (c->lags ? 1 : 0);
+
+	if (k == 0)
+		return panel;
+	if (panels[k] == NULL)
+		panels[k] = panel_expanded(panel, c->pairs, c->lags);
+	return panels[k];
 }
 
 typedef struct ValResult
@@ -309,6 +363,7 @@ put_model(ModelBuilder *b, const ForecastPanel *panel, const RegFit *fit, int se
 	model_put_int(b, MODEL_PARAMS, "harmonics", L->harmonics);
 	model_put_int(b, MODEL_PARAMS, "n_exog", panel->n_exog);
 	model_put_int(b, MODEL_PARAMS, "lags", fit->config.lags ? 1 : 0);
+	model_put_int(b, MODEL_PARAMS, "pairs", fit->config.pairs ? 1 : 0);
 	model_put_text(b, MODEL_PARAMS, "transform", fit->config.log_scale ? "log" : "none");
 	if (fit->config.log_scale)
 		model_put_text(b, MODEL_PARAMS, "point", fit->config.median ? "median" : "mean");
@@ -327,9 +382,25 @@ put_model(ModelBuilder *b, const ForecastPanel *panel, const RegFit *fit, int se
 		names[2 * k - 1] = psprintf("cos%d", k);
 		names[2 * k] = psprintf("sin%d", k);
 	}
-	for (int k = 0; k < L->n_exog; k++)
-		names[1 + 2 * L->harmonics + k] = k < panel->n_exog ? psprintf("exog%d", k + 1) :
-			psprintf("exog%d_lag1", k - panel->n_exog + 1);
+	{
+		/* exogJ, exogJ*exogK with pairs, then the same with _lag1 with lags */
+		int			W = pair_width(panel->n_exog, fit->config.pairs),
+					c = 1 + 2 * L->harmonics;
+
+		for (int k = 0; k < panel->n_exog; k++)
+			names[c + k] = psprintf("exog%d", k + 1);
+		if (fit->config.pairs)
+		{
+			int			o = c + panel->n_exog;
+
+			for (int j = 0; j < panel->n_exog; j++)
+				for (int k = j + 1; k < panel->n_exog; k++)
+					names[o++] = psprintf("exog%d*exog%d", j + 1, k + 1);
+		}
+		if (fit->config.lags)
+			for (int k = 0; k < W; k++)
+				names[c + W + k] = psprintf("%s_lag1", names[c + k]);
+	}
 	model_put_text_array(b, MODEL_METRICS, "coef_names", names, p);
 	if (q > 0)
 	{
@@ -403,6 +474,7 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 	static const char *const poolings[] = {"shrink", "none", "full", NULL};
 	static const char *const points[] = {"auto", "median", "mean", NULL};
 	static const char *const lag_choices[] = {"auto", "none", "previous", NULL};
+	static const char *const pair_choices[] = {"auto", "none", "pairs", NULL};
 	SeriesCollector *state;
 	const char *opttext;
 	Jsonb	   *jb = NULL;
@@ -424,6 +496,7 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 				transform,
 				point,
 				lags_opt,
+				pairs_opt,
 				kmax;
 	double		level,
 				best_wape;
@@ -438,7 +511,9 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 	JsonbValue *hv;
 	RegFit	   *fit;
 	ModelBuilder *b;
-	ForecastPanel *lagged = NULL;
+	ForecastPanel *panels[4] = {NULL, NULL, NULL, NULL};
+	const ForecastPanel *fp;
+	bool		pairs_ok;
 
 	(void) riq_agg_context(fcinfo, "forecast_regression_fit_final");
 	if (PG_ARGISNULL(0))
@@ -482,6 +557,15 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 	robust = forecast_opt_bool(jb, "robust", true);
 	lags_opt = opt_choice(jb, "lags", lag_choices, 0,
 						  "\"auto\" lets validation choose whether each factor also counts one period later.");
+	pairs_opt = opt_choice(jb, "interactions", pair_choices, 0,
+						   "\"auto\" lets validation choose whether the product of every two factors is a term too.");
+	pairs_ok = panel->n_exog >= 2 && panel->n_exog <= REG_MAX_PAIRS_EXOG;
+	if (pairs_opt == 2 && !pairs_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options.interactions \"pairs\" needs 2 to %d factors, not %d",
+						REG_MAX_PAIRS_EXOG, panel->n_exog),
+				 errhint("Leave \"interactions\" out, or give \"none\".")));
 	point = opt_choice(jb, "point", points, 0,
 					   "\"auto\" lets validation choose between the median and the mean of the log-scale forecast.");
 	halflife_given = series_option_value(jb, "halflife") != NULL;
@@ -531,6 +615,7 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 			cand[ncand].halflife = halflife;
 			cand[ncand].robust = robust;
 			cand[ncand].lags = lags_opt == 2 && panel->n_exog > 0;
+			cand[ncand].pairs = pairs_opt == 2;
 			ncand++;
 		}
 
@@ -543,17 +628,17 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 				 errhint("Give \"validation\": 0 to say so, or a shorter one.")));
 		validation = 0;
 	}
-	if (panel->n_exog > 0 && lags_opt != 1)
-		lagged = panel_with_lags(panel);
 	/*
-	 * Three stages: the scale and the season with equal weights; for the best of those,
+	 * Four stages: the scale and the season with equal weights; for the best of those,
 	 * observation weights with a half-life of four and of two validation tails (a level that
-	 * moves is followed more closely); for the best so far, the factors' lags. The first
-	 * candidate wins ties.
+	 * moves is followed more closely); for the best so far, with 2 to REG_AUTO_PAIRS_EXOG
+	 * factors, the products of every two (a deal or a feature changes how sales answer the
+	 * price); for the best so far,
+	 * the factors' lags. The first candidate wins ties.
 	 */
 	best = cand[0];
 	best_wape = get_float8_infinity();
-	for (int stage = 0; stage < 3; stage++)
+	for (int stage = 0; stage < 4; stage++)
 	{
 		int			from = stage == 0 ? 0 : ncand;
 
@@ -564,7 +649,14 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 				cand[ncand].halflife = (double) k * validation;
 				ncand++;
 			}
-		if (stage == 2 && validation > 0 && lags_opt == 0 && lagged != NULL && isfinite(best_wape))
+		if (stage == 2 && validation > 0 && pairs_opt == 0 && panel->n_exog >= 2 &&
+			panel->n_exog <= REG_AUTO_PAIRS_EXOG && isfinite(best_wape))
+		{
+			cand[ncand] = best;
+			cand[ncand].pairs = true;
+			ncand++;
+		}
+		if (stage == 3 && validation > 0 && lags_opt == 0 && panel->n_exog > 0 && isfinite(best_wape))
 		{
 			cand[ncand] = best;
 			cand[ncand].lags = true;
@@ -579,9 +671,10 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 			if (validation == 0)
 				continue;
 			Lc.harmonics = cand[c].harmonics;
-			Lc.n_exog = cand[c].lags ? lagged->n_exog : panel->n_exog;
+			fp = form_panel(panel, panels, &cand[c]);
+			Lc.n_exog = fp->n_exog;
 			Lc.ncoef = 2 * Lc.harmonics + Lc.n_exog;
-			v = validate(cand[c].lags ? lagged : panel, &Lc, &cand[c], validation, origins, level, nonnegative, verbose);
+			v = validate(fp, &Lc, &cand[c], validation, origins, level, nonnegative, verbose);
 			/* the other point forecast of a log-scale form, unless options.point fixes it */
 			if (point == 0 && v.wape_other < v.wape)
 			{
@@ -598,9 +691,10 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 		}
 	}
 	L.harmonics = best.harmonics;
-	L.n_exog = best.lags ? lagged->n_exog : panel->n_exog;
+	fp = form_panel(panel, panels, &best);
+	L.n_exog = fp->n_exog;
 	L.ncoef = 2 * L.harmonics + L.n_exog;
-	fit = reg_fit(best.lags ? lagged : panel, &L, &best, 0, verbose);
+	fit = reg_fit(fp, &L, &best, 0, verbose);
 
 	b = model_begin(MODEL_KIND_FORECAST_REGRESSION);
 	put_model(b, panel, fit, panel->season, horizon, validation, origins, level, &best_val, nonnegative,
@@ -633,10 +727,15 @@ load_model(FunctionCallInfo fcinfo)
 		model_corrupt(mv, "The lags %lld are not 0 or 1.", (long long) model_get_int(mv, MODEL_PARAMS, "lags"));
 	if (m->lags && m->n_exog < 1)
 		model_corrupt(mv, "A model without factors has no lags.");
-	L->n_exog = m->lags ? 2 * m->n_exog : m->n_exog;
+	m->pairs = model_find(mv, MODEL_PARAMS, "pairs") != NULL && model_get_int(mv, MODEL_PARAMS, "pairs") != 0;
+	if (m->pairs && model_get_int(mv, MODEL_PARAMS, "pairs") != 1)
+		model_corrupt(mv, "The pairs %lld are not 0 or 1.", (long long) model_get_int(mv, MODEL_PARAMS, "pairs"));
+	if (m->pairs && (m->n_exog < 2 || m->n_exog > REG_MAX_PAIRS_EXOG))
+		model_corrupt(mv, "A model with %d factors has no products of factors.", m->n_exog);
 	if (season < 1 || season > 1000 || m->n_exog < 0 || m->n_exog > REG_MAX_EXOG ||
 		L->harmonics < 0 || L->harmonics > REG_MAX_HARMONICS)
 		model_corrupt(mv, "A size of the regression is out of range.");
+	L->n_exog = terms_width(m->n_exog, m->pairs, m->lags);
 	if (L->period != season_period(L->freq, season))
 		model_corrupt(mv, "The period %g does not belong to a season of %d.", L->period, season);
 	if (L->harmonics > max_harmonics(L->period))
@@ -731,17 +830,18 @@ forecast_one(const RegModel *m, int s, int h, const double *x, double *yhat, dou
 	DateADT		first = series_date_add(L->freq, (DateADT) m->last[s], 1);
 	int			E = m->n_exog;
 
-	if (m->lags)
+	if (m->lags || m->pairs)
 	{
-		/* the factors of each period, then those of the period before (the last one known) */
-		double	   *xx = palloc(sizeof(double) * (Size) h * 2 * E);
+		/*
+		 * each period's terms: its factors (and their products), then those of the period
+		 * before (the last one known for the first)
+		 */
+		double	   *xx = palloc(sizeof(double) * (Size) h * L->n_exog);
 
 		for (int k = 0; k < h; k++)
-		{
-			memcpy(xx + (Size) k * 2 * E, x + (Size) k * E, sizeof(double) * E);
-			memcpy(xx + (Size) k * 2 * E + E, k == 0 ? m->last_exog + (Size) s * E : x + (Size) (k - 1) * E,
-				   sizeof(double) * E);
-		}
+			expand_row(E, m->pairs, m->lags, x + (Size) k * E,
+					   !m->lags ? x : k == 0 ? m->last_exog + (Size) s * E : x + (Size) (k - 1) * E,
+					   xx + (Size) k * L->n_exog);
 		x = xx;
 	}
 	reg_forecast_z(L, m->coef + (Size) s * (1 + L->ncoef), m->phi[s], m->sigma2[s], m->resid[s],

@@ -158,7 +158,7 @@ BEGIN
                g.store_id || '/' || g.product_id, g.day, g.units,
                ARRAY[(g.promo IS NOT NULL)::int, g.depth, g.featured::int, g.before::int,
                      g.after::int, g.cannibal]::float8[],
-               reg)
+               CASE WHEN jsonb_typeof(reg) = 'object' THEN reg || '{"interactions": "none"}' ELSE reg END)  -- each factor's own effect: no products
       INTO m FROM promo_grid g;
 
     CREATE TEMP TABLE promo_coef ON COMMIT DROP AS

@@ -4,7 +4,7 @@
 -- SQLSTATE, never a crash or a NaN answer; the fit stops on statement_timeout and on
 -- retailiq.max_memory; an ordinary role fits and forecasts.
 BEGIN;
-SELECT plan(67);
+SELECT plan(80);
 SET extra_float_digits = 0;
 
 CREATE TEMP TABLE rh AS
@@ -97,6 +97,38 @@ SELECT throws_ok($$SELECT retailiq.forecast(pg_temp.mut(plain, '{params,lags}', 
 SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(m, '{params,point}', '"mode"')) FROM rh_lag$$, 'XX001', NULL, 'an unknown point forecast');
 SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, x, '{"lags": "two"}') FROM rh$$, '22023', NULL, 'options.lags unknown');
 SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, x, '{"point": 1}') FROM rh$$, '22023', NULL, 'options.point not text');
+-- the products of the factors (params.pairs): a model with them forecasts from its factors'
+-- products, a model written before them (no params.pairs) reads as without, and a pairs flag
+-- the coefficients do not match, of another value, or with fewer than two factors is corrupt
+CREATE TEMP TABLE rh_pair AS
+SELECT retailiq.forecast_regression_fit(series, ts, y, x, '{"horizon": 4, "interactions": "pairs", "lags": "previous"}') AS m,
+       retailiq.forecast_regression_fit(series, ts, y, x, '{"horizon": 4, "interactions": "none"}') AS without,
+       retailiq.forecast_regression_fit(series, ts, y, x[1:1], '{"horizon": 4}') AS one
+FROM rh;
+SELECT is((SELECT count(*) FROM rh_pair, pg_temp.fc(m) f WHERE f > 0), 2::bigint, 'a model with the products forecasts');
+SELECT is((SELECT retailiq.model_info(m) #>> '{params,pairs}' FROM rh_pair), '1', 'params.pairs 1 when asked for');
+SELECT is((SELECT array_agg(f) FROM rh_pair, pg_temp.fc((without::text::jsonb #- '{params,pairs}' #- '{types,params,pairs}')::text::retailiq.model) f),
+          (SELECT array_agg(f) FROM rh_pair, pg_temp.fc(without) f), 'a model without params.pairs forecasts as without the products');
+SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(m, '{params,pairs}', '2')) FROM rh_pair$$, 'XX001', NULL, 'pairs 2');
+SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(m, '{params,pairs}', '0')) FROM rh_pair$$, 'XX001', NULL, 'pairs 0 with the products'' coefficients');
+SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(without, '{params,pairs}', '1')) FROM rh_pair$$, 'XX001', NULL, 'pairs 1 without the products'' coefficients');
+SELECT throws_ok($$SELECT retailiq.forecast(pg_temp.mut(one, '{params,pairs}', '1'), 's01', 2, ARRAY[[1], [0]]::float8[]) FROM rh_pair$$,
+                 'XX001', NULL, 'pairs in a model of one factor');
+SELECT throws_ok($$SELECT retailiq.forecast(pg_temp.mut(plain, '{params,pairs}', '1'), 's01', 2) FROM rh_m$$, 'XX001', NULL, 'pairs in a model without factors');
+SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, x, '{"interactions": true}') FROM rh$$, '22023', NULL, 'options.interactions not text');
+SELECT is((SELECT count(*)
+             FROM (SELECT retailiq.forecast_regression_fit(series, ts, y,
+                          x || ARRAY[x[1] * 2 + 1, (ts - date '2024-01-01') % 3, (ts - date '2024-01-01') % 5,
+                                     (ts - date '2024-01-01') % 2, 1 - x[1]]::float8[],
+                          '{"horizon": 4, "lags": "none"}') AS m FROM rh) q,
+                  jsonb_array_elements_text(retailiq.model_info(q.m) #> '{metrics,candidates}') c
+             WHERE c LIKE '%+pairs%'), 0::bigint, 'validation offers no products of 7 factors unasked');
+SELECT ok((SELECT count(*) FROM rh_m, jsonb_array_elements_text(retailiq.model_info(m) #> '{metrics,candidates}') c
+            WHERE c LIKE '%+pairs%') >= 1, 'validation offers the products of 2 factors');
+SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, x[1:1], '{"interactions": "pairs"}') FROM rh$$, '22023',
+                 'options.interactions "pairs" needs 2 to 13 factors, not 1', 'products of one factor');
+SELECT throws_ok($$SELECT retailiq.forecast_regression_fit(series, ts, y, array_fill(1::float8, ARRAY[14]), '{"interactions": "pairs"}') FROM rh$$, '22023',
+                 'options.interactions "pairs" needs 2 to 13 factors, not 14', 'products of 14 factors');
 SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(m, '{params,transform}', '"sqrt"')) FROM rh_m$$, 'XX001', NULL, 'unknown transform');
 SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(m, '{params,freq}', '"hour"')) FROM rh_m$$, 'XX001', NULL, 'unknown frequency');
 SELECT throws_ok($$SELECT pg_temp.fc(pg_temp.mut(m, '{params,harmonics}', '40')) FROM rh_m$$, 'XX001', NULL, 'too many Fourier pairs');
