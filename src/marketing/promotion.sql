@@ -158,7 +158,10 @@ BEGIN
                g.store_id || '/' || g.product_id, g.day, g.units,
                ARRAY[(g.promo IS NOT NULL)::int, g.depth, g.featured::int, g.before::int,
                      g.after::int, g.cannibal]::float8[],
-               CASE WHEN jsonb_typeof(reg) = 'object' THEN reg || '{"interactions": "none"}' ELSE reg END)  -- each factor's own effect: no products
+               -- each factor's own effect: no products, and no lagged copies (the dips before and after
+               -- are factors of their own; a lagged promotion term would be left out of the
+               -- counterfactual below)
+               CASE WHEN jsonb_typeof(reg) = 'object' THEN reg || '{"interactions": "none", "lags": "none"}' ELSE reg END)
       INTO m FROM promo_grid g;
 
     CREATE TEMP TABLE promo_coef ON COMMIT DROP AS
