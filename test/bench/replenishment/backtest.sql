@@ -2,7 +2,7 @@
 -- from 5% (below 50% its z is negative: it orders less than the mean, so the grid reaches
 -- achieved service levels below any 'plan' line's). 'plan_pooled' (the pooled service target)
 -- on the sample and Online Retail only: each 'plan' replay of Dominick's refits 913 series
--- five times (8-12 minutes), and Dominick's goals are met by 'plan'.
+-- five times (5-15 minutes), and plan_pooled's figures on the daily data were no better.
 CREATE FUNCTION bench_repl.run(data text, source text, from_date date, to_date date, lead int, review int,
                                policy text, target float8, refit int)
 RETURNS void LANGUAGE plpgsql AS $$
