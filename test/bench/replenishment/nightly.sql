@@ -1,5 +1,8 @@
 -- The nightly plan for the sample's 10,000 store x product series, after their forecasts
 -- (goal: at most 2 minutes after them). The inventory is the sample's stock table.
+\pset format aligned
+\pset tuples_only off
+\pset footer off
 \timing on
 \echo 'nightly forecast of 10,000 series (auto, horizons 1, 7, 28; not part of the goal):'
 SELECT retailiq.refresh_forecasts(ARRAY[1, 7, 28], 'bench_repl_all') AS forecast_rows;

@@ -2,6 +2,7 @@
 -- stock; for 'plan' and 'plan_pooled', the classic policy's average stock at the same achieved service level
 -- (linear between the two grid targets whose achieved levels bracket it) and the ratio.
 \pset format aligned
+\pset tuples_only off
 \pset footer off
 WITH rop AS (
     SELECT data, csl, avg_on_hand, lead(csl) OVER w AS csl2, lead(avg_on_hand) OVER w AS aoh2
@@ -9,7 +10,7 @@ WITH rop AS (
     WINDOW w AS (PARTITION BY data ORDER BY csl, target)),
 plan AS (
     SELECT p.*, (SELECT r.avg_on_hand + (p.csl - r.csl) * (r.aoh2 - r.avg_on_hand) / nullif(r.csl2 - r.csl, 0)
-                   FROM rop r WHERE r.data = p.data AND p.csl BETWEEN r.csl AND r.csl2
+                   FROM rop r WHERE r.data = p.data AND p.csl BETWEEN r.csl AND r.csl2 AND r.csl2 > r.csl
                   ORDER BY r.csl LIMIT 1) AS rop_same
       FROM bench_repl.result p WHERE p.policy IN ('plan', 'plan_pooled'))
 SELECT r.data, r.target, r.policy, round(r.csl::numeric, 3) AS csl, round(r.fill_rate::numeric, 3) AS fill_rate,
@@ -25,10 +26,14 @@ SELECT r.data, r.target, r.policy, round(r.csl::numeric, 3) AS csl, round(r.fill
   LEFT JOIN plan p ON p.data = r.data AND p.target = r.target AND p.policy = r.policy
  WHERE r.policy <> 'reorder_point' OR r.target IN (0.9, 0.95)
  ORDER BY r.data DESC, r.target, r.policy;
-\echo 'reorder_point on the grid of targets (for the interpolation):'
-SELECT data, string_agg(format('%s -> csl %s, stock %s', target, round(csl::numeric, 3), round(avg_on_hand::numeric)), '; '
-                        ORDER BY target)
-  FROM bench_repl.result WHERE policy = 'reorder_point' GROUP BY data ORDER BY data DESC;
+\echo 'reorder_point on the grid of targets (for the interpolation; monotone: achieved CSL and stock rise with the target):'
+SELECT data, bool_and(csl >= prev_csl AND avg_on_hand >= prev_stock) IS NOT FALSE AS monotone,
+       string_agg(format('%s -> csl %s, stock %s', target, round(csl::numeric, 3), round(avg_on_hand::numeric)), '; '
+                  ORDER BY target) AS grid
+  FROM (SELECT r.*, lag(csl) OVER w AS prev_csl, lag(avg_on_hand) OVER w AS prev_stock
+          FROM bench_repl.result r WHERE policy = 'reorder_point'
+        WINDOW w AS (PARTITION BY data ORDER BY target)) g
+ GROUP BY data ORDER BY data DESC;
 -- Where the stock goes: the same comparison per fifth of the series by demand over the
 -- replayed weeks (fifth 1 the slowest), each fifth's classic stock interpolated on the
 -- classic grid's achieved levels of that fifth. A diagnosis, not a goal.
@@ -48,6 +53,7 @@ rop AS (
 p AS (
     SELECT g.*, (SELECT r.stock + (g.csl - r.csl) * (r.stock2 - r.stock) / nullif(r.csl2 - r.csl, 0)
                    FROM rop r WHERE r.data = g.data AND r.fifth = g.fifth AND g.csl BETWEEN r.csl AND r.csl2
+                    AND r.csl2 > r.csl
                   ORDER BY r.csl LIMIT 1) AS rop_same
       FROM g WHERE g.policy IN ('plan', 'plan_pooled'))
 SELECT data, target, policy,

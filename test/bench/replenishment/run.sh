@@ -23,7 +23,7 @@ Q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 Q -c "DROP SCHEMA IF EXISTS bench_repl CASCADE" 2>/dev/null
 echo "   generating the default sample (about 2-3 minutes on a loaded machine)"
 Q -c "SELECT sum(row_count) FROM retailiq.generate_sample_data('bench_repl')" >/dev/null
-Q -f "$HERE/setup.sql"
+Q -f "$HERE/setup.sql" >/dev/null
 if [ -f "${BENCH_DATA:-}/dominicks/orange_juice_weekly.csv" ]; then
   Q -c "\\copy bench_repl.oj FROM '$BENCH_DATA/dominicks/orange_juice_weekly.csv' CSV HEADER"
   Q -c "SELECT name FROM retailiq.register_sales_source('bench_repl_dom', 'bench_repl.oj_sales', 'series', 'week_start', 'units', method => 'auto', store_column => 'store', product_column => 'brand')" >/dev/null
