@@ -146,8 +146,10 @@ SELECT count(*) AS held_out, count(DISTINCT k) AS origins,
        (SELECT retailiq.model_info(m) #>> '{params,origins}' FROM oj_fixed) AS origins_param
 FROM fc JOIN oj_panel p ON p.series = fc.series AND p.ts = fc.ts;
 -- The interval's evidence: the chosen form's held-out coverage before calibration and after
--- (the 80% quantile of 22 x 12 x 3 = 792 standardised errors: 634 of them inside)
-SELECT round((i #>> '{metrics,validation_coverage_calibrated}')::numeric, 4) AS calibrated,
+-- (the 80% quantile of 22 x 12 x 3 = 792 standardised errors: 633 or 634 of them inside, as
+-- the error at the quantile itself counts in or out, which the fit's last bits decide: the
+-- same build gave 634 in make test's cluster and 633 in a pg_virtualenv one; so two decimals)
+SELECT round((i #>> '{metrics,validation_coverage_calibrated}')::numeric, 2) AS calibrated,
        ((i #>> '{data,calibration}')::float8 > 1) = ((i #>> '{metrics,validation_coverage}')::float8 < 0.8) AS calibration_widens_when_it_covered_less
 FROM oj_models, LATERAL (SELECT retailiq.model_info(pooled) AS i) x;
 -- one origin: the last tail alone, as before (other figures)
