@@ -704,6 +704,17 @@ forecast_regression_fit_final(PG_FUNCTION_ARGS)
 
 /* ---------------------------------------------------------------- reading the model */
 
+/* a 0/1 parameter of the model (absent in models written before it: 0) */
+static bool
+param_flag(const ModelView *mv, const char *key)
+{
+	int64		v = model_find(mv, MODEL_PARAMS, key) != NULL ? model_get_int(mv, MODEL_PARAMS, key) : 0;
+
+	if (v != 0 && v != 1)
+		model_corrupt(mv, "The %s %lld are not 0 or 1.", key, (long long) v);
+	return v == 1;
+}
+
 static RegModel *
 load_model(FunctionCallInfo fcinfo)
 {
@@ -722,14 +733,10 @@ load_model(FunctionCallInfo fcinfo)
 	L->period = model_get_float(mv, MODEL_PARAMS, "period");
 	L->harmonics = (int) model_get_int(mv, MODEL_PARAMS, "harmonics");
 	m->n_exog = (int) model_get_int(mv, MODEL_PARAMS, "n_exog");
-	m->lags = model_find(mv, MODEL_PARAMS, "lags") != NULL && model_get_int(mv, MODEL_PARAMS, "lags") != 0;
-	if (m->lags && model_get_int(mv, MODEL_PARAMS, "lags") != 1)
-		model_corrupt(mv, "The lags %lld are not 0 or 1.", (long long) model_get_int(mv, MODEL_PARAMS, "lags"));
+	m->lags = param_flag(mv, "lags");
 	if (m->lags && m->n_exog < 1)
 		model_corrupt(mv, "A model without factors has no lags.");
-	m->pairs = model_find(mv, MODEL_PARAMS, "pairs") != NULL && model_get_int(mv, MODEL_PARAMS, "pairs") != 0;
-	if (m->pairs && model_get_int(mv, MODEL_PARAMS, "pairs") != 1)
-		model_corrupt(mv, "The pairs %lld are not 0 or 1.", (long long) model_get_int(mv, MODEL_PARAMS, "pairs"));
+	m->pairs = param_flag(mv, "pairs");
 	if (m->pairs && (m->n_exog < 2 || m->n_exog > REG_MAX_PAIRS_EXOG))
 		model_corrupt(mv, "A model with %d factors has no products of factors.", m->n_exog);
 	if (season < 1 || season > 1000 || m->n_exog < 0 || m->n_exog > REG_MAX_EXOG ||

@@ -775,8 +775,9 @@ km_todo_simd(const double *thr, int m, double moved, int *todo)
 
 /*
  * lloyd_step's labelling for k <= 8 on the SIMD path, which computes distances only for the
- * rows whose label may change (the counts and sums are then formed over all rows). When a row's distances were last computed, its nearest center was nearer
- * than any other by a margin (the distance to the second nearest less the distance to the
+ * rows whose label may change (the counts and sums are then formed over all rows). When a
+ * row's distances were last computed, its nearest center was nearer than any other by a
+ * margin (the distance to the second nearest less the distance to the
  * nearest); since then no center has moved farther than the largest drift of each step, so
  * the row's distance to its center has grown, and to any other center shrunk, by at most
  * that sum each: while twice the sum of the largest drifts (moved) stays below the margin,
