@@ -12,7 +12,9 @@
 # 'reorder_point' and 'naive'. The classic policy is also run at targets from 50% to 99.5%,
 # and its average stock interpolated linearly at the service level 'plan' achieved, so the
 # two are compared at the same achieved service level. Nothing is tuned: the plan's only
-# inputs are the registered method's forecasts; the replayed weeks are the data's last.
+# inputs are the registered method's forecasts (the sample source's regression options were
+# chosen on the 8 weeks before the replayed ones; doc/replenishment.md, "Factors and skewed
+# intervals"); the replayed weeks are the data's last.
 #   3. real daily data kept away from the plan's development: Online Retail (BENCH_DATA/
 #      online_retail, one online shop, its 100 best-selling products by units before the
 #      replayed weeks), the last 8 weeks (2011-10-14 .. 2011-12-08) replayed, lead 2 days,
