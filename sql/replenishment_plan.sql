@@ -195,6 +195,29 @@ SELECT substring(p FROM '<div class="v">([0-9,]+)</div><div class="l">expected s
            AND o.on_hand + o.on_order < o.demand_mean AND o.on_hand + o.on_order + o.order_qty >= o.demand_mean) AS averted
   FROM retailiq.report_purchaser('shop') p;
 
+-- A forecast made on the log scale (the dynamic regression's): its interval is expm1 of a
+-- Normal's quantiles, skewed to the right. Median 100 (m = ln 101), s = 0.5 at 80% (z =
+-- 1.2816): bounds expm1(m -/+ 0.6408) = 52.22 and 190.57. The plan reads the log-normal
+-- through the bounds: mean 101 e^0.125 - 1 = 113.45 (not the point, 100), variance
+-- (e^0.25 - 1) 101^2 e^0.25 = 3720.3 (the Normal reading of the width would give
+-- ((190.57 - 52.22) / 2.5631)^2 = 2913.5 around 100). A symmetric interval, one whose lower
+-- bound is 0 or below, and no interval keep the Normal and Poisson readings.
+SELECT round(m.mean::numeric, 2) AS mean, round(m.var::numeric, 1) AS var
+  FROM retailiq_internal.replenishment_moments(100, exp(ln(101) - 0.5 * retailiq.normal_quantile(0.9)) - 1,
+                                               exp(ln(101) + 0.5 * retailiq.normal_quantile(0.9)) - 1, 0.8) m;
+SELECT round(m.mean::numeric, 2) AS mean, round(m.var::numeric, 4) AS var
+  FROM (VALUES (1, 5::float8, 3::float8, 7::float8, 0.8::float8), (2, 0.2, 0, 3, 0.8), (3, 2, NULL, NULL, NULL),
+               (4, -0.5, NULL, NULL, NULL)) v(i, y, lo, hi, lv)
+ CROSS JOIN LATERAL retailiq_internal.replenishment_moments(v.y, v.lo, v.hi, v.lv) m ORDER BY v.i;
+-- in the plan: store 1's product 4 (no lead time, a 3-day review) with those forecasts has
+-- demand 3 x 113.45 = 340.34 over its protection period
+UPDATE retailiq.forecast_result
+   SET yhat = 100, yhat_lower = exp(ln(101) - 0.5 * retailiq.normal_quantile(0.9)) - 1,
+       yhat_upper = exp(ln(101) + 0.5 * retailiq.normal_quantile(0.9)) - 1, interval_level = 0.8
+ WHERE model_name = 'forecast:shop' AND series = '1/4';
+SELECT series, lead_time_days, review_days, round(demand_mean::numeric, 2) AS demand_mean
+  FROM retailiq.replenishment_plan('shop') WHERE series = '1/4';
+
 SELECT retailiq.revoke_store('riq_mgr2', 2);
 DROP OWNED BY riq_buyer, riq_mgr2, riq_nobody;
 DROP ROLE riq_buyer, riq_mgr2, riq_nobody;

@@ -72,7 +72,7 @@ BEGIN
             -- replenishment (replenishment_plan, replenishment_backtest, the row security
             -- of purchase_order, order_plan and replenishment_parameter)
             'replenishment_order', 'replenishment_simulate', 'replenishment_all_stores',
-            'replenishment_defaults', 'replenishment_pooled_levels',
+            'replenishment_defaults', 'replenishment_pooled_levels', 'replenishment_moments',
             -- the scheduler's API (schedule, alter_job, run_job, unschedule, wait_for_job)
             'job_check_session', 'job_not_found',
             -- masking functions (mask_partial) and generate_sample_data

@@ -33,7 +33,6 @@ DECLARE
     v_model retailiq.model;
     v_fit_options jsonb;
     v_level float8;
-    v_z float8;
     v_keys text;
     v_inventory boolean;
     j int;
@@ -155,7 +154,6 @@ BEGIN
         v_fits := (v_n + v_f - 1) / v_f;
         v_fit_options := retailiq_internal.sales_source_options(src.options);
         v_level := coalesce((v_fit_options ->> 'level')::float8, 0.8);
-        v_z := retailiq.normal_quantile((1 + v_level) / 2);
         FOR j IN 0 .. v_fits - 1 LOOP
             v_origin := v_first + j * v_f * v_pd;
             EXECUTE retailiq_internal.sales_source_fit_query(src, src.method, true, src.options ? 'history_days')
@@ -163,13 +161,12 @@ BEGIN
               USING src.method, v_fit_options, v_origin, (src.options ->> 'history_days')::int;
             CONTINUE WHEN v_model IS NULL;
             INSERT INTO riq_backtest_forecast
-            SELECT f.series, j, f.step, greatest(f.yhat, 0),
-                   CASE WHEN f.yhat_upper IS NULL THEN greatest(f.yhat, 0)
-                        ELSE ((f.yhat_upper - f.yhat_lower) / (2 * v_z)) ^ 2 END
+            SELECT f.series, j, f.step, mv.mean, mv.var
               FROM retailiq.forecast_all(v_model, v_f + v_l + v_r,
                        CASE WHEN cardinality(src.exog_columns) > 0
                                  AND (SELECT fm.factors FROM retailiq.forecast_methods fm WHERE fm.name = src.method)
                             THEN retailiq_internal.sales_source_future_exog(src, v_model, v_f + v_l + v_r, v_origin) END) f
+             CROSS JOIN LATERAL retailiq_internal.replenishment_moments(f.yhat, f.yhat_lower, f.yhat_upper, v_level) mv
              WHERE f.series IN (SELECT b.series FROM riq_backtest_series b);
         END LOOP;
         CREATE INDEX ON riq_backtest_forecast (series, fit, step);

@@ -107,15 +107,13 @@ BEGIN
         fd AS (
             SELECT DISTINCT ON (f.series, f.day) f.series, f.day, f.mu, f.var
               FROM (SELECT r.series, r.created_at, d.day::date AS day,
-                           greatest(r.yhat, 0) / n.days AS mu,
-                           CASE WHEN r.yhat_upper IS NULL THEN greatest(r.yhat, 0)
-                                ELSE ((r.yhat_upper - r.yhat_lower)
-                                      / (2 * retailiq.normal_quantile((1 + r.interval_level) / 2))) ^ 2
-                           END / n.days AS var
+                           mv.mean / n.days AS mu, mv.var / n.days AS var
                       FROM retailiq.forecast_result r
                      CROSS JOIN LATERAL (SELECT ((r.period_start + CASE r.grain WHEN 'day' THEN interval '1 day'
                                                      WHEN 'week' THEN interval '1 week' ELSE interval '1 month' END)::date
                                                  - r.period_start)::float8 AS days) n
+                     CROSS JOIN LATERAL retailiq_internal.replenishment_moments(r.yhat, r.yhat_lower, r.yhat_upper,
+                                                                                 r.interval_level) mv
                      CROSS JOIN LATERAL generate_series(r.period_start, r.period_start + n.days::int - 1, interval '1 day') d(day)
                      WHERE r.model_name = $1 AND r.period_start > $2 - 31
                        AND r.period_start < $2 + (SELECT max(p.need) FROM p)

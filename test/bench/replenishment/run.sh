@@ -6,11 +6,15 @@
 #   2. Dominick's orange juice (BENCH_DATA/dominicks, 913 store x brand series, weekly): the
 #      last 20 weeks (1992-05-21 .. 1992-10-01) replayed, lead time 1 week, weekly review;
 # each at 90% and 95% target cycle service level, for 'plan' (forecasts refitted with the
-# source's method, 'auto', every 7 days on the sample and every 4 weeks on Dominick's),
+# source's method, 'auto', every 7 days on the sample and every 4 weeks on Dominick's; both
+# with the factors known when ordering, so 'auto' fits the dynamic regression: the sample's
+# promotions and holidays (setup.sql), Dominick's log price, deal and feature (dominicks.sql)),
 # 'reorder_point' and 'naive'. The classic policy is also run at targets from 50% to 99.5%,
 # and its average stock interpolated linearly at the service level 'plan' achieved, so the
 # two are compared at the same achieved service level. Nothing is tuned: the plan's only
-# inputs are the registered method's forecasts; the replayed weeks are the data's last.
+# inputs are the registered method's forecasts (the sample source's regression options were
+# chosen on the 8 weeks before the replayed ones; doc/replenishment.md, "Factors and skewed
+# intervals"); the replayed weeks are the data's last.
 #   3. real daily data kept away from the plan's development: Online Retail (BENCH_DATA/
 #      online_retail, one online shop, its 100 best-selling products by units before the
 #      replayed weeks), the last 8 weeks (2011-10-14 .. 2011-12-08) replayed, lead 2 days,
@@ -26,7 +30,7 @@ Q -c "SELECT sum(row_count) FROM retailiq.generate_sample_data('bench_repl')" >/
 Q -f "$HERE/setup.sql" >/dev/null
 if [ -f "${BENCH_DATA:-}/dominicks/orange_juice_weekly.csv" ]; then
   Q -c "\\copy bench_repl.oj FROM '$BENCH_DATA/dominicks/orange_juice_weekly.csv' CSV HEADER"
-  Q -c "SELECT name FROM retailiq.register_sales_source('bench_repl_dom', 'bench_repl.oj_sales', 'series', 'week_start', 'units', method => 'auto', store_column => 'store', product_column => 'brand')" >/dev/null
+  Q -f "$HERE/dominicks.sql" >/dev/null
 else
   echo "   note: ${BENCH_DATA:-BENCH_DATA}/dominicks is missing: Dominick's is skipped"
 fi
