@@ -32,30 +32,11 @@ CREATE FUNCTION retailiq_internal.replenishment_pooled_levels(mean float8[], var
 
 -- A forecast's demand mean and variance, from its point forecast and its interval at `level`
 -- (replenishment_plan and replenishment_backtest; doc/replenishment.md, "How the order is
--- worked out"). No interval: Poisson (the variance is the mean). An interval skewed to the
--- right (lower bound above 0, upper bound further from the point than the lower one: a
--- forecast made on the log scale, whose interval is expm1 of a Normal's quantiles) is read
--- as the shifted log-normal through its two bounds, log(1 + D) ~ N(m, s^2) with m the
--- midpoint and s the half-width over z of log(1 + bound): mean exp(m + s^2/2) - 1, variance
--- (exp(s^2) - 1) exp(2m + s^2). Otherwise a Normal: the point (clipped at 0) and
--- ((upper - lower) / 2z)^2. The Normal reading of a log-normal's interval understates both
--- moments (the point is its median, the width misses the long right tail).
+-- worked out"): Poisson without an interval, the log-normal through the bounds of an
+-- interval skewed to the right, else a Normal (order.c).
 CREATE FUNCTION retailiq_internal.replenishment_moments(yhat float8, lower float8, upper float8, level float8,
                                                         OUT mean float8, OUT var float8)
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-SELECT CASE WHEN q.lognormal THEN exp(q.m + q.s2 / 2) - 1 ELSE greatest(yhat, 0) END,
-       CASE WHEN upper IS NULL THEN greatest(yhat, 0)
-            WHEN q.lognormal THEN (exp(q.s2) - 1) * exp(2 * q.m + q.s2)
-            ELSE ((upper - lower) / (2 * q.z)) ^ 2 END
-  FROM (SELECT l.z, l.m, l.s2, coalesce(l.skewed AND 2 * l.m + l.s2 < 700, false) AS lognormal
-          FROM (SELECT k.z, k.skewed,
-                       CASE WHEN k.skewed THEN (ln(1 + upper) + ln(1 + lower)) / 2 END AS m,
-                       CASE WHEN k.skewed THEN ((ln(1 + upper) - ln(1 + lower)) / (2 * k.z)) ^ 2 END AS s2
-                  FROM (SELECT retailiq.normal_quantile((1 + level) / 2) AS z,
-                               lower > 0 AND upper > lower AND upper - yhat > (yhat - lower) * (1 + 1e-9)
-                               AND level > 0 AND level < 1 AS skewed) k) l) q
-$$;
+    AS 'MODULE_PATHNAME', 'replenishment_moments' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- Whether the caller sees every store (purchaser, operator, admin, by membership; the roles
 -- may not exist yet).
