@@ -45,6 +45,7 @@ static const KindInfo kinds[MODEL_KIND_MAX + 1] = {
 	[MODEL_KIND_FORECAST_REGRESSION] = {"forecast_regression", true},
 	[MODEL_KIND_RECOMMENDER] = {"recommender", true},
 	[MODEL_KIND_ELASTICITY] = {"elasticity", true},
+	[MODEL_KIND_FORECAST_GLOBAL] = {"forecast_global", true},
 };
 
 const char *

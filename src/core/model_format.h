@@ -72,10 +72,11 @@ typedef enum ModelKind
 	MODEL_KIND_FORECAST_ENSEMBLE = 15,
 	MODEL_KIND_FORECAST_REGRESSION = 16,
 	MODEL_KIND_RECOMMENDER = 17,
-	MODEL_KIND_ELASTICITY = 18
+	MODEL_KIND_ELASTICITY = 18,
+	MODEL_KIND_FORECAST_GLOBAL = 19
 } ModelKind;
 
-#define MODEL_KIND_MAX 18
+#define MODEL_KIND_MAX 19
 
 /* Why a value was rejected: a truncated/garbled value, or one from a newer retailiq. */
 typedef enum ModelDecodeStatus

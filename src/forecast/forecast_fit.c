@@ -653,7 +653,7 @@ forecast_fit_model(FitStage *fs)
 	for (i = 0, k = 0; i < ns; i++)
 		if (fs->keep[i])
 		{
-			memmove(&fits[(Size) k * used], &fits[(Size) i * nrec], sizeof(SeriesFit) * used);
+			memmove(&fits[(Size) k * nrec], &fits[(Size) i * nrec], sizeof(SeriesFit) * nrec);
 			fs->vmae[k] = fs->vmae[i];
 			fs->plans[k] = fs->plans[i];
 			fs->hash[k] = fs->hash[i];
@@ -661,8 +661,14 @@ forecast_fit_model(FitStage *fs)
 			k++;
 		}
 	ns = k;
-	nrec = used;
+	/*
+	 * The panel steps see every record a fit wrote (a pooled method's stashed values are in
+	 * records of code 0, which no model keeps), then the records kept are packed.
+	 */
 	forecast_finish_panel(fits, ns, nrec, &o);
+	for (k = 0; k < ns; k++)
+		memmove(&fits[(Size) k * used], &fits[(Size) k * nrec], sizeof(SeriesFit) * used);
+	nrec = used;
 
 	b = model_begin(o.method->kind);
 	model_put_text(b, MODEL_PARAMS, "method", o.method->name);

@@ -31,7 +31,8 @@
 #include "forecast/series.h"
 
 #define FORECAST_MAX_METHODS 24
-#define FORECAST_MAX_RECORDS 5	/* SeriesFit records per series: a combination and 4 components */
+#define FORECAST_MAX_RECORDS 18	/* SeriesFit records per series in a fit: global_ar's 2 and its
+									 * 16 of stashed values (combo: its own and 4 components) */
 #define FORECAST_MAX_EVIDENCE 8	/* candidates a fit's validation evidence names */
 #define FORECAST_METHOD_OPTS 64	/* bytes of typed options a method may keep */
 
@@ -79,6 +80,7 @@ typedef struct ForecastMethod
 	bool		requestable;	/* a user may name it (the mean is only a fallback) */
 	int			records;		/* local methods: SeriesFit records per series (0 = 1) */
 	int			min_records;	/* the fewest a stored fit may have, when the layout grew (0 = records) */
+	bool		pooled;			/* fitted over the panel (finish_panel): a warm start refits every series */
 	const char *trainer;		/* the aggregate that fits it */
 	const char *description;
 	const char *const *option_keys; /* its own option keys (NULL-terminated) or NULL */

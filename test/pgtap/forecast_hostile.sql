@@ -3,7 +3,7 @@
 -- in a clean ERROR with its SQLSTATE, never a crash, a read out of bounds, a huge allocation
 -- or a NaN answer. Ordinary use keeps working, also for an ordinary role.
 BEGIN;
-SELECT plan(82);
+SELECT plan(88);
 SET extra_float_digits = 0;
 
 -- ---------------------------------------------------------------- accuracy states
@@ -85,14 +85,26 @@ SELECT 'shop' || s AS series, d::date AS ts,
 FROM generate_series(1, 2) s, generate_series('2024-01-01'::date, '2024-03-31', '1 day') d;
 CREATE TEMP TABLE hm AS
 SELECT meth, retailiq.forecast_fit(series, ts, y, meth)::text AS t
-FROM hs, unnest(ARRAY['ets', 'snaive', 'croston', 'auto']) meth GROUP BY meth;
+FROM hs, unnest(ARRAY['ets', 'snaive', 'croston', 'auto', 'global_ar']) meth GROUP BY meth;
 -- a crafted value: the model's text with one field replaced, read back (valid checksum)
 CREATE FUNCTION pg_temp.craft(meth text, path text[], v jsonb) RETURNS retailiq.model LANGUAGE sql AS
 $$ SELECT jsonb_set(t::jsonb, path, v)::text::retailiq.model FROM hm WHERE hm.meth = craft.meth $$;
 CREATE FUNCTION pg_temp.craft_text(meth text, pattern text, repl text) RETURNS retailiq.model LANGUAGE sql AS
 $$ SELECT regexp_replace(t, pattern, repl)::retailiq.model FROM hm WHERE hm.meth = craft_text.meth $$;
 
-SELECT is((SELECT count(*) FROM hm, retailiq.forecast_all(t::retailiq.model, 7)), 56::bigint, 'untouched models forecast');
+SELECT is((SELECT count(*) FROM hm, retailiq.forecast_all(t::retailiq.model, 7)), 70::bigint, 'untouched models forecast');
+-- global_ar: each series' path record and its variances record (global_ar.c)
+SELECT is((SELECT t::jsonb #> '{data,method}' FROM hm WHERE meth = 'global_ar'), '[11, 11, 11, 11]'::jsonb, 'global_ar model: two records a series');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('global_ar', '{data,method}', '[11, 0, 11, 11]'), 7)$$,
+                 'XX001', NULL, 'global_ar model: a path without its variances');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('global_ar', '{data,seasonal,0,3}', '1e6'), 7)$$,
+                 'XX001', NULL, 'global_ar model: a log-scale forecast of 10^6 (exp would overflow)');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('global_ar', '{data,seasonal,3,5}', '0'), 7)$$,
+                 'XX001', NULL, 'global_ar model: a variance that shrinks with the horizon');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('global_ar', '{data,par,0,0}', '0'), 7)$$,
+                 'XX001', NULL, 'global_ar model: no lags');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('global_ar', '{data,spec,1,4}', '12'), 7)$$,
+                 'XX001', NULL, 'global_ar model: variances of 12 steps where 64 are kept');
 SELECT throws_ok($$SELECT * FROM retailiq.forecast(regexp_replace((SELECT retailiq.forecast_fit(series, ts, y, 'tsb')::text FROM hs WHERE series = 'shop1'),
                  '"par": \[\[[^]]*\]\]', '"par": [[0.1, 0.1, 0, 0, 1, 3, 1.5]]')::retailiq.model, 'shop1', 7)$$,
                  'XX001', NULL, 'tsb model: a sale probability above 1');

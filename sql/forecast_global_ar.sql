@@ -1,0 +1,127 @@
+-- 'global_ar': one autoregression of the log values pooled over every series of the call
+-- (a global model). Worked out by hand here with one lag and a season of 2, where the
+-- pooled regression is a simple regression SQL's regr_* aggregates compute too; then the
+-- same model whichever way the fit was spread (parallel workers, streamed groups,
+-- distributed parts), and the errors.
+SET extra_float_digits = 0;
+
+-- 20 monthly series of 30 to 49 months with a two-month rhythm, a trend and a wobble
+CREATE TABLE gar_sales AS
+SELECT 'g' || lpad(k::text, 2, '0') AS series, (date '2020-01-01' + make_interval(months => i))::date AS ts,
+       round(50 + 3 * k + 8 * (i % 2) + 0.4 * i + 5 * sin(i * k))::float8 AS y
+FROM generate_series(1, 20) k, generate_series(0, 29 + k - 1) i;
+
+-- The regression by hand: z = ln(1 + y); each window's level is the mean of the 2 values
+-- before it; the target z_t - level on the lag z_{t-1} - level, with an intercept.
+CREATE TABLE gar_windows AS
+SELECT series, t, z - (z1 + z2) / 2 AS target, z1 - (z1 + z2) / 2 AS x
+FROM (SELECT series, row_number() OVER w AS t, ln(1 + y) AS z,
+             lag(ln(1 + y), 1) OVER w AS z1, lag(ln(1 + y), 2) OVER w AS z2
+        FROM gar_sales WINDOW w AS (PARTITION BY series ORDER BY ts)) s
+WHERE z2 IS NOT NULL;
+CREATE TABLE gar_ref AS
+SELECT regr_intercept(target, x) AS b0, regr_slope(target, x) AS b1,
+       (regr_syy(target, x) - regr_sxy(target, x) ^ 2 / regr_sxx(target, x)) / (count(*) - 2) AS sigma2,
+       count(*) AS windows
+FROM gar_windows;
+SELECT round(b0::numeric, 6) AS b0, round(b1::numeric, 6) AS b1, round(sigma2::numeric, 8) AS sigma2, windows
+FROM gar_ref;
+
+CREATE TABLE gar_model AS
+SELECT retailiq.forecast_fit(series, ts, y, 'global_ar', '{"season": 2, "global_lags": 1, "global_windows": 100}') AS m FROM gar_sales;
+SELECT retailiq.model_kind(m), retailiq.model_info(m) -> 'metrics' ->> 'nseries' AS series
+FROM gar_model;
+
+-- Series g01's next two months by hand: step 1 from its last two values, step 2 from
+-- step 1's forecast and its last value; the interval's log-scale variance sigma2 at step
+-- 1 and sigma2 (1 + c1^2) at step 2, where c1 = b1 + (1 - b1) / 2 is the weight of the
+-- last value once the level is written out (80% interval: z = 1.281552).
+CREATE TABLE gar_hand AS
+WITH last2 AS (
+    SELECT max(z) FILTER (WHERE rn = 1) AS zn, max(z) FILTER (WHERE rn = 2) AS zp
+    FROM (SELECT ln(1 + y) AS z, row_number() OVER (ORDER BY ts DESC) AS rn
+            FROM gar_sales WHERE series = 'g01') s WHERE rn <= 2
+), s1 AS (
+    SELECT zn, (zn + zp) / 2 + b0 + b1 * (zn - (zn + zp) / 2) AS e1, b0, b1, sigma2 FROM last2, gar_ref
+), s2 AS (
+    SELECT *, (e1 + zn) / 2 + b0 + b1 * (e1 - (e1 + zn) / 2) AS e2, b1 + (1 - b1) / 2 AS c1 FROM s1
+)
+SELECT 1 AS step, exp(e1) - 1 AS yhat, exp(e1 - 1.2815515655446004 * sqrt(sigma2)) - 1 AS lo,
+       exp(e1 + 1.2815515655446004 * sqrt(sigma2)) - 1 AS hi FROM s2
+UNION ALL
+SELECT 2, exp(e2) - 1, exp(e2 - 1.2815515655446004 * sqrt(sigma2 * (1 + c1 ^ 2))) - 1,
+       exp(e2 + 1.2815515655446004 * sqrt(sigma2 * (1 + c1 ^ 2))) - 1 FROM s2;
+SELECT h.step, round(h.yhat::numeric, 3) AS by_hand, round(f.yhat::numeric, 3) AS global_ar,
+       round(h.lo::numeric, 3) AS lo_by_hand, round(f.yhat_lower::numeric, 3) AS lo,
+       round(h.hi::numeric, 3) AS hi_by_hand, round(f.yhat_upper::numeric, 3) AS hi,
+       abs(f.yhat - h.yhat) < 1e-5 * h.yhat AND abs(f.yhat_lower - h.lo) < 1e-5 * h.lo
+           AND abs(f.yhat_upper - h.hi) < 1e-5 * h.hi AS agree
+FROM gar_hand h JOIN retailiq.forecast((SELECT m FROM gar_model), 'g01', 2) f ON f.step = h.step
+ORDER BY 1;
+
+-- Beyond the 64 periods a series' record keeps, the path repeats its last season and the
+-- variance grows by its last step's increment.
+SELECT step, round(yhat::numeric, 3) AS yhat
+FROM retailiq.forecast((SELECT m FROM gar_model), 'g01', 67) WHERE step IN (63, 64, 65, 66, 67) ORDER BY 1;
+
+-- The default shape: four seasons of lags (48 months) over each series' last ten years;
+-- these series are too short to hold a window of 48 lags.
+\set VERBOSITY terse
+SELECT retailiq.forecast_fit(series, ts, y, 'global_ar') FROM gar_sales;
+SELECT retailiq.forecast_fit(series, ts, y, 'global_ar', '{"global_lags": 600}') FROM gar_sales;
+SELECT retailiq.forecast_fit(series, ts, y, 'global_ar', '{"season": 52, "global_lags": 500, "global_windows": 600}') FROM gar_sales;
+\set VERBOSITY default
+SELECT retailiq.model_info(retailiq.forecast_fit(series, ts, y, 'global_ar', '{"global_lags": 12}')) -> 'metrics' ->> 'nseries' AS series
+FROM gar_sales;
+
+-- The same model however the fit was spread: by parallel workers, in streamed groups, and
+-- as the distributed fit's parts (one per group of series) merged. The first 24 bytes of
+-- a model hold its checksum and training time; the rest must be equal.
+SET force_parallel_mode = off;
+SET max_parallel_workers_per_gather = 0;
+CREATE FUNCTION stream_files() RETURNS bigint LANGUAGE sql AS
+$$ SELECT temp_files FROM pg_stat_database WHERE datname = current_database() $$;
+SET retailiq.forecast_workers = 2;
+SELECT substr(retailiq.model_send(retailiq.forecast_fit(series, ts, y, 'global_ar', '{"season": 2, "global_lags": 1, "global_windows": 100}')), 25)
+       = (SELECT substr(retailiq.model_send(m), 25) FROM gar_model) AS same_with_workers
+FROM gar_sales;
+SET retailiq.forecast_workers = 0;
+SELECT substr(retailiq.model_send(retailiq.forecast_fit(series, ts, y, 'global_ar', '{"season": 2, "global_lags": 1, "global_windows": 100}')), 25)
+       = (SELECT substr(retailiq.model_send(m), 25) FROM gar_model) AS same_in_the_backend
+FROM gar_sales;
+RESET retailiq.forecast_workers;
+-- (streamed: 100 series of 600 months, 60,000 rows, past an eighth of 3 MB; the fits,
+-- 15 kB a series until the panel step, stay within it)
+CREATE TABLE gar_big AS
+SELECT 'b' || lpad(k::text, 3, '0') AS series, (date '1970-01-01' + make_interval(months => i))::date AS ts,
+       round(40 + k % 37 + 6 * (i % 3) + 0.2 * i + 4 * sin(i * k))::float8 AS y
+FROM generate_series(1, 100) k, generate_series(0, 599) i;
+CREATE TABLE gar_big_model AS
+SELECT retailiq.forecast_fit(series, ts, y, 'global_ar', '{"season": 3, "global_lags": 6}') AS m FROM gar_big;
+SELECT pg_stat_force_next_flush();
+SELECT stream_files() AS files_before \gset
+SET retailiq.max_memory = '3MB';
+SELECT substr(retailiq.model_send(retailiq.forecast_fit(series, ts, y, 'global_ar', '{"season": 3, "global_lags": 6}')), 25)
+       = (SELECT substr(retailiq.model_send(m), 25) FROM gar_big_model) AS same_streamed
+FROM gar_big;
+RESET retailiq.max_memory;
+SELECT pg_stat_force_next_flush();
+SELECT stream_files() > :files_before AS wrote_group_files;
+SELECT (retailiq.model_info(retailiq_internal.forecast_fit_merge(array_agg(part ORDER BY grp))) #- '{params,options}')
+         - 'trained_at' - 'size_bytes'
+       = (retailiq.model_info((SELECT m FROM gar_model)) #- '{params,options}') - 'trained_at' - 'size_bytes' AS same_from_parts
+FROM (SELECT right(series, 1) AS grp,
+             retailiq_internal.forecast_fit_part(series, ts, y, 'global_ar', '{"season": 2, "global_lags": 1, "global_windows": 100}', NULL) AS part
+        FROM gar_sales GROUP BY 1) p;
+RESET force_parallel_mode;
+RESET max_parallel_workers_per_gather;
+
+-- A warm start refits every series: the pooled model changes with any of them.
+SELECT retailiq.save_model('gar_test', m) IS NOT NULL AS saved FROM gar_model;
+SELECT retailiq.model_info(retailiq.forecast_fit(series, ts, y, 'global_ar',
+           '{"season": 2, "global_lags": 1, "global_windows": 100, "warm_start": {"model": "gar_test"}}')) -> 'metrics' ->> 'series_cold' AS cold
+FROM gar_sales;
+DELETE FROM retailiq.models WHERE name = 'gar_test';
+
+DROP TABLE gar_sales, gar_windows, gar_ref, gar_model, gar_hand, gar_big, gar_big_model;
+DROP FUNCTION stream_files();
