@@ -4,7 +4,7 @@
 -- (a schema of its own: pg_regress runs every suite in one database)
 DELETE FROM retailiq.alert;
 SELECT setval('retailiq.alert_id_seq', 1, false);
-DELETE FROM retailiq.forecast_result WHERE series IN ('1/10', '2/10', '3/10', '5/42');
+DELETE FROM retailiq.forecast_result WHERE series IN ('1/10', '2/10', '3/10', '4/10', '5/42', '6/10');
 CREATE SCHEMA alerts_forecast;
 SET search_path = alerts_forecast, public;
 
@@ -44,6 +44,41 @@ SELECT round(lead_time_demand::numeric, 6) AS demand, round(demand_sd::numeric, 
 -- '3/10': one day of 4 covered; the others take its mean: D = 24, no spread.
 SELECT lead_time_demand, demand_sd, safety_stock, safe_level, days_covered
   FROM retailiq.safety_stock('3/10', 4, 0.99, '2025-03-01');
+-- '4/10': a log-scale forecast (the dynamic regression's), 10 a day, whose 80% interval is
+-- expm1 of a Normal's quantiles: log(1 + D) ~ N(ln 11, 0.5^2), so 1 + lower = 11 e^(-0.5 z),
+-- 1 + upper = 11 e^(0.5 z) with z = z(0.9) = 1.281552, e^0.640776 = 1.897953: lower =
+-- 11 / 1.897953 - 1 = 4.795719, upper = 11 * 1.897953 - 1 = 19.877480. Skewed to the right
+-- (upper - 10 = 9.877480 > 10 - lower = 5.204281, lower > 0), so it is read as the log-normal
+-- through the bounds (replenishment_moments): m = (ln(1 + upper) + ln(1 + lower)) / 2 = ln 11,
+-- s = (ln(1 + upper) - ln(1 + lower)) / 2z = 0.5;
+--   mean = e^(m + s^2/2) - 1 = 11 e^0.125 - 1 = 11 * 1.133148 - 1 = 11.464633 a day,
+--   var = (e^(s^2) - 1) e^(2m + s^2) = (e^0.25 - 1) * 121 * e^0.25
+--       = 0.284025 * 121 * 1.284025 = 44.128198 a day.
+-- 2 days at 95%: D = 22.929266, sd = sqrt(88.256397) = 9.394488,
+-- SS = 1.644854 * 9.394488 = 15.452557, safe level = 38.381823. (The Normal reading of the
+-- same interval gave D = 20, sd = sqrt(2) * 15.081761 / 2.563103 = 8.321488, SS = 13.687629:
+-- the point is the median, the width misses the long right tail.)
+INSERT INTO retailiq.forecast_result
+    (series, period_start, grain, horizon, yhat, yhat_lower, yhat_upper, interval_level, model_name, created_at)
+SELECT '4/10', date '2025-02-28' + i, 'day', i, 10, 11 * exp(-0.5 * retailiq.normal_quantile(0.9)) - 1,
+       11 * exp(0.5 * retailiq.normal_quantile(0.9)) - 1, 0.8, 'regression', timestamptz '2025-02-28 12:00+00'
+  FROM generate_series(1, 7) i;
+SELECT round(yhat_lower::numeric, 6) AS lower, round(yhat_upper::numeric, 6) AS upper
+  FROM retailiq.forecast_result WHERE series = '4/10' AND period_start = '2025-03-01';
+SELECT round(lead_time_demand::numeric, 6) AS demand, round(demand_sd::numeric, 6) AS sd,
+       round(safety_stock::numeric, 6) AS safety_stock, round(safe_level::numeric, 6) AS safe_level, days_covered
+  FROM retailiq.safety_stock('4/10', 2, 0.95, '2025-03-01');
+-- '6/10': a point forecast below 0 counts as no demand (as in the replenishment plan); its
+-- interval (sd 2) still gives the spread: D = 0, sd = 2, SS = 1.644854 * 2 = 3.289707.
+INSERT INTO retailiq.forecast_result
+    (series, period_start, grain, horizon, yhat, yhat_lower, yhat_upper, interval_level, model_name, created_at)
+VALUES ('6/10', '2025-03-01', 'day', 1, -1, -1 - 2 * retailiq.normal_quantile(0.9), -1 + 2 * retailiq.normal_quantile(0.9),
+        0.8, 'ets', '2025-02-28 12:00+00');
+SELECT round(lead_time_demand::numeric, 6) AS demand, round(demand_sd::numeric, 6) AS sd,
+       round(safety_stock::numeric, 6) AS safety_stock, round(safe_level::numeric, 6) AS safe_level, days_covered
+  FROM retailiq.safety_stock('6/10', 1, 0.95, '2025-03-01');
+-- (gone again before the sales check below reads every stored forecast)
+DELETE FROM retailiq.forecast_result WHERE series IN ('4/10', '6/10');
 -- No forecast: no row.
 SELECT count(*) FROM retailiq.safety_stock('9/99', 2, 0.95, '2025-03-01');
 SELECT * FROM retailiq.safety_stock('1/10', 0);
@@ -115,4 +150,4 @@ INSERT INTO retailiq.forecast_result (series, period_start, grain, horizon, yhat
 RESET search_path;
 DROP SCHEMA alerts_forecast CASCADE;
 DELETE FROM retailiq.alert;
-DELETE FROM retailiq.forecast_result WHERE series IN ('1/10', '2/10', '3/10', '5/42');
+DELETE FROM retailiq.forecast_result WHERE series IN ('1/10', '2/10', '3/10', '4/10', '5/42', '6/10');

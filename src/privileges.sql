@@ -69,8 +69,8 @@ BEGIN
             'report_day_sales_live', 'report_days_readable', 'report_dwell_rows', 'report_gaps',
             'report_sources', 'report_day_units_live',
             'model_or_null', 'tag_candidates_sql', 'tag_event_filter',
-            -- replenishment (replenishment_plan, replenishment_backtest, the row security
-            -- of purchase_order, order_plan and replenishment_parameter)
+            -- replenishment (replenishment_plan, replenishment_backtest, safety_stock, the
+            -- row security of purchase_order, order_plan and replenishment_parameter)
             'replenishment_order', 'replenishment_simulate', 'replenishment_all_stores',
             'replenishment_defaults', 'replenishment_pooled_levels', 'replenishment_moments',
             -- the scheduler's API (schedule, alter_job, run_job, unschedule, wait_for_job)

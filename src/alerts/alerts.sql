@@ -228,10 +228,12 @@ REVOKE ALL ON FUNCTION retailiq.resolve_alert(bigint) FROM PUBLIC;
 
 -- Safety stock of a series from its forecasts over a lead time (doc/alerts.md has the
 -- formula). Each day of [as_of, as_of + lead_time_days) takes the newest forecast whose
--- period covers it; a period's mean and variance are spread evenly over its days. The
--- standard deviation comes from the prediction interval, or is sqrt(mean) (Poisson) when a
--- forecast has none. Days without a forecast take the mean of the days with one; no
--- forecast at all gives no row.
+-- period covers it; a period's mean and variance are spread evenly over its days. A
+-- forecast's mean and variance are read from its point and prediction interval by
+-- retailiq_internal.replenishment_moments, as the replenishment plan reads them: a Normal
+-- for a symmetric (or zero-clipped) interval, the log-normal through the bounds for one
+-- skewed to the right, Poisson (variance = mean) without one. Days without a forecast take
+-- the mean of the days with one; no forecast at all gives no row.
 CREATE FUNCTION retailiq.safety_stock(series text, lead_time_days int DEFAULT 2,
                                       service_level float8 DEFAULT 0.95,
                                       as_of date DEFAULT current_date)
@@ -261,11 +263,7 @@ BEGIN
     WITH days AS (
         SELECT (as_of + i)::date AS day FROM generate_series(0, lead_time_days - 1) i
     ), per_day AS (
-        SELECT d.day, f.yhat / f.ndays AS mu,
-               CASE WHEN f.yhat_upper IS NULL THEN greatest(f.yhat, 0) / f.ndays
-                    ELSE ((f.yhat_upper - f.yhat_lower)
-                          / (2 * retailiq.normal_quantile((1 + f.interval_level) / 2))) ^ 2 / f.ndays
-               END AS var
+        SELECT d.day, mv.mean / f.ndays AS mu, mv.var / f.ndays AS var
           FROM days d
           CROSS JOIN LATERAL (
               SELECT r.yhat, r.yhat_lower, r.yhat_upper, r.interval_level,
@@ -282,6 +280,8 @@ BEGIN
                                                             ELSE interval '1 month' END)::date
                ORDER BY r.created_at DESC, r.grain, r.model_name
                LIMIT 1) f
+          CROSS JOIN LATERAL retailiq_internal.replenishment_moments(f.yhat, f.yhat_lower, f.yhat_upper,
+                                                                      f.interval_level) mv
     ), agg AS (
         SELECT avg(mu) * lead_time_days AS dl, sqrt(avg(var) * lead_time_days) AS sd,
                count(*)::int AS n

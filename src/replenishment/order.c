@@ -181,8 +181,9 @@ PG_FUNCTION_INFO_V1(replenishment_moments);
 
 /*
  * replenishment_moments(yhat, lower, upper, level) -> (mean, var): a stored forecast's demand
- * mean and variance, read by the plan and the backtest for every forecast row (C: a SQL
- * function here cost some 18 us a row, most of the plan's reading of its forecasts).
+ * mean and variance, read by the plan, the backtest and the alerts' safety_stock for every
+ * forecast row, so that one place reads intervals (C: a SQL function here cost some 18 us a
+ * row, most of the plan's reading of its forecasts).
  *
  * No interval (upper NULL): Poisson, the variance the mean. An interval skewed to the right
  * (lower bound above 0, upper bound further from the point than the lower one: a forecast

@@ -31,9 +31,9 @@ CREATE FUNCTION retailiq_internal.replenishment_pooled_levels(mean float8[], var
     AS 'MODULE_PATHNAME', 'replenishment_pooled_levels' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- A forecast's demand mean and variance, from its point forecast and its interval at `level`
--- (replenishment_plan and replenishment_backtest; doc/replenishment.md, "How the order is
--- worked out"): Poisson without an interval, the log-normal through the bounds of an
--- interval skewed to the right, else a Normal (order.c).
+-- (replenishment_plan, replenishment_backtest and the alerts' safety_stock;
+-- doc/replenishment.md, "How the order is worked out"): Poisson without an interval, the
+-- log-normal through the bounds of an interval skewed to the right, else a Normal (order.c).
 CREATE FUNCTION retailiq_internal.replenishment_moments(yhat float8, lower float8, upper float8, level float8,
                                                         OUT mean float8, OUT var float8)
     AS 'MODULE_PATHNAME', 'replenishment_moments' LANGUAGE C IMMUTABLE PARALLEL SAFE;
