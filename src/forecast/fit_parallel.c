@@ -142,7 +142,7 @@ fit_one(const char *key, const double *y, int n, int need, int m, const Forecast
 		error_context_stack = cb.previous;
 		return;
 	}
-	memset(fit, 0, sizeof(SeriesFit) * forecast_method_records(o->method));
+	memset(fit, 0, sizeof(SeriesFit) * forecast_fit_records(o, m));
 	*vmae = NAN;
 	if (need > 0)
 	{
@@ -199,7 +199,7 @@ fit_serial(const ForecastPanel *panel, int m, const ForecastOptions *o, const in
 		   WarmPlan *plans, SeriesFit *fits, bool *keep, double *vmae, int slot)
 {
 	FitReport	r;
-	int			nrec = forecast_method_records(o->method),
+	int			nrec = forecast_fit_records(o, m),
 				i;
 
 	report_init(&r, panel->nseries, o->verbose);
@@ -230,7 +230,7 @@ fit_claimed(FitShared *sh, FitSeries *series, const double *values, const char *
 			FitReport *r)
 {
 	MemoryContext old = MemoryContextSwitchTo(cxt);
-	int			nrec = forecast_method_records(o->method);
+	int			nrec = forecast_fit_records(o, sh->m);
 
 	for (;;)
 	{
@@ -291,7 +291,7 @@ fit_parallel(const ForecastPanel *panel, int m, const ForecastOptions *o, const 
 			 WarmPlan *plans, SeriesFit *fits, bool *keep, double *vmae, int slot)
 {
 	int			ns = panel->nseries,
-				nrec = forecast_method_records(o->method),
+				nrec = forecast_fit_records(o, m),
 				i;
 	Size		nvalues = 0,
 				nkeys = 0,

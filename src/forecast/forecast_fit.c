@@ -372,7 +372,7 @@ fit_stage(SeriesCollector *st, bytea *warm_given, const ForecastFreq *freq, FitS
 	fs->freq = panel->freq;
 	fs->m = o.season > 0 ? o.season : panel->season;
 	fs->ns = ns = panel->nseries;
-	fs->nrec = forecast_method_records(o.method);
+	fs->nrec = forecast_fit_records(&o, fs->m);
 	fs->rows = series_collect_rows(st);
 	fs->fits = palloc0_array(SeriesFit, (Size) ns * fs->nrec);
 	fs->vmae = palloc(sizeof(double) * Max(ns, 1));
@@ -615,7 +615,7 @@ forecast_fit_model(FitStage *fs)
 	if (nl[1] != '\0')
 		j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(nl + 1)));
 	forecast_options_parse(pnstrdup(fs->opts, nl - fs->opts), j, &o);
-	if (forecast_method_records(o.method) != nrec)
+	if (forecast_fit_records(&o, fs->m) != nrec)
 		elog(ERROR, "forecast_fit stage with %d records per series", nrec);
 	panel.freq = fs->freq;
 	panel.season = fs->m;

@@ -47,20 +47,18 @@
 
 #include "core/blas.h"
 #include "core/stats.h"
-#include "forecast/method.h"
+#include "forecast/global_ar.h"
 
 #define FIT_GLOBAL_AR 11		/* per-series code in forecast_fit models: never renumber */
-#define GAR_PATH FIT_MAX_M		/* forecast steps a series' record keeps */
 #define GAR_SCRATCH 16			/* records of stashed values: GAR_SCRATCH * FIT_MAX_M values */
-#define GAR_MAX_VALUES (GAR_SCRATCH * FIT_MAX_M)
 #define GAR_RECORDS (2 + GAR_SCRATCH)
-#define GAR_MAX_LAGS 512
 #define GAR_RIDGE 1e-6			/* of each diagonal entry of the normal equations */
 #define GAR_RIDGE_FLOOR 1e-12	/* of their mean diagonal: a lag that is always 0 gets 0 */
 #define GAR_LOG_LIMIT 300.0		/* |log-scale forecast| kept below: expm1 stays finite */
 #define GAR_VAR_LIMIT 1e4		/* log-scale variance kept below */
 
 StaticAssertDecl(GAR_RECORDS <= FORECAST_MAX_RECORDS, "raise FORECAST_MAX_RECORDS");
+StaticAssertDecl(GAR_SCRATCH * FIT_MAX_M == GAR_MAX_VALUES, "the stash holds the values");
 
 typedef struct GlobalArOptions
 {
@@ -69,8 +67,6 @@ typedef struct GlobalArOptions
 } GlobalArOptions;
 
 StaticAssertDecl(sizeof(GlobalArOptions) <= FORECAST_METHOD_OPTS, "options too large");
-
-extern const ForecastMethod global_ar_method;
 
 static const char *const global_ar_keys[] = {"global_lags", "global_windows", NULL};
 
@@ -85,8 +81,7 @@ global_ar_options(Jsonb *j, void *opts)
 										   "The windows are each series' last periods the pooled regression trains on, from 1 (0 = ten seasons).");
 }
 
-/* the lags, the training windows and the periods a window looks back, for season m */
-static void
+void
 global_ar_shape(const ForecastOptions *o, int m, int *p, int *w, int *back)
 {
 	const GlobalArOptions *g = forecast_method_options(o, &global_ar_method);
@@ -104,57 +99,11 @@ global_ar_shape(const ForecastOptions *o, int m, int *p, int *w, int *back)
 						 GAR_MAX_VALUES)));
 }
 
-static int
-global_ar_min_length(const double *y, int n, int m, const ForecastOptions *o)
-{
-	return n < 2 ? 2 : 0;
-}
+/* ---------- the pooled regression ---------- */
 
-/* the stash of series f (its scratch records' seasonal states, in order) */
+/* the design row of the window whose target is z[t]; returns its level */
 static double
-stash_get(const SeriesFit *f, int t)
-{
-	return f[2 + t / FIT_MAX_M].s[t % FIT_MAX_M];
-}
-
-/*
- * The fit stage: the series' last values into the scratch records; the path comes from the
- * panel (global_ar_finish_panel). The path record's m stays 0 until then.
- */
-static double
-global_ar_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fit)
-{
-	int			p,
-				w,
-				back,
-				keep,
-				t;
-
-	global_ar_shape(o, m, &p, &w, &back);
-	keep = Min(n, back + w);
-	memset(fit, 0, sizeof(SeriesFit) * GAR_RECORDS);
-	fit[0].method = FIT_GLOBAL_AR;
-	fit[0].n = n;
-	fit[0].np = keep;			/* values stashed */
-	fit[0].alpha = p;
-	fit[1].method = FIT_GLOBAL_AR;
-	fit[1].damped = true;
-	fit[1].alpha = Max(m, 1);
-	for (t = 0; t < keep; t++)
-		fit[2 + t / FIT_MAX_M].s[t % FIT_MAX_M] = log1p(Max(y[n - keep + t], 0));
-	return NAN;
-}
-
-/* a series whose values wait for the panel step */
-static bool
-global_ar_pending(const SeriesFit *f)
-{
-	return f->method == FIT_GLOBAL_AR && !f->damped && f->m == 0;
-}
-
-/* the pooled regression's design row of the window whose target is z[t] (z: log values) */
-static void
-design_row(const double *z, int t, int p, int m, double *x, double *target)
+design_row(const double *z, int t, int p, int m, double *x)
 {
 	double		level = 0;
 
@@ -164,218 +113,156 @@ design_row(const double *z, int t, int p, int m, double *x, double *target)
 	x[0] = 1;
 	for (int j = 1; j <= p; j++)
 		x[j] = z[t - j] - level;
-	*target = z[t] - level;
+	return level;
 }
 
-/* the series' forecast path and cumulative variance over GAR_PATH steps from its values z[0 .. nz) */
-static void
-global_ar_path(const double *beta, int p, int m, double sigma2, const double *z, int nz,
-			   double *path, double *cumvar)
+void
+gar_pool_init(GarPool *pool, int p, int m)
 {
-	int			back = Max(p, m),
-				P = back,
+	int			K = p + 1;
+
+	pool->p = p;
+	pool->m = Max(m, 1);
+	pool->windows = 0;
+	pool->xtx = palloc0(sizeof(double) * K * K);
+	pool->xty = palloc0(sizeof(double) * K);
+	pool->yty = 0;
+	pool->x = NULL;
+	pool->xrows = 0;
+}
+
+void
+gar_pool_add(GarPool *pool, const double *z, int from, int to)
+{
+	int			K = pool->p + 1,
+				rows = to - from;
+	double	   *tg;
+
+	if (rows <= 0)
+		return;
+	Assert(from >= Max(pool->p, pool->m));
+	if (rows > pool->xrows)
+	{
+		pool->x = pool->x ? repalloc(pool->x, sizeof(double) * (Size) rows * (K + 1))
+			: palloc(sizeof(double) * (Size) rows * (K + 1));
+		pool->xrows = rows;
+	}
+	tg = pool->x + (Size) rows * K;
+	for (int t = 0; t < rows; t++)
+		tg[t] = z[from + t] - design_row(z, from + t, pool->p, pool->m, pool->x + (Size) t * K);
+	riq_syrk_ata(K, rows, 1.0, pool->x, K, 1.0, pool->xtx);
+	riq_gemv(true, rows, K, 1.0, pool->x, K, tg, 1.0, pool->xty);
+	pool->yty += riq_dot(rows, tg, tg);
+	pool->windows += rows;
+}
+
+bool
+gar_pool_solve(GarPool *pool, double *beta, double *sigma2)
+{
+	int			K = pool->p + 1;
+	double	   *a = palloc(sizeof(double) * K * K),
+			   *xb = palloc(sizeof(double) * K),
+				trace = 0,
+				sse;
+	bool		ok;
+
+	if (pool->windows <= K)
+		return false;
+	memcpy(a, pool->xtx, sizeof(double) * K * K);
+	for (int j = 0; j < K; j++)
+		trace += a[j * K + j];
+	for (int j = 0; j < K; j++)
+		a[j * K + j] += GAR_RIDGE * a[j * K + j] + GAR_RIDGE_FLOOR * trace / K;
+	memcpy(beta, pool->xty, sizeof(double) * K);
+	ok = riq_posv(K, 1, a, beta);
+	if (ok)
+	{
+		/* the residual sum of squares y'y - 2 b'X'y + b'X'X b */
+		riq_gemv(false, K, K, 1.0, pool->xtx, K, beta, 0.0, xb);
+		sse = pool->yty - 2 * riq_dot(K, beta, pool->xty) + riq_dot(K, beta, xb);
+		*sigma2 = Min(Max(sse, 0) / (pool->windows - K), GAR_VAR_LIMIT);
+		for (int j = 0; j < K; j++)
+			ok = ok && isfinite(beta[j]);
+		ok = ok && isfinite(*sigma2);
+	}
+	pfree(a);
+	pfree(xb);
+	return ok;
+}
+
+double
+gar_predict(const double *beta, int p, int m, const double *z, int t)
+{
+	double		x[GAR_MAX_LAGS + 1],
+				level = design_row(z, t, p, Max(m, 1), x),
+				f = level;
+
+	for (int j = 0; j <= p; j++)
+		f += beta[j] * x[j];
+	return Min(Max(f, -GAR_LOG_LIMIT), GAR_LOG_LIMIT);
+}
+
+void
+gar_path(const double *beta, int p, int m, double sigma2, const double *z, int nz, int h,
+		 double *path, double *cumvar)
+{
+	int			back = Max(p, Max(m, 1)),
 				t,
 				k,
 				j;
-	double	   *e = palloc(sizeof(double) * (back + GAR_PATH)),
-			   *c = palloc0(sizeof(double) * (P + 1)),
-			   *psi = palloc(sizeof(double) * GAR_PATH),
-			   sumb = 0,
-			   acc = 0;
+	double	   *e = palloc(sizeof(double) * (back + h)),
+			   *c = palloc0(sizeof(double) * (back + 1)),
+				psi[GAR_PATH],
+				sumb = 0,
+				acc = 0;
 
+	Assert(h <= GAR_PATH);
+	m = Max(m, 1);
 	/* the last `back` values, padded in front with the first */
 	for (t = 0; t < back; t++)
-	{
-		int			src = nz - back + t;
-
-		e[t] = z[Max(src, 0)];
-	}
-	for (t = back; t < back + GAR_PATH; t++)
-	{
-		double		x[GAR_MAX_LAGS + 1],
-					dummy,
-					f = 0;
-
-		e[t] = 0;				/* the target slot design_row reads and we overwrite */
-		design_row(e, t, p, m, x, &dummy);
-		for (j = 0; j <= p; j++)
-			f += beta[j] * x[j];
-		/* design_row's target is z[t] - level: level = -dummy with z[t] = 0 */
-		e[t] = Min(Max(f - dummy, -GAR_LOG_LIMIT), GAR_LOG_LIMIT);
-		path[t - back] = e[t];
-	}
-	/* the model as an AR(P) in the values: y_t = b0 + sum c_j y_{t-j} */
+		e[t] = z[Max(nz - back + t, 0)];
+	for (t = back; t < back + h; t++)
+		path[t - back] = e[t] = gar_predict(beta, p, m, e, t);
+	/* the model as an AR(back) in the values, for its impulse responses */
 	for (j = 1; j <= p; j++)
 		sumb += beta[j];
-	for (j = 1; j <= P; j++)
+	for (j = 1; j <= back; j++)
 		c[j] = (j <= p ? beta[j] : 0) + (j <= m ? (1 - sumb) / m : 0);
-	for (k = 0; k < GAR_PATH; k++)
+	for (k = 0; k < h; k++)
 	{
 		psi[k] = k == 0 ? 1 : 0;
-		for (j = 1; j <= Min(k, P); j++)
+		for (j = 1; j <= Min(k, back); j++)
 			psi[k] += c[j] * psi[k - j];
-		if (!isfinite(psi[k]))
-			psi[k] = sqrt(GAR_VAR_LIMIT);
-		acc += psi[k] * psi[k];
+		if (!isfinite(psi[k]) || fabs(psi[k]) > 1e100)
+			psi[k] = 1e100;
+		acc = Min(acc + psi[k] * psi[k], 1e200);
 		cumvar[k] = Min(sigma2 * acc, GAR_VAR_LIMIT);
-		if (!isfinite(cumvar[k]))
-			cumvar[k] = GAR_VAR_LIMIT;
 	}
 	pfree(e);
 	pfree(c);
-	pfree(psi);
 }
 
-/*
- * The panel step: every pending series' stash pooled into the normal equations (in key
- * order), solved once, and each series' path and variances written; the stash leaves the
- * records.
- */
-static void
-global_ar_finish_panel(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o)
+void
+gar_store(SeriesFit *f, const double *beta, int p, int m, double sigma2, const double *z, int nz)
 {
-	int			p = -1,
-				m = 0,
-				w = 0,
-				K,
-				i,
-				t,
-				j,
-				pooled = 0;
-	double	   *xtx,
-			   *xtx0,
-			   *xty,
-			   *beta,
-			   *x = NULL,
-			   *tg = NULL,
-			   *z,
-			   yty = 0,
-			   trace = 0,
-			   sse,
-			   sigma2;
-
-	for (i = 0; i < ns; i++)
-		if (global_ar_pending(&fits[(Size) i * nrec]))
-		{
-			p = (int) fits[(Size) i * nrec].alpha;
-			m = (int) fits[(Size) i * nrec + 1].alpha;
-			break;
-		}
-	if (p < 0)
-		return;
-	if (nrec < GAR_RECORDS)
-		elog(ERROR, "global_ar: %d records per series", nrec);
-	{
-		int			p2,
-					back;
-
-		global_ar_shape(o, m, &p2, &w, &back);
-	}
-	K = p + 1;
-	xtx = palloc0(sizeof(double) * K * K);
-	xtx0 = palloc(sizeof(double) * K * K);
-	xty = palloc0(sizeof(double) * K);
-	beta = palloc(sizeof(double) * K);
-	z = palloc(sizeof(double) * GAR_MAX_VALUES);
-	for (i = 0; i < ns; i++)
-	{
-		const SeriesFit *f = &fits[(Size) i * nrec];
-		int			nz = f->np,
-					first = Max(p, m),
-					rows;
-
-		if (!global_ar_pending(f))
-			continue;
-		CHECK_FOR_INTERRUPTS();
-		rows = nz - first;
-		if (rows <= 0)
-			continue;
-		for (t = 0; t < nz; t++)
-			z[t] = stash_get(f, t);
-		x = x ? repalloc(x, sizeof(double) * rows * K) : palloc(sizeof(double) * rows * K);
-		tg = tg ? repalloc(tg, sizeof(double) * rows) : palloc(sizeof(double) * rows);
-		for (t = 0; t < rows; t++)
-			design_row(z, first + t, p, m, x + (Size) t * K, &tg[t]);
-		riq_syrk_ata(K, rows, 1.0, x, K, 1.0, xtx);
-		riq_gemv(true, rows, K, 1.0, x, K, tg, 1.0, xty);
-		yty += riq_dot(rows, tg, tg);
-		pooled += rows;
-	}
-	if (pooled <= K)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("global_ar: the series hold %d training windows for %d lags", pooled, p),
-				 errdetail("A window is a period with %d periods before it among a series' last %d.",
-						   Max(p, m), w + Max(p, m)),
-				 errhint("Fit longer series, or fewer lags (options.global_lags): the panel needs more windows than lags.")));
-	memcpy(xtx0, xtx, sizeof(double) * K * K);
-	for (j = 0; j < K; j++)
-		trace += xtx[j * K + j];
-	for (j = 0; j < K; j++)
-		xtx[j * K + j] += GAR_RIDGE * xtx[j * K + j] + GAR_RIDGE_FLOOR * trace / K;
-	memcpy(beta, xty, sizeof(double) * K);
-	if (!riq_posv(K, 1, xtx, beta))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("global_ar: the pooled regression of %d windows on %d lags cannot be solved", pooled, p),
-				 errhint("The series are constant or their lags collinear: fewer lags (options.global_lags) may help.")));
-	/* the residual sum of squares y'y - 2 b'X'y + b'X'X b */
-	sse = yty - 2 * riq_dot(K, beta, xty);
-	{
-		double	   *xb = palloc(sizeof(double) * K);
-
-		riq_gemv(false, K, K, 1.0, xtx0, K, beta, 0.0, xb);
-		sse += riq_dot(K, beta, xb);
-		pfree(xb);
-	}
-	sigma2 = Max(sse, 0) / Max(pooled - K, 1);
-	if (!isfinite(sigma2))
-		sigma2 = GAR_VAR_LIMIT;
-	for (i = 0; i < ns; i++)
-	{
-		SeriesFit  *f = &fits[(Size) i * nrec];
-		int			nz = f->np,
-					first = Max(p, m),
-					rows = Max(nz - first, 0);
-		double		sq = 0;
-
-		if (!global_ar_pending(f))
-			continue;
-		CHECK_FOR_INTERRUPTS();
-		for (t = 0; t < nz; t++)
-			z[t] = stash_get(f, t);
-		/* the in-sample one-step error on the series' own windows, on its scale */
-		for (t = 0; t < rows; t++)
-		{
-			double		xr[GAR_MAX_LAGS + 1],
-						target,
-						fit = 0;
-
-			design_row(z, first + t, p, m, xr, &target);
-			for (j = 0; j <= p; j++)
-				fit += beta[j] * xr[j];
-			fit = expm1(Min(Max(z[first + t] - target + fit, -GAR_LOG_LIMIT), GAR_LOG_LIMIT)) -
-				expm1(z[first + t]);
-			sq += fit * fit;
-		}
-		global_ar_path(beta, p, m, sigma2, z, nz, f[0].s, f[1].s);
-		f[0].m = GAR_PATH;
-		f[0].np = K;
-		f[0].beta = rows;
-		f[0].gamma = pooled;
-		f[0].sigma2 = sigma2;
-		f[0].mse = rows > 0 && isfinite(sq) ? sq / rows : 0;
-		f[1].m = GAR_PATH;
-		memset(&f[2], 0, sizeof(SeriesFit) * GAR_SCRATCH);
-	}
+	gar_path(beta, p, m, sigma2, z, nz, GAR_PATH, f[0].s, f[1].s);
+	f[0].method = FIT_GLOBAL_AR;
+	f[0].damped = false;
+	f[0].m = GAR_PATH;
+	f[0].alpha = p;
+	f[0].np = p + 1;
+	f[0].sigma2 = sigma2;
+	f[1].method = FIT_GLOBAL_AR;
+	f[1].damped = true;
+	f[1].m = GAR_PATH;
+	f[1].alpha = Max(m, 1);
 }
 
-static void
-global_ar_forecast(const SeriesFit *fit, int h, double level, RiqRng *rng,
-				   double *yhat, double *lo, double *hi)
+void
+gar_forecast(const SeriesFit *f, int h, double level, double *yhat, double *lo, double *hi)
 {
-	const SeriesFit *path = &fit[0],
-			   *var = &fit[1];
+	const SeriesFit *path = &f[0],
+			   *var = &f[1];
 	int			season = (int) var->alpha;
 	double		zq = riq_normal_quantile((1 + level) / 2),
 				step = var->s[GAR_PATH - 1] - var->s[GAR_PATH - 2];
@@ -394,13 +281,151 @@ global_ar_forecast(const SeriesFit *fit, int h, double level, RiqRng *rng,
 		else
 		{
 			mu = path->s[GAR_PATH - season + (t - GAR_PATH) % season];
-			v = Min(var->s[GAR_PATH - 1] + (t - GAR_PATH + 1) * step, GAR_VAR_LIMIT);
+			v = Min(var->s[GAR_PATH - 1] + (double) (t - GAR_PATH + 1) * step, GAR_VAR_LIMIT);
 		}
 		sd = sqrt(Max(v, 0));
 		yhat[t] = expm1(mu);
 		lo[t] = expm1(mu - zq * sd);
 		hi[t] = expm1(mu + zq * sd);
 	}
+}
+
+/* ---------- the method ---------- */
+
+static int
+global_ar_min_length(const double *y, int n, int m, const ForecastOptions *o)
+{
+	return n < 2 ? 2 : 0;
+}
+
+/* value t of series f's stash (its scratch records' seasonal states, in order) */
+static double
+stash_get(const SeriesFit *f, int t)
+{
+	return f[2 + t / FIT_MAX_M].s[t % FIT_MAX_M];
+}
+
+/*
+ * The fit stage: the series' last values (log1p) into the scratch records; the path comes
+ * from the panel (global_ar_finish_panel). The path record's m stays 0 until then.
+ */
+static double
+global_ar_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fit)
+{
+	int			p,
+				w,
+				back,
+				keep;
+
+	global_ar_shape(o, m, &p, &w, &back);
+	keep = Min(n, back + w);
+	memset(fit, 0, sizeof(SeriesFit) * GAR_RECORDS);
+	fit[0].method = FIT_GLOBAL_AR;
+	fit[0].n = n;
+	fit[0].np = keep;			/* values stashed */
+	fit[0].alpha = p;
+	fit[1].method = FIT_GLOBAL_AR;
+	fit[1].damped = true;
+	fit[1].alpha = Max(m, 1);
+	for (int t = 0; t < keep; t++)
+		fit[2 + t / FIT_MAX_M].s[t % FIT_MAX_M] = log1p(Max(y[n - keep + t], 0));
+	return NAN;
+}
+
+/* a series whose values wait for the panel step */
+static bool
+global_ar_pending(const SeriesFit *f)
+{
+	return f->method == FIT_GLOBAL_AR && !f->damped && f->m == 0;
+}
+
+/*
+ * The panel step: every pending series' stash pooled (in key order), solved once, and
+ * each series' path and variances written; the stash leaves the records.
+ */
+static void
+global_ar_finish_panel(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o)
+{
+	int			p = -1,
+				m = 0,
+				w,
+				back,
+				i,
+				t;
+	GarPool		pool;
+	double	   *beta,
+			   *z,
+				sigma2;
+
+	for (i = 0; i < ns; i++)
+		if (global_ar_pending(&fits[(Size) i * nrec]))
+		{
+			m = (int) fits[(Size) i * nrec + 1].alpha;
+			break;
+		}
+	if (i == ns)
+		return;
+	if (nrec < GAR_RECORDS)
+		elog(ERROR, "global_ar: %d records per series", nrec);
+	global_ar_shape(o, m, &p, &w, &back);
+	gar_pool_init(&pool, p, m);
+	beta = palloc(sizeof(double) * (p + 1));
+	z = palloc(sizeof(double) * GAR_MAX_VALUES);
+	for (i = 0; i < ns; i++)
+	{
+		const SeriesFit *f = &fits[(Size) i * nrec];
+
+		if (!global_ar_pending(f))
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		for (t = 0; t < f->np; t++)
+			z[t] = stash_get(f, t);
+		gar_pool_add(&pool, z, back, f->np);
+	}
+	if (pool.windows <= p + 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("global_ar: the series hold %d training windows for %d lags", pool.windows, p),
+				 errdetail("A window is a period with %d periods before it among a series' last %d.",
+						   back, w + back),
+				 errhint("Fit longer series, or fewer lags (options.global_lags): the panel needs more windows than lags.")));
+	if (!gar_pool_solve(&pool, beta, &sigma2))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("global_ar: the pooled regression of %d windows on %d lags cannot be solved", pool.windows, p),
+				 errhint("The series are constant or their lags collinear: fewer lags (options.global_lags) may help.")));
+	for (i = 0; i < ns; i++)
+	{
+		SeriesFit  *f = &fits[(Size) i * nrec];
+		int			nz = f->np,
+					rows = Max(nz - back, 0);
+		double		sq = 0;
+
+		if (!global_ar_pending(f))
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		for (t = 0; t < nz; t++)
+			z[t] = stash_get(f, t);
+		/* the in-sample one-step error on the series' own windows, on its scale */
+		for (t = back; t < nz; t++)
+		{
+			double		e = expm1(gar_predict(beta, p, m, z, t)) - expm1(z[t]);
+
+			sq += e * e;
+		}
+		gar_store(f, beta, p, m, sigma2, z, nz);
+		f[0].beta = rows;
+		f[0].gamma = pool.windows;
+		f[0].mse = rows > 0 && isfinite(sq) ? sq / rows : 0;
+		memset(&f[2], 0, sizeof(SeriesFit) * GAR_SCRATCH);
+	}
+}
+
+static void
+global_ar_forecast(const SeriesFit *fit, int h, double level, RiqRng *rng,
+				   double *yhat, double *lo, double *hi)
+{
+	gar_forecast(fit, h, level, yhat, lo, hi);
 }
 
 /*

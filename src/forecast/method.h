@@ -31,8 +31,8 @@
 #include "forecast/series.h"
 
 #define FORECAST_MAX_METHODS 24
-#define FORECAST_MAX_RECORDS 18	/* SeriesFit records per series in a fit: global_ar's 2 and its
-									 * 16 of stashed values (combo: its own and 4 components) */
+#define FORECAST_MAX_RECORDS 26	/* SeriesFit records per series in a fit: combo's 7 and up to 19
+									 * of stashed values (global_ar: 2 and 16) */
 #define FORECAST_MAX_EVIDENCE 8	/* candidates a fit's validation evidence names */
 #define FORECAST_METHOD_OPTS 64	/* bytes of typed options a method may keep */
 
@@ -80,6 +80,8 @@ typedef struct ForecastMethod
 	bool		requestable;	/* a user may name it (the mean is only a fallback) */
 	int			records;		/* local methods: SeriesFit records per series (0 = 1) */
 	int			min_records;	/* the fewest a stored fit may have, when the layout grew (0 = records) */
+	/* local methods: the records a fit at season m needs while it is fitted, when more than records (NULL = records) */
+	int			(*records_for) (int m, const struct ForecastOptions *o);
 	bool		pooled;			/* fitted over the panel (finish_panel): a warm start refits every series */
 	const char *trainer;		/* the aggregate that fits it */
 	const char *description;
@@ -141,6 +143,8 @@ extern const ForecastMethod *forecast_method_by_code(int code);
 extern const ForecastMethod *forecast_method_by_kind(ModelKind kind);
 /* the SeriesFit records per series method m writes (at least 1) */
 extern int	forecast_method_records(const ForecastMethod *m);
+/* the records per series a fit of o->method at season m is given (records_for, at least records) */
+extern int	forecast_fit_records(const ForecastOptions *o, int m);
 /* the fewest records a stored fit of method m may have (a model written before its layout grew) */
 extern int	forecast_method_min_records(const ForecastMethod *m);
 

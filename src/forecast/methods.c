@@ -101,6 +101,17 @@ forecast_method_records(const ForecastMethod *m)
 }
 
 int
+forecast_fit_records(const ForecastOptions *o, int m)
+{
+	int			r = forecast_method_records(o->method);
+
+	if (o->method->records_for != NULL)
+		r = Max(r, o->method->records_for(m, o));
+	Assert(r <= FORECAST_MAX_RECORDS);
+	return r;
+}
+
+int
 forecast_method_min_records(const ForecastMethod *m)
 {
 	return m->min_records > 0 ? Min(m->min_records, forecast_method_records(m)) :

@@ -375,7 +375,7 @@ warm_start_fit(WarmPlan *plan, const double *y, int n, int m, const ForecastOpti
 	if (ok)
 		return NAN;				/* not validated against other methods this time */
 	plan->status = WARM_RESELECT_DEGRADED;
-	memset(fit, 0, sizeof(SeriesFit) * forecast_method_records(o->method));
+	memset(fit, 0, sizeof(SeriesFit) * forecast_fit_records(o, m));
 	return o->method->fit(y, n, m, o, fit);
 }
 
