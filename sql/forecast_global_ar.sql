@@ -123,5 +123,52 @@ SELECT retailiq.model_info(retailiq.forecast_fit(series, ts, y, 'global_ar',
 FROM gar_sales;
 DELETE FROM retailiq.models WHERE name = 'gar_test';
 
-DROP TABLE gar_sales, gar_windows, gar_ref, gar_model, gar_hand, gar_big, gar_big_model;
+
+-- combo's fifth member set: ETS, seasonal naive, Theta and the global model, measured like
+-- the other members at the same rolling origins (its regression pooled over the panel's
+-- windows before each origin) and chosen by the panel's pooled held-out WAPE. 30 monthly
+-- series sharing a seasonal shape, with their own trends and a wobble: the global model
+-- learns the shape from all of them.
+CREATE TABLE gar_combo_sales AS
+SELECT 'c' || lpad(k::text, 2, '0') AS series, (date '2015-01-01' + make_interval(months => i))::date AS ts,
+       round(100 * exp(0.3 * sin(2 * pi() * i / 12) + 0.002 * i * (k % 5) + 0.05 * sin(i * k * 1.7)))::float8 AS y
+FROM generate_series(1, 30) k, generate_series(0, 59 + k) i;
+CREATE TABLE gar_combo AS
+SELECT retailiq.forecast_fit(series, ts, y, 'combo', '{"horizon": 12}') AS m FROM gar_combo_sales;
+SELECT retailiq.model_info(m) #>> '{metrics,validation_member_set}' AS chosen,
+       (SELECT min(w::float8) FROM jsonb_array_elements_text(retailiq.model_info(m) #> '{metrics,validation_member_sets_wape_pooled}') w)
+         = (retailiq.model_info(m) #>> '{metrics,validation_member_sets_wape_pooled,4}')::float8 AS lowest_pooled_wape,
+       retailiq.model_info(m) #> '{metrics,validation_candidates}' AS candidates
+FROM gar_combo;
+-- each series: its members, the global model's weight in (0, 1), the weights summing to 1
+-- (the combination's record: alpha, beta, gamma, phi, sigma2, level, slope = ETS, seasonal
+-- naive, Theta, calibration, variance, global model, damped ETS)
+SELECT s.method, count(*) AS series,
+       bool_and((p ->> 5)::float8 > 0 AND (p ->> 5)::float8 < 1) AS global_weight_inside,
+       bool_and(abs((p ->> 0)::float8 + (p ->> 1)::float8 + (p ->> 2)::float8 + (p ->> 5)::float8 + (p ->> 6)::float8 - 1) < 1e-12) AS weights_sum_to_1
+FROM gar_combo, retailiq.forecast_model_series(m) WITH ORDINALITY s,
+     LATERAL (SELECT m::text::jsonb #> ARRAY['data', 'par',
+                ((s.ordinality - 1) * jsonb_array_length(m::text::jsonb #> '{data,par}') / 30)::text] AS p) r
+GROUP BY 1 ORDER BY 1;
+-- the same model in the backend, with workers and from the distributed fit's parts
+SET force_parallel_mode = off;
+SET max_parallel_workers_per_gather = 0;
+SET retailiq.forecast_workers = 0;
+SELECT substr(retailiq.model_send(retailiq.forecast_fit(series, ts, y, 'combo', '{"horizon": 12}')), 25)
+       = (SELECT substr(retailiq.model_send(m), 25) FROM gar_combo) AS same_in_the_backend
+FROM gar_combo_sales;
+RESET retailiq.forecast_workers;
+SELECT (retailiq.model_info(retailiq_internal.forecast_fit_merge(array_agg(part ORDER BY grp))) #- '{params,options}')
+         - 'trained_at' - 'size_bytes'
+       = (retailiq.model_info((SELECT m FROM gar_combo)) #- '{params,options}') - 'trained_at' - 'size_bytes' AS same_from_parts
+FROM (SELECT right(series, 1) AS grp,
+             retailiq_internal.forecast_fit_part(series, ts, y, 'combo', '{"horizon": 12}', NULL) AS part
+        FROM gar_combo_sales GROUP BY 1) p;
+RESET force_parallel_mode;
+RESET max_parallel_workers_per_gather;
+-- a crafted combination whose global weight has no global member is refused
+SELECT count(*) FROM retailiq.forecast_all(
+  (SELECT jsonb_set(m::text::jsonb, '{data,method,5}', '0')::text::retailiq.model FROM gar_combo), 3);
+
+DROP TABLE gar_sales, gar_windows, gar_ref, gar_model, gar_hand, gar_big, gar_big_model, gar_combo_sales, gar_combo;
 DROP FUNCTION stream_files();

@@ -8,9 +8,12 @@
  * brings a season ETS cannot model (ETS drops a season of more than 24 periods, so weekly
  * data's 52 weeks reach a weekly forecast only through it and Theta's decomposition); Theta
  * is M4's reference; damped ETS (the best damped-trend form by AICc) is the member M4's Comb
- * has. Which of them are combined is not fixed: it is one of a few fixed member sets
- * (COMBO_SETS: ETS + seasonal naive + Theta, ETS + damped ETS + Theta, ETS + Theta, ETS
- * alone), the one whose combination had the lowest validation error pooled over the panel
+ * has; the global model (global_ar.h: one autoregression of the log values on four
+ * seasons of lags, pooled over every combination's series of the panel) brings what the
+ * panel shares. Which of them are combined is not fixed: it is one of a few fixed member
+ * sets (COMBO_SETS: ETS + seasonal naive + Theta, ETS + damped ETS + Theta, ETS + Theta,
+ * ETS alone, ETS + seasonal naive + Theta + the global model), the one whose combination
+ * had the lowest validation error pooled over the panel
  * (combo_finish_panel): the choice is made on the caller's own history, once per fit, and a
  * panel's pooled error is evidence enough where one series' few held-out periods are not
  * (on the benchmark's development windows, a choice per series, shrunk toward the panel's
@@ -47,13 +50,25 @@
  * own factors covers less than `level`: a series that needs a wide interval loses more than
  * one that needs a narrow one gains.)
  *
- * In a forecast_fit model a series takes 1 + COMBO_PARTS records: this method's own (the
- * weights in alpha, beta, gamma and slope; the interval calibration in phi, 0 = none (1);
+ * The global member is measured in the panel step (combo_global_member), where every
+ * series is seen in key order: each combination's fit leaves its last values and its first
+ * set's held-out forecasts in scratch records (the stash), the regression is pooled over
+ * every series' windows before each origin's held-out stretch and once over all of them,
+ * and each series' held-out periods are forecast from its values before them. So the
+ * model is the same however the fit was spread (workers, streamed groups, Citus parts). A
+ * series too short for the global regression's lags is forecast from its first value
+ * padded; a validation stretch longer than GAR_PATH, or a stash beyond the records a fit
+ * may have, leaves the global member out (its set is then the first set).
+ *
+ * In a forecast_fit model a series takes 1 + COMBO_PARTS records, or COMBO_RECORDS when
+ * the panel chose the global set: this method's own (the weights in alpha, beta, gamma,
+ * slope and, for the global member, level; the interval calibration in phi, 0 = none (1);
  * sigma2 the weighted members' variance, for display) and then each candidate's fit as its
- * method stores it (ETS, seasonal naive, Theta, damped ETS; a candidate outside the chosen
- * set has weight 0 and an unused record). A model written before 2026-12-07 (branch acc17e)
- * has three component records (ETS, seasonal naive or, before that, damped ETS, Theta) and
- * no fourth weight; it forecasts as it did.
+ * method stores it (ETS, seasonal naive, Theta, damped ETS, the global model's path and its
+ * variances; a candidate outside the chosen set has weight 0 and unused records). A model
+ * written before 2026-12-07 (branch acc17e) has three component records (ETS, seasonal naive
+ * or, before that, damped ETS, Theta) and no fourth weight; one written before 2026-12-08 no
+ * global member (its level is 0); both forecast as they did.
  */
 #include "postgres.h"
 
@@ -62,21 +77,28 @@
 #include "miscadmin.h"
 
 #include "core/stats.h"
+#include "forecast/global_ar.h"
 #include "forecast/method.h"
 
 #define FIT_COMBO 10			/* per-series code in forecast_fit models: never renumber */
-#define COMBO_PARTS 4			/* candidates, one record each: never reorder */
+#define COMBO_PARTS 4			/* candidates fitted per series, one record each: never reorder */
 #define COMBO_PARTS_BEFORE 3	/* component records of a model written before 2026-12-07 (acc17e) */
 #define COMBO_ETS 0
 #define COMBO_SNAIVE 1
 #define COMBO_THETA 2
 #define COMBO_DAMPED 3
-#define COMBO_SETS 4			/* the member sets a panel chooses among */
+#define COMBO_GLOBAL 4			/* the panel's member: global_ar's path and variances records */
+#define COMBO_MEMBERS 5
+#define COMBO_REC_GLOBAL (1 + COMBO_GLOBAL)
+#define COMBO_RECORDS (COMBO_REC_GLOBAL + 2)	/* what a model keeps of a series, at most */
+#define COMBO_STASH_PER (FIT_MAX_M + ETS_MAX_SEASON)	/* stash doubles per scratch record */
+#define COMBO_SETS 5			/* the member sets a panel chooses among */
+#define COMBO_SET_GLOBAL 4		/* the set with the global member: set 0's members and it */
 #define COMBO_MIN_LENGTH 5		/* what ETS and Theta need */
 #define COMBO_CALIB_MIN 0.1		/* the interval calibration's range */
 #define COMBO_CALIB_MAX 10.0
 #define COMBO_SCORES FIT_MAX_M	/* held-out multiples a series passes to its panel, in fit->s */
-#define COMBO_SET_SCORES (COMBO_SCORES / COMBO_SETS)	/* of each member set */
+#define COMBO_SET_SCORES (COMBO_SCORES / COMBO_SET_GLOBAL)	/* of each set scored per series */
 #define COMBO_ORIGINS 3			/* rolling validation origins at the end of a series */
 #define COMBO_POWER 4.0			/* weights: inverse validation error to this power */
 
@@ -88,7 +110,7 @@
  * saved model by a warm start), the chosen set's, and the calibration's evidence.
  */
 #define COMBO_E_SAE 0
-#define COMBO_E_SAY (COMBO_E_SAE + COMBO_PARTS)
+#define COMBO_E_SAY (COMBO_E_SAE + COMBO_MEMBERS)
 #define COMBO_E_SET (COMBO_E_SAY + 1)
 #define COMBO_E_FRESH (COMBO_E_SET + COMBO_SETS)
 #define COMBO_E_COMB (COMBO_E_FRESH + 1)
@@ -96,14 +118,15 @@
 											 * calibrated interval, and how many */
 
 /* the member sets, by candidate: the first is the one a panel without evidence takes */
-static const bool combo_sets[COMBO_SETS][COMBO_PARTS] = {
-	{true, true, true, false},	/* ETS, seasonal naive, Theta */
-	{true, false, true, true},	/* ETS, damped ETS, Theta */
-	{true, false, true, false},	/* ETS, Theta */
-	{true, false, false, false} /* ETS */
+static const bool combo_sets[COMBO_SETS][COMBO_MEMBERS] = {
+	{true, true, true, false, false},	/* ETS, seasonal naive, Theta */
+	{true, false, true, true, false},	/* ETS, damped ETS, Theta */
+	{true, false, true, false, false},	/* ETS, Theta */
+	{true, false, false, false, false}, /* ETS */
+	{true, true, true, false, true} /* set 0 and the global model (COMBO_SET_GLOBAL) */
 };
 static const char *const combo_set_names[] = {
-	"ets+snaive+theta", "ets+damped_ets+theta", "ets+theta", "ets", NULL
+	"ets+snaive+theta", "ets+damped_ets+theta", "ets+theta", "ets", "ets+snaive+theta+global_ar", NULL
 };
 
 /* combo's own options ('auto' passes them on to the combinations it fits) */
@@ -116,9 +139,9 @@ StaticAssertDecl(sizeof(ComboOptions) <= FORECAST_METHOD_OPTS, "options too larg
 
 static const char *const combo_keys[] = {"horizon", NULL};
 
-StaticAssertDecl(1 + COMBO_PARTS <= FORECAST_MAX_RECORDS, "raise FORECAST_MAX_RECORDS");
+StaticAssertDecl(COMBO_RECORDS <= FORECAST_MAX_RECORDS, "raise FORECAST_MAX_RECORDS");
 StaticAssertDecl(COMBO_COVERAGE + 3 <= ETS_MAX_SEASON, "the validation sums live in init_s");
-StaticAssertDecl(COMBO_PARTS + 1 <= FORECAST_MAX_EVIDENCE, "raise FORECAST_MAX_EVIDENCE");
+StaticAssertDecl(COMBO_MEMBERS + 1 <= FORECAST_MAX_EVIDENCE, "raise FORECAST_MAX_EVIDENCE");
 StaticAssertDecl(COMBO_SETS <= FORECAST_MAX_EVIDENCE, "raise FORECAST_MAX_EVIDENCE");
 StaticAssertDecl(COMBO_SET_SCORES >= 1, "too many member sets");
 
@@ -206,7 +229,7 @@ combo_set_weights(int set, const double *sae, const bool *usable, double *w)
 				total = 0;
 	int			c;
 
-	for (c = 0; c < COMBO_PARTS; c++)
+	for (c = 0; c < COMBO_MEMBERS; c++)
 	{
 		w[c] = 0;
 		if (combo_sets[set][c] && usable[c] && (sae == NULL || isfinite(sae[c])))
@@ -214,7 +237,7 @@ combo_set_weights(int set, const double *sae, const bool *usable, double *w)
 	}
 	if (!isfinite(least))
 		return false;
-	for (c = 0; c < COMBO_PARTS; c++)
+	for (c = 0; c < COMBO_MEMBERS; c++)
 	{
 		if (!combo_sets[set][c] || !usable[c] || (sae != NULL && !isfinite(sae[c])))
 			continue;
@@ -228,7 +251,7 @@ combo_set_weights(int set, const double *sae, const bool *usable, double *w)
 	}
 	if (!(total > 0) || !isfinite(total))
 		return false;
-	for (c = 0; c < COMBO_PARTS; c++)
+	for (c = 0; c < COMBO_MEMBERS; c++)
 		w[c] /= total;
 	return true;
 }
@@ -304,7 +327,7 @@ combo_origins(int n, int m, const ForecastOptions *o, int *v_out, int *step_out)
  */
 static int
 combo_validate(const double *y, int n, int m, const ForecastOptions *o, double *scores,
-			   int *nscores, double *evid)
+			   int *nscores, double *evid, double *held)
 {
 	int			v,
 				step,
@@ -322,7 +345,7 @@ combo_validate(const double *y, int n, int m, const ForecastOptions *o, double *
 			   *clo,
 			   *chi,
 			   *all;
-	bool		ok[COMBO_PARTS],
+	bool		ok[COMBO_MEMBERS],
 				exact = false;
 
 	*nscores = 0;
@@ -345,6 +368,7 @@ combo_validate(const double *y, int n, int m, const ForecastOptions *o, double *
 		part_hi[c] = palloc(sizeof(double) * nv);
 		ok[c] = true;
 	}
+	ok[COMBO_GLOBAL] = false;	/* measured in the panel step (combo_global_member) */
 	/* origin by origin, so that damped ETS follows ETS on the same stretch (the memo) */
 	for (k = 0; k < norig; k++)
 		for (int i = 0; i < COMBO_PARTS; i++)
@@ -378,7 +402,7 @@ combo_validate(const double *y, int n, int m, const ForecastOptions *o, double *
 	*nscores = exact ? 0 : Min(nv, COMBO_SET_SCORES);
 	for (set = 0; set < COMBO_SETS; set++)
 	{
-		double		w[COMBO_PARTS],
+		double		w[COMBO_MEMBERS],
 					sae = 0;
 
 		if (!combo_set_weights(set, evid + COMBO_E_SAE, ok, w))
@@ -396,7 +420,14 @@ combo_validate(const double *y, int n, int m, const ForecastOptions *o, double *
 			sae += fabs(actual[t] - cf[t]);
 		}
 		evid[COMBO_E_SET + set] = sae;
-		if (*nscores > 0)
+		if (set == 0 && held != NULL)
+		{
+			/* the first set's combination, which the global set extends (combo_global_member) */
+			memcpy(held, cf, sizeof(double) * nv);
+			memcpy(held + nv, clo, sizeof(double) * nv);
+			memcpy(held + 2 * nv, chi, sizeof(double) * nv);
+		}
+		if (*nscores > 0 && set < COMBO_SET_GLOBAL)
 		{
 			double	   *dst = scores + set * COMBO_SET_SCORES;
 
@@ -419,14 +450,28 @@ combo_validate(const double *y, int n, int m, const ForecastOptions *o, double *
 	return nv;
 }
 
-/* candidate c's weight, kept in the combination's own record */
+/* a finished global member (its records written by the panel step) */
+static bool
+combo_global_ready(const SeriesFit *fit)
+{
+	return fit[COMBO_REC_GLOBAL].method == global_ar_method.code && fit[COMBO_REC_GLOBAL].m == GAR_PATH;
+}
+
+/*
+ * candidate c's weight, kept in the combination's own record; the global member's in level
+ * (which holds the held-out multiples' count until the panel step, when the member is not
+ * written yet)
+ */
 static double
 combo_weight(const SeriesFit *fit, int c)
 {
+	if (c == COMBO_GLOBAL)
+		return combo_global_ready(fit) ? fit->level : 0;
 	return c == COMBO_ETS ? fit->alpha : c == COMBO_SNAIVE ? fit->beta :
 		c == COMBO_THETA ? fit->gamma : fit->slope;
 }
 
+/* the weights of the members fitted per series (the global member's: combo_finish_panel) */
 static void
 combo_set_weight(SeriesFit *fit, int c, double w)
 {
@@ -436,27 +481,28 @@ combo_set_weight(SeriesFit *fit, int c, double w)
 		fit->beta = w;
 	else if (c == COMBO_THETA)
 		fit->gamma = w;
-	else
+	else if (c == COMBO_DAMPED)
 		fit->slope = w;
 }
 
 /*
  * The combination of member set `set` in fit (its records fitted): the weights from the
- * validation's sums (equal without), the members' variances for display, the set's
- * validation error as the combination's. false: no member of the set fitted. (The
- * in-sample error, mse, is the ETS member's, whatever the set: what a warm refit compares
- * before the panel has chosen; ETS is in every set.)
+ * validation's sums (equal without) into w and the record (all but the global member's,
+ * which the caller keeps), the members' variances for display, the set's validation error
+ * as the combination's. false: no member of the set fitted. (The in-sample error, mse, is
+ * the ETS member's, whatever the set: what a warm refit compares before the panel has
+ * chosen; ETS is in every set.)
  */
 static bool
-combo_use_set(SeriesFit *fit, int set)
+combo_use_set(SeriesFit *fit, int set, double *w)
 {
-	double		w[COMBO_PARTS];
-	bool		usable[COMBO_PARTS];
+	bool		usable[COMBO_MEMBERS];
 	bool		validated = isfinite(fit->init_s[COMBO_E_SAY]);
 	int			c;
 
 	for (c = 0; c < COMBO_PARTS; c++)
 		usable[c] = fit[1 + c].method != 0;
+	usable[COMBO_GLOBAL] = combo_global_ready(fit);
 	if (!combo_set_weights(set, validated ? fit->init_s + COMBO_E_SAE : NULL, usable, w) &&
 		!(validated && combo_set_weights(set, NULL, usable, w)))
 		return false;
@@ -471,17 +517,111 @@ combo_use_set(SeriesFit *fit, int set)
 	return true;
 }
 
+/*
+ * The global member's stash: what the panel step (combo_global_member) needs of a series,
+ * in the seasonal states of the global member's two records and of the records after them
+ * (all of code 0 until then; no model keeps the ones after): the series' last T values,
+ * then the first member set's held-out forecasts, lower and upper bounds (nv each). Its
+ * shape is in the global member's first record's other fields: n, np = T, phi the season,
+ * beta v, gamma the origins' step, slope the origins, level nv, aicc the log of the first
+ * set's summed inverse fourth powers of its members' errors, loglik how many of those
+ * errors are 0.
+ */
+static double *
+stash_at(SeriesFit *fit, int k)
+{
+	SeriesFit  *r = &fit[COMBO_REC_GLOBAL + k / COMBO_STASH_PER];
+	int			i = k % COMBO_STASH_PER;
+
+	return i < FIT_MAX_M ? &r->s[i] : &r->init_s[i - FIT_MAX_M];
+}
+
+/*
+ * the stash's length at season m (the longest series), and the records it needs beyond the
+ * global member's two; -1: it does not fit (the global member is then no candidate)
+ */
+static int
+combo_stash_records(int m, const ForecastOptions *o, int *len_out)
+{
+	const ComboOptions *co = forecast_method_options(o, &combo_method);
+	int			p,
+				w,
+				back,
+				v = Max(m, 7),
+				step,
+				len,
+				recs;
+
+	global_ar_shape(o, m, &p, &w, &back);
+	if (o->validation > 0)
+		v = o->validation;
+	else if (co->horizon > 0)
+		v = Min(co->horizon, v);
+	if (v > GAR_PATH)
+		return -1;				/* the path the member is validated with is GAR_PATH long */
+	step = Max(v / 2, 1);
+	len = back + w + v + (COMBO_ORIGINS - 1) * step + 3 * v * COMBO_ORIGINS;
+	recs = Max((len + COMBO_STASH_PER - 1) / COMBO_STASH_PER - 2, 0);
+	if (COMBO_RECORDS + recs > FORECAST_MAX_RECORDS)
+		return -1;
+	if (len_out)
+		*len_out = len;
+	return recs;
+}
+
+/* the records per series a combination is fitted in at season m: its own, its members', the stash */
+int
+combo_records_for(int m, const ForecastOptions *o)
+{
+	return COMBO_RECORDS + Max(combo_stash_records(m, o, NULL), 0);
+}
+
+/*
+ * log of the first set's summed inverse fourth powers of its members' held-out errors (the
+ * unnormalised weights of combo_set_weights), and how many of them are exactly 0
+ */
+static double
+combo_first_set_logu(const double *evid, int *nzero)
+{
+	double		lmin = HUGE_VAL,
+				sum = 0;
+	int			c;
+
+	*nzero = 0;
+	for (c = 0; c < COMBO_MEMBERS; c++)
+		if (combo_sets[0][c] && isfinite(evid[COMBO_E_SAE + c]))
+		{
+			if (evid[COMBO_E_SAE + c] == 0)
+				(*nzero)++;
+			else
+				lmin = Min(lmin, log(evid[COMBO_E_SAE + c]));
+		}
+	if (*nzero > 0 || !isfinite(lmin))
+		return 0;
+	for (c = 0; c < COMBO_MEMBERS; c++)
+		if (combo_sets[0][c] && isfinite(evid[COMBO_E_SAE + c]))
+			sum += exp(-COMBO_POWER * (log(evid[COMBO_E_SAE + c]) - lmin));
+	return -COMBO_POWER * lmin + log(sum);
+}
+
 static double
 combo_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fit)
 {
-	double		scores[COMBO_SCORES];
+	double		scores[COMBO_SCORES],
+				w[COMBO_MEMBERS];
 	int			nscores,
 				nv,
-				c;
+				c,
+				len,
+				recs = combo_stash_records(m, o, &len),
+				v,
+				step,
+				norig = combo_origins(n, m, o, &v, &step);
 	double		evid[COMBO_COVERAGE];
+	double	   *held = palloc(sizeof(double) * Max(3 * v * Max(norig, 1), 1));
 
-	memset(fit, 0, sizeof(SeriesFit) * (1 + COMBO_PARTS));
-	nv = combo_validate(y, n, m, o, scores, &nscores, evid);
+	memset(fit, 0, sizeof(SeriesFit) * (COMBO_RECORDS + Max(recs, 0)));
+	nv = combo_validate(y, n, m, o, scores, &nscores, evid, held);
 	for (int i = 0; i < COMBO_PARTS; i++)
 	{
 		c = combo_fit_order[i];
@@ -499,7 +639,7 @@ combo_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fi
 	 * Until the panel chooses (combo_finish_panel), the first set: what a forecast straight
 	 * from this fit uses ('auto' comparing methods at its origins)
 	 */
-	if (!combo_use_set(fit, 0))
+	if (!combo_use_set(fit, 0, w))
 		elog(ERROR, "combo: no member of the first set fitted");	/* ETS always fits */
 	/*
 	 * The series' own calibration, and its multiples for the panel's (in the record's
@@ -508,6 +648,33 @@ combo_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fi
 	fit->phi = nscores > 0 ? conformal_quantile(scores, nscores, o->level) : 1;
 	memcpy(fit->s, scores, sizeof(double) * COMBO_SCORES);
 	fit->level = nscores;
+	/* the global member's stash, for the panel step */
+	if (recs >= 0)
+	{
+		SeriesFit  *g = &fit[COMBO_REC_GLOBAL];
+		int			p,
+					win,
+					back,
+					T;
+		int			nzero;
+
+		global_ar_shape(o, m, &p, &win, &back);
+		T = Min(n, back + win + v + (COMBO_ORIGINS - 1) * step);
+		g->n = n;
+		g->np = T;
+		g->phi = Max(m, 1);
+		g->beta = v;
+		g->gamma = step;
+		g->slope = norig;
+		g->level = nv;
+		g->aicc = combo_first_set_logu(evid, &nzero);
+		g->loglik = nzero;
+		for (int t = 0; t < T; t++)
+			*stash_at(fit, t) = y[n - T + t];
+		for (int t = 0; t < 3 * nv; t++)
+			*stash_at(fit, T + t) = held[t];
+	}
+	pfree(held);
 	/* the first set's validation error (what auto compares) */
 	return nv > 0 && isfinite(fit->init_s[COMBO_E_COMB]) ? fit->init_s[COMBO_E_COMB] / nv : NAN;
 }
@@ -524,7 +691,7 @@ combo_forecast(const SeriesFit *fit, int h, double level, RiqRng *rng,
 
 	for (t = 0; t < h; t++)
 		yhat[t] = lo[t] = hi[t] = 0;
-	for (c = 0; c < COMBO_PARTS; c++)
+	for (c = 0; c < COMBO_MEMBERS; c++)
 	{
 		double		w = combo_weight(fit, c);
 
@@ -592,34 +759,261 @@ combo_panel_set(const SeriesFit *fits, int ns, int nrec, double *pooled)
 	return best;
 }
 
+/* a combination fitted in this call whose global member waits for the panel step */
+static bool
+combo_global_pending(const SeriesFit *f)
+{
+	return combo_fresh(f) && f[COMBO_REC_GLOBAL].method == 0 && f[COMBO_REC_GLOBAL].np > 0;
+}
+
+/* the stash's values as log1p (negative ones, returns, as 0) into z, and returns T */
+static int
+stash_logs(SeriesFit *f, double *z)
+{
+	int			T = f[COMBO_REC_GLOBAL].np;
+
+	for (int t = 0; t < T; t++)
+		z[t] = log1p(Max(*stash_at(f, t), 0));
+	return T;
+}
+
 /*
- * After the panel is fitted: every combination fitted in this call takes the panel's member
- * set (combo_panel_set), weighted by its own validation (equal weights without); a
- * candidate outside it leaves an unused record. Then the calibration: over a panel, every
- * combination's interval takes the conformal quantile of the chosen set's held-out
- * multiples of every series pooled; a lone series keeps its own. The multiples leave the
- * records.
+ * The global member (global_ar.h), measured like the others: its regression pooled over
+ * every combination's series with its own windows before each origin's held-out stretch
+ * (and once over all of them for the forecast); at each origin each series' held-out
+ * periods forecast from its values before them. Its errors give its weight in the global
+ * set (the first set's members and it: the first set's combination, kept by the fit,
+ * weighted against the global forecast as combo_set_weights would weigh the four), the
+ * set's error and its interval's multiples (mult, COMBO_SET_SCORES a series). A series
+ * without held-out periods, or whose member could not be measured, keeps the first set's
+ * error and multiples for the global set. Returns false when no combination has a stash
+ * or the panel's regressions cannot be solved (the global set is then the first set).
+ * beta and sigma2 get the regression over all windows.
+ */
+static bool
+combo_global_member(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o, double *mult,
+					double **beta_out, double *sigma2_out, int *p_out, int *m_out)
+{
+	int			p = 0,
+				m = 0,
+				w,
+				back,
+				i,
+				k,
+				t;
+	GarPool		pool[1 + COMBO_ORIGINS];
+	double	   *beta[1 + COMBO_ORIGINS],
+				sigma2[1 + COMBO_ORIGINS],
+			   *z = palloc(sizeof(double) * (GAR_MAX_VALUES + 3 * GAR_PATH)),
+				zq = riq_normal_quantile((1 + o->level) / 2);
+	bool		solved[1 + COMBO_ORIGINS];
+
+	for (i = 0; i < ns; i++)
+	{
+		SeriesFit  *f = &fits[(Size) i * nrec];
+
+		if (combo_fresh(f))
+			memcpy(mult + (Size) i * COMBO_SET_SCORES, f->s, sizeof(double) * COMBO_SET_SCORES);
+		if (m == 0 && combo_global_pending(f))
+			m = (int) f[COMBO_REC_GLOBAL].phi;
+	}
+	if (m == 0)
+		return false;
+	global_ar_shape(o, m, &p, &w, &back);
+	for (k = 0; k <= COMBO_ORIGINS; k++)
+	{
+		gar_pool_init(&pool[k], p, m);
+		beta[k] = palloc(sizeof(double) * (p + 1));
+	}
+	/* pool 0: every window; pool 1 + k: the windows before origin k's held-out stretch */
+	for (i = 0; i < ns; i++)
+	{
+		SeriesFit  *f = &fits[(Size) i * nrec];
+		const SeriesFit *g = &f[COMBO_REC_GLOBAL];
+		int			T,
+					v = (int) g->beta,
+					step = (int) g->gamma;
+
+		if (!combo_global_pending(f))
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		T = stash_logs(f, z);
+		gar_pool_add(&pool[0], z, Max(back, T - w), T);
+		for (k = 0; k < COMBO_ORIGINS; k++)
+		{
+			int			end = T - k * step - v;
+
+			gar_pool_add(&pool[1 + k], z, Max(back, end - w), Max(end, back));
+		}
+	}
+	for (k = 0; k <= COMBO_ORIGINS; k++)
+		solved[k] = gar_pool_solve(&pool[k], beta[k], &sigma2[k]);
+	if (!solved[0])
+		return false;
+	for (i = 0; i < ns; i++)
+	{
+		SeriesFit  *f = &fits[(Size) i * nrec];
+		SeriesFit  *g = &f[COMBO_REC_GLOBAL];
+		int			T,
+					v = (int) g->beta,
+					step = (int) g->gamma,
+					norig = (int) g->slope,
+					nv = (int) g->level,
+					nzero = (int) g->loglik,
+					nscores = (int) f->level;
+		double		sae = 0,
+					sae_set = 0,
+					lambda,
+					path[GAR_PATH],
+					cumvar[GAR_PATH],
+					logu = g->aicc;
+		double	   *fg,
+				   *lg,
+				   *hg,
+				   *cf,
+				   *all;
+		bool		ok = norig >= 1 && nv == v * norig && v <= GAR_PATH;
+
+		if (!combo_global_pending(f))
+			continue;
+		for (k = 0; k < norig && ok; k++)
+			ok = solved[1 + k];
+		if (!ok)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		T = stash_logs(f, z);
+		fg = palloc(sizeof(double) * nv * 6);
+		lg = fg + nv;
+		hg = lg + nv;
+		cf = hg + nv;
+		all = cf + nv;
+		for (k = 0; k < norig; k++)
+		{
+			int			end = T - k * step - v;
+
+			gar_path(beta[1 + k], p, m, sigma2[1 + k], z, end, v, path, cumvar);
+			for (t = 0; t < v; t++)
+			{
+				double		a = *stash_at(f, end + t),
+							sd = sqrt(cumvar[t]);
+				int			at = k * v + t;
+
+				fg[at] = expm1(path[t]);
+				lg[at] = expm1(path[t] - zq * sd);
+				hg[at] = expm1(path[t] + zq * sd);
+				if (!o->series.allow_negative)
+				{
+					fg[at] = Max(fg[at], 0);
+					lg[at] = Max(lg[at], 0);
+					hg[at] = Max(hg[at], 0);
+				}
+				sae += fabs(a - fg[at]);
+			}
+		}
+		if (!isfinite(sae))
+		{
+			pfree(fg);
+			continue;
+		}
+		/* the first set's weight against the global member's, as combo_set_weights gives them */
+		if (nzero > 0)
+			lambda = sae == 0 ? (double) nzero / (nzero + 1) : 1;
+		else if (sae == 0)
+			lambda = 0;
+		else
+			lambda = 1 / (1 + exp(-COMBO_POWER * log(sae) - logu));
+		for (t = 0; t < nv; t++)
+		{
+			double		a,
+						lo,
+						hi;
+
+			k = t / v;
+			a = *stash_at(f, T - k * step - v + t % v);
+			cf[t] = lambda * *stash_at(f, T + t) + (1 - lambda) * fg[t];
+			lo = lambda * *stash_at(f, T + nv + t) + (1 - lambda) * lg[t];
+			hi = lambda * *stash_at(f, T + 2 * nv + t) + (1 - lambda) * hg[t];
+			sae_set += fabs(a - cf[t]);
+			/* the multiple of the interval's half-width on the error's side (combo_scores) */
+			{
+				double		e = a - cf[t],
+							half = e >= 0 ? hi - cf[t] : cf[t] - lo;
+
+				all[t] = e == 0 ? 0 : half > 0 ? fabs(e) / half : COMBO_CALIB_MAX;
+			}
+		}
+		f->init_s[COMBO_E_SAE + COMBO_GLOBAL] = sae;
+		f->init_s[COMBO_E_SET + COMBO_SET_GLOBAL] = sae_set;
+		if (nscores > 0)
+		{
+			double	   *dst = mult + (Size) i * COMBO_SET_SCORES;
+
+			qsort(all, nv, sizeof(double), riq_cmp_double);
+			for (k = 0; k < nscores; k++)
+				dst[k] = all[nscores == nv ? k : (int) ((double) k * (nv - 1) / (nscores - 1))];
+		}
+		pfree(fg);
+	}
+	*beta_out = beta[0];
+	*sigma2_out = sigma2[0];
+	*p_out = p;
+	*m_out = m;
+	return true;
+}
+
+/*
+ * After the panel is fitted: the global member measured (combo_global_member); every
+ * combination fitted in this call takes the panel's member set (combo_panel_set), weighted
+ * by its own validation (equal weights without); a candidate outside it leaves an unused
+ * record, and the global member is written only where its set is chosen. Then the
+ * calibration: over a panel, every combination's interval takes the conformal quantile of
+ * the chosen set's held-out multiples of every series pooled; a lone series keeps its own.
+ * The multiples and the stash leave the records.
  */
 static void
 combo_finish_panel(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o)
 {
 	double		pooled[COMBO_SETS];
+	double	   *mult = palloc(sizeof(double) * Max(ns, 1) * COMBO_SET_SCORES),
+			   *wg = palloc0(sizeof(double) * Max(ns, 1)),
+			   *gbeta = NULL,
+				gsigma2 = 0;
+	int			gp = 0,
+				gm = 0;
+	bool		global = combo_global_member(fits, ns, nrec, o, mult, &gbeta, &gsigma2, &gp, &gm);
 	int			set = combo_panel_set(fits, ns, nrec, pooled);
-	double	   *pool;
+	double	   *pool,
+			   *z = palloc(sizeof(double) * GAR_MAX_VALUES * 2);
 	Size		k = 0;
 	int			with = 0;
 
 	for (int i = 0; i < ns; i++)
 	{
 		SeriesFit  *f = &fits[(Size) i * nrec];
+		double		w[COMBO_MEMBERS];
 
 		if (!combo_fresh(f))
 			continue;
-		if (combo_use_set(f, set))
+		/* the global member's records: written where its set is chosen, else unused */
+		if (combo_global_pending(f) && global && set == COMBO_SET_GLOBAL)
+		{
+			int			T = stash_logs(f, z);
+
+			memset(&f[COMBO_REC_GLOBAL], 0, sizeof(SeriesFit) * 2);
+			gar_store(&f[COMBO_REC_GLOBAL], gbeta, gp, gm, gsigma2, z, T);
+		}
+		else if (!combo_global_ready(f))
+			memset(&f[COMBO_REC_GLOBAL], 0, sizeof(SeriesFit) * 2);
+		if (nrec > COMBO_RECORDS)
+			memset(&f[COMBO_RECORDS], 0, sizeof(SeriesFit) * (nrec - COMBO_RECORDS));
+		if (combo_use_set(f, set, w))
 		{
 			for (int c = 0; c < COMBO_PARTS; c++)
-				if (combo_weight(f, c) == 0)
+				if (w[c] == 0)
 					memset(&f[1 + c], 0, sizeof(SeriesFit));
+			if (w[COMBO_GLOBAL] == 0)
+				memset(&f[COMBO_REC_GLOBAL], 0, sizeof(SeriesFit) * 2);
+			wg[i] = w[COMBO_GLOBAL];
 		}
 		else
 		{
@@ -637,11 +1031,13 @@ combo_finish_panel(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o)
 	for (int i = 0; i < ns; i++)
 	{
 		SeriesFit  *f = &fits[(Size) i * nrec];
+		const double *sc = set == COMBO_SET_GLOBAL ? mult + (Size) i * COMBO_SET_SCORES :
+			f->s + set * COMBO_SET_SCORES;
 
 		if (!combo_fresh(f))
 			continue;
 		for (int t = 0; t < (int) f->level && t < COMBO_SET_SCORES; t++)
-			pool[k++] = f->s[set * COMBO_SET_SCORES + t];
+			pool[k++] = sc[t];
 	}
 	if (with >= 2)
 	{
@@ -660,7 +1056,8 @@ combo_finish_panel(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o)
 	/*
 	 * The evidence of the calibration (combo_coverage): of each series' held-out multiples,
 	 * how many the members' own interval held (a multiple of at most 1) and how many the
-	 * calibrated one holds (at most the calibration); then the multiples leave the records.
+	 * calibrated one holds (at most the calibration); then the multiples leave the records,
+	 * and level takes the global member's weight.
 	 */
 	for (int i = 0; i < ns; i++)
 	{
@@ -668,7 +1065,8 @@ combo_finish_panel(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o)
 		int			raw = 0,
 					cal = 0,
 					cnt = Min((int) f->level, COMBO_SET_SCORES);
-		const double *sc = f->s + set * COMBO_SET_SCORES;
+		const double *sc = set == COMBO_SET_GLOBAL ? mult + (Size) i * COMBO_SET_SCORES :
+			f->s + set * COMBO_SET_SCORES;
 
 		if (!combo_fresh(f))
 			continue;
@@ -682,10 +1080,13 @@ combo_finish_panel(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o)
 		f->init_s[COMBO_COVERAGE] = raw;
 		f->init_s[COMBO_COVERAGE + 1] = cal;
 		f->init_s[COMBO_COVERAGE + 2] = cnt;
-		f->level = 0;
+		f->level = wg[i];
 		memset(f->s, 0, sizeof(f->s));
 	}
 	pfree(pool);
+	pfree(mult);
+	pfree(wg);
+	pfree(z);
 }
 
 /* weights in [0, 1] summing to 1; every weighted component a valid fit of its method */
@@ -699,7 +1100,7 @@ combo_check(const SeriesFit *fit)
 		return "an invalid combination";
 	if (fit->phi != 0 && !(fit->phi >= COMBO_CALIB_MIN && fit->phi <= COMBO_CALIB_MAX))
 		return "an interval calibration outside [0.1, 10]";
-	for (c = 0; c < COMBO_PARTS; c++)
+	for (c = 0; c < COMBO_MEMBERS; c++)
 	{
 		double		w = combo_weight(fit, c);
 		const SeriesFit *part = &fit[1 + c];
@@ -712,8 +1113,8 @@ combo_check(const SeriesFit *fit)
 			continue;
 		/* (a record the model does not have reads as unused: local_model.c) */
 		pm = forecast_method_by_code(part->method);
-		if (pm == NULL || pm->check == NULL || forecast_method_records(pm) != 1 ||
-			pm == &combo_method)
+		if (pm == NULL || pm->check == NULL || pm == &combo_method ||
+			(c == COMBO_GLOBAL ? pm != &global_ar_method : forecast_method_records(pm) != 1))
 			return "a combination component of no known method";
 		if (pm->check(part) != NULL)
 			return pm->check(part);
@@ -723,7 +1124,7 @@ combo_check(const SeriesFit *fit)
 	return NULL;
 }
 
-static const char *const combo_evidence_names[] = {"ets", "snaive", "theta", "damped_ets", "combo", NULL};
+static const char *const combo_evidence_names[] = {"ets", "snaive", "theta", "damped_ets", "global_ar", "combo", NULL};
 
 /* the validation's sums kept by combo_fit (a record read back from a model has none) */
 static bool
@@ -731,9 +1132,9 @@ combo_evidence(const SeriesFit *fit, double *sae, double *say)
 {
 	if (fit->method != FIT_COMBO || !combo_fresh(fit) || !(fit->init_s[COMBO_E_SAY] > 0))
 		return false;
-	for (int c = 0; c < COMBO_PARTS; c++)
+	for (int c = 0; c < COMBO_MEMBERS; c++)
 		sae[c] = fit->init_s[COMBO_E_SAE + c];
-	sae[COMBO_PARTS] = fit->init_s[COMBO_E_COMB];
+	sae[COMBO_MEMBERS] = fit->init_s[COMBO_E_COMB];
 	*say = fit->init_s[COMBO_E_SAY];
 	return true;
 }
@@ -775,17 +1176,18 @@ combo_shown(const SeriesFit *f, bool shown[4])
 
 /*
  * "combo(E+S+T)": the weighted members, E = ETS, S = seasonal naive, T = Theta, D = damped
- * ETS (the second record of a model written before 2026-12-07 may be damped ETS too)
+ * ETS (the second record of a model written before 2026-12-07 may be damped ETS too), G =
+ * the global model
  */
 static const char *
 combo_label(const SeriesFit *f, char *buf)
 {
 	int			k = snprintf(buf, 16, "combo(");
 
-	for (int c = 0; c < COMBO_PARTS; c++)
+	for (int c = 0; c < COMBO_MEMBERS; c++)
 	{
 		char		letter = c == COMBO_ETS ? 'E' : c == COMBO_THETA ? 'T' : c == COMBO_DAMPED ? 'D' :
-			f[1 + c].method == FIT_ETS ? 'D' : 'S';
+			c == COMBO_GLOBAL ? 'G' : f[1 + c].method == FIT_ETS ? 'D' : 'S';
 
 		if (combo_weight(f, c) <= 0)
 			continue;
@@ -806,6 +1208,7 @@ const ForecastMethod combo_method = {
 	.requestable = true,
 	.records = 1 + COMBO_PARTS,
 	.min_records = 1 + COMBO_PARTS_BEFORE,
+	.records_for = combo_records_for,
 	.trainer = "forecast_fit",
 	.description = "ETS, seasonal naive, Theta and damped ETS: the member set the panel's validation chooses, weighted by their errors on the last periods",
 	.option_keys = combo_keys,

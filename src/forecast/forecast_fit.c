@@ -210,6 +210,7 @@ put_evidence(ModelBuilder *b, const SeriesFit *fits, int ns, int nrec)
 	double	   *wape,
 				pooled_sae[FORECAST_MAX_EVIDENCE] = {0},
 				pooled_say = 0;
+	bool		measured[FORECAST_MAX_EVIDENCE] = {0};
 
 	for (i = 0; i < ns && em == NULL; i++)
 	{
@@ -223,6 +224,17 @@ put_evidence(ModelBuilder *b, const SeriesFit *fits, int ns, int nrec)
 	while (em->evidence_names[nc] != NULL && nc < FORECAST_MAX_EVIDENCE)
 		nc++;
 	wape = palloc(sizeof(double) * Max(ns, 1) * nc);
+	/* a candidate measured on no series (combo's global member, on a panel too short) */
+	for (i = 0; i < ns; i++)
+	{
+		const SeriesFit *f = &fits[(Size) i * nrec];
+		double		sae[FORECAST_MAX_EVIDENCE],
+					say;
+
+		if (f->method == em->code && em->evidence(f, sae, &say))
+			for (c = 0; c < nc; c++)
+				measured[c] = measured[c] || isfinite(sae[c]);
+	}
 	for (i = 0; i < ns; i++)
 	{
 		const SeriesFit *f = &fits[(Size) i * nrec];
@@ -237,8 +249,8 @@ put_evidence(ModelBuilder *b, const SeriesFit *fits, int ns, int nrec)
 			bool		all = true;
 
 			for (c = 0; c < nc; c++)
-				all = all && isfinite(sae[c]);
-			/* pooled over the series where every candidate was measured */
+				all = all && (isfinite(sae[c]) || !measured[c]);
+			/* pooled over the series where every candidate measured at all was measured */
 			if (all)
 			{
 				for (c = 0; c < nc; c++)
@@ -666,6 +678,14 @@ forecast_fit_model(FitStage *fs)
 	 * records of code 0, which no model keeps), then the records kept are packed.
 	 */
 	forecast_finish_panel(fits, ns, nrec, &o);
+	/* (and the records a panel step wrote: combo's global member) */
+	for (i = 0; i < ns; i++)
+		for (r = nrec - 1; r >= used; r--)
+			if (fits[(Size) i * nrec + r].method != 0)
+			{
+				used = r + 1;
+				break;
+			}
 	for (k = 0; k < ns; k++)
 		memmove(&fits[(Size) k * used], &fits[(Size) k * nrec], sizeof(SeriesFit) * used);
 	nrec = used;

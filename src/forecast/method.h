@@ -181,6 +181,9 @@ extern Datum forecast_emit_keys(FunctionCallInfo fcinfo, char *const *keys, int 
 /* every method's finish_panel over a forecast_fit panel's fits (ns series, nrec records each) */
 extern void forecast_finish_panel(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o);
 
+/* the records a combination (combo.c) is fitted in at season m: 'auto' gives series to it */
+extern int	combo_records_for(int m, const ForecastOptions *o);
+
 /* the local methods' predict (forecast_fit.c), shared by every local entry */
 extern Datum forecast_local_predict(FunctionCallInfo fcinfo, bool all);
 

@@ -134,14 +134,14 @@ SELECT throws_ok($$SELECT * FROM retailiq.forecast(pg_temp.craft('ets', '{params
                  'XX001', NULL, 'ets model: interval level 1.5');
 -- the validation evidence of a combination (auto's choice here): shown by model_info, checked on read
 SELECT is((SELECT retailiq.model_info(t::retailiq.model) #> '{metrics,validation_candidates}' FROM hm WHERE meth = 'auto'),
-          '["ets", "snaive", "theta", "damped_ets", "combo"]'::jsonb, 'auto model: the candidates of its validation evidence');
-SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('auto', '{metrics,validation_wape}', '[[0.1, 0.1, 0.1, 0.1, -0.1], [0.1, 0.1, 0.1, 0.1, 0.1]]'), 7)$$,
+          '["ets", "snaive", "theta", "damped_ets", "global_ar", "combo"]'::jsonb, 'auto model: the candidates of its validation evidence');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('auto', '{metrics,validation_wape}', '[[0.1, 0.1, 0.1, 0.1, "NaN", -0.1], [0.1, 0.1, 0.1, 0.1, "NaN", 0.1]]'), 7)$$,
                  'XX001', NULL, 'auto model: a negative validation WAPE');
-SELECT throws_ok($$SELECT * FROM retailiq.forecast_model_series(pg_temp.craft('auto', '{metrics,validation_wape}', '[[0.1, 0.1, 0.1, 0.1, 0.1]]'))$$,
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_model_series(pg_temp.craft('auto', '{metrics,validation_wape}', '[[0.1, 0.1, 0.1, 0.1, "NaN", 0.1]]'))$$,
                  'XX001', NULL, 'auto model: validation WAPEs of one series for two');
 SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('auto', '{metrics,validation_candidates}', '["ets", "theta"]'), 7)$$,
-                 'XX001', NULL, 'auto model: two candidate names for five validation WAPEs');
-SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('auto', '{metrics,validation_wape_pooled}', '[0.1, 0.1, "Infinity", 0.1, 0.1]'), 7)$$,
+                 'XX001', NULL, 'auto model: two candidate names for six validation WAPEs');
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('auto', '{metrics,validation_wape_pooled}', '[0.1, 0.1, "Infinity", 0.1, "NaN", 0.1]'), 7)$$,
                  'XX001', NULL, 'auto model: an infinite pooled validation WAPE');
 SELECT throws_ok($$SELECT * FROM retailiq.forecast_all((SELECT (t::jsonb #- '{metrics,validation_candidates}' #- '{types,metrics,validation_candidates}')::text::retailiq.model FROM hm WHERE meth = 'auto'), 7)$$,
                  'XX001', NULL, 'auto model: validation WAPEs without their candidates');
@@ -151,7 +151,7 @@ SELECT is((SELECT retailiq.model_info(t::retailiq.model) #>> '{metrics,validatio
           true, 'auto model: the member set chosen is one of its sets');
 SELECT throws_ok($$SELECT * FROM retailiq.forecast_all(pg_temp.craft('auto', '{metrics,validation_member_set}', '"ets+naive"'), 7)$$,
                  'XX001', NULL, 'auto model: a chosen member set that is not among the sets');
-SELECT throws_ok($$SELECT * FROM retailiq.forecast_model_series(pg_temp.craft('auto', '{metrics,validation_member_sets_wape_pooled}', '[0.1, -0.2, 0.1, 0.1]'))$$,
+SELECT throws_ok($$SELECT * FROM retailiq.forecast_model_series(pg_temp.craft('auto', '{metrics,validation_member_sets_wape_pooled}', '[0.1, -0.2, 0.1, 0.1, 0.1]'))$$,
                  'XX001', NULL, 'auto model: a negative pooled WAPE of a member set');
 -- the calibration's evidence (the held-out coverage before and after it): shares, checked on read
 SELECT ok((SELECT (retailiq.model_info(t::retailiq.model) #>> '{metrics,validation_coverage_calibrated}')::float8 BETWEEN 0 AND 1 FROM hm WHERE meth = 'auto'),
