@@ -13,8 +13,10 @@
 #                 149..160, factors log(price), deal, feat; WAPE all / promoted / other weeks
 # Every method of retailiq.forecast_methods runs on every data set through the trainer the
 # table names (setup.sql: fb.run_method), methods taking factors with the factors where the
-# data set has them, so new methods appear without a change here. `auto` is the default
-# method. Beside them, in the same run: R forecast's ets, thetaf and stlf (peer_r.R; with
+# data set has them, so new methods appear without a change here: 'global_ar' (one
+# autoregression pooled over every series of a data set, fitted by forecast_fit like the local
+# methods, "short": "fallback" included) runs as the others do, and
+# FORECAST_BENCH_METHODS=global_ar,auto selects it. `auto` is the default method. Beside them, in the same run: R forecast's ets, thetaf and stlf (peer_r.R; with
 # Dominick's, a per-series OLS on the same three factors), the published M4 rows and the
 # Dominick's README's reference figures. A summary ends the output: one line per threshold of
 # issue 17, PASS/FAIL with the figure, the bound and the ratio to R ets.
