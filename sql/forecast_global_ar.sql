@@ -31,6 +31,10 @@ CREATE TABLE gar_model AS
 SELECT retailiq.forecast_fit(series, ts, y, 'global_ar', '{"season": 2, "global_lags": 1, "global_windows": 100}') AS m FROM gar_sales;
 SELECT retailiq.model_kind(m), retailiq.model_info(m) -> 'metrics' ->> 'nseries' AS series
 FROM gar_model;
+-- a series as forecast_model_series shows it: the method, its length, the pooled log-scale
+-- residual variance (the hand regression's sigma2) and the season of its levels
+SELECT s.series, s.method, s.n, round(s.sigma2::numeric, 8) AS sigma2, s.season
+FROM gar_model, retailiq.forecast_model_series(m) s WHERE s.series IN ('g01', 'g20') ORDER BY 1;
 
 -- Series g01's next two months by hand: step 1 from its last two values, step 2 from
 -- step 1's forecast and its last value; the interval's log-scale variance sigma2 at step
@@ -91,17 +95,18 @@ SELECT substr(retailiq.model_send(retailiq.forecast_fit(series, ts, y, 'global_a
 FROM gar_sales;
 RESET retailiq.forecast_workers;
 -- (streamed: 100 series of 600 months, 60,000 rows, past an eighth of 3 MB; the fits,
--- 15 kB a series until the panel step, stay within it)
+-- 15 kB a series until the panel step, stay within it. The default shape at a season of
+-- 12, 48 lags over 120 windows, stashes 168 values a series: three records of 64.)
 CREATE TABLE gar_big AS
 SELECT 'b' || lpad(k::text, 3, '0') AS series, (date '1970-01-01' + make_interval(months => i))::date AS ts,
        round(40 + k % 37 + 6 * (i % 3) + 0.2 * i + 4 * sin(i * k))::float8 AS y
 FROM generate_series(1, 100) k, generate_series(0, 599) i;
 CREATE TABLE gar_big_model AS
-SELECT retailiq.forecast_fit(series, ts, y, 'global_ar', '{"season": 3, "global_lags": 6}') AS m FROM gar_big;
+SELECT retailiq.forecast_fit(series, ts, y, 'global_ar', '{"season": 12}') AS m FROM gar_big;
 SELECT pg_stat_force_next_flush();
 SELECT stream_files() AS files_before \gset
 SET retailiq.max_memory = '3MB';
-SELECT substr(retailiq.model_send(retailiq.forecast_fit(series, ts, y, 'global_ar', '{"season": 3, "global_lags": 6}')), 25)
+SELECT substr(retailiq.model_send(retailiq.forecast_fit(series, ts, y, 'global_ar', '{"season": 12}')), 25)
        = (SELECT substr(retailiq.model_send(m), 25) FROM gar_big_model) AS same_streamed
 FROM gar_big;
 RESET retailiq.max_memory;
@@ -122,6 +127,9 @@ SELECT retailiq.model_info(retailiq.forecast_fit(series, ts, y, 'global_ar',
            '{"season": 2, "global_lags": 1, "global_windows": 100, "warm_start": {"model": "gar_test"}}')) -> 'metrics' ->> 'series_cold' AS cold
 FROM gar_sales;
 DELETE FROM retailiq.models WHERE name = 'gar_test';
+-- (the model it names must still exist)
+SELECT retailiq.forecast_fit(series, ts, y, 'global_ar', '{"global_lags": 1, "warm_start": {"model": "no_such_model"}}')
+FROM gar_sales;
 
 
 -- combo's fifth member set: ETS, seasonal naive, Theta and the global model, measured like

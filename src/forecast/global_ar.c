@@ -457,6 +457,13 @@ global_ar_check(const SeriesFit *fit)
 	return NULL;
 }
 
+/* the season of its levels (the path record's m is the path's length) */
+static int
+global_ar_season(const SeriesFit *fit)
+{
+	return (int) (fit->damped ? fit : &fit[1])->alpha;
+}
+
 static const char *
 global_ar_label(const SeriesFit *fit, char *buf)
 {
@@ -480,6 +487,7 @@ const ForecastMethod global_ar_method = {
 	.fit = global_ar_fit,
 	.forecast = global_ar_forecast,
 	.check = global_ar_check,
+	.season = global_ar_season,
 	.label = global_ar_label,
 	.finish_panel = global_ar_finish_panel,
 	.predict = forecast_local_predict,

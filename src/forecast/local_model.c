@@ -351,7 +351,7 @@ forecast_model_series(PG_FUNCTION_ARGS)
 		values[7] = Float8GetDatum(fp->sigma2);
 		values[8] = Float8GetDatum(aicc[i]);
 		nulls[8] = isnan(aicc[i]);
-		values[9] = Int32GetDatum(fp->m);
+		values[9] = Int32GetDatum(m->season != NULL ? m->season(fp) : fp->m);
 		tuplestore_putvalues(rsi->setResult, rsi->setDesc, values, nulls);
 	}
 	PG_RETURN_NULL();

@@ -129,6 +129,8 @@ typedef struct ForecastMethod
 	 */
 	bool		(*coverage) (const SeriesFit *fit, double *inside, double *inside_calibrated,
 							 double *count);
+	/* local methods: the season forecast_model_series shows (NULL = the record's m) */
+	int			(*season) (const SeriesFit *fit);
 	/* local methods: the name forecast_model_series shows (buf has 16 bytes) */
 	const char *(*label) (const SeriesFit *fit, char *buf);
 	/* forecast(model, series, horizon, future_exog) / forecast_all(model, horizon, future_exog) */

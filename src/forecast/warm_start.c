@@ -249,9 +249,11 @@ warm_start_plan(Jsonb *j, const ForecastOptions *o, const ForecastPanel *panel, 
 		plans[i].degrade = degrade;
 	}
 	warm_option(j, &name, &version);
-	if (name == NULL || ns == 0 || o->method->pooled)
-		return plans;			/* a pooled method's fits all change with any series */
+	if (name == NULL || ns == 0)
+		return plans;
 	mv = model_open(given != NULL ? given : warm_load(name, version), MODEL_KIND_ANY);
+	if (o->method->pooled)
+		return plans;			/* a pooled method's fits all change with any series */
 	if (forecast_method_by_kind(mv->kind) == NULL ||
 		forecast_method_by_kind(mv->kind)->scope != METHOD_LOCAL)
 		ereport(ERROR,
