@@ -68,6 +68,12 @@ ORDER BY 1;
 SELECT step, round(yhat::numeric, 3) AS yhat
 FROM retailiq.forecast((SELECT m FROM gar_model), 'g01', 67) WHERE step IN (63, 64, 65, 66, 67) ORDER BY 1;
 
+-- Values near the largest a double holds still forecast finite numbers (the log scale's
+-- forecasts are kept within e^700, their interval's ends within e^709).
+SELECT bool_and(yhat > 1e299 AND yhat_upper < 'Infinity') AS finite_near_1e300
+FROM retailiq.forecast_all((SELECT retailiq.forecast_fit(series, ts, y * 1e300, 'global_ar',
+                                     '{"season": 2, "global_lags": 1, "global_windows": 100}') FROM gar_sales), 3);
+
 -- The default shape: four seasons of lags (48 months) over each series' last ten years;
 -- these series are too short to hold a window of 48 lags.
 \set VERBOSITY terse

@@ -898,9 +898,9 @@ combo_global_member(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o,
 							sd = sqrt(cumvar[t]);
 				int			at = k * v + t;
 
-				fg[at] = expm1(path[t]);
-				lg[at] = expm1(path[t] - zq * sd);
-				hg[at] = expm1(path[t] + zq * sd);
+				fg[at] = gar_expm1(path[t]);
+				lg[at] = gar_expm1(path[t] - zq * sd);
+				hg[at] = gar_expm1(path[t] + zq * sd);
 				if (!o->series.allow_negative)
 				{
 					fg[at] = Max(fg[at], 0);

@@ -54,7 +54,8 @@
 #define GAR_RECORDS (2 + GAR_SCRATCH)
 #define GAR_RIDGE 1e-6			/* of each diagonal entry of the normal equations */
 #define GAR_RIDGE_FLOOR 1e-12	/* of their mean diagonal: a lag that is always 0 gets 0 */
-#define GAR_LOG_LIMIT 300.0		/* |log-scale forecast| kept below: expm1 stays finite */
+#define GAR_LOG_LIMIT 700.0		/* |log-scale forecast| kept below: expm1 stays finite */
+#define GAR_EXP_LIMIT 709.0		/* expm1 of more is not a double */
 #define GAR_VAR_LIMIT 1e4		/* log-scale variance kept below */
 
 StaticAssertDecl(GAR_RECORDS <= FORECAST_MAX_RECORDS, "raise FORECAST_MAX_RECORDS");
@@ -258,6 +259,12 @@ gar_store(SeriesFit *f, const double *beta, int p, int m, double sigma2, const d
 	f[1].alpha = Max(m, 1);
 }
 
+double
+gar_expm1(double x)
+{
+	return expm1(Min(x, GAR_EXP_LIMIT));
+}
+
 void
 gar_forecast(const SeriesFit *f, int h, double level, double *yhat, double *lo, double *hi)
 {
@@ -284,9 +291,9 @@ gar_forecast(const SeriesFit *f, int h, double level, double *yhat, double *lo, 
 			v = Min(var->s[GAR_PATH - 1] + (double) (t - GAR_PATH + 1) * step, GAR_VAR_LIMIT);
 		}
 		sd = sqrt(Max(v, 0));
-		yhat[t] = expm1(mu);
-		lo[t] = expm1(mu - zq * sd);
-		hi[t] = expm1(mu + zq * sd);
+		yhat[t] = gar_expm1(mu);
+		lo[t] = gar_expm1(mu - zq * sd);
+		hi[t] = gar_expm1(mu + zq * sd);
 	}
 }
 
@@ -409,7 +416,7 @@ global_ar_finish_panel(SeriesFit *fits, int ns, int nrec, const ForecastOptions 
 		/* the in-sample one-step error on the series' own windows, on its scale */
 		for (t = back; t < nz; t++)
 		{
-			double		e = expm1(gar_predict(beta, p, m, z, t)) - expm1(z[t]);
+			double		e = gar_expm1(gar_predict(beta, p, m, z, t)) - gar_expm1(z[t]);
 
 			sq += e * e;
 		}

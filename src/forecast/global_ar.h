@@ -45,6 +45,8 @@ extern double gar_predict(const double *beta, int p, int m, const double *z, int
 /* a path record and its variances record (records f[0], f[1]) as global_ar stores them */
 extern void gar_store(SeriesFit *f, const double *beta, int p, int m, double sigma2,
 					  const double *z, int nz);
+/* e^x - 1, at most the largest power of e a double holds (the log scale's way back) */
+extern double gar_expm1(double x);
 /* a stored path (f[0], f[1]) forecast h periods ahead */
 extern void gar_forecast(const SeriesFit *f, int h, double level, double *yhat, double *lo, double *hi);
 
