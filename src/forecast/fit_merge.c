@@ -145,9 +145,12 @@ check_fit(const PartReader *r, const SeriesFit *f, int rec)
 		part_corrupt(r, psprintf("Record %d has period %d.", rec, f->m));
 	if (f->error < 0 || f->error > 2 || f->trend < 0 || f->trend > 2 || f->season < 0 || f->season > 2)
 		part_corrupt(r, psprintf("Record %d has an invalid form.", rec));
-	/* a combination's held-out multiples before the panel pools them (combo.c) */
+	/*
+	 * a combination's held-out multiples before the panel pools them, or (a warm start's
+	 * kept fit) its global member's weight (combo.c)
+	 */
 	if (f->method == combo_method.code &&
-		!(f->level >= 0 && f->level <= FIT_MAX_M && f->level == floor(f->level)))
+		!(f->level >= 0 && f->level <= FIT_MAX_M && (f->level == floor(f->level) || f->level <= 1)))
 		part_corrupt(r, psprintf("Record %d has %g held-out multiples.", rec, f->level));
 }
 
