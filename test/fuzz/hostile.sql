@@ -57,6 +57,13 @@ INSERT INTO fuzz.model SELECT 'auto', retailiq.forecast_fit(series, ts, y, 'auto
 INSERT INTO fuzz.model SELECT 'theta', retailiq.forecast_fit(series, ts, y, 'theta') FROM fuzz.series;
 INSERT INTO fuzz.model SELECT 'combo', retailiq.forecast_fit(series, ts, y, 'combo') FROM fuzz.series;
 INSERT INTO fuzz.model SELECT 'imapa', retailiq.forecast_fit(series, ts, CASE WHEN y > 13 THEN y ELSE 0 END, 'imapa') FROM fuzz.series;
+INSERT INTO fuzz.model SELECT 'global_ar', retailiq.forecast_fit(series, ts, y, 'global_ar') FROM fuzz.series;
+-- a combination whose panel chose the global member (30 monthly series sharing a season)
+INSERT INTO fuzz.model
+SELECT 'combo_global', retailiq.forecast_fit(series, ts, y, 'combo', '{"horizon": 12}')
+FROM (SELECT 'c' || k AS series, (date '2015-01-01' + make_interval(months => i))::date AS ts,
+             round(100 * exp(0.3 * sin(2 * pi() * i / 12) + 0.002 * i * (k % 5) + 0.05 * sin(i * k * 1.7)))::float8 AS y
+        FROM generate_series(1, 30) k, generate_series(0, 59 + k) i) c;
 INSERT INTO fuzz.model SELECT 'regression', retailiq.forecast_regression_fit(series, ts, y, exog, '{"horizon": 7}') FROM fuzz.series;
 INSERT INTO fuzz.model
 SELECT 'recommender', retailiq.recommender_fit(1 + x % 7, 100 + (x * 5) % 9, 1 + x % 3, timestamptz '2025-01-01' + (x % 4) * interval '1 day')
