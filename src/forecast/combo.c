@@ -569,6 +569,18 @@ combo_stash_records(int m, const ForecastOptions *o, int *len_out)
 	return recs;
 }
 
+/* can the global member be measured and used on a series of n periods (held-out stretches as given) */
+static bool
+combo_global_candidate(const ForecastOptions *o, int m, int n, int v, int step, int norig)
+{
+	int			p,
+				w,
+				back;
+
+	global_ar_shape(o, m, &p, &w, &back);
+	return n - v - (Max(norig, 1) - 1) * step > back;
+}
+
 /* the records per series a combination is fitted in at season m: its own, its members', the stash */
 int
 combo_records_for(int m, const ForecastOptions *o)
@@ -648,8 +660,12 @@ combo_fit(const double *y, int n, int m, const ForecastOptions *o, SeriesFit *fi
 	fit->phi = nscores > 0 ? conformal_quantile(scores, nscores, o->level) : 1;
 	memcpy(fit->s, scores, sizeof(double) * COMBO_SCORES);
 	fit->level = nscores;
-	/* the global member's stash, for the panel step */
-	if (recs >= 0)
+	/*
+	 * the global member's stash, for the panel step: only for a series with a window of its
+	 * own (back periods before a target) before its earliest origin's held-out stretch, so
+	 * that its held-out and final forecasts start from its own values, not padding
+	 */
+	if (recs >= 0 && combo_global_candidate(o, m, n, v, step, norig))
 	{
 		SeriesFit  *g = &fit[COMBO_REC_GLOBAL];
 		int			p,
@@ -1041,16 +1057,39 @@ combo_finish_panel(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o)
 	}
 	if (with >= 2)
 	{
-		double		c;
+		double		c,
+					c_first = NAN;
 
 		qsort(pool, k, sizeof(double), riq_cmp_double);
 		c = conformal_quantile(pool, (int) k, o->level);
+		/*
+		 * Where the panel chose the global set, a series whose combination gives the global
+		 * member no weight (too short for its lags) combines the first set's members: its
+		 * interval takes the quantile of the first set's multiples pooled over the panel,
+		 * not of the global set's, which err differently.
+		 */
+		if (set == COMBO_SET_GLOBAL)
+		{
+			k = 0;
+			for (int i = 0; i < ns; i++)
+			{
+				SeriesFit  *f = &fits[(Size) i * nrec];
+
+				if (!combo_fresh(f))
+					continue;
+				for (int t = 0; t < (int) f->level && t < COMBO_SET_SCORES; t++)
+					pool[k++] = f->s[t];
+			}
+			qsort(pool, k, sizeof(double), riq_cmp_double);
+			c_first = conformal_quantile(pool, (int) k, o->level);
+		}
 		for (int i = 0; i < ns; i++)
 		{
 			SeriesFit  *f = &fits[(Size) i * nrec];
+			bool		global = (combo_fresh(f) ? wg[i] : combo_weight(f, COMBO_GLOBAL)) > 0;
 
 			if (f->method == FIT_COMBO && f->phi > 0)
-				f->phi = c;
+				f->phi = set == COMBO_SET_GLOBAL && !global ? c_first : c;
 		}
 	}
 	/*
