@@ -284,6 +284,14 @@ combo_scores(const double *y, const double *f, const double *lo, const double *h
 	qsort(score, v, sizeof(double), riq_cmp_double);
 }
 
+/* count evenly spaced ranks of the n sorted multiples into dst (all of them when count is n) */
+static void
+combo_sample_scores(const double *sorted, int n, int count, double *dst)
+{
+	for (int k = 0; k < count; k++)
+		dst[k] = sorted[count == n ? k : (int) ((double) k * (n - 1) / (count - 1))];
+}
+
 /*
  * How many periods each origin holds out, and how many origins fit: v is options.validation,
  * else options.horizon (the forecasts the caller asks for), else the season (7 for
@@ -432,8 +440,7 @@ combo_validate(const double *y, int n, int m, const ForecastOptions *o, double *
 			double	   *dst = scores + set * COMBO_SET_SCORES;
 
 			combo_scores(actual, cf, clo, chi, nv, all);
-			for (k = 0; k < *nscores; k++)
-				dst[k] = all[*nscores == nv ? k : (int) ((double) k * (nv - 1) / (*nscores - 1))];
+			combo_sample_scores(all, nv, *nscores, dst);
 		}
 	}
 	for (c = 0; c < COMBO_PARTS; c++)
@@ -887,6 +894,9 @@ combo_global_member(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o,
 				   *lg,
 				   *hg,
 				   *cf,
+				   *clo,
+				   *chi,
+				   *act,
 				   *all;
 		bool		ok = norig >= 1 && nv == v * norig && v <= GAR_PATH;
 
@@ -898,11 +908,14 @@ combo_global_member(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o,
 			continue;
 		CHECK_FOR_INTERRUPTS();
 		T = stash_logs(f, z);
-		fg = palloc(sizeof(double) * nv * 6);
+		fg = palloc(sizeof(double) * nv * 8);
 		lg = fg + nv;
 		hg = lg + nv;
 		cf = hg + nv;
-		all = cf + nv;
+		clo = cf + nv;
+		chi = clo + nv;
+		act = chi + nv;
+		all = act + nv;
 		for (k = 0; k < norig; k++)
 		{
 			int			end = T - k * step - v;
@@ -910,10 +923,10 @@ combo_global_member(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o,
 			gar_path(beta[1 + k], p, m, sigma2[1 + k], z, end, v, path, cumvar);
 			for (t = 0; t < v; t++)
 			{
-				double		a = *stash_at(f, end + t),
-							sd = sqrt(cumvar[t]);
+				double		sd = sqrt(cumvar[t]);
 				int			at = k * v + t;
 
+				act[at] = *stash_at(f, end + t);
 				fg[at] = gar_expm1(path[t]);
 				lg[at] = gar_expm1(path[t] - zq * sd);
 				hg[at] = gar_expm1(path[t] + zq * sd);
@@ -923,7 +936,7 @@ combo_global_member(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o,
 					lg[at] = Max(lg[at], 0);
 					hg[at] = Max(hg[at], 0);
 				}
-				sae += fabs(a - fg[at]);
+				sae += fabs(act[at] - fg[at]);
 			}
 		}
 		if (!isfinite(sae))
@@ -940,33 +953,17 @@ combo_global_member(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o,
 			lambda = 1 / (1 + exp(-COMBO_POWER * log(sae) - logu));
 		for (t = 0; t < nv; t++)
 		{
-			double		a,
-						lo,
-						hi;
-
-			k = t / v;
-			a = *stash_at(f, T - k * step - v + t % v);
 			cf[t] = lambda * *stash_at(f, T + t) + (1 - lambda) * fg[t];
-			lo = lambda * *stash_at(f, T + nv + t) + (1 - lambda) * lg[t];
-			hi = lambda * *stash_at(f, T + 2 * nv + t) + (1 - lambda) * hg[t];
-			sae_set += fabs(a - cf[t]);
-			/* the multiple of the interval's half-width on the error's side (combo_scores) */
-			{
-				double		e = a - cf[t],
-							half = e >= 0 ? hi - cf[t] : cf[t] - lo;
-
-				all[t] = e == 0 ? 0 : half > 0 ? fabs(e) / half : COMBO_CALIB_MAX;
-			}
+			clo[t] = lambda * *stash_at(f, T + nv + t) + (1 - lambda) * lg[t];
+			chi[t] = lambda * *stash_at(f, T + 2 * nv + t) + (1 - lambda) * hg[t];
+			sae_set += fabs(act[t] - cf[t]);
 		}
 		f->init_s[COMBO_E_SAE + COMBO_GLOBAL] = sae;
 		f->init_s[COMBO_E_SET + COMBO_SET_GLOBAL] = sae_set;
 		if (nscores > 0)
 		{
-			double	   *dst = mult + (Size) i * COMBO_SET_SCORES;
-
-			qsort(all, nv, sizeof(double), riq_cmp_double);
-			for (k = 0; k < nscores; k++)
-				dst[k] = all[nscores == nv ? k : (int) ((double) k * (nv - 1) / (nscores - 1))];
+			combo_scores(act, cf, clo, chi, nv, all);
+			combo_sample_scores(all, nv, nscores, mult + (Size) i * COMBO_SET_SCORES);
 		}
 		pfree(fg);
 	}
@@ -975,6 +972,13 @@ combo_global_member(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o,
 	*p_out = p;
 	*m_out = m;
 	return true;
+}
+
+/* series i's held-out multiples of member set `set` (the global set's: mult, from the panel step) */
+static const double *
+combo_set_multiples(const SeriesFit *f, int i, int set, const double *mult)
+{
+	return set == COMBO_SET_GLOBAL ? mult + (Size) i * COMBO_SET_SCORES : f->s + set * COMBO_SET_SCORES;
 }
 
 /*
@@ -1047,8 +1051,7 @@ combo_finish_panel(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o)
 	for (int i = 0; i < ns; i++)
 	{
 		SeriesFit  *f = &fits[(Size) i * nrec];
-		const double *sc = set == COMBO_SET_GLOBAL ? mult + (Size) i * COMBO_SET_SCORES :
-			f->s + set * COMBO_SET_SCORES;
+		const double *sc = combo_set_multiples(f, i, set, mult);
 
 		if (!combo_fresh(f))
 			continue;
@@ -1104,8 +1107,7 @@ combo_finish_panel(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o)
 		int			raw = 0,
 					cal = 0,
 					cnt = Min((int) f->level, COMBO_SET_SCORES);
-		const double *sc = set == COMBO_SET_GLOBAL ? mult + (Size) i * COMBO_SET_SCORES :
-			f->s + set * COMBO_SET_SCORES;
+		const double *sc = combo_set_multiples(f, i, set, mult);
 
 		if (!combo_fresh(f))
 			continue;

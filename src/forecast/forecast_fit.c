@@ -604,6 +604,22 @@ forecast_fit_stage(SeriesCollector *st, bytea *warm_given, FitStage *fs)
 	return fit_stage(st, warm_given, NULL, fs);
 }
 
+/* the records the model keeps a series: the most any series (kept ones, keep not NULL) uses, at least `least` */
+static int
+records_used(const SeriesFit *fits, int ns, int nrec, const bool *keep, int least)
+{
+	int			used = least;
+
+	for (int i = 0; i < ns; i++)
+		for (int r = nrec - 1; r >= used; r--)
+			if ((keep == NULL || keep[i]) && fits[(Size) i * nrec + r].method != 0)
+			{
+				used = r + 1;
+				break;
+			}
+	return used;
+}
+
 /* The model stage: the model of a fit stage (fit_stage.h). fs is consumed. */
 bytea *
 forecast_fit_model(FitStage *fs)
@@ -618,7 +634,6 @@ forecast_fit_model(FitStage *fs)
 	int			ns = fs->ns,
 				nrec = fs->nrec,
 				used,
-				r,
 				i,
 				k;
 
@@ -654,14 +669,7 @@ forecast_fit_model(FitStage *fs)
 	 * The model holds the series kept, in panel (key) order, with as many records each as the
 	 * most any of them used ('auto' may give none of them a combination: one record each).
 	 */
-	used = 1;
-	for (i = 0; i < ns; i++)
-		for (r = nrec - 1; r >= used; r--)
-			if (fs->keep[i] && fits[(Size) i * nrec + r].method != 0)
-			{
-				used = r + 1;
-				break;
-			}
+	used = records_used(fits, ns, nrec, fs->keep, 1);
 	for (i = 0, k = 0; i < ns; i++)
 		if (fs->keep[i])
 		{
@@ -679,13 +687,7 @@ forecast_fit_model(FitStage *fs)
 	 */
 	forecast_finish_panel(fits, ns, nrec, &o);
 	/* (and the records a panel step wrote: combo's global member) */
-	for (i = 0; i < ns; i++)
-		for (r = nrec - 1; r >= used; r--)
-			if (fits[(Size) i * nrec + r].method != 0)
-			{
-				used = r + 1;
-				break;
-			}
+	used = records_used(fits, ns, nrec, NULL, used);
 	for (k = 0; k < ns; k++)
 		memmove(&fits[(Size) k * used], &fits[(Size) k * nrec], sizeof(SeriesFit) * used);
 	nrec = used;
