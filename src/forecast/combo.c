@@ -801,6 +801,44 @@ stash_logs(SeriesFit *f, double *z)
 }
 
 /*
+ * A stash's shape as combo_fit writes it, checked before it is read: the stages of a
+ * distributed fit come from outside (forecast_fit_merge), and every index below is taken
+ * from these fields. m, when given, is the season the other series' stashes have.
+ */
+static void
+combo_stash_check(const SeriesFit *f, int nrec, const ForecastOptions *o, const int *m)
+{
+	const SeriesFit *g = &f[COMBO_REC_GLOBAL];
+	double		season = g->phi,
+				T = g->np,
+				v = g->beta,
+				norig = g->slope,
+				nv = g->level;
+	int			p,
+				w,
+				back;
+	bool		ok = season >= 1 && season <= FIT_MAX_M && season == floor(season) &&
+		(m == NULL || season == *m) &&
+		v >= 1 && v <= GAR_PATH && v == floor(v) && g->gamma == Max(floor(v / 2), 1) &&
+		norig >= 0 && norig <= COMBO_ORIGINS && norig == floor(norig) && nv == v * norig &&
+		T + 3 * nv <= (double) (nrec - COMBO_REC_GLOBAL) * COMBO_STASH_PER &&
+		isfinite(g->aicc) && g->loglik >= 0 && g->loglik <= COMBO_PARTS && g->loglik == floor(g->loglik);
+
+	if (ok)
+	{
+		global_ar_shape(o, (int) season, &p, &w, &back);
+		ok = T - v - (Max(norig, 1) - 1) * g->gamma > back;
+	}
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("combo: a fit stage holds an impossible global member stash"),
+				 errdetail("Season %g, %g values, held-out stretch %g at %g origins, %g held-out periods.",
+						   season, T, v, norig, nv),
+				 errhint("Pass the values retailiq_internal.forecast_fit_part returned, unchanged.")));
+}
+
+/*
  * The global member (global_ar.h), measured like the others: its regression pooled over
  * every combination's series with its own windows before each origin's held-out stretch
  * (and once over all of them for the forecast); at each origin each series' held-out
@@ -837,8 +875,11 @@ combo_global_member(SeriesFit *fits, int ns, int nrec, const ForecastOptions *o,
 
 		if (combo_fresh(f))
 			memcpy(mult + (Size) i * COMBO_SET_SCORES, f->s, sizeof(double) * COMBO_SET_SCORES);
-		if (m == 0 && combo_global_pending(f))
+		if (combo_global_pending(f))
+		{
+			combo_stash_check(f, nrec, o, m == 0 ? NULL : &m);
 			m = (int) f[COMBO_REC_GLOBAL].phi;
+		}
 	}
 	if (m == 0)
 		return false;

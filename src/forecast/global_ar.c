@@ -364,16 +364,29 @@ global_ar_finish_panel(SeriesFit *fits, int ns, int nrec, const ForecastOptions 
 			   *z,
 				sigma2;
 
+	/*
+	 * Every pending series' shape, checked before it is read: the stages of a distributed
+	 * fit come from outside (forecast_fit_merge); all have the season of the first.
+	 */
 	for (i = 0; i < ns; i++)
-		if (global_ar_pending(&fits[(Size) i * nrec]))
-		{
-			m = (int) fits[(Size) i * nrec + 1].alpha;
-			break;
-		}
-	if (i == ns)
+	{
+		const SeriesFit *f = &fits[(Size) i * nrec];
+		double		season = f[1].alpha;
+
+		if (!global_ar_pending(f))
+			continue;
+		if (nrec < GAR_RECORDS || !(f->np >= 0 && f->np <= GAR_MAX_VALUES) ||
+			!(season >= 1 && season <= FIT_MAX_M && season == floor(season)) ||
+			(m > 0 && season != m))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("global_ar: a fit stage holds an impossible stash"),
+					 errdetail("%d records a series, %d values, season %g.", nrec, f->np, season),
+					 errhint("Pass the values retailiq_internal.forecast_fit_part returned, unchanged.")));
+		m = (int) season;
+	}
+	if (m == 0)
 		return;
-	if (nrec < GAR_RECORDS)
-		elog(ERROR, "global_ar: %d records per series", nrec);
 	global_ar_shape(o, m, &p, &w, &back);
 	gar_pool_init(&pool, p, m);
 	beta = palloc(sizeof(double) * (p + 1));
